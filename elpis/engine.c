@@ -1,0 +1,642 @@
+/* engine.c - the inference thread: model, context, KV-cache reuse, sampling.
+ *
+ * Only engine_thread() and the functions it calls touch llama_* (asserted by
+ * OWNER_ONLY in every one of them). Other threads reach this file through
+ * engine_submit/engine_cancel/engine_pending/engine_close, which only touch
+ * the queue under e->mu. */
+#include "engine.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ggml-backend.h>
+#include <llama.h>
+
+#include "budget.h"
+#include "cvec.h"
+#include "log.h"
+#include "util.h"
+
+#define N_SEQ 2 /* 0: conversation, 1: background */
+
+typedef struct seq_cache {
+    llama_token *tok; /* tokens whose K/V are in the cache, in position order */
+    int n;
+} seq_cache;
+
+struct engine {
+    engine_params p;
+    engine_info info;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    gen_job *head, *tail; /* queue, guarded by mu */
+    int pending;          /* guarded by mu */
+    bool stopping;        /* guarded by mu */
+    bool loaded;          /* guarded by mu: load finished (ok or not) */
+    int load_rc;
+    char load_err[512];
+    /* engine thread only: */
+    struct llama_model *model;
+    struct llama_context *ctx;
+    const struct llama_vocab *vocab;
+    const char *tmpl;     /* template text or builtin name */
+    seq_cache cache[N_SEQ];
+    cvec_set cvecs;
+    float *cvec_buf;
+    bool cvec_active;
+    gen_job *running;     /* for the abort callback */
+};
+
+#define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
+
+const char *gen_finish_name(gen_finish f)
+{
+    static const char *n[] = {"stop", "length", "context_full", "cancelled", "error"};
+    return (unsigned)f < 5 ? n[f] : "?";
+}
+
+void engine_default_params(engine_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->n_ctx = 4096;
+    p->n_threads = 0;
+    p->n_gpu_layers = 0;
+    p->n_batch = 512;
+    p->seed = 42;
+    p->cvec_max_norm = 4.0;
+}
+
+static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
+{
+    (void)ud;
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n') n--;
+    if (!n) return;
+    log_level l = level >= GGML_LOG_LEVEL_ERROR ? LOG_ERROR : level == GGML_LOG_LEVEL_WARN ? LOG_WARN : LOG_DEBUG;
+    log_msg(l, "llama: %.*s", (int)n, text);
+}
+
+static bool job_cancelled(gen_job *job)
+{
+    return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) || (job->is_cancelled && job->is_cancelled(job));
+}
+
+static bool abort_cb(void *data)
+{
+    engine *e = data; /* engine thread: the only writer of e->running */
+    return e->running && job_cancelled(e->running);
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static uint64_t gpu_free_bytes(void)
+{
+    uint64_t best = 0;
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t d = ggml_backend_dev_get(i);
+        enum ggml_backend_dev_type t = ggml_backend_dev_type(d);
+        if (t != GGML_BACKEND_DEVICE_TYPE_GPU && t != GGML_BACKEND_DEVICE_TYPE_IGPU) continue;
+        size_t fr = 0, tot = 0;
+        ggml_backend_dev_memory(d, &fr, &tot);
+        if (fr > best) best = fr;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static int load(engine *e)
+{
+    OWNER_ONLY(e);
+    const engine_params *p = &e->p;
+    double t0 = now_mono();
+    llama_log_set(llama_log_cb, NULL);
+    llama_backend_init();
+    e->info.gpu_offload_supported = llama_supports_gpu_offload();
+    log_info("llama.cpp system: %s", llama_print_system_info());
+    log_info("GPU offload supported by this build: %s", e->info.gpu_offload_supported ? "yes" : "no");
+
+    model_meta mm;
+    int rc = model_meta_read(p->model_path, &mm, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : (mm.n_ctx_train > 0 ? mm.n_ctx_train : 4096);
+
+    int layers = p->n_gpu_layers;
+    if (layers < 0) { /* auto */
+        layers = e->info.gpu_offload_supported ? budget_auto_layers(&mm, n_ctx * N_SEQ, p->n_batch, gpu_free_bytes()) : 0;
+        log_info("gpu_layers = auto: %d of %d layers fit free device memory", layers, mm.n_layer);
+    } else if (layers > 0 && !e->info.gpu_offload_supported) {
+        log_warn("gpu_layers = %d was asked, but this llama.cpp build is CPU-only: NO layers will be offloaded. "
+                 "Rebuild with CUDA: make clean && make LLAMA_CUDA=1",
+                 layers);
+    }
+    e->info.gpu_layers = layers;
+
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = layers;
+    e->model = llama_model_load_from_file(p->model_path, mp);
+    if (!e->model) {
+        snprintf(e->load_err, sizeof e->load_err,
+                 "llama.cpp could not load '%s' (unsupported architecture or damaged file; see the log)", p->model_path);
+        return -EINVAL;
+    }
+    e->vocab = llama_model_get_vocab(e->model);
+
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)(n_ctx * N_SEQ);
+    cp.n_seq_max = N_SEQ;
+    cp.kv_unified = false; /* each sequence gets its own n_ctx cells */
+    cp.n_batch = (uint32_t)p->n_batch;
+    cp.n_ubatch = (uint32_t)p->n_batch;
+    cp.n_threads = p->n_threads > 0 ? p->n_threads : cores();
+    cp.n_threads_batch = cp.n_threads;
+    cp.abort_callback = abort_cb;
+    cp.abort_callback_data = e;
+    cp.no_perf = true;
+    e->ctx = llama_init_from_model(e->model, cp);
+    if (!e->ctx) {
+        snprintf(e->load_err, sizeof e->load_err,
+                 "llama.cpp could not create a context of %d tokens x %d sequences (out of memory? try a smaller "
+                 "[model] ctx)",
+                 n_ctx, N_SEQ);
+        return -ENOMEM;
+    }
+    for (int s = 0; s < N_SEQ; s++) {
+        e->cache[s].tok = malloc(sizeof(llama_token) * (size_t)n_ctx);
+        if (!e->cache[s].tok) return -ENOMEM;
+    }
+
+    engine_info *in = &e->info;
+    snprintf(in->model_path, sizeof in->model_path, "%s", p->model_path);
+    snprintf(in->arch, sizeof in->arch, "%s", mm.arch);
+    llama_model_desc(e->model, in->desc, sizeof in->desc);
+    in->n_params = llama_model_n_params(e->model);
+    in->size_bytes = llama_model_size(e->model);
+    in->n_layer = llama_model_n_layer(e->model);
+    in->n_embd = llama_model_n_embd(e->model);
+    in->n_ctx_train = llama_model_n_ctx_train(e->model);
+    in->n_ctx = (int)llama_n_ctx_seq(e->ctx);
+    if (in->n_ctx > n_ctx) in->n_ctx = n_ctx;
+    in->n_threads = cp.n_threads;
+
+    /* Chat template: config override, else the model's, else chatml. */
+    if (p->chat_template && *p->chat_template) {
+        e->tmpl = p->chat_template;
+        snprintf(in->chat_template, sizeof in->chat_template, "%s", p->chat_template);
+    } else {
+        e->tmpl = llama_model_chat_template(e->model, NULL);
+        snprintf(in->chat_template, sizeof in->chat_template, "%s", e->tmpl ? "model" : "chatml");
+    }
+    struct llama_chat_message probe = {"user", "hi"};
+    char tbuf[256];
+    if (!e->tmpl || llama_chat_apply_template(e->tmpl, &probe, 1, true, tbuf, sizeof tbuf) < 0) {
+        if (e->tmpl) log_warn("chat template '%s' is not supported by llama.cpp; using chatml", in->chat_template);
+        e->tmpl = "chatml";
+        snprintf(in->chat_template, sizeof in->chat_template, "chatml");
+    }
+
+    /* Steering vectors. */
+    rc = cvec_load(&e->cvecs, p->cvec_dir, in->n_embd, in->n_layer, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
+    if (e->cvecs.loaded) {
+        e->cvec_buf = malloc(sizeof(float) * (size_t)in->n_embd * (size_t)in->n_layer);
+        if (!e->cvec_buf) return -ENOMEM;
+        in->steering = true;
+        log_info("steering: %d control vectors from %s", e->cvecs.loaded, p->cvec_dir);
+    } else if (p->cvec_dir && *p->cvec_dir) {
+        log_warn("steering: no control vectors in %s (expected excited.gguf, frustrated.gguf, calm.gguf, "
+                 "depleted.gguf); sampling modulation only",
+                 p->cvec_dir);
+    }
+    in->load_seconds = now_mono() - t0;
+    char sz[32];
+    budget_fmt_bytes(in->size_bytes, sz, sizeof sz);
+    log_info("model loaded: %s (%s, %s, %llu params, %d layers) in %.2f s; context %d tokens per sequence, %d "
+             "threads, gpu_layers %d, template %s",
+             p->model_path, in->desc, sz, (unsigned long long)in->n_params, in->n_layer, in->load_seconds, in->n_ctx,
+             in->n_threads, layers, in->chat_template);
+    return 0;
+}
+
+static void unload(engine *e)
+{
+    OWNER_ONLY(e);
+    for (int s = 0; s < N_SEQ; s++) free(e->cache[s].tok);
+    cvec_free(&e->cvecs);
+    free(e->cvec_buf);
+    if (e->ctx) llama_free(e->ctx);
+    if (e->model) llama_model_free(e->model);
+    llama_backend_free();
+}
+
+/* -------------------------------------------------------------- prompts */
+
+/* Renders messages with the chat template; returns 0 or -EINVAL with job->error set. */
+static int render(engine *e, gen_job *job, buf *out, bool add_assistant)
+{
+    OWNER_ONLY(e);
+    int n = cJSON_GetArraySize(job->messages);
+    struct llama_chat_message *msgs = calloc((size_t)(n ? n : 1), sizeof *msgs);
+    if (!msgs) return -ENOMEM;
+    size_t total = 0;
+    int i = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, job->messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        msgs[i].role = cJSON_IsString(role) ? role->valuestring : "user";
+        msgs[i].content = cJSON_IsString(content) ? content->valuestring : "";
+        total += strlen(msgs[i].role) + strlen(msgs[i].content);
+        i++;
+    }
+    int rc = 0;
+    size_t cap = total * 2 + 256;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        buf_reset(out);
+        if (buf_reserve(out, cap)) {
+            rc = -ENOMEM;
+            break;
+        }
+        int32_t len = llama_chat_apply_template(e->tmpl, msgs, (size_t)n, add_assistant, out->data, (int32_t)cap);
+        if (len < 0) {
+            snprintf(job->error, sizeof job->error, "the chat template could not render these messages");
+            rc = -EINVAL;
+            break;
+        }
+        if ((size_t)len < cap) {
+            out->len = (size_t)len;
+            out->data[len] = '\0';
+            break;
+        }
+        cap = (size_t)len + 1;
+    }
+    free(msgs);
+    return rc;
+}
+
+/* Tokenizes text; *toks is malloc'd. Returns the count or a negative errno. */
+static int tokenize(engine *e, const char *text, size_t len, bool special, llama_token **toks)
+{
+    OWNER_ONLY(e);
+    if (len > INT32_MAX / 2) return -E2BIG;
+    int32_t cap = (int32_t)len + 8;
+    *toks = malloc(sizeof(llama_token) * (size_t)cap);
+    if (!*toks) return -ENOMEM;
+    int32_t n = llama_tokenize(e->vocab, text, (int32_t)len, *toks, cap, special, true);
+    if (n < 0 && n != INT32_MIN) {
+        cap = -n;
+        llama_token *t = realloc(*toks, sizeof(llama_token) * (size_t)cap);
+        if (!t) {
+            free(*toks);
+            *toks = NULL;
+            return -ENOMEM;
+        }
+        *toks = t;
+        n = llama_tokenize(e->vocab, text, (int32_t)len, *toks, cap, special, true);
+    }
+    if (n < 0) {
+        free(*toks);
+        *toks = NULL;
+        return -E2BIG;
+    }
+    return n;
+}
+
+/* ----------------------------------------------------------- generation */
+
+/* Appends tokens[0..n) to sequence seq at its next positions, logits for
+ * the last one only. Keeps e->cache[seq] equal to what the KV cache holds. */
+static int eval_append(engine *e, int seq, const llama_token *tokens, int n, gen_job *job)
+{
+    OWNER_ONLY(e);
+    seq_cache *c = &e->cache[seq];
+    int nb = e->p.n_batch;
+    struct llama_batch b = llama_batch_init(nb, 0, 1);
+    int rc = 0;
+    for (int i = 0; i < n; i += nb) {
+        int m = n - i < nb ? n - i : nb;
+        int pos0 = c->n;
+        b.n_tokens = m;
+        for (int k = 0; k < m; k++) {
+            b.token[k] = tokens[i + k];
+            b.pos[k] = pos0 + k;
+            b.n_seq_id[k] = 1;
+            b.seq_id[k][0] = seq;
+            b.logits[k] = (i + k == n - 1);
+        }
+        int32_t r = llama_decode(e->ctx, b);
+        if (r != 0) {
+            /* Whatever part of this batch landed is not tracked: drop it. */
+            llama_memory_seq_rm(llama_get_memory(e->ctx), seq, pos0, -1);
+            if (r == 2) {
+                rc = -ECANCELED;
+            } else {
+                snprintf(job->error, sizeof job->error, "llama_decode failed (%d) at position %d%s", r, pos0,
+                         r == 1 ? ": no room in the KV cache" : "");
+                rc = -EIO;
+            }
+            break;
+        }
+        memcpy(c->tok + pos0, tokens + i, sizeof(llama_token) * (size_t)m);
+        c->n = pos0 + m;
+    }
+    llama_batch_free(b);
+    return rc;
+}
+
+static void emit(gen_job *job, size_t *emitted, bool final)
+{
+    size_t upto = final ? job->content.len : utf8_complete_prefix(job->content.data, job->content.len);
+    if (upto > *emitted && job->on_piece) job->on_piece(job, job->content.data + *emitted, upto - *emitted);
+    if (upto > *emitted) *emitted = upto;
+}
+
+static void apply_steering(engine *e, gen_job *job)
+{
+    OWNER_ONLY(e);
+    if (!e->info.steering) return;
+    bool want = job->steer && cvec_blend(&e->cvecs, job->steering, e->p.cvec_max_norm, e->cvec_buf);
+    if (!want && !e->cvec_active) return;
+    int lo = e->p.cvec_layer_start > 0 ? e->p.cvec_layer_start : 1;
+    int hi = e->p.cvec_layer_end > 0 && e->p.cvec_layer_end <= e->info.n_layer ? e->p.cvec_layer_end : e->info.n_layer;
+    size_t len = (size_t)e->info.n_embd * (size_t)e->info.n_layer;
+    int32_t r = llama_set_adapter_cvec(e->ctx, want ? e->cvec_buf : NULL, want ? len : 0, e->info.n_embd, lo, hi);
+    if (r != 0) log_warn("llama_set_adapter_cvec failed (%d); generating without steering", r);
+    e->cvec_active = want && r == 0;
+}
+
+static void run_generate(engine *e, gen_job *job)
+{
+    OWNER_ONLY(e);
+    int seq = job->background ? 1 : 0;
+    seq_cache *c = &e->cache[seq];
+    int n_ctx = e->info.n_ctx;
+    buf prompt = BUF_INIT;
+    llama_token *toks = NULL;
+    struct llama_sampler *smp = NULL;
+    double t0 = now_mono();
+
+    if (render(e, job, &prompt, true)) goto fail;
+    int n = tokenize(e, prompt.data, prompt.len, true, &toks);
+    if (n < 0) {
+        snprintf(job->error, sizeof job->error, "could not tokenize the prompt (%s)", strerror(-n));
+        goto fail;
+    }
+    job->prompt_tokens = n;
+    if (n >= n_ctx) {
+        snprintf(job->error, sizeof job->error,
+                 "context overflow: the prompt is %d tokens and the context holds %d (leave room for the answer: "
+                 "shorten the conversation or raise [model] ctx)",
+                 n, n_ctx);
+        goto fail;
+    }
+    int lcp = 0;
+    while (lcp < c->n && lcp < n && c->tok[lcp] == toks[lcp]) lcp++;
+    if (lcp == n) lcp--; /* the last prompt token must be evaluated for its logits */
+    llama_memory_seq_rm(llama_get_memory(e->ctx), seq, lcp, -1);
+    c->n = lcp;
+    job->cached_tokens = lcp;
+
+    apply_steering(e, job);
+    int rc = eval_append(e, seq, toks + lcp, n - lcp, job);
+    job->eval_ms = (now_mono() - t0) * 1000.0;
+    if (rc == -ECANCELED) {
+        job->finish = GEN_CANCELLED;
+        goto done;
+    }
+    if (rc) goto fail;
+
+    struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
+    sp.no_perf = true;
+    smp = llama_sampler_chain_init(sp);
+    if (job->temperature <= 0.0f) {
+        llama_sampler_chain_add(smp, llama_sampler_init_greedy());
+    } else {
+        llama_sampler_chain_add(smp, llama_sampler_init_top_p(job->top_p, 1));
+        llama_sampler_chain_add(smp, llama_sampler_init_temp(job->temperature));
+        llama_sampler_chain_add(smp, llama_sampler_init_dist(e->p.seed));
+    }
+
+    double t1 = now_mono();
+    size_t emitted = 0;
+    job->finish = GEN_LENGTH;
+    for (int i = 0; i < job->max_tokens; i++) {
+        if (job_cancelled(job)) {
+            job->finish = GEN_CANCELLED;
+            break;
+        }
+        llama_token t = llama_sampler_sample(smp, e->ctx, -1);
+        if (llama_vocab_is_eog(e->vocab, t)) {
+            job->finish = GEN_STOP;
+            break;
+        }
+        char piece[256];
+        int32_t pl = llama_token_to_piece(e->vocab, t, piece, sizeof piece, 0, false);
+        if (pl > 0) buf_append(&job->content, piece, (size_t)pl);
+        job->completion_tokens++;
+        emit(job, &emitted, false);
+        if (i + 1 == job->max_tokens) break; /* no need to evaluate the last token */
+        if (c->n >= n_ctx) {
+            job->finish = GEN_CONTEXT_FULL;
+            break;
+        }
+        rc = eval_append(e, seq, &t, 1, job);
+        if (rc == -ECANCELED) {
+            job->finish = GEN_CANCELLED;
+            break;
+        }
+        if (rc) {
+            job->finish = GEN_ERROR;
+            break;
+        }
+    }
+    emit(job, &emitted, true);
+    job->gen_ms = (now_mono() - t1) * 1000.0;
+    goto done;
+
+fail:
+    job->finish = GEN_ERROR;
+done:
+    if (smp) llama_sampler_free(smp);
+    free(toks);
+    buf_free(&prompt);
+}
+
+static void run_count(engine *e, gen_job *job)
+{
+    OWNER_ONLY(e);
+    buf text = BUF_INIT;
+    const char *s = job->text;
+    size_t len = s ? strlen(s) : 0;
+    bool special = false;
+    if (job->messages) {
+        if (render(e, job, &text, false)) {
+            job->finish = GEN_ERROR;
+            buf_free(&text);
+            return;
+        }
+        s = buf_str(&text), len = text.len, special = true;
+    }
+    llama_token *toks = NULL;
+    int n = tokenize(e, s ? s : "", len, special, &toks);
+    if (n < 0) {
+        snprintf(job->error, sizeof job->error, "could not tokenize (%s)", strerror(-n));
+        job->finish = GEN_ERROR;
+    } else {
+        job->prompt_tokens = n;
+        job->finish = GEN_STOP;
+    }
+    free(toks);
+    buf_free(&text);
+}
+
+static void *engine_thread(void *arg)
+{
+    engine *e = arg;
+    int rc = load(e);
+    pthread_mutex_lock(&e->mu);
+    e->load_rc = rc;
+    e->loaded = true;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (rc) {
+        unload(e);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->head && !e->stopping) pthread_cond_wait(&e->cv, &e->mu);
+        gen_job *job = e->head;
+        if (job) {
+            e->head = job->next;
+            if (!e->head) e->tail = NULL;
+        }
+        bool stop = e->stopping;
+        pthread_mutex_unlock(&e->mu);
+        if (!job) break;
+        job->next = NULL;
+        double started = now_mono();
+        job->queue_ms = (started - job->queue_ms) * 1000.0; /* queue_ms held the submit time */
+        if (stop || job_cancelled(job)) {
+            job->finish = GEN_CANCELLED;
+        } else {
+            pthread_mutex_lock(&e->mu);
+            e->running = job; /* written under mu so engine_close can cancel it */
+            pthread_mutex_unlock(&e->mu);
+            if (job->kind == JOB_COUNT_TOKENS)
+                run_count(e, job);
+            else
+                run_generate(e, job);
+        }
+        if (job->kind == JOB_GENERATE)
+            log_info("generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
+                     "gen %.0f ms%s%s",
+                     job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
+                     job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms,
+                     job->error[0] ? ": " : "", job->error);
+        pthread_mutex_lock(&e->mu);
+        e->running = NULL;
+        e->pending--;
+        pthread_mutex_unlock(&e->mu);
+        if (job->on_done) job->on_done(job); /* last touch of job */
+    }
+    unload(e);
+    return NULL;
+}
+
+int engine_open(engine **out, const engine_params *p, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!p->model_path || !*p->model_path) {
+        snprintf(err, errlen, "no model: pass --model PATH, set [model] path in the config, or ELPIS_MODEL_PATH");
+        return -EINVAL;
+    }
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->p = *p;
+    if (e->p.n_batch <= 0) e->p.n_batch = 512;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    int rc = pthread_create(&e->thread, NULL, engine_thread, e);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the inference thread: %s", strerror(rc));
+        free(e);
+        return -rc;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!e->loaded) pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+    if (e->load_rc) {
+        snprintf(err, errlen, "%s", e->load_err[0] ? e->load_err : strerror(-e->load_rc));
+        rc = e->load_rc;
+        pthread_join(e->thread, NULL);
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->cv);
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+const engine_info *engine_get_info(const engine *e) { return &e->info; }
+
+int engine_submit(engine *e, gen_job *job)
+{
+    job->next = NULL;
+    job->finish = GEN_STOP;
+    job->error[0] = '\0';
+    job->prompt_tokens = job->cached_tokens = job->completion_tokens = 0;
+    job->eval_ms = job->gen_ms = 0;
+    job->queue_ms = now_mono();
+    pthread_mutex_lock(&e->mu);
+    if (e->stopping) {
+        pthread_mutex_unlock(&e->mu);
+        return -ESHUTDOWN;
+    }
+    if (e->tail)
+        e->tail->next = job;
+    else
+        e->head = job;
+    e->tail = job;
+    e->pending++;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+void engine_cancel(gen_job *job) { __atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE); }
+
+int engine_pending(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int n = e->pending;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+void engine_close(engine *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = true;
+    for (gen_job *j = e->head; j; j = j->next) engine_cancel(j);
+    if (e->running) engine_cancel(e->running);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fetches and builds llama.cpp (static, CPU by default) into a cache prefix
+# outside the repository, keyed by version, CPU and backend, and prints that
+# prefix on stdout. A second run with the same key does nothing.
+#
+# Debian 12 has no llama.cpp, and only Debian's archive and the npm registry
+# are reachable, so the source comes from the npm package node-llama-cpp,
+# which carries the llama.cpp release as a git bundle. We do NOT apply
+# node-llama-cpp's own patches (its PR-22566.diff breaks creating models
+# from metadata).
+#
+# Environment:
+#   LLAMA_CUDA=1         build with -DGGML_CUDA=ON (needs nvcc)
+#   GGML_NATIVE=OFF      portable build (valgrind 3.19 cannot run AVX-512)
+#   PSYCHE_CACHE=DIR     cache root (default ~/.cache/psyche)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../LLAMA_VERSION
+. "$here/LLAMA_VERSION"
+
+cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
+native=${GGML_NATIVE:-ON}
+cuda=${LLAMA_CUDA:-0}
+cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8 || echo generic)
+[ "$native" = ON ] || flags=portable
+key="llama-${LLAMA_RELEASE}-${LLAMA_COMMIT}-$(uname -m)-${flags}"
+[ "$cuda" = 1 ] && key="$key-cuda"
+prefix="$cache/$key"
+
+if [ -f "$prefix/.complete" ]; then
+  echo "$prefix"
+  exit 0
+fi
+
+log() { echo "build-llama: $*" >&2; }
+log "building llama.cpp $LLAMA_RELEASE ($LLAMA_COMMIT) for $cpu into $prefix"
+log "(this takes about 2-3 minutes on 2 cores and happens once per machine)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/psyche-llama.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+command -v npm >/dev/null || { log "npm is missing: run scripts/setup-deps.sh"; exit 1; }
+(cd "$work" && npm pack --silent "node-llama-cpp@${NODE_LLAMA_CPP_VERSION}" >/dev/null)
+tar -xzf "$work/node-llama-cpp-${NODE_LLAMA_CPP_VERSION}.tgz" -C "$work" package/llama/gitRelease.bundle
+git -c advice.detachedHead=false clone -q "$work/package/llama/gitRelease.bundle" "$work/src"
+got=$(git -C "$work/src" rev-parse --short=7 HEAD)
+if [ "${got:0:7}" != "${LLAMA_COMMIT:0:7}" ]; then
+  log "the bundle holds commit $got, expected $LLAMA_COMMIT (LLAMA_VERSION); refusing to build"
+  exit 1
+fi
+
+cmake_args=(-S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release
+  -DCMAKE_INSTALL_PREFIX="$prefix"
+  -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_APP=OFF
+  -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE="$native"
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
+[ "$cuda" = 1 ] && cmake_args+=(-DGGML_CUDA=ON)
+cmake "${cmake_args[@]}" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
+cmake --build "$work/build" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log" >&2; exit 1; }
+rm -rf "$prefix"
+cmake --install "$work/build" >/dev/null
+# The vocabulary files are the seeds of our deterministic test models.
+mkdir -p "$prefix/share/llama-vocab"
+cp "$work/src/models/"ggml-vocab-*.gguf "$prefix/share/llama-vocab/"
+echo "$LLAMA_RELEASE $LLAMA_COMMIT native=$native cuda=$cuda" > "$prefix/.complete"
+log "done"
+echo "$prefix"
