@@ -116,7 +116,7 @@ $(MODELS) &: $(BUILD)/bin/mkmodel
 
 # --- running ---------------------------------------------------------------
 run: all $(MODELS)
-	@scripts/run.sh $(BUILD)
+	@ELPIS_MODEL_PATH="$(ELPIS_MODEL_PATH)" scripts/run.sh $(BUILD)
 
 doctor: all $(MODELS)
 	$(BUILD)/bin/elpis --doctor --model $${ELPIS_MODEL_PATH:-$(BUILD)/models/tiny-chat.gguf}

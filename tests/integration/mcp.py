@@ -23,6 +23,23 @@ class ServerError(Exception):
     pass
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def check_sanitizer_log(path):
+    """Raises if a sanitizer reported anything in a server's stderr log."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return
+    for mark in SANITIZER_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            raise AssertionError("sanitizer report in %s:\n%s" % (path, text[max(0, i - 200):i + 3000]))
+
+
 class Client:
     def __init__(self, argv, env=None, cwd=None, stderr_path=None):
         e = dict(os.environ)
@@ -131,6 +148,7 @@ class Client:
             self.proc.wait()
             raise AssertionError("server did not exit within %ss of EOF" % timeout)
         self.errf.close()
+        check_sanitizer_log(self.stderr_path)
         return rc
 
     def kill(self, sig=signal.SIGKILL):
@@ -146,3 +164,5 @@ class Client:
             self.proc.kill()
             self.proc.wait()
         self.errf.close()
+        if exc[0] is None:
+            check_sanitizer_log(self.stderr_path)
