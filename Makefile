@@ -34,7 +34,14 @@ $(BUILD)/llama.mk: LLAMA_VERSION scripts/build-llama.sh scripts/setup-deps.sh
 	@mkdir -p $(BUILD)
 	@scripts/setup-deps.sh
 	@p=$$(LLAMA_CUDA=$(LLAMA_CUDA) scripts/build-llama.sh) && echo "LLAMA_PREFIX := $$p" > $@
+else
+$(BUILD)/llama.mk:
+	@mkdir -p $(BUILD)
+	@scripts/setup-deps.sh
+	@echo "# llama.cpp from LLAMA_PREFIX=$(LLAMA_PREFIX) (given on the command line)" > $@
 endif
+# The vocabulary files our test models are made from (llama.cpp's models/ folder).
+VOCAB_DIR ?= $(LLAMA_PREFIX)/share/llama-vocab
 
 LLAMA_INC  := -I$(LLAMA_PREFIX)/include
 LLAMA_LIBS := -L$(LLAMA_PREFIX)/lib -lllama -lggml -lggml-cpu -lggml-base
@@ -112,7 +119,7 @@ MODELS := $(BUILD)/models/tiny-chat.gguf $(BUILD)/models/tiny-embed.gguf
 test-models: $(MODELS)
 $(MODELS) &: $(BUILD)/bin/mkmodel
 	@mkdir -p $(BUILD)/models
-	$(BUILD)/bin/mkmodel --vocab-dir $(LLAMA_PREFIX)/share/llama-vocab --out-dir $(BUILD)/models
+	$(BUILD)/bin/mkmodel --vocab-dir $(VOCAB_DIR) --out-dir $(BUILD)/models
 
 # --- running ---------------------------------------------------------------
 run: all $(MODELS)
@@ -143,5 +150,8 @@ lint:
 
 clean:
 	rm -rf build
+
+# Keep objects of tests and tools between runs.
+.SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

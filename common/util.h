@@ -18,6 +18,11 @@ void uuid4(char *out);
 /* Length of the longest prefix of s[0..n) that ends on a UTF-8 character boundary. */
 size_t utf8_complete_prefix(const char *s, size_t n);
 bool utf8_valid(const char *s, size_t n);
+/* Appends s[0..n) to out as valid UTF-8: each invalid byte becomes U+FFFD.
+ * Unless final, an incomplete sequence at the end is not consumed: the return
+ * value is how many bytes were (the caller keeps the rest for next time). */
+struct buf;
+size_t utf8_sanitize_append(struct buf *out, const char *s, size_t n, bool final);
 /* Reads a whole file; caller frees *out. Refuses files over max bytes (-EFBIG). */
 int read_file_all(const char *path, size_t max, char **out, size_t *len);
 

@@ -355,11 +355,17 @@ static int eval_append(engine *e, int seq, const llama_token *tokens, int n, gen
     return rc;
 }
 
-static void emit(gen_job *job, size_t *emitted, bool final)
+/* Moves raw token bytes into job->content as valid UTF-8 (a model can emit
+ * byte tokens that do not form characters: those become U+FFFD, never
+ * invalid JSON) and hands the new text to on_piece. An incomplete character
+ * at the end waits in raw for the next token, unless final. */
+static void emit(gen_job *job, buf *raw, bool final)
 {
-    size_t upto = final ? job->content.len : utf8_complete_prefix(job->content.data, job->content.len);
-    if (upto > *emitted && job->on_piece) job->on_piece(job, job->content.data + *emitted, upto - *emitted);
-    if (upto > *emitted) *emitted = upto;
+    size_t before = job->content.len;
+    size_t used = utf8_sanitize_append(&job->content, buf_str(raw), raw->len, final);
+    buf_consume(raw, used);
+    if (job->content.len > before && job->on_piece)
+        job->on_piece(job, job->content.data + before, job->content.len - before);
 }
 
 static void apply_steering(engine *e, gen_job *job)
@@ -429,7 +435,7 @@ static void run_generate(engine *e, gen_job *job)
     }
 
     double t1 = now_mono();
-    size_t emitted = 0;
+    buf raw = BUF_INIT;
     job->finish = GEN_LENGTH;
     for (int i = 0; i < job->max_tokens; i++) {
         if (job_cancelled(job)) {
@@ -443,9 +449,9 @@ static void run_generate(engine *e, gen_job *job)
         }
         char piece[256];
         int32_t pl = llama_token_to_piece(e->vocab, t, piece, sizeof piece, 0, false);
-        if (pl > 0) buf_append(&job->content, piece, (size_t)pl);
+        if (pl > 0) buf_append(&raw, piece, (size_t)pl);
         job->completion_tokens++;
-        emit(job, &emitted, false);
+        emit(job, &raw, false);
         if (i + 1 == job->max_tokens) break; /* no need to evaluate the last token */
         if (c->n >= n_ctx) {
             job->finish = GEN_CONTEXT_FULL;
@@ -461,7 +467,8 @@ static void run_generate(engine *e, gen_job *job)
             break;
         }
     }
-    emit(job, &emitted, true);
+    emit(job, &raw, true);
+    buf_free(&raw);
     job->gen_ms = (now_mono() - t1) * 1000.0;
     goto done;
 

@@ -443,7 +443,7 @@ static int tool_update_emotion(mcp_request *req, const cJSON *args, void *ud)
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(args, "context");
     double intensity = cJSON_IsNumber(in) ? in->valuedouble : 1.0;
     double dv, da;
-    bool known = emotion_event_delta(ev, &dv, &da) == 0;
+    bool known = emotion_event_delta(ev, &dv, &da) == 1;
     pthread_mutex_lock(&app->emo_mu);
     emotion_event(&app->emo, ev, intensity, now_wall());
     pthread_mutex_unlock(&app->emo_mu);
