@@ -547,9 +547,9 @@ static void *engine_thread(void *arg)
                 run_generate(e, job);
         }
         if (job->kind == JOB_GENERATE)
-            log_info("generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
+            log_info("request %ld generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
                      "gen %.0f ms%s%s",
-                     job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
+                     job->tag, job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
                      job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms,
                      job->error[0] ? ": " : "", job->error);
         pthread_mutex_lock(&e->mu);

@@ -84,6 +84,7 @@ struct gen_job {
      * (also when it was cancelled before it started). */
     void (*on_done)(gen_job *job);
     void *userdata;
+    long tag;                   /* shown in the log line of the job (the MCP request number) */
     /* Optional: asked between tokens; true stops the job as engine_cancel would.
      * Runs on the engine thread (e.g. checks an MCP request's cancelled flag). */
     bool (*is_cancelled)(gen_job *job);

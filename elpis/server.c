@@ -261,6 +261,7 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
 
 static int submit_or_fail(elpis *app, mcp_request *req, gen_call *c)
 {
+    c->job.tag = mcp_request_serial(req);
     if (engine_submit(app->eng, &c->job) == 0) return MCP_ASYNC;
     mcp_reply_tool_error(req, "the inference engine is shutting down");
     if (c->req) mcp_request_unref(c->req);
@@ -362,6 +363,7 @@ static int tool_stream_start(mcp_request *req, const cJSON *args, void *ud)
     uuid4(c->id);
     c->last_access = now_mono();
     c->refs = 2; /* the table and the job */
+    c->job.tag = mcp_request_serial(req);
     c->in_table = true;
     pthread_mutex_lock(&app->st_mu);
     c->next = app->streams;
