@@ -66,6 +66,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
     fprintf(out, "trained context     %d\n", m.n_ctx_train);
 
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : m.n_ctx_train;
+    if (m.n_ctx_train > 0 && n_ctx > m.n_ctx_train) n_ctx = m.n_ctx_train; /* as the engine does */
     int n_ctx_total = n_ctx * 2; /* conversation + background sequence */
     int layers = p->n_gpu_layers;
     const char *how = "configured";

@@ -130,6 +130,11 @@ static int load(engine *e)
     int rc = model_meta_read(p->model_path, &mm, e->load_err, sizeof e->load_err);
     if (rc) return rc;
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : (mm.n_ctx_train > 0 ? mm.n_ctx_train : 4096);
+    if (mm.n_ctx_train > 0 && n_ctx > mm.n_ctx_train) {
+        log_warn("[model] ctx = %d is more than the model was trained for (%d); using %d", n_ctx, mm.n_ctx_train,
+                 mm.n_ctx_train);
+        n_ctx = mm.n_ctx_train;
+    }
 
     int layers = p->n_gpu_layers;
     if (layers < 0) { /* auto */
