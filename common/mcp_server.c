@@ -527,8 +527,19 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         return;
     }
     log_debug("request %ld: tools/call %s", req->serial, req->tool);
+    mcp_request_ref(req); /* keep it readable after a synchronous reply */
     int rc = s->p.tools[i].fn(req, args, s->p.userdata);
-    if (rc < 0) mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s failed: %s", req->tool, strerror(-rc));
+    pthread_mutex_lock(&s->mu);
+    bool replied = req->replied;
+    pthread_mutex_unlock(&s->mu);
+    if (rc < 0 && !replied) {
+        mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s failed: %s", req->tool, strerror(-rc));
+    } else if (rc == 0 && !replied) {
+        /* Defensive: a handler that neither replied nor went async would leave the client waiting forever. */
+        log_error("tool %s returned without replying (a bug); answering with an internal error", req->tool);
+        mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s did not produce a result", req->tool);
+    }
+    mcp_request_unref(req);
     cJSON_Delete(empty);
 }
 

@@ -182,7 +182,8 @@ int main(int argc, char **argv)
         cfg_free(keys, nkeys);
         return 1;
     }
-    rc = elpis_server_run(&app, 0, 1);
+    /* A SIGTERM that arrived while the model loaded had no server to stop yet. */
+    rc = crash_stop_requested() ? 0 : elpis_server_run(&app, 0, 1);
     int sig = crash_stop_signal();
     log_info("shutting down: %s", sig ? strsignal(sig) : rc ? strerror(-rc) : "end of input");
     engine_close(eng); /* cancels queued work; the running job stops within a token */
