@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Runs every unit test binary in BUILD/tests and prints one summary line.
-# cmocka prints its own report per binary; a binary that crashes counts as failed.
+# Runs every unit test program in BUILD/tests and prints one summary line
+# counting cmocka test cases. A program that crashes counts as one failure.
 set -u
 build=${1:-build}
-passed=0 failed=0 failed_names=()
+cd "$(dirname "$0")/.."
+passed=0 failed=0 bad=()
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
-  name=$(basename "$t")
-  if (cd "$(dirname "$0")/.." && timeout 600 "$t"); then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1)); failed_names+=("$name")
-  fi
+  out=$(timeout 600 "$t" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  p=$(printf '%s\n' "$out" | sed -nE 's/^\[  PASSED  \] ([0-9]+) test.*/\1/p' | tail -1)
+  f=$(printf '%s\n' "$out" | sed -nE 's/^\[  FAILED  \] ([0-9]+) test.*/\1/p' | tail -1)
+  p=${p:-0}; f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  [ "$rc" -ne 0 ] && bad+=("$(basename "$t")")
+  passed=$((passed + p)); failed=$((failed + f))
 done
-[ ${#failed_names[@]} -gt 0 ] && echo "failed unit test programs: ${failed_names[*]}"
+[ ${#bad[@]} -gt 0 ] && echo "failing unit test programs: ${bad[*]}"
 echo "unit: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ ${#bad[@]} -eq 0 ]
