@@ -1,0 +1,85 @@
+/* sandbox.h - confinement of execute_bash's child with Landlock (and a network namespace).
+ *
+ * What the sandbox covers, when the kernel has Landlock (ABI >= 1):
+ *   - writes (create, delete, rename, truncate, write) only beneath the
+ *     workspace, plus /tmp, /var/tmp and /dev/shm when allow_tmp (the
+ *     default: compilers and test runners need scratch space), plus the
+ *     extra_write paths, plus /dev/null, /dev/zero, /dev/full and /dev/tty;
+ *   - reads and execution everywhere, except inside home directories
+ *     ($HOME, /root, /home/<user>): there every entry is readable except the
+ *     sensitive ones of psy_name_sensitive() (.ssh, .gnupg, .aws, .netrc,
+ *     .env, id_rsa, credentials, ...) and .config/gh. Landlock only grants,
+ *     so this is done by granting each other entry one by one;
+ *   - unless allow_network: a fresh network namespace (only a downed
+ *     loopback; via unshare(CLONE_NEWNET), or with a user namespace mapping
+ *     our own uid when that needs privileges we lack), and Landlock's TCP
+ *     bind/connect denial (ABI >= 4) and abstract-unix-socket scope (ABI >= 6);
+ *   - signals: with ABI >= 6 the command cannot signal processes outside its
+ *     sandbox (psyche, elpis, mnemosyne).
+ * Not covered: reads of sensitive files inside the workspace itself, UDP when
+ * no network namespace can be made, processes that escape the process group.
+ * When the kernel lacks Landlock the command runs unsandboxed and the detail
+ * line says so; nothing fails because of it.
+ *
+ * Usage: psy_sandbox_init() once in the parent (builds the Landlock ruleset,
+ * probes namespaces); after each fork, the child calls psy_sandbox_enter()
+ * before exec. Only async-signal-safe calls happen there, so forking from a
+ * threaded program is fine. */
+#ifndef PSY_SANDBOX_H
+#define PSY_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct psy_sandbox_config {
+    const char *workspace;          /* directory writes are confined to (required) */
+    bool enabled;                   /* false: no sandbox at all (reported as such) */
+    bool allow_network;             /* false: no network for the command */
+    bool allow_tmp;                 /* writes to /tmp, /var/tmp, /dev/shm too */
+    const char *const *extra_write; /* NULL-terminated list of more writable dirs, or NULL */
+} psy_sandbox_config;
+
+typedef struct psy_sandbox {
+    int ruleset_fd; /* Landlock ruleset, -1 when none (owned, O_CLOEXEC) */
+    int abi;        /* Landlock ABI of the kernel, 0 when unavailable */
+    bool enabled;
+    bool fs;           /* file-system rules ready */
+    bool net_tcp;      /* Landlock denies TCP bind/connect (ABI >= 4) */
+    bool netns;        /* a new network namespace will be entered */
+    bool netns_userns; /* ... inside a new user namespace */
+    bool scoped;       /* signal and abstract-socket scoping (ABI >= 6) */
+    int rules;         /* number of path rules */
+    unsigned uid, gid;
+    char detail[600]; /* one line for /status and the tool results */
+} psy_sandbox;
+
+/* What psy_sandbox_enter() managed, as bits. */
+enum {
+    PSY_SB_FS = 1,    /* Landlock file rules enforced */
+    PSY_SB_NETNS = 2, /* in a new network namespace */
+    PSY_SB_NETLL = 4, /* Landlock TCP rules enforced */
+};
+
+void psy_sandbox_default_config(psy_sandbox_config *c); /* enabled, no network, allow_tmp */
+
+/* Builds the ruleset and probes what the kernel allows. Missing kernel
+ * support is not an error (sb->detail says what is and is not covered).
+ * Returns 0, or -EINVAL without a workspace. Always pair with psy_sandbox_free. */
+int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg);
+void psy_sandbox_free(psy_sandbox *sb);
+
+/* True when at least the file-system confinement is in force. */
+bool psy_sandbox_active(const psy_sandbox *sb);
+/* "landlock ABI 7: writes only in <ws>, /tmp ...; network blocked (...)"
+ * or "not sandboxed: <why>". Never NULL. */
+const char *psy_sandbox_detail(const psy_sandbox *sb);
+
+/* In the forked child, before exec: applies the sandbox. Returns the PSY_SB_*
+ * bits that were applied (0 when disabled or unavailable); a failing step is
+ * skipped, never fatal. Async-signal-safe. */
+int psy_sandbox_enter(const psy_sandbox *sb);
+
+/* The planned bits (what psy_sandbox_enter should return). */
+int psy_sandbox_expected(const psy_sandbox *sb);
+
+#endif

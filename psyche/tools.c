@@ -1,0 +1,487 @@
+/* tools.c - the tool registry: registration, argument checking against each
+ * tool's JSON Schema, dispatch with the {tool_call_id, success, result,
+ * duration_ms} wrapper, and the tool reference for the system prompt.
+ * The tools themselves live in tools_fs.c and tools_exec.c. */
+#include "tools.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "util.h"
+
+void psy_tools_default_config(psy_tools_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->workspace = "workspace";
+    c->bash_timeout_s = 30;
+    c->max_output_bytes = 16384;
+    c->max_file_size = 1000000;
+    c->dangerous_commands = false;
+    c->sandbox = true;
+    c->allow_network = false;
+    c->sandbox_tmp = true;
+    c->allow_sensitive = false;
+}
+
+int psy_tools_new(const psy_tools_config *cfg, psy_tools **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    psy_tools *t = calloc(1, sizeof *t);
+    if (!t) return -ENOMEM;
+    t->cfg = *cfg;
+    if (t->cfg.bash_timeout_s <= 0) t->cfg.bash_timeout_s = 30;
+    if (!t->cfg.max_output_bytes) t->cfg.max_output_bytes = 16384;
+    if (!t->cfg.max_file_size) t->cfg.max_file_size = 1000000;
+    t->sb.ruleset_fd = -1;
+    atomic_init(&t->cancel, false);
+    int rc = psy_ws_open(&t->ws, cfg->workspace, true, err, errlen);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    t->cfg.workspace = t->ws.root;
+
+    psy_sandbox_config sc;
+    psy_sandbox_default_config(&sc);
+    sc.workspace = t->ws.root;
+    sc.enabled = cfg->sandbox;
+    sc.allow_network = cfg->allow_network;
+    sc.allow_tmp = cfg->sandbox_tmp;
+    sc.extra_write = cfg->extra_write;
+    t->cfg.extra_write = NULL; /* not kept: the caller's list may go away */
+    psy_sandbox_init(&t->sb, &sc);
+
+    psy__register_fs_tools(t);
+    psy__register_exec_tool(t);
+    if (t->n < 6) {
+        snprintf(err, errlen, "out of memory while registering the tools");
+        psy_tools_free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+void psy_tools_free(psy_tools *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->n; i++) {
+        free((char *)t->defs[i].name);
+        free((char *)t->defs[i].description);
+        free((char *)t->defs[i].schema_json);
+        cJSON_Delete(t->schemas[i]);
+    }
+    free(t->defs);
+    free(t->schemas);
+    psy_sandbox_free(&t->sb);
+    psy_ws_close(&t->ws);
+    free(t);
+}
+
+int psy_tools_register(psy_tools *t, const psy_tool_def *def)
+{
+    if (!def || !def->name || !def->fn) return -EINVAL;
+    if (psy_tools_find(t, def->name)) return -EEXIST;
+    cJSON *schema = cJSON_Parse(def->schema_json ? def->schema_json : "{\"type\":\"object\",\"properties\":{}}");
+    if (!cJSON_IsObject(schema)) {
+        log_error("tool %s: its schema is not a JSON object", def->name);
+        cJSON_Delete(schema);
+        return -EINVAL;
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 16;
+        psy_tool_def *d = realloc(t->defs, nc * sizeof *d);
+        if (!d) goto oom;
+        t->defs = d;
+        cJSON **s = realloc(t->schemas, nc * sizeof *s);
+        if (!s) goto oom;
+        t->schemas = s;
+        t->cap = nc;
+    }
+    psy_tool_def c = *def;
+    c.name = strdup(def->name);
+    c.description = strdup(def->description ? def->description : "");
+    c.schema_json = cJSON_PrintUnformatted(schema);
+    if (!c.name || !c.description || !c.schema_json) {
+        free((char *)c.name);
+        free((char *)c.description);
+        free((char *)c.schema_json);
+        goto oom;
+    }
+    t->defs[t->n] = c;
+    t->schemas[t->n] = schema;
+    t->n++;
+    return 0;
+oom:
+    cJSON_Delete(schema);
+    return -ENOMEM;
+}
+
+size_t psy_tools_count(const psy_tools *t)
+{
+    return t ? t->n : 0;
+}
+
+const psy_tool_def *psy_tools_at(const psy_tools *t, size_t i)
+{
+    return t && i < t->n ? &t->defs[i] : NULL;
+}
+
+const psy_tool_def *psy_tools_find(const psy_tools *t, const char *name)
+{
+    if (!t || !name) return NULL;
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->defs[i].name, name) == 0) return &t->defs[i];
+    return NULL;
+}
+
+void psy_tools_cancel(psy_tools *t)
+{
+    if (t) atomic_store(&t->cancel, true);
+}
+
+const psy_workspace *psy_tools_get_workspace(const psy_tools *t)
+{
+    return &t->ws;
+}
+
+const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t)
+{
+    return &t->sb;
+}
+
+const psy_tools_config *psy_tools_get_config(const psy_tools *t)
+{
+    return &t->cfg;
+}
+
+/* ---- helpers for the tools ----------------------------------------------- */
+
+bool psy__tool_fail(cJSON *result, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON_DeleteItemFromObjectCaseSensitive(result, "error");
+    psy__add_text(result, "error", msg, strlen(msg));
+    return false;
+}
+
+cJSON *psy__add_text(cJSON *obj, const char *key, const char *s, size_t n)
+{
+    buf b = BUF_INIT;
+    size_t i = 0;
+    while (i < n) {
+        const char *z = memchr(s + i, 0, n - i);
+        size_t seg = z ? (size_t)(z - (s + i)) : n - i;
+        utf8_sanitize_append(&b, s + i, seg, true);
+        i += seg;
+        if (z) {
+            buf_puts(&b, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    cJSON *item = cJSON_AddStringToObject(obj, key, buf_str(&b));
+    buf_free(&b);
+    return item;
+}
+
+static bool has_dotdot(const char *p)
+{
+    for (const char *s = p; (s = strstr(s, "..")); s += 2) {
+        bool start = s == p || s[-1] == '/';
+        bool end = s[2] == 0 || s[2] == '/';
+        if (start && end) return true;
+    }
+    return false;
+}
+
+/* Flags of the call in progress on this thread. */
+static _Thread_local unsigned call_flags;
+
+unsigned psy__tool_flags(void)
+{
+    return call_flags;
+}
+
+char *psy__tool_path(psy_tools *t, const cJSON *args, const char *key, const char *def, cJSON *result)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
+    const char *p = cJSON_IsString(v) ? v->valuestring : def;
+    if (!p) {
+        psy__tool_fail(result, "missing required argument '%s'", key);
+        return NULL;
+    }
+    const char *rule;
+    if ((call_flags & PSY_TOOL_STRICT_PATHS) && has_dotdot(p)) {
+        psy__tool_fail(result, "Path '%s' uses '..'; not allowed here", p);
+        return NULL;
+    }
+    if ((call_flags & PSY_TOOL_STRICT_PATHS) && psy_path_sensitive(p, &rule)) {
+        psy__tool_fail(result, "Path '%s' looks sensitive (%s); not allowed here", p, rule);
+        return NULL;
+    }
+    char err[PATH_MAX + 256];
+    char *abs = NULL;
+    if (psy_ws_resolve(&t->ws, p, strlen(p), &abs, err, sizeof err)) {
+        psy__tool_fail(result, "%s", err);
+        return NULL;
+    }
+    if ((call_flags & PSY_TOOL_STRICT_PATHS) && psy_path_sensitive(psy_ws_rel(&t->ws, abs), &rule)) {
+        psy__tool_fail(result, "Path '%s' looks sensitive (%s); not allowed here", p, rule);
+        free(abs);
+        return NULL;
+    }
+    return abs;
+}
+
+/* ---- argument checking ----------------------------------------------------- */
+
+static const char *json_type_name(const cJSON *v)
+{
+    if (cJSON_IsString(v)) return "string";
+    if (cJSON_IsNumber(v)) return "number";
+    if (cJSON_IsBool(v)) return "boolean";
+    if (cJSON_IsArray(v)) return "array";
+    if (cJSON_IsObject(v)) return "object";
+    return "null";
+}
+
+/* Checks one value against a property schema; may replace it in args with a
+ * coerced copy ("10" for an integer, "true" for a boolean: small models do
+ * that). Returns false with msg set. */
+static bool check_value(cJSON *args, cJSON *v, const cJSON *ps, char *msg, size_t msglen)
+{
+    char k[128]; /* a copy: replacing v frees v->string */
+    snprintf(k, sizeof k, "%s", v->string);
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ps, "type");
+    const char *type = cJSON_IsString(ty) ? ty->valuestring : NULL;
+    if (!type) return true;
+    if ((strcmp(type, "integer") == 0 || strcmp(type, "number") == 0) && cJSON_IsString(v)) {
+        char *end;
+        double d = strtod(v->valuestring, &end);
+        if (end != v->valuestring && *end == 0 && isfinite(d)) {
+            cJSON_ReplaceItemInObjectCaseSensitive(args, k, cJSON_CreateNumber(d));
+            v = cJSON_GetObjectItemCaseSensitive(args, k);
+        }
+    }
+    if (strcmp(type, "boolean") == 0 && cJSON_IsString(v) &&
+        (strcmp(v->valuestring, "true") == 0 || strcmp(v->valuestring, "false") == 0)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(args, k, cJSON_CreateBool(strcmp(v->valuestring, "true") == 0));
+        v = cJSON_GetObjectItemCaseSensitive(args, k);
+    }
+    bool ok = strcmp(type, "string") == 0    ? cJSON_IsString(v)
+              : strcmp(type, "integer") == 0 ? cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble)
+              : strcmp(type, "number") == 0  ? cJSON_IsNumber(v)
+              : strcmp(type, "boolean") == 0 ? cJSON_IsBool(v)
+              : strcmp(type, "array") == 0   ? cJSON_IsArray(v)
+              : strcmp(type, "object") == 0  ? cJSON_IsObject(v)
+                                             : true;
+    if (!ok) {
+        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, type[0] == 'a' || type[0] == 'i' ? "an" : "a",
+                 type, json_type_name(v));
+        return false;
+    }
+    const cJSON *mn = cJSON_GetObjectItemCaseSensitive(ps, "minimum");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(ps, "maximum");
+    if (cJSON_IsNumber(v) && ((cJSON_IsNumber(mn) && v->valuedouble < mn->valuedouble) ||
+                              (cJSON_IsNumber(mx) && v->valuedouble > mx->valuedouble))) {
+        snprintf(msg, msglen, "argument '%s' must be between %g and %g, got %g", k,
+                 cJSON_IsNumber(mn) ? mn->valuedouble : -INFINITY, cJSON_IsNumber(mx) ? mx->valuedouble : INFINITY,
+                 v->valuedouble);
+        return false;
+    }
+    const cJSON *minl = cJSON_GetObjectItemCaseSensitive(ps, "minLength");
+    const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(ps, "maxLength");
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        if (cJSON_IsNumber(maxl) && n > (size_t)maxl->valuedouble) {
+            snprintf(msg, msglen, "argument '%s' is too long (%zu characters, at most %d)", k, n, maxl->valueint);
+            return false;
+        }
+        bool blank = true;
+        for (const char *s = v->valuestring; *s && blank; s++) blank = *s == ' ' || *s == '\t' || *s == '\n';
+        if (cJSON_IsNumber(minl) && minl->valuedouble >= 1 && (n < (size_t)minl->valuedouble || blank)) {
+            snprintf(msg, msglen, "argument '%s' must not be empty", k);
+            return false;
+        }
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(ps, "items");
+    const cJSON *ity = cJSON_GetObjectItemCaseSensitive(items, "type");
+    if (cJSON_IsArray(v) && cJSON_IsString(ity) && strcmp(ity->valuestring, "string") == 0) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) if (!cJSON_IsString(e))
+        {
+            snprintf(msg, msglen, "argument '%s' must be a list of strings", k);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A checked copy of args with nulls removed and defaults filled in, or NULL with msg. */
+static cJSON *check_args(const cJSON *schema, const cJSON *args, char *msg, size_t msglen)
+{
+    if (args && !cJSON_IsObject(args)) {
+        snprintf(msg, msglen, "arguments must be a JSON object");
+        return NULL;
+    }
+    cJSON *a = args ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
+    if (!a) {
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    for (cJSON *v = a->child, *next; v; v = next) {
+        next = v->next;
+        if (cJSON_IsNull(v)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(a, v->string);
+            continue;
+        }
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, v->string);
+        if (ps && !check_value(a, v, ps, msg, msglen)) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    const cJSON *req;
+    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(schema, "required"))
+    {
+        if (cJSON_IsString(req) && !cJSON_HasObjectItem(a, req->valuestring)) {
+            snprintf(msg, msglen, "missing required argument '%s'", req->valuestring);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, props)
+    {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "default");
+        if (d && !cJSON_IsNull(d) && !cJSON_HasObjectItem(a, p->string))
+            cJSON_AddItemToObject(a, p->string, cJSON_Duplicate(d, true));
+    }
+    return a;
+}
+
+/* ---- dispatch -------------------------------------------------------------- */
+
+cJSON *psy_tools_call(psy_tools *t, const char *name, const cJSON *args, const char *tool_call_id, unsigned flags)
+{
+    int64_t t0 = now_mono_ms();
+    cJSON *wrap = cJSON_CreateObject();
+    if (!wrap) return NULL;
+    char idbuf[40];
+    if (!tool_call_id || !*tool_call_id) {
+        char u[37];
+        uuid4(u);
+        snprintf(idbuf, sizeof idbuf, "call_%.8s%.4s", u, u + 9);
+        tool_call_id = idbuf;
+    }
+    cJSON_AddStringToObject(wrap, "tool_call_id", tool_call_id);
+    cJSON *succ = cJSON_AddFalseToObject(wrap, "success");
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddItemToObject(wrap, "result", result);
+    cJSON *rsucc = cJSON_AddFalseToObject(result, "success");
+    if (!succ || !result || !rsucc) {
+        cJSON_Delete(wrap);
+        return NULL;
+    }
+
+    bool ok = false;
+    size_t idx = t ? t->n : 0;
+    for (size_t i = 0; t && i < t->n; i++)
+        if (name && strcmp(t->defs[i].name, name) == 0) idx = i;
+    if (!t || idx == t->n) {
+        buf names = BUF_INIT;
+        for (size_t i = 0; t && i < t->n; i++)
+            if (!(flags & PSY_TOOL_READ_ONLY) || t->defs[i].read_only)
+                buf_printf(&names, "%s%s", names.len ? ", " : "", t->defs[i].name);
+        psy__tool_fail(result, "Unknown tool '%s'. Available tools: %s", name ? name : "(none)", buf_str(&names));
+        buf_free(&names);
+    } else if ((flags & PSY_TOOL_READ_ONLY) && !t->defs[idx].read_only) {
+        psy__tool_fail(result, "Tool '%s' is not allowed here: only read-only tools may be used", name);
+    } else {
+        char msg[512];
+        cJSON *checked = check_args(t->schemas[idx], args, msg, sizeof msg);
+        if (!checked) {
+            psy__tool_fail(result, "Invalid arguments for %s: %s", name, msg);
+        } else {
+            atomic_store(&t->cancel, false);
+            unsigned saved = call_flags;
+            call_flags = flags;
+            ok = t->defs[idx].fn(t, t->defs[idx].ud, checked, result);
+            call_flags = saved;
+            cJSON_Delete(checked);
+            if (!ok && !cJSON_HasObjectItem(result, "error")) psy__tool_fail(result, "%s failed", name);
+        }
+    }
+    succ->type = ok ? cJSON_True : cJSON_False;
+    rsucc->type = ok ? cJSON_True : cJSON_False;
+    cJSON_AddNumberToObject(wrap, "duration_ms", (double)(now_mono_ms() - t0));
+    return wrap;
+}
+
+cJSON *psy_tools_schemas(const psy_tools *t, bool read_only_only)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && t && i < t->n; i++) {
+        if (read_only_only && !t->defs[i].read_only) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->defs[i].name);
+        cJSON_AddStringToObject(o, "description", t->defs[i].description);
+        cJSON_AddItemToObject(o, "inputSchema", cJSON_Duplicate(t->schemas[i], true));
+        cJSON_AddBoolToObject(o, "read_only", t->defs[i].read_only);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/* ---- the tool reference ------------------------------------------------------ */
+
+char *psy_tools_reference(const psy_tools *t, bool read_only_only)
+{
+    buf b = BUF_INIT;
+    for (size_t i = 0; t && i < t->n; i++) {
+        const psy_tool_def *d = &t->defs[i];
+        if (read_only_only && !d->read_only) continue;
+        buf_printf(&b, "- %s: %s\n", d->name, d->description);
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(t->schemas[i], "properties");
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(t->schemas[i], "required");
+        const cJSON *p;
+        bool first = true;
+        cJSON_ArrayForEach(p, props)
+        {
+            bool required = false;
+            const cJSON *r;
+            cJSON_ArrayForEach(r, req) if (cJSON_IsString(r) && strcmp(r->valuestring, p->string) == 0) required = true;
+            const cJSON *ty = cJSON_GetObjectItemCaseSensitive(p, "type");
+            const cJSON *def = cJSON_GetObjectItemCaseSensitive(p, "default");
+            const cJSON *desc = cJSON_GetObjectItemCaseSensitive(p, "description");
+            buf_printf(&b, "%s%s (%s", first ? "  arguments: " : "; ", p->string,
+                       cJSON_IsString(ty) ? ty->valuestring : "any");
+            if (required)
+                buf_puts(&b, ", required");
+            else if (def) {
+                char *ds = cJSON_PrintUnformatted(def);
+                buf_printf(&b, ", default %s", ds ? ds : "?");
+                free(ds);
+            } else
+                buf_puts(&b, ", optional");
+            buf_putc(&b, ')');
+            if (cJSON_IsString(desc)) buf_printf(&b, ": %s", desc->valuestring);
+            first = false;
+        }
+        if (!first) buf_putc(&b, '\n');
+    }
+    if (!b.data) buf_puts(&b, "");
+    return buf_detach(&b);
+}

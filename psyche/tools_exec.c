@@ -1,0 +1,474 @@
+/* tools_exec.c - execute_bash: the blocklist, and running `/bin/sh -c` in
+ * the workspace in its own process group, in the sandbox, with a timeout
+ * that kills the whole group and capped output.
+ *
+ * Between fork and exec the child only makes async-signal-safe calls (the
+ * agent runs on its own thread while the UI thread runs). Processes the
+ * command leaves in the background are stopped when it ends: a tool call
+ * does not leave daemons behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "tools.h"
+#include "util.h"
+
+extern char **environ;
+
+/* ---- blocklist ------------------------------------------------------------------ */
+
+/* Substrings of the lower-cased command with whitespace runs as one space. */
+static const char *const block_sub[] = {
+    "rm -rf /", "rm -rf ~",       "rm -rf *",  "rm -fr /",  "rm -fr ~", "rm -fr *", "dd if=/dev/zero",
+    "mv / ",    "chmod -r 777 /", "wget http", "curl http", "chown -r", NULL,
+};
+/* Substrings of the lower-cased command with all whitespace removed; shown as the second string. */
+static const char *const block_nospace[][2] = {
+    {":(){:|:&};:", ":(){ :|:& };: (fork bomb)"},
+    {">/dev/sd", "> /dev/sda"},
+    {">/dev/nvme", "> /dev/nvme"},
+    {">/dev/hd", "> /dev/hda"},
+    {"of=/dev/sd", "of=/dev/sda"},
+    {"of=/dev/nvme", "of=/dev/nvme"},
+    {NULL, NULL},
+};
+/* Blocked as a command word. */
+static const char *const block_cmd[] = {"sudo", "shutdown", "reboot", "poweroff", "halt", NULL};
+/* Words after which the next word is still a command. */
+static const char *const cmd_prefixes[] = {"env",     "nohup", "exec", "time", "nice",   "xargs", "command",
+                                           "builtin", "then",  "do",   "else", "elif",   "if",    "while",
+                                           "until",   "!",     "doas", "su",   "setsid", NULL};
+
+static bool in_list(const char *w, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(w, list[i]) == 0) return true;
+    return false;
+}
+
+static bool is_sep(char c)
+{
+    return c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '`' || c == '\n' || c == '{' || c == '}';
+}
+
+/* Looks at the command words of s (lower-cased); quoted text after -c or
+ * eval is checked as a command too. */
+static const char *check_words(const char *s, size_t n, int depth)
+{
+    bool cmd_start = true;
+    char prev[64] = "";
+    size_t i = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\r') {
+            i++;
+            continue;
+        }
+        if (is_sep(c) || (c == '$' && i + 1 < n && s[i + 1] == '(')) {
+            i += c == '$' ? 2 : 1;
+            cmd_start = true;
+            prev[0] = 0;
+            continue;
+        }
+        buf w = BUF_INIT;
+        bool quoted = false;
+        while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && !is_sep(s[i])) {
+            if (s[i] == '\'' || s[i] == '"') {
+                char q = s[i++];
+                quoted = true;
+                while (i < n && s[i] != q) {
+                    if (q == '"' && s[i] == '\\' && i + 1 < n) i++;
+                    buf_putc(&w, s[i++]);
+                }
+                if (i < n) i++;
+            } else if (s[i] == '\\' && i + 1 < n) {
+                buf_putc(&w, s[i + 1]);
+                i += 2;
+            } else {
+                buf_putc(&w, s[i++]);
+            }
+        }
+        const char *word = buf_str(&w);
+        const char *hit = NULL;
+        if (depth < 3 && (strcmp(prev, "-c") == 0 || strcmp(prev, "eval") == 0))
+            hit = check_words(word, w.len, depth + 1);
+        const char *base = strrchr(word, '/') && word[strlen(word) - 1] != '/' ? strrchr(word, '/') + 1 : word;
+        if (!hit && cmd_start) {
+            if (in_list(base, block_cmd)) {
+                for (int k = 0; block_cmd[k]; k++)
+                    if (strcmp(base, block_cmd[k]) == 0) hit = block_cmd[k];
+            } else if (strncmp(base, "mkfs", 4) == 0 && (base[4] == 0 || base[4] == '.')) {
+                hit = "mkfs";
+            } else if (strcmp(base, "init") == 0 || strcmp(base, "telinit") == 0) {
+                size_t j = i;
+                while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+                if (j < n && (s[j] == '0' || s[j] == '6') && (j + 1 == n || !((s[j + 1] >= '0' && s[j + 1] <= '9'))))
+                    hit = s[j] == '0' ? "init 0" : "init 6";
+            }
+            if (!(in_list(word, cmd_prefixes) || (strchr(word, '=') && !quoted && word[0] != '='))) cmd_start = false;
+        }
+        snprintf(prev, sizeof prev, "%s", word);
+        buf_free(&w);
+        if (hit) return hit;
+    }
+    return NULL;
+}
+
+const char *psy_bash_blocked(const char *command)
+{
+    if (!command) return NULL;
+    size_t n = strlen(command);
+    char *norm = malloc(n + 1), *nospace = malloc(n + 1), *lower = malloc(n + 1);
+    const char *hit = NULL;
+    if (!norm || !nospace || !lower) {
+        hit = "(out of memory)";
+        goto out;
+    }
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)(command[i] >= 'A' && command[i] <= 'Z' ? command[i] + 32 : command[i]);
+        lower[i] = c;
+        bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+        if (!ws) nospace[b++] = c;
+        if (ws) {
+            if (a && norm[a - 1] != ' ') norm[a++] = ' ';
+        } else {
+            norm[a++] = c;
+        }
+    }
+    norm[a] = nospace[b] = lower[n] = 0;
+    for (int i = 0; block_sub[i] && !hit; i++)
+        if (strstr(norm, block_sub[i])) hit = block_sub[i];
+    for (int i = 0; block_nospace[i][0] && !hit; i++)
+        if (strstr(nospace, block_nospace[i][0])) hit = block_nospace[i][1];
+    if (!hit) hit = check_words(lower, n, 0);
+out:
+    free(norm);
+    free(nospace);
+    free(lower);
+    return hit;
+}
+
+/* ---- output capture: head and tail kept, the middle counted ------------------------ */
+
+typedef struct capture {
+    buf head;
+    size_t head_max;
+    char *ring;
+    size_t ring_cap, ring_len, ring_pos; /* ring_pos: where the next byte goes */
+    size_t total;
+} capture;
+
+static int cap_init(capture *c, size_t max)
+{
+    memset(c, 0, sizeof *c);
+    c->head_max = max / 2;
+    c->ring_cap = max - c->head_max;
+    c->ring = malloc(c->ring_cap ? c->ring_cap : 1);
+    return c->ring ? 0 : -ENOMEM;
+}
+
+static void cap_add(capture *c, const char *p, size_t n)
+{
+    c->total += n;
+    if (c->head.len < c->head_max) {
+        size_t k = c->head_max - c->head.len < n ? c->head_max - c->head.len : n;
+        buf_append(&c->head, p, k);
+        p += k;
+        n -= k;
+    }
+    if (!c->ring_cap) return;
+    if (n > c->ring_cap) {
+        p += n - c->ring_cap;
+        n = c->ring_cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->ring[c->ring_pos] = p[i];
+        c->ring_pos = (c->ring_pos + 1) % c->ring_cap;
+    }
+    c->ring_len = c->ring_len + n > c->ring_cap ? c->ring_cap : c->ring_len + n;
+}
+
+/* Adds the text under key; returns how many bytes were cut from the middle. */
+static size_t cap_finish(capture *c, cJSON *res, const char *key)
+{
+    buf out = BUF_INIT;
+    size_t cut = c->total - c->head.len - c->ring_len;
+    size_t start = (c->ring_pos + c->ring_cap - c->ring_len) % (c->ring_cap ? c->ring_cap : 1);
+    buf tail = BUF_INIT;
+    for (size_t i = 0; i < c->ring_len; i++) buf_putc(&tail, c->ring[(start + i) % c->ring_cap]);
+    if (cut == 0) {
+        buf_append(&out, c->head.data ? c->head.data : "", c->head.len);
+        buf_append(&out, buf_str(&tail), tail.len);
+    } else {
+        /* Cut on character boundaries so no U+FFFD appears at the seams. */
+        size_t h = utf8_complete_prefix(buf_str(&c->head), c->head.len);
+        size_t s = 0;
+        while (s < tail.len && s < 3 && ((unsigned char)tail.data[s] & 0xC0) == 0x80) s++;
+        buf_append(&out, buf_str(&c->head), h);
+        buf_printf(&out, "\n[... %zu bytes cut ...]\n", cut + (c->head.len - h) + s);
+        buf_append(&out, buf_str(&tail) + s, tail.len - s);
+    }
+    psy__add_text(res, key, buf_str(&out), out.len);
+    buf_free(&out);
+    buf_free(&tail);
+    return cut;
+}
+
+static void cap_free(capture *c)
+{
+    buf_free(&c->head);
+    free(c->ring);
+}
+
+/* ---- running ------------------------------------------------------------------------ */
+
+typedef struct child_report {
+    int kind;  /* 1: sandbox bits applied; 2: exec/chdir failed */
+    int value; /* bits, or errno */
+} child_report;
+
+static void child_run(psy_tools *t, char *const argv[], int in, int out, int err, int rep)
+{
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    static const int sigs[] = {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD, SIGTSTP, SIGTTIN, SIGTTOU};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    setpgid(0, 0);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    child_report r = {2, 0};
+    if (chdir(t->ws.root) < 0) {
+        r.value = errno;
+        (void)!write(rep, &r, sizeof r);
+        _exit(126);
+    }
+    r.kind = 1;
+    r.value = psy_sandbox_enter(&t->sb);
+    (void)!write(rep, &r, sizeof r);
+    execve("/bin/sh", argv, environ);
+    r.kind = 2;
+    r.value = errno;
+    (void)!write(rep, &r, sizeof r);
+    _exit(127);
+}
+
+static void drain(int *fd, capture *c)
+{
+    char tmp[8192];
+    ssize_t k = read(*fd, tmp, sizeof tmp);
+    if (k > 0)
+        cap_add(c, tmp, (size_t)k);
+    else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* Reads both pipes until they close or until stop_at_ms. */
+static void pump(int fds[2], capture caps[2], int64_t stop_at_ms)
+{
+    while (fds[0] >= 0 || fds[1] >= 0) {
+        int64_t left = stop_at_ms - now_mono_ms();
+        if (left <= 0) return;
+        struct pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+        int r = poll(p, 2, left > 100 ? 100 : (int)left);
+        if (r < 0 && errno != EINTR) return;
+        for (int i = 0; i < 2; i++)
+            if (fds[i] >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) drain(&fds[i], &caps[i]);
+    }
+}
+
+static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
+{
+    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1};
+    capture caps[2];
+    cap_init(&caps[0], t->cfg.max_output_bytes);
+    cap_init(&caps[1], t->cfg.max_output_bytes);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    bool ok = false;
+    if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC)) {
+        psy__tool_fail(res, "Cannot run the command: %s", strerror(errno));
+        goto out;
+    }
+    int64_t t0 = now_mono_ms();
+    pid_t pid = fork();
+    if (pid < 0) {
+        psy__tool_fail(res, "Cannot run the command: fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) child_run(t, argv, devnull, po[1], pe[1], pr[1]);
+    setpgid(pid, pid); /* also in the parent, so the group exists before any kill */
+    close(po[1]), close(pe[1]), close(pr[1]);
+    po[1] = pe[1] = pr[1] = -1;
+
+    int sandbox_bits = 0, exec_errno = 0;
+    child_report r;
+    ssize_t k;
+    while ((k = read(pr[0], &r, sizeof r)) == (ssize_t)sizeof r || (k < 0 && errno == EINTR)) {
+        if (k < 0) continue;
+        if (r.kind == 1)
+            sandbox_bits = r.value;
+        else
+            exec_errno = r.value;
+    }
+
+    int fds[2] = {po[0], pe[0]};
+    po[0] = pe[0] = -1;
+    int64_t deadline = t0 + (int64_t)(t->cfg.bash_timeout_s * 1000);
+    bool exited = false, timed_out = false, cancelled = false, lingering = false;
+    int64_t exit_at = 0;
+    for (;;) {
+        int64_t now = now_mono_ms();
+        if (!exited) {
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+                exited = true;
+                exit_at = now;
+            }
+        }
+        if (fds[0] < 0 && fds[1] < 0 && exited) break;
+        if (exited && now - exit_at > 200) {
+            lingering = true; /* something in the background still holds the output open */
+            break;
+        }
+        if (!exited && now >= deadline) {
+            timed_out = true;
+            break;
+        }
+        if (atomic_load(&t->cancel)) {
+            cancelled = true;
+            break;
+        }
+        int64_t stop = now + 100 < deadline ? now + 100 : deadline;
+        if (fds[0] < 0 && fds[1] < 0) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        } else {
+            pump(fds, caps, stop);
+        }
+    }
+    if (timed_out || cancelled) {
+        kill(-pid, SIGTERM);
+        int64_t grace = now_mono_ms() + 300;
+        while (now_mono_ms() < grace) {
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) break;
+            pump(fds, caps, now_mono_ms() + 20);
+        }
+    }
+    /* The leader is not reaped yet, so the group id cannot have been reused. */
+    kill(-pid, SIGKILL);
+    pump(fds, caps, now_mono_ms() + 500);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    cJSON_AddStringToObject(res, "command", cmd);
+    cJSON_AddNumberToObject(res, "exit_code", code);
+    if (WIFSIGNALED(status) && !timed_out && !cancelled)
+        cJSON_AddStringToObject(res, "signal", strsignal(WTERMSIG(status)));
+    size_t cut_out = cap_finish(&caps[0], res, "stdout");
+    size_t cut_err = cap_finish(&caps[1], res, "stderr");
+    if (cut_out) cJSON_AddNumberToObject(res, "stdout_cut_bytes", (double)cut_out);
+    if (cut_err) cJSON_AddNumberToObject(res, "stderr_cut_bytes", (double)cut_err);
+    if (cut_out || cut_err) {
+        char note[160];
+        snprintf(
+            note, sizeof note,
+            "output was longer than %zu bytes per stream: %zu bytes of stdout and %zu of stderr cut from the middle",
+            t->cfg.max_output_bytes, cut_out, cut_err);
+        cJSON_AddStringToObject(res, "output_note", note);
+    }
+    cJSON_AddBoolToObject(res, "timed_out", timed_out);
+    if (lingering)
+        cJSON_AddStringToObject(res, "note", "background processes still running when the command ended were stopped");
+    int expected = psy_sandbox_expected(&t->sb);
+    if (sandbox_bits == expected) {
+        cJSON_AddStringToObject(res, "sandbox", psy_sandbox_detail(&t->sb));
+    } else {
+        char sbm[700];
+        snprintf(sbm, sizeof sbm, "partly applied (%s%s%s): %s",
+                 sandbox_bits & PSY_SB_FS ? "files" : "files NOT confined",
+                 sandbox_bits & PSY_SB_NETNS ? ", network namespace" : "",
+                 sandbox_bits & PSY_SB_NETLL ? ", TCP rules" : "", psy_sandbox_detail(&t->sb));
+        cJSON_AddStringToObject(res, "sandbox", sbm);
+    }
+
+    if (exec_errno) {
+        psy__tool_fail(res, "Cannot run /bin/sh: %s", strerror(exec_errno));
+    } else if (timed_out) {
+        psy__tool_fail(res, "Command timeout after %g seconds; its whole process group was killed",
+                       t->cfg.bash_timeout_s);
+    } else if (cancelled) {
+        psy__tool_fail(res, "Command cancelled; its process group was killed");
+    } else if (code != 0) {
+        psy__tool_fail(res, "Command exited with code %d", code);
+    } else {
+        ok = true;
+    }
+out:
+    if (devnull >= 0) close(devnull);
+    for (int i = 0; i < 2; i++) {
+        if (po[i] >= 0) close(po[i]);
+        if (pe[i] >= 0) close(pe[i]);
+        if (pr[i] >= 0) close(pr[i]);
+    }
+    cap_free(&caps[0]);
+    cap_free(&caps[1]);
+    return ok;
+}
+
+static bool tool_execute_bash(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(args, "command");
+    const char *cmd = cJSON_IsString(c) ? c->valuestring : "";
+    if (!t->cfg.dangerous_commands) {
+        const char *p = psy_bash_blocked(cmd);
+        if (p) {
+            cJSON_AddStringToObject(res, "command", cmd);
+            return psy__tool_fail(res,
+                                  "Dangerous command pattern detected: '%s'. The command was not run "
+                                  "(dangerous commands are disabled).",
+                                  p);
+        }
+    }
+    return run_command(t, cmd, res);
+}
+
+void psy__register_exec_tool(psy_tools *t)
+{
+    static const psy_tool_def def = {
+        "execute_bash",
+        "Run a shell command (/bin/sh -c) in the workspace; returns stdout, stderr and the exit code.",
+        "{\"type\":\"object\",\"properties\":{"
+        "\"command\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":10000,\"description\":\"the command "
+        "line\"}},"
+        "\"required\":[\"command\"]}",
+        false,
+        tool_execute_bash,
+        NULL,
+    };
+    psy_tools_register(t, &def);
+}

@@ -1,0 +1,643 @@
+/* tools_fs.c - the file tools: read_file, create_file, edit_file,
+ * list_directory and search_codebase (PCRE2 over the workspace).
+ *
+ * Every path goes through psy__tool_path (workspace confinement). Writers
+ * never follow a symlink at the last component (O_NOFOLLOW / O_EXCL, or a
+ * rename over it) and replace files atomically: temp file in the same
+ * directory, fsync, rename. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "tools.h"
+#include "util.h"
+
+#define LIST_MAX_ENTRIES 2000
+#define SEARCH_MAX_FILE (4u << 20)
+#define SEARCH_MAX_FILES 20000
+#define SEARCH_LINE_MAX 400
+#define WALK_MAX_DEPTH 64
+
+static int arg_int(const cJSON *args, const char *k, int def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, k);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+static bool arg_bool(const cJSON *args, const char *k, bool def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, k);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+static const char *arg_str(const cJSON *args, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static size_t count_lines(const char *s, size_t n)
+{
+    size_t lines = 0;
+    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
+    return lines + (n && s[n - 1] != '\n');
+}
+
+static bool sensitive_blocked(psy_tools *t, const char *rel, const char **rule)
+{
+    if (t->cfg.allow_sensitive && !(psy__tool_flags() & PSY_TOOL_STRICT_PATHS)) return false;
+    return psy_path_sensitive(rel, rule);
+}
+
+/* ---- read_file ------------------------------------------------------------- */
+
+static bool tool_read_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    char *path = psy__tool_path(t, args, "file_path", NULL, res);
+    if (!path) return false;
+    const char *rel = psy_ws_rel(&t->ws, path), *rule;
+    bool ok = false;
+    char *data = NULL;
+    size_t len = 0;
+    struct stat st;
+    if (sensitive_blocked(t, rel, &rule)) {
+        psy__tool_fail(res, "Refusing to read '%s': it looks like a file holding secrets (%s)", rel, rule);
+        goto out;
+    }
+    if (stat(path, &st) < 0) {
+        psy__tool_fail(res, errno == ENOENT ? "File not found: %s" : "Cannot read %s: %s", rel, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        psy__tool_fail(res, "'%s' is a directory; use list_directory", rel);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        psy__tool_fail(res, "'%s' is not a regular file", rel);
+        goto out;
+    }
+    if ((size_t)st.st_size > t->cfg.max_file_size) {
+        psy__tool_fail(res, "File too large: %s is %lld bytes (limit %zu)", rel, (long long)st.st_size,
+                       t->cfg.max_file_size);
+        goto out;
+    }
+    int rc = read_file_all(path, t->cfg.max_file_size, &data, &len);
+    if (rc) {
+        if (rc == -EFBIG)
+            psy__tool_fail(res, "File too large: %s (limit %zu bytes)", rel, t->cfg.max_file_size);
+        else
+            psy__tool_fail(res, "Cannot read %s: %s", rel, strerror(-rc));
+        goto out;
+    }
+    int max_lines = arg_int(args, "max_lines", 2000);
+    if (max_lines <= 0) max_lines = 2000;
+    size_t total = count_lines(data, len), cut = len, seen = 0;
+    for (size_t i = 0; i < len && seen < (size_t)max_lines; i++) {
+        if (data[i] == '\n' && ++seen == (size_t)max_lines) cut = i + 1;
+    }
+    psy__add_text(res, "content", data, cut);
+    cJSON_AddStringToObject(res, "file_path", rel);
+    cJSON_AddNumberToObject(res, "size_bytes", (double)len);
+    cJSON_AddNumberToObject(res, "line_count", (double)(total < (size_t)max_lines ? total : (size_t)max_lines));
+    cJSON_AddNumberToObject(res, "total_lines", (double)total);
+    cJSON_AddBoolToObject(res, "truncated", total > (size_t)max_lines);
+    if (!utf8_valid(data, len) || memchr(data, 0, len))
+        cJSON_AddStringToObject(res, "note", "invalid UTF-8 or NUL bytes were replaced with U+FFFD");
+    ok = true;
+out:
+    free(data);
+    free(path);
+    return ok;
+}
+
+/* ---- create_file / edit_file ------------------------------------------------- */
+
+static int write_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Replaces path with data atomically (temp file + rename), with mode. */
+static int write_atomic(const char *path, const char *data, size_t n, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    char dir[PATH_MAX], base[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    int k = snprintf(tmp, sizeof tmp, "%s/.%s.psyche-XXXXXX", dirname(dir), basename(base));
+    if (k < 0 || (size_t)k >= sizeof tmp) return -ENAMETOOLONG;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = write_all(fd, data, n);
+    if (!rc && fchmod(fd, mode & 07777) < 0) rc = -errno;
+    if (!rc && fsync(fd) < 0) rc = -errno;
+    if (close(fd) < 0 && !rc) rc = -errno;
+    if (!rc && rename(tmp, path) < 0) rc = -errno;
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+static int mkdirs(const char *dir)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, 0755) < 0 && errno != EEXIST) return -errno;
+    return 0;
+}
+
+static bool tool_create_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    char *path = psy__tool_path(t, args, "file_path", NULL, res);
+    if (!path) return false;
+    const char *rel = psy_ws_rel(&t->ws, path);
+    const char *content = arg_str(args, "content");
+    size_t n = content ? strlen(content) : 0;
+    bool ok = false;
+    struct stat st;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    dirname(dir);
+    if (lstat(path, &st) == 0) {
+        psy__tool_fail(res, "File '%s' already exists; use edit_file to change it", rel);
+        goto out;
+    }
+    if (stat(dir, &st) < 0) {
+        if (!arg_bool(args, "create_dirs", true)) {
+            psy__tool_fail(res, "Directory '%s' does not exist (set create_dirs to true to create it)",
+                           psy_ws_rel(&t->ws, dir));
+            goto out;
+        }
+        int rc = mkdirs(dir);
+        if (rc) {
+            psy__tool_fail(res, "Cannot create directory '%s': %s", psy_ws_rel(&t->ws, dir), strerror(-rc));
+            goto out;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        psy__tool_fail(res, "'%s' is not a directory", psy_ws_rel(&t->ws, dir));
+        goto out;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        psy__tool_fail(
+            res, errno == EEXIST ? "File '%s' already exists; use edit_file to change it" : "Cannot create '%s': %s",
+            rel, strerror(errno));
+        goto out;
+    }
+    int rc = write_all(fd, content ? content : "", n);
+    if (close(fd) < 0 && !rc) rc = -errno;
+    if (rc) {
+        unlink(path);
+        psy__tool_fail(res, "Cannot write '%s': %s", rel, strerror(-rc));
+        goto out;
+    }
+    cJSON_AddStringToObject(res, "file_path", rel);
+    cJSON_AddNumberToObject(res, "size_bytes", (double)n);
+    cJSON_AddNumberToObject(res, "lines_written", (double)count_lines(content ? content : "", n));
+    ok = true;
+out:
+    free(path);
+    return ok;
+}
+
+static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    char *path = psy__tool_path(t, args, "file_path", NULL, res);
+    if (!path) return false;
+    const char *rel = psy_ws_rel(&t->ws, path);
+    const char *olds = arg_str(args, "old_string"), *news = arg_str(args, "new_string");
+    size_t on = strlen(olds), nn = news ? strlen(news) : 0;
+    char *data = NULL, *bak = NULL;
+    size_t len = 0;
+    buf out = BUF_INIT;
+    bool ok = false;
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        psy__tool_fail(res,
+                       errno == ENOENT ? "File not found: %s (use create_file for new files)" : "Cannot read %s: %s",
+                       rel, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        psy__tool_fail(res, "'%s' is not a regular file", rel);
+        goto out;
+    }
+    int rc = read_file_all(path, t->cfg.max_file_size, &data, &len);
+    if (rc) {
+        psy__tool_fail(res, "Cannot read %s: %s", rel, rc == -EFBIG ? "file too large" : strerror(-rc));
+        goto out;
+    }
+    size_t count = 0, at = 0;
+    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), olds, on)); p += on) {
+        if (count++ == 0) at = (size_t)(p - data);
+    }
+    if (count == 0) {
+        psy__tool_fail(res,
+                       "old_string was not found in '%s'. Read the file again and copy the text exactly, whitespace "
+                       "included.",
+                       rel);
+        goto out;
+    }
+    if (count > 1) {
+        psy__tool_fail(res, "old_string appears %zu times in '%s'; add surrounding context so it matches exactly once",
+                       count, rel);
+        goto out;
+    }
+    if (asprintf(&bak, "%s.bak", path) < 0) {
+        bak = NULL;
+        psy__tool_fail(res, "out of memory");
+        goto out;
+    }
+    rc = write_atomic(bak, data, len, st.st_mode);
+    if (rc) {
+        psy__tool_fail(res, "Cannot write the backup %s.bak: %s; nothing was changed", rel, strerror(-rc));
+        goto out;
+    }
+    if (buf_append(&out, data, at) || buf_append(&out, news ? news : "", nn) ||
+        buf_append(&out, data + at + on, len - at - on)) {
+        psy__tool_fail(res, "out of memory");
+        goto out;
+    }
+    rc = write_atomic(path, buf_str(&out), out.len, st.st_mode);
+    if (rc) {
+        psy__tool_fail(res, "Cannot write '%s': %s; the file is unchanged", rel, strerror(-rc));
+        goto out;
+    }
+    cJSON_AddStringToObject(res, "file_path", rel);
+    cJSON_AddNumberToObject(res, "size_bytes", (double)out.len);
+    cJSON_AddBoolToObject(res, "backup_created", true);
+    cJSON_AddStringToObject(res, "backup_path", psy_ws_rel(&t->ws, bak));
+    cJSON_AddNumberToObject(res, "line", (double)(count_lines(data, at) + (at == 0 || data[at - 1] == '\n')));
+    cJSON_AddNumberToObject(res, "chars_replaced", (double)on);
+    cJSON_AddNumberToObject(res, "chars_inserted", (double)nn);
+    ok = true;
+out:
+    buf_free(&out);
+    free(bak);
+    free(data);
+    free(path);
+    return ok;
+}
+
+/* ---- walking the workspace ----------------------------------------------------- */
+
+/* Called for each entry; rel is relative to the walk's start. Returns 0 to
+ * go on, 1 to stop the whole walk. */
+typedef int (*walk_fn)(void *ud, const char *abs, const char *rel, const char *name, const struct stat *lst);
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, depth-first; never follows symlinks; does not enter .git. */
+static int walk(psy_tools *t, const char *abs, const char *rel, bool recursive, int depth, walk_fn fn, void *ud)
+{
+    DIR *d = opendir(abs);
+    if (!d) return 0;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) break;
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    int stop = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (stop || atomic_load(&t->cancel)) {
+            stop = 1;
+            free(names[i]);
+            continue;
+        }
+        char a[PATH_MAX], r[PATH_MAX];
+        int ka = snprintf(a, sizeof a, "%s/%s", abs, names[i]);
+        int kr = rel[0] ? snprintf(r, sizeof r, "%s/%s", rel, names[i]) : snprintf(r, sizeof r, "%s", names[i]);
+        struct stat st;
+        if (ka > 0 && (size_t)ka < sizeof a && kr > 0 && (size_t)kr < sizeof r && lstat(a, &st) == 0) {
+            stop = fn(ud, a, r, names[i], &st);
+            if (!stop && recursive && S_ISDIR(st.st_mode) && strcmp(names[i], ".git") != 0 && depth < WALK_MAX_DEPTH)
+                stop = walk(t, a, r, true, depth + 1, fn, ud);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return stop;
+}
+
+/* A glob without '/' matches the name; with one, the relative path ("**" /
+ * leading "**\/" are treated as "*"). */
+static bool glob_match(const char *pat, const char *rel, const char *name)
+{
+    if (!pat || !*pat) return true;
+    while (strncmp(pat, "**/", 3) == 0) pat += 3;
+    if (!strchr(pat, '/')) return fnmatch(pat, name, 0) == 0;
+    return fnmatch(pat, rel, 0) == 0;
+}
+
+/* ---- list_directory ----------------------------------------------------------------- */
+
+typedef struct list_ctx {
+    const char *pattern;
+    const char *base_rel; /* the listed dir relative to the workspace, "" for the root */
+    cJSON *entries;
+    int files, dirs, count;
+    bool truncated;
+} list_ctx;
+
+static int list_one(void *ud, const char *abs, const char *rel, const char *name, const struct stat *st)
+{
+    (void)abs;
+    list_ctx *c = ud;
+    if (!glob_match(c->pattern, rel, name)) return 0;
+    if (c->count >= LIST_MAX_ENTRIES) {
+        c->truncated = true;
+        return 1;
+    }
+    cJSON *e = cJSON_CreateObject();
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s%s%s", c->base_rel, c->base_rel[0] ? "/" : "", rel);
+    psy__add_text(e, "name", name, strlen(name));
+    psy__add_text(e, "path", path, strlen(path));
+    const char *type = S_ISDIR(st->st_mode)   ? "directory"
+                       : S_ISREG(st->st_mode) ? "file"
+                       : S_ISLNK(st->st_mode) ? "symlink"
+                                              : "other";
+    cJSON_AddStringToObject(e, "type", type);
+    if (S_ISREG(st->st_mode)) cJSON_AddNumberToObject(e, "size", (double)st->st_size);
+    cJSON_AddItemToArray(c->entries, e);
+    c->count++;
+    if (S_ISDIR(st->st_mode))
+        c->dirs++;
+    else
+        c->files++;
+    return 0;
+}
+
+static bool tool_list_directory(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    char *path = psy__tool_path(t, args, "dir_path", ".", res);
+    if (!path) return false;
+    const char *rel = psy_ws_rel(&t->ws, path);
+    struct stat st;
+    bool ok = false;
+    if (stat(path, &st) < 0) {
+        psy__tool_fail(res, "Directory not found: %s", rel);
+    } else if (!S_ISDIR(st.st_mode)) {
+        psy__tool_fail(res, "'%s' is not a directory; use read_file", rel);
+    } else {
+        bool recursive = arg_bool(args, "recursive", false);
+        list_ctx c = {.pattern = arg_str(args, "pattern"), .base_rel = strcmp(rel, ".") ? rel : ""};
+        c.entries = cJSON_CreateArray();
+        walk(t, path, "", recursive, 0, list_one, &c);
+        cJSON_AddStringToObject(res, "directory", rel);
+        cJSON_AddItemToObject(res, "entries", c.entries);
+        cJSON_AddNumberToObject(res, "total_items", c.count);
+        cJSON_AddNumberToObject(res, "file_count", c.files);
+        cJSON_AddNumberToObject(res, "directory_count", c.dirs);
+        cJSON_AddBoolToObject(res, "recursive", recursive);
+        cJSON_AddBoolToObject(res, "truncated", c.truncated);
+        if (c.truncated)
+            cJSON_AddStringToObject(res, "note", "listing stopped at 2000 entries; narrow it with a pattern");
+        ok = true;
+    }
+    free(path);
+    return ok;
+}
+
+/* ---- search_codebase --------------------------------------------------------------- */
+
+typedef struct search_ctx {
+    psy_tools *t;
+    pcre2_code *re;
+    pcre2_match_data *md;
+    const char *glob;
+    int context, max_results, matches, files;
+    bool truncated;
+    int skipped_binary, skipped_large, skipped_sensitive;
+    cJSON *out;
+} search_ctx;
+
+static void add_line(cJSON *arr_or_obj, const char *key, const char *s, size_t n)
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
+    size_t cut = n > SEARCH_LINE_MAX ? utf8_complete_prefix(s, SEARCH_LINE_MAX) : n;
+    buf b = BUF_INIT;
+    buf_append(&b, s, cut);
+    if (cut < n) buf_printf(&b, " [... %zu more bytes]", n - cut);
+    if (key) {
+        psy__add_text(arr_or_obj, key, buf_str(&b), b.len);
+    } else {
+        cJSON *tmp = cJSON_CreateObject();
+        cJSON *item = psy__add_text(tmp, "x", buf_str(&b), b.len);
+        cJSON_DetachItemViaPointer(tmp, item);
+        cJSON_AddItemToArray(arr_or_obj, item);
+        cJSON_Delete(tmp);
+    }
+    buf_free(&b);
+}
+
+static int search_one(void *ud, const char *abs, const char *rel, const char *name, const struct stat *st)
+{
+    search_ctx *c = ud;
+    if (!S_ISREG(st->st_mode) || !glob_match(c->glob, rel, name)) return 0;
+    const char *rule;
+    if (sensitive_blocked(c->t, rel, &rule)) {
+        c->skipped_sensitive++;
+        return 0;
+    }
+    if (st->st_size > (off_t)SEARCH_MAX_FILE) {
+        c->skipped_large++;
+        return 0;
+    }
+    if (++c->files > SEARCH_MAX_FILES) {
+        c->truncated = true;
+        return 1;
+    }
+    char *data;
+    size_t len;
+    if (read_file_all(abs, SEARCH_MAX_FILE, &data, &len)) return 0;
+    if (memchr(data, 0, len < 8192 ? len : 8192)) {
+        c->skipped_binary++;
+        free(data);
+        return 0;
+    }
+    /* line starts, so context lines are at hand */
+    size_t nl = 1, cap = 256;
+    size_t *starts = malloc(cap * sizeof *starts);
+    int stop = 0;
+    if (!starts) goto done;
+    starts[0] = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n' || i + 1 >= len) continue;
+        if (nl == cap) {
+            size_t *ns = realloc(starts, (cap *= 2) * sizeof *ns);
+            if (!ns) goto done;
+            starts = ns;
+        }
+        starts[nl++] = i + 1;
+    }
+    for (size_t l = 0; l < nl && !stop; l++) {
+        size_t s = starts[l], e = l + 1 < nl ? starts[l + 1] - 1 : len;
+        if (e > s && data[e - 1] == '\n' && l + 1 == nl) e--;
+        int rc = pcre2_match(c->re, (PCRE2_SPTR)(data + s), e - s, 0, 0, c->md, NULL);
+        if (rc < 0) continue;
+        if (c->matches >= c->max_results) {
+            c->truncated = true;
+            stop = 1;
+            break;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+        cJSON *m = cJSON_CreateObject();
+        psy__add_text(m, "file", rel, strlen(rel));
+        cJSON_AddNumberToObject(m, "line_number", (double)(l + 1));
+        add_line(m, "line", data + s, e - s);
+        if (ov[1] >= ov[0] && ov[1] <= e - s) add_line(m, "match", data + s + ov[0], ov[1] - ov[0]);
+        if (c->context > 0) {
+            cJSON *before = cJSON_AddArrayToObject(m, "before");
+            cJSON *after = cJSON_AddArrayToObject(m, "after");
+            for (size_t k = l >= (size_t)c->context ? l - (size_t)c->context : 0; k < l; k++)
+                add_line(before, NULL, data + starts[k], starts[k + 1] - 1 - starts[k]);
+            for (size_t k = l + 1; k < nl && k <= l + (size_t)c->context; k++) {
+                size_t ke = k + 1 < nl ? starts[k + 1] - 1 : len;
+                if (ke > starts[k] && data[ke - 1] == '\n') ke--;
+                add_line(after, NULL, data + starts[k], ke - starts[k]);
+            }
+        }
+        cJSON_AddItemToArray(c->out, m);
+        c->matches++;
+    }
+done:
+    free(starts);
+    free(data);
+    return stop;
+}
+
+static bool tool_search_codebase(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
+{
+    (void)ud;
+    const char *pattern = arg_str(args, "pattern");
+    search_ctx c = {.t = t, .glob = arg_str(args, "file_glob")};
+    c.context = arg_int(args, "context_lines", 0);
+    c.max_results = arg_int(args, "max_results", 100);
+    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    if (arg_bool(args, "case_insensitive", false)) opts |= PCRE2_CASELESS;
+    int ecode;
+    PCRE2_SIZE eoff;
+    c.re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &ecode, &eoff, NULL);
+    if (!c.re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ecode, msg, sizeof msg);
+        return psy__tool_fail(res, "Invalid regex '%s': %s at offset %zu", pattern, (char *)msg, (size_t)eoff);
+    }
+    pcre2_jit_compile(c.re, PCRE2_JIT_COMPLETE);
+    c.md = pcre2_match_data_create_from_pattern(c.re, NULL);
+    c.out = cJSON_CreateArray();
+    walk(t, t->ws.root, "", true, 0, search_one, &c);
+    bool cancelled = atomic_load(&t->cancel);
+    pcre2_match_data_free(c.md);
+    pcre2_code_free(c.re);
+    cJSON_AddItemToObject(res, "matches", c.out);
+    cJSON_AddNumberToObject(res, "match_count", c.matches);
+    cJSON_AddNumberToObject(res, "files_searched", c.files);
+    cJSON_AddBoolToObject(res, "truncated", c.truncated || cancelled);
+    cJSON_AddStringToObject(res, "pattern", pattern);
+    if (c.glob) cJSON_AddStringToObject(res, "file_glob", c.glob);
+    if (c.skipped_binary || c.skipped_large || c.skipped_sensitive) {
+        cJSON *sk = cJSON_AddObjectToObject(res, "skipped");
+        cJSON_AddNumberToObject(sk, "binary", c.skipped_binary);
+        cJSON_AddNumberToObject(sk, "too_large", c.skipped_large);
+        cJSON_AddNumberToObject(sk, "sensitive", c.skipped_sensitive);
+    }
+    if (c.truncated)
+        cJSON_AddStringToObject(res, "note", "stopped at max_results; narrow the pattern or the file_glob");
+    if (cancelled) return psy__tool_fail(res, "search cancelled");
+    return true;
+}
+
+/* ---- registration ------------------------------------------------------------------ */
+
+void psy__register_fs_tools(psy_tools *t)
+{
+    static const psy_tool_def defs[] = {
+        {"read_file", "Read a text file in the workspace.",
+         "{\"type\":\"object\",\"properties\":{"
+         "\"file_path\":{\"type\":\"string\",\"minLength\":1,\"description\":\"path relative to the workspace\"},"
+         "\"max_lines\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":100000,\"default\":2000,"
+         "\"description\":\"return at most this many lines (0 means 2000)\"}},"
+         "\"required\":[\"file_path\"]}",
+         true, tool_read_file, NULL},
+        {"create_file", "Create a new file with the given content (fails if it exists: use edit_file then).",
+         "{\"type\":\"object\",\"properties\":{"
+         "\"file_path\":{\"type\":\"string\",\"minLength\":1,\"description\":\"path relative to the workspace\"},"
+         "\"content\":{\"type\":\"string\",\"description\":\"the whole file\"},"
+         "\"create_dirs\":{\"type\":\"boolean\",\"default\":true,\"description\":\"create missing parent "
+         "directories\"}},"
+         "\"required\":[\"file_path\",\"content\"]}",
+         false, tool_create_file, NULL},
+        {"edit_file",
+         "Replace one exact occurrence of old_string with new_string in a file (read it first; a .bak copy is kept).",
+         "{\"type\":\"object\",\"properties\":{"
+         "\"file_path\":{\"type\":\"string\",\"minLength\":1,\"description\":\"path relative to the workspace\"},"
+         "\"old_string\":{\"type\":\"string\",\"minLength\":1,\"description\":\"text that occurs exactly once\"},"
+         "\"new_string\":{\"type\":\"string\",\"description\":\"replacement (may be empty)\"}},"
+         "\"required\":[\"file_path\",\"old_string\",\"new_string\"]}",
+         false, tool_edit_file, NULL},
+        {"list_directory", "List a directory of the workspace: names, types and sizes, sorted.",
+         "{\"type\":\"object\",\"properties\":{"
+         "\"dir_path\":{\"type\":\"string\",\"default\":\".\",\"description\":\"directory relative to the "
+         "workspace\"},"
+         "\"recursive\":{\"type\":\"boolean\",\"default\":false,\"description\":\"include subdirectories\"},"
+         "\"pattern\":{\"type\":\"string\",\"description\":\"glob on the names, e.g. *.c\"}}}",
+         true, tool_list_directory, NULL},
+        {"search_codebase", "Search the workspace's text files with a regular expression (PCRE syntax).",
+         "{\"type\":\"object\",\"properties\":{"
+         "\"pattern\":{\"type\":\"string\",\"minLength\":1,\"description\":\"regular expression\"},"
+         "\"file_glob\":{\"type\":\"string\",\"description\":\"only files matching this glob, e.g. *.py\"},"
+         "\"context_lines\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10,\"default\":0,"
+         "\"description\":\"lines of context around each match\"},"
+         "\"case_insensitive\":{\"type\":\"boolean\",\"default\":false},"
+         "\"max_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"default\":100}},"
+         "\"required\":[\"pattern\"]}",
+         true, tool_search_codebase, NULL},
+    };
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) psy_tools_register(t, &defs[i]);
+}

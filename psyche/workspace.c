@@ -1,0 +1,260 @@
+/* workspace.c - path confinement and the sensitive-path check; see workspace.h. */
+#include "workspace.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp) return -ENAMETOOLONG;
+    memcpy(tmp, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != 0) continue;
+        char c = tmp[i];
+        tmp[i] = 0;
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -errno;
+        tmp[i] = c;
+    }
+    return 0;
+}
+
+int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size_t errlen)
+{
+    memset(ws, 0, sizeof *ws);
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "workspace directory is not set");
+        return -EINVAL;
+    }
+    if (create) {
+        int rc = mkdir_p(dir);
+        if (rc) {
+            snprintf(err, errlen, "cannot create workspace '%s': %s", dir, strerror(-rc));
+            return rc;
+        }
+    }
+    char *r = realpath(dir, NULL);
+    if (!r) {
+        int e = errno;
+        snprintf(err, errlen, "workspace '%s': %s", dir, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (stat(r, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "workspace '%s' is not a directory", dir);
+        free(r);
+        return -ENOTDIR;
+    }
+    ws->root = r;
+    ws->root_len = strlen(r);
+    return 0;
+}
+
+void psy_ws_close(psy_workspace *ws)
+{
+    if (!ws) return;
+    free(ws->root);
+    memset(ws, 0, sizeof *ws);
+}
+
+static bool inside(const psy_workspace *ws, const char *p)
+{
+    if (ws->root_len == 1) return p[0] == '/'; /* workspace "/" */
+    return strncmp(p, ws->root, ws->root_len) == 0 && (p[ws->root_len] == 0 || p[ws->root_len] == '/');
+}
+
+const char *psy_ws_rel(const psy_workspace *ws, const char *abs)
+{
+    if (!abs || !inside(ws, abs)) return abs;
+    if (ws->root_len == 1) return abs[1] ? abs + 1 : ".";
+    return abs[ws->root_len] ? abs + ws->root_len + 1 : ".";
+}
+
+/* Appends the components of rest (which does not exist yet) to the resolved
+ * prefix in out. ".." there cannot be resolved against the file system. */
+static int append_rest(buf *out, const char *rest, const char *user, char *err, size_t errlen)
+{
+    const char *p = rest;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 1 && p[0] == '.') {
+            /* skip */
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            snprintf(err, errlen, "Path '%s' uses '..' after a directory that does not exist", user);
+            return -ELOOP;
+        } else {
+            if (out->len == 0 || out->data[out->len - 1] != '/') {
+                if (buf_putc(out, '/')) return -ENOMEM;
+            }
+            if (buf_append(out, p, n)) return -ENOMEM;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+int psy_ws_resolve(const psy_workspace *ws, const char *path, size_t len, char **out, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) err = dummy, errlen = sizeof dummy;
+    *out = NULL;
+    if (!path) len = 0;
+    if (len && memchr(path, 0, len)) {
+        snprintf(err, errlen, "Path contains a NUL byte");
+        return -EINVAL;
+    }
+    size_t k = 0;
+    while (k < len && isspace((unsigned char)path[k])) k++;
+    if (k == len) {
+        snprintf(err, errlen, "Path is empty");
+        return -EINVAL;
+    }
+    if (len >= PATH_MAX) {
+        snprintf(err, errlen, "Path is too long (%zu bytes)", len);
+        return -ENAMETOOLONG;
+    }
+    char user[PATH_MAX];
+    memcpy(user, path, len);
+    user[len] = 0;
+
+    char cand[PATH_MAX + 2];
+    int n =
+        path[0] == '/' ? snprintf(cand, sizeof cand, "%s", user) : snprintf(cand, sizeof cand, "%s/%s", ws->root, user);
+    if (n < 0 || (size_t)n >= PATH_MAX) {
+        snprintf(err, errlen, "Path '%s' is too long", user);
+        return -ENAMETOOLONG;
+    }
+    /* Drop trailing slashes (except the root's own). */
+    while (n > 1 && cand[n - 1] == '/') cand[--n] = 0;
+
+    /* Find the longest prefix realpath can resolve; remember where the rest starts. */
+    char *res = NULL;
+    size_t cut = (size_t)n; /* cand[0..cut) is the prefix being tried */
+    char save = 0;
+    for (;;) {
+        save = cand[cut];
+        cand[cut] = 0;
+        res = realpath(cut ? cand : "/", NULL);
+        int e = errno;
+        cand[cut] = save;
+        if (res) break;
+        if (e != ENOENT) {
+            if (e == ENOTDIR)
+                snprintf(err, errlen, "Path '%s': a part of it is not a directory", user);
+            else
+                snprintf(err, errlen, "Path '%s': %s", user, strerror(e));
+            return -e;
+        }
+        /* The prefix itself exists as a link whose target does not: refuse,
+         * since creating it would create the target, wherever it points. */
+        struct stat st;
+        save = cand[cut];
+        cand[cut] = 0;
+        bool exists = lstat(cand, &st) == 0;
+        cand[cut] = save;
+        if (exists) {
+            snprintf(err, errlen, "Path '%s' goes through a symlink whose target does not exist", user);
+            return -ELOOP;
+        }
+        size_t s = cut;
+        while (s > 0 && cand[s - 1] != '/') s--; /* start of the last component */
+        if (s == 0) return -ENOENT;              /* cannot happen: cand is absolute */
+        cut = s - 1;                             /* the slash before it */
+        while (cut > 0 && cand[cut - 1] == '/') cut--;
+    }
+
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, res) ? -ENOMEM : 0;
+    free(res);
+    if (!rc && cut < (size_t)n) rc = append_rest(&b, cand + cut, user, err, errlen);
+    if (rc) {
+        if (rc == -ENOMEM) snprintf(err, errlen, "out of memory");
+        buf_free(&b);
+        return rc;
+    }
+    if (!inside(ws, buf_str(&b))) {
+        snprintf(err, errlen, "Path '%s' is outside workspace '%s'", user, ws->root);
+        buf_free(&b);
+        return -EACCES;
+    }
+    if (b.len >= PATH_MAX) {
+        snprintf(err, errlen, "Path '%s' is too long", user);
+        buf_free(&b);
+        return -ENAMETOOLONG;
+    }
+    *out = buf_detach(&b);
+    return 0;
+}
+
+/* ---- sensitive paths ------------------------------------------------------ */
+
+static const char *const sensitive_dirs[] = {
+    ".ssh",   ".gnupg", ".gpg",    ".aws",    ".azure",           ".gcloud", ".kube", ".docker", ".password-store",
+    ".netrc", ".npmrc", ".pypirc", ".pgpass", ".git-credentials", ".env",    NULL,
+};
+static const char *const sensitive_prefixes[] = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".env.", NULL};
+static const char *const sensitive_suffixes[] = {".pem", ".key", ".p12", ".pfx", ".gpg", ".keystore", ".jks", NULL};
+static const char *const sensitive_stems[] = {"credentials", "secrets", "tokens", NULL};
+
+static const char *name_rule(const char *s, size_t n)
+{
+    for (int i = 0; sensitive_dirs[i]; i++)
+        if (strlen(sensitive_dirs[i]) == n && strncasecmp(s, sensitive_dirs[i], n) == 0) return sensitive_dirs[i];
+    for (int i = 0; sensitive_prefixes[i]; i++) {
+        size_t l = strlen(sensitive_prefixes[i]);
+        if (n >= l && strncasecmp(s, sensitive_prefixes[i], l) == 0) return sensitive_prefixes[i];
+    }
+    for (int i = 0; sensitive_suffixes[i]; i++) {
+        size_t l = strlen(sensitive_suffixes[i]);
+        if (n > l && strncasecmp(s + n - l, sensitive_suffixes[i], l) == 0) return sensitive_suffixes[i];
+    }
+    size_t stem = 0;
+    while (stem < n && s[stem] != '.') stem++;
+    for (int i = 0; sensitive_stems[i]; i++)
+        if (strlen(sensitive_stems[i]) == stem && strncasecmp(s, sensitive_stems[i], stem) == 0)
+            return sensitive_stems[i];
+    return NULL;
+}
+
+bool psy_name_sensitive(const char *name)
+{
+    return name && name_rule(name, strlen(name)) != NULL;
+}
+
+bool psy_path_sensitive(const char *path, const char **what)
+{
+    if (what) *what = NULL;
+    if (!path) return false;
+    const char *p = path, *prev = NULL;
+    size_t prevn = 0;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *r = name_rule(p, n);
+        if (!r && prev && prevn == 7 && strncasecmp(prev, ".config", 7) == 0 && n == 2 && strncasecmp(p, "gh", 2) == 0)
+            r = ".config/gh";
+        if (r) {
+            if (what) *what = r;
+            return true;
+        }
+        prev = p;
+        prevn = n;
+        p += n;
+    }
+    return false;
+}
