@@ -1,0 +1,111 @@
+/* context.h - the conversation as the model sees it, within a real token budget.
+ *
+ * Message 0 is always the system prompt; compaction never removes it. Token
+ * counts come from a counting callback (elpis count_tokens in psyche, a fake
+ * in the tests), never from word-count estimates. The budget is
+ * max_fraction * context_length - reserve_fraction * context_length (0.75 and
+ * 0.20 by default): adding messages past it makes psy_context_compact() drop
+ * the oldest ones (keeping at least min_keep besides the system prompt). The
+ * dropped messages are staged and handed to the flush callback at the *next*
+ * compaction (or at shutdown), so a message is stored once the conversation
+ * has really moved on.
+ *
+ * Also here, because they judge messages: the storage filter for dropped
+ * messages and the importance heuristic for automatic storage of exchanges. */
+#ifndef PSY_CONTEXT_H
+#define PSY_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+typedef enum {
+    PSY_MSG_PLAIN = 0,
+    PSY_MSG_TOOL_RESULT = 1, /* "[Tool result for x]": shown to the model, never stored as a memory */
+    PSY_MSG_SUMMARY = 2,     /* "[Previous conversation summary]" made by summarising compaction */
+    PSY_MSG_TOOL_CALL = 4,   /* an assistant message that holds a tool call */
+} psy_msg_flags;
+
+typedef struct psy_msg {
+    char *role;    /* "system", "user", "assistant" */
+    char *content; /* what was said */
+    char *extra;   /* volatile text the model sees before content (memories, mood); may be NULL */
+    int tokens;    /* real count of the rendered message */
+    bool estimated;/* the counter was unavailable; tokens is a byte-based upper estimate */
+    int flags;     /* psy_msg_flags */
+} psy_msg;
+
+/* Returns the token count of one rendered message, or < 0 when unavailable. */
+typedef int (*psy_count_fn)(void *ud, const char *role, const char *text);
+/* Stores staged messages; returns 0 when they are taken care of (stored or
+ * written to the fallback file) so they may be forgotten. */
+typedef int (*psy_flush_fn)(void *ud, const psy_msg *msgs, size_t n);
+/* Summarises msgs (the previous summary first, if any); returns malloc'd text or NULL. */
+typedef char *(*psy_summarize_fn)(void *ud, const psy_msg *msgs, size_t n);
+
+typedef struct psy_context {
+    psy_msg *msgs; /* msgs[0] is the system prompt */
+    size_t n, cap;
+    psy_msg *staged;
+    size_t n_staged, cap_staged;
+    long total_tokens;
+    int context_length;
+    int max_tokens;     /* max_fraction * context_length */
+    int reserve_tokens; /* reserve_fraction * context_length */
+    int min_keep;
+    long messages_added;
+    long compactions;
+    psy_count_fn count;
+    void *count_ud;
+} psy_context;
+
+void psy_context_init(psy_context *c, int min_keep, psy_count_fn count, void *ud);
+void psy_context_free(psy_context *c);
+void psy_context_set_budget(psy_context *c, int context_length, double max_fraction, double reserve_fraction);
+/* Tokens the conversation may use before compaction (max - reserve). */
+int psy_context_available(const psy_context *c);
+
+/* Sets (or replaces) the system prompt. Returns 0 or -ENOMEM. */
+int psy_context_set_system(psy_context *c, const char *text);
+/* Appends a message (extra may be NULL). Returns 0 or -ENOMEM. Does not compact. */
+int psy_context_add(psy_context *c, const char *role, const char *content, const char *extra, int flags);
+/* Removes the last message (an abandoned turn's leftovers). */
+void psy_context_pop(psy_context *c);
+bool psy_context_over_budget(const psy_context *c);
+/* Recounts messages whose count was estimated (the counter came back). */
+void psy_context_recount(psy_context *c);
+
+/* Compacts when over budget: first hands the previously staged messages to
+ * flush (they are forgotten when it returns 0), then drops the oldest
+ * messages after the system prompt (and after a summary message, which is
+ * replaced) until the total fits or only min_keep are left, and stages them.
+ * With summarize, the dropped messages (and an old summary) become one
+ * "[Previous conversation summary]" system message; if it fails, plain
+ * sliding window. Returns the number of messages dropped (0 when within
+ * budget). */
+int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn summarize, void *ud);
+/* Hands everything staged to flush (shutdown). */
+int psy_context_flush_staged(psy_context *c, psy_flush_fn flush, void *ud);
+/* Removes every message but the system prompt (staging the removed ones). */
+void psy_context_clear(psy_context *c);
+
+/* The rendered messages [{role, content}] for generate/count_tokens (caller frees). */
+cJSON *psy_context_render(const psy_context *c);
+/* The text a message is rendered to (extra + blank line + content); caller frees. */
+char *psy_msg_render(const psy_msg *m);
+
+/* ---- judging messages */
+
+/* The storage filter for dropped messages: true when worth a memory; *type
+ * gets "semantic" or "episodic". */
+bool psy_should_store(const char *role, const char *text, const char **type);
+
+/* Importance of one exchange in [0, 1] (store at >= threshold, 0.6):
+ * length of the answer, code fences, tools used, errors in tool results, an
+ * explicit request in the user's text, strong emotion. breakdown (may be
+ * NULL) gets "total=0.65 (length=0.25, code=0.00, ...)". */
+double psy_importance(const char *user_text, const char *answer, int tools_used, const char *tool_results,
+                      double valence, double arousal, char *breakdown, size_t breakdown_len);
+
+#endif

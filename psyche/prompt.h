@@ -1,0 +1,50 @@
+/* prompt.h - the texts psyche shows the model: the system prompt with its
+ * generated tool reference, the volatile note next to each user turn, the
+ * idle-reflection and dream prompts, the summary prompt.
+ *
+ * Layout rule (keeps elpis's KV cache warm): the system prompt is a stable
+ * prefix - it depends only on the tool registry and the reasoning switch,
+ * never on time, mood or memories. Whatever changes per turn goes into
+ * psy_prompt_volatile(), which the context places next to the newest user
+ * message. */
+#ifndef PSY_PROMPT_H
+#define PSY_PROMPT_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+/* tools: [{name, description, inputSchema (JSON schema object)}] or NULL.
+ * level 0: the full prompt with the tool reference; 1: compact (one line per
+ * tool) for small contexts; 2: minimal (a few sentences) for tiny ones.
+ * Returns malloc'd text. */
+char *psy_prompt_system(const cJSON *tools, bool reasoning, int level);
+
+/* "### name\n<description>\nParameters:\n  - p (type, required): desc\n" for each tool; malloc'd. */
+char *psy_prompt_tool_reference(const cJSON *tools);
+
+/* The note placed before a user message: recalled memories and mood.
+ * memories: search_memories results (may be NULL); emotion: emotional_state
+ * (may be NULL). Returns malloc'd text, or NULL when there is nothing to say. */
+char *psy_prompt_volatile(const cJSON *memories, const cJSON *emotion);
+
+/* One recalled memory as "<i>. [<type>] <text>" (text: summary when the
+ * content is over 200 chars, cut at 300 chars with "..."; low-trust ones
+ * marked as quoted data). Appends to out. */
+void psy_prompt_memory_line(int i, const cJSON *memory, void *out_buf);
+
+/* The private reflection request for idle thinking; directive picks one of
+ * the four directives (any int; taken modulo 4). tools_allowed says whether
+ * the read-only tools may be used in this thought. */
+char *psy_prompt_reflection(int directive, bool tools_allowed);
+
+/* The dream: system prompt and the user prompt for a theme, guidance and
+ * surfacing memories (search results, may be empty). */
+const char *psy_prompt_dream_system(void);
+char *psy_prompt_dream(const char *theme, const char *guidance, const cJSON *memories);
+
+/* Summary of a conversation: system prompt, and a transcript of role: content
+ * lines (each message cut at 500 chars) to go with it. */
+const char *psy_prompt_summary_system(void);
+
+#endif

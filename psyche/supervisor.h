@@ -1,0 +1,92 @@
+/* supervisor.h - psyche's children (elpis, mnemosyne): start, watch, restart,
+ * stop; and the fallback file for memories while mnemosyne is down.
+ *
+ * Only the agent thread uses a psy_child. Starting makes `attempts` tries
+ * with 1 s, 2 s, 4 s ... between them, each a spawn plus the MCP handshake.
+ * psy_child_tick() is the whole supervision policy: it notices a death
+ * (reporting which child, how it ended and its last log lines), restarts
+ * with the rate limit, and retries a child that is down later. */
+#ifndef PSY_SUPERVISOR_H
+#define PSY_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "mcp_client.h"
+
+#define PSY_CHILD_RECENT 64
+
+typedef struct psy_child {
+    char name[16];          /* "elpis", "mnemosyne" */
+    char **argv;            /* owned, NULL-terminated */
+    char *log_path;         /* owned: the child's stderr goes here */
+    mcp_client *c;          /* NULL while down */
+    bool enabled;           /* false: never started (--no-memory) */
+    int restarts;           /* successful restarts since psyche started */
+    double recent[PSY_CHILD_RECENT]; /* times of recent restart attempts */
+    int n_recent;
+    double retry_at;        /* when a down child is tried again; 0 = now */
+    bool gave_up;           /* over the rate limit, waiting for retry_at */
+    bool ever_up;           /* came up at least once */
+    int pidfd;              /* readable when the child exits; -1 if unsupported */
+    char last_error[512];   /* why it is down (cleared when it is up again) */
+    char last_exit[160];    /* how it ended last time: "killed by signal 11 (Segmentation fault)" */
+} psy_child;
+
+typedef struct psy_sup_policy {
+    int attempts;          /* per start */
+    int start_timeout_ms;  /* handshake */
+    int restart_max;       /* restarts within restart_window_s before giving up for a while */
+    int restart_window_s;
+    int retry_s;           /* wait before trying a child that is down again */
+    int stop_grace_ms;
+} psy_sup_policy;
+
+/* event: "started", "start_failed", "died", "restarted", "gave_up".
+ * text: one readable line; detail: exit description or error; log_tail may be NULL. */
+typedef void (*psy_child_report_fn)(void *ud, psy_child *ch, const char *event, const char *text,
+                                    const char *detail, const char *log_tail);
+
+/* argv is copied. Returns 0 or -ENOMEM. */
+int psy_child_init(psy_child *ch, const char *name, char *const argv[], const char *log_path, bool enabled);
+void psy_child_free(psy_child *ch);
+
+/* Starts the child (attempts, backoff, handshake). cancel (may be NULL) ends
+ * the waits between attempts early. Returns 0, or -errno with err naming the
+ * child, the cause and the tail of its log. */
+int psy_child_start(psy_child *ch, const psy_sup_policy *pol, const int *cancel, char *err, size_t errlen);
+
+bool psy_child_up(const psy_child *ch);
+pid_t psy_child_pid(const psy_child *ch);
+
+/* Supervision step at time now (now_mono()). Returns true when the child came
+ * up during this call (the caller then re-syncs: capabilities, fallback import). */
+bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const int *cancel,
+                    psy_child_report_fn report, void *ud);
+
+/* Only notices (and reports, once) that the child died; the restart is left
+ * to the next psy_child_tick. Safe to call in the middle of other work.
+ * Returns true when it just died. */
+bool psy_child_check(psy_child *ch, double now, psy_child_report_fn report, void *ud);
+
+/* Seconds until psy_child_tick has work to do (a retry), or -1 for none. */
+double psy_child_next_due(const psy_child *ch, double now);
+
+/* Stops the child: EOF, SIGTERM, SIGKILL (grace_ms each). */
+void psy_child_stop(psy_child *ch, int grace_ms);
+
+/* ---- fallback memories (JSONL, one store_memory argument object per line) */
+
+/* Appends args as one line (flushed and fsynced). Returns 0 or -errno. */
+int psy_fallback_append(const char *path, const cJSON *args);
+/* Stores every line through mnemosyne's store_memory; lines that fail stay in
+ * the file (rewritten atomically), the file is removed when all went in.
+ * *imported / *failed count lines. Returns 0 (also when there is no file) or -errno. */
+int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed);
+/* Lines waiting in the fallback file (0 when there is none). */
+int psy_fallback_count(const char *path);
+
+#endif

@@ -1,0 +1,204 @@
+/* toolglue.c - the agent's side of the tools: opening the tool set (tools.h)
+ * from the settings, registering the memory tools, running a call with its
+ * UI events and readable one-line descriptions.
+ *
+ * Owns the psy_tools instance. The tools themselves (confinement, sandbox,
+ * blocklist) live in tools*.c; nothing here bypasses psy_tools_call. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_int.h"
+#include "buf.h"
+#include "log.h"
+
+static bool mem_tool(psy_tools *t, void *ud, const cJSON *args, cJSON *result, const char *name)
+{
+    (void)t;
+    cJSON *r = psy_mem_tool(ud, name, args);
+    bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "success"));
+    cJSON *it = r ? r->child : NULL;
+    while (it) {
+        cJSON *next = it->next;
+        if (strcmp(it->string, "success")) cJSON_AddItemToObject(result, it->string, cJSON_DetachItemViaPointer(r, it));
+        it = next;
+    }
+    cJSON_Delete(r);
+    if (!ok && !cJSON_GetObjectItemCaseSensitive(result, "error"))
+        cJSON_AddStringToObject(result, "error", "memory tool failed");
+    return ok;
+}
+
+static bool recall_fn(psy_tools *t, void *ud, const cJSON *args, cJSON *result)
+{
+    return mem_tool(t, ud, args, result, "recall_memory");
+}
+
+static bool store_fn(psy_tools *t, void *ud, const cJSON *args, cJSON *result)
+{
+    return mem_tool(t, ud, args, result, "store_memory");
+}
+
+static const psy_tool_def memory_tools[] = {
+    {"recall_memory",
+     "Search your long-term memory (mood-congruent). An empty result is normal.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"query\":{\"type\":\"string\",\"minLength\":1,\"description\":\"what to look for\"},"
+     "\"n_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":5,\"description\":\"how many memories\"}},"
+     "\"required\":[\"query\"]}",
+     true, recall_fn, NULL},
+    {"store_memory",
+     "Remember something for later conversations (use when the user asks you to remember, or for a fact worth "
+     "keeping).",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"content\":{\"type\":\"string\",\"minLength\":1,\"description\":\"what to remember\"},"
+     "\"summary\":{\"type\":\"string\",\"description\":\"a short summary\"},"
+     "\"memory_type\":{\"type\":\"string\",\"enum\":[\"episodic\",\"semantic\",\"procedural\",\"emotional\"],"
+     "\"default\":\"semantic\",\"description\":\"kind of memory\"},"
+     "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"keywords\"},"
+     "\"emotional_context\":{\"type\":\"object\",\"description\":\"ignored: your current emotion is used\"}},"
+     "\"required\":[\"content\"]}",
+     false, store_fn, NULL},
+};
+
+int psy_tools_open(psy_agent *a, char *err, size_t errlen)
+{
+    const psy_settings *cfg = a->cfg;
+    psy_tools_config tc;
+    psy_tools_default_config(&tc);
+    char cwd[PATH_MAX];
+    tc.workspace = cfg->workspace && *cfg->workspace ? cfg->workspace : getcwd(cwd, sizeof cwd);
+    if (!tc.workspace) {
+        snprintf(err, errlen, "cannot determine the current directory for the workspace: %s", strerror(errno));
+        return -errno;
+    }
+    tc.bash_timeout_s = cfg->bash_timeout_s;
+    tc.dangerous_commands = cfg->dangerous_commands;
+    tc.sandbox = cfg->sandbox;
+    tc.allow_network = cfg->allow_network;
+    int rc = psy_tools_new(&tc, &a->tools, err, errlen);
+    if (rc) return rc;
+    if (cfg->memory) {
+        for (size_t i = 0; i < sizeof memory_tools / sizeof memory_tools[0]; i++) {
+            psy_tool_def d = memory_tools[i];
+            d.ud = a;
+            rc = psy_tools_register(a->tools, &d);
+            if (rc) {
+                snprintf(err, errlen, "cannot register %s: %s", d.name, strerror(-rc));
+                return rc;
+            }
+        }
+    }
+    a->workspace = strdup(psy_tools_get_workspace(a->tools)->root);
+    log_info("workspace %s; sandbox: %s", a->workspace, psy_sandbox_detail(psy_tools_get_sandbox(a->tools)));
+    return a->workspace ? 0 : -ENOMEM;
+}
+
+void psy_tools_close(psy_agent *a)
+{
+    psy_tools_free(a->tools);
+    a->tools = NULL;
+}
+
+cJSON *psy_tools_list(psy_agent *a) { return a->tools ? psy_tools_schemas(a->tools, false) : cJSON_CreateArray(); }
+
+cJSON *psy_tools_sandbox(psy_agent *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    const psy_sandbox *sb = a->tools ? psy_tools_get_sandbox(a->tools) : NULL;
+    cJSON_AddBoolToObject(o, "active", sb && psy_sandbox_active(sb));
+    cJSON_AddStringToObject(o, "detail", sb ? psy_sandbox_detail(sb) : "no tools");
+    return o;
+}
+
+/* ------------------------------------------------------- readable lines */
+
+static const char *str_arg(const cJSON *o, const char *key, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static int num_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : -1;
+}
+
+/* Appends s cut at 40 chars (whole UTF-8 characters), one line. */
+static void short_arg(buf *b, const char *s)
+{
+    size_t n = 0, chars = 0;
+    while (s[n] && s[n] != '\n' && chars < 40) {
+        n++;
+        while (((unsigned char)s[n] & 0xC0) == 0x80) n++;
+        chars++;
+    }
+    buf_append(b, s, n);
+    if (s[n]) buf_puts(b, "...");
+}
+
+static void describe(const char *name, const cJSON *args, const cJSON *wrapper, char *out, size_t outlen)
+{
+    buf b = BUF_INIT;
+    const cJSON *res = wrapper ? cJSON_GetObjectItemCaseSensitive(wrapper, "result") : NULL;
+    bool ok = wrapper && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(wrapper, "success"));
+    int n;
+    if (!strcmp(name, "read_file")) {
+        buf_puts(&b, "Reading "), short_arg(&b, str_arg(args, "file_path", "?"));
+        if (ok && (n = num_of(res, "line_count")) >= 0) buf_printf(&b, " (%d lines)", n);
+    } else if (!strcmp(name, "create_file")) {
+        buf_puts(&b, "Creating "), short_arg(&b, str_arg(args, "file_path", "?"));
+        if (ok && (n = num_of(res, "lines_written")) >= 0) buf_printf(&b, " (%d lines)", n);
+    } else if (!strcmp(name, "edit_file")) {
+        buf_puts(&b, "Editing "), short_arg(&b, str_arg(args, "file_path", "?"));
+    } else if (!strcmp(name, "list_directory")) {
+        buf_puts(&b, "Listing "), short_arg(&b, str_arg(args, "dir_path", "."));
+        if (ok && (n = num_of(res, "total_items")) >= 0) buf_printf(&b, " (%d items)", n);
+    } else if (!strcmp(name, "search_codebase")) {
+        buf_puts(&b, "Searching for "), short_arg(&b, str_arg(args, "pattern", "?"));
+        if (ok && (n = num_of(res, "match_count")) >= 0) buf_printf(&b, " (%d matches)", n);
+    } else if (!strcmp(name, "execute_bash")) {
+        buf_puts(&b, "$ "), short_arg(&b, str_arg(args, "command", "?"));
+        if (wrapper && (n = num_of(res, "exit_code")) >= 0) buf_printf(&b, " (exit %d)", n);
+    } else if (!strcmp(name, "recall_memory")) {
+        buf_puts(&b, "Recalling: "), short_arg(&b, str_arg(args, "query", "?"));
+        if (ok && (n = num_of(res, "count")) >= 0) buf_printf(&b, " (%d memories)", n);
+    } else if (!strcmp(name, "store_memory")) {
+        buf_puts(&b, "Remembering: "), short_arg(&b, str_arg(args, "content", "?"));
+    } else {
+        buf_puts(&b, "Using "), short_arg(&b, name);
+    }
+    if (wrapper && !ok) {
+        buf_puts(&b, " - failed: ");
+        short_arg(&b, str_arg(res, "error", "unknown error"));
+    }
+    snprintf(out, outlen, "%s", buf_str(&b));
+    buf_free(&b);
+}
+
+cJSON *psy_tools_run(psy_agent *a, const char *name, const cJSON *args, unsigned flags, bool events, char *line,
+                     size_t linelen)
+{
+    if (events) {
+        describe(name, args, NULL, line, linelen);
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", name);
+        cJSON_AddItemToObject(d, "arguments", cJSON_Duplicate(args, 1));
+        psy_emit(a, PSY_EV_TOOL_START, line, d);
+    }
+    cJSON *w = a->tools ? psy_tools_call(a->tools, name, args, NULL, flags) : NULL;
+    describe(name, args, w, line, linelen);
+    if (events) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", name);
+        cJSON_AddBoolToObject(d, "success", w && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "success")));
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(w, "duration_ms");
+        cJSON_AddNumberToObject(d, "duration_ms", cJSON_IsNumber(ms) ? ms->valuedouble : 0);
+        cJSON_AddItemToObject(d, "result", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "result"), 1));
+        psy_emit(a, PSY_EV_TOOL_END, line, d);
+    }
+    return w;
+}
