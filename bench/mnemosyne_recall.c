@@ -1,0 +1,404 @@
+/* mnemosyne_recall.c - retrieval quality on a synthetic long-term-memory
+ * haystack in the style of LongMemEval, scored without any LLM.
+ *
+ *   build/bench/mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M]
+ *
+ * A seeded generator invents people and facts about them (job, city, pet,
+ * hobby, food, instrument, car, sibling). Each fact is planted in an
+ * "evidence session" (the statement between two lines of chatter, worded
+ * differently from the question) among filler sessions that mention the
+ * same people in other contexts (distractors). Questions:
+ *   single   - one fact, one evidence memory;
+ *   multi    - a fact of two people (two evidence memories, different sessions);
+ *   update   - a fact that changed: the old statement months ago, the new one
+ *              recently; only the new one is evidence (and we count how often
+ *              the outdated one is ranked above it);
+ *   abstain  - a fact never stated; no evidence. We report the mean top-1
+ *              score, which should be lower than for answerable questions.
+ * recall@k = evidence memories in the top k / evidence memories, averaged
+ * over questions. Methods: BM25 only, vector only, hybrid (RRF), hybrid +
+ * quality (the default), hybrid + quality without the length factor, and
+ * hybrid + quality on the original's raw RRF scale (relevance <= 0.016). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../mnemosyne/store.h"
+#include "log.h"
+#include "util.h"
+
+static uint64_t rs = 88172645463325252ULL;
+static uint64_t rnd(void)
+{
+    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+    return rs;
+}
+static int ri(int n) { return (int)(rnd() % (uint64_t)n); }
+static double ru(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+#define PICK(a) (a)[ri((int)(sizeof(a) / sizeof((a)[0])))]
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *firsts[] = {"Marta", "Tomas", "Ines", "Oskar", "Leila", "Bruno", "Hana", "Felix", "Greta",
+                               "Ravi", "Sofia", "Jonas", "Amara", "Pavel", "Yuki", "Elena", "Diego", "Nora",
+                               "Karim", "Lucia", "Mateo", "Freya", "Idris", "Olga", "Sami", "Vera", "Hugo",
+                               "Alma", "Emil", "Zara", "Nikolai", "Talia", "Anton", "Mira", "Cyrus", "Lena"};
+static const char *lasts[] = {"Quist", "Berg", "Moreau", "Okafor", "Lindqvist", "Castell", "Novak", "Tanaka",
+                              "Reyes", "Haddad", "Kowalski", "Ferreira", "Nakamura", "Olsen", "Duarte", "Varga",
+                              "Brennan", "Ishikawa", "Marchetti", "Sorensen", "Adeyemi", "Petrov", "Laine"};
+
+typedef struct attr {
+    const char *name;
+    const char *values[16];
+    const char *say[3];   /* statements: %1$s person, %2$s value */
+    const char *ask[3];   /* questions: %1$s person; some share a word with a statement, some do not */
+    const char *decoy[3]; /* filler on the same subject that states no fact: %1$s person, %2$s a value */
+} attr;
+
+static const attr attrs[] = {
+    {"job",
+     {"veterinarian", "pharmacist", "architect", "carpenter", "translator", "nurse", "pilot", "librarian",
+      "geologist", "chef", "electrician", "journalist", "dentist", "sculptor", "accountant", NULL},
+     {"%1$s told me about starting work as a %2$s last month.", "Catching up with %1$s: the new job as a %2$s means long shifts.",
+      "%1$s finally got hired as a %2$s after the interviews."},
+     {"What work does %1$s do?", "What is %1$s's job?", "What does %1$s do for a living?"},
+     {"%1$s complained that work email never stops, even on holiday.", "%1$s forwarded me a job posting for a %2$s; not interested.",
+      "%1$s asked if I knew a good %2$s in town."}},
+    {"city",
+     {"Lisbon", "Porto", "Tallinn", "Krakow", "Ghent", "Bergen", "Valencia", "Turku", "Ljubljana", "Bologna", "Graz",
+      "Aarhus", "Leeds", "Lyon", "Gdansk", NULL},
+     {"%1$s lives in %2$s now, in a flat near the old harbour.", "%1$s moved to %2$s and loves the neighbourhood.",
+      "%1$s has settled down in %2$s for good."},
+     {"Where does %1$s live?", "Which city did %1$s move to?", "Where is %1$s based these days?"},
+     {"%1$s spent a weekend in %2$s for a friend's wedding.", "%1$s says the trains to %2$s are always late.",
+      "%1$s lives for football on Sundays, apparently."}},
+    {"pet",
+     {"a beagle named Pickle", "a grey cat called Mochi", "a parrot named Kiwi", "two rabbits", "a tortoise named Atlas",
+      "a husky called Juno", "a hamster named Biscuit", "an old tabby called Sergeant", NULL},
+     {"%1$s adopted %2$s from the shelter.", "%1$s has a new pet: %2$s.", "%1$s got %2$s for the kids."},
+     {"What pet does %1$s have?", "Which animal did %1$s adopt?", "Does %1$s have any animals at home?"},
+     {"%1$s is allergic to the neighbour's pet, sadly.", "%1$s watched a documentary about %2$s.",
+      "%1$s volunteered at the animal shelter on Saturday."}},
+    {"hobby",
+     {"bouldering", "pottery", "birdwatching", "sailing", "chess", "beekeeping", "salsa dancing", "woodworking",
+      "astrophotography", "fencing", "kayaking", "calligraphy", NULL},
+     {"%1$s has been really into %2$s lately, every weekend.", "%1$s took up %2$s as a new hobby this spring.",
+      "%1$s spends Saturdays at a %2$s club."},
+     {"What hobby has %1$s taken up?", "How does %1$s spend weekends?", "What is %1$s into lately?"},
+     {"%1$s thinks %2$s looks boring, honestly.", "%1$s needs a new hobby, all that work is too much.",
+      "%1$s skipped the weekend plans because of a cold."}},
+    {"food",
+     {"ramen", "pierogi", "falafel", "paella", "dumplings", "ceviche", "moussaka", "bibimbap", "risotto", "tagine",
+      NULL},
+     {"%1$s's favourite dish is %2$s, ordered everywhere.", "%1$s could eat %2$s every single day.",
+      "For %1$s nothing beats a good plate of %2$s."},
+     {"What is %1$s's favourite food?", "Which dish does %1$s love most?", "What does %1$s like to eat?"},
+     {"%1$s tried %2$s once and did not like it.", "%1$s is on a diet and skips dessert.",
+      "%1$s recommended a restaurant but I forgot the dish."}},
+    {"instrument",
+     {"cello", "banjo", "trumpet", "harp", "accordion", "drums", "ukulele", "oboe", "violin", NULL},
+     {"%1$s is learning to play the %2$s.", "%1$s practises the %2$s every evening, the neighbours complain.",
+      "%1$s joined an amateur orchestra on the %2$s."},
+     {"Which instrument is %1$s learning?", "What does %1$s play?", "What music does %1$s practise?"},
+     {"%1$s went to a concert with a famous %2$s player.", "%1$s says learning an instrument takes too long.",
+      "%1$s's kid plays in the school orchestra."}},
+    {"car",
+     {"a red Volvo estate", "an old Fiat Panda", "a green Land Rover", "an electric Renault Zoe",
+      "a blue Skoda Octavia", "a vintage Citroen 2CV", NULL},
+     {"%1$s bought %2$s second-hand.", "%1$s drives %2$s to work now.", "%1$s finally replaced the old car with %2$s."},
+     {"What car does %1$s drive?", "Which car did %1$s buy?", "What does %1$s drive these days?"},
+     {"%1$s's car broke down on the motorway again.", "%1$s saw %2$s in an advert and laughed.",
+      "%1$s cycles everywhere and hates driving."}},
+};
+#define NATTR COUNT(attrs)
+
+static const char *chatter[] = {
+    "We talked for a while about the weather, which has been grey all week.",
+    "The conversation drifted to weekend plans and train delays.",
+    "I mentioned I still have not fixed the kitchen tap.",
+    "We agreed to meet again after the holidays.",
+    "Someone brought up the new season of that detective series.",
+    "There was a long detour about tax forms and deadlines.",
+    "We laughed about the office coffee machine breaking again.",
+    "Then we compared notes on running shoes.",
+};
+
+static const char *topics[] = {"the quarterly budget", "a podcast on ancient Rome", "the heat pump", "tax returns",
+                               "a board game night", "the marathon training plan", "the school fundraiser",
+                               "a broken laptop hinge", "garden compost", "the team offsite", "a film festival"};
+
+typedef struct fact {
+    int person, attr, value;
+} fact;
+
+typedef struct question {
+    int type; /* 0 single, 1 multi, 2 update, 3 abstain */
+    char text[256];
+    int evidence[2];
+    int n_evidence;
+    int outdated; /* update: the old statement's memory, else -1 */
+} question;
+
+typedef struct hay {
+    mem_record *recs;
+    int n, cap;
+} hay;
+
+static double NOW;
+
+static int add_mem(hay *h, const char *content, double age_days, const char *type)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 1024;
+        h->recs = realloc(h->recs, (size_t)h->cap * sizeof *h->recs);
+    }
+    mem_record *r = &h->recs[h->n];
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "m-%06d", h->n);
+    r->content = strdup(content);
+    r->summary = strdup("");
+    snprintf(r->memory_type, sizeof r->memory_type, "%s", type);
+    snprintf(r->source, sizeof r->source, "user");
+    snprintf(r->trust, sizeof r->trust, "high");
+    r->created_at = r->last_accessed = NOW - age_days * 86400.0;
+    r->importance = 0.5;
+    r->tags = strdup("[]");
+    r->metadata = strdup("{}");
+    r->lineage = strdup("[]");
+    return h->n++;
+}
+
+static void person_name(int p, char *out, size_t n)
+{
+    snprintf(out, n, "%s %s", firsts[p % COUNT(firsts)], lasts[(p * 7 + p / COUNT(firsts)) % COUNT(lasts)]);
+}
+
+static int nvalues(int a)
+{
+    int n = 0;
+    while (attrs[a].values[n]) n++;
+    return n;
+}
+
+/* "[session] chatter. statement chatter." */
+static int plant(hay *h, int person, int a, int v, double age)
+{
+    char name[64], stmt[256], content[768];
+    person_name(person, name, sizeof name);
+    snprintf(stmt, sizeof stmt, attrs[a].say[ri(3)], name, attrs[a].values[v]);
+    snprintf(content, sizeof content, "%s %s %s", PICK(chatter), stmt, PICK(chatter));
+    return add_mem(h, content, age, ri(4) ? "episodic" : "semantic");
+}
+
+/* Filler sessions have the shape and length of evidence sessions: chatter,
+ * one core sentence, chatter. Half are decoys about the same subjects. */
+static void filler(hay *h, int npeople)
+{
+    char name[64], core[512], content[1024];
+    person_name(ri(npeople), name, sizeof name);
+    int a = ri(NATTR), v = ri(nvalues(a));
+    switch (ri(4)) {
+    case 0:
+    case 1: snprintf(core, sizeof core, attrs[a].decoy[ri(3)], name, attrs[a].values[v]); break;
+    case 2: snprintf(core, sizeof core, "Had a long call with %s about %s.", name, PICK(topics)); break;
+    default: snprintf(core, sizeof core, "Reminder: send %s the slides about %s before Friday.", name, PICK(topics));
+    }
+    snprintf(content, sizeof content, "%s %s %s", PICK(chatter), core, PICK(chatter));
+    add_mem(h, content, ru() * 180, ri(4) ? "episodic" : "semantic");
+}
+
+typedef struct method {
+    const char *name;
+    bool bm25, vec;
+    int quality;
+    int store; /* 0 default store, 1 the store without the length factor */
+} method;
+
+int main(int argc, char **argv)
+{
+    int npeople = 60, nfiller = 6000, mult = 0;
+    const char *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) rs = (strtoull(argv[++i], NULL, 10) + 1) * 0x9E3779B97F4A7C15ULL | 1;
+        else if (!strcmp(argv[i], "--people") && i + 1 < argc) npeople = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--filler") && i + 1 < argc) nfiller = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--candidates") && i + 1 < argc) mult = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M]\n");
+            return 2;
+        }
+    }
+    log_init("recall", LOG_WARN, NULL);
+    NOW = 1800000000.0;
+    hay h = {0};
+    int nq_cap = npeople * NATTR + 16;
+    question *qs = calloc((size_t)nq_cap, sizeof *qs);
+    int nq = 0;
+    /* each person: a random subset of attributes is stated, the rest are abstention material */
+    int *value = malloc(sizeof(int) * (size_t)(npeople * NATTR));
+    int *evid = malloc(sizeof(int) * (size_t)(npeople * NATTR));
+    for (int p = 0; p < npeople; p++) {
+        for (int a = 0; a < NATTR; a++) {
+            value[p * NATTR + a] = -1;
+            evid[p * NATTR + a] = -1;
+            if (ri(100) < 55) {
+                value[p * NATTR + a] = ri(nvalues(a));
+                evid[p * NATTR + a] = plant(&h, p, a, value[p * NATTR + a], ru() * 180);
+            }
+        }
+    }
+    for (int i = 0; i < nfiller; i++) filler(&h, npeople);
+    char n1[64], n2[64];
+    for (int p = 0; p < npeople; p++) {
+        person_name(p, n1, sizeof n1);
+        for (int a = 0; a < NATTR; a++) {
+            question *q = &qs[nq];
+            int e = evid[p * NATTR + a];
+            if (e < 0) { /* abstention: never stated */
+                if (ri(3)) continue;
+                q->type = 3;
+                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+                q->outdated = -1;
+                nq++;
+                continue;
+            }
+            int r = ri(10);
+            if (r < 6) { /* single */
+                q->type = 0;
+                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+                q->evidence[0] = e;
+                q->n_evidence = 1;
+                q->outdated = -1;
+                nq++;
+            } else if (r < 8) { /* knowledge update: a newer statement supersedes the planted one */
+                int nv = (value[p * NATTR + a] + 1 + ri(nvalues(a) - 1)) % nvalues(a);
+                h.recs[e].created_at = h.recs[e].last_accessed = NOW - (90 + ru() * 90) * 86400.0;
+                int e2 = plant(&h, p, a, nv, 1 + ru() * 20);
+                q->type = 2;
+                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+                q->evidence[0] = e2;
+                q->n_evidence = 1;
+                q->outdated = e;
+                nq++;
+            } else { /* multi-session: the same fact of two people */
+                int p2 = ri(npeople);
+                int e2 = p2 != p ? evid[p2 * NATTR + a] : -1;
+                if (e2 < 0) continue;
+                person_name(p2, n2, sizeof n2);
+                char both[160];
+                snprintf(both, sizeof both, "%s and %s", n1, n2);
+                q->type = 1;
+                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], both);
+                q->evidence[0] = e;
+                q->evidence[1] = e2;
+                q->n_evidence = 2;
+                q->outdated = -1;
+                nq++;
+            }
+        }
+    }
+    char dir[] = "/tmp/mnemosyne-recall-XXXXXX", path[128], err[1024];
+    if (!mkdtemp(dir)) return 1;
+    snprintf(path, sizeof path, "%s/recall.db", dir);
+    mem_store_params sp;
+    mem_store_default_params(&sp);
+    sp.path = path;
+    sp.synchronous_full = false;
+    sp.embed.model_path = model;
+    if (mult > 0) sp.retrieval.candidate_multiplier = mult;
+    mem_store *st[3];
+    if (mem_store_open(&sp, &st[0], err, sizeof err)) {
+        fprintf(stderr, "open: %s\n", err);
+        return 1;
+    }
+    size_t imp, skip;
+    if (mem_store_import(st[0], h.recs, (size_t)h.n, true, &imp, &skip)) {
+        fprintf(stderr, "import: %s\n", mem_store_errmsg(st[0]));
+        return 1;
+    }
+    sp.retrieval.max_content_length = 1; /* length factor 1 for every memory */
+    if (mem_store_open(&sp, &st[1], err, sizeof err)) return 1;
+    /* The original's scale: it used the raw RRF score (at most 2 * 0.5/61) as relevance. Scaling
+     * the weight by that maximum ranks exactly as it did. */
+    sp.retrieval.max_content_length = 500;
+    sp.retrieval.relevance_weight = 0.5 * (1.0 / (sp.retrieval.rrf_k + 1));
+    if (mem_store_open(&sp, &st[2], err, sizeof err)) return 1;
+    for (int i = 0; i < 3; i++) mem_store_set_time(st[i], NOW);
+
+    static const method methods[] = {
+        {"BM25 only", true, false, 0, 0},
+        {"vector only", false, true, 0, 0},
+        {"hybrid (RRF)", true, true, 0, 0},
+        {"hybrid + quality", true, true, 1, 0},
+        {"hybrid + quality, no length factor", true, true, 1, 1},
+        {"hybrid + quality on the raw RRF scale (the original)", true, true, 1, 2},
+    };
+    static const char *tname[] = {"single", "multi", "update", "abstain"};
+    int per_type[4] = {0};
+    for (int i = 0; i < nq; i++) per_type[qs[i].type]++;
+    printf("mnemosyne_recall: %d memories (%d people, %d filler), %d questions (single %d, multi %d, update %d, "
+           "abstain %d), embedding %s\n\n",
+           h.n, npeople, nfiller, nq, per_type[0], per_type[1], per_type[2], per_type[3],
+           mem_embedder_name(mem_store_embedder(st[0])));
+    printf("| method | R@5 all | R@10 all | R@5 single | R@5 multi | R@5 update | outdated above new | top-1 score answerable / abstain |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    for (int mi = 0; mi < COUNT(methods); mi++) {
+        const method *m = &methods[mi];
+        double r5[4] = {0}, r10[4] = {0}, top_ans = 0, top_abs = 0;
+        int stale_first = 0, n_ans = 0;
+        for (int i = 0; i < nq; i++) {
+            question *q = &qs[i];
+            mem_query mq;
+            mem_query_default(&mq);
+            mq.text = q->text;
+            mq.n_results = 10;
+            mq.use_bm25 = m->bm25;
+            mq.use_vector = m->vec;
+            mq.quality = m->quality;
+            mq.touch = false;
+            mem_record *res;
+            size_t n;
+            if (mem_store_search(st[m->store], &mq, &res, &n)) {
+                fprintf(stderr, "search: %s\n", mem_store_errmsg(st[m->store]));
+                return 1;
+            }
+            double top = n ? res[0].relevance : 0;
+            if (q->type == 3) {
+                top_abs += top;
+            } else {
+                top_ans += top;
+                n_ans++;
+                int f5 = 0, f10 = 0, pos_new = 99, pos_old = 99;
+                for (size_t k = 0; k < n; k++) {
+                    for (int e = 0; e < q->n_evidence; e++)
+                        if (!strcmp(res[k].id, h.recs[q->evidence[e]].id)) {
+                            f10++;
+                            f5 += k < 5;
+                            if (e == 0) pos_new = (int)k;
+                        }
+                    if (q->outdated >= 0 && !strcmp(res[k].id, h.recs[q->outdated].id)) pos_old = (int)k;
+                }
+                r5[q->type] += (double)f5 / q->n_evidence;
+                r10[q->type] += (double)f10 / q->n_evidence;
+                if (q->type == 2 && pos_old < pos_new) stale_first++;
+            }
+            mem_records_free(res, n);
+        }
+        double all5 = (r5[0] + r5[1] + r5[2]) / n_ans, all10 = (r10[0] + r10[1] + r10[2]) / n_ans;
+        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %d/%d | %.3f / %.3f |\n", m->name, all5, all10,
+               r5[0] / per_type[0], per_type[1] ? r5[1] / per_type[1] : 0, per_type[2] ? r5[2] / per_type[2] : 0,
+               stale_first, per_type[2], top_ans / n_ans, per_type[3] ? top_abs / per_type[3] : 0);
+    }
+    (void)tname;
+    for (int i = 0; i < 3; i++) mem_store_close(st[i]);
+    for (int i = 0; i < h.n; i++) mem_record_clear(&h.recs[i]);
+    free(h.recs);
+    free(qs);
+    free(value);
+    free(evid);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

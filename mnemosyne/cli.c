@@ -1,0 +1,143 @@
+/* cli.c - subcommands for people (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "jsonio.h"
+#include "tools.h"
+#include "util.h"
+
+static int fail(char *err, size_t errlen, int rc, const char *msg)
+{
+    snprintf(err, errlen, "%s", msg);
+    return rc;
+}
+
+static int print_json(FILE *out, cJSON *o, bool pretty)
+{
+    char *t = o ? (pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o)) : NULL;
+    cJSON_Delete(o);
+    if (!t) return -ENOMEM;
+    fprintf(out, "%s\n", t);
+    free(t);
+    return 0;
+}
+
+int mem_cli_stats(mem_store *s, FILE *out, char *err, size_t errlen)
+{
+    mem_stats st;
+    int rc = mem_store_stats(s, &st);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    return print_json(out, mem_stats_to_json(&st, mem_store_path(s)), true);
+}
+
+static int export_one(const mem_record *r, void *ud)
+{
+    return print_json(ud, mem_record_to_json(r, MEM_JSON_FULL), false);
+}
+
+int mem_cli_export(mem_store *s, FILE *out, char *err, size_t errlen)
+{
+    int rc = mem_store_foreach(s, export_one, out);
+    if (rc) return fail(err, errlen, rc, *mem_store_errmsg(s) ? mem_store_errmsg(s) : "export failed");
+    if (fflush(out) != 0) return fail(err, errlen, -EIO, "writing the export failed");
+    return 0;
+}
+
+int mem_cli_import(mem_store *s, const char *file, bool keep_trust, FILE *out, char *err, size_t errlen)
+{
+    FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open %s: %s", file, strerror(e));
+        return -e;
+    }
+    mem_record *recs = NULL;
+    size_t n = 0, cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    int rc = 0, lineno = 0;
+    double now = mem_store_now(s);
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        size_t k = 0;
+        while (line[k] == ' ' || line[k] == '\t') k++;
+        if (!line[k]) continue;
+        if (!utf8_valid(line, (size_t)len)) {
+            snprintf(err, errlen, "%s:%d: not valid UTF-8; nothing was imported", file, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        cJSON *o = cJSON_Parse(line);
+        if (!o) {
+            snprintf(err, errlen, "%s:%d: not a JSON object; nothing was imported", file, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        if (n == cap) {
+            mem_record *r2 = realloc(recs, (cap = cap ? cap * 2 : 64) * sizeof *recs);
+            if (!r2) {
+                cJSON_Delete(o);
+                rc = fail(err, errlen, -ENOMEM, "out of memory");
+                break;
+            }
+            recs = r2;
+        }
+        char msg[256];
+        rc = mem_record_from_json(o, now, &recs[n], msg, sizeof msg);
+        cJSON_Delete(o);
+        if (rc) {
+            snprintf(err, errlen, "%s:%d: %s; nothing was imported", file, lineno, msg);
+            break;
+        }
+        n++;
+    }
+    free(line);
+    if (f != stdin) fclose(f);
+    if (!rc) {
+        size_t imported, skipped;
+        rc = mem_store_import(s, recs, n, keep_trust, &imported, &skipped);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", file, mem_store_errmsg(s));
+        else
+            fprintf(out, "imported %zu memories, skipped %zu already present (%s)\n", imported, skipped,
+                    keep_trust ? "trust kept" : "marked low-trust; use --keep-trust for your own backups");
+    }
+    mem_records_free(recs, n);
+    return rc;
+}
+
+int mem_cli_search(mem_store *s, const char *query, int n, unsigned status_mask, bool json, FILE *out, char *err,
+                   size_t errlen)
+{
+    mem_query q;
+    mem_query_default(&q);
+    q.text = query;
+    q.n_results = n;
+    q.status_mask = status_mask;
+    q.touch = false;
+    mem_record *res;
+    size_t nres;
+    int rc = mem_store_search(s, &q, &res, &nres);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    for (size_t i = 0; i < nres; i++) {
+        const mem_record *r = &res[i];
+        if (json) {
+            print_json(out, mem_record_to_json(r, MEM_JSON_RELEVANCE), false);
+            continue;
+        }
+        char iso[40];
+        iso8601(r->created_at, iso, sizeof iso);
+        fprintf(out, "%2zu. %.3f  %s  %s %s %s%s\n    %s\n", i + 1, r->relevance, r->id, iso, r->memory_type,
+                mem_status_name(r->status), !strcmp(r->trust, "low") ? " LOW-TRUST" : "", r->summary);
+    }
+    if (!json && !nres) fprintf(out, "no memories match\n");
+    mem_records_free(res, nres);
+    return 0;
+}

@@ -1,0 +1,650 @@
+/* records.c - single memories: validation of what comes in, store, get,
+ * delete, restore, recent, access counting, export iteration and import.
+ *
+ * Every writing call is one BEGIN IMMEDIATE transaction; embeddings are
+ * computed before it starts so the write lock is held only for the insert.
+ * The in-memory vector copy is updated only after a successful commit. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "store_int.h"
+#include "util.h"
+
+const char *const mem_memory_types[] = {"episodic", "semantic", "procedural", "emotional", NULL};
+const char *const mem_sources[] = {"user", "assistant", "tool", "dream", "summary", "compaction", "import", NULL};
+static const char *const status_names[] = {"short_term", "long_term", "archived"};
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+bool mem_memory_type_valid(const char *t) { return t && in_list(mem_memory_types, t); }
+bool mem_source_valid(const char *s) { return s && in_list(mem_sources, s); }
+
+const char *mem_status_name(mem_status s) { return (unsigned)s < 3 ? status_names[s] : "unknown"; }
+
+int mem_status_parse(const char *s, mem_status *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, status_names[i])) {
+            *out = (mem_status)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void mem_record_clear(mem_record *r)
+{
+    free(r->content);
+    free(r->summary);
+    free(r->tags);
+    free(r->metadata);
+    free(r->lineage);
+    memset(r, 0, sizeof *r);
+}
+
+void mem_records_free(mem_record *r, size_t n)
+{
+    if (!r) return;
+    for (size_t i = 0; i < n; i++) mem_record_clear(&r[i]);
+    free(r);
+}
+
+/* ------------------------------------------------------------- rows */
+
+const char mem__record_cols[] =
+    "id, content, summary, memory_type, status, created_at, last_accessed, access_count, valence, arousal, "
+    "quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage, archived_at, "
+    "archive_reason";
+
+static char *col_dup(sqlite3_stmt *st, int i, const char *def)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return strdup(t ? t : def);
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    snprintf(out, outlen, "%s", t ? t : "");
+}
+
+int mem__row_to_record(sqlite3_stmt *st, int c, mem_record *r)
+{
+    memset(r, 0, sizeof *r);
+    col_copy(st, c + 0, r->id, sizeof r->id);
+    r->content = col_dup(st, c + 1, "");
+    r->summary = col_dup(st, c + 2, "");
+    col_copy(st, c + 3, r->memory_type, sizeof r->memory_type);
+    const char *status = (const char *)sqlite3_column_text(st, c + 4);
+    if (mem_status_parse(status, &r->status)) r->status = MEM_SHORT_TERM;
+    r->created_at = sqlite3_column_double(st, c + 5);
+    r->last_accessed = sqlite3_column_double(st, c + 6);
+    r->access_count = sqlite3_column_int64(st, c + 7);
+    if (sqlite3_column_type(st, c + 8) != SQLITE_NULL) {
+        r->emotion.present = true;
+        r->emotion.valence = sqlite3_column_double(st, c + 8);
+        r->emotion.arousal = sqlite3_column_double(st, c + 9);
+        col_copy(st, c + 10, r->emotion.quadrant, sizeof r->emotion.quadrant);
+    }
+    r->salience = sqlite3_column_double(st, c + 11);
+    r->importance = sqlite3_column_double(st, c + 12);
+    r->tags = col_dup(st, c + 13, "[]");
+    r->metadata = col_dup(st, c + 14, "{}");
+    col_copy(st, c + 15, r->source, sizeof r->source);
+    col_copy(st, c + 16, r->trust, sizeof r->trust);
+    col_copy(st, c + 17, r->superseded_by, sizeof r->superseded_by);
+    r->lineage = col_dup(st, c + 18, "[]");
+    r->archived_at = sqlite3_column_double(st, c + 19);
+    col_copy(st, c + 20, r->archive_reason, sizeof r->archive_reason);
+    if (!r->content || !r->summary || !r->tags || !r->metadata || !r->lineage) {
+        mem_record_clear(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- validation */
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i])) return false;
+    return true;
+}
+
+static int check_text(mem_store *s, const char *what, const char *t, size_t max, bool required)
+{
+    if (!t) return required ? mem__set_err(s, -EINVAL, "%s is required", what) : 0;
+    size_t n = strlen(t);
+    if (required && blank(t, n))
+        return mem__set_err(s, -EINVAL, "%s is empty; give some text to remember", what);
+    if (n > max)
+        return mem__set_err(s, -EINVAL, "%s is %zu bytes, over the limit of %zu bytes ([storage] max_content_bytes); "
+                                        "split it or store a summary",
+                            what, n, max);
+    if (!utf8_valid(t, n)) return mem__set_err(s, -EINVAL, "%s is not valid UTF-8", what);
+    return 0;
+}
+
+static int join_names(char *out, size_t outlen, const char *const *list)
+{
+    size_t u = 0;
+    out[0] = '\0';
+    for (size_t i = 0; list[i] && u < outlen; i++) u += (size_t)snprintf(out + u, outlen - u, "%s%s", i ? ", " : "", list[i]);
+    return 0;
+}
+
+static int check_type(mem_store *s, const char *t)
+{
+    if (mem_memory_type_valid(t)) return 0;
+    char names[128];
+    join_names(names, sizeof names, mem_memory_types);
+    return mem__set_err(s, -EINVAL, "unknown memory_type '%.64s'; valid types: %s", t, names);
+}
+
+static int check_source(mem_store *s, const char *src)
+{
+    if (mem_source_valid(src)) return 0;
+    char names[160];
+    join_names(names, sizeof names, mem_sources);
+    return mem__set_err(s, -EINVAL, "unknown source '%.64s'; valid sources: %s", src, names);
+}
+
+static int check_json(mem_store *s, const char *what, const char *text, int want_type)
+{
+    if (!text) return 0;
+    size_t n = strlen(text);
+    if (n > MEM_MAX_METADATA_BYTES)
+        return mem__set_err(s, -EINVAL, "%s is %zu bytes, over the limit of %d", what, n, MEM_MAX_METADATA_BYTES);
+    if (!utf8_valid(text, n)) return mem__set_err(s, -EINVAL, "%s is not valid UTF-8", what);
+    cJSON *j = cJSON_Parse(text);
+    bool ok = j && (j->type & 0xff) == want_type;
+    if (ok && want_type == cJSON_Array) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j) if (!cJSON_IsString(it)) ok = false;
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        return mem__set_err(s, -EINVAL, "%s must be a JSON %s", what,
+                            want_type == cJSON_Array ? "array of strings" : "object");
+    return 0;
+}
+
+static char *tags_json(mem_store *s, const char *const *tags, size_t n, int *rc)
+{
+    *rc = 0;
+    if (n > MEM_MAX_TAGS) {
+        *rc = mem__set_err(s, -EINVAL, "%zu tags given; at most %d are kept per memory", n, MEM_MAX_TAGS);
+        return NULL;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        const char *t = tags[i];
+        size_t len = t ? strlen(t) : 0;
+        if (!t || !len || blank(t, len) || len > MEM_MAX_TAG_BYTES || !utf8_valid(t, len)) {
+            *rc = mem__set_err(s, -EINVAL, "tag %zu is %s; tags are non-empty UTF-8 strings of at most %d bytes", i,
+                               !t || !len || blank(t, len) ? "empty" : len > MEM_MAX_TAG_BYTES ? "too long" : "not valid UTF-8",
+                               MEM_MAX_TAG_BYTES);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+    }
+    char *out = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!out) *rc = mem__set_err(s, -ENOMEM, "out of memory");
+    return out;
+}
+
+static int check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!e || !e->present) return 0;
+    if (!isfinite(e->valence) || !isfinite(e->arousal))
+        return mem__set_err(s, -EINVAL, "emotional_context valence and arousal must be finite numbers");
+    *out = *e;
+    out->valence = e->valence < -1 ? -1 : e->valence > 1 ? 1 : e->valence;
+    out->arousal = e->arousal < -1 ? -1 : e->arousal > 1 ? 1 : e->arousal;
+    size_t ql = strnlen(e->quadrant, sizeof e->quadrant);
+    if (ql == 0 || ql >= sizeof e->quadrant || !utf8_valid(e->quadrant, ql))
+        snprintf(out->quadrant, sizeof out->quadrant, "%s", mem_quadrant(out->valence, out->arousal));
+    return 0;
+}
+
+/* --------------------------------------------------------------- insert */
+
+static int insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq)
+{
+    static const char sql[] =
+        "INSERT INTO memories(id, content, summary, memory_type, status, created_at, last_accessed, access_count,"
+        " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
+        " archived_at, archive_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+        " ?16, ?17, ?18, ?19, ?20, ?21)";
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->content, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->summary, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->memory_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, mem_status_name(r->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, r->created_at);
+    sqlite3_bind_double(st, 7, r->last_accessed);
+    sqlite3_bind_int64(st, 8, r->access_count);
+    if (r->emotion.present) {
+        sqlite3_bind_double(st, 9, r->emotion.valence);
+        sqlite3_bind_double(st, 10, r->emotion.arousal);
+        sqlite3_bind_text(st, 11, r->emotion.quadrant, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_double(st, 12, r->salience);
+    sqlite3_bind_double(st, 13, r->importance);
+    sqlite3_bind_text(st, 14, r->tags ? r->tags : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, r->metadata ? r->metadata : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 17, r->trust, -1, SQLITE_STATIC);
+    if (r->superseded_by[0]) sqlite3_bind_text(st, 18, r->superseded_by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 19, r->lineage ? r->lineage : "[]", -1, SQLITE_STATIC);
+    if (r->archived_at > 0) sqlite3_bind_double(st, 20, r->archived_at);
+    if (r->archive_reason[0]) sqlite3_bind_text(st, 21, r->archive_reason, -1, SQLITE_STATIC);
+    int x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (x != SQLITE_DONE) return mem__sql_err(s, x, "storing the memory");
+    *seq = sqlite3_last_insert_rowid(s->db);
+    rc = mem__prepare(s, "INSERT INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)", &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, *seq);
+    sqlite3_bind_text(st, 2, mem_embedder_name(s->emb), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, vec, (int)(sizeof *vec * (size_t)mem_embedder_dim(s->emb)), SQLITE_STATIC);
+    x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, "storing the memory's vector");
+}
+
+/* First n characters of text, cut on a character boundary. */
+static char *prefix_chars(const char *text, int n)
+{
+    size_t i = 0;
+    int c = 0;
+    while (text[i]) {
+        if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            if (c == n) break;
+            c++;
+        }
+        i++;
+    }
+    char *out = malloc(i + 1);
+    if (!out) return NULL;
+    memcpy(out, text, i);
+    out[i] = '\0';
+    return out;
+}
+
+int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
+{
+    if (out) memset(out, 0, sizeof *out);
+    int rc = check_text(s, "content", m->content, s->p.max_content_bytes, true);
+    if (!rc) rc = check_text(s, "summary", m->summary, s->p.max_content_bytes, false);
+    const char *type = m->memory_type ? m->memory_type : "episodic";
+    const char *source = m->source ? m->source : "user";
+    if (!rc) rc = check_type(s, type);
+    if (!rc) rc = check_source(s, source);
+    if (!rc) rc = check_json(s, "metadata", m->metadata, cJSON_Object);
+    mem_record r;
+    memset(&r, 0, sizeof r);
+    if (!rc) rc = check_emotion(s, m->emotion, &r.emotion);
+    if (rc) return rc;
+    r.tags = tags_json(s, m->tags, m->n_tags, &rc);
+    if (rc) return rc;
+    double now = mem_store_now(s);
+    uuid4(r.id);
+    r.content = strdup(m->content);
+    r.summary = m->summary && *m->summary ? strdup(m->summary) : prefix_chars(m->content, s->p.summary_chars);
+    r.metadata = strdup(m->metadata ? m->metadata : "{}");
+    r.lineage = strdup("[]");
+    snprintf(r.memory_type, sizeof r.memory_type, "%s", type);
+    snprintf(r.source, sizeof r.source, "%s", source);
+    snprintf(r.trust, sizeof r.trust, "%s", mem__is_low_trust(s, source) ? "low" : "high");
+    r.status = MEM_SHORT_TERM;
+    r.created_at = r.last_accessed = now;
+    r.salience = mem_salience(r.emotion.present, r.emotion.valence, r.emotion.arousal);
+    r.importance = mem_importance(r.salience, 0, 0);
+    float *vec = malloc(sizeof *vec * (size_t)mem_embedder_dim(s->emb));
+    if (!r.content || !r.summary || !r.metadata || !r.lineage || !vec) {
+        rc = mem__set_err(s, -ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = mem__vectors_ready(s))) goto done;
+    if ((rc = mem_embed(s->emb, r.content, strlen(r.content), vec))) {
+        mem__set_err(s, rc, "computing the embedding failed");
+        goto done;
+    }
+    int64_t seq = 0;
+    if ((rc = mem__begin_write(s))) goto done;
+    if ((rc = insert_row(s, &r, vec, &seq))) {
+        mem__rollback(s);
+        goto done;
+    }
+    if ((rc = mem__commit(s))) goto done;
+    if (s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false; /* reload at next search */
+    if (out) {
+        *out = r;
+        memset(&r, 0, sizeof r);
+    }
+done:
+    free(vec);
+    mem_record_clear(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------- lookups */
+
+static int check_id(mem_store *s, const char *id)
+{
+    if (!id || !*id) return mem__set_err(s, -EINVAL, "memory_id is empty");
+    size_t n = strlen(id);
+    if (n >= MEM_ID_LEN || !utf8_valid(id, n))
+        return mem__set_err(s, -EINVAL, "memory_id '%.48s' is not a memory id (ids are UUIDs)", id);
+    return 0;
+}
+
+int mem_store_get(mem_store *s, const char *id, mem_record *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM memories WHERE id = ?1", mem__record_cols);
+    sqlite3_stmt *st;
+    if ((rc = mem__prepare(s, sql, &st))) return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int x = sqlite3_step(st);
+    if (x == SQLITE_ROW)
+        rc = mem__row_to_record(st, 0, out);
+    else if (x == SQLITE_DONE)
+        rc = mem__set_err(s, -ENOENT, "no memory with id %s", id);
+    else
+        rc = mem__sql_err(s, x, "reading a memory");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int seq_of(mem_store *s, const char *id, int64_t *seq, mem_status *status)
+{
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, "SELECT seq, status FROM memories WHERE id = ?1", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int x = sqlite3_step(st);
+    if (x == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        if (mem_status_parse((const char *)sqlite3_column_text(st, 1), status)) *status = MEM_SHORT_TERM;
+        rc = 0;
+    } else {
+        rc = x == SQLITE_DONE ? mem__set_err(s, -ENOENT, "no memory with id %s", id) : mem__sql_err(s, x, "lookup");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mem_store_delete(mem_store *s, const char *id, bool *deleted)
+{
+    *deleted = false;
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    if ((rc = mem__begin_write(s))) return rc;
+    int64_t seq = 0;
+    mem_status st;
+    rc = seq_of(s, id, &seq, &st);
+    if (rc == -ENOENT) {
+        mem__rollback(s);
+        return 0;
+    }
+    sqlite3_stmt *q;
+    if (!rc) rc = mem__prepare(s, "DELETE FROM memories WHERE seq = ?1", &q);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, seq);
+        int x = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "deleting the memory");
+    }
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (rc) return rc;
+    *deleted = true;
+    if (s->vx_loaded) mem__vx_remove(&s->vx, seq);
+    return 0;
+}
+
+int mem_store_restore(mem_store *s, const char *id)
+{
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    if ((rc = mem__begin_write(s))) return rc;
+    int64_t seq = 0;
+    mem_status st = MEM_SHORT_TERM;
+    rc = seq_of(s, id, &seq, &st);
+    if (!rc && st != MEM_ARCHIVED)
+        rc = mem__set_err(s, -EINVAL, "memory %s is %s, not archived; only archived memories can be restored", id,
+                          mem_status_name(st));
+    sqlite3_stmt *q;
+    if (!rc)
+        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', superseded_by = NULL, archived_at = NULL,"
+                             " archive_reason = NULL, last_accessed = ?2 WHERE seq = ?1",
+                          &q);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, seq);
+        sqlite3_bind_double(q, 2, mem_store_now(s));
+        int x = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "restoring the memory");
+    }
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (!rc && s->vx_loaded) mem__vx_set_status(&s->vx, seq, MEM_SHORT_TERM);
+    return rc;
+}
+
+static int collect(mem_store *s, sqlite3_stmt *st, mem_record **out, size_t *n, size_t cap)
+{
+    mem_record *v = calloc(cap ? cap : 1, sizeof *v);
+    if (!v) return mem__set_err(s, -ENOMEM, "out of memory");
+    size_t k = 0;
+    int x, rc = 0;
+    while (k < cap && (x = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = mem__row_to_record(st, 0, &v[k]))) break;
+        k++;
+    }
+    if (!rc && k < cap && x != SQLITE_DONE) rc = mem__sql_err(s, x, "reading memories");
+    if (rc) {
+        mem_records_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int mem_store_recent(mem_store *s, double hours, int limit, mem_record **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!(hours > 0) || hours > 24.0 * 365 * 100)
+        return mem__set_err(s, -EINVAL, "hours must be a positive number of hours (got %g)", hours);
+    if (limit < 1 || limit > 1000) return mem__set_err(s, -EINVAL, "limit must be in 1..1000 (got %d)", limit);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM memories WHERE status != 'archived' AND created_at >= ?1"
+             " ORDER BY created_at DESC, seq DESC LIMIT ?2",
+             mem__record_cols);
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    sqlite3_bind_double(st, 1, mem_store_now(s) - hours * 3600.0);
+    sqlite3_bind_int(st, 2, limit);
+    rc = collect(s, st, out, n, (size_t)limit);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Access bookkeeping commits without an fsync even under synchronous FULL:
+ * a power loss may forget the last access counts, never a memory, and a
+ * search does not pay a disk flush. (WAL keeps this consistent; the next
+ * FULL commit flushes these frames too.) */
+int mem_store_touch(mem_store *s, const char *const *ids, size_t n)
+{
+    if (!n) return 0;
+    double now = mem_store_now(s);
+    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    int rc = mem__begin_write(s);
+    if (rc) {
+        if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        return rc;
+    }
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    rc = mem__prepare(s, "SELECT salience, created_at, access_count FROM memories WHERE id = ?1", &sel);
+    if (!rc)
+        rc = mem__prepare(s, "UPDATE memories SET access_count = ?2, last_accessed = ?3, importance = ?4 WHERE id = ?1",
+                          &upd);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_text(sel, 1, ids[i], -1, SQLITE_STATIC);
+        int x = sqlite3_step(sel);
+        if (x == SQLITE_ROW) {
+            double sal = sqlite3_column_double(sel, 0), created = sqlite3_column_double(sel, 1);
+            int64_t cnt = sqlite3_column_int64(sel, 2) + 1;
+            sqlite3_reset(sel);
+            sqlite3_bind_text(upd, 1, ids[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(upd, 2, cnt);
+            sqlite3_bind_double(upd, 3, now);
+            sqlite3_bind_double(upd, 4, mem_importance(sal, (now - created) / 86400.0, cnt));
+            x = sqlite3_step(upd);
+            sqlite3_reset(upd);
+            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
+        } else {
+            sqlite3_reset(sel);
+            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
+        }
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    return rc;
+}
+
+int mem_store_foreach(mem_store *s, int (*cb)(const mem_record *r, void *ud), void *ud)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM memories ORDER BY seq", mem__record_cols);
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    int x;
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        mem_record r;
+        if ((rc = mem__row_to_record(st, 0, &r))) break;
+        rc = cb(&r, ud);
+        mem_record_clear(&r);
+        if (rc) break;
+    }
+    if (!rc && x != SQLITE_DONE) rc = mem__sql_err(s, x, "reading memories");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- import */
+
+static int check_record(mem_store *s, const mem_record *r)
+{
+    int rc = check_id(s, r->id);
+    if (!rc) rc = check_text(s, "content", r->content, s->p.max_content_bytes, true);
+    if (!rc) rc = check_text(s, "summary", r->summary, s->p.max_content_bytes, false);
+    if (!rc) rc = check_type(s, r->memory_type);
+    if (!rc) rc = check_source(s, r->source);
+    if (!rc && (unsigned)r->status > MEM_ARCHIVED) rc = mem__set_err(s, -EINVAL, "unknown status");
+    if (!rc && (!isfinite(r->created_at) || !isfinite(r->last_accessed) || r->access_count < 0))
+        rc = mem__set_err(s, -EINVAL, "times must be finite and access_count >= 0");
+    if (!rc) rc = check_json(s, "tags", r->tags, cJSON_Array);
+    if (!rc) rc = check_json(s, "lineage", r->lineage, cJSON_Array);
+    if (!rc) rc = check_json(s, "metadata", r->metadata, cJSON_Object);
+    mem_emotion e;
+    if (!rc) rc = check_emotion(s, &r->emotion, &e);
+    return rc;
+}
+
+int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_trust, size_t *imported,
+                     size_t *skipped)
+{
+    *imported = *skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_record(s, &recs[i]);
+        if (rc) {
+            char m[sizeof s->err];
+            snprintf(m, sizeof m, "%s", s->err);
+            return mem__set_err(s, rc, "record %zu (id %.40s): %s; nothing was imported", i + 1, recs[i].id, m);
+        }
+    }
+    int rc = mem__vectors_ready(s);
+    if (rc) return rc;
+    int dim = mem_embedder_dim(s->emb);
+    float *vecs = malloc(sizeof *vecs * (size_t)dim * (n ? n : 1));
+    int64_t *seqs = calloc(n ? n : 1, sizeof *seqs);
+    if (!vecs || !seqs) {
+        free(vecs);
+        free(seqs);
+        return mem__set_err(s, -ENOMEM, "out of memory embedding %zu records", n);
+    }
+    for (size_t i = 0; !rc && i < n; i++)
+        if ((rc = mem_embed(s->emb, recs[i].content, strlen(recs[i].content), vecs + i * (size_t)dim)))
+            mem__set_err(s, rc, "computing the embedding of record %zu failed", i + 1);
+    sqlite3_stmt *ex = NULL;
+    if (!rc) rc = mem__begin_write(s);
+    if (!rc) rc = mem__prepare(s, "SELECT 1 FROM memories WHERE id = ?1", &ex);
+    for (size_t i = 0; !rc && i < n; i++) {
+        mem_record r = recs[i];
+        sqlite3_bind_text(ex, 1, r.id, -1, SQLITE_STATIC);
+        int x = sqlite3_step(ex);
+        sqlite3_reset(ex);
+        if (x == SQLITE_ROW) {
+            (*skipped)++;
+            continue;
+        }
+        if (!keep_trust) snprintf(r.trust, sizeof r.trust, "low");
+        else if (strcmp(r.trust, "high") && strcmp(r.trust, "low"))
+            snprintf(r.trust, sizeof r.trust, "%s", mem__is_low_trust(s, r.source) ? "low" : "high");
+        mem_emotion e;
+        check_emotion(s, &r.emotion, &e);
+        r.emotion = e;
+        r.salience = mem_salience(e.present, e.valence, e.arousal);
+        char *sum = NULL;
+        if (!r.summary || !*r.summary) {
+            if (!(sum = prefix_chars(r.content, s->p.summary_chars))) rc = mem__set_err(s, -ENOMEM, "out of memory");
+            r.summary = sum;
+        }
+        if (!rc) rc = insert_row(s, &r, vecs + i * (size_t)dim, &seqs[i]);
+        free(sum);
+        if (!rc) (*imported)++;
+    }
+    sqlite3_finalize(ex);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (rc) {
+        *imported = *skipped = 0;
+    } else if (s->vx_loaded) {
+        for (size_t i = 0; i < n; i++)
+            if (seqs[i] && mem__vx_add(&s->vx, seqs[i], recs[i].status, vecs + i * (size_t)dim)) s->vx_loaded = false;
+    }
+    free(vecs);
+    free(seqs);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* scoring.c - the pure formulas of Mnemosyne (see scoring.h). No I/O. */
+#include "scoring.h"
+
+#include <math.h>
+
+void mem_retrieval_default_params(mem_retrieval_params *p)
+{
+    p->vector_weight = 0.5;
+    p->bm25_weight = 0.5;
+    p->rrf_k = 60.0;
+    p->candidate_multiplier = 2;
+    p->min_vector_similarity = 0.0;
+    p->bm25_max_rows = 2000;
+    p->quality = true;
+    p->relevance_weight = 0.5;
+    p->recency_weight = 0.3;
+    p->importance_weight = 0.2;
+    p->recency_decay_rate = 0.995;
+    p->max_recency_hours = 720.0;
+    p->max_content_length = 500.0;
+    p->semantic_type_factor = 1.2;
+    p->assistant_role_factor = 1.1;
+    p->user_role_factor = 0.9;
+    p->emotion_weight = 0.3;
+    p->angular_similarity = false;
+}
+
+static double clamp(double x, double lo, double hi)
+{
+    if (!(x >= lo)) return lo; /* NaN goes low */
+    return x > hi ? hi : x;
+}
+
+double mem_salience(bool has_emotion, double valence, double arousal)
+{
+    if (!has_emotion) return 0.5;
+    double v = fabs(clamp(valence, -1, 1)), a = fabs(clamp(arousal, -1, 1));
+    return 0.7 * (a + 1.0) / 2.0 + 0.3 * (v + 1.0) / 2.0;
+}
+
+double mem_importance_recency(double age_days)
+{
+    if (!(age_days > 0)) return 1.0;
+    double r = 1.0 - floor(age_days) / 365.0;
+    return r > 0 ? r : 0.0;
+}
+
+double mem_access_factor(int64_t access_count)
+{
+    if (access_count <= 0) return 0.0;
+    double f = (double)access_count / 10.0;
+    return f < 1.0 ? f : 1.0;
+}
+
+double mem_importance(double salience, double age_days, int64_t access_count)
+{
+    return 0.4 * salience + 0.3 * mem_importance_recency(age_days) + 0.3 * mem_access_factor(access_count);
+}
+
+double mem_quality_recency(double age_hours, double decay, double max_hours)
+{
+    if (!(decay > 0 && decay <= 1)) decay = 0.5;
+    double h = age_hours > 0 ? age_hours : 0;
+    if (max_hours >= 0 && h > max_hours) h = max_hours;
+    return pow(decay, h);
+}
+
+double mem_length_factor(size_t chars, double max_len)
+{
+    if (!(max_len > 0)) return 1.0;
+    double c = (double)chars;
+    return (c < max_len ? c : max_len) / max_len;
+}
+
+double mem_rrf_term(double weight, int rank, double k)
+{
+    if (rank < 1) return 0.0;
+    return weight / (k + (double)rank);
+}
+
+double mem_rrf_normalise(double fused, double max_possible)
+{
+    if (!(max_possible > 0)) return 0.0;
+    return clamp(fused / max_possible, 0.0, 1.0);
+}
+
+double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
+                   size_t chars, bool semantic, mem_role role)
+{
+    double wr = p->relevance_weight, wc = p->recency_weight, wi = p->importance_weight;
+    double sum = wr + wc + wi;
+    if (!(sum > 0)) wr = 1, wc = 0, wi = 0, sum = 1;
+    double rec = mem_quality_recency(age_hours, p->recency_decay_rate, p->max_recency_hours);
+    double base = (wr * clamp(relevance, 0, 1) + wc * rec + wi * clamp(importance, 0, 1)) / sum;
+    double f = mem_length_factor(chars, p->max_content_length);
+    if (semantic) f *= p->semantic_type_factor;
+    if (role == MEM_ROLE_ASSISTANT) f *= p->assistant_role_factor;
+    if (role == MEM_ROLE_USER) f *= p->user_role_factor;
+    if (f > 2.0) f = 2.0;
+    double q = base * f;
+    return q < 1.0 ? q : 1.0;
+}
+
+double mem_mood_similarity(bool has_a, double va, double aa, bool has_b, double vb, double ab, bool angular)
+{
+    if (!has_a || !has_b) return 0.5;
+    if (angular) {
+        double na = sqrt(va * va + aa * aa), nb = sqrt(vb * vb + ab * ab);
+        if (na < 1e-6 || nb < 1e-6) return 0.5;
+        double cs = (va * vb + aa * ab) / (na * nb);
+        return (clamp(cs, -1, 1) + 1.0) / 2.0;
+    }
+    double d = sqrt((va - vb) * (va - vb) + (aa - ab) * (aa - ab));
+    double s = 1.0 - d / 2.83;
+    return s > 0 ? s : 0.0;
+}
+
+double mem_mood_rerank(double score, double similarity, double w)
+{
+    w = clamp(w, 0, 1);
+    return (1.0 - w) * score + w * similarity;
+}
+
+const char *mem_quadrant(double valence, double arousal)
+{
+    if (arousal >= 0) return valence >= 0 ? "excited" : "frustrated";
+    return valence >= 0 ? "calm" : "depleted";
+}
+
+size_t mem_utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) c++;
+    return c;
+}

@@ -1,0 +1,492 @@
+/* store.c - opening and closing the memory database: integrity check before
+ * any write, WAL and synchronous, busy timeout, migrations, the embedder
+ * (and re-embedding when it changed), statistics, and the transaction and
+ * error helpers the other store files use.
+ *
+ * Records live in records.c, search in search.c, consolidation in
+ * consolidate.c, the vector copy in vindex.c, the schema in schema.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_int.h"
+#include "util.h"
+
+static const char *const default_low_trust[] = {"dream", "tool", "import"};
+
+void mem_store_default_params(mem_store_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->path = "memories.db";
+    p->synchronous_full = true;
+    p->busy_timeout_ms = 5000;
+    p->full_check_max_bytes = 64LL * 1024 * 1024;
+    p->max_content_bytes = 65536;
+    p->summary_chars = 500;
+    mem_embed_default_params(&p->embed);
+    p->low_trust_sources = NULL;
+    p->n_low_trust_sources = 0;
+    mem_retrieval_default_params(&p->retrieval);
+    p->consolidation.importance_threshold = 0.6;
+    p->consolidation.similarity_threshold = 0.85;
+    p->consolidation.min_age_hours = 1.0;
+    p->consolidation.max_batch_size = 50;
+    p->consolidation.buffer_threshold = 100;
+    p->consolidation.stale_days = 30.0;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+int mem__set_err(mem_store *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int mem__sql_err(mem_store *s, int sqlrc, const char *what)
+{
+    int rc;
+    const char *hint = "";
+    switch (sqlrc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        rc = -EBUSY;
+        hint = " (another process held the database longer than the busy timeout; try again)";
+        break;
+    case SQLITE_NOMEM: rc = -ENOMEM; break;
+    case SQLITE_READONLY:
+        rc = -EROFS;
+        hint = " (the database file or its directory is read-only)";
+        break;
+    case SQLITE_FULL:
+        rc = -ENOSPC;
+        hint = " (the disk is full)";
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        rc = -EIO;
+        hint = " (the database is damaged; see docs/mnemosyne.md, 'Recovering a damaged database')";
+        break;
+    default: rc = -EIO; break;
+    }
+    return mem__set_err(s, rc, "%s: %s%s", what, sqlite3_errmsg(s->db), hint);
+}
+
+const char *mem_store_errmsg(const mem_store *s) { return s->err; }
+const char *mem_store_path(const mem_store *s) { return s->path; }
+int mem_store_schema_version(mem_store *s) { return s->schema_version; }
+mem_embedder *mem_store_embedder(mem_store *s) { return s->emb; }
+void mem_store_set_time(mem_store *s, double now) { s->fixed_now = now; }
+double mem_store_now(const mem_store *s) { return s->fixed_now > 0 ? s->fixed_now : now_wall(); }
+
+int mem__exec(mem_store *s, const char *sql)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : mem__sql_err(s, rc, sql);
+}
+
+int mem__begin_write(mem_store *s) { return mem__exec(s, "BEGIN IMMEDIATE"); }
+int mem__begin_read(mem_store *s) { return mem__exec(s, "BEGIN"); }
+
+int mem__commit(mem_store *s)
+{
+    int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return 0;
+    int ret = mem__sql_err(s, rc, "commit");
+    mem__rollback(s);
+    return ret;
+}
+
+void mem__rollback(mem_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int mem__prepare(mem_store *s, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : mem__sql_err(s, rc, "preparing a query");
+}
+
+bool mem__is_low_trust(const mem_store *s, const char *source)
+{
+    for (size_t i = 0; i < s->n_low_trust; i++)
+        if (!strcmp(s->low_trust[i], source)) return true;
+    return false;
+}
+
+/* --------------------------------------------------------------- opening */
+
+static int mkdirs_for(const char *path, char *err, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
+        *p = '/';
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
+    return 0;
+fail:;
+    int e = errno;
+    snprintf(err, errlen, "cannot create the directory %s for the database: %s", dir, strerror(e));
+    return -e;
+}
+
+/* integrity_check or quick_check; collects up to 10 findings. Writes nothing. */
+static int check_integrity(sqlite3 *db, const char *path, bool quick, char *err, size_t errlen)
+{
+    const char *what = quick ? "quick_check" : "integrity_check";
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s(10)", what);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) goto sqlfail;
+    char found[700] = "";
+    size_t used = 0;
+    bool ok = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (t && !strcmp(t, "ok")) {
+            ok = true;
+            continue;
+        }
+        if (used < sizeof found - 1) used += (size_t)snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "", t ? t : "?");
+        if (used >= sizeof found) used = sizeof found - 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto sqlfail;
+    if (ok && !used) return 0;
+    snprintf(err, errlen,
+             "database %s failed PRAGMA %s: %s. Nothing was written to it. Keep a copy of the file, then "
+             "recover it with `sqlite3 %s .recover | sqlite3 recovered.db`, or restore a backup or an export",
+             path, what, used ? found : "no result", path);
+    return -EIO;
+sqlfail:
+    if ((rc & 0xff) == SQLITE_NOTADB)
+        snprintf(err, errlen, "%s is not a SQLite database (or is damaged beyond reading); nothing was written to it", path);
+    else if ((rc & 0xff) == SQLITE_BUSY)
+        snprintf(err, errlen, "%s is locked by another process beyond the busy timeout; try again", path);
+    else
+        snprintf(err, errlen,
+                 "database %s could not be checked: %s. Nothing was written to it; recover it with "
+                 "`sqlite3 %s .recover | sqlite3 recovered.db` or restore a backup",
+                 path, sqlite3_errmsg(db), path);
+    return (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+/* importance(salience, age_days, access_count) in SQL: the same C formula,
+ * so consolidation can rank candidates inside the query. */
+static void sql_importance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_double(ctx, mem_importance(sqlite3_value_double(argv[0]), sqlite3_value_double(argv[1]),
+                                              sqlite3_value_int64(argv[2])));
+}
+
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out, outlen, "%s", t ? t : "");
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        out[0] = '\0';
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int open_embedder(mem_store *s, char *err, size_t errlen)
+{
+    mem_embed_params ep = s->p.embed;
+    char dbmodel[1024] = "";
+    if (!ep.model_path || !*ep.model_path) {
+        /* No model configured: the database remembers the one it was built with. */
+        if (mem__meta_get(s->db, "embedding_model_path", dbmodel, sizeof dbmodel) == 0 && *dbmodel) {
+            if (access(dbmodel, R_OK) == 0) {
+                ep.model_path = dbmodel;
+                log_info("using the database's embedding model %s", dbmodel);
+            } else {
+                log_warn("the database was embedded with %s, which is not readable here; using the hashed "
+                         "embedding (vectors are recomputed when this process first searches or stores)",
+                         dbmodel);
+            }
+        }
+    }
+    s->model_path = strdup(ep.model_path ? ep.model_path : "");
+    if (!s->model_path) return -ENOMEM;
+    return mem_embedder_open(&ep, &s->emb, err, errlen);
+}
+
+int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    err[0] = '\0';
+    if (!p->path || !*p->path) {
+        snprintf(err, errlen, "no database path given (set [storage] db_path or --db)");
+        return -EINVAL;
+    }
+    mem_store *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    s->p = *p;
+    s->path = strdup(p->path);
+    const char *const *lt = p->low_trust_sources ? p->low_trust_sources : default_low_trust;
+    size_t nlt = p->low_trust_sources ? p->n_low_trust_sources : sizeof default_low_trust / sizeof *default_low_trust;
+    s->low_trust = calloc(nlt + 1, sizeof *s->low_trust);
+    if (!s->path || !s->low_trust) goto nomem;
+    for (size_t i = 0; i < nlt; i++) {
+        if (!(s->low_trust[i] = strdup(lt[i]))) goto nomem;
+        s->n_low_trust++;
+    }
+    s->p.path = s->path;
+    s->p.low_trust_sources = NULL;
+    s->p.embed.model_path = NULL; /* not kept: open_embedder reads it from p below */
+
+    int rc = mkdirs_for(p->path, err, errlen);
+    if (rc) goto fail;
+    struct stat stb;
+    bool existed = stat(p->path, &stb) == 0 && stb.st_size > 0;
+    rc = sqlite3_open_v2(p->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", p->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        rc = rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, p->busy_timeout_ms);
+    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                            NULL, sql_importance, NULL, NULL);
+    if (existed) {
+        bool quick = stb.st_size > p->full_check_max_bytes;
+        rc = check_integrity(s->db, p->path, quick, err, errlen);
+        if (rc) goto fail;
+    }
+    char mode[32];
+    rc = pragma_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+    if (rc != SQLITE_OK || strcmp(mode, "wal")) {
+        snprintf(err, errlen, "database %s: cannot switch to WAL mode (%s)", p->path,
+                 rc != SQLITE_OK ? sqlite3_errmsg(s->db) : mode);
+        rc = (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
+        goto fail;
+    }
+    rc = sqlite3_exec(s->db, p->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                      NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: %s", p->path, sqlite3_errmsg(s->db));
+        rc = -EIO;
+        goto fail;
+    }
+    rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
+    if (rc) goto fail;
+    s->p.embed = p->embed;
+    rc = open_embedder(s, err, errlen);
+    s->p.embed.model_path = s->model_path;
+    if (rc) goto fail;
+    log_info("memory database %s (schema %d, %s, synchronous %s, embedding %s)", p->path, s->schema_version,
+             existed ? "existing" : "new", p->synchronous_full ? "FULL" : "NORMAL", mem_embedder_name(s->emb));
+    *out = s;
+    return 0;
+nomem:
+    rc = -ENOMEM;
+    snprintf(err, errlen, "out of memory");
+fail:
+    mem_store_close(s);
+    return rc;
+}
+
+void mem_store_close(mem_store *s)
+{
+    if (!s) return;
+    if (s->db) {
+        mem__rollback(s);
+        sqlite3_close_v2(s->db);
+    }
+    mem_embedder_free(s->emb);
+    mem__vx_free(&s->vx);
+    for (size_t i = 0; i < s->n_low_trust; i++) free(s->low_trust[i]);
+    free(s->low_trust);
+    free(s->model_path);
+    free(s->path);
+    free(s);
+}
+
+/* -------------------------------------------------------------- vectors */
+
+/* Re-embeds the memories whose vector is missing or from another model, in
+ * batches (one transaction each), so a changed embedding_model takes effect
+ * without losing anything. */
+static int reembed(mem_store *s)
+{
+    const char *model = mem_embedder_name(s->emb);
+    int dim = mem_embedder_dim(s->emb);
+    sqlite3_stmt *probe;
+    int rc = mem__prepare(s,
+                          "SELECT 1 FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 1",
+                          &probe);
+    if (rc) return rc;
+    sqlite3_bind_text(probe, 1, model, -1, SQLITE_STATIC);
+    int pr = sqlite3_step(probe);
+    sqlite3_finalize(probe);
+    if (pr == SQLITE_DONE) return 0; /* every vector is current: nothing to write */
+    if (pr != SQLITE_ROW) return mem__sql_err(s, pr, "checking the stored vectors");
+    float *vec = malloc(sizeof *vec * (size_t)dim);
+    if (!vec) return -ENOMEM;
+    int64_t done = 0;
+    for (;;) {
+        sqlite3_stmt *sel, *ins;
+        rc = mem__begin_write(s);
+        if (rc) break;
+        rc = mem__prepare(s,
+                          "SELECT m.seq, m.content FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 256",
+                          &sel);
+        if (rc) break;
+        rc = mem__prepare(s, "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)", &ins);
+        if (rc) {
+            sqlite3_finalize(sel);
+            break;
+        }
+        sqlite3_bind_text(sel, 1, model, -1, SQLITE_STATIC);
+        int n = 0, src;
+        while ((src = sqlite3_step(sel)) == SQLITE_ROW) {
+            int64_t seq = sqlite3_column_int64(sel, 0);
+            const char *c = (const char *)sqlite3_column_text(sel, 1);
+            rc = mem_embed(s->emb, c ? c : "", (size_t)sqlite3_column_bytes(sel, 1), vec);
+            if (rc) {
+                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)seq);
+                break;
+            }
+            sqlite3_bind_int64(ins, 1, seq);
+            sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(ins, 3, vec, (int)(sizeof *vec * (size_t)dim), SQLITE_STATIC);
+            int r2 = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (r2 != SQLITE_DONE) {
+                rc = mem__sql_err(s, r2, "storing a vector");
+                break;
+            }
+            n++;
+        }
+        if (!rc && src != SQLITE_DONE && src != SQLITE_ROW) rc = mem__sql_err(s, src, "reading memories to re-embed");
+        sqlite3_finalize(sel);
+        sqlite3_finalize(ins);
+        if (!rc && n > 0) {
+            char ep[32];
+            long long epoch = 0;
+            if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
+            snprintf(ep, sizeof ep, "%lld", epoch + 1);
+            if (mem__meta_set(s->db, "vector_epoch", ep)) rc = mem__sql_err(s, sqlite3_errcode(s->db), "meta");
+        }
+        if (rc) break;
+        rc = mem__commit(s);
+        if (rc) break;
+        done += n;
+        if (n == 0) break;
+        if (done % 4096 == 0) log_info("re-embedded %lld memories", (long long)done);
+    }
+    mem__rollback(s);
+    free(vec);
+    if (!rc && done) log_notice("re-embedded %lld memories with %s", (long long)done, model);
+    return rc;
+}
+
+int mem__vectors_ready(mem_store *s)
+{
+    if (s->vectors_checked) return 0;
+    int rc = reembed(s);
+    if (rc) return rc;
+    /* remember the model, so a later process without a configured model uses it */
+    char cur[1024] = "", curpath[1024] = "";
+    mem__meta_get(s->db, "embedding_model", cur, sizeof cur);
+    mem__meta_get(s->db, "embedding_model_path", curpath, sizeof curpath);
+    const char *want = mem_embedder_name(s->emb);
+    const char *wantpath = mem_embedder_is_llama(s->emb) ? s->model_path : "";
+    if (strcmp(cur, want) || strcmp(curpath, wantpath)) {
+        if ((rc = mem__begin_write(s))) return rc;
+        if (mem__meta_set(s->db, "embedding_model", want) || mem__meta_set(s->db, "embedding_model_path", wantpath)) {
+            rc = mem__sql_err(s, sqlite3_errcode(s->db), "recording the embedding model");
+            mem__rollback(s);
+            return rc;
+        }
+        if ((rc = mem__commit(s))) return rc;
+    }
+    s->vectors_checked = true;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- stats */
+
+static int count_status(mem_store *s, mem_stats *st)
+{
+    sqlite3_stmt *q;
+    int rc = mem__prepare(s, "SELECT status, count(*) FROM memories GROUP BY status", &q);
+    if (rc) return rc;
+    int r;
+    while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        int64_t c = sqlite3_column_int64(q, 1);
+        mem_status ms;
+        if (name && mem_status_parse(name, &ms) == 0) {
+            if (ms == MEM_SHORT_TERM) st->short_term = c;
+            if (ms == MEM_LONG_TERM) st->long_term = c;
+            if (ms == MEM_ARCHIVED) st->archived = c;
+        }
+        st->total += c;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_DONE ? 0 : mem__sql_err(s, r, "counting memories");
+}
+
+int mem_store_stats(mem_store *s, mem_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    int rc = count_status(s, st);
+    if (rc) return rc;
+    struct stat sb;
+    if (stat(s->path, &sb) == 0) st->db_bytes += sb.st_size;
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", s->path);
+    if (stat(wal, &sb) == 0) st->db_bytes += sb.st_size;
+    snprintf(st->embedding_model, sizeof st->embedding_model, "%s", mem_embedder_name(s->emb));
+    st->embedding_dim = mem_embedder_dim(s->emb);
+    st->schema_version = s->schema_version;
+    return 0;
+}
+
+int mem_store_should_consolidate(mem_store *s, bool *yes, char *reason, size_t reasonlen, int64_t *short_term,
+                                 int64_t *long_term)
+{
+    mem_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = count_status(s, &st);
+    if (rc) return rc;
+    int th = s->p.consolidation.buffer_threshold;
+    *yes = st.short_term >= th;
+    if (short_term) *short_term = st.short_term;
+    if (long_term) *long_term = st.long_term;
+    if (reason)
+        snprintf(reason, reasonlen, "Buffer size (%lld) %s threshold (%d)", (long long)st.short_term,
+                 *yes ? "exceeds" : "below", th);
+    return 0;
+}

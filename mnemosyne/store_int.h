@@ -1,0 +1,85 @@
+/* store_int.h - what the store's files share and nobody else sees: the
+ * mem_store struct, transaction and error helpers, the schema migrations and
+ * the in-memory vector copy. Names carry the mem__ prefix. */
+#ifndef MEM_STORE_INT_H
+#define MEM_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* In-memory int8 copy of the current model's vectors, sorted by seq, so the
+ * vector leg does not read every BLOB from SQLite. Rows are immutable per
+ * seq (AUTOINCREMENT never reuses one); only status changes. */
+typedef struct mem_vindex {
+    int dim;
+    size_t n, cap;
+    int64_t *seq;
+    uint8_t *status;
+    int8_t *q;    /* n * dim, each vector scaled by 127 / its largest |component| */
+    float *scale; /* n: the factor back to the float vector */
+} mem_vindex;
+
+struct mem_store {
+    sqlite3 *db;
+    mem_store_params p;
+    char *path;
+    char *model_path; /* the embedding GGUF in use, "" for hashed */
+    char **low_trust; /* copies of p.low_trust_sources */
+    size_t n_low_trust;
+    mem_embedder *emb;
+    char err[1024];
+    double fixed_now;
+    int schema_version;
+    bool vectors_checked;   /* stale vectors re-embedded this session */
+    bool vx_loaded;
+    int64_t data_version;   /* PRAGMA data_version when the copy was last synced */
+    int64_t vx_epoch;       /* meta.vector_epoch when the copy was loaded */
+    mem_vindex vx;
+};
+
+/* Latest schema version (schema.c). */
+#define MEM_SCHEMA_VERSION 3
+
+/* --- store.c --- */
+int mem__set_err(mem_store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Maps a SQLite result to -errno and records "what: sqlite message". */
+int mem__sql_err(mem_store *s, int sqlrc, const char *what);
+int mem__exec(mem_store *s, const char *sql);
+int mem__begin_write(mem_store *s); /* BEGIN IMMEDIATE */
+int mem__begin_read(mem_store *s);  /* BEGIN (deferred) */
+int mem__commit(mem_store *s);
+void mem__rollback(mem_store *s);
+int mem__prepare(mem_store *s, const char *sql, sqlite3_stmt **st);
+/* Columns read by mem__row_to_record, in order, for "SELECT <cols> FROM memories". */
+extern const char mem__record_cols[];
+int mem__row_to_record(sqlite3_stmt *st, int col0, mem_record *r);
+bool mem__is_low_trust(const mem_store *s, const char *source);
+/* Makes sure every stored vector is from the current embedder (re-embeds
+ * the others once per session) and that the in-memory copy is in sync. */
+int mem__vectors_ready(mem_store *s);
+
+/* --- schema.c --- */
+/* Applies the migrations up to `target` in one transaction each. Refuses a
+ * database newer than MEM_SCHEMA_VERSION (-EPROTO). */
+int mem__migrate(sqlite3 *db, int target, int *version, char *err, size_t errlen);
+int mem__schema_version(sqlite3 *db, int *version);
+int mem__meta_get(sqlite3 *db, const char *key, char *out, size_t outlen); /* -ENOENT */
+int mem__meta_set(sqlite3 *db, const char *key, const char *value);
+
+/* --- vindex.c --- */
+void mem__vx_free(mem_vindex *vx);
+/* (Re)builds the copy from the database: every vector of `model`. */
+int mem__vx_load(mem_store *s);
+/* Brings the copy up to date after other connections' commits. */
+int mem__vx_sync(mem_store *s);
+int mem__vx_add(mem_vindex *vx, int64_t seq, mem_status st, const float *v);
+void mem__vx_set_status(mem_vindex *vx, int64_t seq, mem_status st);
+void mem__vx_remove(mem_vindex *vx, int64_t seq);
+/* Preselection: top k by approximate (int8) cosine among statuses in mask;
+ * writes seqs and scores, returns the count. */
+size_t mem__vx_top(const mem_vindex *vx, const float *q, unsigned mask, size_t k, int64_t *seq, float *score);
+/* Exact float32 cosines of seq[0..n) from the table, then sorted best first. */
+int mem__vx_exact(mem_store *s, const float *q, int64_t *seq, float *score, size_t n);
+
+#endif
