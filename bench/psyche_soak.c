@@ -1,0 +1,210 @@
+/* psyche_soak.c - soak program (a measurement, not a test): runs psyche
+ * --events on the tiny model for N minutes with short idle intervals, so
+ * idle thoughts and dreams interleave with user turns and with turns
+ * abandoned by new input (cancels). Reports crashes (goal 0), RSS growth of
+ * psyche and its children, and their CPU while waiting (goal < 1 % of a core).
+ *
+ *   build/bench/psyche_soak [--minutes N] [--build DIR]
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "linereader.h"
+#include "proc.h"
+#include "util.h"
+
+typedef struct {
+    int answers, thoughts, child_events /* deaths */, errors, tools;
+    bool got_answer;
+} counts;
+
+static void on_event(void *ud, char *line, size_t len)
+{
+    counts *c = ud;
+    cJSON *m = cJSON_ParseWithLength(line, len);
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(m, "event");
+    if (cJSON_IsString(ev)) {
+        const char *e = ev->valuestring;
+        if (!strcmp(e, "answer")) c->answers++, c->got_answer = true;
+        else if (!strcmp(e, "thought")) c->thoughts++;
+        else if (!strcmp(e, "child")) {
+            const cJSON *what = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "data"), "event");
+            if (cJSON_IsString(what) && (!strcmp(what->valuestring, "died") || !strcmp(what->valuestring, "gave_up")))
+                c->child_events++;
+        }
+        else if (!strcmp(e, "error")) c->errors++;
+        else if (!strcmp(e, "tool_end")) c->tools++;
+    }
+    cJSON_Delete(m);
+}
+
+/* CPU ticks and RSS (kB) of pid and all its descendants. */
+static void tree_usage(pid_t root, unsigned long long *ticks, long *rss_kb)
+{
+    *ticks = 0, *rss_kb = 0;
+    pid_t tree[256];
+    int n = 1;
+    tree[0] = root;
+    for (int pass = 0; pass < 4; pass++) { /* a few levels of children */
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            pid_t pid = (pid_t)atoi(de->d_name);
+            if (pid <= 0) continue;
+            char path[64], text[1024];
+            snprintf(path, sizeof path, "/proc/%d/stat", pid);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            size_t r = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[r] = 0;
+            char *p = strrchr(text, 0x29);
+            if (!p) continue;
+            int ppid;
+            if (sscanf(p + 2, "%*c %d", &ppid) != 1) continue;
+            bool parent_in = false, self_in = false;
+            for (int i = 0; i < n; i++) {
+                if (tree[i] == ppid) parent_in = true;
+                if (tree[i] == pid) self_in = true;
+            }
+            if (parent_in && !self_in && n < 256) tree[n++] = pid;
+        }
+        if (d) closedir(d);
+    }
+    for (int i = 0; i < n; i++) {
+        char path[64], text[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", tree[i]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t r = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[r] = 0;
+        char *p = strrchr(text, 0x29);
+        unsigned long long ut = 0, st = 0;
+        long rss = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
+                        &ut, &st, &rss) == 3) {
+            *ticks += ut + st;
+            *rss_kb += rss * (sysconf(_SC_PAGESIZE) / 1024);
+        }
+    }
+}
+
+static void pump(proc *p, line_reader *lr, counts *c, int ms)
+{
+    int64_t end = now_mono_ms() + ms;
+    char chunk[65536];
+    for (;;) {
+        int64_t left = end - now_mono_ms();
+        if (left <= 0) return;
+        struct pollfd pfd = {.fd = p->from_child, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0) continue;
+        ssize_t r = read(p->from_child, chunk, sizeof chunk);
+        if (r <= 0) return;
+        lr_feed(lr, chunk, (size_t)r, on_event, NULL, c);
+    }
+}
+
+static void say(proc *p, const char *msg)
+{
+    ssize_t w = write(p->to_child, msg, strlen(msg));
+    (void)w;
+}
+
+int main(int argc, char **argv)
+{
+    double minutes = 2;
+    const char *build = "build";
+    for (int i = 1; i < argc - 1; i++) {
+        if (!strcmp(argv[i], "--minutes")) minutes = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--build")) build = argv[++i];
+    }
+    char base[] = "/tmp/psyche-soak.XXXXXX";
+    if (!mkdtemp(base)) return perror("mkdtemp"), 1;
+    char path[1024], model[1024], bin[1024], log[1024];
+    snprintf(model, sizeof model, "%s/%s/models/tiny-chat.gguf", getcwd(path, sizeof path), build);
+    snprintf(bin, sizeof bin, "%s/bin/psyche", build);
+    snprintf(log, sizeof log, "%s/psyche.stderr", base);
+    snprintf(path, sizeof path, "%s/ws", base);
+    mkdir(path, 0755);
+    setenv("HOME", base, 1);
+    setenv("PSYCHE_MODEL_PATH", model, 1);
+    setenv("PSYCHE_WORKSPACE_DIR", path, 1);
+    setenv("PSYCHE_IDLE_THINK_AFTER_S", "3", 1);
+    setenv("PSYCHE_IDLE_QUIET_AFTER_USER_S", "8", 1);
+    setenv("PSYCHE_IDLE_DREAM_AFTER_S", "10", 1);
+    setenv("PSYCHE_IDLE_DREAM_INTERVAL_S", "10", 1);
+    setenv("PSYCHE_IDLE_THINK_MAX_TOKENS", "64", 1);
+    setenv("PSYCHE_IDLE_DREAM_MAX_TOKENS", "64", 1);
+    setenv("PSYCHE_AGENT_MAX_TOKENS", "96", 1);
+
+    char *args[] = {bin, "--events", NULL};
+    proc p;
+    int rc = proc_spawn(&p, args, log);
+    if (rc) return fprintf(stderr, "cannot start %s: %s\n", bin, strerror(-rc)), 1;
+    line_reader lr;
+    lr_init(&lr, 32u << 20);
+    counts c = {0};
+    long hz = sysconf(_SC_CLK_TCK);
+
+    say(&p, "Hello! Tell me about your day.\n");
+    for (int i = 0; i < 600 && !c.got_answer; i++) pump(&p, &lr, &c, 100);
+    unsigned long long t0;
+    long rss0, rss1 = 0;
+    tree_usage(p.pid, &t0, &rss0);
+    double idle_cpu_sum = 0;
+    int idle_windows = 0, turns = 1, cancels = 0;
+    double end = now_mono() + minutes * 60;
+    while (now_mono() < end && proc_alive(&p)) {
+        /* Waiting right after an answer, before idle thinking may start: what does waiting cost? */
+        c.got_answer = false;
+        pump(&p, &lr, &c, 1000);
+        unsigned long long a, b;
+        long r;
+        tree_usage(p.pid, &a, &r);
+        pump(&p, &lr, &c, 4000);
+        tree_usage(p.pid, &b, &r);
+        idle_cpu_sum += (double)(b - a) / (double)hz / 4.0 * 100.0;
+        idle_windows++;
+        /* Let idle thoughts and dreams happen. */
+        pump(&p, &lr, &c, 12000);
+        /* A turn abandoned by new input, then a full turn. */
+        say(&p, "Write a long story about the sea.\n");
+        pump(&p, &lr, &c, 150);
+        say(&p, "Actually, just say hi.\n");
+        cancels++, turns += 2;
+        for (int i = 0; i < 600 && !c.got_answer; i++) pump(&p, &lr, &c, 100);
+    }
+    tree_usage(p.pid, &t0, &rss1);
+    bool alive = proc_alive(&p);
+    say(&p, "/quit\n");
+    int st = proc_stop(&p, 60000);
+    char desc[96];
+    proc_describe_status(st, desc, sizeof desc);
+    printf("psyche soak: %.1f min on the tiny model, psyche %s\n", minutes, desc);
+    printf("turns sent            %d (%d abandoned by new input)\n", turns, cancels);
+    printf("answers               %d\n", c.answers);
+    printf("idle thoughts/dreams  %d\n", c.thoughts);
+    printf("tool runs             %d\n", c.tools);
+    printf("child deaths          %d (goal 0)\n", c.child_events);
+    printf("psyche crashed        %s (goal no)\n", alive ? "no" : "YES");
+    printf("RSS (psyche+children) %.1f MiB -> %.1f MiB (growth %+.1f MiB)\n", rss0 / 1024.0, rss1 / 1024.0,
+           (rss1 - rss0) / 1024.0);
+    printf("CPU while waiting     %.2f %% of a core (mean of %d windows; goal < 1 %%)\n",
+           idle_windows ? idle_cpu_sum / idle_windows : 0.0, idle_windows);
+    printf("logs                  %s\n", base);
+    lr_free(&lr);
+    return alive && c.child_events == 0 ? 0 : 1;
+}

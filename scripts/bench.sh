@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmark programs. They print figures and ratios measured
+# in one run; nothing here passes or fails on timing (the machines are shared).
+set -u
+build=${1:-build}
+cd "$(dirname "$0")/.."
+for b in elpis_bench mnemosyne_bench mnemosyne_recall psyche_soak; do
+  [ -x "$build/bench/$b" ] || continue
+  echo "=== $b"
+  case $b in
+    psyche_soak) "$build/bench/$b" --minutes "${SOAK_MINUTES:-2}" --build "$build" ;;
+    *) "$build/bench/$b" ;;
+  esac
+done
