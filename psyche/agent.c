@@ -267,8 +267,11 @@ cJSON *psy_agent_status(psy_agent *a)
 {
     pthread_mutex_lock(&a->mu);
     cJSON *s = a->status_cache ? cJSON_Duplicate(a->status_cache, 1) : cJSON_CreateObject();
-    cJSON_ReplaceItemInObject(s, "state", cJSON_CreateString(a->state ? a->state : "starting"));
-    cJSON_ReplaceItemInObject(s, "reasoning", cJSON_CreateBool(a->reasoning));
+    /* Delete-then-add: Replace fails (and leaks the new item) when the key is absent. */
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "state");
+    cJSON_AddStringToObject(s, "state", a->state ? a->state : "starting");
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "reasoning");
+    cJSON_AddBoolToObject(s, "reasoning", a->reasoning);
     pthread_mutex_unlock(&a->mu);
     return s;
 }
