@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "linereader.h"
 #include "log.h"
+#include "util.h"
 
 struct mcp_request {
     int refs;                 /* guarded by s->mu */
@@ -39,7 +40,9 @@ struct mcp_server {
     cJSON **schemas;          /* parsed input schemas, one per tool */
     pthread_mutex_t mu;       /* output, in-flight list, refcounts */
     int out_fd;
+    int out_flags;            /* the output's fcntl flags before we made it non-blocking */
     bool out_broken;
+    int closing;              /* atomic: the loop has ended; writes give up soon */
     int stop_pipe[2];
     mcp_request *inflight;
     long next_serial;
@@ -51,13 +54,22 @@ struct mcp_server {
 /* Caller holds s->mu. */
 static int write_all_locked(mcp_server *s, const char *p, size_t n)
 {
+    int stalls = 0;
     while (n > 0 && !s->out_broken) {
         ssize_t w = write(s->out_fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
+                /* A client that does not read holds us back (backpressure), except
+                 * once we are shutting down: then we wait at most ~2 s and drop the
+                 * rest, so a stuck client cannot keep the process alive. */
+                if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > 10) {
+                    s->out_broken = true;
+                    log_warn("the client is not reading its input; dropping output to shut down");
+                    return -EPIPE;
+                }
                 struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
-                poll(&pfd, 1, 1000);
+                poll(&pfd, 1, 200);
                 continue;
             }
             s->out_broken = true; /* client went away; reading will see EOF */
@@ -520,6 +532,21 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         cJSON_Delete(empty);
         return;
     }
+    /* null means "absent" for an optional argument (required ones were checked
+     * above): handlers get a copy without them and never see a null. */
+    bool has_null = false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, args) has_null |= cJSON_IsNull(it);
+    if (has_null) {
+        cJSON *copy = cJSON_Duplicate(args, 1);
+        cJSON *next;
+        for (cJSON *c = copy ? copy->child : NULL; c; c = next) {
+            next = c->next;
+            if (cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(copy, c));
+        }
+        cJSON_Delete(empty);
+        args = empty = copy;
+    }
     mcp_request *req = request_new(s, id, params, name->valuestring);
     if (!req) {
         send_error(s, id, MCP_INTERNAL_ERROR, "out of memory");
@@ -686,6 +713,11 @@ static void on_line(void *ud, char *line, size_t len)
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
     if (i == len) return; /* blank lines are tolerated */
+    if (!utf8_valid(line, len)) {
+        /* JSON text is UTF-8; refusing here means no handler ever sees, or echoes back, invalid bytes. */
+        send_error(s, NULL, MCP_PARSE_ERROR, "Parse error: the message is not valid UTF-8");
+        return;
+    }
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!msg) {
@@ -727,6 +759,7 @@ mcp_server *mcp_server_new(const mcp_server_params *p)
     s->p = *p;
     if (!s->p.max_message) s->p.max_message = MCP_MAX_MESSAGE_DEFAULT;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
+    s->out_fd = s->out_flags = -1;
     pthread_mutex_init(&s->mu, NULL);
     s->schemas = calloc(p->n_tools ? p->n_tools : 1, sizeof *s->schemas);
     if (!s->schemas || pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
@@ -754,6 +787,8 @@ void mcp_server_stop(mcp_server *s)
 int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
 {
     s->out_fd = out_fd;
+    s->out_flags = fcntl(out_fd, F_GETFL);
+    if (s->out_flags >= 0) fcntl(out_fd, F_SETFL, s->out_flags | O_NONBLOCK);
     line_reader lr;
     lr_init(&lr, s->p.max_message);
     char *chunk = malloc(65536);
@@ -786,6 +821,7 @@ int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
             break;
         }
     }
+    __atomic_store_n(&s->closing, 1, __ATOMIC_RELEASE);
     free(chunk);
     lr_free(&lr);
     return rc;
@@ -804,6 +840,7 @@ void mcp_server_free(mcp_server *s)
         if (--r->refs == 0) request_free(r);
         r = next;
     }
+    if (s->out_flags >= 0 && s->out_fd >= 0) fcntl(s->out_fd, F_SETFL, s->out_flags);
     if (s->stop_pipe[0] >= 0) close(s->stop_pipe[0]);
     if (s->stop_pipe[1] >= 0) close(s->stop_pipe[1]);
     pthread_mutex_destroy(&s->mu);

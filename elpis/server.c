@@ -223,9 +223,10 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
     c->app = app;
     c->messages = cJSON_Duplicate(msgs, 1);
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(args, "max_tokens");
-    int max_tokens = cJSON_IsNumber(mt) ? (int)mt->valuedouble : cfg->max_tokens;
-    if (max_tokens < 1) max_tokens = 1;
-    if (max_tokens > cfg->max_tokens) max_tokens = cfg->max_tokens;
+    /* Clamp as a double: a huge request means "as many as allowed", and casting
+     * it to int first would be undefined. */
+    double want = cJSON_IsNumber(mt) ? mt->valuedouble : cfg->max_tokens;
+    int max_tokens = want >= cfg->max_tokens ? cfg->max_tokens : want < 1 ? 1 : (int)want;
     const cJSON *temp = cJSON_GetObjectItemCaseSensitive(args, "temperature");
     const cJSON *mod = cJSON_GetObjectItemCaseSensitive(args, "emotional_modulation");
     bool modulate = !cJSON_IsFalse(mod);
