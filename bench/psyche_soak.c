@@ -140,6 +140,11 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/ws", base);
     mkdir(path, 0755);
     setenv("HOME", base, 1);
+    /* Keep everything (state, memories, logs) inside base, never in the user's own folders. */
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("XDG_CACHE_HOME");
     setenv("PSYCHE_MODEL_PATH", model, 1);
     setenv("PSYCHE_WORKSPACE_DIR", path, 1);
     setenv("PSYCHE_IDLE_THINK_AFTER_S", "3", 1);

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# `make run`: starts psyche (or, without it, an elpis demo chat) on the
-# configured model, falling back to the random-weight test model.
+# `make run`: starts psyche (or, without it, an elpis demo chat). The model is,
+# in order: ELPIS_MODEL_PATH / PSYCHE_MODEL_PATH, [model] path in
+# configs/psyche.toml, else the random-weight test model (with a notice).
 set -eu
 build=${1:-build}
 model=${PSYCHE_MODEL_PATH:-${ELPIS_MODEL_PATH:-}}
-if [ -z "$model" ]; then
+args=()
+if [ -n "$model" ]; then
+  args=(--model "$model")
+elif [ -x "$build/bin/psyche" ] &&
+     "$build/bin/psyche" --print-config | sed -n '/^\[model\]/,/^\[/p' | grep -q '^path = "..*"'; then
+  : # the config names a model
+else
   model="$build/models/tiny-chat.gguf"
+  args=(--model "$model")
   cat >&2 <<MSG
 NOTE: no model configured, so this runs on $model:
 a RANDOM-WEIGHT TEST MODEL that answers in deterministic gibberish.
 Point to a real GGUF chat model with:  make run ELPIS_MODEL_PATH=/path/to/model.gguf
-(or [model] path in configs/elpis.toml, or psyche --model PATH).
+(or [model] path in configs/psyche.toml, or psyche --model PATH).
 MSG
   sleep 2
 fi
 if [ -x "$build/bin/psyche" ]; then
-  exec "$build/bin/psyche" --model "$model"
+  exec "$build/bin/psyche" "${args[@]}"
 fi
-exec python3 scripts/demo_chat.py "$build/bin/elpis" "$model"
+exec python3 scripts/demo_chat.py "$build/bin/elpis" "${model:-$build/models/tiny-chat.gguf}"
