@@ -707,19 +707,41 @@ static void dispatch(mcp_server *s, cJSON *msg)
     }
 }
 
+/* True when the text holds the JSON escape \u0000 (an escaping backslash,
+ * not an escaped one): cJSON would end the string there, silently. */
+static bool has_nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (p[i] != '\\') continue;
+        if (p[i + 1] == 'u' && p[i + 2] == '0' && p[i + 3] == '0' && p[i + 4] == '0' && p[i + 5] == '0') return true;
+        i++; /* skip the escaped character: in "\\\\u0000" the backslash itself is escaped */
+    }
+    return false;
+}
+
 static void on_line(void *ud, char *line, size_t len)
 {
     mcp_server *s = ud;
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
     if (i == len) return; /* blank lines are tolerated */
-    if (!utf8_valid(line, len)) {
-        /* JSON text is UTF-8; refusing here means no handler ever sees, or echoes back, invalid bytes. */
-        send_error(s, NULL, MCP_PARSE_ERROR, "Parse error: the message is not valid UTF-8");
-        return;
-    }
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    const char *bad = !utf8_valid(line, len) ? "the message is not valid UTF-8"
+                      : has_nul_escape(line, len) ? "strings with \\u0000 are not supported (they would be cut short)"
+                                                  : NULL;
+    if (bad) {
+        /* Refused before dispatch: no handler ever sees, cuts short or echoes back such text.
+         * Answer with the request's id when it has a usable one, so the caller is not left waiting. */
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+        bool id_ok = cJSON_IsNumber(id) || (cJSON_IsString(id) && utf8_valid(id->valuestring, strlen(id->valuestring)));
+        buf e = BUF_INIT;
+        buf_printf(&e, "Parse error: %s", bad);
+        send_error(s, id_ok ? id : NULL, MCP_PARSE_ERROR, buf_str(&e));
+        buf_free(&e);
+        cJSON_Delete(msg);
+        return;
+    }
     if (!msg) {
         buf e = BUF_INIT;
         size_t at = end ? (size_t)(end - line) : 0;

@@ -51,6 +51,7 @@ struct engine {
     float *cvec_buf;
     bool cvec_active;
     gen_job *running;     /* for the abort callback */
+    uint32_t n_sampled;   /* sampled generations so far (seed offset) */
 };
 
 #define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
@@ -436,7 +437,9 @@ static void run_generate(engine *e, gen_job *job)
     } else {
         llama_sampler_chain_add(smp, llama_sampler_init_top_p(job->top_p, 1));
         llama_sampler_chain_add(smp, llama_sampler_init_temp(job->temperature));
-        llama_sampler_chain_add(smp, llama_sampler_init_dist(e->p.seed));
+        /* The seed advances per generation: repeated prompts vary, and a process
+         * that gets the same requests in the same order reproduces its output. */
+        llama_sampler_chain_add(smp, llama_sampler_init_dist(e->p.seed + e->n_sampled++));
     }
 
     double t1 = now_mono();

@@ -16,7 +16,7 @@ size_t elpis_settings_table(elpis_settings *s, const cfg_key **out)
         K("model", "batch", CFG_INT, &s->batch, "512", 1, 65536, "prompt evaluation batch size"),
         K("model", "chat_template", CFG_STRING, &s->chat_template, "", 0, 0,
           "chat template name (chatml, llama3, phi3, ...); empty = from the model's metadata"),
-        K("model", "seed", CFG_INT, &s->seed, "42", 0, 2147483647, "sampling seed"),
+        K("model", "seed", CFG_INT, &s->seed, "42", 0, 2147483647, "sampling seed; it advances by one for each sampled generation"),
         K("sampling", "temperature", CFG_DOUBLE, &s->temperature, "0.7", 0, 2, "base temperature before emotional modulation"),
         K("sampling", "top_p", CFG_DOUBLE, &s->top_p, "0.9", 0.01, 1, "base top_p before emotional modulation"),
         K("sampling", "max_tokens", CFG_INT, &s->max_tokens, "2048", 1, 1048576, "default and upper bound of max_tokens per request"),

@@ -306,6 +306,22 @@ static void test_framing_errors_keep_serving(void **st)
     m = recv_msg(&h);
     assert_int_equal(error_code(m), MCP_INVALID_PARAMS);
     cJSON_Delete(m);
+    /* invalid UTF-8 and \u0000 are refused with the request's id; an escaped backslash before u0000 is fine */
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":40,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\xff\"}}}\n");
+    m = recv_msg(&h);
+    assert_int_equal(error_code(m), MCP_PARSE_ERROR);
+    assert_int_equal((int)cJSON_GetObjectItem(m, "id")->valuedouble, 40);
+    assert_non_null(strstr(error_message(m), "UTF-8"));
+    cJSON_Delete(m);
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\u0000cd\"}}}\n");
+    m = recv_msg(&h);
+    assert_int_equal(error_code(m), MCP_PARSE_ERROR);
+    assert_int_equal((int)cJSON_GetObjectItem(m, "id")->valuedouble, 41);
+    cJSON_Delete(m);
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\\\u0000cd\"}}}\n");
+    m = recv_msg(&h);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent"), "s")->valuestring, "ab\\u0000cd");
+    cJSON_Delete(m);
     /* notifications get no answer; blank lines are ignored; the next ping still works */
     sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\"}\n\n   \n");
     sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}\n");
