@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -40,7 +41,6 @@ struct mcp_server {
     cJSON **schemas;          /* parsed input schemas, one per tool */
     pthread_mutex_t mu;       /* output, in-flight list, refcounts */
     int out_fd;
-    int out_flags;            /* the output's fcntl flags before we made it non-blocking */
     bool out_broken;
     int closing;              /* atomic: the loop has ended; writes give up soon */
     int stop_pipe[2];
@@ -54,24 +54,37 @@ struct mcp_server {
 /* Caller holds s->mu. */
 static int write_all_locked(mcp_server *s, const char *p, size_t n)
 {
+    /* We never make the output non-blocking (that flag would be shared with
+     * every process writing to the same terminal or pipe). Instead we wait
+     * for room with poll() and write at most PIPE_BUF bytes, which a pipe
+     * reported writable accepts without blocking. A client that does not read
+     * holds us back (backpressure), except once we are shutting down: then we
+     * wait at most ~2 s and drop the rest, so a stuck client cannot keep the
+     * process alive. */
     int stalls = 0;
     while (n > 0 && !s->out_broken) {
-        ssize_t w = write(s->out_fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) {
-                /* A client that does not read holds us back (backpressure), except
-                 * once we are shutting down: then we wait at most ~2 s and drop the
-                 * rest, so a stuck client cannot keep the process alive. */
-                if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > 10) {
-                    s->out_broken = true;
-                    log_warn("the client is not reading its input; dropping output to shut down");
-                    return -EPIPE;
-                }
-                struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
-                poll(&pfd, 1, 200);
-                continue;
+        struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
+        int r = poll(&pfd, 1, 200);
+        if (r < 0 && errno != EINTR) {
+            s->out_broken = true;
+            return -errno;
+        }
+        if (r <= 0) {
+            if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > 10) {
+                s->out_broken = true;
+                log_warn("the client is not reading its input; dropping output to shut down");
+                return -EPIPE;
             }
+            continue;
+        }
+        if (pfd.revents & (POLLERR | POLLNVAL)) {
+            s->out_broken = true;
+            log_warn("output closed");
+            return -EPIPE;
+        }
+        ssize_t w = write(s->out_fd, p, n < PIPE_BUF ? n : PIPE_BUF);
+        if (w < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
             s->out_broken = true; /* client went away; reading will see EOF */
             log_warn("output closed: %s", strerror(errno));
             return -errno;
@@ -781,7 +794,7 @@ mcp_server *mcp_server_new(const mcp_server_params *p)
     s->p = *p;
     if (!s->p.max_message) s->p.max_message = MCP_MAX_MESSAGE_DEFAULT;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
-    s->out_fd = s->out_flags = -1;
+    s->out_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     s->schemas = calloc(p->n_tools ? p->n_tools : 1, sizeof *s->schemas);
     if (!s->schemas || pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
@@ -809,8 +822,6 @@ void mcp_server_stop(mcp_server *s)
 int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
 {
     s->out_fd = out_fd;
-    s->out_flags = fcntl(out_fd, F_GETFL);
-    if (s->out_flags >= 0) fcntl(out_fd, F_SETFL, s->out_flags | O_NONBLOCK);
     line_reader lr;
     lr_init(&lr, s->p.max_message);
     char *chunk = malloc(65536);
@@ -862,7 +873,6 @@ void mcp_server_free(mcp_server *s)
         if (--r->refs == 0) request_free(r);
         r = next;
     }
-    if (s->out_flags >= 0 && s->out_fd >= 0) fcntl(s->out_fd, F_SETFL, s->out_flags);
     if (s->stop_pipe[0] >= 0) close(s->stop_pipe[0]);
     if (s->stop_pipe[1] >= 0) close(s->stop_pipe[1]);
     pthread_mutex_destroy(&s->mu);

@@ -52,6 +52,8 @@ struct engine {
     bool cvec_active;
     gen_job *running;     /* for the abort callback */
     uint32_t n_sampled;   /* sampled generations so far (seed offset) */
+    struct llama_batch batch; /* n_batch tokens, one sequence each; reused by every decode */
+    bool have_batch;
 };
 
 #define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
@@ -76,10 +78,16 @@ void engine_default_params(engine_params *p)
 static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
 {
     (void)ud;
+    /* CONT continues the previous line: it takes that line's level (it is not an error). */
+    static _Thread_local log_level last = LOG_DEBUG;
+    log_level l = level == GGML_LOG_LEVEL_CONT    ? last
+                  : level == GGML_LOG_LEVEL_ERROR ? LOG_ERROR
+                  : level == GGML_LOG_LEVEL_WARN  ? LOG_WARN
+                                                  : LOG_DEBUG;
+    last = l;
     size_t n = strlen(text);
     while (n && text[n - 1] == '\n') n--;
     if (!n) return;
-    log_level l = level >= GGML_LOG_LEVEL_ERROR ? LOG_ERROR : level == GGML_LOG_LEVEL_WARN ? LOG_WARN : LOG_DEBUG;
     log_msg(l, "llama: %.*s", (int)n, text);
 }
 
@@ -181,6 +189,8 @@ static int load(engine *e)
         e->cache[s].tok = malloc(sizeof(llama_token) * (size_t)n_ctx);
         if (!e->cache[s].tok) return -ENOMEM;
     }
+    e->batch = llama_batch_init(p->n_batch, 0, 1);
+    e->have_batch = true;
 
     engine_info *in = &e->info;
     snprintf(in->model_path, sizeof in->model_path, "%s", p->model_path);
@@ -238,6 +248,7 @@ static void unload(engine *e)
 {
     OWNER_ONLY(e);
     for (int s = 0; s < N_SEQ; s++) free(e->cache[s].tok);
+    if (e->have_batch) llama_batch_free(e->batch);
     cvec_free(&e->cvecs);
     free(e->cvec_buf);
     if (e->ctx) llama_free(e->ctx);
@@ -328,7 +339,7 @@ static int eval_append(engine *e, int seq, const llama_token *tokens, int n, gen
     OWNER_ONLY(e);
     seq_cache *c = &e->cache[seq];
     int nb = e->p.n_batch;
-    struct llama_batch b = llama_batch_init(nb, 0, 1);
+    struct llama_batch b = e->batch; /* allocated once at load: no allocation per token */
     int rc = 0;
     for (int i = 0; i < n; i += nb) {
         int m = n - i < nb ? n - i : nb;
@@ -357,7 +368,6 @@ static int eval_append(engine *e, int seq, const llama_token *tokens, int n, gen
         memcpy(c->tok + pos0, tokens + i, sizeof(llama_token) * (size_t)m);
         c->n = pos0 + m;
     }
-    llama_batch_free(b);
     return rc;
 }
 

@@ -25,6 +25,7 @@ struct gen_call {
     cJSON *messages;        /* owned: what the engine renders */
     cJSON *tools;           /* function_call: owned copy of the tool list */
     double temperature, top_p;
+    double last_progress;   /* engine thread only: last progress value sent */
     /* streams */
     bool is_stream;
     char id[37];
@@ -98,8 +99,13 @@ static void on_piece(gen_job *job, const char *text, size_t len)
         c->tokens = job->completion_tokens;
         pthread_mutex_unlock(&c->app->st_mu);
     } else if (c->req && mcp_request_wants_progress(c->req)) {
+        /* progress must grow: the final flush of held-back bytes comes with the
+         * same token count as the piece before it. */
+        double p = job->completion_tokens;
+        if (p <= c->last_progress) p = c->last_progress + 0.5;
+        c->last_progress = p;
         char *delta = strndup(text, len);
-        if (delta) mcp_progress(c->req, job->completion_tokens, delta);
+        if (delta) mcp_progress(c->req, p, delta);
         free(delta);
     }
 }
