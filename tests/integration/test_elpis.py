@@ -563,8 +563,10 @@ def test_notifications_cancelled_stops_a_running_generate():
         rid2 = c.request_async("tools/call", {"name": "generate",
                                               "arguments": gen_args("queued", max_tokens=2000, temperature=None)})
         time.sleep(0.15)
-        c.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
+        # The queued one first: cancelling the running one lets the engine start the next job at once,
+        # and a cancel that arrives after that start is (correctly) a cancel of running work.
         c.notify("notifications/cancelled", {"requestId": rid2})
+        c.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
         c.notify("notifications/cancelled", {"requestId": 424242})  # unknown: ignored
         alive(c)
         t0 = time.monotonic()
