@@ -48,7 +48,53 @@ int mem_cli_export(mem_store *s, FILE *out, char *err, size_t errlen)
     return 0;
 }
 
-int mem_cli_import(mem_store *s, const char *file, bool keep_trust, FILE *out, char *err, size_t errlen)
+/* --replace with a line naming a present memory: the line's keys over the
+ * stored record, so a line may give only what changes ({"id", "content"}). */
+static cJSON *overlay_stored(mem_store *s, cJSON *line, int *rc)
+{
+    *rc = 0;
+    const cJSON *idj = cJSON_GetObjectItemCaseSensitive(line, "id");
+    if (!cJSON_IsString(idj) || !*idj->valuestring || strlen(idj->valuestring) >= MEM_ID_LEN) return line;
+    char id[MEM_ID_LEN];
+    if (mem_id_is_uuid(idj->valuestring))
+        snprintf(id, sizeof id, "%s", idj->valuestring);
+    else
+        mem_id_from_name(idj->valuestring, id);
+    mem_record old;
+    int g = mem_store_get(s, id, &old);
+    if (g == -ENOENT) return line;
+    if (g) {
+        *rc = g;
+        return line;
+    }
+    cJSON *base = mem_record_to_json(&old, MEM_JSON_FULL);
+    /* times as exact epoch seconds: the ISO form keeps milliseconds only */
+    const char *tkeys[] = {"created_at", "last_accessed", "archived_at"};
+    double tvals[] = {old.created_at, old.last_accessed, old.archived_at};
+    for (int i = 0; base && i < 3; i++)
+        if (tvals[i] > 0) cJSON_ReplaceItemInObjectCaseSensitive(base, tkeys[i], cJSON_CreateNumber(tvals[i]));
+    mem_record_clear(&old);
+    if (!base) {
+        *rc = -ENOMEM;
+        return line;
+    }
+    for (cJSON *it = line->child; it; it = it->next) {
+        cJSON *dup = cJSON_Duplicate(it, true);
+        bool ok = dup && (cJSON_GetObjectItemCaseSensitive(base, it->string)
+                              ? cJSON_ReplaceItemInObjectCaseSensitive(base, it->string, dup)
+                              : cJSON_AddItemToObject(base, it->string, dup));
+        if (!ok) {
+            cJSON_Delete(dup);
+            cJSON_Delete(base);
+            *rc = -ENOMEM;
+            return line;
+        }
+    }
+    cJSON_Delete(line);
+    return base;
+}
+
+int mem_cli_import(mem_store *s, const char *file, const mem_import_opts *opts, FILE *out, char *err, size_t errlen)
 {
     FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
     if (!f) {
@@ -80,6 +126,15 @@ int mem_cli_import(mem_store *s, const char *file, bool keep_trust, FILE *out, c
             rc = -EINVAL;
             break;
         }
+        if (opts->replace && cJSON_IsObject(o)) {
+            o = overlay_stored(s, o, &rc);
+            if (rc) {
+                cJSON_Delete(o);
+                snprintf(err, errlen, "%s:%d: %s; nothing was imported", file, lineno,
+                         rc == -ENOMEM ? "out of memory" : mem_store_errmsg(s));
+                break;
+            }
+        }
         if (n == cap) {
             mem_record *r2 = realloc(recs, (cap = cap ? cap * 2 : 64) * sizeof *recs);
             if (!r2) {
@@ -101,16 +156,29 @@ int mem_cli_import(mem_store *s, const char *file, bool keep_trust, FILE *out, c
     free(line);
     if (f != stdin) fclose(f);
     if (!rc) {
-        size_t imported, skipped;
-        rc = mem_store_import(s, recs, n, keep_trust, &imported, &skipped);
+        mem_import_result res;
+        rc = mem_store_import_ex(s, recs, n, opts, &res);
         if (rc)
             snprintf(err, errlen, "%s: %s", file, mem_store_errmsg(s));
+        else if (opts->replace)
+            fprintf(out, "imported %zu memories, replaced %zu (%s)\n", res.imported, res.replaced,
+                    opts->keep_trust ? "trust kept" : "marked low-trust; use --keep-trust for your own edits");
         else
-            fprintf(out, "imported %zu memories, skipped %zu already present (%s)\n", imported, skipped,
-                    keep_trust ? "trust kept" : "marked low-trust; use --keep-trust for your own backups");
+            fprintf(out, "imported %zu memories, skipped %zu already present (%s)\n", res.imported, res.skipped,
+                    opts->keep_trust ? "trust kept" : "marked low-trust; use --keep-trust for your own backups");
     }
     mem_records_free(recs, n);
     return rc;
+}
+
+int mem_cli_edit(mem_store *s, const char *id, const mem_edit *e, FILE *out, char *err, size_t errlen)
+{
+    mem_record r;
+    int rc = mem_store_edit(s, id, e, &r);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    rc = print_json(out, mem_record_to_json(&r, MEM_JSON_FULL), true);
+    mem_record_clear(&r);
+    return rc ? fail(err, errlen, rc, "out of memory") : 0;
 }
 
 int mem_cli_search(mem_store *s, const char *query, int n, unsigned status_mask, bool json, FILE *out, char *err,

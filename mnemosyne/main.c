@@ -1,7 +1,8 @@
 /* main.c - the mnemosyne program: CLI, configuration, lifecycle.
  *
  *   mnemosyne [--config FILE] [--db PATH] [--embedding-model PATH]     MCP server on stdio
- *   mnemosyne stats | export | import FILE [--keep-trust] | search "query" [-n N] [--status S] [--json]
+ *   mnemosyne stats | export | import FILE [--keep-trust] [--replace] | search "query" [-n N] [--status S] [--json]
+ *   mnemosyne edit ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type T]
  *   mnemosyne restore ID | delete ID | consolidate
  *
  * stdout carries only MCP messages when serving (and a subcommand's output
@@ -9,6 +10,7 @@
  * signals, store (integrity check, migrations, embedder), then the protocol
  * loop until EOF or SIGTERM/SIGINT. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +30,15 @@ static void usage(FILE *f)
             "usage: mnemosyne [--config FILE] [--db PATH] [--embedding-model PATH]   (MCP server on stdio)\n"
             "       mnemosyne [options] stats\n"
             "       mnemosyne [options] export > memories.jsonl\n"
-            "       mnemosyne [options] import FILE.jsonl [--keep-trust]\n"
+            "       mnemosyne [options] import FILE.jsonl [--keep-trust] [--replace]\n"
+            "       mnemosyne [options] edit MEMORY_ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type TYPE]\n"
             "       mnemosyne [options] search \"query\" [-n N] [--status active|all|short_term|long_term|archived] [--json]\n"
             "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID | consolidate\n"
             "       mnemosyne --print-config | --version | --help\n"
             "\n"
-            "Options: --log-level LEVEL, --log-file FILE.\n"
+            "Options: --log-level LEVEL, --log-file FILE. import --replace: lines whose id is present replace\n"
+            "that memory (give only the keys that change); ids that are not UUIDs get a name-based UUID.\n"
+            "search -n: default [retrieval] default_n_results.\n"
             "The memory server of Psyche: one SQLite file, hybrid (BM25 + vector) search, reversible\n"
             "consolidation. Settings: configs/mnemosyne.toml, environment MNEMOSYNE_<SECTION>_<KEY>\n"
             "(e.g. MNEMOSYNE_STORAGE_DB_PATH), then these flags. See docs/mnemosyne.md.\n");
@@ -65,10 +70,24 @@ static const char *config_path(int argc, char **argv, bool *required)
 typedef struct cli_args {
     const char *cmd;      /* NULL = serve */
     const char *operand;  /* FILE, query or id */
-    bool keep_trust, json, print_config, log_level_given;
-    int n;
+    bool keep_trust, replace, json, print_config, log_level_given;
+    int n;                /* MEM_N_RESULTS_DEFAULT unless -n */
     const char *status;
+    const char *content, *summary, *tags, *type; /* edit */
 } cli_args;
+
+/* "a, b,,c" -> {"a", "b", "c"} in place; returns the count (at most max). */
+static size_t split_tags(char *s, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+        if (*tok) out[n++] = tok;
+    }
+    return n;
+}
 
 static unsigned parse_mask(const char *s)
 {
@@ -87,7 +106,23 @@ static int run_command(mem_store *st, const cli_args *a)
     } else if (!strcmp(a->cmd, "export")) {
         rc = mem_cli_export(st, stdout, err, sizeof err);
     } else if (!strcmp(a->cmd, "import")) {
-        rc = mem_cli_import(st, a->operand, a->keep_trust, stdout, err, sizeof err);
+        mem_import_opts o;
+        mem_import_default_opts(&o);
+        o.keep_trust = a->keep_trust;
+        o.replace = a->replace;
+        rc = mem_cli_import(st, a->operand, &o, stdout, err, sizeof err);
+    } else if (!strcmp(a->cmd, "edit")) {
+        mem_edit e = {.content = a->content, .summary = a->summary, .memory_type = a->type};
+        const char *tv[MEM_MAX_TAGS + 1];
+        char *tags = a->tags ? strdup(a->tags) : NULL;
+        if (a->tags && !tags) return fprintf(stderr, "mnemosyne edit: out of memory\n"), 1;
+        if (tags) {
+            e.set_tags = true;
+            e.tags = tv;
+            e.n_tags = split_tags(tags, tv, MEM_MAX_TAGS + 1); /* one over the limit: the store says so */
+        }
+        rc = mem_cli_edit(st, a->operand, &e, stdout, err, sizeof err);
+        free(tags);
     } else if (!strcmp(a->cmd, "search")) {
         unsigned mask = parse_mask(a->status);
         if (!mask) {
@@ -128,15 +163,32 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
         {"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"},
         {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
     };
-    static const char *const cmds[] = {"stats", "export", "import", "search", "restore", "delete", "consolidate"};
+    static const char *const cmds[] = {"stats",   "export", "import",     "edit", "search",
+                                       "restore", "delete", "consolidate"};
+    static const struct { const char *flag; size_t off; } edit_flags[] = {
+        {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
+        {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
+    };
     char err[1024];
-    a->n = 10;
+    a->n = MEM_N_RESULTS_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *x = argv[i];
         if (!strcmp(x, "--help") || !strcmp(x, "-h")) return usage(stdout), 1;
         if (!strcmp(x, "--version")) return printf("mnemosyne %s\n", VERSION), 1;
         if (!strcmp(x, "--print-config")) { a->print_config = true; continue; }
         if (!strcmp(x, "--keep-trust")) { a->keep_trust = true; continue; }
+        if (!strcmp(x, "--replace")) { a->replace = true; continue; }
+        size_t ef;
+        for (ef = 0; ef < sizeof edit_flags / sizeof edit_flags[0]; ef++)
+            if (!strcmp(x, edit_flags[ef].flag)) break;
+        if (ef < sizeof edit_flags / sizeof edit_flags[0]) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mnemosyne: missing value for '%s'\n", x);
+                return 2;
+            }
+            *(const char **)((char *)a + edit_flags[ef].off) = argv[++i];
+            continue;
+        }
         if (!strcmp(x, "--json")) { a->json = true; continue; }
         if (!strcmp(x, "--config") && i + 1 < argc) { i++; continue; }
         if ((!strcmp(x, "-n") || !strcmp(x, "--status")) && i + 1 < argc) {
@@ -187,7 +239,20 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
         }
     }
     bool needs = a->cmd && (!strcmp(a->cmd, "import") || !strcmp(a->cmd, "search") || !strcmp(a->cmd, "restore") ||
-                            !strcmp(a->cmd, "delete"));
+                            !strcmp(a->cmd, "delete") || !strcmp(a->cmd, "edit"));
+    bool editing = a->content || a->summary || a->tags || a->type;
+    if (editing && (!a->cmd || strcmp(a->cmd, "edit"))) {
+        fprintf(stderr, "mnemosyne: --content, --summary, --tags and --type belong to the edit command\n");
+        return 2;
+    }
+    if (a->cmd && !strcmp(a->cmd, "edit") && a->operand && !editing) {
+        fprintf(stderr, "mnemosyne edit: nothing to change; give --content, --summary, --tags or --type\n");
+        return 2;
+    }
+    if (a->replace && (!a->cmd || strcmp(a->cmd, "import"))) {
+        fprintf(stderr, "mnemosyne: --replace belongs to the import command\n");
+        return 2;
+    }
     if (needs && !a->operand) {
         fprintf(stderr, "mnemosyne %s: missing %s\n", a->cmd,
                 !strcmp(a->cmd, "import") ? "FILE.jsonl" : !strcmp(a->cmd, "search") ? "the query" : "MEMORY_ID");

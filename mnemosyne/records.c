@@ -1,8 +1,9 @@
-/* records.c - single memories: validation of what comes in, store, get,
- * delete, restore, recent, access counting, export iteration and import.
+/* records.c - single memories: ids, validation of what comes in, store,
+ * get, delete, restore, edit, recent, access counting and export iteration;
+ * the row writers that import.c shares.
  *
  * Every writing call is one BEGIN IMMEDIATE transaction; embeddings are
- * computed before it starts so the write lock is held only for the insert.
+ * computed before it starts so the write lock is held only for the SQL.
  * The in-memory vector copy is updated only after a successful commit. */
 #include <ctype.h>
 #include <errno.h>
@@ -29,6 +30,40 @@ static bool in_list(const char *const *list, const char *s)
 
 bool mem_memory_type_valid(const char *t) { return t && in_list(mem_memory_types, t); }
 bool mem_source_valid(const char *s) { return s && in_list(mem_sources, s); }
+
+bool mem_id_is_uuid(const char *id)
+{
+    if (!id || strlen(id) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i])) return false;
+    }
+    return true;
+}
+
+static uint64_t fnv1a64(const char *s, uint64_t h)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void mem_id_from_name(const char *name, char *out)
+{
+    uint64_t h1 = fnv1a64(name, 0xcbf29ce484222325ULL);
+    uint64_t h2 = fnv1a64(name, h1 ^ 0x9e3779b97f4a7c15ULL);
+    unsigned char b[16];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(h1 >> (56 - 8 * i));
+        b[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8: custom (name-based) */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
 
 const char *mem_status_name(mem_status s) { return (unsigned)s < 3 ? status_names[s] : "unknown"; }
 
@@ -206,7 +241,7 @@ static char *tags_json(mem_store *s, const char *const *tags, size_t n, int *rc)
     return out;
 }
 
-static int check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
+int mem__check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
 {
     memset(out, 0, sizeof *out);
     if (!e || !e->present) return 0;
@@ -223,16 +258,9 @@ static int check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
 
 /* --------------------------------------------------------------- insert */
 
-static int insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq)
+/* Binds ?1..?21 of an insert or update of every column, in mem__record_cols order. */
+static void bind_record(sqlite3_stmt *st, const mem_record *r)
 {
-    static const char sql[] =
-        "INSERT INTO memories(id, content, summary, memory_type, status, created_at, last_accessed, access_count,"
-        " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
-        " archived_at, archive_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-        " ?16, ?17, ?18, ?19, ?20, ?21)";
-    sqlite3_stmt *st;
-    int rc = mem__prepare(s, sql, &st);
-    if (rc) return rc;
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->content, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, r->summary, -1, SQLITE_STATIC);
@@ -256,22 +284,75 @@ static int insert_row(mem_store *s, const mem_record *r, const float *vec, int64
     sqlite3_bind_text(st, 19, r->lineage ? r->lineage : "[]", -1, SQLITE_STATIC);
     if (r->archived_at > 0) sqlite3_bind_double(st, 20, r->archived_at);
     if (r->archive_reason[0]) sqlite3_bind_text(st, 21, r->archive_reason, -1, SQLITE_STATIC);
-    int x = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (x != SQLITE_DONE) return mem__sql_err(s, x, "storing the memory");
-    *seq = sqlite3_last_insert_rowid(s->db);
-    rc = mem__prepare(s, "INSERT INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)", &st);
+}
+
+static int put_vector(mem_store *s, int64_t seq, const float *vec, bool replace)
+{
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s,
+                          replace ? "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)"
+                                  : "INSERT INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)",
+                          &st);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, *seq);
+    sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, mem_embedder_name(s->emb), -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, vec, (int)(sizeof *vec * (size_t)mem_embedder_dim(s->emb)), SQLITE_STATIC);
-    x = sqlite3_step(st);
+    int x = sqlite3_step(st);
     sqlite3_finalize(st);
     return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, "storing the memory's vector");
 }
 
+int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq)
+{
+    static const char sql[] =
+        "INSERT INTO memories(id, content, summary, memory_type, status, created_at, last_accessed, access_count,"
+        " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
+        " archived_at, archive_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+        " ?16, ?17, ?18, ?19, ?20, ?21)";
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    bind_record(st, r);
+    int x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (x != SQLITE_DONE) return mem__sql_err(s, x, "storing the memory");
+    *seq = sqlite3_last_insert_rowid(s->db);
+    return put_vector(s, *seq, vec, false);
+}
+
+/* Rewrites every column of the row with r's id (the FTS trigger re-indexes
+ * it) and, with vec, its vector. The vector of a seq changes, which the
+ * other processes' vector copies cannot see from data_version alone: the
+ * caller bumps vector_epoch (mem__bump_vector_epoch) in the same transaction. */
+int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float *vec)
+{
+    static const char sql[] =
+        "UPDATE memories SET content = ?2, summary = ?3, memory_type = ?4, status = ?5, created_at = ?6,"
+        " last_accessed = ?7, access_count = ?8, valence = ?9, arousal = ?10, quadrant = ?11, salience = ?12,"
+        " importance = ?13, tags = ?14, metadata = ?15, source = ?16, trust = ?17, superseded_by = ?18,"
+        " lineage = ?19, archived_at = ?20, archive_reason = ?21 WHERE id = ?1";
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    bind_record(st, r);
+    int x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (x != SQLITE_DONE) return mem__sql_err(s, x, "updating the memory");
+    return vec ? put_vector(s, seq, vec, true) : 0;
+}
+
+/* Makes the other processes reload their vector copies (see vindex.c). */
+int mem__bump_vector_epoch(mem_store *s)
+{
+    char ep[32];
+    long long epoch = 0;
+    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
+    snprintf(ep, sizeof ep, "%lld", epoch + 1);
+    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "meta") : 0;
+}
+
 /* First n characters of text, cut on a character boundary. */
-static char *prefix_chars(const char *text, int n)
+char *mem__prefix_chars(const char *text, int n)
 {
     size_t i = 0;
     int c = 0;
@@ -301,14 +382,14 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
     if (!rc) rc = check_json(s, "metadata", m->metadata, cJSON_Object);
     mem_record r;
     memset(&r, 0, sizeof r);
-    if (!rc) rc = check_emotion(s, m->emotion, &r.emotion);
+    if (!rc) rc = mem__check_emotion(s, m->emotion, &r.emotion);
     if (rc) return rc;
     r.tags = tags_json(s, m->tags, m->n_tags, &rc);
     if (rc) return rc;
     double now = mem_store_now(s);
     uuid4(r.id);
     r.content = strdup(m->content);
-    r.summary = m->summary && *m->summary ? strdup(m->summary) : prefix_chars(m->content, s->p.summary_chars);
+    r.summary = m->summary && *m->summary ? strdup(m->summary) : mem__prefix_chars(m->content, s->p.summary_chars);
     r.metadata = strdup(m->metadata ? m->metadata : "{}");
     r.lineage = strdup("[]");
     snprintf(r.memory_type, sizeof r.memory_type, "%s", type);
@@ -330,7 +411,7 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
     }
     int64_t seq = 0;
     if ((rc = mem__begin_write(s))) goto done;
-    if ((rc = insert_row(s, &r, vec, &seq))) {
+    if ((rc = mem__insert_row(s, &r, vec, &seq))) {
         mem__rollback(s);
         goto done;
     }
@@ -437,6 +518,19 @@ int mem_store_restore(mem_store *s, const char *id)
         rc = mem__set_err(s, -EINVAL, "memory %s is %s, not archived; only archived memories can be restored", id,
                           mem_status_name(st));
     sqlite3_stmt *q;
+    /* the memory that superseded it no longer stands for it */
+    if (!rc) rc = mem__prepare(s,
+                               "UPDATE memories SET lineage = (SELECT coalesce(json_group_array(value), '[]')"
+                               " FROM json_each(memories.lineage) WHERE value != ?2)"
+                               " WHERE id = (SELECT superseded_by FROM memories WHERE seq = ?1) AND json_valid(lineage)",
+                               &q);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, seq);
+        sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+        int x = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "updating the lineage");
+    }
     if (!rc)
         rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', superseded_by = NULL, archived_at = NULL,"
                              " archive_reason = NULL, last_accessed = ?2 WHERE seq = ?1",
@@ -562,9 +656,9 @@ int mem_store_foreach(mem_store *s, int (*cb)(const mem_record *r, void *ud), vo
     return rc;
 }
 
-/* ---------------------------------------------------------------- import */
+/* ------------------------------------------------------------ whole records */
 
-static int check_record(mem_store *s, const mem_record *r)
+int mem__check_record(mem_store *s, const mem_record *r)
 {
     int rc = check_id(s, r->id);
     if (!rc) rc = check_text(s, "content", r->content, s->p.max_content_bytes, true);
@@ -578,73 +672,113 @@ static int check_record(mem_store *s, const mem_record *r)
     if (!rc) rc = check_json(s, "lineage", r->lineage, cJSON_Array);
     if (!rc) rc = check_json(s, "metadata", r->metadata, cJSON_Object);
     mem_emotion e;
-    if (!rc) rc = check_emotion(s, &r->emotion, &e);
+    if (!rc) rc = mem__check_emotion(s, &r->emotion, &e);
     return rc;
 }
 
-int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_trust, size_t *imported,
-                     size_t *skipped)
+/* The summary of a memory whose content changes: the given one ("" = the
+ * default of the new content); else, when
+ * the old summary was the default (the first summary_chars characters of
+ * the old content), the default of the new content; else the old one (a
+ * hand-written summary is the person's, not ours to drop). */
+char *mem__changed_summary(mem_store *s, const char *old_content, const char *old_summary, const char *new_content,
+                             const char *given)
 {
-    *imported = *skipped = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = check_record(s, &recs[i]);
-        if (rc) {
-            char m[sizeof s->err];
-            snprintf(m, sizeof m, "%s", s->err);
-            return mem__set_err(s, rc, "record %zu (id %.40s): %s; nothing was imported", i + 1, recs[i].id, m);
-        }
-    }
-    int rc = mem__vectors_ready(s);
+    if (given) return *given ? strdup(given) : mem__prefix_chars(new_content, s->p.summary_chars);
+    if (!old_summary || !*old_summary || !strcmp(old_content, new_content))
+        return old_summary && *old_summary ? strdup(old_summary) : mem__prefix_chars(new_content, s->p.summary_chars);
+    char *def = mem__prefix_chars(old_content, s->p.summary_chars);
+    if (!def) return NULL;
+    bool was_default = !strcmp(def, old_summary);
+    free(def);
+    return was_default ? mem__prefix_chars(new_content, s->p.summary_chars) : strdup(old_summary);
+}
+
+/* Reads the row of id inside the current transaction. */
+int mem__get_locked(mem_store *s, const char *id, mem_record *r, int64_t *seq)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT seq, %s FROM memories WHERE id = ?1", mem__record_cols);
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
     if (rc) return rc;
-    int dim = mem_embedder_dim(s->emb);
-    float *vecs = malloc(sizeof *vecs * (size_t)dim * (n ? n : 1));
-    int64_t *seqs = calloc(n ? n : 1, sizeof *seqs);
-    if (!vecs || !seqs) {
-        free(vecs);
-        free(seqs);
-        return mem__set_err(s, -ENOMEM, "out of memory embedding %zu records", n);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int x = sqlite3_step(st);
+    if (x == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        rc = mem__row_to_record(st, 1, r);
+    } else {
+        rc = x == SQLITE_DONE ? mem__set_err(s, -ENOENT, "no memory with id %s", id) : mem__sql_err(s, x, "lookup");
     }
-    for (size_t i = 0; !rc && i < n; i++)
-        if ((rc = mem_embed(s->emb, recs[i].content, strlen(recs[i].content), vecs + i * (size_t)dim)))
-            mem__set_err(s, rc, "computing the embedding of record %zu failed", i + 1);
-    sqlite3_stmt *ex = NULL;
-    if (!rc) rc = mem__begin_write(s);
-    if (!rc) rc = mem__prepare(s, "SELECT 1 FROM memories WHERE id = ?1", &ex);
-    for (size_t i = 0; !rc && i < n; i++) {
-        mem_record r = recs[i];
-        sqlite3_bind_text(ex, 1, r.id, -1, SQLITE_STATIC);
-        int x = sqlite3_step(ex);
-        sqlite3_reset(ex);
-        if (x == SQLITE_ROW) {
-            (*skipped)++;
-            continue;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mem_store_edit(mem_store *s, const char *id, const mem_edit *e, mem_record *out)
+{
+    if (out) memset(out, 0, sizeof *out);
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    if (!e->content && !e->summary && !e->set_tags && !e->memory_type)
+        return mem__set_err(s, -EINVAL, "nothing to change: give a new content, summary, tags or memory_type");
+    if (e->content) rc = check_text(s, "content", e->content, s->p.max_content_bytes, true);
+    if (!rc && e->summary) rc = check_text(s, "summary", e->summary, s->p.max_content_bytes, false);
+    if (!rc && e->memory_type) rc = check_type(s, e->memory_type);
+    char *tags = NULL;
+    if (!rc && e->set_tags) tags = tags_json(s, e->tags, e->n_tags, &rc);
+    if (rc) return rc;
+    float *vec = NULL;
+    mem_record r;
+    memset(&r, 0, sizeof r);
+    int64_t seq = 0;
+    if ((rc = mem__vectors_ready(s))) goto done;
+    if (e->content) { /* embedded before the write lock is taken */
+        if (!(vec = malloc(sizeof *vec * (size_t)mem_embedder_dim(s->emb)))) {
+            rc = mem__set_err(s, -ENOMEM, "out of memory");
+            goto done;
         }
-        if (!keep_trust) snprintf(r.trust, sizeof r.trust, "low");
-        else if (strcmp(r.trust, "high") && strcmp(r.trust, "low"))
-            snprintf(r.trust, sizeof r.trust, "%s", mem__is_low_trust(s, r.source) ? "low" : "high");
-        mem_emotion e;
-        check_emotion(s, &r.emotion, &e);
-        r.emotion = e;
-        r.salience = mem_salience(e.present, e.valence, e.arousal);
-        char *sum = NULL;
-        if (!r.summary || !*r.summary) {
-            if (!(sum = prefix_chars(r.content, s->p.summary_chars))) rc = mem__set_err(s, -ENOMEM, "out of memory");
-            r.summary = sum;
+        if ((rc = mem_embed(s->emb, e->content, strlen(e->content), vec))) {
+            mem__set_err(s, rc, "computing the embedding failed");
+            goto done;
         }
-        if (!rc) rc = insert_row(s, &r, vecs + i * (size_t)dim, &seqs[i]);
-        free(sum);
-        if (!rc) (*imported)++;
     }
-    sqlite3_finalize(ex);
-    if (!rc) rc = mem__commit(s);
+    if ((rc = mem__begin_write(s))) goto done;
+    if ((rc = mem__get_locked(s, id, &r, &seq))) goto rollback;
+    if (e->content || e->summary) {
+        const char *content = e->content ? e->content : r.content;
+        char *sum = mem__changed_summary(s, r.content, r.summary, content, e->summary);
+        char *c = strdup(content);
+        if (!sum || !c) {
+            free(sum);
+            free(c);
+            rc = mem__set_err(s, -ENOMEM, "out of memory");
+            goto rollback;
+        }
+        free(r.content);
+        free(r.summary);
+        r.content = c;
+        r.summary = sum;
+    }
+    if (tags) {
+        free(r.tags);
+        r.tags = tags;
+        tags = NULL;
+    }
+    if (e->memory_type) snprintf(r.memory_type, sizeof r.memory_type, "%s", e->memory_type);
+    if ((rc = mem__update_row(s, &r, seq, vec))) goto rollback;
+    if (vec && (rc = mem__bump_vector_epoch(s))) goto rollback;
+    if ((rc = mem__commit(s))) goto done;
+    if (vec && s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false;
+    if (out) {
+        *out = r;
+        memset(&r, 0, sizeof r);
+    }
+    goto done;
+rollback:
     mem__rollback(s);
-    if (rc) {
-        *imported = *skipped = 0;
-    } else if (s->vx_loaded) {
-        for (size_t i = 0; i < n; i++)
-            if (seqs[i] && mem__vx_add(&s->vx, seqs[i], recs[i].status, vecs + i * (size_t)dim)) s->vx_loaded = false;
-    }
-    free(vecs);
-    free(seqs);
+done:
+    free(tags);
+    free(vec);
+    mem_record_clear(&r);
     return rc;
 }

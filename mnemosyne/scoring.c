@@ -2,6 +2,9 @@
 #include "scoring.h"
 
 #include <math.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 
 void mem_retrieval_default_params(mem_retrieval_params *p)
 {
@@ -18,11 +21,14 @@ void mem_retrieval_default_params(mem_retrieval_params *p)
     p->recency_decay_rate = 0.995;
     p->max_recency_hours = 720.0;
     p->max_content_length = 500.0;
+    p->length_factor = true;
     p->semantic_type_factor = 1.2;
     p->assistant_role_factor = 1.1;
     p->user_role_factor = 0.9;
     p->emotion_weight = 0.3;
     p->angular_similarity = false;
+    p->default_n_results = 10;
+    p->context_results = 20;
 }
 
 static double clamp(double x, double lo, double hi)
@@ -84,6 +90,26 @@ double mem_rrf_normalise(double fused, double max_possible)
     return clamp(fused / max_possible, 0.0, 1.0);
 }
 
+mem_role mem_role_of(const char *tags_json, const char *source)
+{
+    mem_role role = MEM_ROLE_NONE;
+    if (tags_json && (strstr(tags_json, "\"assistant\"") || strstr(tags_json, "\"user\""))) {
+        cJSON *t = cJSON_Parse(tags_json);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, t)
+        {
+            if (!cJSON_IsString(it)) continue;
+            if (!strcmp(it->valuestring, "assistant")) role = MEM_ROLE_ASSISTANT;
+            if (!strcmp(it->valuestring, "user") && role == MEM_ROLE_NONE) role = MEM_ROLE_USER;
+        }
+        cJSON_Delete(t);
+    }
+    if (role != MEM_ROLE_NONE || !source) return role;
+    if (!strcmp(source, "assistant")) return MEM_ROLE_ASSISTANT;
+    if (!strcmp(source, "user")) return MEM_ROLE_USER;
+    return MEM_ROLE_NONE;
+}
+
 double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
                    size_t chars, bool semantic, mem_role role)
 {
@@ -92,7 +118,7 @@ double mem_quality(const mem_retrieval_params *p, double relevance, double age_h
     if (!(sum > 0)) wr = 1, wc = 0, wi = 0, sum = 1;
     double rec = mem_quality_recency(age_hours, p->recency_decay_rate, p->max_recency_hours);
     double base = (wr * clamp(relevance, 0, 1) + wc * rec + wi * clamp(importance, 0, 1)) / sum;
-    double f = mem_length_factor(chars, p->max_content_length);
+    double f = p->length_factor ? mem_length_factor(chars, p->max_content_length) : 1.0;
     if (semantic) f *= p->semantic_type_factor;
     if (role == MEM_ROLE_ASSISTANT) f *= p->assistant_role_factor;
     if (role == MEM_ROLE_USER) f *= p->user_role_factor;

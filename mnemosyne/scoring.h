@@ -26,17 +26,26 @@ typedef struct mem_retrieval_params {
     double recency_decay_rate;   /* per hour, 0.995 */
     double max_recency_hours;    /* 720 */
     double max_content_length;   /* characters for a full length factor, 500 */
+    bool length_factor;          /* apply min(chars, max_content_length)/max_content_length, true (the
+                                    issue's formula; false ranks short facts fairly, see docs/mnemosyne.md) */
     double semantic_type_factor; /* 1.2 */
-    double assistant_role_factor; /* 1.1, for memories tagged "assistant" */
-    double user_role_factor;     /* 0.9, for memories tagged "user" */
+    double assistant_role_factor; /* 1.1: tagged "assistant", or untagged with source assistant */
+    double user_role_factor;     /* 0.9: tagged "user", or untagged with source user */
     double emotion_weight;       /* default w of the mood re-rank, 0.3 */
     bool angular_similarity;     /* (cos+1)/2 instead of 1 - euclid/2.83 */
+    int default_n_results;       /* n_results of a query that gives none, 10 */
+    int context_results;         /* memories get_memory_context ranks before fitting the budget, 20 */
 } mem_retrieval_params;
 
 void mem_retrieval_default_params(mem_retrieval_params *p);
 
 /* Which of the role factors a memory gets. */
 typedef enum { MEM_ROLE_NONE = 0, MEM_ROLE_USER, MEM_ROLE_ASSISTANT } mem_role;
+
+/* The role of a memory: its "assistant" or "user" tag (assistant wins when
+ * both are there; Psyche's compaction writes these tags), else its source
+ * ("assistant" or "user"), else none. tags_json is the stored JSON array. */
+mem_role mem_role_of(const char *tags_json, const char *source);
 
 /* salience = 0.7*(|arousal|+1)/2 + 0.3*(|valence|+1)/2, in [0.5, 1];
  * 0.5 without an emotion. Inputs are clamped to [-1, 1]. */
@@ -70,7 +79,8 @@ double mem_rrf_normalise(double fused, double max_possible);
 
 /* quality = min(1, (wr*rel + wc*recency + wi*importance)/(wr+wc+wi)
  *                  * min(2, length * type * role)). Weights are normalised
- * to sum 1 (all zero = relevance only); rel is clamped to [0, 1]. */
+ * to sum 1 (all zero = relevance only); rel is clamped to [0, 1]; length is
+ * 1 when p->length_factor is off. */
 double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
                    size_t chars, bool semantic, mem_role role);
 

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "buf.h"
 #include "log.h"
 #include "store_int.h"
@@ -24,7 +22,7 @@
 void mem_query_default(mem_query *q)
 {
     memset(q, 0, sizeof *q);
-    q->n_results = 10;
+    q->n_results = MEM_N_RESULTS_DEFAULT;
     q->use_bm25 = true;
     q->use_vector = true;
     q->quality = -1;
@@ -185,22 +183,6 @@ static cand *cand_get(cand *c, size_t *n, int64_t seq)
     return x;
 }
 
-static mem_role role_of(const char *tags_json)
-{
-    mem_role role = MEM_ROLE_NONE;
-    if (!tags_json || (!strstr(tags_json, "\"assistant\"") && !strstr(tags_json, "\"user\""))) return role;
-    cJSON *t = cJSON_Parse(tags_json);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, t)
-    {
-        if (!cJSON_IsString(it)) continue;
-        if (!strcmp(it->valuestring, "assistant")) role = MEM_ROLE_ASSISTANT;
-        if (!strcmp(it->valuestring, "user") && role == MEM_ROLE_NONE) role = MEM_ROLE_USER;
-    }
-    cJSON_Delete(t);
-    return role;
-}
-
 static int cmp_cand(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
@@ -209,7 +191,7 @@ static int cmp_cand(const void *a, const void *b)
     return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
-static int validate(mem_store *s, const mem_query *q)
+static int validate(mem_store *s, const mem_query *q, int n_results)
 {
     if (!q->text) return mem__set_err(s, -EINVAL, "query is required");
     size_t n = strlen(q->text);
@@ -219,8 +201,8 @@ static int validate(mem_store *s, const mem_query *q)
     bool blank = true;
     for (size_t i = 0; i < n && blank; i++) blank = strchr(" \t\r\n\f\v", q->text[i]) != NULL;
     if (blank) return mem__set_err(s, -EINVAL, "query is empty; say what to look for");
-    if (q->n_results < 1 || q->n_results > MEM_MAX_RESULTS)
-        return mem__set_err(s, -EINVAL, "n_results must be in 1..%d (got %d)", MEM_MAX_RESULTS, q->n_results);
+    if (n_results < 1 || n_results > MEM_MAX_RESULTS)
+        return mem__set_err(s, -EINVAL, "n_results must be in 1..%d (got %d)", MEM_MAX_RESULTS, n_results);
     if (!q->status_mask || q->status_mask > MEM_STATUS_ALL)
         return mem__set_err(s, -EINVAL, "status filter is empty or unknown");
     if (q->has_emotion && (!isfinite(q->valence) || !isfinite(q->arousal) || fabs(q->valence) > 1 || fabs(q->arousal) > 1))
@@ -235,11 +217,12 @@ int mem_store_search(mem_store *s, const mem_query *q, mem_record **out, size_t 
 {
     *out = NULL;
     *nout = 0;
-    int rc = validate(s, q);
-    if (rc) return rc;
     const mem_retrieval_params *rp = &s->p.retrieval;
+    int n_results = q->n_results == MEM_N_RESULTS_DEFAULT ? rp->default_n_results : q->n_results;
+    int rc = validate(s, q, n_results);
+    if (rc) return rc;
     int mult = rp->candidate_multiplier > 0 ? rp->candidate_multiplier : 1;
-    int k = q->n_results * mult;
+    int k = n_results * mult;
     bool use_vec = q->use_vector && rp->vector_weight > 0;
     bool use_bm25 = q->use_bm25 && rp->bm25_weight > 0;
     if (!use_vec && !use_bm25) use_vec = q->use_vector, use_bm25 = q->use_bm25; /* both weights 0: plain ranks */
@@ -320,7 +303,7 @@ int mem_store_search(mem_store *s, const mem_query *q, mem_record **out, size_t 
             double age_h = (now - r->created_at) / 3600.0;
             double imp = mem_importance(r->salience, age_h / 24.0, r->access_count);
             size_t chars = mem_utf8_chars(r->content, strlen(r->content));
-            score = mem_quality(rp, rel, age_h, imp, chars, !strcmp(r->memory_type, "semantic"), role_of(r->tags));
+            score = mem_quality(rp, rel, age_h, imp, chars, !strcmp(r->memory_type, "semantic"), mem_role_of(r->tags, r->source));
         }
         if (q->has_emotion && w > 0) {
             double sim = mem_mood_similarity(true, q->valence, q->arousal, r->emotion.present, r->emotion.valence,
@@ -336,7 +319,7 @@ int mem_store_search(mem_store *s, const mem_query *q, mem_record **out, size_t 
 
     qsort(c, nc, sizeof *c, cmp_cand);
     size_t take = 0;
-    while (take < nc && take < (size_t)q->n_results && c[take].loaded) take++;
+    while (take < nc && take < (size_t)n_results && c[take].loaded) take++;
     mem_record *res = calloc(take ? take : 1, sizeof *res);
     if (!res) {
         rc = mem__set_err(s, -ENOMEM, "out of memory");

@@ -71,18 +71,21 @@ size_t mem_settings_table(mem_settings *s, const cfg_key **out)
           "quality: ages beyond this count as this"),
         K("retrieval", "max_content_length", CFG_DOUBLE, &s->max_content_length, "500.0", 1, 1000000,
           "quality: length factor = min(characters, this) / this"),
+        K("retrieval", "length_factor", CFG_BOOL, &s->length_factor, "true", 0, 0,
+          "quality: apply the length factor (the issue's formula); false ranks short facts as high as long "
+          "memories (docs/mnemosyne.md measures both)"),
         K("retrieval", "semantic_type_factor", CFG_DOUBLE, &s->semantic_type_factor, "1.2", 1, 2,
           "quality: factor for semantic memories"),
         K("retrieval", "assistant_role_factor", CFG_DOUBLE, &s->assistant_role_factor, "1.1", 0.5, 2,
-          "quality: factor for memories tagged \"assistant\""),
+          "quality: factor for memories tagged \"assistant\" (untagged: from source assistant)"),
         K("retrieval", "user_role_factor", CFG_DOUBLE, &s->user_role_factor, "0.9", 0.5, 2,
-          "quality: factor for memories tagged \"user\""),
+          "quality: factor for memories tagged \"user\" (untagged: from source user)"),
         K("retrieval", "emotion_weight", CFG_DOUBLE, &s->emotion_weight, "0.3", 0, 1,
           "default weight of the mood-congruent re-rank when a search gives an emotional_context"),
         K("retrieval", "use_angular_similarity", CFG_BOOL, &s->use_angular_similarity, "false", 0, 0,
           "mood similarity (cos+1)/2 instead of 1 - euclidean/2.83"),
         K("retrieval", "default_n_results", CFG_INT, &s->default_n_results, "10", 1, 100,
-          "n_results of search_memories when the caller gives none"),
+          "n_results of search_memories and of `mnemosyne search` when the caller gives none"),
         K("retrieval", "context_results", CFG_INT, &s->context_results, "20", 1, 100,
           "memories get_memory_context searches before fitting them into max_tokens"),
         K("trust", "low_sources", CFG_STRLIST, &s->low_trust_sources, "dream,tool,import", 0, 0,
@@ -159,10 +162,13 @@ int mem_settings_to_params(const mem_settings *s, mem_store_params *p, char *pat
     r->recency_decay_rate = s->recency_decay_rate;
     r->max_recency_hours = s->max_recency_hours;
     r->max_content_length = s->max_content_length;
+    r->length_factor = s->length_factor;
     r->semantic_type_factor = s->semantic_type_factor;
     r->assistant_role_factor = s->assistant_role_factor;
     r->user_role_factor = s->user_role_factor;
     r->emotion_weight = s->emotion_weight;
     r->angular_similarity = s->use_angular_similarity;
+    r->default_n_results = s->default_n_results;
+    r->context_results = s->context_results;
     return 0;
 }

@@ -58,9 +58,11 @@ int mem__sql_err(mem_store *s, int sqlrc, const char *what)
     switch (sqlrc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        rc = -EBUSY;
-        hint = " (another process held the database longer than the busy timeout; try again)";
-        break;
+        /* the one message a caller can act on by waiting: say it first */
+        return mem__set_err(s, -EBUSY,
+                            "database is busy, try again: another process held the write lock longer than the busy "
+                            "timeout of %d ms ([storage] busy_timeout_ms) (at: %s)",
+                            s->p.busy_timeout_ms, what);
     case SQLITE_NOMEM: rc = -ENOMEM; break;
     case SQLITE_READONLY:
         rc = -EROFS;
@@ -84,6 +86,7 @@ const char *mem_store_errmsg(const mem_store *s) { return s->err; }
 const char *mem_store_path(const mem_store *s) { return s->path; }
 int mem_store_schema_version(mem_store *s) { return s->schema_version; }
 mem_embedder *mem_store_embedder(mem_store *s) { return s->emb; }
+const mem_store_params *mem_store_params_of(const mem_store *s) { return &s->p; }
 void mem_store_set_time(mem_store *s, double now) { s->fixed_now = now; }
 double mem_store_now(const mem_store *s) { return s->fixed_now > 0 ? s->fixed_now : now_wall(); }
 
@@ -188,6 +191,43 @@ sqlfail:
     return (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
+/* FTS5 keeps its index in shadow tables whose contents PRAGMA
+ * integrity_check cannot judge (it sees only valid b-trees), so the index
+ * gets its own 'integrity-check' command. That command is an INSERT: it
+ * takes the write lock for its duration (about 0.2 s at 100k memories) but
+ * changes no page. When another process holds the lock beyond the busy
+ * timeout the check is skipped with a warning: a reader must not fail
+ * because someone else writes. */
+static int check_fts(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memories_fts'", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE) return 0; /* a file from before the index (migrated later) */
+        if (rc == SQLITE_ROW) rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return 0;
+    if ((rc & 0xff) == SQLITE_BUSY) {
+        /* Another process is writing: it opened the file (and checked it) itself. Reading must not
+         * depend on the write lock, so the check waits for the next start. */
+        log_warn("database %s: the full-text index was not checked (another process held the write lock beyond "
+                 "the busy timeout); it is checked at the next start",
+                 path);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "database %s failed the FTS5 integrity-check of its full-text index (%s). Nothing was written to it. "
+             "The memories themselves passed PRAGMA integrity_check; keep a copy of the file, rebuild the index "
+             "with `sqlite3 %s \"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')\"` and start again",
+             path, sqlite3_errmsg(db), path);
+    return -EIO;
+}
+
 /* importance(salience, age_days, access_count) in SQL: the same C formula,
  * so consolidation can rank candidates inside the query. */
 static void sql_importance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -278,6 +318,7 @@ int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t
     if (existed) {
         bool quick = stb.st_size > p->full_check_max_bytes;
         rc = check_integrity(s->db, p->path, quick, err, errlen);
+        if (!rc) rc = check_fts(s->db, p->path, err, errlen);
         if (rc) goto fail;
     }
     char mode[32];
@@ -332,9 +373,14 @@ void mem_store_close(mem_store *s)
 
 /* -------------------------------------------------------------- vectors */
 
-/* Re-embeds the memories whose vector is missing or from another model, in
- * batches (one transaction each), so a changed embedding_model takes effect
- * without losing anything. */
+#define REEMBED_BATCH 256
+
+/* Re-embeds the memories whose vector is missing or from another model, so
+ * a changed embedding_model takes effect without losing anything. Batches
+ * of REEMBED_BATCH rows in seq order: each batch is read and embedded
+ * outside any transaction (a GGUF model takes milliseconds per memory), then
+ * written in one short transaction that skips rows deleted or edited
+ * meanwhile (their content no longer matches what was embedded). */
 static int reembed(mem_store *s)
 {
     const char *model = mem_embedder_name(s->emb);
@@ -350,61 +396,76 @@ static int reembed(mem_store *s)
     sqlite3_finalize(probe);
     if (pr == SQLITE_DONE) return 0; /* every vector is current: nothing to write */
     if (pr != SQLITE_ROW) return mem__sql_err(s, pr, "checking the stored vectors");
-    float *vec = malloc(sizeof *vec * (size_t)dim);
-    if (!vec) return -ENOMEM;
-    int64_t done = 0;
+    float *vec = malloc(sizeof *vec * (size_t)dim * REEMBED_BATCH);
+    int64_t seq[REEMBED_BATCH];
+    char *text[REEMBED_BATCH] = {0};
+    if (!vec) return mem__set_err(s, -ENOMEM, "out of memory");
+    int64_t done = 0, last = 0;
     for (;;) {
-        sqlite3_stmt *sel, *ins;
-        rc = mem__begin_write(s);
-        if (rc) break;
+        /* 1. read a batch (no transaction held afterwards) */
+        sqlite3_stmt *sel, *ins = NULL;
         rc = mem__prepare(s,
                           "SELECT m.seq, m.content FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
-                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 256",
+                          " WHERE (v.model IS NULL OR v.model != ?1) AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
                           &sel);
         if (rc) break;
-        rc = mem__prepare(s, "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) VALUES (?1, ?2, ?3)", &ins);
-        if (rc) {
-            sqlite3_finalize(sel);
-            break;
-        }
         sqlite3_bind_text(sel, 1, model, -1, SQLITE_STATIC);
-        int n = 0, src;
-        while ((src = sqlite3_step(sel)) == SQLITE_ROW) {
-            int64_t seq = sqlite3_column_int64(sel, 0);
+        sqlite3_bind_int64(sel, 2, last);
+        sqlite3_bind_int(sel, 3, REEMBED_BATCH);
+        int n = 0, src = SQLITE_DONE;
+        while (n < REEMBED_BATCH && (src = sqlite3_step(sel)) == SQLITE_ROW) {
             const char *c = (const char *)sqlite3_column_text(sel, 1);
-            rc = mem_embed(s->emb, c ? c : "", (size_t)sqlite3_column_bytes(sel, 1), vec);
-            if (rc) {
-                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)seq);
-                break;
-            }
-            sqlite3_bind_int64(ins, 1, seq);
-            sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(ins, 3, vec, (int)(sizeof *vec * (size_t)dim), SQLITE_STATIC);
-            int r2 = sqlite3_step(ins);
-            sqlite3_reset(ins);
-            if (r2 != SQLITE_DONE) {
-                rc = mem__sql_err(s, r2, "storing a vector");
+            seq[n] = sqlite3_column_int64(sel, 0);
+            if (!(text[n] = strdup(c ? c : ""))) {
+                rc = mem__set_err(s, -ENOMEM, "out of memory");
                 break;
             }
             n++;
         }
-        if (!rc && src != SQLITE_DONE && src != SQLITE_ROW) rc = mem__sql_err(s, src, "reading memories to re-embed");
+        if (!rc && n < REEMBED_BATCH && src != SQLITE_DONE) rc = mem__sql_err(s, src, "reading memories to re-embed");
         sqlite3_finalize(sel);
+        if (rc || n == 0) break;
+        last = seq[n - 1];
+        /* 2. embed without any lock */
+        for (int i = 0; i < n && !rc; i++)
+            if ((rc = mem_embed(s->emb, text[i], strlen(text[i]), vec + (size_t)i * (size_t)dim)))
+                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)seq[i]);
+        /* 3. write the batch in one short transaction */
+        int written = 0;
+        if (!rc) rc = mem__begin_write(s);
+        if (!rc)
+            rc = mem__prepare(s,
+                              "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) SELECT ?1, ?2, ?3"
+                              " WHERE EXISTS (SELECT 1 FROM memories WHERE seq = ?1 AND content = ?4)",
+                              &ins);
+        for (int i = 0; !rc && i < n; i++) {
+            sqlite3_bind_int64(ins, 1, seq[i]);
+            sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(ins, 3, vec + (size_t)i * (size_t)dim, (int)(sizeof *vec * (size_t)dim), SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, text[i], -1, SQLITE_STATIC);
+            int r2 = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (r2 != SQLITE_DONE) rc = mem__sql_err(s, r2, "storing a vector");
+            else written += sqlite3_changes(s->db) > 0;
+        }
         sqlite3_finalize(ins);
-        if (!rc && n > 0) {
+        if (!rc && written > 0) {
             char ep[32];
             long long epoch = 0;
             if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
             snprintf(ep, sizeof ep, "%lld", epoch + 1);
             if (mem__meta_set(s->db, "vector_epoch", ep)) rc = mem__sql_err(s, sqlite3_errcode(s->db), "meta");
         }
+        if (!rc) rc = mem__commit(s);
+        for (int i = 0; i < n; i++) {
+            free(text[i]);
+            text[i] = NULL;
+        }
         if (rc) break;
-        rc = mem__commit(s);
-        if (rc) break;
-        done += n;
-        if (n == 0) break;
-        if (done % 4096 == 0) log_info("re-embedded %lld memories", (long long)done);
+        done += written;
+        if (done && done % 4096 < (int64_t)written) log_info("re-embedded %lld memories", (long long)done);
     }
+    for (int i = 0; i < REEMBED_BATCH; i++) free(text[i]);
     mem__rollback(s);
     free(vec);
     if (!rc && done) log_notice("re-embedded %lld memories with %s", (long long)done, model);

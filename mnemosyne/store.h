@@ -16,7 +16,12 @@
  * Errors: every function returns 0 or a negative errno; the message is in
  * mem_store_errmsg() (what was wrong and what to do). A call that fails
  * changes nothing. -EINVAL is bad input, -ENOENT an unknown id, -EBUSY the
- * file stayed locked beyond the busy timeout, -EIO a database error. */
+ * file stayed locked beyond the busy timeout ("database is busy, try
+ * again"), -EIO a database error.
+ *
+ * The write lock is held only for SQL: embeddings are computed before a
+ * transaction starts, and bulk writes (import, re-embedding) commit in
+ * chunks, so another process never waits for long. */
 #ifndef MEM_STORE_H
 #define MEM_STORE_H
 
@@ -40,6 +45,15 @@ typedef enum { MEM_SHORT_TERM = 0, MEM_LONG_TERM = 1, MEM_ARCHIVED = 2 } mem_sta
 #define MEM_MAX_METADATA_BYTES 16384
 #define MEM_MAX_QUERY_BYTES 8192
 #define MEM_MAX_RESULTS 100
+#define MEM_IMPORT_CHUNK 1000 /* rows per import transaction */
+
+/* Ids of new memories are random UUIDs (8-4-4-4-12 hex digits). Lookups
+ * accept any id (files from before this rule keep theirs); an import maps a
+ * non-UUID id to mem_id_from_name's UUID. */
+bool mem_id_is_uuid(const char *id);
+/* A name-based UUID (RFC 9562 version 8: FNV-1a of the name, the version and
+ * variant bits set): the same name always gives the same id. out: 37 bytes. */
+void mem_id_from_name(const char *name, char *out);
 
 const char *mem_status_name(mem_status s);
 int mem_status_parse(const char *s, mem_status *out); /* 0 or -EINVAL */
@@ -120,6 +134,8 @@ const char *mem_store_path(const mem_store *s);
 int mem_store_schema_version(mem_store *s);
 /* The embedder the store uses (created by mem_store_open). */
 mem_embedder *mem_store_embedder(mem_store *s);
+/* The parameters the store runs with (strings borrowed from the store). */
+const mem_store_params *mem_store_params_of(const mem_store *s);
 
 /* Tests: pretend the wall clock reads `now` (0 = the real clock). */
 void mem_store_set_time(mem_store *s, double now);
@@ -143,8 +159,28 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out);
 int mem_store_get(mem_store *s, const char *id, mem_record *out);
 /* Deletes for good (the user asked). *deleted says whether the id existed. */
 int mem_store_delete(mem_store *s, const char *id, bool *deleted);
-/* Brings an archived memory back to short-term. -ENOENT, -EINVAL if not archived. */
+/* Undoes an archiving: the memory goes back to short-term (the only status
+ * consolidation and stale archiving take memories from), superseded_by is
+ * cleared and its id leaves the lineage of the memory that superseded it.
+ * -ENOENT, -EINVAL if not archived. */
 int mem_store_restore(mem_store *s, const char *id);
+
+/* An edit by a person: NULL fields stay as they are. A new content is
+ * re-embedded (before the transaction) and, unless a summary is given,
+ * gets a new default summary when the old one was the default (the first
+ * summary_chars characters of the old content); a hand-written summary is
+ * kept (summary "" asks for the default). Provenance (source, trust), times
+ * and status are kept. -ENOENT, -EINVAL (nothing to change, bad text or
+ * type), -EBUSY; a failed edit changes nothing. */
+typedef struct mem_edit {
+    const char *content;
+    const char *summary;
+    const char *const *tags; /* with set_tags: the new tags (n_tags may be 0) */
+    size_t n_tags;
+    bool set_tags;
+    const char *memory_type;
+} mem_edit;
+int mem_store_edit(mem_store *s, const char *id, const mem_edit *e, mem_record *out);
 /* Non-archived memories created in the last `hours`, newest first. */
 int mem_store_recent(mem_store *s, double hours, int limit, mem_record **out, size_t *n);
 /* Marks memories as returned to a user: access_count+1, last_accessed = now,
@@ -164,17 +200,40 @@ int mem_store_stats(mem_store *s, mem_stats *st);
  * return stops and is returned. */
 int mem_store_foreach(mem_store *s, int (*cb)(const mem_record *r, void *ud), void *ud);
 
-/* Inserts records as given (id, times, status, provenance...) in one
- * transaction; ids already present are skipped. Validates every record
- * first: one bad record imports nothing (-EINVAL naming its index).
- * keep_trust=false marks every imported record low-trust. */
+/* Import options; mem_import_default_opts() gives the safe defaults. */
+typedef struct mem_import_opts {
+    bool keep_trust; /* false: every imported record becomes low-trust (default) */
+    bool replace;    /* true: a record whose id is present replaces it (re-embedded); false: skipped */
+    bool any_ids;    /* true: ids are kept as given; false (default): a non-UUID id becomes
+                        mem_id_from_name(id), in superseded_by and lineage too, and the record's
+                        metadata keeps it as "original_id" */
+} mem_import_opts;
+void mem_import_default_opts(mem_import_opts *o);
+
+typedef struct mem_import_result {
+    size_t imported; /* new rows */
+    size_t replaced; /* present rows replaced (replace) */
+    size_t skipped;  /* present rows left alone (no replace) */
+} mem_import_result;
+
+/* Inserts records as given (id, times, status, provenance...). Validates
+ * every record first: one bad record imports nothing (-EINVAL naming its
+ * index). Writes in transactions of MEM_IMPORT_CHUNK rows, each embedded
+ * before its transaction starts, so the write lock is never held for long;
+ * when a later chunk fails (busy, disk full) the earlier ones stay and res
+ * counts them: running the same import again completes it. */
+int mem_store_import_ex(mem_store *s, const mem_record *recs, size_t n, const mem_import_opts *o,
+                        mem_import_result *res);
+/* mem_store_import_ex with any_ids (ids as given: programs that load their
+ * own synthetic ids, such as the benchmarks) and no replace. */
 int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_trust, size_t *imported,
                      size_t *skipped);
 
 /* --- search (search.c) --- */
+#define MEM_N_RESULTS_DEFAULT (-1) /* n_results: the configured default_n_results */
 typedef struct mem_query {
     const char *text;        /* required */
-    int n_results;           /* 1..100, default 10 */
+    int n_results;           /* 1..100, default MEM_N_RESULTS_DEFAULT */
     bool use_bm25;           /* lexical leg, default true */
     bool use_vector;         /* vector leg, default true */
     int quality;             /* -1 = config, 0 off, 1 on */

@@ -59,6 +59,26 @@ bool mem__is_low_trust(const mem_store *s, const char *source);
  * the others once per session) and that the in-memory copy is in sync. */
 int mem__vectors_ready(mem_store *s);
 
+/* --- records.c: what import.c shares with the single-record calls --- */
+/* Validates a whole record as an import gives it (id, texts, type, source,
+ * status, times, JSON fields, emotion). */
+int mem__check_record(mem_store *s, const mem_record *r);
+/* Emotion clamped to [-1, 1], quadrant derived when missing or bad. */
+int mem__check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out);
+/* First n characters of text (a character boundary), malloc'd. */
+char *mem__prefix_chars(const char *text, int n);
+/* Inside a write transaction: a new row and its vector (*seq set), or every
+ * column of the row with r->id rewritten and, with vec, its vector replaced. */
+int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq);
+int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float *vec);
+/* A vector of an existing seq changed: the other processes reload their copies. */
+int mem__bump_vector_epoch(mem_store *s);
+/* The row of id, read inside the current transaction; -ENOENT. */
+int mem__get_locked(mem_store *s, const char *id, mem_record *r, int64_t *seq);
+/* The summary after a content change (see mem_store_edit); malloc'd, NULL on out of memory. */
+char *mem__changed_summary(mem_store *s, const char *old_content, const char *old_summary, const char *new_content,
+                           const char *given);
+
 /* --- schema.c --- */
 /* Applies the migrations up to `target` in one transaction each. Refuses a
  * database newer than MEM_SCHEMA_VERSION (-EPROTO). */

@@ -1,4 +1,4 @@
-/* tools.c - the eight MCP tools of mnemosyne (see tools.h).
+/* tools.c - the MCP tools of mnemosyne (see tools.h).
  *
  * The MCP layer has already checked each call against the tool's schema
  * (required keys, types, enums, ranges); what a schema cannot say (blank or
@@ -154,7 +154,7 @@ static int tool_search(mcp_request *req, const cJSON *args, void *ud)
     mem_query q;
     mem_query_default(&q);
     q.text = str_arg(args, "query");
-    q.n_results = (int)num_arg(args, "n_results", app->cfg->default_n_results);
+    q.n_results = (int)num_arg(args, "n_results", MEM_N_RESULTS_DEFAULT); /* the store's default_n_results */
     const cJSON *hy = cJSON_GetObjectItemCaseSensitive(args, "use_hybrid");
     bool hybrid = !cJSON_IsBool(hy) || cJSON_IsTrue(hy);
     q.use_bm25 = hybrid;
@@ -262,7 +262,7 @@ static int tool_context(mcp_request *req, const cJSON *args, void *ud)
     mem_query q;
     mem_query_default(&q);
     q.text = str_arg(args, "query");
-    q.n_results = app->cfg->context_results;
+    q.n_results = mem_store_params_of(app->store)->retrieval.context_results;
     q.touch = false; /* only what makes it into the context counts as accessed */
     long max_tokens = (long)num_arg(args, "max_tokens", 2000);
     mem_record *res;
@@ -309,6 +309,27 @@ static int tool_delete(mcp_request *req, const cJSON *args, void *ud)
     return mcp_reply_result(req, o);
 }
 
+static int tool_restore(mcp_request *req, const cJSON *args, void *ud)
+{
+    mem_server *app = ud;
+    const char *id = str_arg(args, "memory_id");
+    mem_record before;
+    if (mem_store_get(app->store, id, &before)) return store_error(app, req);
+    char was[MEM_ID_LEN];
+    snprintf(was, sizeof was, "%s", before.superseded_by);
+    mem_record_clear(&before);
+    if (mem_store_restore(app->store, id)) return store_error(app, req);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "restored", true);
+    cJSON_AddStringToObject(o, "memory_id", id);
+    cJSON_AddStringToObject(o, "status", mem_status_name(MEM_SHORT_TERM));
+    if (was[0])
+        cJSON_AddStringToObject(o, "was_superseded_by", was);
+    else
+        cJSON_AddNullToObject(o, "was_superseded_by");
+    return mcp_reply_result(req, o);
+}
+
 static int tool_recent(mcp_request *req, const cJSON *args, void *ud)
 {
     mem_server *app = ud;
@@ -341,6 +362,10 @@ static const mcp_tool tools[] = {
     {"delete_memory", "Delete a memory for good.", delete_schema, tool_delete},
     {"get_recent_memories", "Memories stored in the last hours (not archived), newest first.", recent_schema,
      tool_recent},
+    {"restore_memory",
+     "Undo an archiving (by consolidation or as stale): the memory returns to short-term, its superseded_by is "
+     "cleared and it leaves the lineage of the memory that superseded it.",
+     delete_schema, tool_restore},
 };
 
 int mem_server_init(mem_server *app, mem_store *store, const mem_settings *cfg)

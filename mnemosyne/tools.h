@@ -1,8 +1,9 @@
 /* tools.h - the MCP face of mnemosyne: the server named "mnemosyne" and its
- * eight tools (store_memory, search_memories, get_memory_stats,
- * consolidate_memories, should_consolidate, get_memory_context,
- * delete_memory, get_recent_memories), with the original's argument and
- * result keys so existing clients work.
+ * tools: the original's eight (store_memory, search_memories,
+ * get_memory_stats, consolidate_memories, should_consolidate,
+ * get_memory_context, delete_memory, get_recent_memories) with its argument
+ * and result keys so existing clients work, and restore_memory (undo an
+ * archiving).
  *
  * Every handler runs on the protocol thread and replies before returning;
  * it is the only thread that touches the store (and so llama_*). */

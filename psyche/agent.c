@@ -222,6 +222,7 @@ static cJSON *child_json(const psy_child *ch)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "alive", psy_child_up(ch));
+    cJSON_AddBoolToObject(o, "starting", psy_child_starting(ch));
     cJSON_AddNumberToObject(o, "restarts", ch->restarts);
     cJSON_AddNumberToObject(o, "pid", psy_child_pid(ch));
     if (ch->last_error[0] && !psy_child_up(ch)) cJSON_AddStringToObject(o, "error", ch->last_error);
@@ -397,17 +398,33 @@ static void sync_elpis(psy_agent *a)
     log_info("elpis: context %d tokens, conversation budget %d", ctx, psy_context_available(&a->ctx));
 }
 
+static bool tick_mnemo(psy_agent *a)
+{
+    bool was_starting = psy_child_starting(&a->mnemo);
+    if (psy_child_tick(&a->mnemo, &a->pol, now_mono(), &a->quit_level, on_child, a)) {
+        psy_mem_import_fallback(a);
+        return true;
+    }
+    return was_starting != psy_child_starting(&a->mnemo);
+}
+
+/* mnemosyne starts in the background (a hanging one never stalls a turn),
+ * so it goes first: its start overlaps elpis's, which the agent waits for. */
 static void supervise(psy_agent *a)
 {
-    double now = now_mono();
-    bool changed = false;
-    if (psy_child_tick(&a->elpis, &a->pol, now, &a->quit_level, on_child, a)) changed = true;
+    bool changed = tick_mnemo(a);
+    if (psy_child_tick(&a->elpis, &a->pol, now_mono(), &a->quit_level, on_child, a)) changed = true;
     if (psy_child_up(&a->elpis) && !a->elpis_synced) sync_elpis(a), changed = true;
-    if (psy_child_tick(&a->mnemo, &a->pol, now, &a->quit_level, on_child, a)) {
-        psy_mem_import_fallback(a);
-        changed = true;
-    }
+    if (tick_mnemo(a)) changed = true;
     if (changed) psy_emit_status(a);
+}
+
+void psy_settle_children(psy_agent *a, int wait_ms, const int *cancel)
+{
+    if (!psy_child_starting(&a->mnemo)) return;
+    log_info("waiting up to %d ms for mnemosyne's start", wait_ms);
+    psy_child_wait_start(&a->mnemo, wait_ms, cancel);
+    if (tick_mnemo(a)) psy_emit_status(a);
 }
 
 static int child_call(psy_agent *a, psy_child *ch, const char *tool, cJSON *args, int timeout_ms, mcp_progress_cb cb,
@@ -644,6 +661,7 @@ int psy_agent_new(psy_agent **out, const psy_settings *cfg, char *err, size_t er
     a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     a->elpis.pidfd = a->mnemo.pidfd = -1;
     a->state = "starting";
+    a->last_prompt_tokens = -1;
     a->reasoning = cfg->reasoning;
     a->idle_on = cfg->idle;
     if (a->ev_fd < 0 || a->wake_fd < 0) {
@@ -685,6 +703,10 @@ int psy_agent_new(psy_agent **out, const psy_settings *cfg, char *err, size_t er
         psy_agent_free(a);
         return rc;
     }
+    a->mnemo.async = true; /* see supervise() */
+    a->mnemo.notify_fd = a->wake_fd;
+    a->elpis.backoff_max_s = a->mnemo.backoff_max_s = cfg->restart_backoff_max_s;
+    a->elpis.stable_s = a->mnemo.stable_s = cfg->restart_backoff_max_s;
     a->pol = (psy_sup_policy){.attempts = cfg->start_attempts,
                               .start_timeout_ms = cfg->start_timeout_s * 1000,
                               .restart_max = cfg->restart_max,

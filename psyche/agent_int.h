@@ -79,6 +79,7 @@ struct psy_agent {
     char *fallback_path;
     int fallback_pending;         /* lines in the fallback file (counted at start and import) */
     const int *active_cancel;     /* flag of the activity now running (for calls) */
+    long last_prompt_tokens;      /* usage.prompt_tokens of the last conversation generation, -1 = none */
 };
 
 /* ---- agent.c */
@@ -104,6 +105,9 @@ cJSON *psy_emotion_context(psy_agent *a);
 void psy_note_tool(psy_agent *a, const char *line, bool success);
 /* The fullest system prompt that fits the budget (compact ones for small contexts). */
 void psy_set_system_prompt(psy_agent *a);
+/* Waits up to wait_ms for mnemosyne's start in progress (shutdown: the
+ * summary should reach it) and takes its result. */
+void psy_settle_children(psy_agent *a, int wait_ms, const int *cancel);
 
 /* ---- session.c */
 void psy_run_command(psy_agent *a, const char *line);
@@ -131,6 +135,12 @@ void psy_filter_feed(psy_stream_filter *f, const char *raw, size_t len, bool fin
  * partial text), -ECANCELED (partial), or another -errno with err set. */
 int psy_generate(psy_agent *a, cJSON *messages /* owned */, int max_tokens, double temperature /* <0: emotion */,
                  bool background, bool stream, int timeout_s, char **out, char *err, size_t errlen);
+
+/* "[Tool result for <name>]:\n<compact JSON>" cut to at most max_chars
+ * characters (UTF-8 code points, never a split character), and to fit_chars
+ * when that is smaller (fit_chars < 0: no such limit), with a note saying how
+ * many characters were omitted. Caller frees. */
+char *psy_tool_result_text(const char *name, const cJSON *wrapper, long max_chars, long fit_chars);
 
 /* ---- thoughts.c */
 void psy_think(psy_agent *a);

@@ -154,6 +154,26 @@ void psy_context_pop(psy_context *c)
 
 bool psy_context_over_budget(const psy_context *c) { return c->total_tokens > psy_context_available(c); }
 
+size_t psy_utf8_chars(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (k == max_chars) return i;
+            k++;
+        }
+        i++;
+    }
+    return n;
+}
+
 void psy_context_recount(psy_context *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -171,6 +191,85 @@ static size_t first_droppable(const psy_context *c)
     size_t i = 0;
     while (i < c->n && !strcmp(c->msgs[i].role, "system") && (i == 0 || (c->msgs[i].flags & PSY_MSG_SUMMARY))) i++;
     return i;
+}
+
+int psy_context_room(const psy_context *c)
+{
+    long fixed = 0;
+    size_t from = first_droppable(c);
+    for (size_t i = 0; i < from; i++) fixed += c->msgs[i].tokens;
+    size_t keep = c->min_keep > 1 ? (size_t)c->min_keep - 1 : 0;
+    for (size_t i = c->n; i > from && keep > 0; i--, keep--) fixed += c->msgs[i - 1].tokens;
+    long room = psy_context_available(c) - fixed;
+    return room > 0 ? (int)room : 0;
+}
+
+void psy_context_calibrate(psy_context *c, size_t n_rendered, long prompt_tokens)
+{
+    if (n_rendered != c->n || !c->n || prompt_tokens <= 0) return;
+    long sum = 0;
+    for (size_t i = 0; i < c->n; i++) sum += c->msgs[i].tokens;
+    if (sum <= 0 || sum == prompt_tokens) return;
+    double f = (double)prompt_tokens / (double)sum;
+    long acc = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        long t = lround(c->msgs[i].tokens * f);
+        c->msgs[i].tokens = (int)(t < 1 ? 1 : t);
+        acc += c->msgs[i].tokens;
+    }
+    long fix = prompt_tokens - acc; /* rounding goes to the newest message */
+    psy_msg *last = &c->msgs[c->n - 1];
+    if (last->tokens + fix >= 1) last->tokens += (int)fix, acc += fix;
+    log_debug("token count calibrated by the generation's usage: %ld counted, %ld real", sum, prompt_tokens);
+    c->total_tokens = acc;
+}
+
+/* Shortens message m in place to about target tokens: its text is cut at a
+ * character boundary and a note says how much of the original is gone. */
+static void shorten_msg(psy_context *c, psy_msg *m, long target)
+{
+    size_t len = strlen(m->content);
+    size_t body = m->body_len ? m->body_len : len; /* without an earlier note */
+    size_t chars = psy_utf8_chars(m->content, body);
+    if (!chars || m->tokens <= 0) return;
+    /* characters per token of this very message, with a margin for the note */
+    double keep_d = (double)chars * (double)target / (double)m->tokens * 0.9;
+    size_t keep_chars = keep_d > 0 ? (size_t)keep_d : 0;
+    if (keep_chars >= chars) keep_chars = chars > 64 ? chars - 64 : chars / 2;
+    size_t keep = psy_utf8_offset(m->content, body, keep_chars);
+    size_t omitted = m->omitted_chars + (chars - keep_chars);
+    buf b = BUF_INIT;
+    buf_append(&b, m->content, keep);
+    buf_printf(&b, "\n\n[... shortened to fit the context: %zu characters omitted]", omitted);
+    if (!b.data) return;
+    free(m->content);
+    m->content = buf_detach(&b);
+    m->body_len = keep;
+    m->omitted_chars = omitted;
+    c->total_tokens -= m->tokens;
+    count_msg(c, m);
+    c->total_tokens += m->tokens;
+}
+
+/* When nothing more may be dropped: the largest tool results give way. */
+static void shorten_tool_results(psy_context *c)
+{
+    for (int round = 0; round < 8 && psy_context_over_budget(c); round++) {
+        psy_msg *best = NULL;
+        for (size_t i = first_droppable(c); i < c->n; i++)
+            if ((c->msgs[i].flags & PSY_MSG_TOOL_RESULT) && (!best || c->msgs[i].tokens > best->tokens))
+                best = &c->msgs[i];
+        if (!best || best->tokens <= 64) return;
+        long excess = c->total_tokens - psy_context_available(c);
+        long target = best->tokens - excess - 16;
+        if (target < 48) target = 48;
+        int before = best->tokens;
+        shorten_msg(c, best, target);
+        if (best->tokens >= before) return; /* no progress (the counter is odd): stop */
+        c->shortened++;
+        log_info("compaction: a tool result shortened in place (%d -> %d tokens), %ld of %d used", before,
+                 best->tokens, c->total_tokens, psy_context_available(c));
+    }
 }
 
 static int stage(psy_context *c, psy_msg *m)
@@ -210,7 +309,10 @@ int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn sum
         keep_from++;
     }
     size_t ndrop = keep_from - from;
-    if (!ndrop) return 0;
+    if (!ndrop) {
+        shorten_tool_results(c);
+        return 0;
+    }
 
     char *summary = NULL;
     if (summarize) {
@@ -257,6 +359,7 @@ int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn sum
             ndrop++;
         }
     }
+    shorten_tool_results(c);
     log_info("compaction: dropped %zu messages, %ld tokens left of %d available, %zu staged", ndrop, c->total_tokens,
              psy_context_available(c), c->n_staged);
     return (int)ndrop;

@@ -34,6 +34,8 @@ typedef struct psy_msg {
     int tokens;    /* real count of the rendered message */
     bool estimated;/* the counter was unavailable; tokens is a byte-based upper estimate */
     int flags;     /* psy_msg_flags */
+    size_t body_len;      /* shortened in place: bytes of the original content still kept (0 = never shortened) */
+    size_t omitted_chars; /* shortened in place: characters of the original content cut so far */
 } psy_msg;
 
 /* Returns the token count of one rendered message, or < 0 when unavailable. */
@@ -56,6 +58,7 @@ typedef struct psy_context {
     int min_keep;
     long messages_added;
     long compactions;
+    long shortened;     /* tool results shortened in place because nothing more could be dropped */
     psy_count_fn count;
     void *count_ud;
 } psy_context;
@@ -73,6 +76,16 @@ int psy_context_add(psy_context *c, const char *role, const char *content, const
 /* Removes the last message (an abandoned turn's leftovers). */
 void psy_context_pop(psy_context *c);
 bool psy_context_over_budget(const psy_context *c);
+/* Tokens one more message may take so that compaction can still bring the
+ * conversation within budget: the budget minus what compaction never drops
+ * (the system prompt, a summary, and the newest min_keep - 1 messages). 0
+ * when even those do not fit. */
+int psy_context_room(const psy_context *c);
+/* Calibrates the counts with a generation's real usage: when the prompt was
+ * the first n_rendered messages and that is still the whole context, the
+ * message counts are scaled so that total_tokens == prompt_tokens (the
+ * per-message counts miss how the chat template joins messages). */
+void psy_context_calibrate(psy_context *c, size_t n_rendered, long prompt_tokens);
 /* Recounts messages whose count was estimated (the counter came back). */
 void psy_context_recount(psy_context *c);
 
@@ -82,8 +95,10 @@ void psy_context_recount(psy_context *c);
  * replaced) until the total fits or only min_keep are left, and stages them.
  * With summarize, the dropped messages (and an old summary) become one
  * "[Previous conversation summary]" system message; if it fails, plain
- * sliding window. Returns the number of messages dropped (0 when within
- * budget). */
+ * sliding window. When nothing more may be dropped and the total still does
+ * not fit, the largest tool results are shortened in place (with a note
+ * saying how many characters were cut; c->shortened counts them). Returns
+ * the number of messages dropped (0 when within budget). */
 int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn summarize, void *ud);
 /* Hands everything staged to flush (shutdown). */
 int psy_context_flush_staged(psy_context *c, psy_flush_fn flush, void *ud);
@@ -94,6 +109,13 @@ void psy_context_clear(psy_context *c);
 cJSON *psy_context_render(const psy_context *c);
 /* The text a message is rendered to (extra + blank line + content); caller frees. */
 char *psy_msg_render(const psy_msg *m);
+
+/* ---- UTF-8 text measured in characters (code points), not bytes */
+
+/* Characters in s[0..n). */
+size_t psy_utf8_chars(const char *s, size_t n);
+/* Byte offset of the first max_chars characters of s[0..n) (n when shorter). */
+size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars);
 
 /* ---- judging messages */
 

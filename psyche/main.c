@@ -116,6 +116,7 @@ typedef struct frontend {
     bool answered;
     bool failed;
     bool mid_line;    /* streamed text without its newline yet */
+    bool streamed;    /* the running turn has streamed text */
 } frontend;
 
 static void print_event_json(const psy_event *ev)
@@ -146,11 +147,17 @@ static void print_event_text(frontend *fe, const psy_event *ev)
     switch (ev->kind) {
     case PSY_EV_TOKEN:
         fputs(t, stdout);
-        if (*t) fe->mid_line = t[strlen(t) - 1] != '\n';
+        if (*t) fe->mid_line = t[strlen(t) - 1] != '\n', fe->streamed = true;
         break;
-    case PSY_EV_ANSWER:
+    case PSY_EV_ANSWER: {
         end_line(fe);
+        /* what the answer has that the stream did not: "[Generation timed out]", "[Max tool iterations reached]" */
+        const cJSON *note = cJSON_GetObjectItemCaseSensitive(ev->data, "note");
+        if (cJSON_IsString(note) && *note->valuestring)
+            printf("%s%s\n", fe->streamed ? "\n" : "", note->valuestring);
+        fe->streamed = false;
         break;
+    }
     case PSY_EV_TOOL_END:
         end_line(fe);
         fprintf(stderr, "[tool] %s\n", t);
@@ -338,8 +345,9 @@ int main(int argc, char **argv)
         cfg_free(keys, nkeys);
         return 0;
     }
-    if (strcmp(cfg.compaction, "sliding") && strcmp(cfg.compaction, "summarize")) {
-        fprintf(stderr, "psyche: [context] compaction: expected sliding or summarize, got \"%s\"\n", cfg.compaction);
+    if (!psy_settings_compaction_valid(&cfg)) {
+        fprintf(stderr, "psyche: [context] compaction: expected sliding or summarize (summarise), got \"%s\"\n",
+                cfg.compaction);
         cfg_free(keys, nkeys);
         return 2;
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent_int.h"
 #include "buf.h"
@@ -172,7 +173,7 @@ void psy_mem_import_fallback(psy_agent *a)
 void psy_mem_consider_exchange(psy_agent *a, const char *user_text, const char *answer, int tools_used,
                                const char *tool_results)
 {
-    if (!a->cfg->memory || !a->cfg->auto_store) return;
+    if (!a->cfg->auto_store) return; /* without mnemosyne (--no-memory) psy_mem_store uses the fallback file */
     double v = 0, ar = 0;
     cJSON *emo = psy_emotion_context(a);
     const cJSON *jv = cJSON_GetObjectItemCaseSensitive(emo, "valence");
@@ -248,6 +249,54 @@ static cJSON *recall(psy_agent *a, const cJSON *args)
     return r;
 }
 
+/* Tags from an array (its strings, numbers and booleans as text) or one
+ * comma-separated string; anything else gives none. At most 16, trimmed,
+ * empty ones skipped. Returns the count; the strings live in *store. */
+static size_t tags_of(const cJSON *tags, const char *tagv[17], cJSON *store)
+{
+    size_t nt = 0;
+    if (cJSON_IsString(tags)) {
+        const char *p = tags->valuestring;
+        while (*p && nt < 16) {
+            size_t n = strcspn(p, ",");
+            const char *b = p, *e = p + n;
+            while (b < e && (*b == ' ' || *b == '\t' || *b == '\n')) b++;
+            while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n')) e--;
+            if (e > b) {
+                char *t = strndup(b, (size_t)(e - b));
+                cJSON *it = t ? cJSON_CreateString(t) : NULL;
+                free(t);
+                if (it) {
+                    cJSON_AddItemToArray(store, it);
+                    tagv[nt++] = it->valuestring;
+                }
+            }
+            p += n;
+            if (*p) p++;
+        }
+    } else if (cJSON_IsArray(tags)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, tags)
+        {
+            if (nt >= 16) break;
+            if (cJSON_IsString(e) && *e->valuestring) tagv[nt++] = e->valuestring;
+            else if (cJSON_IsNumber(e) || cJSON_IsBool(e)) {
+                char *t = cJSON_PrintUnformatted(e);
+                cJSON *it = t ? cJSON_CreateString(t) : NULL;
+                free(t);
+                if (it) {
+                    cJSON_AddItemToArray(store, it);
+                    tagv[nt++] = it->valuestring;
+                }
+            }
+        }
+    }
+    tagv[nt] = NULL;
+    return nt;
+}
+
+/* store_memory: content is required; every other field is optional and read
+ * leniently (the original's tool rejected every call over such fields). */
 static cJSON *store(psy_agent *a, const cJSON *args)
 {
     static const char *const types[] = {"episodic", "semantic", "procedural", "emotional"};
@@ -257,21 +306,23 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(args, "tags");
     if (!cJSON_IsString(c) || !*c->valuestring) return tool_error("content must be a non-empty string%s", NULL);
     const char *type = "semantic";
+    const char *note = NULL;
     if (cJSON_IsString(t)) {
-        type = NULL;
+        bool known = false;
         for (size_t i = 0; i < 4; i++)
-            if (!strcmp(t->valuestring, types[i])) type = types[i];
-        if (!type) return tool_error("memory_type '%s' is not one of episodic, semantic, procedural, emotional", t->valuestring);
+            if (!strcasecmp(t->valuestring, types[i])) type = types[i], known = true;
+        if (!known) note = "memory_type was not one of episodic, semantic, procedural, emotional; stored as semantic";
+    } else if (t) {
+        note = "memory_type was not a string; stored as semantic";
     }
     const char *tagv[17];
-    size_t nt = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, tags) if (cJSON_IsString(e) && nt < 16) tagv[nt++] = e->valuestring;
-    tagv[nt] = NULL;
+    cJSON *tag_store = cJSON_CreateArray(); /* owns tags made from a string or numbers */
+    size_t nt = tags_of(tags, tagv, tag_store);
     const char *summary = cJSON_IsString(s) ? s->valuestring : NULL;
     cJSON *margs = psy_mem_args(a, c->valuestring, summary, type, "assistant", tagv);
     if (!psy_child_up(&a->mnemo)) {
         int rc = psy_mem_store(a, margs);
+        cJSON_Delete(tag_store);
         if (rc < 0) return tool_error("memory is unavailable and the fallback file failed%s", NULL);
         cJSON *r = cJSON_CreateObject();
         cJSON_AddBoolToObject(r, "success", 1);
@@ -284,6 +335,7 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     int rc = psy_mnemo(a, "store_memory", margs, &res, err, sizeof err);
     if (rc) {
         cJSON_Delete(res);
+        cJSON_Delete(tag_store);
         return tool_error("store_memory failed: %s", err);
     }
     cJSON *r = cJSON_CreateObject();
@@ -294,7 +346,9 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     cJSON_AddStringToObject(r, "memory_type", type);
     cJSON *tout = cJSON_AddArrayToObject(r, "tags");
     for (size_t i = 0; i < nt; i++) cJSON_AddItemToArray(tout, cJSON_CreateString(tagv[i]));
+    if (note) cJSON_AddStringToObject(r, "note", note);
     cJSON_Delete(res);
+    cJSON_Delete(tag_store);
     psy_emit(a, PSY_EV_MEMORY, "stored a memory", cJSON_Duplicate(r, 1));
     return r;
 }

@@ -161,6 +161,7 @@ int psy_generate(psy_agent *a, cJSON *messages, int max_tokens, double temperatu
     cJSON_AddBoolToObject(args, "emotional_modulation", a->cfg->emotional_modulation);
     if (background) cJSON_AddBoolToObject(args, "background", 1);
     gen_state g = {.a = a, .stream = stream};
+    if (!background) a->last_prompt_tokens = -1;
     psy_filter_init(&g.f);
     cJSON *res = NULL;
     int rc = psy_elpis(a, "generate", args, timeout_s * 1000, on_progress, &g, &res, err, errlen);
@@ -179,9 +180,11 @@ int psy_generate(psy_agent *a, cJSON *messages, int max_tokens, double temperatu
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(res, "usage");
         const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "cached_tokens");
-        if (cJSON_IsNumber(pt))
+        if (cJSON_IsNumber(pt)) {
             log_debug("generation: %d prompt tokens (%d cached)", (int)pt->valuedouble,
                       cJSON_IsNumber(ct) ? (int)ct->valuedouble : 0);
+            if (!background) a->last_prompt_tokens = (long)pt->valuedouble;
+        }
     } else if (rc == -ETIMEDOUT || rc == -ECANCELED) {
         final = buf_str(&g.raw);
         flen = utf8_complete_prefix(final, g.raw.len);
@@ -221,8 +224,15 @@ static char *visible_text(const char *text)
 static void compact(psy_agent *a)
 {
     if (!psy_context_over_budget(&a->ctx)) return;
-    bool summarize = a->cfg->compaction && !strcmp(a->cfg->compaction, "summarize");
+    bool summarize = psy_settings_summarize(a->cfg);
+    long shortened = a->ctx.shortened;
     int n = psy_context_compact(&a->ctx, psy_mem_flush, summarize ? psy_mem_summarize : NULL, a);
+    if (a->ctx.shortened > shortened) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d, "shortened", (double)(a->ctx.shortened - shortened));
+        cJSON_AddNumberToObject(d, "tokens", (double)a->ctx.total_tokens);
+        psy_emit(a, PSY_EV_MEMORY, "shortened a tool result in place to fit the context", d);
+    }
     if (n > 0) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddNumberToObject(d, "dropped", n);
@@ -235,21 +245,51 @@ static void compact(psy_agent *a)
     }
 }
 
-/* "[Tool result for x]:\n{...}" (compact JSON) cut at max chars (whole UTF-8 characters) with a note. */
-static char *tool_result_message(const char *name, const cJSON *wrapper, int max)
+char *psy_tool_result_text(const char *name, const cJSON *wrapper, long max_chars, long fit_chars)
 {
     char *json = cJSON_PrintUnformatted(wrapper); /* compact: tokens are scarce */
     buf b = BUF_INIT;
     buf_printf(&b, "[Tool result for %s]:\n%s", name, json ? json : "{}");
     free(json);
-    if (b.len > (size_t)max) {
-        size_t keep = utf8_complete_prefix(b.data, (size_t)max);
-        size_t omitted = b.len - keep;
+    long cap = max_chars < 0 ? 0 : max_chars;
+    bool to_fit = fit_chars >= 0 && fit_chars < cap;
+    if (to_fit) cap = fit_chars;
+    size_t chars = psy_utf8_chars(buf_str(&b), b.len);
+    if (chars > (size_t)cap) {
+        size_t keep = psy_utf8_offset(b.data, b.len, (size_t)cap);
         b.len = keep;
         b.data[keep] = 0;
-        buf_printf(&b, "\n\n[... truncated, %zu chars omitted]", omitted);
+        buf_printf(&b, "\n\n[... truncated, %zu chars omitted%s]", chars - (size_t)cap,
+                   to_fit ? " to fit the context" : "");
     }
+    if (!b.data) buf_puts(&b, "");
     return buf_detach(&b);
+}
+
+/* Adds a tool's result to the context, cut to what the context can hold
+ * next to the messages compaction must keep ([agent] tool_result_max_chars
+ * at most): about 3 characters per token, checked against the real count.
+ * Returns the text added (caller frees). */
+static char *add_tool_result(psy_agent *a, const char *name, const cJSON *wrapper)
+{
+    long room = (long)psy_context_room(&a->ctx) - 32; /* the note and the template */
+    long fit = room > 0 ? room * 3 : 0;
+    if (fit < 100) fit = 100; /* a stub at least: compaction shortens it further if need be */
+    char *msg = NULL;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        free(msg);
+        msg = psy_tool_result_text(name, wrapper, a->cfg->tool_result_max_chars, fit);
+        if (!msg || psy_context_add(&a->ctx, "user", msg, NULL, PSY_MSG_TOOL_RESULT)) break;
+        const psy_msg *m = &a->ctx.msgs[a->ctx.n - 1];
+        if (m->estimated || m->tokens <= room || fit <= 100) break;
+        /* denser than 3 characters a token: cut by the measured ratio and try again */
+        size_t chars = psy_utf8_chars(msg, strlen(msg));
+        long nf = (long)((double)chars * (double)(room > 0 ? room : 0) / (double)m->tokens * 0.9);
+        if (nf >= fit) nf = fit * 8 / 10;
+        fit = nf < 100 ? 100 : nf;
+        if (attempt < 2) psy_context_pop(&a->ctx);
+    }
+    return msg;
 }
 
 static int max_answer_tokens(psy_agent *a)
@@ -260,6 +300,9 @@ static int max_answer_tokens(psy_agent *a)
     return m < 16 ? 16 : (int)m; /* elpis reports an overflow clearly if even that does not fit */
 }
 
+/* Ends the turn with its one ANSWER event. extra: a note for the end of the
+ * answer ("[Generation timed out]"), also given as data.note so front-ends
+ * that streamed the text can show just the note. */
 static void finish(psy_agent *a, buf *answer, const char *extra, bool interrupted)
 {
     if (extra) {
@@ -267,10 +310,9 @@ static void finish(psy_agent *a, buf *answer, const char *extra, bool interrupte
         buf_puts(answer, extra);
     }
     cJSON *d = NULL;
-    if (interrupted) {
-        d = cJSON_CreateObject();
-        cJSON_AddBoolToObject(d, "interrupted", 1);
-    }
+    if (interrupted || extra) d = cJSON_CreateObject();
+    if (interrupted) cJSON_AddBoolToObject(d, "interrupted", 1);
+    if (extra) cJSON_AddStringToObject(d, "note", extra);
     psy_emit(a, PSY_EV_ANSWER, buf_str(answer), d);
 }
 
@@ -291,15 +333,19 @@ static cJSON *run_tool(psy_agent *a, const psy_toolcall *tc)
     psy_set_state(a, "running tool");
     cJSON *wrapper = psy_tools_run(a, tc->name, tc->arguments, 0, true, line, sizeof line);
     bool ok = wrapper && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(wrapper, "success"));
+    /* the original's three outcomes: success; failure (the tool ran and
+     * failed); exception (it could not run as asked: unknown tool, bad
+     * arguments, timed out or cancelled) */
+    psy_tool_outcome oc = wrapper && a->tools ? psy_tools_last_outcome(a->tools) : PSY_TOOL_REFUSED;
     if (!wrapper) {
         wrapper = cJSON_CreateObject();
         cJSON_AddStringToObject(wrapper, "tool_call_id", "none");
         cJSON_AddBoolToObject(wrapper, "success", 0);
         cJSON_AddStringToObject(cJSON_AddObjectToObject(wrapper, "result"), "error", "the tool could not be run");
-        psy_emotion_event(a, "frustration", 0.5, tc->name);
-    } else {
-        psy_emotion_event(a, ok ? "success" : "failure", ok ? 0.3 : 0.5, tc->name);
     }
+    if (ok) psy_emotion_event(a, "success", 0.3, tc->name);
+    else if (oc == PSY_TOOL_FAILED) psy_emotion_event(a, "failure", 0.5, tc->name);
+    else psy_emotion_event(a, "frustration", 0.5, tc->name);
     psy_note_tool(a, line, ok);
     return wrapper;
 }
@@ -307,6 +353,7 @@ static cJSON *run_tool(psy_agent *a, const psy_toolcall *tc)
 void psy_react_turn(psy_agent *a, const char *text)
 {
     int seq = __atomic_load_n(&a->cancel_seq, __ATOMIC_ACQUIRE);
+    psy_tools_reset_cancel(a->tools); /* a cancel of an earlier activity */
     psy_idle_user_message(&a->idle, now_mono());
     a->active_cancel = &a->turn_cancel;
     __atomic_store_n(&a->turn_cancel, 0, __ATOMIC_RELEASE);
@@ -353,8 +400,10 @@ void psy_react_turn(psy_agent *a, const char *text)
         }
         psy_set_state(a, "generating");
         char *out = NULL, err[1024];
+        size_t rendered = a->ctx.n;
         int rc = psy_generate(a, psy_context_render(&a->ctx), max_answer_tokens(a), -1, false, true,
                               a->cfg->generation_timeout_s, &out, err, sizeof err);
+        if (rc == 0 && a->last_prompt_tokens > 0) psy_context_calibrate(&a->ctx, rendered, a->last_prompt_tokens);
         if (rc == -ECANCELED) {
             if (out && *out) psy_context_add(&a->ctx, "assistant", out, NULL, 0);
             if (out) append_visible(&answer, out);
@@ -367,9 +416,9 @@ void psy_react_turn(psy_agent *a, const char *text)
             buf t = BUF_INIT;
             buf_printf(&t, "%s\n\n[Generation timed out]", out ? out : "");
             psy_context_add(&a->ctx, "assistant", t.data, NULL, 0);
-            append_visible(&answer, t.data);
+            if (out) append_visible(&answer, out);
             buf_free(&t);
-            finish(a, &answer, NULL, false);
+            finish(a, &answer, "[Generation timed out]", false);
             free(out);
             done = true;
             break;
@@ -389,10 +438,25 @@ void psy_react_turn(psy_agent *a, const char *text)
             out[tc.end < strlen(out) ? tc.end : strlen(out)] = 0;
             append_visible(&answer, out);
             psy_context_add(&a->ctx, "assistant", out, NULL, PSY_MSG_TOOL_CALL);
+            /* A cancel or new input from before this point must not be lost:
+             * the flag is cleared first, then the turn's own markers are
+             * checked (they are set before the flag), and a later cancel
+             * stays set for the tool to see. */
+            psy_tools_reset_cancel(a->tools);
+            if (psy_turn_aborted(a, seq)) {
+                buf m = BUF_INIT;
+                buf_printf(&m, "[Tool result for %s]: not run: the user interrupted", tc.name);
+                psy_context_add(&a->ctx, "user", m.data, NULL, PSY_MSG_TOOL_RESULT);
+                buf_free(&m);
+                finish(a, &answer, NULL, true);
+                psy_toolcall_clear(&tc);
+                free(out);
+                done = true;
+                break;
+            }
             cJSON *wrapper = run_tool(a, &tc);
-            char *msg = tool_result_message(tc.name, wrapper, a->cfg->tool_result_max_chars);
-            psy_context_add(&a->ctx, "user", msg, NULL, PSY_MSG_TOOL_RESULT);
-            if (results.len < 65536) buf_puts(&results, msg);
+            char *msg = add_tool_result(a, tc.name, wrapper);
+            if (msg && results.len < 65536) buf_puts(&results, msg);
             free(msg);
             cJSON_Delete(wrapper);
             psy_toolcall_clear(&tc);
@@ -407,6 +471,7 @@ void psy_react_turn(psy_agent *a, const char *text)
             psy_context_add(&a->ctx, "user", m.data, NULL, PSY_MSG_TOOL_RESULT);
             psy_emitf(a, PSY_EV_INFO, "(the model's tool call could not be used: %s; it may retry)", perr);
             buf_free(&m);
+            psy_emotion_event(a, "frustration", 0.5, "unparseable tool call");
             psy_toolcall_clear(&tc);
             compact(a);
         } else {

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <linux/landlock.h>
 #include <sched.h>
@@ -86,12 +87,56 @@ static int add_rule(psy_sandbox *sb, const char *path, uint64_t access)
     return 0;
 }
 
-/* ---- read rules: everything but the secrets in home directories --------- */
+/* Remembers a directory granted entry by entry (and when it last changed):
+ * a refresh rebuilds the rules only when one of them changed. */
+static void watch_dir(psy_sandbox *sb, DIR *d, const char *path)
+{
+    struct stat st;
+    if (fstat(dirfd(d), &st)) return;
+    if (sb->n_watch == sb->cap_watch) {
+        size_t nc = sb->cap_watch ? sb->cap_watch * 2 : 64;
+        psy_sandbox_watch *v = realloc(sb->watch, nc * sizeof *v);
+        if (!v) return;
+        sb->watch = v;
+        sb->cap_watch = nc;
+    }
+    char *p = strdup(path);
+    if (!p) return;
+    sb->watch[sb->n_watch++] = (psy_sandbox_watch){p, st.st_mtim};
+}
+
+static void unwatch_all(psy_sandbox *sb)
+{
+    for (size_t i = 0; i < sb->n_watch; i++) free(sb->watch[i].path);
+    sb->n_watch = 0;
+}
+
+/* True when a watched directory changed (or is gone) since the last build. */
+static bool watched_changed(const psy_sandbox *sb)
+{
+    for (size_t i = 0; i < sb->n_watch; i++) {
+        struct stat st;
+        if (stat(sb->watch[i].path, &st) || st.st_mtim.tv_sec != sb->watch[i].mtime.tv_sec ||
+            st.st_mtim.tv_nsec != sb->watch[i].mtime.tv_nsec)
+            return true;
+    }
+    return false;
+}
+
+/* ---- read rules: everything but the secrets in homes and the workspace ---
+ *
+ * Landlock only grants, and a grant on a directory covers everything beneath
+ * it. So the path from "/" down to each home directory and to the workspace
+ * (an "area") is walked entry by entry, and inside an area a breadth-first
+ * scan (within an entry budget) finds the directories that hold a sensitive
+ * name somewhere below: those are granted entry by entry, skipping the
+ * sensitive ones; every other directory is granted whole. A directory
+ * granted entry by entry does not cover files created in it later (the
+ * ruleset is rebuilt before each command, so the next command sees them). */
 
 typedef struct read_walk {
     psy_sandbox *sb;
-    char home[PATH_MAX]; /* realpath of $HOME, or "" */
-    int budget;          /* entries left to visit */
+    int budget;  /* entries each area's scan may look at */
 } read_walk;
 
 static const char *base_of(const char *p)
@@ -106,47 +151,196 @@ static bool parent_is(const char *p, const char *dir)
     return strncmp(p, dir, n) == 0 && p[n] == '/' && !strchr(p + n + 1, '/');
 }
 
-static bool is_home(const read_walk *w, const char *p)
+/* p is a proper ancestor of q. */
+static bool is_ancestor(const char *p, const char *q)
 {
-    return strcmp(p, "/root") == 0 || parent_is(p, "/home") || (w->home[0] && strcmp(p, w->home) == 0);
-}
-
-/* Directories whose entries are granted one by one instead of as a whole. */
-static bool needs_descent(const read_walk *w, const char *p)
-{
-    if (strcmp(p, "/home") == 0 || is_home(w, p)) return true;
+    if (!q || !*q) return false;
+    if (strcmp(p, "/") == 0) return q[0] == '/' && q[1] != 0;
     size_t n = strlen(p);
-    if (w->home[0] && strncmp(w->home, p, n) == 0 && w->home[n] == '/') return true; /* ancestor of $HOME */
-    if (strcmp(base_of(p), ".config") == 0) {
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%.*s", (int)(base_of(p) - p - 1), p);
-        return is_home(w, parent);
-    }
-    return false;
+    return strncmp(p, q, n) == 0 && q[n] == '/';
 }
 
+/* A home directory or the workspace: scanned for secrets. */
+static bool is_area(const psy_sandbox *sb, const char *p)
+{
+    return strcmp(p, "/root") == 0 || parent_is(p, "/home") || (sb->home[0] && strcmp(p, sb->home) == 0) ||
+           strcmp(p, sb->workspace) == 0;
+}
+
+/* On the way to an area: granted entry by entry. */
+static bool leads_to_area(const psy_sandbox *sb, const char *p)
+{
+    return strcmp(p, "/home") == 0 || is_ancestor(p, "/root") || is_ancestor(p, sb->home) ||
+           is_ancestor(p, sb->workspace);
+}
+
+/* A name whose reads are refused: psy_name_sensitive(), and gh under .config. */
+static bool secret_name(const char *dir, const char *name)
+{
+    return psy_name_sensitive(name) || (strcmp(name, "gh") == 0 && strcmp(base_of(dir), ".config") == 0);
+}
+
+/* Directory entry type without following symlinks. */
+static int entry_type(const char *dir, const struct dirent *de)
+{
+    if (de->d_type != DT_UNKNOWN) return de->d_type;
+    char p[PATH_MAX];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+    if (lstat(p, &st)) return DT_UNKNOWN;
+    return S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+}
+
+static int join(char *out, size_t outlen, const char *dir, const char *name)
+{
+    int n = snprintf(out, outlen, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+typedef struct scan_node {
+    char *path;
+    int parent, first_child, next_sibling;
+    bool dirty;  /* holds a secret below, or leads to another area: granted entry by entry */
+    bool opaque; /* another area: walked on its own */
+} scan_node;
+
+typedef struct scan {
+    scan_node *v;
+    int n, cap;
+} scan;
+
+static int scan_add(scan *sc, const char *path, int parent)
+{
+    if (sc->n == sc->cap) {
+        int nc = sc->cap ? sc->cap * 2 : 64;
+        scan_node *v = realloc(sc->v, (size_t)nc * sizeof *v);
+        if (!v) return -1;
+        sc->v = v;
+        sc->cap = nc;
+    }
+    char *dup = strdup(path);
+    if (!dup) return -1;
+    scan_node *nd = &sc->v[sc->n];
+    *nd = (scan_node){.path = dup, .parent = parent, .first_child = -1, .next_sibling = -1};
+    if (parent >= 0) {
+        nd->next_sibling = sc->v[parent].first_child;
+        sc->v[parent].first_child = sc->n;
+    }
+    return sc->n++;
+}
+
+static void area_walk(read_walk *w, const char *root, int depth);
+
+/* Grants reads beneath node i of a scanned area (see the comment above). */
+static void area_emit(read_walk *w, scan *sc, int i, int depth)
+{
+    const char *path = sc->v[i].path;
+    if (!sc->v[i].dirty) {
+        add_rule(w->sb, path, FS_READ);
+        return;
+    }
+    if (sc->v[i].opaque) {
+        area_walk(w, path, depth + 1);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (!d) return;
+    watch_dir(w->sb, d, path);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || secret_name(path, name)) continue;
+        char p[PATH_MAX];
+        if (join(p, sizeof p, path, name)) continue;
+        int t = entry_type(path, de);
+        if (t == DT_LNK) continue; /* the target's own rules decide */
+        int child = -1;
+        if (t == DT_DIR)
+            for (int c = sc->v[i].first_child; c >= 0; c = sc->v[c].next_sibling)
+                if (strcmp(sc->v[c].path, p) == 0) child = c;
+        if (child >= 0) area_emit(w, sc, child, depth);
+        else if (t == DT_DIR && (is_area(w->sb, p) || leads_to_area(w->sb, p))) area_walk(w, p, depth + 1);
+        else add_rule(w->sb, p, FS_READ);
+    }
+    closedir(d);
+}
+
+/* A home or the workspace: breadth-first, so shallow secrets are found first. */
+static void area_walk(read_walk *w, const char *root, int depth)
+{
+    if (depth > 8) return; /* areas inside areas: never this deep in practice */
+    scan sc = {0};
+    if (scan_add(&sc, root, -1) < 0) {
+        free(sc.v);
+        return;
+    }
+    int budget = w->budget;
+    bool cut = false;
+    for (int q = 0; q < sc.n && !cut; q++) {
+        if (sc.v[q].opaque) continue;
+        DIR *d = opendir(sc.v[q].path);
+        if (!d) continue; /* unreadable: its files are too, whatever the rule */
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            const char *name = de->d_name;
+            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+            if (budget-- <= 0) {
+                cut = true; /* what was not looked at is granted whole */
+                break;
+            }
+            if (secret_name(sc.v[q].path, name)) {
+                sc.v[q].dirty = true;
+                continue;
+            }
+            if (entry_type(sc.v[q].path, de) != DT_DIR) continue;
+            char p[PATH_MAX];
+            if (join(p, sizeof p, sc.v[q].path, name)) continue;
+            bool other_area = is_area(w->sb, p) && strcmp(p, root) != 0;
+            bool leads = leads_to_area(w->sb, p);
+            int k = scan_add(&sc, p, q);
+            if (k < 0) {
+                cut = true;
+                break;
+            }
+            sc.v[k].opaque = other_area;
+            sc.v[k].dirty = other_area || leads;
+        }
+        closedir(d);
+    }
+    if (cut) {
+        w->sb->partial = true;
+        snprintf(w->sb->partial_area, sizeof w->sb->partial_area, "%s", root);
+    }
+    for (int i = sc.n - 1; i > 0; i--)
+        if (sc.v[i].dirty) sc.v[sc.v[i].parent].dirty = true;
+    area_emit(w, &sc, 0, depth);
+    for (int i = 0; i < sc.n; i++) free(sc.v[i].path);
+    free(sc.v);
+}
+
+/* The way from "/" to the areas: entry by entry; all else is granted whole. */
 static void grant_reads(read_walk *w, const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d) return;
+    watch_dir(w->sb, d, dir);
     struct dirent *de;
-    while ((de = readdir(d)) && w->budget > 0) {
+    while ((de = readdir(d))) {
         const char *name = de->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
-        w->budget--;
         char p[PATH_MAX];
-        int n = snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
-        if (n < 0 || (size_t)n >= sizeof p) continue;
-        /* Only home areas are descended into, so below "/" every secret name is left out. */
-        if (strcmp(dir, "/") != 0 && psy_name_sensitive(name)) continue;
-        if (strcmp(name, "gh") == 0 && strcmp(base_of(dir), ".config") == 0) continue;
-        if (depth < 6 && needs_descent(w, p)) {
-            struct stat st;
-            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-                grant_reads(w, p, depth + 1);
-                continue;
-            }
+        if (join(p, sizeof p, dir, name)) continue;
+        int t = entry_type(dir, de);
+        if (t == DT_LNK) continue; /* /bin -> usr/bin: the target's own rules decide */
+        if (t == DT_DIR && is_area(w->sb, p)) {
+            area_walk(w, p, 0);
+            continue;
         }
+        if (t == DT_DIR && depth < 16 && leads_to_area(w->sb, p)) {
+            grant_reads(w, p, depth + 1);
+            continue;
+        }
+        if (strcmp(dir, "/") != 0 && secret_name(dir, name)) continue;
         add_rule(w->sb, p, FS_READ);
     }
     closedir(d);
@@ -211,6 +405,101 @@ static int probe_netns(unsigned uid, unsigned gid)
 
 /* ---- setup ----------------------------------------------------------------- */
 
+static uint64_t write_rights(const psy_sandbox *sb)
+{
+    return fs_handled(sb->abi) & ~(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE);
+}
+
+/* (Re)builds the Landlock ruleset from the saved configuration. */
+static int build_ruleset(psy_sandbox *sb)
+{
+    if (sb->ruleset_fd >= 0) close(sb->ruleset_fd);
+    sb->ruleset_fd = -1;
+    sb->fs = false;
+    struct psy_ll_ruleset_attr attr = {.handled_access_fs = fs_handled(sb->abi)};
+    size_t size = sizeof(uint64_t);
+    if (sb->abi >= 4) {
+        size = 2 * sizeof(uint64_t);
+        if (!sb->allow_network) attr.handled_access_net = PSY_LL_NET_BIND_TCP | PSY_LL_NET_CONNECT_TCP;
+    }
+    if (sb->abi >= 6) {
+        size = sizeof attr;
+        attr.scoped = PSY_LL_SCOPE_SIGNAL;
+        if (!sb->allow_network) attr.scoped |= PSY_LL_SCOPE_ABSTRACT_UNIX_SOCKET;
+    }
+    long fd = ll_create(&attr, size, 0);
+    if (fd < 0) return -errno;
+    sb->ruleset_fd = (int)fd;
+    fcntl(sb->ruleset_fd, F_SETFD, FD_CLOEXEC);
+    sb->net_tcp = attr.handled_access_net != 0;
+    sb->scoped = attr.scoped != 0;
+    sb->rules = 0;
+    sb->partial = false;
+    sb->partial_area[0] = 0;
+    unwatch_all(sb);
+
+    read_walk w = {.sb = sb, .budget = sb->scan_budget};
+    grant_reads(&w, "/", 0);
+    add_rule(sb, "/", LANDLOCK_ACCESS_FS_READ_DIR); /* listings everywhere (names, not contents) */
+
+    /* Writes: the workspace's reads come from the walk above, so its secrets stay unreadable. */
+    int rc = add_rule(sb, sb->workspace, write_rights(sb));
+    if (rc) {
+        log_warn("sandbox: cannot add the workspace %s: %s", sb->workspace, strerror(-rc));
+        close(sb->ruleset_fd);
+        sb->ruleset_fd = -1;
+        return rc;
+    }
+    sb->tmp_rules = 0;
+    if (sb->allow_tmp) {
+        static const char *const tmps[] = {"/tmp", "/var/tmp", "/dev/shm"};
+        for (int i = 0; i < 3; i++)
+            if (add_rule(sb, tmps[i], write_rights(sb)) == 0) sb->tmp_rules |= 1 << i;
+        if (sb->scratch[0]) add_rule(sb, sb->scratch, fs_handled(sb->abi));
+    }
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++) add_rule(sb, sb->extra_write[i], fs_handled(sb->abi));
+    static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", NULL};
+    for (int i = 0; devs[i]; i++) add_rule(sb, devs[i], LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    sb->fs = true;
+    return 0;
+}
+
+static void make_detail(psy_sandbox *sb, int ll_errno)
+{
+    buf d = BUF_INIT;
+    if (sb->fs) {
+        buf_printf(&d, "landlock ABI %d: writes only in %s", sb->abi, sb->workspace);
+        static const char *const tmps[] = {"/tmp", "/var/tmp", "/dev/shm"};
+        for (int i = 0; i < 3; i++)
+            if (sb->tmp_rules & (1 << i)) buf_printf(&d, ", %s", tmps[i]);
+        for (int i = 0; sb->extra_write && sb->extra_write[i]; i++) buf_printf(&d, ", %s", sb->extra_write[i]);
+        buf_puts(&d, "; reads everywhere but secrets (.ssh, .gnupg, .aws, .env, *.key, *.pem, credentials, ...) in "
+                     "home directories and the workspace, at any depth (their names stay listable)");
+        if (sb->partial)
+            buf_printf(&d, " - partial: %s has more than %d entries, the rest was not checked for secrets",
+                       sb->partial_area, sb->scan_budget);
+        if (sb->scratch[0])
+            buf_printf(&d, "; TMPDIR=%s (files made in /tmp itself are not readable: it holds the workspace or a home)",
+                       sb->scratch);
+    } else if (ll_errno == ENOSYS || ll_errno == EOPNOTSUPP) {
+        buf_printf(&d, "files not sandboxed: Landlock %s in this kernel", ll_errno == ENOSYS ? "is not built" : "is disabled");
+    } else {
+        buf_printf(&d, "files not sandboxed: Landlock unavailable (%s)", strerror(ll_errno ? ll_errno : EINVAL));
+    }
+    if (sb->allow_network)
+        buf_puts(&d, "; network allowed (configured)");
+    else if (sb->netns)
+        buf_printf(&d, "; network blocked (own network namespace%s%s)", sb->netns_userns ? " in a user namespace" : "",
+                   sb->net_tcp ? " and Landlock TCP rules" : "");
+    else if (sb->net_tcp)
+        buf_puts(&d, "; network: TCP blocked by Landlock, UDP not restricted");
+    else
+        buf_puts(&d, "; network not restricted");
+    if (sb->scoped) buf_puts(&d, "; cannot signal processes outside the sandbox");
+    snprintf(sb->detail, sizeof sb->detail, "%s", buf_str(&d));
+    buf_free(&d);
+}
+
 int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
 {
     memset(sb, 0, sizeof *sb);
@@ -223,6 +512,18 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
         snprintf(sb->detail, sizeof sb->detail, "not sandboxed: disabled in the configuration");
         return 0;
     }
+    if (!realpath(cfg->workspace, sb->workspace)) snprintf(sb->workspace, sizeof sb->workspace, "%s", cfg->workspace);
+    const char *h = getenv("HOME"); /* taken now: the rules are rebuilt later with the same home */
+    if (!h || !*h || !realpath(h, sb->home)) sb->home[0] = 0;
+    sb->allow_network = cfg->allow_network;
+    sb->allow_tmp = cfg->allow_tmp;
+    sb->scan_budget = cfg->scan_budget > 0 ? cfg->scan_budget : 20000;
+    size_t nx = 0;
+    while (cfg->extra_write && cfg->extra_write[nx]) nx++;
+    if (nx) {
+        sb->extra_write = calloc(nx + 1, sizeof *sb->extra_write);
+        for (size_t i = 0; sb->extra_write && i < nx; i++) sb->extra_write[i] = strdup(cfg->extra_write[i]);
+    }
 
     long abi = ll_create(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     int ll_errno = abi < 0 ? errno : 0;
@@ -233,84 +534,43 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
         sb->netns = r > 0;
         sb->netns_userns = r == 2;
     }
-
-    buf fsdesc = BUF_INIT;
     if (sb->abi > 0) {
-        struct psy_ll_ruleset_attr attr = {.handled_access_fs = fs_handled(sb->abi)};
-        size_t size = sizeof(uint64_t);
-        if (sb->abi >= 4) {
-            size = 2 * sizeof(uint64_t);
-            if (!cfg->allow_network) attr.handled_access_net = PSY_LL_NET_BIND_TCP | PSY_LL_NET_CONNECT_TCP;
-        }
-        if (sb->abi >= 6) {
-            size = sizeof attr;
-            attr.scoped = PSY_LL_SCOPE_SIGNAL;
-            if (!cfg->allow_network) attr.scoped |= PSY_LL_SCOPE_ABSTRACT_UNIX_SOCKET;
-        }
-        long fd = ll_create(&attr, size, 0);
-        if (fd < 0) {
-            ll_errno = errno;
-            sb->abi = 0;
-        } else {
-            sb->ruleset_fd = (int)fd;
-            fcntl(sb->ruleset_fd, F_SETFD, FD_CLOEXEC);
-            sb->net_tcp = attr.handled_access_net != 0;
-            sb->scoped = attr.scoped != 0;
-
-            read_walk w = {.sb = sb, .budget = 8192};
-            const char *h = getenv("HOME");
-            if (h && *h && !realpath(h, w.home)) w.home[0] = 0;
-            grant_reads(&w, "/", 0);
-            add_rule(sb, "/", LANDLOCK_ACCESS_FS_READ_DIR); /* listings everywhere (names, not contents) */
-
-            uint64_t all = fs_handled(sb->abi);
-            int rc = add_rule(sb, cfg->workspace, all);
-            if (rc) {
-                log_warn("sandbox: cannot add the workspace %s: %s", cfg->workspace, strerror(-rc));
-                close(sb->ruleset_fd);
-                sb->ruleset_fd = -1;
-                ll_errno = -rc;
-            } else {
-                buf_printf(&fsdesc, "writes only in %s", cfg->workspace);
-                if (cfg->allow_tmp) {
-                    static const char *const tmps[] = {"/tmp", "/var/tmp", "/dev/shm", NULL};
-                    for (int i = 0; tmps[i]; i++)
-                        if (add_rule(sb, tmps[i], all) == 0) buf_printf(&fsdesc, ", %s", tmps[i]);
-                }
-                for (int i = 0; cfg->extra_write && cfg->extra_write[i]; i++)
-                    if (add_rule(sb, cfg->extra_write[i], all) == 0) buf_printf(&fsdesc, ", %s", cfg->extra_write[i]);
-                static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", NULL};
-                for (int i = 0; devs[i]; i++)
-                    add_rule(sb, devs[i], LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
-                buf_puts(&fsdesc, "; reads everywhere but secrets in home directories (.ssh, .gnupg, .aws, .env, ...; "
-                                  "their names stay listable)");
-                sb->fs = true;
+        /* /tmp on the way to the workspace or a home is granted entry by
+         * entry, so files made in it later are unreadable: compilers and test
+         * runners get a scratch TMPDIR of their own instead. */
+        if (sb->allow_tmp && (is_area(sb, "/tmp") || leads_to_area(sb, "/tmp"))) {
+            snprintf(sb->scratch, sizeof sb->scratch, "/tmp/psyche-sandbox-XXXXXX");
+            if (!mkdtemp(sb->scratch)) {
+                log_warn("sandbox: cannot make a scratch directory in /tmp: %s", strerror(errno));
+                sb->scratch[0] = 0;
             }
         }
+        int rc = build_ruleset(sb);
+        if (rc) ll_errno = -rc;
     }
-
-    buf d = BUF_INIT;
-    if (sb->fs)
-        buf_printf(&d, "landlock ABI %d: %s", sb->abi, buf_str(&fsdesc));
-    else if (ll_errno == ENOSYS || ll_errno == EOPNOTSUPP)
-        buf_printf(&d, "files not sandboxed: Landlock %s in this kernel",
-                   ll_errno == ENOSYS ? "is not built" : "is disabled");
-    else
-        buf_printf(&d, "files not sandboxed: Landlock unavailable (%s)", strerror(ll_errno ? ll_errno : EINVAL));
-    if (cfg->allow_network)
-        buf_puts(&d, "; network allowed (configured)");
-    else if (sb->netns)
-        buf_printf(&d, "; network blocked (own network namespace%s%s)", sb->netns_userns ? " in a user namespace" : "",
-                   sb->net_tcp ? " and Landlock TCP rules" : "");
-    else if (sb->net_tcp)
-        buf_puts(&d, "; network: TCP blocked by Landlock, UDP not restricted");
-    else
-        buf_puts(&d, "; network not restricted");
-    if (sb->scoped) buf_puts(&d, "; cannot signal processes outside the sandbox");
-    snprintf(sb->detail, sizeof sb->detail, "%s", buf_str(&d));
-    buf_free(&d);
-    buf_free(&fsdesc);
+    make_detail(sb, ll_errno);
     log_info("sandbox: %s (%d rules)", sb->detail, sb->rules);
+    return 0;
+}
+
+int psy_sandbox_refresh(psy_sandbox *sb)
+{
+    if (!sb || !sb->enabled || !sb->fs) return 0;
+    if (!watched_changed(sb)) return 0; /* nothing new where a grant is entry by entry */
+    int rc = build_ruleset(sb);
+    make_detail(sb, rc ? -rc : 0);
+    return rc;
+}
+
+const char *psy_sandbox_tmpdir(const psy_sandbox *sb)
+{
+    return sb && sb->fs && sb->scratch[0] ? sb->scratch : NULL;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
     return 0;
 }
 
@@ -320,6 +580,15 @@ void psy_sandbox_free(psy_sandbox *sb)
     if (sb->ruleset_fd >= 0) close(sb->ruleset_fd);
     sb->ruleset_fd = -1;
     sb->fs = false;
+    if (sb->scratch[0]) nftw(sb->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    sb->scratch[0] = 0;
+    for (size_t i = 0; sb->extra_write && sb->extra_write[i]; i++) free(sb->extra_write[i]);
+    free(sb->extra_write);
+    sb->extra_write = NULL;
+    unwatch_all(sb);
+    free(sb->watch);
+    sb->watch = NULL;
+    sb->cap_watch = 0;
 }
 
 bool psy_sandbox_active(const psy_sandbox *sb)

@@ -3,41 +3,60 @@
  * What the sandbox covers, when the kernel has Landlock (ABI >= 1):
  *   - writes (create, delete, rename, truncate, write) only beneath the
  *     workspace, plus /tmp, /var/tmp and /dev/shm when allow_tmp (the
- *     default: compilers and test runners need scratch space), plus the
- *     extra_write paths, plus /dev/null, /dev/zero, /dev/full and /dev/tty;
+ *     default, [workspace] sandbox_tmp: an exception compilers and test
+ *     runners need), plus the extra_write paths, plus /dev/null, /dev/zero,
+ *     /dev/full and /dev/tty;
  *   - reads and execution everywhere, except inside home directories
- *     ($HOME, /root, /home/<user>): there every entry is readable except the
- *     sensitive ones of psy_name_sensitive() (.ssh, .gnupg, .aws, .netrc,
- *     .env, id_rsa, credentials, ...) and .config/gh. Landlock only grants,
- *     so this is done by granting each other entry one by one;
+ *     ($HOME, /root, /home/<user>) and the workspace: there, at any depth,
+ *     every entry is readable except the sensitive ones of
+ *     psy_name_sensitive() (.ssh, .gnupg, .aws, .netrc, .env, *.key, *.pem,
+ *     id_rsa, credentials, ...) and .config/gh. Landlock only grants, and a
+ *     grant covers a whole tree, so a breadth-first scan (scan_budget entries
+ *     per area; the detail says "partial" when that runs out, and the rest is
+ *     granted whole) finds the directories with a secret somewhere below;
+ *     those are granted entry by entry, all others whole. Files made later
+ *     in a directory granted entry by entry are not readable until the
+ *     rules are rebuilt, which psy_sandbox_refresh() does before each
+ *     command. When /tmp itself is such a directory (the workspace or a home
+ *     lies in it), commands get TMPDIR set to a scratch directory of ours;
  *   - unless allow_network: a fresh network namespace (only a downed
  *     loopback; via unshare(CLONE_NEWNET), or with a user namespace mapping
  *     our own uid when that needs privileges we lack), and Landlock's TCP
  *     bind/connect denial (ABI >= 4) and abstract-unix-socket scope (ABI >= 6);
  *   - signals: with ABI >= 6 the command cannot signal processes outside its
  *     sandbox (psyche, elpis, mnemosyne).
- * Not covered: reads of sensitive files inside the workspace itself, UDP when
- * no network namespace can be made, processes that escape the process group.
+ * Not covered: secrets outside homes and the workspace (e.g. elsewhere in
+ * /tmp), secrets past the scan budget, a file made and read back by the same
+ * command in a directory that holds a secret, UDP when no network namespace
+ * can be made, processes that escape the process group.
  * When the kernel lacks Landlock the command runs unsandboxed and the detail
  * line says so; nothing fails because of it.
  *
  * Usage: psy_sandbox_init() once in the parent (builds the Landlock ruleset,
- * probes namespaces); after each fork, the child calls psy_sandbox_enter()
- * before exec. Only async-signal-safe calls happen there, so forking from a
+ * probes namespaces); before each fork psy_sandbox_refresh(); after it, the
+ * child calls psy_sandbox_enter() before exec. Only async-signal-safe calls happen there, so forking from a
  * threaded program is fine. */
 #ifndef PSY_SANDBOX_H
 #define PSY_SANDBOX_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
+#include <time.h>
 
 typedef struct psy_sandbox_config {
     const char *workspace;          /* directory writes are confined to (required) */
     bool enabled;                   /* false: no sandbox at all (reported as such) */
     bool allow_network;             /* false: no network for the command */
     bool allow_tmp;                 /* writes to /tmp, /var/tmp, /dev/shm too */
-    const char *const *extra_write; /* NULL-terminated list of more writable dirs, or NULL */
+    const char *const *extra_write; /* NULL-terminated list of more writable dirs, or NULL (copied) */
+    int scan_budget;                /* entries looked at per home / workspace for secrets; 0 = 20000 */
 } psy_sandbox_config;
+
+typedef struct psy_sandbox_watch {
+    char *path;
+    struct timespec mtime;
+} psy_sandbox_watch;
 
 typedef struct psy_sandbox {
     int ruleset_fd; /* Landlock ruleset, -1 when none (owned, O_CLOEXEC) */
@@ -50,7 +69,19 @@ typedef struct psy_sandbox {
     bool scoped;       /* signal and abstract-socket scoping (ABI >= 6) */
     int rules;         /* number of path rules */
     unsigned uid, gid;
-    char detail[600]; /* one line for /status and the tool results */
+    char detail[1400]; /* one line for /status and the tool results */
+    /* the configuration, kept to rebuild the rules before each command */
+    char workspace[PATH_MAX];
+    char home[PATH_MAX];  /* realpath of $HOME at init, or "" */
+    bool allow_network, allow_tmp;
+    char **extra_write;   /* owned, NULL-terminated, or NULL */
+    int scan_budget;
+    int tmp_rules;        /* bits: /tmp, /var/tmp, /dev/shm got a write rule */
+    bool partial;         /* an area had more entries than scan_budget */
+    char partial_area[PATH_MAX];
+    char scratch[PATH_MAX]; /* our own TMPDIR (removed at free), or "" */
+    psy_sandbox_watch *watch; /* directories granted entry by entry, with their mtime at the build */
+    size_t n_watch, cap_watch;
 } psy_sandbox;
 
 /* What psy_sandbox_enter() managed, as bits. */
@@ -73,6 +104,15 @@ bool psy_sandbox_active(const psy_sandbox *sb);
 /* "landlock ABI 7: writes only in <ws>, /tmp ...; network blocked (...)"
  * or "not sandboxed: <why>". Never NULL. */
 const char *psy_sandbox_detail(const psy_sandbox *sb);
+
+/* Rebuilds the file rules from the disk as it is now (files made since the
+ * last build in directories granted entry by entry become readable) when
+ * one of those directories changed since the last build (cheap otherwise: a
+ * stat each). Call before each fork; returns 0 or -errno (the detail says so). */
+int psy_sandbox_refresh(psy_sandbox *sb);
+/* The TMPDIR commands should get (a scratch directory of ours when /tmp
+ * itself cannot be readable), or NULL to leave it alone. */
+const char *psy_sandbox_tmpdir(const psy_sandbox *sb);
 
 /* In the forked child, before exec: applies the sandbox. Returns the PSY_SB_*
  * bits that were applied (0 when disabled or unavailable); a failing step is

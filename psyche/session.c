@@ -31,6 +31,7 @@ static void cmd_status(psy_agent *a)
         else if (psy_child_up(ch))
             buf_printf(&b, "%s: running (pid %d, %d restarts, log %s)\n", ch->name, (int)psy_child_pid(ch),
                        ch->restarts, ch->log_path);
+        else if (psy_child_starting(ch)) buf_printf(&b, "%s: starting (log %s)\n", ch->name, ch->log_path);
         else buf_printf(&b, "%s: DOWN (%s)\n", ch->name, ch->last_error[0] ? ch->last_error : "not started");
     }
     int pending = a->fallback_pending;
@@ -176,6 +177,7 @@ void psy_shutdown(psy_agent *a)
 {
     psy_set_state(a, "stopping");
     log_info("shutting down");
+    if (!stop_now(a)) psy_settle_children(a, 5000, &a->shutdown_cancel);
     if (!stop_now(a)) store_summary(a);
     if (!stop_now(a) && a->ctx.n_staged) {
         int rc = psy_context_flush_staged(&a->ctx, psy_mem_flush, a);

@@ -36,6 +36,9 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
         K("children", "restart_window_s", CFG_INT, &s->restart_window_s, "300", 1, 86400, "window of the restart rate limit"),
         K("children", "restart_retry_s", CFG_INT, &s->restart_retry_s, "60", 1, 86400,
           "seconds before trying again a child that could not be started or hit the rate limit"),
+        K("children", "restart_backoff_max_s", CFG_INT, &s->restart_backoff_max_s, "60", 1, 86400,
+          "a child that died is restarted after 1 s, then 2 s, 4 s ... up to this; the delay starts over once "
+          "it has stayed up this long"),
         K("children", "stop_grace_ms", CFG_INT, &s->stop_grace_ms, "3000", 0, 600000,
           "at shutdown: wait this long after closing a child's input, then SIGTERM, then SIGKILL after as long again"),
 
@@ -47,6 +50,9 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
           "run execute_bash under Landlock where the kernel allows (writes only inside the workspace)"),
         K("workspace", "allow_network", CFG_BOOL, &s->allow_network, "false", 0, 0,
           "let sandboxed commands use the network"),
+        K("workspace", "sandbox_tmp", CFG_BOOL, &s->sandbox_tmp, "true", 0, 0,
+          "an exception to the sandbox that compilers and test runners need: sandboxed commands may also write "
+          "to /tmp, /var/tmp and /dev/shm (false: writes only inside the workspace)"),
         K("workspace", "bash_timeout_s", CFG_INT, &s->bash_timeout_s, "30", 1, 3600,
           "execute_bash timeout; the whole process group is killed"),
 
@@ -67,7 +73,7 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
           "share of the context length kept free for the answer; compaction starts above max - reserve"),
         K("context", "min_messages", CFG_INT, &s->min_messages, "4", 1, 1000, "messages compaction always keeps (besides the system prompt)"),
         K("context", "compaction", CFG_STRING, &s->compaction, "sliding", 0, 0,
-          "sliding: drop the oldest messages; summarize: replace them with a summary message (falls back to sliding)"),
+          "sliding: drop the oldest messages; summarize (or summarise): replace them with a summary message (falls back to sliding)"),
         K("context", "fallback_context_length", CFG_INT, &s->fallback_context_length, "4096", 256, 1048576,
           "context length assumed when elpis does not report one"),
 
@@ -165,3 +171,13 @@ char *psy_settings_state_dir(const psy_settings *s, char *err, size_t errlen)
 }
 
 char *psy_settings_data_dir(char *err, size_t errlen) { return xdg_dir(NULL, "XDG_DATA_HOME", ".local/share", err, errlen); }
+
+bool psy_settings_summarize(const psy_settings *s)
+{
+    return s->compaction && (!strcmp(s->compaction, "summarize") || !strcmp(s->compaction, "summarise"));
+}
+
+bool psy_settings_compaction_valid(const psy_settings *s)
+{
+    return s->compaction && (!strcmp(s->compaction, "sliding") || psy_settings_summarize(s));
+}

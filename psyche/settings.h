@@ -24,12 +24,14 @@ typedef struct psy_settings {
     int restart_max;
     int restart_window_s;
     int restart_retry_s;
+    int restart_backoff_max_s;
     int stop_grace_ms;
     /* [workspace] */
     char *workspace;
     bool dangerous_commands;
     bool sandbox;
     bool allow_network;
+    bool sandbox_tmp;
     int bash_timeout_s;
     /* [agent] */
     int max_iterations;
@@ -42,7 +44,7 @@ typedef struct psy_settings {
     double max_fraction;
     double reserve_fraction;
     int min_messages;
-    char *compaction; /* "sliding" or "summarize" */
+    char *compaction; /* "sliding", "summarize" or "summarise" (psy_settings_summarize) */
     int fallback_context_length;
     /* [memory] */
     bool memory;
@@ -90,6 +92,11 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out);
 /* [paths] state_dir, or $XDG_STATE_HOME/psyche, or ~/.local/state/psyche,
  * created (mode 0700) if missing. malloc'd; NULL with err set on failure. */
 char *psy_settings_state_dir(const psy_settings *s, char *err, size_t errlen);
+/* True when [context] compaction asks for summaries ("summarize" or "summarise"). */
+bool psy_settings_summarize(const psy_settings *s);
+/* True when [context] compaction is one of the accepted spellings. */
+bool psy_settings_compaction_valid(const psy_settings *s);
+
 /* $XDG_DATA_HOME/psyche (or ~/.local/share/psyche), created; malloc'd or NULL. */
 char *psy_settings_data_dir(char *err, size_t errlen);
 

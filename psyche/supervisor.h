@@ -5,7 +5,14 @@
  * with 1 s, 2 s, 4 s ... between them, each a spawn plus the MCP handshake.
  * psy_child_tick() is the whole supervision policy: it notices a death
  * (reporting which child, how it ended and its last log lines), restarts
- * with the rate limit, and retries a child that is down later. */
+ * it after a backoff (1 s, 2 s, 4 s ... up to backoff_max_s, starting over
+ * once the child has stayed up stable_s), with the rate limit, and retries a
+ * child that is down later.
+ *
+ * An async child (mnemosyne) is started on a helper thread, so a child that
+ * hangs in its handshake never stalls the agent: the child is simply down
+ * until the start ends (notify_fd is written then), and psy_child_stop ends
+ * a start in progress at once (its process is killed). */
 #ifndef PSY_SUPERVISOR_H
 #define PSY_SUPERVISOR_H
 
@@ -18,6 +25,8 @@
 #include "mcp_client.h"
 
 #define PSY_CHILD_RECENT 64
+
+struct psy_child_job;
 
 typedef struct psy_child {
     char name[16];          /* "elpis", "mnemosyne" */
@@ -34,6 +43,13 @@ typedef struct psy_child {
     int pidfd;              /* readable when the child exits; -1 if unsupported */
     char last_error[512];   /* why it is down (cleared when it is up again) */
     char last_exit[160];    /* how it ended last time: "killed by signal 11 (Segmentation fault)" */
+    double up_since;        /* when it last came up */
+    double backoff_s;       /* delay before the next restart after a death (0 = 1 s) */
+    int backoff_max_s;      /* the delay doubles up to this (60) */
+    int stable_s;           /* up this long: the next death starts the delays over (60) */
+    bool async;             /* start on a helper thread (set before the first tick) */
+    int notify_fd;          /* eventfd written when an async start ends; -1 = none */
+    struct psy_child_job *job; /* the async start in progress, or NULL */
 } psy_child;
 
 typedef struct psy_sup_policy {
@@ -60,7 +76,13 @@ void psy_child_free(psy_child *ch);
 int psy_child_start(psy_child *ch, const psy_sup_policy *pol, const int *cancel, char *err, size_t errlen);
 
 bool psy_child_up(const psy_child *ch);
+/* True while an async start is in progress. */
+bool psy_child_starting(const psy_child *ch);
 pid_t psy_child_pid(const psy_child *ch);
+
+/* Waits up to wait_ms (less when *cancel is set) for an async start in
+ * progress to end; the next psy_child_tick takes its result. */
+void psy_child_wait_start(psy_child *ch, int wait_ms, const int *cancel);
 
 /* Supervision step at time now (now_mono()). Returns true when the child came
  * up during this call (the caller then re-syncs: capabilities, fallback import). */
@@ -72,10 +94,12 @@ bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const 
  * Returns true when it just died. */
 bool psy_child_check(psy_child *ch, double now, psy_child_report_fn report, void *ud);
 
-/* Seconds until psy_child_tick has work to do (a retry), or -1 for none. */
+/* Seconds until psy_child_tick has work to do (a retry), or -1 for none
+ * (an async start in progress wakes the caller through notify_fd). */
 double psy_child_next_due(const psy_child *ch, double now);
 
-/* Stops the child: EOF, SIGTERM, SIGKILL (grace_ms each). */
+/* Stops the child: EOF, SIGTERM, SIGKILL (grace_ms each). An async start in
+ * progress is ended first (its process killed, its thread joined). */
 void psy_child_stop(psy_child *ch, int grace_ms);
 
 /* ---- fallback memories (JSONL, one store_memory argument object per line) */

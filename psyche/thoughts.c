@@ -63,23 +63,6 @@ void psy_maybe_consolidate(psy_agent *a, const char *why)
     buf_free(&b);
 }
 
-/* A shortened copy of a tool result for an idle thought (whole UTF-8 characters). */
-static char *capped(const cJSON *wrapper, const char *name, int max)
-{
-    char *json = cJSON_PrintUnformatted(wrapper);
-    buf b = BUF_INIT;
-    buf_printf(&b, "[Tool result for %s]:\n%s", name, json ? json : "{}");
-    free(json);
-    if (b.len > (size_t)max) {
-        size_t keep = utf8_complete_prefix(b.data, (size_t)max);
-        size_t omitted = b.len - keep;
-        b.len = keep;
-        b.data[keep] = 0;
-        buf_printf(&b, "\n[... truncated, %zu chars omitted]", omitted);
-    }
-    return buf_detach(&b);
-}
-
 void psy_think(psy_agent *a)
 {
     int ts = __atomic_load_n(&a->typing_seq, __ATOMIC_ACQUIRE);
@@ -88,8 +71,13 @@ void psy_think(psy_agent *a)
     __atomic_store_n(&a->idle_cancel, 0, __ATOMIC_RELEASE);
     if (psy_idle_aborted(a, ts, cs)) return;
     psy_set_state(a, "thinking");
+    psy_tools_reset_cancel(a->tools); /* a cancel of an earlier activity */
     double now = now_mono();
+    /* Warm-up and cooldown are judged once per thought: a thought out of
+     * them may make up to [idle] max_tool_calls calls, and the cooldown
+     * starts when the thought ends. */
     bool tools_ok = a->idle.cfg.tools && a->cfg->idle_max_tool_calls > 0 && psy_idle_tool_allowed(&a->idle, now);
+    int tools_run = 0;
     int directive = (int)(a->idle.thoughts % 4 + (long)(now_wall()) % 4);
     char *prompt = psy_prompt_reflection(directive, tools_ok);
     cJSON *msgs = psy_context_render(&a->ctx);
@@ -128,8 +116,7 @@ void psy_think(psy_agent *a)
         out[tc.end < strlen(out) ? tc.end : strlen(out)] = 0;
         add_msg(msgs, "assistant", out);
         const char *why = psy_idle_tool_refusal(tc.name, tc.arguments);
-        if (!why && !(tools_ok && psy_idle_tool_allowed(&a->idle, now_mono())))
-            why = "tools are resting now (warm-up or cooldown)";
+        if (!why && !tools_ok) why = "tools are resting now (warm-up or cooldown)";
         if (why) {
             buf m = BUF_INIT;
             buf_printf(&m, "[System] %s: %s. Continue your reflection without this tool.", tc.name, why);
@@ -140,8 +127,8 @@ void psy_think(psy_agent *a)
             psy_set_state(a, "running tool");
             cJSON *w = psy_tools_run(a, tc.name, tc.arguments, PSY_TOOL_READ_ONLY | PSY_TOOL_STRICT_PATHS, false,
                                      line, sizeof line);
-            psy_idle_tool_used(&a->idle, now_mono());
-            char *res = capped(w, tc.name, a->cfg->idle_result_max_chars);
+            tools_run++;
+            char *res = psy_tool_result_text(tc.name, w, a->cfg->idle_result_max_chars, -1);
             add_msg(msgs, "user", res);
             free(res);
             cJSON_Delete(w);
@@ -154,6 +141,7 @@ void psy_think(psy_agent *a)
     }
     cJSON_Delete(msgs);
     buf_free(&thought);
+    if (tools_run) psy_idle_tool_used(&a->idle, now_mono());
     if (!psy_idle_aborted(a, ts, cs)) psy_maybe_consolidate(a, "idle");
 }
 

@@ -52,13 +52,15 @@ static const psy_tool_def memory_tools[] = {
     {"store_memory",
      "Remember something for later conversations (use when the user asks you to remember, or for a fact worth "
      "keeping).",
+     /* Only content is checked here: the optional fields are read leniently by the tool (a string for tags,
+      * any emotional_context, an unknown memory_type), so an oddly-typed extra never fails the call. */
      "{\"type\":\"object\",\"properties\":{"
      "\"content\":{\"type\":\"string\",\"minLength\":1,\"description\":\"what to remember\"},"
-     "\"summary\":{\"type\":\"string\",\"description\":\"a short summary\"},"
-     "\"memory_type\":{\"type\":\"string\",\"enum\":[\"episodic\",\"semantic\",\"procedural\",\"emotional\"],"
-     "\"default\":\"semantic\",\"description\":\"kind of memory\"},"
-     "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"keywords\"},"
-     "\"emotional_context\":{\"type\":\"object\",\"description\":\"ignored: your current emotion is used\"}},"
+     "\"summary\":{\"description\":\"a short summary (text)\"},"
+     "\"memory_type\":{\"enum\":[\"episodic\",\"semantic\",\"procedural\",\"emotional\"],"
+     "\"default\":\"semantic\",\"description\":\"kind of memory: episodic, semantic, procedural or emotional\"},"
+     "\"tags\":{\"description\":\"keywords: a list of strings or one comma-separated string\"},"
+     "\"emotional_context\":{\"description\":\"ignored: your current emotion is used\"}},"
      "\"required\":[\"content\"]}",
      false, store_fn, NULL},
 };
@@ -78,6 +80,7 @@ int psy_tools_open(psy_agent *a, char *err, size_t errlen)
     tc.dangerous_commands = cfg->dangerous_commands;
     tc.sandbox = cfg->sandbox;
     tc.allow_network = cfg->allow_network;
+    tc.sandbox_tmp = cfg->sandbox_tmp;
     int rc = psy_tools_new(&tc, &a->tools, err, errlen);
     if (rc) return rc;
     if (cfg->memory) {

@@ -55,6 +55,7 @@ int psy_tools_new(const psy_tools_config *cfg, psy_tools **out, char *err, size_
     sc.allow_network = cfg->allow_network;
     sc.allow_tmp = cfg->sandbox_tmp;
     sc.extra_write = cfg->extra_write;
+    sc.scan_budget = cfg->sandbox_scan_budget;
     t->cfg.extra_write = NULL; /* not kept: the caller's list may go away */
     psy_sandbox_init(&t->sb, &sc);
 
@@ -145,6 +146,16 @@ const psy_tool_def *psy_tools_find(const psy_tools *t, const char *name)
 void psy_tools_cancel(psy_tools *t)
 {
     if (t) atomic_store(&t->cancel, true);
+}
+
+void psy_tools_reset_cancel(psy_tools *t)
+{
+    if (t) atomic_store(&t->cancel, false);
+}
+
+psy_tool_outcome psy_tools_last_outcome(const psy_tools *t)
+{
+    return t ? t->outcome : PSY_TOOL_REFUSED;
 }
 
 const psy_workspace *psy_tools_get_workspace(const psy_tools *t)
@@ -287,7 +298,7 @@ static bool check_value(cJSON *args, cJSON *v, const cJSON *ps, char *msg, size_
               : strcmp(type, "object") == 0  ? cJSON_IsObject(v)
                                              : true;
     if (!ok) {
-        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, type[0] == 'a' || type[0] == 'i' ? "an" : "a",
+        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, strchr("aeiou", type[0]) ? "an" : "a",
                  type, json_type_name(v));
         return false;
     }
@@ -397,6 +408,7 @@ cJSON *psy_tools_call(psy_tools *t, const char *name, const cJSON *args, const c
     }
 
     bool ok = false;
+    if (t) t->outcome = PSY_TOOL_REFUSED;
     size_t idx = t ? t->n : 0;
     for (size_t i = 0; t && i < t->n; i++)
         if (name && strcmp(t->defs[i].name, name) == 0) idx = i;
@@ -414,13 +426,19 @@ cJSON *psy_tools_call(psy_tools *t, const char *name, const cJSON *args, const c
         cJSON *checked = check_args(t->schemas[idx], args, msg, sizeof msg);
         if (!checked) {
             psy__tool_fail(result, "Invalid arguments for %s: %s", name, msg);
+        } else if (atomic_load(&t->cancel)) {
+            /* cancelled between the decision to run it and now: it never starts */
+            t->outcome = PSY_TOOL_INTERRUPTED;
+            psy__tool_fail(result, "Cancelled before %s started; it was not run", name);
+            cJSON_Delete(checked);
         } else {
-            atomic_store(&t->cancel, false);
+            t->outcome = PSY_TOOL_FAILED;
             unsigned saved = call_flags;
             call_flags = flags;
             ok = t->defs[idx].fn(t, t->defs[idx].ud, checked, result);
             call_flags = saved;
             cJSON_Delete(checked);
+            if (ok) t->outcome = PSY_TOOL_OK;
             if (!ok && !cJSON_HasObjectItem(result, "error")) psy__tool_fail(result, "%s failed", name);
         }
     }
@@ -466,16 +484,16 @@ char *psy_tools_reference(const psy_tools *t, bool read_only_only)
             const cJSON *ty = cJSON_GetObjectItemCaseSensitive(p, "type");
             const cJSON *def = cJSON_GetObjectItemCaseSensitive(p, "default");
             const cJSON *desc = cJSON_GetObjectItemCaseSensitive(p, "description");
-            buf_printf(&b, "%s%s (%s", first ? "  arguments: " : "; ", p->string,
-                       cJSON_IsString(ty) ? ty->valuestring : "any");
+            buf_printf(&b, "%s%s (", first ? "  arguments: " : "; ", p->string);
+            if (cJSON_IsString(ty)) buf_printf(&b, "%s, ", ty->valuestring);
             if (required)
-                buf_puts(&b, ", required");
+                buf_puts(&b, "required");
             else if (def) {
                 char *ds = cJSON_PrintUnformatted(def);
-                buf_printf(&b, ", default %s", ds ? ds : "?");
+                buf_printf(&b, "default %s", ds ? ds : "?");
                 free(ds);
             } else
-                buf_puts(&b, ", optional");
+                buf_puts(&b, "optional");
             buf_putc(&b, ')');
             if (cJSON_IsString(desc)) buf_printf(&b, ": %s", desc->valuestring);
             first = false;

@@ -38,6 +38,7 @@ typedef struct psy_tools_config {
     bool allow_network;             /* false: no network for execute_bash */
     bool sandbox_tmp;               /* true: execute_bash may write to /tmp too */
     const char *const *extra_write; /* more writable dirs for execute_bash, or NULL */
+    int sandbox_scan_budget;        /* entries per home / workspace checked for secrets; 0 = default (20000) */
     bool allow_sensitive;           /* false: read_file refuses sensitive paths, search skips them */
 } psy_tools_config;
 
@@ -92,8 +93,21 @@ char *psy_tools_reference(const psy_tools *t, bool read_only_only);
  * read-only tools only when read_only_only. Caller frees; NULL when out of memory. */
 cJSON *psy_tools_schemas(const psy_tools *t, bool read_only_only);
 
-/* Cancels a running execute_bash (kills its process group) from any thread. */
+/* Cancels a running execute_bash (kills its process group) from any thread.
+ * The flag stays set until psy_tools_reset_cancel(): a cancel that arrives
+ * just before a call starts is not lost (that call is refused). */
 void psy_tools_cancel(psy_tools *t);
+/* Clears the cancel flag (the owner does this when a new activity starts). */
+void psy_tools_reset_cancel(psy_tools *t);
+
+/* How the last psy_tools_call ended. */
+typedef enum {
+    PSY_TOOL_OK = 0,      /* it ran and succeeded */
+    PSY_TOOL_FAILED,      /* it ran and failed (file not found, exit code != 0, ...) */
+    PSY_TOOL_REFUSED,     /* it could not run as asked: unknown tool, not allowed here, bad arguments */
+    PSY_TOOL_INTERRUPTED, /* it timed out or was cancelled (also before it started) */
+} psy_tool_outcome;
+psy_tool_outcome psy_tools_last_outcome(const psy_tools *t);
 
 /* Accessors (named _get_ so they do not clash with the agent's toolglue names). */
 const psy_workspace *psy_tools_get_workspace(const psy_tools *t);
@@ -115,6 +129,7 @@ struct psy_tools {
     cJSON **schemas; /* parsed schema_json, parallel to defs */
     size_t n, cap;
     atomic_bool cancel;
+    psy_tool_outcome outcome; /* of the last call; a handler sets PSY_TOOL_INTERRUPTED itself */
 };
 
 /* Resolves the string argument key of args inside the workspace; on failure

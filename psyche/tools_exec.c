@@ -237,7 +237,7 @@ typedef struct child_report {
     int value; /* bits, or errno */
 } child_report;
 
-static void child_run(psy_tools *t, char *const argv[], int in, int out, int err, int rep)
+static void child_run(psy_tools *t, char *const argv[], char *const envp[], int in, int out, int err, int rep)
 {
     sigset_t all;
     sigemptyset(&all);
@@ -260,7 +260,7 @@ static void child_run(psy_tools *t, char *const argv[], int in, int out, int err
     r.kind = 1;
     r.value = psy_sandbox_enter(&t->sb);
     (void)!write(rep, &r, sizeof r);
-    execve("/bin/sh", argv, environ);
+    execve("/bin/sh", argv, envp);
     r.kind = 2;
     r.value = errno;
     (void)!write(rep, &r, sizeof r);
@@ -301,18 +301,38 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
     cap_init(&caps[1], t->cfg.max_output_bytes);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    char **envp = NULL, *tmpdir_var = NULL;
     bool ok = false;
     if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC)) {
         psy__tool_fail(res, "Cannot run the command: %s", strerror(errno));
         goto out;
     }
     int64_t t0 = now_mono_ms();
+    psy_sandbox_refresh(&t->sb); /* files made since the last command */
+    const char *tmpdir = psy_sandbox_tmpdir(&t->sb);
+    if (tmpdir) {
+        size_t n = 0;
+        while (environ[n]) n++;
+        envp = calloc(n + 2, sizeof *envp);
+        buf tv = BUF_INIT;
+        buf_printf(&tv, "TMPDIR=%s", tmpdir);
+        tmpdir_var = buf_detach(&tv);
+        if (!envp || !tmpdir_var) {
+            psy__tool_fail(res, "Cannot run the command: out of memory");
+            goto out;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(environ[i], "TMPDIR=", 7)) envp[k++] = environ[i];
+        envp[k++] = tmpdir_var;
+        envp[k] = NULL;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         psy__tool_fail(res, "Cannot run the command: fork: %s", strerror(errno));
         goto out;
     }
-    if (pid == 0) child_run(t, argv, devnull, po[1], pe[1], pr[1]);
+    if (pid == 0) child_run(t, argv, envp ? envp : environ, devnull, po[1], pe[1], pr[1]);
     setpgid(pid, pid); /* also in the parent, so the group exists before any kill */
     close(po[1]), close(pe[1]), close(pr[1]);
     po[1] = pe[1] = pr[1] = -1;
@@ -407,7 +427,7 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
     if (sandbox_bits == expected) {
         cJSON_AddStringToObject(res, "sandbox", psy_sandbox_detail(&t->sb));
     } else {
-        char sbm[700];
+        char sbm[1600];
         snprintf(sbm, sizeof sbm, "partly applied (%s%s%s): %s",
                  sandbox_bits & PSY_SB_FS ? "files" : "files NOT confined",
                  sandbox_bits & PSY_SB_NETNS ? ", network namespace" : "",
@@ -418,9 +438,11 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
     if (exec_errno) {
         psy__tool_fail(res, "Cannot run /bin/sh: %s", strerror(exec_errno));
     } else if (timed_out) {
+        t->outcome = PSY_TOOL_INTERRUPTED;
         psy__tool_fail(res, "Command timeout after %g seconds; its whole process group was killed",
                        t->cfg.bash_timeout_s);
     } else if (cancelled) {
+        t->outcome = PSY_TOOL_INTERRUPTED;
         psy__tool_fail(res, "Command cancelled; its process group was killed");
     } else if (code != 0) {
         psy__tool_fail(res, "Command exited with code %d", code);
@@ -428,6 +450,8 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
         ok = true;
     }
 out:
+    free(envp);
+    free(tmpdir_var);
     if (devnull >= 0) close(devnull);
     for (int i = 0; i < 2; i++) {
         if (po[i] >= 0) close(po[i]);

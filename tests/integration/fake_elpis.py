@@ -14,7 +14,8 @@ Script:
    "log": "/path/requests.jsonl"}  # every tools/call appended here (optional)
 R: {"content": "text", "when": "substring of the last message" (optional),
     "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk),
-    "crash": true (die by SIGSEGV instead of answering)}
+    "crash": true (die by SIGSEGV instead of answering),
+    "prompt_tokens": N (usage.prompt_tokens to report instead of the estimate)}
 A response with "when" is taken only when the last message contains it;
 the first usable unused response wins.
 """
@@ -128,6 +129,8 @@ def generate(req_id, a, meta):
     if req_id in cancelled:
         return None
     n = sum(len(m.get("content") or "") for m in msgs) // 4
+    if "prompt_tokens" in r:
+        n = int(r["prompt_tokens"])
     return {"content": text, "emotional_state": state(), "modulated_params": {"temperature": 0.7, "top_p": 0.9},
             "usage": {"prompt_tokens": n, "cached_tokens": 0, "completion_tokens": max(1, len(text) // 4)},
             "finish_reason": "stop"}

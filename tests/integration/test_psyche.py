@@ -363,7 +363,10 @@ def test_generation_timeout_keeps_the_partial_text():
     try:
         out = run_p(env, "go on", "--no-memory", timeout=30)
         assert out.returncode == 0, out.stderr
-        assert "partial words" in out.stdout and "[Generation timed out]" not in out.stdout  # tokens streamed
+        # the streamed partial text, then the note (the issue: partial text plus "[Generation timed out]")
+        assert "partial words" in out.stdout, out.stdout
+        assert out.stdout.rstrip().endswith("\n[Generation timed out]"), out.stdout[-200:]
+        assert out.stdout.count("[Generation timed out]") == 1, out.stdout
         p = Psyche(env, "--no-memory")
         try:
             p.send("go on")
@@ -519,3 +522,274 @@ def test_a_child_that_keeps_failing_is_reported_not_looped_on():
     finally:
         p.kill()
         env.cleanup()
+
+
+# ------------------------------------------------- findings of the issue-4 audit
+
+
+def fake_tokens(messages):
+    """What fake_elpis's count_tokens says for these messages, one by one."""
+    return sum(4 + len(m["content"]) // 4 for m in messages)
+
+
+def test_end_notes_in_print_and_repl_modes():
+    """-p and --repl print the end notes after the streamed text."""
+    script = {"default": tool_call("list_directory")}
+    env = Env(script, agent_max_iterations=2)
+    try:
+        out = run_p(env, "loop forever", "--no-memory")
+        assert out.stdout.rstrip().endswith("[Max tool iterations reached]"), out.stdout
+        rp = subprocess.run([PSYCHE, "--repl", "--no-memory"], input="loop again\n", cwd=env.dir, env=env.env,
+                            capture_output=True, text=True, timeout=60)
+        assert "[Max tool iterations reached]" in rp.stdout, rp.stdout
+    finally:
+        env.cleanup()
+
+
+def test_a_tool_result_never_overflows_the_context():
+    """A 16,000-char result is ~4,000 tokens, the budget of a 4,096 context ~2,253:
+    the result is cut to what fits, and the next prompt stays within budget."""
+    script = {"responses": [
+        {"content": tool_call("read_file", file_path="big.txt")},
+        {"content": "That is a big file.", "when": "[Tool result for read_file]"},
+    ], "context_length": 4096}
+    env = Env(script)  # tool_result_max_chars keeps its default, 16000
+    with open(os.path.join(env.ws, "big.txt"), "w") as f:
+        for i in range(2000):
+            f.write("line %04d of a long file\n" % i)
+    try:
+        out = run_p(env, "read big.txt", "--no-memory")
+        assert out.returncode == 0, out.stderr
+        gens = [r for r in env.requests() if r["tool"] == "generate" and not r["arguments"].get("background")]
+        msgs = gens[1]["arguments"]["messages"]
+        result = [m["content"] for m in msgs if m["content"].startswith("[Tool result for read_file]")][0]
+        assert "[... truncated, " in result and "chars omitted to fit the context]" in result, result[-200:]
+        budget = int(0.75 * 4096) - int(0.20 * 4096)
+        assert fake_tokens(msgs) <= budget, (fake_tokens(msgs), budget, len(result))
+        assert len(result) > 3000  # as much as fits, not a stub
+    finally:
+        env.cleanup()
+
+
+def test_idle_thought_makes_up_to_three_tool_calls():
+    """Warm-up and cooldown are judged once per thought: its 3 calls all run."""
+    script = {"responses": [{"content": "Hello!"}],
+              "background": [
+                  {"content": tool_call("list_directory")},
+                  {"content": tool_call("read_file", file_path="a.txt"), "when": "[Tool result for list_directory]"},
+                  {"content": tool_call("search_codebase", pattern="apple"), "when": "[Tool result for read_file]"},
+                  {"content": "Three looks: the workspace holds an apple note.",
+                   "when": "[Tool result for search_codebase]"}],
+              "background_default": "A quiet thought."}
+    env = Env(script, idle_enabled="true", idle_think_after_s=1, idle_quiet_after_user_s=0, idle_dreams="false",
+              idle_tool_warmup_s=0)
+    with open(os.path.join(env.ws, "a.txt"), "w") as f:
+        f.write("an apple a day\n")
+    p = Psyche(env, "--no-memory")
+    try:
+        th = p.wait_for(lambda e: e["event"] == "thought" and e["data"]["kind"] == "reflection", 30, "reflection")
+        assert th["data"]["tool_calls"] == 3, th
+        assert "apple note" in th["text"], th["text"]
+        bg = [r for r in env.requests() if r["tool"] == "generate" and r["arguments"].get("background")]
+        last = bg[3]["arguments"]["messages"]
+        results = [m["content"] for m in last if m["content"].startswith("[Tool result for")]
+        assert len(results) == 3, [m["content"][:60] for m in last]
+        assert not any("tools are resting" in m["content"] for m in last)
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_tool_exceptions_move_frustration():
+    """Unknown tool, bad arguments, a timeout and an unparseable call are
+    exceptions (frustration x0.5); a tool that ran and failed is a failure."""
+    script = {"responses": [
+        {"content": tool_call("no_such_tool")},
+        {"content": tool_call("read_file", file_path=7), "when": "Unknown tool"},
+        {"content": tool_call("execute_bash", command="sleep 10"), "when": "Invalid arguments"},
+        {"content": "Trying again.\n```tool_call\n{\"name\": \"read_file\", \"arguments\": {oops}}\n```",
+         "when": "Command timeout"},
+        {"content": tool_call("read_file", file_path="missing.txt"), "when": "[Tool error]"},
+        {"content": tool_call("list_directory"), "when": "not found"},
+        {"content": "All done.", "when": "[Tool result for list_directory]"},
+    ]}
+    env = Env(script, workspace_bash_timeout_s=1)
+    try:
+        out = run_p(env, "do things", "--no-memory", timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "All done." in out.stdout, out.stdout
+        events = [(r["arguments"]["event_type"], r["arguments"].get("intensity")) for r in env.requests()
+                  if r["tool"] == "update_emotion"]
+        assert events.count(("frustration", 0.5)) == 4, events
+        assert events.count(("failure", 0.5)) == 1, events
+        assert events.count(("success", 0.3)) == 1, events
+    finally:
+        env.cleanup()
+
+
+def test_important_exchange_goes_to_the_fallback_file_without_memory():
+    answer = "Noted: the deploy key rotation happens every Tuesday at noon. " * 10
+    script = {"responses": [{"content": answer}], "background_default": "Summary: a chat."}
+    env = Env(script, shutdown_summary="false")
+    fallback = os.path.join(env.state, "fallback-memories.jsonl")
+    try:
+        out = run_p(env, "Please remember that the deploy key rotation is every Tuesday at noon", "--no-memory")
+        assert out.returncode == 0, out.stderr
+        assert os.path.exists(fallback), "nothing in the fallback file; log: %s" % env.log("psyche")[-1500:]
+        with open(fallback) as f:
+            lines = [json.loads(l) for l in f]
+        assert any("every Tuesday at noon" in l["content"] and "auto-stored" in l["tags"] for l in lines), lines
+    finally:
+        env.cleanup()
+
+
+def test_a_hanging_mnemosyne_never_stalls_a_turn():
+    env = Env({"responses": [{"content": "Answered while memory was starting."}]}, children_start_timeout_s=60)
+    marker = "%d.25" % (100000 + os.getpid() % 100000)  # a sleep we can tell apart
+    env.env["PSYCHE_CHILDREN_MNEMOSYNE_COMMAND"] = "sleep," + marker  # never answers the handshake
+    p = Psyche(env)
+    try:
+        p.wait_for(lambda e: e["event"] == "child" and e["data"]["child"] == "elpis", 30, "elpis")
+        t0 = time.monotonic()
+        p.send("hello?")
+        ans = p.answer(15)
+        assert ans["text"] == "Answered while memory was starting.", ans
+        assert time.monotonic() - t0 < 10, "the turn waited for mnemosyne"
+        st = p.status()["children"]["mnemosyne"]
+        assert not st["alive"] and st["starting"], st
+        t0 = time.monotonic()
+        assert p.quit(30) == 0
+        assert time.monotonic() - t0 < 20, "quitting waited for the handshake"
+        left = _pids_of("sleep " + marker)
+        assert not left, "the hanging mnemosyne was left running: %s" % left
+    finally:
+        p.kill()
+        for pid in _pids_of("sleep " + marker):
+            os.kill(pid, signal.SIGKILL)
+        env.cleanup()
+
+
+def _pids_of(cmdline):
+    """Pids whose command line is exactly cmdline."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if f.read().replace(b"\0", b" ").strip() == cmdline.encode():
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+def test_store_memory_takes_oddly_typed_optional_fields():
+    """The original's store_memory rejected every call; extra or oddly-typed
+    well-formed optional fields must never fail it."""
+    script = {"responses": [
+        {"content": "Let me keep that.\n```tool_call\n" + json.dumps({"name": "store_memory", "arguments": {
+            "content": "The user's favourite tea is oolong-odd-fields-marker.", "emotional_context": "happy",
+            "tags": "tea, preferences", "memory_type": "fact", "summary": 42, "importance": "high"}}) + "\n```"},
+        {"content": "Stored.", "when": "[Tool result for store_memory]"},
+    ], "background_default": "Summary: tea."}
+    env = Env(script)
+    p = Psyche(env)
+    try:
+        p.wait_for(lambda e: e["event"] == "child" and e["data"]["child"] == "mnemosyne"
+                   and e["data"]["event"] == "started", 30, "mnemosyne")
+        p.send("Remember that my favourite tea is oolong")
+        assert p.answer(30)["text"].endswith("Stored."), p.events[-5:]
+        end = [e for e in p.events if e["event"] == "tool_end"][-1]
+        assert end["data"]["success"], end
+        assert end["data"]["result"]["tags"] == ["tea", "preferences"], end
+        assert p.quit() == 0
+        found = [m for m in env.memories("oolong-odd-fields-marker") if "oolong-odd-fields-marker" in m["content"]]
+        assert found and found[0]["tags"] == ["tea", "preferences"] and found[0]["memory_type"] == "semantic", found
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_compaction_accepts_both_spellings():
+    long_answer = "The lighthouse keeper told me that the lamp is cleaned every morning because salt builds up. " * 3
+    script = {"context_length": 700, "default": long_answer, "background_default": "Summary-spelling: lighthouse."}
+    env = Env(script, context_compaction="summarise")
+    p = Psyche(env, "--no-memory")
+    try:
+        for i in range(6):
+            p.send("Tell me about the lighthouse number %d and how its keeper spends the long nights." % i)
+            p.answer(20)
+        conv = [r for r in env.requests() if r["tool"] == "generate" and not r["arguments"].get("background")]
+        assert any("[Previous conversation summary]\nSummary-spelling" in m["content"]
+                   for m in conv[-1]["arguments"]["messages"]), [m["content"][:50] for m in conv[-1]["arguments"]["messages"]]
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_generation_usage_recalibrates_the_budget():
+    script = {"responses": [{"content": "A short answer.", "prompt_tokens": 1900}]}
+    env = Env(script)
+    p = Psyche(env, "--no-memory")
+    try:
+        p.send("hi")
+        p.answer(20)
+        # the counts one message at a time say ~500; the generation said 1900
+        p.wait_for(lambda e: e["event"] == "status" and e["data"]["tokens_used"] >= 1900, 10, "calibrated status")
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_restarts_back_off():
+    env = Env({"responses": []})  # [children] restart_backoff_max_s keeps its default, 60
+    p = Psyche(env, "--no-memory")
+    try:
+        pid = 0
+        gaps = []
+        for _ in range(3):
+            st = p.wait_for(lambda e: e["event"] == "status" and e["data"]["children"]["elpis"]["alive"]
+                            and e["data"]["children"]["elpis"]["pid"] != pid, 30, "elpis up")
+            pid = st["data"]["children"]["elpis"]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            p.wait_for(lambda e: e["event"] == "child" and e["data"]["event"] == "died", 10, "death")
+            t0 = time.monotonic()
+            p.wait_for(lambda e: e["event"] == "child" and e["data"]["event"] == "restarted", 20, "restart")
+            gaps.append(time.monotonic() - t0)
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_sandbox_tmp_key():
+    probe = "/tmp/psyche-sandbox-tmp-probe-%d" % os.getpid()
+    script = {"responses": [{"content": tool_call("execute_bash", command="touch %s" % probe)},
+                            {"content": "Done.", "when": "[Tool result for execute_bash]"}]}
+    try:
+        for allowed in ("true", "false"):
+            env = Env(dict(script), workspace_sandbox_tmp=allowed)
+            p = Psyche(env, "--no-memory")
+            try:
+                p.send("touch it")
+                p.answer(30)
+                end = [e for e in p.events if e["event"] == "tool_end"][-1]
+                sandbox = p.status()["sandbox"]
+                if not sandbox["active"]:
+                    return  # no Landlock here: nothing to check
+                assert (", /tmp, /var/tmp" in sandbox["detail"]) == (allowed == "true"), sandbox
+                assert end["data"]["success"] == (allowed == "true"), end
+                assert os.path.exists(probe) == (allowed == "true")
+                assert p.quit() == 0
+            finally:
+                p.kill()
+                env.cleanup()
+                if os.path.exists(probe):
+                    os.unlink(probe)
+    finally:
+        if os.path.exists(probe):
+            os.unlink(probe)

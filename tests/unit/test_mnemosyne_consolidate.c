@@ -223,6 +223,12 @@ static void test_restore(void **state)
     assert_string_equal(a.superseded_by, "");
     assert_string_equal(a.archive_reason, "");
     mem_record_clear(&a);
+    /* the promoted memory no longer stands for it; the other member stays in its lineage */
+    mem_record p = get(t->s, ids[1]);
+    assert_false(lineage_has(&p, ids[0]));
+    assert_true(lineage_has(&p, ids[2]));
+    assert_int_equal(p.status, MEM_LONG_TERM);
+    mem_record_clear(&p);
     /* searchable again */
     mem_query q;
     mem_query_default(&q);

@@ -102,6 +102,11 @@ static void test_quality(void **state)
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 500, false, MEM_ROLE_NONE), 0.9, EPS);
     /* 250 chars halves it */
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 250, false, MEM_ROLE_NONE), 0.45, EPS);
+    /* unless the length factor is off ([retrieval] length_factor = false) */
+    p.length_factor = false;
+    assert_near(mem_quality(&p, 1.0, 0, 0.5, 250, false, MEM_ROLE_NONE), 0.9, EPS);
+    assert_near(mem_quality(&p, 1.0, 0, 0.5, 20, false, MEM_ROLE_USER), 0.9 * 0.9, EPS);
+    p.length_factor = true;
     /* semantic x1.2 capped at 1 */
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 500, true, MEM_ROLE_NONE), 1.0, EPS);
     assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, true, MEM_ROLE_NONE), (0.1 + 0.3 + 0.1) * 1.2, EPS);
@@ -143,6 +148,25 @@ static void test_mood_similarity(void **state)
     assert_near(mem_mood_rerank(0.8, 0.2, 2), 0.2, EPS); /* w clamped */
 }
 
+/* The role factor: the "assistant"/"user" tag when there is one, else the source. */
+static void test_role_of(void **state)
+{
+    (void)state;
+    assert_int_equal(mem_role_of("[]", "assistant"), MEM_ROLE_ASSISTANT);
+    assert_int_equal(mem_role_of("[]", "user"), MEM_ROLE_USER);
+    assert_int_equal(mem_role_of(NULL, "user"), MEM_ROLE_USER);
+    assert_int_equal(mem_role_of("[\"pets\"]", "tool"), MEM_ROLE_NONE);
+    assert_int_equal(mem_role_of("[]", "dream"), MEM_ROLE_NONE);
+    assert_int_equal(mem_role_of("[]", NULL), MEM_ROLE_NONE);
+    /* a tag wins over the source */
+    assert_int_equal(mem_role_of("[\"assistant\"]", "user"), MEM_ROLE_ASSISTANT);
+    assert_int_equal(mem_role_of("[\"x\",\"user\"]", "assistant"), MEM_ROLE_USER);
+    assert_int_equal(mem_role_of("[\"user\",\"assistant\"]", "tool"), MEM_ROLE_ASSISTANT);
+    /* a tag that merely contains the word is not a role tag */
+    assert_int_equal(mem_role_of("[\"user-facing\"]", "tool"), MEM_ROLE_NONE);
+    assert_int_equal(mem_role_of("not json \"user\"", "assistant"), MEM_ROLE_ASSISTANT);
+}
+
 static void test_quadrant(void **state)
 {
     (void)state;
@@ -160,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_quality_recency), cmocka_unit_test(test_length_factor),
         cmocka_unit_test(test_rrf),             cmocka_unit_test(test_quality),
         cmocka_unit_test(test_mood_similarity), cmocka_unit_test(test_quadrant),
+        cmocka_unit_test(test_role_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,25 +197,26 @@ static void test_quality_factors(void **state)
     q.text = "penguins";
     mem_record *r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
-    /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500 */
-    assert_near(r[0].relevance, 0.9 * 40.0 / 500.0, 1e-9);
+    /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500, and x0.9: untagged, stored with the default source "user" */
+    const double user = 0.9;
+    assert_near(r[0].relevance, 0.9 * 40.0 / 500.0 * user, 1e-9);
     mem_records_free(r, n);
     q.text = "kangaroos";
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
-    assert_near(r[0].relevance, 0.9 * 41.0 / 500.0 * 1.2, 1e-9); /* semantic x1.2 */
+    assert_near(r[0].relevance, 0.9 * 41.0 / 500.0 * 1.2 * user, 1e-9); /* semantic x1.2 */
     mem_records_free(r, n);
     /* 200 hours later: recency 0.995^200, importance at 8 whole days */
     mem_store_set_time(t->s, T0 + 200 * 3600.0);
     r = search(t->s, &q, &n);
     double imp = 0.2 + 0.3 * (1 - 8.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * 41.0 / 500.0 * 1.2, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * 41.0 / 500.0 * 1.2 * user, 1e-9);
     mem_records_free(r, n);
     /* 2000 hours: recency capped at 720 hours */
     mem_store_set_time(t->s, T0 + 2000 * 3600.0);
     r = search(t->s, &q, &n);
     imp = 0.2 + 0.3 * (1 - 83.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * 41.0 / 500.0 * 1.2, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * 41.0 / 500.0 * 1.2 * user, 1e-9);
     mem_records_free(r, n);
     /* configured weights and length: relevance only, full length at 10 characters */
     mem_store_close(t->s);
@@ -225,11 +226,11 @@ static void test_quality_factors(void **state)
     t->p.retrieval.semantic_type_factor = 1.5;
     assert_int_equal(t_open(t), 0);
     r = search(t->s, &q, &n);
-    assert_near(r[0].relevance, 1.0, 1e-9); /* min(1, 1 * 1.5) */
+    assert_near(r[0].relevance, 1.0, 1e-9); /* min(1, 1 * 1.5 * 0.9) */
     mem_records_free(r, n);
     q.text = "penguins";
     r = search(t->s, &q, &n);
-    assert_near(r[0].relevance, 1.0, 1e-9);
+    assert_near(r[0].relevance, 1.0 * user, 1e-9);
     mem_records_free(r, n);
     /* quality off: the plain normalised relevance */
     mem_store_close(t->s);
@@ -270,6 +271,44 @@ static void test_role_tags(void **state)
     mem_records_free(r, n);
     mem_record_clear(&ra);
     mem_record_clear(&ru);
+}
+
+/* Without a role tag the source decides (assistant x1.1, user x0.9); a tag wins over the source. */
+static void test_role_from_source(void **state)
+{
+    tctx *t = *state;
+    const char *ta[] = {"assistant"}, *tu[] = {"user"};
+    struct {
+        const char *word, *source;
+        const char *const *tags;
+        double factor;
+    } cases[] = {
+        {"quokka", "assistant", NULL, 1.1}, {"axolotl", "user", NULL, 0.9}, {"pangolin", "tool", NULL, 1.0},
+        {"narwhal", "user", ta, 1.1},       {"okapi", "assistant", tu, 0.9},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char content[80];
+        snprintf(content, sizeof content, "the %s note kept for the role test", cases[i].word);
+        mem_new m = {.content = content, .source = cases[i].source, .tags = cases[i].tags, .n_tags = cases[i].tags ? 1 : 0};
+        mem_record r;
+        assert_int_equal(mem_store_add(t->s, &m, &r), 0);
+        mem_record_clear(&r);
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mem_query q;
+        mem_query_default(&q);
+        q.text = cases[i].word;
+        q.touch = false;
+        q.use_vector = false; /* one leg, one hit: relevance 1 */
+        size_t n;
+        mem_record *r = search(t->s, &q, &n);
+        assert_int_equal(n, 1);
+        double len = (double)strlen(r[0].content) / 500.0;
+        if (fabs(r[0].relevance - (0.5 + 0.3 + 0.1) * len * cases[i].factor) > 1e-9)
+            fail_msg("%s (source %s): relevance %.9f, expected factor %.2f", cases[i].word, cases[i].source,
+                     r[0].relevance, cases[i].factor);
+        mem_records_free(r, n);
+    }
 }
 
 static void test_mood_rerank(void **state)
@@ -477,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fusion_normalised, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_quality_factors, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_tags, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_role_from_source, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_mood_rerank, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_status_filter_both_legs, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_access_counting, t_setup, t_teardown),

@@ -26,6 +26,7 @@
 
 #include "../../mnemosyne/store.h"
 #include "log.h"
+#include "util.h"
 
 #define assert_near(a, b, eps)                                                          \
     do {                                                                                \
@@ -505,6 +506,299 @@ static void test_record_from_json_errors(void **state)
     cJSON_Delete(o);
 }
 
+
+/* ------------------------------------------------------ edit and replace */
+
+static int64_t count_hits(mem_store *s, const char *text, bool bm25, bool vector)
+{
+    mem_query q;
+    mem_query_default(&q);
+    q.text = text;
+    q.use_bm25 = bm25;
+    q.use_vector = vector;
+    q.touch = false;
+    mem_record *res;
+    size_t n;
+    if (mem_store_search(s, &q, &res, &n)) fail_msg("search: %s", mem_store_errmsg(s));
+    mem_records_free(res, n);
+    return (int64_t)n;
+}
+
+static void test_edit(void **state)
+{
+    tctx *t = *state;
+    char id[MEM_ID_LEN];
+    t_add(t->s, "the planning meeting is on Monday at the harbour office", "episodic", 0.5, 0.5, id);
+    mem_record before;
+    assert_int_equal(mem_store_get(t->s, id, &before), 0);
+    /* a second store whose vector copy is loaded before the edit */
+    mem_store *b;
+    char err[512];
+    assert_int_equal(mem_store_open(&t->p, &b, err, sizeof err), 0);
+    mem_store_set_time(b, T0);
+    for (int i = 0; i < 60; i++) {
+        char c[96];
+        snprintf(c, sizeof c, "the library on Thursday lends filler book number %d", i);
+        t_add(t->s, c, NULL, NAN, 0, NULL);
+    }
+    assert_true(count_hits(b, "filler book", false, true) > 0);
+
+    mem_edit e = {.content = "the planning meeting moved to Wednesday at the quayside library"};
+    mem_record r;
+    assert_int_equal(mem_store_edit(t->s, id, &e, &r), 0);
+    assert_string_equal(r.content, e.content);
+    assert_string_equal(r.summary, e.content); /* the old summary was the default: it follows */
+    /* provenance, times and status are the memory's own */
+    assert_string_equal(r.source, before.source);
+    assert_string_equal(r.trust, before.trust);
+    assert_near(r.created_at, before.created_at, 1e-6);
+    assert_int_equal(r.status, before.status);
+    assert_near(r.emotion.valence, 0.5, 1e-9);
+    mem_record_clear(&r);
+    /* the lexical index and the vector follow the new text */
+    assert_int_equal(count_hits(t->s, "harbour", true, false), 0);
+    assert_int_equal(count_hits(t->s, "quayside", true, false), 1);
+    mem_query q;
+    mem_query_default(&q);
+    q.text = "quayside wednesday planning";
+    q.use_bm25 = false;
+    q.n_results = 1;
+    q.touch = false;
+    mem_record *res;
+    size_t n;
+    assert_int_equal(mem_store_search(t->s, &q, &res, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(res[0].id, id);
+    mem_records_free(res, n);
+    /* the other process's vector copy is reloaded, not left with the old vector */
+    assert_int_equal(mem_store_search(b, &q, &res, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(res[0].id, id);
+    mem_records_free(res, n);
+    mem_store_close(b);
+
+    /* a hand-written summary is kept when the content changes; tags and type */
+    const char *tags[] = {"work", "meetings"};
+    mem_edit e2 = {.summary = "meeting moved", .tags = tags, .n_tags = 2, .set_tags = true, .memory_type = "semantic"};
+    assert_int_equal(mem_store_edit(t->s, id, &e2, NULL), 0);
+    mem_edit e3 = {.content = "the planning meeting is on Friday at the quayside library"};
+    assert_int_equal(mem_store_edit(t->s, id, &e3, &r), 0);
+    assert_string_equal(r.summary, "meeting moved");
+    assert_string_equal(r.tags, "[\"work\",\"meetings\"]");
+    assert_string_equal(r.memory_type, "semantic");
+    mem_record_clear(&r);
+    assert_int_equal(count_hits(t->s, "meetings", true, false), 1); /* tags are indexed */
+
+    /* bad edits change nothing */
+    int64_t total = t_count(t->s, 3);
+    mem_edit bad[] = {{.content = "  "}, {.content = "bad \xff"}, {.memory_type = "dream"}, {0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(mem_store_edit(t->s, id, &bad[i], NULL), -EINVAL);
+    assert_non_null(strstr(mem_store_errmsg(t->s), "nothing to change"));
+    assert_int_equal(mem_store_edit(t->s, "00000000-0000-4000-8000-000000000000", &e, NULL), -ENOENT);
+    assert_int_equal(mem_store_get(t->s, id, &r), 0);
+    assert_string_equal(r.content, e3.content);
+    mem_record_clear(&r);
+    assert_int_equal(t_count(t->s, 3), total);
+    mem_record_clear(&before);
+}
+
+static void test_import_replace(void **state)
+{
+    tctx *t = *state;
+    char id[MEM_ID_LEN];
+    t_add(t->s, "the rowing boat is painted red", NULL, NAN, 0, id);
+    const char *ids[] = {id};
+    assert_int_equal(mem_store_touch(t->s, ids, 1), 0);
+    mem_record r;
+    assert_int_equal(mem_store_get(t->s, id, &r), 0);
+    free(r.content);
+    r.content = strdup("the rowing boat is painted blue since spring");
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    o.keep_trust = true;
+    mem_import_result res;
+    /* without replace: left alone */
+    assert_int_equal(mem_store_import_ex(t->s, &r, 1, &o, &res), 0);
+    assert_int_equal(res.skipped, 1);
+    assert_int_equal(res.imported + res.replaced, 0);
+    assert_int_equal(count_hits(t->s, "blue", true, false), 0);
+    /* with replace: the row is rewritten, re-indexed and re-embedded */
+    o.replace = true;
+    assert_int_equal(mem_store_import_ex(t->s, &r, 1, &o, &res), 0);
+    assert_int_equal(res.replaced, 1);
+    assert_int_equal(res.imported + res.skipped, 0);
+    assert_int_equal(t_count(t->s, 3), 1);
+    assert_int_equal(count_hits(t->s, "blue", true, false), 1);
+    assert_int_equal(count_hits(t->s, "red", true, false), 0);
+    mem_record g;
+    assert_int_equal(mem_store_get(t->s, id, &g), 0);
+    assert_string_equal(g.content, "the rowing boat is painted blue since spring");
+    assert_string_equal(g.summary, g.content); /* the default summary followed the content */
+    assert_int_equal(g.access_count, 1);
+    assert_string_equal(g.trust, "high");
+    mem_record_clear(&g);
+    /* replacing without keep_trust lowers the trust: an imported file is not the user's word */
+    o.keep_trust = false;
+    assert_int_equal(mem_store_import_ex(t->s, &r, 1, &o, &res), 0);
+    assert_int_equal(mem_store_get(t->s, id, &g), 0);
+    assert_string_equal(g.trust, "low");
+    mem_record_clear(&g);
+    mem_record_clear(&r);
+}
+
+/* ------------------------------------------------------ ids on import */
+
+static void set_rec(mem_record *r, const char *id, const char *content)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->content = strdup(content);
+    r->tags = strdup("[]");
+    r->metadata = strdup("{\"k\":1}");
+    r->lineage = strdup("[]");
+    snprintf(r->memory_type, sizeof r->memory_type, "episodic");
+    snprintf(r->source, sizeof r->source, "user");
+    snprintf(r->trust, sizeof r->trust, "high");
+    r->created_at = r->last_accessed = T0;
+}
+
+static void test_import_ids_become_uuids(void **state)
+{
+    tctx *t = *state;
+    assert_true(mem_id_is_uuid("0f8fad5b-d9cb-469f-a165-70867728950e"));
+    assert_true(mem_id_is_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E"));
+    assert_false(mem_id_is_uuid("0f8fad5b-d9cb-469f-a165-70867728950"));
+    assert_false(mem_id_is_uuid("0f8fad5bxd9cb-469f-a165-70867728950e"));
+    assert_false(mem_id_is_uuid("0g8fad5b-d9cb-469f-a165-70867728950e"));
+    assert_false(mem_id_is_uuid("old-1"));
+    assert_false(mem_id_is_uuid(""));
+    char a[37], a2[37], b[37];
+    mem_id_from_name("chroma-1", a);
+    mem_id_from_name("chroma-1", a2);
+    mem_id_from_name("chroma-2", b);
+    assert_true(mem_id_is_uuid(a));
+    assert_string_equal(a, a2); /* deterministic: a second import finds the same rows */
+    assert_string_not_equal(a, b);
+    assert_int_equal(a[14], '8');                /* version 8 */
+    assert_non_null(strchr("89ab", a[19]));      /* RFC 9562 variant */
+
+    char uuid[37];
+    uuid4(uuid);
+    mem_record recs[3];
+    set_rec(&recs[0], "chroma-1", "the promoted memory about lanterns");
+    set_rec(&recs[1], "chroma-2", "an archived memory about lanterns");
+    set_rec(&recs[2], uuid, "a memory that already has a proper id");
+    recs[0].status = MEM_LONG_TERM;
+    free(recs[0].lineage);
+    recs[0].lineage = strdup("[\"chroma-2\",\"" "0f8fad5b-d9cb-469f-a165-70867728950e" "\"]");
+    recs[1].status = MEM_ARCHIVED;
+    snprintf(recs[1].superseded_by, sizeof recs[1].superseded_by, "chroma-1");
+    snprintf(recs[1].archive_reason, sizeof recs[1].archive_reason, "consolidated");
+    recs[1].archived_at = T0;
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    o.keep_trust = true;
+    mem_import_result res;
+    assert_int_equal(mem_store_import_ex(t->s, recs, 3, &o, &res), 0);
+    assert_int_equal(res.imported, 3);
+    mem_record g;
+    assert_int_equal(mem_store_get(t->s, "chroma-1", &g), -ENOENT);
+    assert_int_equal(mem_store_get(t->s, a, &g), 0);
+    assert_string_equal(g.content, "the promoted memory about lanterns");
+    cJSON *md = cJSON_Parse(g.metadata);
+    assert_string_equal(cJSON_GetObjectItem(md, "original_id")->valuestring, "chroma-1");
+    assert_int_equal(cJSON_GetObjectItem(md, "k")->valueint, 1);
+    cJSON_Delete(md);
+    char want[128];
+    snprintf(want, sizeof want, "[\"%s\",\"0f8fad5b-d9cb-469f-a165-70867728950e\"]", b);
+    assert_string_equal(g.lineage, want); /* references follow their memories */
+    mem_record_clear(&g);
+    assert_int_equal(mem_store_get(t->s, b, &g), 0);
+    assert_string_equal(g.superseded_by, a);
+    mem_record_clear(&g);
+    assert_int_equal(mem_store_get(t->s, uuid, &g), 0);
+    assert_string_equal(g.metadata, "{\"k\":1}"); /* a UUID is kept as it is */
+    mem_record_clear(&g);
+    /* the same file again: every id is found, nothing doubles */
+    assert_int_equal(mem_store_import_ex(t->s, recs, 3, &o, &res), 0);
+    assert_int_equal(res.imported, 0);
+    assert_int_equal(res.skipped, 3);
+    assert_int_equal(t_count(t->s, 3), 3);
+    for (int i = 0; i < 3; i++) mem_record_clear(&recs[i]);
+}
+
+/* ------------------------------------------------- the write lock, briefly */
+
+static int count_commit(void *ud)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_import_in_chunks(void **state)
+{
+    tctx *t = *state;
+    t_add(t->s, "first", NULL, NAN, 0, NULL); /* the embedding model is recorded: later commits are the import's */
+    size_t n = 2 * MEM_IMPORT_CHUNK + 500;
+    mem_record *recs = calloc(n, sizeof *recs);
+    for (size_t i = 0; i < n; i++) {
+        char id[37], c[64];
+        uuid4(id);
+        snprintf(c, sizeof c, "bulk memory %zu about chunked imports", i);
+        set_rec(&recs[i], id, c);
+    }
+    int commits = 0;
+    sqlite3_commit_hook(t->s->db, count_commit, &commits);
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    mem_import_result res;
+    assert_int_equal(mem_store_import_ex(t->s, recs, n, &o, &res), 0);
+    sqlite3_commit_hook(t->s->db, NULL, NULL);
+    assert_int_equal(res.imported, n);
+    assert_int_equal(commits, 3); /* one transaction per MEM_IMPORT_CHUNK rows, not one for all */
+    assert_int_equal(t_count(t->s, 3), (int64_t)n + 1);
+    assert_int_equal(count_hits(t->s, "2499", true, false), 1); /* the last chunk is indexed too */
+    mem_records_free(recs, n);
+}
+
+static void test_busy_is_a_clean_error(void **state)
+{
+    tctx *t = *state;
+    mem_store_close(t->s);
+    t->p.busy_timeout_ms = 50;
+    assert_int_equal(t_open(t), 0);
+    char id[MEM_ID_LEN];
+    t_add(t->s, "stored before the lock", NULL, NAN, 0, id);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(t->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    mem_new m = {.content = "stored while another process writes"};
+    assert_int_equal(mem_store_add(t->s, &m, NULL), -EBUSY);
+    assert_non_null(strstr(mem_store_errmsg(t->s), "database is busy, try again"));
+    assert_non_null(strstr(mem_store_errmsg(t->s), "50 ms"));
+    mem_edit e = {.content = "edited while locked"};
+    assert_int_equal(mem_store_edit(t->s, id, &e, NULL), -EBUSY);
+    mem_record r;
+    set_rec(&r, "locked-import", "imported while locked");
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    mem_import_result res;
+    assert_int_equal(mem_store_import_ex(t->s, &r, 1, &o, &res), -EBUSY);
+    assert_non_null(strstr(mem_store_errmsg(t->s), "database is busy, try again"));
+    /* reads still work while the other writes (WAL) */
+    assert_int_equal(t_count(t->s, 3), 1);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    mem_record g;
+    assert_int_equal(mem_store_get(t->s, id, &g), 0);
+    assert_string_equal(g.content, "stored before the lock"); /* nothing changed */
+    mem_record_clear(&g);
+    assert_int_equal(mem_store_add(t->s, &m, NULL), 0);
+    assert_int_equal(mem_store_import_ex(t->s, &r, 1, &o, &res), 0);
+    assert_int_equal(t_count(t->s, 3), 3);
+    mem_record_clear(&r);
+}
+
 /* ----------------------------------------------------------- migrations */
 
 static void test_migrate_from_v1(void **state)
@@ -624,6 +918,54 @@ static void corrupt_and_check(tctx *t, const char *table)
 static void test_integrity_failure_index(void **state) { corrupt_and_check(*state, "memories_status_created"); }
 static void test_integrity_failure_table(void **state) { corrupt_and_check(*state, "memories"); }
 
+/* PRAGMA integrity_check sees only valid b-trees; a damaged FTS5 index needs its own check. */
+static void test_fts_damage_refused(void **state)
+{
+    tctx *t = *state;
+    for (int i = 0; i < 300; i++) {
+        char c[96];
+        snprintf(c, sizeof c, "memory %d with words to index: lantern harbour kettle %d", i, i * 7);
+        t_add(t->s, c, NULL, NAN, 0, NULL);
+    }
+    mem_store_close(t->s);
+    t->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DELETE FROM memories_fts_data WHERE id = (SELECT min(id) FROM memories_fts_data"
+                                  " WHERE id > 10)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok"); /* the b-trees are fine */
+    sqlite3_finalize(st);
+    sqlite3_close(db); /* checkpoints into the file */
+    size_t n1, n2;
+    char *before = slurp(t->path, &n1);
+    char err[1024];
+    assert_int_equal(mem_store_open(&t->p, &t->s, err, sizeof err), -EIO);
+    assert_null(t->s);
+    assert_non_null(strstr(err, "FTS5 integrity-check"));
+    assert_non_null(strstr(err, "othing was written"));
+    assert_non_null(strstr(err, "'rebuild'"));
+    assert_non_null(strstr(err, t->path));
+    char *after = slurp(t->path, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(before, after, n1);
+    free(before);
+    free(after);
+    /* the advice works: after a rebuild the file opens and searches */
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(t_open(t), 0);
+    assert_int_equal(count_hits(t->s, "kettle", true, false), 10);
+}
+
 static void test_not_a_database(void **state)
 {
     tctx *t = *state;
@@ -711,6 +1053,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_integrity_failure_index, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_integrity_failure_table, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_fts_damage_refused, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_edit, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_import_replace, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_import_ids_become_uuids, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_import_in_chunks, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_is_a_clean_error, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_quick_check_for_large_files, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_two_stores_one_file, t_setup, t_teardown),
     };

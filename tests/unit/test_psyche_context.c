@@ -18,6 +18,7 @@
 #include "../../psyche/context.h"
 #include "../../psyche/prompt.h"
 #include "buf.h"
+#include "util.h"
 
 /* ---- fakes */
 
@@ -203,6 +204,130 @@ static void test_summarizing_compaction(void **state)
     assert_string_equal(c.msgs[0].content, "sys");
     assert_true(c.n - 2 >= 4);
     assert_int_equal(c.total_tokens, sum_tokens(&c));
+    psy_context_free(&c);
+}
+
+/* ---- a tool result never overflows the context (finding: 16,000 chars is ~4,000 tokens of a 2,253 budget) */
+
+static char *big_text(size_t n, const char *unit)
+{
+    size_t u = strlen(unit);
+    char *s = malloc(n * u + 1);
+    for (size_t i = 0; i < n; i++) memcpy(s + i * u, unit, u);
+    s[n * u] = 0;
+    return s;
+}
+
+static void test_tool_result_text_counts_characters(void **state)
+{
+    (void)state;
+    /* 3000 euro signs: 9000 bytes, 3000 characters */
+    char *euros = big_text(3000, "\xE2\x82\xAC");
+    cJSON *w = cJSON_CreateObject();
+    cJSON_AddStringToObject(w, "content", euros);
+    char *t = psy_tool_result_text("read_file", w, 1000, -1);
+    const char *note = strstr(t, "\n\n[... truncated, ");
+    assert_non_null(note);
+    /* exactly 1000 characters kept, none split, and the note counts characters */
+    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 1000);
+    assert_true(utf8_valid(t, strlen(t)));
+    size_t total = psy_utf8_chars("[Tool result for read_file]:\n", 29) + 3000 + strlen("{\"content\":\"\"}");
+    char expect[96];
+    snprintf(expect, sizeof expect, "[... truncated, %zu chars omitted]", total - 1000);
+    assert_non_null(strstr(note, expect));
+    free(t);
+    /* the room of the context is a second, smaller limit with its own note */
+    t = psy_tool_result_text("read_file", w, 16000, 200);
+    note = strstr(t, "\n\n[... truncated, ");
+    assert_non_null(note);
+    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 200);
+    assert_non_null(strstr(note, "chars omitted to fit the context]"));
+    free(t);
+    /* short results are left alone */
+    cJSON *small = cJSON_CreateObject();
+    cJSON_AddStringToObject(small, "content", "\xE2\x82\xAC\xE2\x82\xAC");
+    t = psy_tool_result_text("read_file", small, 100, -1);
+    assert_null(strstr(t, "truncated"));
+    free(t);
+    cJSON_Delete(small);
+    cJSON_Delete(w);
+    free(euros);
+    assert_int_equal(psy_utf8_offset("a\xE2\x82\xAC" "b", 5, 2), 4);
+    assert_int_equal(psy_utf8_offset("ab", 2, 5), 2);
+}
+
+static void test_room_and_oversized_tool_results(void **state)
+{
+    (void)state;
+    psy_context c;
+    flush_log fl = {0};
+    psy_context_init(&c, 4, fake_count, NULL);
+    psy_context_set_budget(&c, 4096, 0.75, 0.20); /* 2253 available */
+    psy_context_set_system(&c, "You are Psyche."); /* 7 tokens */
+    fill(&c, 0, 6);                                /* 29 each */
+    /* the room keeps what compaction cannot drop: the prompt and the newest 3 */
+    assert_int_equal(psy_context_room(&c), 2253 - 7 - 3 * 29);
+
+    /* a 16,000-character result as the 4th kept message: nothing more can be
+     * dropped, so compaction shortens it in place, with a note */
+    char *huge = big_text(16000, "x");
+    psy_context_add(&c, "user", huge, NULL, PSY_MSG_TOOL_RESULT);
+    assert_true(c.total_tokens > 4000);
+    psy_context_compact(&c, fake_flush, NULL, &fl);
+    assert_false(psy_context_over_budget(&c));
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.shortened, 1);
+    const psy_msg *m = &c.msgs[c.n - 1];
+    const char *note = strstr(m->content, "\n\n[... shortened to fit the context: ");
+    assert_non_null(note);
+    size_t kept = (size_t)(note - m->content);
+    char expect[96];
+    snprintf(expect, sizeof expect, "%zu characters omitted]", 16000 - kept);
+    assert_non_null(strstr(note, expect));
+    assert_int_equal(c.total_tokens, sum_tokens(&c));
+    assert_string_equal(c.msgs[0].content, "You are Psyche.");
+
+    /* shortened again later: the note counts from the original */
+    psy_context_set_budget(&c, 2048, 0.75, 0.20); /* 1127 */
+    psy_context_compact(&c, fake_flush, NULL, &fl);
+    assert_false(psy_context_over_budget(&c));
+    m = &c.msgs[c.n - 1];
+    note = strstr(m->content, "\n\n[... shortened to fit the context: ");
+    assert_non_null(note);
+    assert_null(strstr(note + 2, "\n\n[... shortened")); /* one note */
+    snprintf(expect, sizeof expect, "%zu characters omitted]", 16000 - (size_t)(note - m->content));
+    assert_non_null(strstr(note, expect));
+    /* plain messages are never shortened */
+    for (size_t i = 1; i + 1 < c.n; i++) assert_null(strstr(c.msgs[i].content, "shortened"));
+    free(huge);
+    psy_context_free(&c);
+}
+
+/* ---- the budget follows each generation's real usage */
+
+static void test_calibration_by_usage(void **state)
+{
+    (void)state;
+    psy_context c;
+    psy_context_init(&c, 4, fake_count, NULL);
+    psy_context_set_budget(&c, 1000, 0.75, 0.20); /* 550 */
+    psy_context_set_system(&c, "sys");
+    fill(&c, 0, 6);
+    long counted = c.total_tokens;
+    /* the chat template costs more than the messages counted one by one */
+    assert_false(psy_context_over_budget(&c)); /* 178 counted */
+    psy_context_calibrate(&c, c.n, counted + 400);
+    assert_int_equal(c.total_tokens, counted + 400);
+    assert_int_equal(c.total_tokens, sum_tokens(&c));
+    assert_true(psy_context_over_budget(&c)); /* 578 real: compaction is due */
+    /* a stale usage (the context changed since the prompt) is ignored */
+    psy_context_calibrate(&c, c.n - 1, 10);
+    assert_int_equal(c.total_tokens, counted + 400);
+    /* and it can go down too; counts stay positive and consistent */
+    psy_context_calibrate(&c, c.n, 70);
+    assert_int_equal(c.total_tokens, 70);
+    assert_int_equal(c.total_tokens, sum_tokens(&c));
+    for (size_t i = 0; i < c.n; i++) assert_true(c.msgs[i].tokens >= 1);
     psy_context_free(&c);
 }
 
@@ -406,6 +531,9 @@ int main(void)
         cmocka_unit_test(test_compaction_keeps_at_least_min_keep),
         cmocka_unit_test(test_failed_flush_keeps_the_stage),
         cmocka_unit_test(test_summarizing_compaction),
+        cmocka_unit_test(test_tool_result_text_counts_characters),
+        cmocka_unit_test(test_room_and_oversized_tool_results),
+        cmocka_unit_test(test_calibration_by_usage),
         cmocka_unit_test(test_system_prompt_is_replaced_in_place_and_clear_keeps_it),
         cmocka_unit_test(test_volatile_text_and_estimates),
         cmocka_unit_test(test_storage_filter),

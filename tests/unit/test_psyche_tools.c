@@ -811,6 +811,73 @@ static void test_registry(void **state)
     cJSON_Delete(psy_tools_call(NULL, "x", NULL, NULL, 0));
 }
 
+/* How a call ended, for the agent's emotion events: an exception (could not
+ * run as asked) is told apart from a tool that ran and failed. */
+static void test_call_outcomes(void **state)
+{
+    fixture *f = *state;
+    bool ok;
+    call(f, "list_directory", "{}", &ok);
+    assert_true(ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_OK);
+    call(f, "read_file", "{\"file_path\": \"missing.txt\"}", &ok);
+    assert_false(ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_FAILED);
+    call(f, "execute_bash", "{\"command\": \"exit 3\"}", &ok);
+    assert_false(ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_FAILED);
+    call(f, "no_such_tool", "{}", &ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_REFUSED);
+    call(f, "read_file", "{\"file_path\": 7}", &ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_REFUSED);
+    call_flags(f, "execute_bash", "{\"command\": \"true\"}", PSY_TOOL_READ_ONLY, &ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_REFUSED);
+    call(f, "execute_bash", "{\"command\": \"sleep 30\"}", &ok); /* the fixture's timeout is 5 s */
+    assert_false(ok);
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_INTERRUPTED);
+
+    /* "must be an object", not "a object"; a schema without a type takes anything */
+    int calls = 0;
+    psy_tool_def d = {"with_object", "Takes an object.",
+                      "{\"type\":\"object\",\"properties\":{\"opts\":{\"type\":\"object\"},"
+                      "\"free\":{\"description\":\"anything\"}}}",
+                      true, echo_tool, &calls};
+    assert_int_equal(psy_tools_register(f->t, &d), 0);
+    cJSON *r = call(f, "with_object", "{\"opts\": \"happy\"}", &ok);
+    assert_false(ok);
+    assert_contains(str(r, "error"), "'opts' must be an object, got string");
+    call(f, "with_object", "{\"opts\": {}, \"free\": \"happy\"}", &ok);
+    assert_true(ok);
+    call(f, "with_object", "{\"free\": [1, {\"x\": 2}]}", &ok);
+    assert_true(ok);
+    char *ref = psy_tools_reference(f->t, true);
+    assert_contains(ref, "opts (object, optional)");
+    assert_contains(ref, "free (optional): anything");
+    free(ref);
+}
+
+/* A cancel that arrives after the decision to run a tool but before it
+ * starts is not lost: the call is refused, and nothing runs. */
+static void test_cancel_before_the_call_is_kept(void **state)
+{
+    fixture *f = *state;
+    bool ok;
+    psy_tools_cancel(f->t);
+    cJSON *r = call(f, "execute_bash", "{\"command\": \"touch ran.txt\"}", &ok);
+    assert_false(ok);
+    assert_contains(str(r, "error"), "Cancelled before");
+    assert_int_equal(psy_tools_last_outcome(f->t), PSY_TOOL_INTERRUPTED);
+    assert_null(slurp(f, "ran.txt"));
+    /* still cancelled until the owner starts something new */
+    call(f, "execute_bash", "{\"command\": \"touch ran.txt\"}", &ok);
+    assert_false(ok);
+    assert_null(slurp(f, "ran.txt"));
+    psy_tools_reset_cancel(f->t);
+    call(f, "execute_bash", "{\"command\": \"touch ran.txt\"}", &ok);
+    assert_true(ok);
+    assert_non_null(slurp(f, "ran.txt"));
+}
+
 /* ---- sandbox ------------------------------------------------------------------------- */
 
 static char g_home[64];
@@ -908,6 +975,98 @@ static void test_sandbox(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Secrets below the top of a home and inside the workspace: ~/proj/.env,
+ * ~/proj/server.key, <workspace>/.env, with the home under /tmp (which is
+ * writable by default) - the reviewer's cases. */
+static void secrets_default(psy_tools_config *c)
+{
+    c->sandbox = true; /* sandbox_tmp stays at its default, true */
+}
+
+static void small_scan(psy_tools_config *c)
+{
+    c->sandbox = true;
+    c->sandbox_scan_budget = 3;
+}
+
+static void test_sandbox_nested_secrets(void **state)
+{
+    fixture *f = *state;
+    snprintf(g_home, sizeof g_home, "/tmp/psy-home-XXXXXX");
+    assert_non_null(mkdtemp(g_home));
+    char p[PATH_MAX * 2], old_home[PATH_MAX] = "";
+    if (getenv("HOME")) snprintf(old_home, sizeof old_home, "%s", getenv("HOME"));
+    snprintf(p, sizeof p,
+             "mkdir -p %s/proj/deep/er && echo home-env-secret > %s/proj/.env && "
+             "echo home-key-secret > %s/proj/server.key && echo deep-secret > %s/proj/deep/er/id_rsa && "
+             "echo home-notes > %s/proj/notes.txt && echo deep-notes > %s/proj/deep/er/ok.txt",
+             g_home, g_home, g_home, g_home, g_home, g_home);
+    assert_int_equal(system(p), 0);
+    puts_file(f, ".env", "ws-env-secret\n");
+    puts_file(f, "app/config/.env.local", "ws-local-secret\n");
+    puts_file(f, "app/config/tls.pem", "ws-pem-secret\n");
+    puts_file(f, "app/config/settings.ini", "ws-settings\n");
+    puts_file(f, "app/main.c", "int main(void) { return 0; }\n");
+    setenv("HOME", g_home, 1);
+    retool(f, secrets_default);
+    if (old_home[0]) setenv("HOME", old_home, 1);
+    const psy_sandbox *sb = psy_tools_get_sandbox(f->t);
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", g_home);
+    if (!psy_sandbox_active(sb)) {
+        assert_int_equal(system(cmd), 0);
+        skip();
+    }
+    print_message("sandbox: %s\n", psy_sandbox_detail(sb));
+    assert_contains(psy_sandbox_detail(sb), "home directories and the workspace");
+    bool ok;
+    cJSON *r;
+    char args[PATH_MAX + 128];
+    static const char *const secrets[] = {"proj/.env", "proj/server.key", "proj/deep/er/id_rsa"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "{\"command\": \"cat %s/%s\"}", g_home, secrets[i]);
+        r = call(f, "execute_bash", args, &ok);
+        if (ok || strstr(str(r, "stdout"), "secret")) fail_msg("%s was readable: %s", secrets[i], str(r, "stdout"));
+    }
+    static const char *const readable[] = {"proj/notes.txt", "proj/deep/er/ok.txt"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "{\"command\": \"cat %s/%s\"}", g_home, readable[i]);
+        r = call(f, "execute_bash", args, &ok);
+        if (!ok) fail_msg("%s: %s", readable[i], str(r, "stderr"));
+    }
+    /* the workspace: its secrets stay closed, everything else works as before */
+    static const char *const ws_secrets[] = {".env", "app/config/.env.local", "app/config/tls.pem"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "{\"command\": \"cat %s\"}", ws_secrets[i]);
+        r = call(f, "execute_bash", args, &ok);
+        if (ok || strstr(str(r, "stdout"), "secret")) fail_msg("%s was readable: %s", ws_secrets[i], str(r, "stdout"));
+    }
+    r = call(f, "execute_bash", "{\"command\": \"cat app/config/settings.ini app/main.c && ls -a . app/config\"}", &ok);
+    if (!ok) fail_msg("workspace reads: %s", str(r, "stderr"));
+    assert_contains(str(r, "stdout"), ".env"); /* names stay listable */
+    /* files made in a directory that holds a secret: writable now, readable from the next command on */
+    r = call(f, "execute_bash", "{\"command\": \"echo fresh > new.txt && mkdir -p made/sub && echo deep > made/sub/x\"}",
+             &ok);
+    if (!ok) fail_msg("writes: %s", str(r, "stderr"));
+    r = call(f, "execute_bash", "{\"command\": \"cat new.txt made/sub/x\"}", &ok);
+    if (!ok) fail_msg("reading what the last command made: %s", str(r, "stderr"));
+    assert_string_equal(str(r, "stdout"), "fresh\ndeep\n");
+    /* /tmp holds the workspace and the home, so commands get a TMPDIR of their own */
+    r = call(f, "execute_bash", "{\"command\": \"f=$(mktemp) && echo scratch > $f && cat $f && echo $TMPDIR\"}", &ok);
+    if (!ok) fail_msg("scratch: %s / %s", str(r, "stderr"), psy_sandbox_detail(sb));
+    assert_contains(str(r, "stdout"), "scratch\n/tmp/psyche-sandbox-");
+    char scratch[PATH_MAX];
+    snprintf(scratch, sizeof scratch, "%s", psy_sandbox_tmpdir(sb));
+
+    /* a small scan budget says so */
+    setenv("HOME", g_home, 1);
+    retool(f, small_scan);
+    if (old_home[0]) setenv("HOME", old_home, 1);
+    assert_contains(psy_sandbox_detail(psy_tools_get_sandbox(f->t)), "partial");
+    assert_int_equal(access(scratch, F_OK), -1); /* the old scratch directory was removed */
+    assert_int_equal(system(cmd), 0);
+}
+
 static void sandbox_off(psy_tools_config *c)
 {
     c->sandbox = false;
@@ -944,7 +1103,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_codebase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_before_the_call_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox_nested_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_disabled, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
