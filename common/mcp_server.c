@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "jsonschema.h"
+#include "jsontext.h"
 #include "linereader.h"
 #include "log.h"
 #include "util.h"
@@ -466,9 +467,9 @@ static void on_resources_read(mcp_server *s, const cJSON *id, const cJSON *param
     buf_free(&m);
 }
 
-static void on_cancelled(mcp_server *s, const cJSON *params)
+/* rid: the requestId as exact_id made it (compared by its text). */
+static void on_cancelled(mcp_server *s, const cJSON *rid)
 {
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
     if (!rid) return;
     mcp_request *hit = NULL;
     pthread_mutex_lock(&s->mu);
@@ -499,7 +500,31 @@ static void on_set_level(mcp_server *s, const cJSON *id, const cJSON *params)
     send_result(s, id, NULL);
 }
 
-static void dispatch(mcp_server *s, cJSON *msg)
+/* The id at path in the line as a raw item that prints exactly as it was
+ * sent (12345678901234567890, 1e400, -0, 1.50, "caf\u00e9"); a copy of the
+ * parsed value when its text cannot be used. NULL when parsed is NULL or on
+ * -ENOMEM (*oom set). */
+static cJSON *exact_id(const char *line, size_t len, const char *const *path, size_t depth, const cJSON *parsed,
+                       bool *oom)
+{
+    if (!parsed) return NULL;
+    size_t at, n;
+    cJSON *r = NULL;
+    if ((cJSON_IsNumber(parsed) || cJSON_IsString(parsed)) && json_text_member(line, len, path, depth, &at, &n) == 0 &&
+        json_text_check(line + at, n, NULL, 0) == 0) {
+        char *t = strndup(line + at, n);
+        r = t ? cJSON_CreateRaw(t) : NULL;
+        free(t);
+    } else {
+        r = cJSON_Duplicate(parsed, true);
+    }
+    if (!r) *oom = true;
+    return r;
+}
+
+static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *line, size_t len);
+
+static void dispatch(mcp_server *s, const cJSON *msg, const char *line, size_t len)
 {
     if (!cJSON_IsObject(msg)) {
         send_error(s, NULL, MCP_INVALID_REQUEST,
@@ -507,13 +532,24 @@ static void dispatch(mcp_server *s, cJSON *msg)
                                       : "a JSON-RPC message must be an object");
         return;
     }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
-    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
-    if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id)) {
+    const cJSON *parsed_id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    if (parsed_id && !cJSON_IsString(parsed_id) && !cJSON_IsNumber(parsed_id) && !cJSON_IsNull(parsed_id)) {
         send_error(s, NULL, MCP_INVALID_REQUEST, "'id' must be a string or a number");
         return;
     }
+    static const char *const id_path[] = {"id"};
+    bool oom = false;
+    cJSON *id = exact_id(line, len, id_path, 1, parsed_id, &oom);
+    if (oom) send_error(s, NULL, MCP_INTERNAL_ERROR, "out of memory");
+    else route(s, msg, id, line, len);
+    cJSON_Delete(id);
+}
+
+/* A message whose id is known good (exact text, or NULL for a notification). */
+static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *line, size_t len)
+{
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
     if (!method) {
         /* A response to something we never send, or junk: no reply is possible for responses. */
         if (cJSON_GetObjectItemCaseSensitive(msg, "result") || cJSON_GetObjectItemCaseSensitive(msg, "error")) return;
@@ -531,7 +567,13 @@ static void dispatch(mcp_server *s, cJSON *msg)
         return;
     }
     if (!id) { /* notification */
-        if (!strcmp(m, "notifications/cancelled")) on_cancelled(s, params);
+        if (!strcmp(m, "notifications/cancelled")) {
+            static const char *const rid_path[] = {"params", "requestId"};
+            bool oom = false;
+            cJSON *rid = exact_id(line, len, rid_path, 2, cJSON_GetObjectItemCaseSensitive(params, "requestId"), &oom);
+            on_cancelled(s, rid);
+            cJSON_Delete(rid);
+        }
         else if (!strcmp(m, "notifications/initialized")) log_debug("client initialized");
         return; /* others are ignored, as JSON-RPC requires */
     }
@@ -554,50 +596,46 @@ static void dispatch(mcp_server *s, cJSON *msg)
     }
 }
 
-/* True when the text holds the JSON escape \u0000 (an escaping backslash,
- * not an escaped one): cJSON would end the string there, silently. */
-static bool has_nul_escape(const char *p, size_t n)
+/* The top-level id of a line that failed to parse, read from its text: a
+ * raw item when it is a well-formed number or string, else NULL. */
+static cJSON *line_id(const char *line, size_t len)
 {
-    for (size_t i = 0; i + 6 <= n; i++) {
-        if (p[i] != '\\') continue;
-        if (p[i + 1] == 'u' && p[i + 2] == '0' && p[i + 3] == '0' && p[i + 4] == '0' && p[i + 5] == '0') return true;
-        i++; /* skip the escaped character: in "\\\\u0000" the backslash itself is escaped */
-    }
-    return false;
+    static const char *const id_path[] = {"id"};
+    size_t at, n;
+    if (json_text_member(line, len, id_path, 1, &at, &n) || json_text_check(line + at, n, NULL, 0)) return NULL;
+    if (line[at] != '"' && line[at] != '-' && (line[at] < '0' || line[at] > '9')) return NULL;
+    char *t = strndup(line + at, n);
+    cJSON *r = t ? cJSON_CreateRaw(t) : NULL;
+    free(t);
+    return r;
 }
 
 static void on_line(void *ud, char *line, size_t len)
 {
     mcp_server *s = ud;
     size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i == len) return; /* blank lines are tolerated */
+    char why[160];
+    int bad = json_text_check(line, len, why, sizeof why);
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    const char *bad = !utf8_valid(line, len) ? "the message is not valid UTF-8"
-                      : has_nul_escape(line, len) ? "strings with \\u0000 are not supported (they would be cut short)"
-                                                  : NULL;
-    if (bad) {
-        /* Refused before dispatch: no handler ever sees, cuts short or echoes back such text.
-         * Answer with the request's id when it has a usable one, so the caller is not left waiting. */
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-        bool id_ok = cJSON_IsNumber(id) || (cJSON_IsString(id) && utf8_valid(id->valuestring, strlen(id->valuestring)));
+    if (bad || !msg) {
+        /* Refused before dispatch: no handler ever sees, cuts short or echoes
+         * back such text. When the JSON is well-formed up to a refused
+         * character (or is one object and trailing data), answer with its id,
+         * so the caller is not left waiting; a syntax error gets a null id. */
+        cJSON *id = msg || bad == -EILSEQ ? line_id(line, len) : NULL;
         buf e = BUF_INIT;
-        buf_printf(&e, "Parse error: %s", bad);
-        send_error(s, id_ok ? id : NULL, MCP_PARSE_ERROR, buf_str(&e));
+        if (bad) buf_printf(&e, "Parse error: %s", why);
+        else buf_printf(&e, "Parse error: invalid JSON at byte %zu of %zu", end ? (size_t)(end - line) : 0, len);
+        send_error(s, id, MCP_PARSE_ERROR, buf_str(&e));
         buf_free(&e);
+        cJSON_Delete(id);
         cJSON_Delete(msg);
         return;
     }
-    if (!msg) {
-        buf e = BUF_INIT;
-        size_t at = end ? (size_t)(end - line) : 0;
-        buf_printf(&e, "Parse error: invalid JSON at byte %zu of %zu", at, len);
-        send_error(s, NULL, MCP_PARSE_ERROR, buf_str(&e));
-        buf_free(&e);
-        return;
-    }
-    dispatch(s, msg);
+    dispatch(s, msg, line, len);
     cJSON_Delete(msg);
 }
 

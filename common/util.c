@@ -3,8 +3,11 @@
 
 #include "buf.h"
 
+#define MS_PER_SECOND 1000
+
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +39,16 @@ int64_t now_mono_ms(void)
 
 void iso8601(double epoch, char *out, size_t outlen)
 {
-    time_t t = (time_t)epoch;
-    int ms = (int)((epoch - (double)t) * 1000.0);
-    if (ms < 0) ms = 0;
-    if (ms > 999) ms = 999;
+    /* Round to the nearest millisecond: x.123 is stored as x.12299999..., and
+     * truncating would lose one millisecond on every export/import trip. */
+    long long total_ms = llround(epoch * MS_PER_SECOND);
+    long long secs = total_ms / MS_PER_SECOND, ms = total_ms % MS_PER_SECOND;
+    if (ms < 0) ms += MS_PER_SECOND, secs--; /* before 1970: floor, not towards zero */
+    time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }
 
 int iso8601_parse(const char *s, double *epoch)
