@@ -151,6 +151,9 @@ lint:
 clean:
 	rm -rf build
 
+# Allocation-failure walk and fuzz targets (owned by common; see those files).
+include tests/alloc/alloc.mk
+
 # Keep objects of tests and tools between runs.
 .SECONDARY:
 
