@@ -153,6 +153,7 @@ clean:
 
 # Allocation-failure walk and fuzz targets (owned by common; see those files).
 include tests/alloc/alloc.mk
+include tests/fuzz/fuzz.mk
 
 # Keep objects of tests and tools between runs.
 .SECONDARY:
