@@ -529,9 +529,11 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
     pthread_mutex_lock(&s->mu);
     bool replied = req->replied;
     pthread_mutex_unlock(&s->mu);
-    if (rc < 0 && !replied) {
+    if (rc == MCP_ASYNC || replied) {
+        /* a worker replies (or did already) */
+    } else if (rc < 0) {
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s failed: %s", req->tool, strerror(-rc));
-    } else if (rc == 0 && !replied) {
+    } else {
         /* Defensive: a handler that neither replied nor went async would leave the client waiting forever. */
         log_error("tool %s returned without replying (a bug); answering with an internal error", req->tool);
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s did not produce a result", req->tool);
