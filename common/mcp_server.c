@@ -24,6 +24,10 @@
 #include "log.h"
 #include "util.h"
 
+#define OUTPUT_POLL_MS 200        /* how long one wait for room in the output lasts */
+#define OUTPUT_STALLS_AT_EXIT 10  /* waits (~2 s) before dropping output when shutting down */
+#define READ_CHUNK 65536          /* bytes read from the input at a time */
+
 struct mcp_request {
     int refs;                 /* guarded by s->mu */
     mcp_server *s;
@@ -66,13 +70,13 @@ static int write_all_locked(mcp_server *s, const char *p, size_t n)
     int stalls = 0;
     while (n > 0 && !s->out_broken) {
         struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
-        int r = poll(&pfd, 1, 200);
+        int r = poll(&pfd, 1, OUTPUT_POLL_MS);
         if (r < 0 && errno != EINTR) {
             s->out_broken = true;
             return -errno;
         }
         if (r <= 0) {
-            if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > 10) {
+            if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > OUTPUT_STALLS_AT_EXIT) {
                 s->out_broken = true;
                 log_warn("the client is not reading its input; dropping output to shut down");
                 return -EPIPE;
@@ -814,7 +818,7 @@ int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
     s->out_fd = out_fd;
     line_reader lr;
     lr_init(&lr, s->p.max_message);
-    char *chunk = malloc(65536);
+    char *chunk = malloc(READ_CHUNK);
     int rc = 0;
     if (!chunk) return -ENOMEM;
     for (;;) {
@@ -828,7 +832,7 @@ int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
         if (n <= 0) continue;
         if (pfd[1].revents) break;
         if (!pfd[0].revents) continue;
-        ssize_t r = read(in_fd, chunk, 65536);
+        ssize_t r = read(in_fd, chunk, READ_CHUNK);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
             rc = -errno;
