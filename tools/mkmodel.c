@@ -559,11 +559,29 @@ static int make_cvecs(const char *out_dir, uint64_t seed)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mkmodel --vocab-dir DIR --out-dir DIR [--seed N]\n"
+            "usage: mkmodel [--vocab-dir DIR] --out-dir OUT [--seed N]\n"
             "  Writes OUT/tiny-chat.gguf, OUT/tiny-embed.gguf and\n"
             "  OUT/cvec/{excited,frustrated,calm,depleted}.gguf: random-weight test models\n"
             "  built on DIR/ggml-vocab-phi-3.gguf and DIR/ggml-vocab-bert-bge.gguf.\n"
-            "  The same seed (default 42) gives byte-identical files.\n");
+            "  The same seed (default 42) gives byte-identical files.\n"
+            "  DIR defaults to ../share/psyche/vocab next to this program (where\n"
+            "  make install puts the two files).\n");
+}
+
+/* The installed vocab folder: <bindir>/../share/psyche/vocab, found from this
+ * executable's own path so that a DESTDIR or relocated install works too.
+ * Writes into out (size n); returns 0 or a negative errno. */
+static int default_vocab_dir(char *out, size_t n)
+{
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len < 0) return -errno;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -ENOENT;
+    *slash = '\0';
+    int w = snprintf(out, n, "%s/../share/psyche/vocab", exe);
+    return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
 }
 
 int main(int argc, char **argv)
@@ -600,9 +618,18 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!vocab_dir || !out_dir) {
+    if (!out_dir) {
+        fprintf(stderr, "mkmodel: --out-dir is required (the folder to write the models into)\n");
         usage(stderr);
         return 2;
+    }
+    char installed[4096 + 32];
+    if (!vocab_dir) {
+        if (default_vocab_dir(installed, sizeof installed)) {
+            fprintf(stderr, "mkmodel: cannot find this program's folder; give --vocab-dir DIR\n");
+            return 2;
+        }
+        vocab_dir = installed;
     }
     /* Check both vocab files before touching the output folder. */
     struct vocab v;
