@@ -3,6 +3,8 @@
 #  1. plain build: unit, integration (real binaries over stdio), interop (official MCP SDK client)
 #  2. ASan+UBSan build: unit and integration again
 #  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design)
+#  4. the build itself: Makefile behaviour, lint (clang-format, clang-tidy,
+#     shellcheck), make install into a DESTDIR, and the .deb
 # Each stage prints its own "N passed, N failed"; the last line sums them all.
 set -u
 cd "$(dirname "$0")/.."
@@ -58,6 +60,11 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
 run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis test-models
 run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py
+
+run build             make test-build
+run lint              make lint
+run install           make test-install
+run deb               make test-deb
 
 echo
 printf '%s\n' "${stages[@]}"
