@@ -245,12 +245,8 @@ format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
 tidy:
-	@if [ ! -f "$(LLAMA_PREFIX)/include/llama.h" ]; then \
-	   echo "lint: clang-tidy needs llama.cpp's headers: run 'make' once first (or give LLAMA_PREFIX=)"; exit 1; fi
 	$(call say,TIDY,$(words $(TIDY_SRCS)) files)
-	$(Q)printf '%s\n' $(TIDY_SRCS) | xargs -P$(NPROC) -n4 clang-tidy --quiet --warnings-as-errors='*' \
-	   2>/dev/null -- -std=c11 -D_GNU_SOURCE -Icommon $(LLAMA_INC) -DLLAMA_CPP_VERSION='""' \
-	   -DPSYCHE_VERSION='""' -DPSYCHE_BUILD_OPTIONS='""'
+	$(Q)scripts/tidy.sh "$(LLAMA_PREFIX)" $(TIDY_SRCS)
 
 shellcheck:
 	$(call say,SHCHECK,$(words $(SHELL_SRCS)) scripts)

@@ -20,7 +20,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../LLAMA_VERSION
+# shellcheck source=LLAMA_VERSION
 . "$here/LLAMA_VERSION"
 
 cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}

@@ -285,7 +285,7 @@ static int finish(struct model *m, const char *dir, const char *file, const char
     long size = 0;
     int rc = write_atomic(m->gguf, path.data, &size);
     if (!rc && size >= 100000)
-        printf("wrote %s (%.1f MB, %d tensors): %s\n", path.data, size / 1e6, m->n_tensors, what);
+        printf("wrote %s (%.1f MB, %d tensors): %s\n", path.data, (double)size / 1e6, m->n_tensors, what);
     else if (!rc)
         printf("wrote %s (%ld bytes, %d tensors): %s\n", path.data, size, m->n_tensors, what);
     buf_free(&path);
@@ -337,7 +337,7 @@ static int make_chat(const char *vocab_dir, const char *out_dir, uint64_t seed)
     rc = vocab_copy_tokenizer(&v, g);
 
     const int64_t E = CHAT_EMBD, F = CHAT_FF, N = v.n_vocab;
-    const int64_t KV = CHAT_EMBD / CHAT_HEADS * CHAT_HEADS_KV;
+    const int64_t KV = (int64_t)CHAT_EMBD / CHAT_HEADS * CHAT_HEADS_KV;
     if (!rc) rc = add_random(&m, "token_embd.weight", E, N, WEIGHT_STD);
     if (!rc) rc = add_const(&m, "output_norm.weight", E, 0, 1.0f);
     if (!rc) rc = add_random(&m, "output.weight", E, N, WEIGHT_STD);
