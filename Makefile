@@ -34,7 +34,7 @@ endif
 .DEFAULT_GOAL := all
 
 # Goals that must never install packages or build llama.cpp.
-QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test \
+QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test test-deb \
                man config-docs
 GOALS := $(or $(MAKECMDGOALS),all)
 NEEDS_LLAMA := $(filter-out $(QUIET_GOALS),$(GOALS))
@@ -62,8 +62,6 @@ $(BUILD)/deps.stamp: scripts/setup-deps.sh
 
 # The vocabulary files our test models are made from (llama.cpp's models/ folder).
 VOCAB_DIR ?= $(LLAMA_PREFIX)/share/llama-vocab
-# The two of them mkmodel reads (installed with it).
-VOCAB_FILES := ggml-vocab-phi-3.gguf ggml-vocab-bert-bge.gguf
 
 LLAMA_INC  := -I$(LLAMA_PREFIX)/include
 LLAMA_LIBS := -L$(LLAMA_PREFIX)/lib -lllama -lggml -lggml-cpu -lggml-base
@@ -140,7 +138,7 @@ VERSIONED_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -l PSYCHE_VERSION
 
 .PHONY: all run test test-unit test-integration test-interop test-build test-install test-deb \
         test-models bench clean distclean doctor lint format format-check tidy shellcheck \
-        help install uninstall deb man config-docs FORCE
+        help install install-strip uninstall deb man config-docs FORCE
 
 all: $(BINS) $(TOOLS)
 
@@ -258,32 +256,17 @@ config-docs:
 	@scripts/gen-config-docs.sh $(BUILD)
 
 # --- install ---------------------------------------------------------------
-# The programs, the test-model generator (as psyche-mkmodel) with the two
-# vocabulary files it reads, default configs, man pages, completions, the
-# systemd user unit and docs. uninstall removes exactly that list.
-BINDIR  := $(PREFIX)/bin
-DATADIR := $(PREFIX)/share/psyche
-MANDIR  := $(PREFIX)/share/man
-DOCDIR  := $(PREFIX)/share/doc/psyche
-INSTALL_FILES := \
-  $(addprefix $(BINDIR)/,$(PROGRAMS) psyche-mkmodel) \
-  $(addprefix $(DATADIR)/,$(PROGRAMS:%=%.toml)) \
-  $(addprefix $(DATADIR)/vocab/,$(VOCAB_FILES)) \
-  $(addprefix $(MANDIR)/man1/,$(PROGRAMS:%=%.1) psyche-mkmodel.1) \
-  $(MANDIR)/man5/psyche.toml.5 \
-  $(PREFIX)/share/bash-completion/completions/psyche \
-  $(PREFIX)/share/bash-completion/completions/elpis \
-  $(PREFIX)/share/bash-completion/completions/mnemosyne \
-  $(PREFIX)/share/zsh/vendor-completions/_psyche \
-  $(PREFIX)/lib/systemd/user/psyche.service \
-  $(addprefix $(DOCDIR)/,README.md $(notdir $(wildcard docs/*.md)))
-
+# scripts/install.sh holds the one list of installed files (programs,
+# psyche-mkmodel and its two vocab files, default configs, man pages,
+# completions, the systemd user unit, docs); uninstall removes that list.
 install: all
-	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VOCAB_DIR)"
+	@scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VOCAB_DIR)"
+
+install-strip: all
+	@STRIP=1 scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VOCAB_DIR)"
 
 uninstall:
-	$(Q)for f in $(INSTALL_FILES); do rm -f "$(DESTDIR)$$f"; done
-	$(Q)for d in $(DATADIR)/vocab $(DATADIR) $(DOCDIR); do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	@scripts/install.sh uninstall "$(DESTDIR)" "$(PREFIX)"
 
 deb:
 	@scripts/build-deb.sh
