@@ -13,11 +13,12 @@ man=${3:-}
 [ $# -ge 2 ] || man=man/psyche.toml.5
 cd "$(dirname "$0")/.."
 root=$PWD
+case $build in /*) ;; *) build="$root/$build" ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/psyche-gendocs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 for p in elpis mnemosyne psyche; do
   # The defaults: run where no config file is found, with no overriding environment.
-  (cd / && env -i PATH="$PATH" HOME=/home/user "$root/$build/bin/$p" --print-config) > "$tmp/$p.toml"
+  (cd / && env -i PATH="$PATH" HOME=/home/user "$build/bin/$p" --print-config) > "$tmp/$p.toml"
 done
 upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
 
