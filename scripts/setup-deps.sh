@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Psyche builds and tests with, if any is missing.
-# Runs quietly when everything is there, so every `make` can call it.
+# Runs quietly when everything is there; the Makefile runs it before the first
+# compile (build/deps.stamp) and again only when this file changes.
 set -euo pipefail
 pkgs=(build-essential cmake git pkg-config ca-certificates
       libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev
-      nodejs npm python3 tmux)
+      nodejs npm python3 tmux
+      clang-format clang-tidy shellcheck
+      lintian man-db dpkg-dev debhelper fakeroot systemd zsh bash-completion)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
