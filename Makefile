@@ -78,7 +78,8 @@ LLAMA_LIBS += -lstdc++ -lm -fopenmp -lpthread
 # Only the sources that mention PSYCHE_VERSION rebuild when it changes.
 include LLAMA_VERSION
 PSYCHE_RELEASE := $(strip $(file <VERSION))
-GIT_REV := $(shell git describe --always --dirty=-modified 2>/dev/null)
+# safe.directory: a 'sudo make install' in a user's checkout must see the same version.
+GIT_REV := $(shell git -c safe.directory='*' describe --always --dirty=-modified 2>/dev/null)
 PSYCHE_VERSION := $(PSYCHE_RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
 PSYCHE_BUILD_OPTIONS := cuda=$(if $(filter 1,$(LLAMA_CUDA)),on,off) rpc=$(if $(filter 1,$(LLAMA_RPC)),on,off)$(if $(SAN), san=$(SAN))
 
