@@ -34,7 +34,7 @@ endif
 .DEFAULT_GOAL := all
 
 # Goals that must never install packages or build llama.cpp.
-QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test test-deb \
+QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test test-deb test-build \
                man config-docs
 GOALS := $(or $(MAKECMDGOALS),all)
 NEEDS_LLAMA := $(filter-out $(QUIET_GOALS),$(GOALS))
