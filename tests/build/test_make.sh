@@ -96,5 +96,27 @@ out=$(make distclean 2>&1)
 check "distclean removes build/" test ! -e build
 check "distclean removes the llama.cpp cache entry" test ! -e "$tmp/cache-entry"
 
+# 7. build-llama.sh: a second build of the same key waits for the first one's
+#    lock, then finds its result and builds nothing (the real script, with a
+#    cache in $tmp; the "first build" is this shell holding the lock).
+cache="$tmp/llama-cache"
+prefix=$(PSYCHE_CACHE="$cache" "$root/scripts/build-llama.sh" --print-prefix)
+mkdir -p "$cache"
+exec 8>"$prefix.lock"
+flock 8
+# (8>&-: the second build must not inherit our lock.)
+PSYCHE_CACHE="$cache" "$root/scripts/build-llama.sh" >"$tmp/second.out" 2>"$tmp/second.err" 8>&- &
+second=$!
+for _ in $(seq 600); do grep -qs waiting "$tmp/second.err" && break; sleep 0.1; done
+out=$(cat "$tmp/second.err")
+check "a second llama.cpp build waits for the lock" grep -q "another build of .* is running; waiting" <<<"$out" ||
+  kill "$second" 2>/dev/null
+mkdir -p "$prefix" && echo finished > "$prefix/.complete"
+exec 8>&-
+wait "$second"; rc=$?
+out=$(cat "$tmp/second.out" "$tmp/second.err")
+check "after the lock it uses the finished build" test "$rc" -eq 0 -a "$(cat "$tmp/second.out")" = "$prefix"
+check "and builds nothing itself" lacks "building llama.cpp"
+
 echo "build: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
