@@ -35,7 +35,7 @@ endif
 
 # Goals that must never install packages or build llama.cpp.
 QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test test-deb test-build \
-               man config-docs
+               config-docs
 GOALS := $(or $(MAKECMDGOALS),all)
 NEEDS_LLAMA := $(filter-out $(QUIET_GOALS),$(GOALS))
 

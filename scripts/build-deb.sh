@@ -19,6 +19,9 @@ if [ "$version" != "$(cat VERSION)" ]; then
   exit 1
 fi
 echo "deb: building psyche $version in $src" >&2
+# Started from make (make deb / make test-deb): the package's own make must not
+# inherit our jobserver (it would fall back to -j1); it runs -j<cores> itself.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 (cd "$src" && dpkg-buildpackage -b -us -uc >"$out/build.log" 2>&1) || {
   tail -40 "$out/build.log" >&2
   echo "deb: dpkg-buildpackage failed; full log in $out/build.log" >&2
