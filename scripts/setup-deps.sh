@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Psyche builds and tests with, if any is missing.
-# Runs quietly when everything is there, so every `make` can call it.
+# Runs quietly when everything is there; the Makefile runs it before the first
+# compile (build/deps.stamp) and again only when this file changes.
 set -euo pipefail
-pkgs=(build-essential cmake git pkg-config ca-certificates
+pkgs=(build-essential cmake git pkg-config ca-certificates curl
       libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev
+      libcurl4-openssl-dev libmicrohttpd-dev bubblewrap
       nodejs npm python3 tmux
-      clang-14 libclang-rt-14-dev)  # libFuzzer for tests/fuzz
+      clang-14 libclang-rt-14-dev  # libFuzzer for tests/fuzz
+      clang-format clang-tidy shellcheck
+      lintian man-db dpkg-dev debhelper fakeroot systemd zsh bash-completion)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
