@@ -298,7 +298,10 @@ int mem_store_consolidate(mem_store *s, double imp_th, double sim_th, mem_consol
     r->clusters_formed = nclusters;
     r->total_processed = (int)n;
 
-    if ((rc = mem__prepare(s, "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3 WHERE seq = ?1",
+    /* a knowledge-update link to a member of the cluster is absorbed by the promotion */
+    if ((rc = mem__prepare(s, "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3,"
+                              " superseded_by = CASE WHEN superseded_by IN (SELECT value FROM json_each(?3)) THEN NULL"
+                              " ELSE superseded_by END WHERE seq = ?1",
                            &promote)))
         goto out;
     if ((rc = mem__prepare(s,

@@ -70,6 +70,7 @@ static int import_prepare(mem_store *s, const mem_record *in, const mem_import_o
         }
         if (in->superseded_by[0] && !mem_id_is_uuid(in->superseded_by))
             mem_id_from_name(in->superseded_by, r->superseded_by);
+        if (in->supersedes[0] && !mem_id_is_uuid(in->supersedes)) mem_id_from_name(in->supersedes, r->supersedes);
         if (in->lineage && strcmp(in->lineage, "[]")) {
             if (!(x->own_lineage = map_lineage(in->lineage))) return -ENOMEM;
             r->lineage = x->own_lineage;

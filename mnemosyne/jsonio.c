@@ -22,6 +22,32 @@ static void add_time(cJSON *o, const char *key, double t)
     }
 }
 
+/* "score": the components of relevance_score (see mem_score). */
+static void add_score(cJSON *o, const mem_score *sc)
+{
+    cJSON *s = cJSON_AddObjectToObject(o, "score");
+    if (!s) return;
+    cJSON_AddNumberToObject(s, "relevance", round6(sc->relevance));
+    cJSON_AddNumberToObject(s, "rrf", round6(sc->rrf));
+    if (sc->bm25_rank)
+        cJSON_AddNumberToObject(s, "bm25_rank", sc->bm25_rank);
+    else
+        cJSON_AddNullToObject(s, "bm25_rank");
+    if (sc->vector_rank)
+        cJSON_AddNumberToObject(s, "vector_rank", sc->vector_rank);
+    else
+        cJSON_AddNullToObject(s, "vector_rank");
+    cJSON_AddNumberToObject(s, "cosine", round6(sc->cosine));
+    cJSON_AddNumberToObject(s, "match", round6(sc->match));
+    cJSON_AddNumberToObject(s, "recency", round6(sc->recency));
+    cJSON_AddNumberToObject(s, "importance", round6(sc->importance));
+    if (sc->mood >= 0)
+        cJSON_AddNumberToObject(s, "mood", round6(sc->mood));
+    else
+        cJSON_AddNullToObject(s, "mood");
+    cJSON_AddBoolToObject(s, "superseded", sc->superseded);
+}
+
 static void add_json(cJSON *o, const char *key, const char *text, bool array)
 {
     cJSON *v = text ? cJSON_Parse(text) : NULL;
@@ -49,7 +75,10 @@ cJSON *mem_record_to_json(const mem_record *r, unsigned flags)
         cJSON_AddNullToObject(o, "emotional_context");
     }
     cJSON_AddNumberToObject(o, "importance_score", round6(r->importance));
-    if (flags & MEM_JSON_RELEVANCE) cJSON_AddNumberToObject(o, "relevance_score", round6(r->relevance));
+    if (flags & MEM_JSON_RELEVANCE) {
+        cJSON_AddNumberToObject(o, "relevance_score", round6(r->relevance));
+        add_score(o, &r->score);
+    }
     add_time(o, "created_at", r->created_at);
     add_time(o, "last_accessed", r->last_accessed);
     cJSON_AddNumberToObject(o, "access_count", (double)r->access_count);
@@ -63,6 +92,10 @@ cJSON *mem_record_to_json(const mem_record *r, unsigned flags)
         cJSON_AddStringToObject(o, "superseded_by", r->superseded_by);
     else
         cJSON_AddNullToObject(o, "superseded_by");
+    if (r->supersedes[0])
+        cJSON_AddStringToObject(o, "supersedes", r->supersedes);
+    else
+        cJSON_AddNullToObject(o, "supersedes");
     add_json(o, "lineage", r->lineage, true);
     if (flags & MEM_JSON_FULL) {
         add_json(o, "metadata", r->metadata, false);
@@ -149,7 +182,7 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
         snprintf(err, errlen, "a memory must be a JSON object");
         return -EINVAL;
     }
-    const char *id, *content, *summary, *type, *status, *source, *trust, *sup, *reason;
+    const char *id, *content, *summary, *type, *status, *source, *trust, *sup, *sups, *reason;
     int rc = get_str(o, "id", NULL, &id, err, errlen);
     if (!rc) rc = get_str(o, "content", NULL, &content, err, errlen);
     if (!rc) rc = get_str(o, "summary", NULL, &summary, err, errlen);
@@ -158,6 +191,7 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
     if (!rc) rc = get_str(o, "source", "import", &source, err, errlen);
     if (!rc) rc = get_str(o, "trust", "", &trust, err, errlen);
     if (!rc) rc = get_str(o, "superseded_by", "", &sup, err, errlen);
+    if (!rc) rc = get_str(o, "supersedes", "", &sups, err, errlen);
     if (!rc) rc = get_str(o, "archive_reason", "", &reason, err, errlen);
     if (rc) return rc;
     if (!content) {
@@ -168,8 +202,8 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
         snprintf(err, errlen, "id must be 1..%d characters", MEM_ID_LEN - 1);
         return -EINVAL;
     }
-    if (strlen(sup) >= MEM_ID_LEN) {
-        snprintf(err, errlen, "superseded_by is not a memory id");
+    if (strlen(sup) >= MEM_ID_LEN || strlen(sups) >= MEM_ID_LEN) {
+        snprintf(err, errlen, "%s is not a memory id", strlen(sup) >= MEM_ID_LEN ? "superseded_by" : "supersedes");
         return -EINVAL;
     }
     if (mem_status_parse(status, &r->status)) {
@@ -210,6 +244,7 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
     snprintf(r->source, sizeof r->source, "%s", source);
     snprintf(r->trust, sizeof r->trust, "%s", trust);
     snprintf(r->superseded_by, sizeof r->superseded_by, "%s", sup);
+    snprintf(r->supersedes, sizeof r->supersedes, "%s", sups);
     snprintf(r->archive_reason, sizeof r->archive_reason, "%.15s", reason);
     r->salience = mem_salience(r->emotion.present, r->emotion.valence, r->emotion.arousal);
     const cJSON *imp = cJSON_GetObjectItemCaseSensitive(o, "importance_score");

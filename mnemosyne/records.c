@@ -99,7 +99,7 @@ void mem_records_free(mem_record *r, size_t n)
 const char mem__record_cols[] =
     "id, content, summary, memory_type, status, created_at, last_accessed, access_count, valence, arousal, "
     "quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage, archived_at, "
-    "archive_reason";
+    "archive_reason, supersedes";
 
 static char *col_dup(sqlite3_stmt *st, int i, const char *def)
 {
@@ -141,6 +141,7 @@ int mem__row_to_record(sqlite3_stmt *st, int c, mem_record *r)
     r->lineage = col_dup(st, c + 18, "[]");
     r->archived_at = sqlite3_column_double(st, c + 19);
     col_copy(st, c + 20, r->archive_reason, sizeof r->archive_reason);
+    col_copy(st, c + 21, r->supersedes, sizeof r->supersedes);
     if (!r->content || !r->summary || !r->tags || !r->metadata || !r->lineage) {
         mem_record_clear(r);
         return -ENOMEM;
@@ -258,7 +259,7 @@ int mem__check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
 
 /* --------------------------------------------------------------- insert */
 
-/* Binds ?1..?21 of an insert or update of every column, in mem__record_cols order. */
+/* Binds ?1..?22 of an insert or update of every column, in mem__record_cols order. */
 static void bind_record(sqlite3_stmt *st, const mem_record *r)
 {
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
@@ -284,6 +285,7 @@ static void bind_record(sqlite3_stmt *st, const mem_record *r)
     sqlite3_bind_text(st, 19, r->lineage ? r->lineage : "[]", -1, SQLITE_STATIC);
     if (r->archived_at > 0) sqlite3_bind_double(st, 20, r->archived_at);
     if (r->archive_reason[0]) sqlite3_bind_text(st, 21, r->archive_reason, -1, SQLITE_STATIC);
+    if (r->supersedes[0]) sqlite3_bind_text(st, 22, r->supersedes, -1, SQLITE_STATIC);
 }
 
 static int put_vector(mem_store *s, int64_t seq, const float *vec, bool replace)
@@ -307,8 +309,8 @@ int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t
     static const char sql[] =
         "INSERT INTO memories(id, content, summary, memory_type, status, created_at, last_accessed, access_count,"
         " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
-        " archived_at, archive_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-        " ?16, ?17, ?18, ?19, ?20, ?21)";
+        " archived_at, archive_reason, supersedes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
     sqlite3_stmt *st;
     int rc = mem__prepare(s, sql, &st);
     if (rc) return rc;
@@ -330,7 +332,7 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
         "UPDATE memories SET content = ?2, summary = ?3, memory_type = ?4, status = ?5, created_at = ?6,"
         " last_accessed = ?7, access_count = ?8, valence = ?9, arousal = ?10, quadrant = ?11, salience = ?12,"
         " importance = ?13, tags = ?14, metadata = ?15, source = ?16, trust = ?17, superseded_by = ?18,"
-        " lineage = ?19, archived_at = ?20, archive_reason = ?21 WHERE id = ?1";
+        " lineage = ?19, archived_at = ?20, archive_reason = ?21, supersedes = ?22 WHERE id = ?1";
     sqlite3_stmt *st;
     int rc = mem__prepare(s, sql, &st);
     if (rc) return rc;
@@ -409,8 +411,16 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
         mem__set_err(s, rc, "computing the embedding failed");
         goto done;
     }
+    char older[MEM_ID_LEN];
+    if ((rc = mem__find_restated(s, r.content, vec, older))) goto done;
     int64_t seq = 0;
+    bool linked = false;
     if ((rc = mem__begin_write(s))) goto done;
+    if (older[0] && (rc = mem__link_update(s, older, r.id, &linked))) {
+        mem__rollback(s);
+        goto done;
+    }
+    if (linked) snprintf(r.supersedes, sizeof r.supersedes, "%s", older);
     if ((rc = mem__insert_row(s, &r, vec, &seq))) {
         mem__rollback(s);
         goto done;
@@ -498,6 +508,7 @@ int mem_store_delete(mem_store *s, const char *id, bool *deleted)
         sqlite3_finalize(q);
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "deleting the memory");
     }
+    if (!rc) rc = mem__unlink_deleted(s, id);
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (rc) return rc;

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "words.h"
 
 /* In-memory int8 copy of the current model's vectors, sorted by seq, so the
  * vector leg does not read every BLOB from SQLite. Rows are immutable per
@@ -39,7 +40,7 @@ struct mem_store {
 };
 
 /* Latest schema version (schema.c). */
-#define MEM_SCHEMA_VERSION 3
+#define MEM_SCHEMA_VERSION 4
 
 /* --- store.c --- */
 int mem__set_err(mem_store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -78,6 +79,35 @@ int mem__get_locked(mem_store *s, const char *id, mem_record *r, int64_t *seq);
 /* The summary after a content change (see mem_store_edit); malloc'd, NULL on out of memory. */
 char *mem__changed_summary(mem_store *s, const char *old_content, const char *old_summary, const char *new_content,
                            const char *given);
+
+/* --- search.c: what the update detection shares --- */
+#define MEM_MAX_TERMS 16
+typedef struct mem_term {
+    char text[MEM_WORD_MAX + 2];   /* as typed, lower-cased: what FTS5 matches (it stems itself) */
+    char folded[MEM_WORD_MAX + 2]; /* plural folded: what the match share compares */
+    size_t folded_len;
+    int64_t df; /* documents containing it, counted up to the row budget + 1 */
+    double idf;
+} mem_term;
+/* The distinct non-stop words of text (at most MEM_MAX_TERMS); returns the count. */
+int mem__query_terms(const char *text, mem_term *terms);
+/* Inside a read transaction: the BM25 leg's top k seqs for text among mask. */
+int mem__bm25_top(mem_store *s, const char *text, unsigned mask, int k, int64_t *seq, int *n);
+/* Inside a read transaction: the vector leg's top k seqs and exact cosines
+ * (seq and sc must hold max(2k, 20)). */
+int mem__vector_top(mem_store *s, const float *qv, unsigned mask, int k, int64_t *seq, float *sc, size_t *n);
+
+/* --- updates.c --- */
+/* Before a store's write transaction: the id of the active, not yet
+ * superseded memory that `content` (embedded as vec) restates, or "" (see
+ * mem_retrieval_params.update_similarity). */
+int mem__find_restated(mem_store *s, const char *content, const float *vec, char *old_id);
+/* Inside the write transaction of new_id's insert: links new_id to old_id
+ * when old_id is still active and not superseded; *linked says so. */
+int mem__link_update(mem_store *s, const char *old_id, const char *new_id, bool *linked);
+
+/* Inside the delete's write transaction: update links to the deleted id go. */
+int mem__unlink_deleted(mem_store *s, const char *id);
 
 /* --- schema.c --- */
 /* Applies the migrations up to `target` in one transaction each. Refuses a
