@@ -22,7 +22,7 @@ void mem_retrieval_default_params(mem_retrieval_params *p)
     p->max_recency_hours = 720.0;
     p->max_content_length = 500.0;
     p->length_factor = true;
-    p->length_weight = 0.1;
+    p->length_weight = 0.0;
     p->superseded_factor = 0.5;
     p->update_similarity = 0.25;
     p->semantic_type_factor = 1.2;
@@ -133,7 +133,9 @@ double mem_quality(const mem_retrieval_params *p, double relevance, double age_h
     double sum = wr + wc + wi;
     if (!(sum > 0)) wr = 1, wc = 0, wi = 0, sum = 1;
     double rec = mem_quality_recency(age_hours, p->recency_decay_rate, p->max_recency_hours);
-    double base = (wr * clamp(relevance, 0, 1) + wc * rec + wi * clamp(importance, 0, 1)) / sum;
+    /* relevance gates the rest: recency and importance order memories that match alike, they cannot lift
+       one that does not match above one that does (a month-old exact fact above yesterday's chatter) */
+    double base = clamp(relevance, 0, 1) * (wr + wc * rec + wi * clamp(importance, 0, 1)) / sum;
     double f = p->length_factor ? mem_length_preference(chars, p->max_content_length, p->length_weight) : 1.0;
     if (semantic) f *= p->semantic_type_factor;
     if (role == MEM_ROLE_ASSISTANT) f *= p->assistant_role_factor;

@@ -28,7 +28,7 @@ typedef struct mem_retrieval_params {
     double max_content_length;   /* characters for a full length factor, 500 */
     bool length_factor;          /* apply the length preference, true */
     double length_weight;        /* length factor = 1 - w * (1 - min(chars, max_content_length)/max_content_length):
-                                    a short memory loses at most w; 0.1 (measured, docs/mnemosyne.md) */
+                                    a short memory loses at most w; 0 (measured: no gain, docs/mnemosyne.md) */
     double superseded_factor;    /* score factor of a memory a newer one restates, 0.5 */
     double update_similarity;    /* cosine above which a new memory restating the same subject supersedes the
                                     older one (both legs must rank it first), 0.25; 0 = never link */
@@ -90,8 +90,10 @@ double mem_length_preference(size_t chars, double max_len, double weight);
  * lexical match share (BM25 leg in use); 0 with no leg. */
 double mem_match_strength(double cosine, double match, bool use_vector, double wv, bool use_bm25, double wb);
 
-/* quality = min(1, (wr*rel + wc*recency + wi*importance)/(wr+wc+wi)
- *                  * min(2, length * type * role)). Weights are normalised
+/* quality = min(1, rel * (wr + wc*recency + wi*importance)/(wr+wc+wi)
+ *                  * min(2, length * type * role)). Relevance multiplies (the
+ * issue's formula added it): recency and importance order memories that
+ * match alike but cannot lift one that does not match. Weights are normalised
  * to sum 1 (all zero = relevance only); rel is clamped to [0, 1]; length is
  * mem_length_preference(chars, max_content_length, length_weight), 1 when
  * p->length_factor is off. */

@@ -73,9 +73,9 @@ size_t mem_settings_table(mem_settings *s, const cfg_key **out)
           "quality: memories of this many characters or more get the full length factor"),
         K("retrieval", "length_factor", CFG_BOOL, &s->length_factor, "true", 0, 0,
           "quality: apply the length preference (see length_weight); false = every length alike"),
-        K("retrieval", "length_weight", CFG_DOUBLE, &s->length_weight, "0.1", 0, 1,
+        K("retrieval", "length_weight", CFG_DOUBLE, &s->length_weight, "0.0", 0, 1,
           "quality: length factor = 1 - this * (1 - min(characters, max_content_length) / max_content_length), "
-          "so a short fact loses at most this share (docs/mnemosyne.md measures it)"),
+          "so a short fact loses at most this share; 0 = off (measured: no gain, docs/mnemosyne.md)"),
         K("retrieval", "superseded_factor", CFG_DOUBLE, &s->superseded_factor, "0.5", 0, 1,
           "score factor of a memory that a newer one restates (it stays findable, ranked below the newer)"),
         K("retrieval", "update_similarity", CFG_DOUBLE, &s->update_similarity, "0.25", 0, 1,

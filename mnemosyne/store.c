@@ -255,6 +255,39 @@ static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
     return rc;
 }
 
+/* WAL, synchronous and the session pragmas. SQLite does not call the busy
+ * handler for a journal-mode change that meets another connection's lock
+ * (two processes creating the same new file at once), so the switch is
+ * retried here until busy_timeout_ms has passed, as every other lock wait. */
+static int switch_to_wal(sqlite3 *db, const mem_store_params *p, char *err, size_t errlen)
+{
+    char mode[32] = "";
+    int rc = SQLITE_OK;
+    double deadline = now_mono() + p->busy_timeout_ms / 1000.0;
+    useconds_t nap = 1000;
+    for (;;) {
+        rc = pragma_text(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+        if (rc == SQLITE_OK && !strcmp(mode, "wal")) break;
+        bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || rc == SQLITE_OK;
+        if (!busy || now_mono() >= deadline) {
+            snprintf(err, errlen, "database %s: cannot switch to WAL mode (%s)%s", p->path,
+                     rc != SQLITE_OK ? sqlite3_errmsg(db) : mode,
+                     busy ? "; another process held it beyond busy_timeout_ms, try again" : "");
+            return busy ? -EBUSY : -EIO;
+        }
+        usleep(nap);
+        if (nap < 50000) nap *= 2;
+    }
+    rc = sqlite3_exec(db, p->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
+                      NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: %s", p->path, sqlite3_errmsg(db));
+        return -EIO;
+    }
+    return 0;
+}
+
 static int open_embedder(mem_store *s, char *err, size_t errlen)
 {
     mem_embed_params ep = s->p.embed;
@@ -321,22 +354,7 @@ int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t
         if (!rc) rc = check_fts(s->db, p->path, err, errlen);
         if (rc) goto fail;
     }
-    char mode[32];
-    rc = pragma_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
-    if (rc != SQLITE_OK || strcmp(mode, "wal")) {
-        snprintf(err, errlen, "database %s: cannot switch to WAL mode (%s)", p->path,
-                 rc != SQLITE_OK ? sqlite3_errmsg(s->db) : mode);
-        rc = (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
-        goto fail;
-    }
-    rc = sqlite3_exec(s->db, p->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-                      NULL, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "database %s: %s", p->path, sqlite3_errmsg(s->db));
-        rc = -EIO;
-        goto fail;
-    }
+    if ((rc = switch_to_wal(s->db, p, err, errlen))) goto fail;
     rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
     if (rc) goto fail;
     s->p.embed = p->embed;

@@ -71,8 +71,15 @@ static void test_lexical_and_vector_legs(void **state)
     mem_records_free(r, n);
 }
 
-/* The default length preference: 1 - 0.1 * (1 - min(chars, 500)/500). */
+/* The length preference these tests configure: 1 - 0.1 * (1 - min(chars, 500)/500) (the default weight is 0). */
 #define LP(chars) (1.0 - 0.1 * (1.0 - (chars) / 500.0))
+
+static void length_weight_01(tctx *t)
+{
+    mem_store_close(t->s);
+    t->p.retrieval.length_weight = 0.1;
+    assert_int_equal(t_open(t), 0);
+}
 
 /* relevance = rrf * strength, strength = mean of max(cosine, 0) and match (both legs, equal weights). */
 static void assert_relevance_parts(const mem_record *r, bool vector_leg)
@@ -132,6 +139,7 @@ static void test_quality_factors(void **state)
 {
     tctx *t = *state;
     char sem[MEM_ID_LEN], epi[MEM_ID_LEN];
+    length_weight_01(t);
     t_add(t->s, "penguins live in the southern hemisphere", "episodic", NAN, 0, epi);
     t_add(t->s, "kangaroos live in the southern hemisphere", "semantic", NAN, 0, sem);
     mem_query q;
@@ -205,6 +213,7 @@ static void no_update_links(tctx *t)
 static void test_role_tags(void **state)
 {
     tctx *t = *state;
+    length_weight_01(t);
     no_update_links(t);
     const char *ta[] = {"assistant"}, *tu[] = {"user"};
     mem_new a = {.content = "octopus facts from the assistant", .tags = ta, .n_tags = 1};
@@ -223,8 +232,8 @@ static void test_role_tags(void **state)
     int ia = find(r, n, ra.id), iu = find(r, n, ru.id);
     double len = LP(32.0);
     double rel_a = ia == 0 ? 1.0 : 61.0 / 62.0, rel_u = iu == 0 ? 1.0 : 61.0 / 62.0;
-    assert_near(r[ia].relevance, (0.5 * rel_a + 0.3 + 0.1) * len * 1.1, 1e-9);
-    assert_near(r[iu].relevance, (0.5 * rel_u + 0.3 + 0.1) * len * 0.9, 1e-9);
+    assert_near(r[ia].relevance, rel_a * (0.5 + 0.3 + 0.1) * len * 1.1, 1e-9);
+    assert_near(r[iu].relevance, rel_u * (0.5 + 0.3 + 0.1) * len * 0.9, 1e-9);
     mem_records_free(r, n);
     mem_record_clear(&ra);
     mem_record_clear(&ru);
@@ -234,6 +243,7 @@ static void test_role_tags(void **state)
 static void test_role_from_source(void **state)
 {
     tctx *t = *state;
+    length_weight_01(t);
     const char *ta[] = {"assistant"}, *tu[] = {"user"};
     struct {
         const char *word, *source;
