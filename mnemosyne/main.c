@@ -3,7 +3,7 @@
  *   mnemosyne [--config FILE] [--db PATH] [--embedding-model PATH]     MCP server on stdio
  *   mnemosyne stats | export | import FILE [--keep-trust] [--replace] | search "query" [-n N] [--status S] [--json]
  *   mnemosyne edit ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type T]
- *   mnemosyne restore ID | delete ID | consolidate
+ *   mnemosyne restore ID | delete ID [--purge] | unlink ID | consolidate | forget [--yes]
  *
  * stdout carries only MCP messages when serving (and a subcommand's output
  * otherwise); logs go to stderr or the log file. Startup: config, logging,
@@ -33,12 +33,18 @@ static void usage(FILE *f)
             "       mnemosyne [options] import FILE.jsonl [--keep-trust] [--replace]\n"
             "       mnemosyne [options] edit MEMORY_ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type TYPE]\n"
             "       mnemosyne [options] search \"query\" [-n N] [--status active|all|short_term|long_term|archived] [--json]\n"
-            "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID | consolidate\n"
+            "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID [--purge] | unlink MEMORY_ID\n"
+            "       mnemosyne [options] consolidate | forget [--yes]\n"
             "       mnemosyne --print-config | --version | --help\n"
             "\n"
             "Options: --log-level LEVEL, --log-file FILE. import --replace: lines whose id is present replace\n"
             "that memory (give only the keys that change); ids that are not UUIDs get a name-based UUID.\n"
-            "search -n: default [retrieval] default_n_results.\n"
+            "search -n: default [retrieval] default_n_results. stats, export and search open the database\n"
+            "read-only and never create it. delete archives (restore brings it back); delete --purge removes\n"
+            "it for good. unlink removes a knowledge-update link (supersedes/superseded_by). forget deletes\n"
+            "every memory for good after asking (--yes: without asking, for scripts).\n"
+            "Database: --db, else [storage] db_path, else $XDG_DATA_HOME/psyche/memories.db\n"
+            "(~/.local/share/psyche/memories.db). Exit status: 0 ok, 1 failed (not found, busy, ...), 2 usage.\n"
             "The memory server of Psyche: one SQLite file, hybrid (BM25 + vector) search, reversible\n"
             "consolidation. Settings: configs/mnemosyne.toml, environment MNEMOSYNE_<SECTION>_<KEY>\n"
             "(e.g. MNEMOSYNE_STORAGE_DB_PATH), then these flags. See docs/mnemosyne.md.\n");
@@ -71,6 +77,7 @@ typedef struct cli_args {
     const char *cmd;      /* NULL = serve */
     const char *operand;  /* FILE, query or id */
     bool keep_trust, replace, json, print_config, log_level_given;
+    bool purge, yes; /* delete --purge, forget --yes */
     int n;                /* MEM_N_RESULTS_DEFAULT unless -n */
     const char *status;
     const char *content, *summary, *tags, *type; /* edit */
@@ -97,62 +104,117 @@ static unsigned parse_mask(const char *s)
     return mem_status_parse(s, &st) ? 0 : MEM_STATUS_BIT(st);
 }
 
+static int cmd_import(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    o.keep_trust = a->keep_trust;
+    o.replace = a->replace;
+    return mem_cli_import(st, a->operand, &o, stdout, err, errlen);
+}
+
+static int cmd_edit(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    mem_edit e = {.content = a->content, .summary = a->summary, .memory_type = a->type};
+    const char *tv[MEM_MAX_TAGS + 1];
+    char *tags = a->tags ? strdup(a->tags) : NULL;
+    if (a->tags && !tags) return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    if (tags) {
+        e.set_tags = true;
+        e.tags = tv;
+        e.n_tags = split_tags(tags, tv, MEM_MAX_TAGS + 1); /* one over the limit: the store says so */
+    }
+    int rc = mem_cli_edit(st, a->operand, &e, stdout, err, errlen);
+    free(tags);
+    return rc;
+}
+
+static int cmd_search(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    unsigned mask = parse_mask(a->status);
+    if (!mask) return snprintf(err, errlen, "--status: expected active, all, short_term, long_term or archived"), -EINVAL;
+    return mem_cli_search(st, a->operand, a->n, mask, a->json, stdout, err, errlen);
+}
+
+static int cmd_consolidate(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    mem_consolidation_report r;
+    int rc = mem_store_consolidate(st, -1, -1, &r);
+    if (rc) return snprintf(err, errlen, "%s", mem_store_errmsg(st)), rc;
+    cJSON *o = mem_report_to_json(&r);
+    char *t = o ? cJSON_Print(o) : NULL;
+    printf("%s\n", t ? t : "");
+    free(t);
+    cJSON_Delete(o);
+    mem_consolidation_report_free(&r);
+    return 0;
+}
+
+static int cmd_stats(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    return mem_cli_stats(st, stdout, err, errlen);
+}
+
+static int cmd_export(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    return mem_cli_export(st, stdout, err, errlen);
+}
+
+static int cmd_restore(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_restore(st, a->operand, stdout, err, errlen);
+}
+
+static int cmd_delete(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_delete(st, a->operand, a->purge, stdout, err, errlen);
+}
+
+static int cmd_unlink(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_unlink(st, a->operand, stdout, err, errlen);
+}
+
+static int cmd_forget(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_forget(st, a->yes, stdin, stdout, err, errlen);
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(mem_store *st, const cli_args *a, char *err, size_t errlen);
+    bool read_only;   /* opens the file read-only and never creates it */
+    const char *what; /* the operand it needs, NULL for none */
+} command;
+
+static const command commands[] = {
+    {"stats", cmd_stats, true, NULL},
+    {"export", cmd_export, true, NULL},
+    {"search", cmd_search, true, "the query"},
+    {"import", cmd_import, false, "FILE.jsonl"},
+    {"edit", cmd_edit, false, "MEMORY_ID"},
+    {"restore", cmd_restore, false, "MEMORY_ID"},
+    {"delete", cmd_delete, false, "MEMORY_ID"},
+    {"unlink", cmd_unlink, false, "MEMORY_ID"},
+    {"forget", cmd_forget, false, NULL},
+    {"consolidate", cmd_consolidate, false, NULL},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+/* Runs a subcommand: exit status 0, or 1 with "mnemosyne CMD: what went wrong" on stderr. */
 static int run_command(mem_store *st, const cli_args *a)
 {
     char err[1024] = "";
-    int rc;
-    if (!strcmp(a->cmd, "stats")) {
-        rc = mem_cli_stats(st, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "export")) {
-        rc = mem_cli_export(st, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "import")) {
-        mem_import_opts o;
-        mem_import_default_opts(&o);
-        o.keep_trust = a->keep_trust;
-        o.replace = a->replace;
-        rc = mem_cli_import(st, a->operand, &o, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "edit")) {
-        mem_edit e = {.content = a->content, .summary = a->summary, .memory_type = a->type};
-        const char *tv[MEM_MAX_TAGS + 1];
-        char *tags = a->tags ? strdup(a->tags) : NULL;
-        if (a->tags && !tags) return fprintf(stderr, "mnemosyne edit: out of memory\n"), 1;
-        if (tags) {
-            e.set_tags = true;
-            e.tags = tv;
-            e.n_tags = split_tags(tags, tv, MEM_MAX_TAGS + 1); /* one over the limit: the store says so */
-        }
-        rc = mem_cli_edit(st, a->operand, &e, stdout, err, sizeof err);
-        free(tags);
-    } else if (!strcmp(a->cmd, "search")) {
-        unsigned mask = parse_mask(a->status);
-        if (!mask) {
-            fprintf(stderr, "mnemosyne: --status: expected active, all, short_term, long_term or archived\n");
-            return 2;
-        }
-        rc = mem_cli_search(st, a->operand, a->n, mask, a->json, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "restore")) {
-        rc = mem_store_restore(st, a->operand);
-        if (rc) snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        else printf("restored %s to short-term\n", a->operand);
-    } else if (!strcmp(a->cmd, "delete")) {
-        bool deleted = false;
-        rc = mem_store_delete(st, a->operand, &deleted);
-        if (rc) snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        else printf("%s %s\n", deleted ? "deleted" : "no memory with id", a->operand);
-    } else { /* consolidate */
-        mem_consolidation_report r;
-        rc = mem_store_consolidate(st, -1, -1, &r);
-        if (rc) {
-            snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        } else {
-            cJSON *o = mem_report_to_json(&r);
-            char *t = o ? cJSON_Print(o) : NULL;
-            printf("%s\n", t ? t : "");
-            free(t);
-            cJSON_Delete(o);
-            mem_consolidation_report_free(&r);
-        }
-    }
+    int rc = find_command(a->cmd)->run(st, a, err, sizeof err);
     if (rc) fprintf(stderr, "mnemosyne %s: %s\n", a->cmd, err);
     return rc ? 1 : 0;
 }
@@ -163,8 +225,6 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
         {"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"},
         {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
     };
-    static const char *const cmds[] = {"stats",   "export", "import",     "edit", "search",
-                                       "restore", "delete", "consolidate"};
     static const struct { const char *flag; size_t off; } edit_flags[] = {
         {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
         {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
@@ -178,6 +238,8 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
         if (!strcmp(x, "--print-config")) { a->print_config = true; continue; }
         if (!strcmp(x, "--keep-trust")) { a->keep_trust = true; continue; }
         if (!strcmp(x, "--replace")) { a->replace = true; continue; }
+        if (!strcmp(x, "--purge")) { a->purge = true; continue; }
+        if (!strcmp(x, "--yes") || !strcmp(x, "-y")) { a->yes = true; continue; }
         size_t ef;
         for (ef = 0; ef < sizeof edit_flags / sizeof edit_flags[0]; ef++)
             if (!strcmp(x, edit_flags[ef].flag)) break;
@@ -222,15 +284,13 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
             continue;
         }
         if (!a->cmd) {
-            size_t c;
-            for (c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
-                if (!strcmp(x, cmds[c])) break;
-            if (c == sizeof cmds / sizeof cmds[0]) {
+            const command *c = find_command(x);
+            if (!c) {
                 fprintf(stderr, "mnemosyne: unknown command '%s'\n", x);
                 usage(stderr);
                 return 2;
             }
-            a->cmd = cmds[c];
+            a->cmd = c->name;
         } else if (!a->operand) {
             a->operand = x;
         } else {
@@ -238,8 +298,8 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
             return 2;
         }
     }
-    bool needs = a->cmd && (!strcmp(a->cmd, "import") || !strcmp(a->cmd, "search") || !strcmp(a->cmd, "restore") ||
-                            !strcmp(a->cmd, "delete") || !strcmp(a->cmd, "edit"));
+    const command *c = find_command(a->cmd);
+    bool needs = c && c->what;
     bool editing = a->content || a->summary || a->tags || a->type;
     if (editing && (!a->cmd || strcmp(a->cmd, "edit"))) {
         fprintf(stderr, "mnemosyne: --content, --summary, --tags and --type belong to the edit command\n");
@@ -254,8 +314,12 @@ static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, 
         return 2;
     }
     if (needs && !a->operand) {
-        fprintf(stderr, "mnemosyne %s: missing %s\n", a->cmd,
-                !strcmp(a->cmd, "import") ? "FILE.jsonl" : !strcmp(a->cmd, "search") ? "the query" : "MEMORY_ID");
+        fprintf(stderr, "mnemosyne %s: missing %s\n", a->cmd, c->what);
+        return 2;
+    }
+    if ((a->purge && (!c || strcmp(c->name, "delete"))) || (a->yes && (!c || strcmp(c->name, "forget")))) {
+        fprintf(stderr, "mnemosyne: %s belongs to the %s command\n", a->purge ? "--purge" : "--yes",
+                a->purge ? "delete" : "forget");
         return 2;
     }
     return 0;
@@ -308,6 +372,7 @@ int main(int argc, char **argv)
     }
     log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
     mem_store *st = NULL;
+    sp.read_only = a.cmd && find_command(a.cmd)->read_only;
     rc = mem_store_open(&sp, &st, err, sizeof err);
     if (rc) {
         if (cfg.log_file && *cfg.log_file) log_error("cannot open the memory database: %s", err);

@@ -543,8 +543,9 @@ int mem_store_restore(mem_store *s, const char *id)
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "updating the lineage");
     }
     if (!rc)
-        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', superseded_by = NULL, archived_at = NULL,"
-                             " archive_reason = NULL, last_accessed = ?2 WHERE seq = ?1",
+        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
+                             " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
+                             " last_accessed = ?2 WHERE seq = ?1",
                           &q);
     if (!rc) {
         sqlite3_bind_int64(q, 1, seq);
@@ -692,17 +693,27 @@ int mem__check_record(mem_store *s, const mem_record *r)
  * the old summary was the default (the first summary_chars characters of
  * the old content), the default of the new content; else the old one (a
  * hand-written summary is the person's, not ours to drop). */
+/* A summary is the default when it is the start of the content, perhaps cut
+ * shorter than summary_chars by a client and ended with "..." or an ellipsis
+ * (psyche sends such previews); a summary that says something else is a
+ * person's and is kept. */
+static bool summary_is_prefix(const char *content, const char *summary)
+{
+    size_t n = strlen(summary);
+    while (n && (summary[n - 1] == ' ' || summary[n - 1] == '.')) n--;
+    if (n >= 3 && !memcmp(summary + n - 3, "\xe2\x80\xa6", 3)) n -= 3; /* U+2026 */
+    while (n && summary[n - 1] == ' ') n--;
+    return n > 0 && !strncmp(content, summary, n);
+}
+
 char *mem__changed_summary(mem_store *s, const char *old_content, const char *old_summary, const char *new_content,
-                             const char *given)
+                           const char *given)
 {
     if (given) return *given ? strdup(given) : mem__prefix_chars(new_content, s->p.summary_chars);
     if (!old_summary || !*old_summary || !strcmp(old_content, new_content))
         return old_summary && *old_summary ? strdup(old_summary) : mem__prefix_chars(new_content, s->p.summary_chars);
-    char *def = mem__prefix_chars(old_content, s->p.summary_chars);
-    if (!def) return NULL;
-    bool was_default = !strcmp(def, old_summary);
-    free(def);
-    return was_default ? mem__prefix_chars(new_content, s->p.summary_chars) : strdup(old_summary);
+    return summary_is_prefix(old_content, old_summary) ? mem__prefix_chars(new_content, s->p.summary_chars)
+                                                       : strdup(old_summary);
 }
 
 /* Reads the row of id inside the current transaction. */
@@ -792,4 +803,49 @@ done:
     free(vec);
     mem_record_clear(&r);
     return rc;
+}
+
+int mem_store_archive(mem_store *s, const char *id)
+{
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    if ((rc = mem__begin_write(s))) return rc;
+    int64_t seq = 0;
+    mem_status st = MEM_SHORT_TERM;
+    rc = seq_of(s, id, &seq, &st);
+    if (!rc && st == MEM_ARCHIVED)
+        rc = mem__set_err(s, -EALREADY, "memory %s is already archived; delete --purge removes it for good", id);
+    sqlite3_stmt *q;
+    if (!rc) rc = mem__prepare(s, "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
+                                  " WHERE seq = ?1", &q);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, seq);
+        sqlite3_bind_double(q, 2, mem_store_now(s));
+        int x = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "archiving the memory");
+    }
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (!rc && s->vx_loaded) mem__vx_set_status(&s->vx, seq, MEM_ARCHIVED);
+    return rc;
+}
+
+int mem_store_forget_all(mem_store *s, int64_t *forgotten)
+{
+    *forgotten = 0;
+    int rc = mem__begin_write(s);
+    if (rc) return rc;
+    rc = mem__exec(s, "DELETE FROM memories"); /* the triggers empty the index and the vectors */
+    if (!rc) *forgotten = sqlite3_changes64(s->db);
+    if (!rc) rc = mem__bump_vector_epoch(s);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (rc) {
+        *forgotten = 0;
+        return rc;
+    }
+    mem__vx_free(&s->vx);
+    s->vx_loaded = false;
+    return 0;
 }

@@ -9,14 +9,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "paths.h"
+
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
 size_t mem_settings_table(mem_settings *s, const cfg_key **out)
 {
     static cfg_key t[64];
     const cfg_key keys[] = {
-        K("storage", "db_path", CFG_STRING, &s->db_path, "~/.local/share/psyche/memories.db", 0, 0,
-          "the SQLite file holding every memory (~ is your home; missing folders are created)"),
+        K("storage", "db_path", CFG_STRING, &s->db_path, "", 0, 0,
+          "the SQLite file holding every memory; empty = $XDG_DATA_HOME/psyche/memories.db (by default "
+          "~/.local/share/psyche/memories.db), the file psyche uses (~ is your home; missing folders are created)"),
         K("storage", "embedding_model", CFG_STRING, &s->embedding_model, "", 0, 0,
           "embedding GGUF for the vector leg; empty = the model the database was built with, else the built-in "
           "hashed embedding"),
@@ -110,17 +113,18 @@ int mem_settings_to_params(const mem_settings *s, mem_store_params *p, char *pat
                            size_t errlen)
 {
     mem_store_default_params(p);
-    const char *path = s->db_path ? s->db_path : "";
-    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-        const char *home = getenv("HOME");
-        if (!home || !*home) {
-            snprintf(err, errlen, "[storage] db_path starts with ~ but HOME is not set; give an absolute path");
-            return -EINVAL;
-        }
-        snprintf(path_buf, path_len, "%s%s", home, path + 1);
-    } else {
-        snprintf(path_buf, path_len, "%s", path);
+    /* empty: the one XDG resolver's <data>/psyche/memories.db, the file psyche uses */
+    char *path = NULL;
+    int rc = s->db_path && *s->db_path ? paths_expand_home(s->db_path, &path, err, errlen)
+                                       : paths_default_db(&path, err, errlen);
+    if (rc) return rc;
+    if (strlen(path) >= path_len) {
+        snprintf(err, errlen, "[storage] db_path is too long (%zu bytes)", strlen(path));
+        free(path);
+        return -ENAMETOOLONG;
     }
+    snprintf(path_buf, path_len, "%s", path);
+    free(path);
     p->path = path_buf;
     if (!s->synchronous || !strcasecmp(s->synchronous, "full")) {
         p->synchronous_full = true;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "log.h"
 #include "store_int.h"
 #include "util.h"
@@ -128,25 +129,12 @@ bool mem__is_low_trust(const mem_store *s, const char *source)
 
 /* --------------------------------------------------------------- opening */
 
+/* The database's folder and its parents (fs_mkdir_parent), with a message. */
 static int mkdirs_for(const char *path, char *err, size_t errlen)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
-        *p = '/';
-    }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
-    return 0;
-fail:;
-    int e = errno;
-    snprintf(err, errlen, "cannot create the directory %s for the database: %s", dir, strerror(e));
-    return -e;
+    int rc = fs_mkdir_parent(path, 0700);
+    if (rc) snprintf(err, errlen, "cannot create the folder of the database %s: %s", path, strerror(-rc));
+    return rc;
 }
 
 /* integrity_check or quick_check; collects up to 10 findings. Writes nothing. */
@@ -310,6 +298,89 @@ static int open_embedder(mem_store *s, char *err, size_t errlen)
     return mem_embedder_open(&ep, &s->emb, err, errlen);
 }
 
+/* The store struct with its own copies of the path and the low-trust list. */
+static mem_store *store_new(const mem_store_params *p)
+{
+    mem_store *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = *p;
+    s->path = strdup(p->path);
+    const char *const *lt = p->low_trust_sources ? p->low_trust_sources : default_low_trust;
+    size_t nlt = p->low_trust_sources ? p->n_low_trust_sources : sizeof default_low_trust / sizeof *default_low_trust;
+    s->low_trust = calloc(nlt + 1, sizeof *s->low_trust);
+    bool ok = s->path && s->low_trust;
+    for (size_t i = 0; ok && i < nlt; i++)
+        if ((ok = (s->low_trust[i] = strdup(lt[i])) != NULL)) s->n_low_trust++;
+    if (!ok) {
+        mem_store_close(s);
+        return NULL;
+    }
+    s->p.path = s->path;
+    s->p.low_trust_sources = NULL;
+    s->p.embed.model_path = NULL; /* not kept: open_embedder reads it from p */
+    return s;
+}
+
+/* "file:<path>?immutable=1" with the URI's special characters escaped. */
+static void immutable_uri(const char *path, char *out, size_t outlen)
+{
+    size_t o = (size_t)snprintf(out, outlen, "file:");
+    for (const char *c = path; *c && o + 4 < outlen; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            o += (size_t)snprintf(out + o, outlen - o, "%%%02X", (unsigned char)*c);
+        else
+            out[o++] = *c;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+    snprintf(out + strlen(out), outlen - strlen(out), "?immutable=1");
+}
+
+/* Opens the connection: read-write (creating the file) or read-only. A
+ * read-only WAL file whose folder cannot hold the -shm file (read-only
+ * media) cannot be read normally; it is opened immutable (nobody can write
+ * there). */
+static int open_connection(mem_store *s, char *err, size_t errlen)
+{
+    const char *path = s->path;
+    int flags = s->p.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK && s->p.read_only &&
+        sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+        char uri[8192];
+        immutable_uri(path, uri, sizeof uri);
+        sqlite3_close_v2(s->db);
+        s->db = NULL;
+        rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, s->p.busy_timeout_ms);
+    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                            NULL, sql_importance, NULL, NULL);
+    return 0;
+}
+
+/* Read-only: the file must exist, and be of this schema (migrating writes). */
+static int check_read_only(mem_store *s, char *err, size_t errlen)
+{
+    int rc = mem__schema_version(s->db, &s->schema_version);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: reading the schema version: %s", s->path, sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    if (s->schema_version == MEM_SCHEMA_VERSION) return 0;
+    snprintf(err, errlen,
+             "database %s has schema version %d and this mnemosyne reads version %d; %s (the file was left as it is)",
+             s->path, s->schema_version, MEM_SCHEMA_VERSION,
+             s->schema_version > MEM_SCHEMA_VERSION ? "use a newer mnemosyne"
+                                                    : "open it once with a writing command (e.g. mnemosyne consolidate) "
+                                                      "to migrate it, or copy it somewhere writable first");
+    return -EPROTO;
+}
+
 int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -318,59 +389,41 @@ int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t
         snprintf(err, errlen, "no database path given (set [storage] db_path or --db)");
         return -EINVAL;
     }
-    mem_store *s = calloc(1, sizeof *s);
-    if (!s) return -ENOMEM;
-    s->p = *p;
-    s->path = strdup(p->path);
-    const char *const *lt = p->low_trust_sources ? p->low_trust_sources : default_low_trust;
-    size_t nlt = p->low_trust_sources ? p->n_low_trust_sources : sizeof default_low_trust / sizeof *default_low_trust;
-    s->low_trust = calloc(nlt + 1, sizeof *s->low_trust);
-    if (!s->path || !s->low_trust) goto nomem;
-    for (size_t i = 0; i < nlt; i++) {
-        if (!(s->low_trust[i] = strdup(lt[i]))) goto nomem;
-        s->n_low_trust++;
-    }
-    s->p.path = s->path;
-    s->p.low_trust_sources = NULL;
-    s->p.embed.model_path = NULL; /* not kept: open_embedder reads it from p below */
-
-    int rc = mkdirs_for(p->path, err, errlen);
-    if (rc) goto fail;
     struct stat stb;
     bool existed = stat(p->path, &stb) == 0 && stb.st_size > 0;
-    rc = sqlite3_open_v2(p->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", p->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        rc = rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
-        goto fail;
+    if (p->read_only && !existed) {
+        snprintf(err, errlen, "no memory database at %s (nothing was created); check --db or [storage] db_path",
+                 p->path);
+        return -ENOENT;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, p->busy_timeout_ms);
-    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                            NULL, sql_importance, NULL, NULL);
-    if (existed) {
-        bool quick = stb.st_size > p->full_check_max_bytes;
-        rc = check_integrity(s->db, p->path, quick, err, errlen);
-        if (!rc) rc = check_fts(s->db, p->path, err, errlen);
-        if (rc) goto fail;
+    mem_store *s = store_new(p);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
-    if ((rc = switch_to_wal(s->db, p, err, errlen))) goto fail;
-    rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
-    if (rc) goto fail;
-    s->p.embed = p->embed;
-    rc = open_embedder(s, err, errlen);
-    s->p.embed.model_path = s->model_path;
-    if (rc) goto fail;
-    log_info("memory database %s (schema %d, %s, synchronous %s, embedding %s)", p->path, s->schema_version,
-             existed ? "existing" : "new", p->synchronous_full ? "FULL" : "NORMAL", mem_embedder_name(s->emb));
+    int rc = p->read_only ? 0 : mkdirs_for(p->path, err, errlen);
+    if (!rc) rc = open_connection(s, err, errlen);
+    if (!rc && existed) {
+        rc = check_integrity(s->db, p->path, stb.st_size > p->full_check_max_bytes, err, errlen);
+        if (!rc && !p->read_only) rc = check_fts(s->db, p->path, err, errlen); /* it takes the write lock */
+    }
+    if (!rc && p->read_only) rc = check_read_only(s, err, errlen);
+    if (!rc && !p->read_only) rc = switch_to_wal(s->db, p, err, errlen);
+    if (!rc && !p->read_only) rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
+    if (!rc) {
+        s->p.embed = p->embed;
+        rc = open_embedder(s, err, errlen);
+        s->p.embed.model_path = s->model_path;
+    }
+    if (rc) {
+        mem_store_close(s);
+        return rc;
+    }
+    log_info("memory database %s (schema %d, %s%s, synchronous %s, embedding %s)", p->path, s->schema_version,
+             existed ? "existing" : "new", p->read_only ? ", read-only" : "", p->synchronous_full ? "FULL" : "NORMAL",
+             mem_embedder_name(s->emb));
     *out = s;
     return 0;
-nomem:
-    rc = -ENOMEM;
-    snprintf(err, errlen, "out of memory");
-fail:
-    mem_store_close(s);
-    return rc;
 }
 
 void mem_store_close(mem_store *s)
@@ -493,6 +546,10 @@ static int reembed(mem_store *s)
 int mem__vectors_ready(mem_store *s)
 {
     if (s->vectors_checked) return 0;
+    if (s->p.read_only) { /* nothing may be written: vectors of another model are left out of the vector leg */
+        s->vectors_checked = true;
+        return 0;
+    }
     int rc = reembed(s);
     if (rc) return rc;
     /* remember the model, so a later process without a configured model uses it */

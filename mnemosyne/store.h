@@ -124,7 +124,10 @@ typedef struct mem_consolidation_params {
 } mem_consolidation_params;
 
 typedef struct mem_store_params {
-    const char *path;          /* database file; parent directories are created */
+    const char *path;          /* database file; parent directories are created (not when read_only) */
+    bool read_only;            /* open an existing file read-only: nothing is created or written, the WAL switch,
+                                  the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
+                                  a file whose folder is read-only too is opened immutable */
     bool synchronous_full;     /* true: FULL, false: NORMAL */
     int busy_timeout_ms;       /* 5000 */
     int64_t full_check_max_bytes; /* integrity_check up to this size, quick_check above; 64 MiB */
@@ -178,6 +181,12 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out);
 int mem_store_get(mem_store *s, const char *id, mem_record *out);
 /* Deletes for good (the user asked). *deleted says whether the id existed. */
 int mem_store_delete(mem_store *s, const char *id, bool *deleted);
+/* Archives a memory a person deleted (archive_reason "deleted"): out of
+ * every default search, restorable with mem_store_restore. -ENOENT,
+ * -EALREADY when it is archived already. */
+int mem_store_archive(mem_store *s, const char *id);
+/* Deletes every memory for good, in one transaction; *forgotten counts them. */
+int mem_store_forget_all(mem_store *s, int64_t *forgotten);
 /* Undoes an archiving: the memory goes back to short-term (the only status
  * consolidation and stale archiving take memories from), superseded_by is
  * cleared and its id leaves the lineage of the memory that superseded it.
@@ -191,8 +200,8 @@ int mem_store_unlink(mem_store *s, const char *id, bool *unlinked);
 
 /* An edit by a person: NULL fields stay as they are. A new content is
  * re-embedded (before the transaction) and, unless a summary is given,
- * gets a new default summary when the old one was the default (the first
- * summary_chars characters of the old content); a hand-written summary is
+ * gets a new default summary when the old one was the default (the start
+ * of the old content, perhaps cut shorter and ended with "..."); a summary that says something else is
  * kept (summary "" asks for the default). Provenance (source, trust), times
  * and status are kept. -ENOENT, -EINVAL (nothing to change, bad text or
  * type), -EBUSY; a failed edit changes nothing. */

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,11 +130,49 @@ static void test_wal_switch_waits_for_the_lock(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* Read-only: a missing file is an error and nothing is created; an existing
+ * file is read while another connection holds the write lock, and a write
+ * through it fails without calling the file damaged. */
+static void test_read_only(void **state)
+{
+    tctx *t = *state;
+    mem_store_params p = t->p;
+    char path[160], err[1024];
+    snprintf(path, sizeof path, "%s/sub/none.db", t->dir);
+    p.path = path;
+    p.read_only = true;
+    mem_store *s;
+    assert_int_equal(mem_store_open(&p, &s, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "nothing was created"));
+    snprintf(path, sizeof path, "%s/sub", t->dir);
+    assert_int_equal(access(path, F_OK), -1);
+
+    t_add(t->s, "a memory read through a read-only store", NULL, NAN, 0, NULL);
+    p.path = t->path;
+    assert_int_equal(mem_store_open(&p, &s, err, sizeof err), 0);
+    assert_int_equal(mem_store_schema_version(s), mem_store_schema_version(t->s));
+    assert_int_equal(t_count(s, 3), 1);
+    mem_query q;
+    mem_query_default(&q);
+    q.text = "read-only store";
+    q.touch = false;
+    mem_record *r;
+    size_t n;
+    assert_int_equal(mem_store_search(s, &q, &r, &n), 0);
+    assert_int_equal(n, 1);
+    mem_records_free(r, n);
+    mem_new m = {.content = "cannot be written"};
+    assert_true(mem_store_add(s, &m, NULL) < 0);
+    assert_null(strstr(mem_store_errmsg(s), "integrity"));
+    mem_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_processes_create_the_same_file, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_wal_switch_waits_for_the_lock, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_read_only, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
