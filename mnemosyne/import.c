@@ -173,9 +173,8 @@ static int import_chunk(mem_store *s, const mem_record *recs, size_t n, const me
     res->imported += imported;
     res->replaced += replaced;
     res->skipped += skipped;
-    if (s->vx_loaded)
-        for (size_t i = 0; i < n; i++)
-            if (x[i].written && mem__vx_add(&s->vx, x[i].seq, x[i].r.status, vecs + i * (size_t)dim)) s->vx_loaded = false;
+    for (size_t i = 0; i < n; i++)
+        if (x[i].written) mem__vx_note(s, x[i].seq, x[i].r.status, vecs + i * (size_t)dim);
     return 0;
 }
 

@@ -343,16 +343,6 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
     return vec ? put_vector(s, seq, vec, true) : 0;
 }
 
-/* Makes the other processes reload their vector copies (see vindex.c). */
-int mem__bump_vector_epoch(mem_store *s)
-{
-    char ep[32];
-    long long epoch = 0;
-    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
-    snprintf(ep, sizeof ep, "%lld", epoch + 1);
-    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "meta") : 0;
-}
-
 /* First n characters of text, cut on a character boundary. */
 char *mem__prefix_chars(const char *text, int n)
 {
@@ -426,7 +416,7 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
         goto done;
     }
     if ((rc = mem__commit(s))) goto done;
-    if (s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false; /* reload at next search */
+    mem__vx_note(s, seq, r.status, vec);
     if (out) {
         *out = r;
         memset(&r, 0, sizeof r);
@@ -513,7 +503,7 @@ int mem_store_delete(mem_store *s, const char *id, bool *deleted)
     mem__rollback(s);
     if (rc) return rc;
     *deleted = true;
-    if (s->vx_loaded) mem__vx_remove(&s->vx, seq);
+    mem__vx_note(s, seq, MEM_VX_REMOVED, NULL);
     return 0;
 }
 
@@ -556,7 +546,7 @@ int mem_store_restore(mem_store *s, const char *id)
     }
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
-    if (!rc && s->vx_loaded) mem__vx_set_status(&s->vx, seq, MEM_SHORT_TERM);
+    if (!rc) mem__vx_note(s, seq, MEM_SHORT_TERM, NULL);
     return rc;
 }
 
@@ -790,7 +780,7 @@ int mem_store_edit(mem_store *s, const char *id, const mem_edit *e, mem_record *
     if ((rc = mem__update_row(s, &r, seq, vec))) goto rollback;
     if (vec && (rc = mem__bump_vector_epoch(s))) goto rollback;
     if ((rc = mem__commit(s))) goto done;
-    if (vec && s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false;
+    if (vec) mem__vx_note(s, seq, r.status, vec);
     if (out) {
         *out = r;
         memset(&r, 0, sizeof r);
@@ -827,7 +817,7 @@ int mem_store_archive(mem_store *s, const char *id)
     }
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
-    if (!rc && s->vx_loaded) mem__vx_set_status(&s->vx, seq, MEM_ARCHIVED);
+    if (!rc) mem__vx_note(s, seq, MEM_ARCHIVED, NULL);
     return rc;
 }
 
@@ -845,7 +835,6 @@ int mem_store_forget_all(mem_store *s, int64_t *forgotten)
         *forgotten = 0;
         return rc;
     }
-    mem__vx_free(&s->vx);
-    s->vx_loaded = false;
+    mem__vx_drop(s);
     return 0;
 }

@@ -520,13 +520,7 @@ static int reembed(mem_store *s)
             else written += sqlite3_changes(s->db) > 0;
         }
         sqlite3_finalize(ins);
-        if (!rc && written > 0) {
-            char ep[32];
-            long long epoch = 0;
-            if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
-            snprintf(ep, sizeof ep, "%lld", epoch + 1);
-            if (mem__meta_set(s->db, "vector_epoch", ep)) rc = mem__sql_err(s, sqlite3_errcode(s->db), "meta");
-        }
+        if (!rc && written > 0) rc = mem__bump_vector_epoch(s);
         if (!rc) rc = mem__commit(s);
         for (int i = 0; i < n; i++) {
             free(text[i]);

@@ -72,8 +72,6 @@ char *mem__prefix_chars(const char *text, int n);
  * column of the row with r->id rewritten and, with vec, its vector replaced. */
 int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq);
 int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float *vec);
-/* A vector of an existing seq changed: the other processes reload their copies. */
-int mem__bump_vector_epoch(mem_store *s);
 /* The row of id, read inside the current transaction; -ENOENT. */
 int mem__get_locked(mem_store *s, const char *id, mem_record *r, int64_t *seq);
 /* The summary after a content change (see mem_store_edit); malloc'd, NULL on out of memory. */
@@ -126,6 +124,17 @@ int mem__vx_sync(mem_store *s);
 int mem__vx_add(mem_vindex *vx, int64_t seq, mem_status st, const float *v);
 void mem__vx_set_status(mem_vindex *vx, int64_t seq, mem_status st);
 void mem__vx_remove(mem_vindex *vx, int64_t seq);
+/* This process committed a change of seq: keeps the copy exact, if loaded.
+ * vec: the row's (new) vector with its status; NULL: only its status
+ * changed; status MEM_VX_REMOVED: the row is gone. The one place that knows
+ * how the copy follows our own writes (others' come through mem__vx_sync). */
+#define MEM_VX_REMOVED (-1)
+void mem__vx_note(mem_store *s, int64_t seq, int status, const float *vec);
+/* Every row changed (forget): the copy is dropped and reloaded at the next search. */
+void mem__vx_drop(mem_store *s);
+/* Inside a write transaction where the vector of an existing seq changed:
+ * the other processes reload their copies (meta.vector_epoch + 1). */
+int mem__bump_vector_epoch(mem_store *s);
 /* Preselection: top k by approximate (int8) cosine among statuses in mask;
  * writes seqs and scores, returns the count. */
 size_t mem__vx_top(const mem_vindex *vx, const float *q, unsigned mask, size_t k, int64_t *seq, float *score);

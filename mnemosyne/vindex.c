@@ -13,6 +13,7 @@
  * re-embedded) triggers a full reload. Callers hold a read transaction so the
  * copy and the rest of the search see one snapshot. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -418,4 +419,33 @@ int mem__vx_exact(mem_store *s, const float *qv, int64_t *seq, float *score, siz
         seq[j] = sq;
     }
     return 0;
+}
+
+/* ---------------------------------------------------- after our commits */
+
+void mem__vx_note(mem_store *s, int64_t seq, int status, const float *vec)
+{
+    if (!s->vx_loaded) return; /* loaded at the next search anyway */
+    if (status == MEM_VX_REMOVED)
+        mem__vx_remove(&s->vx, seq);
+    else if (vec && mem__vx_add(&s->vx, seq, (mem_status)status, vec))
+        s->vx_loaded = false; /* out of memory: reload at the next search */
+    else if (!vec)
+        mem__vx_set_status(&s->vx, seq, (mem_status)status);
+}
+
+void mem__vx_drop(mem_store *s)
+{
+    mem__vx_free(&s->vx);
+    s->vx_loaded = false;
+}
+
+int mem__bump_vector_epoch(mem_store *s)
+{
+    char ep[32];
+    long long epoch = 0;
+    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
+    snprintf(ep, sizeof ep, "%lld", epoch + 1);
+    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "recording the vector epoch")
+                                                    : 0;
 }
