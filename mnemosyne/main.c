@@ -1,14 +1,17 @@
-/* main.c - the mnemosyne program: CLI, configuration, lifecycle.
+/* main.c - the mnemosyne program: the subcommands' table and argument
+ * reading, and the lifecycle of the MCP server.
  *
  *   mnemosyne [--config FILE] [--db PATH] [--embedding-model PATH]     MCP server on stdio
  *   mnemosyne stats | export | import FILE [--keep-trust] [--replace] | search "query" [-n N] [--status S] [--json]
  *   mnemosyne edit ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type T]
  *   mnemosyne restore ID | delete ID [--purge] | unlink ID | consolidate | forget [--yes]
  *
- * stdout carries only MCP messages when serving (and a subcommand's output
- * otherwise); logs go to stderr or the log file. Startup: config, logging,
- * signals, store (integrity check, migrations, embedder), then the protocol
- * loop until EOF or SIGTERM/SIGINT. */
+ * Start-up (trusted config discovery, common flags, logging) is
+ * common/startup.h's; then the store (integrity check, migrations, embedder;
+ * read-only for the reading commands), then one subcommand or the protocol
+ * loop until EOF or SIGTERM/SIGINT. stdout carries only MCP messages when
+ * serving (a subcommand's output otherwise); logs go to stderr or the log
+ * file. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "crash.h"
 #include "log.h"
 #include "settings.h"
+#include "startup.h"
 #include "tools.h"
 
 #define VERSION "0.1.0"
@@ -46,8 +50,10 @@ static void usage(FILE *f)
             "Database: --db, else [storage] db_path, else $XDG_DATA_HOME/psyche/memories.db\n"
             "(~/.local/share/psyche/memories.db). Exit status: 0 ok, 1 failed (not found, busy, ...), 2 usage.\n"
             "The memory server of Psyche: one SQLite file, hybrid (BM25 + vector) search, reversible\n"
-            "consolidation. Settings: configs/mnemosyne.toml, environment MNEMOSYNE_<SECTION>_<KEY>\n"
-            "(e.g. MNEMOSYNE_STORAGE_DB_PATH), then these flags. See docs/mnemosyne.md.\n");
+            "consolidation. Settings: --config FILE, else $MNEMOSYNE_CONFIG, else\n"
+            "$XDG_CONFIG_HOME/psyche/mnemosyne.toml, else /etc/psyche/mnemosyne.toml (never the current\n"
+            "folder); then the environment MNEMOSYNE_<SECTION>_<KEY> (e.g. MNEMOSYNE_STORAGE_DB_PATH),\n"
+            "then these flags. See docs/mnemosyne.md.\n");
 }
 
 static void stop_server(void *ud)
@@ -56,27 +62,10 @@ static void stop_server(void *ud)
     if (app->srv) mcp_server_stop(app->srv);
 }
 
-/* The config file: --config, else MNEMOSYNE_CONFIG, else configs/mnemosyne.toml if present. */
-static const char *config_path(int argc, char **argv, bool *required)
-{
-    for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "--config")) {
-            *required = true;
-            return argv[i + 1];
-        }
-    const char *env = getenv("MNEMOSYNE_CONFIG");
-    if (env && *env) {
-        *required = true;
-        return env;
-    }
-    *required = false;
-    return "configs/mnemosyne.toml";
-}
-
 typedef struct cli_args {
     const char *cmd;      /* NULL = serve */
     const char *operand;  /* FILE, query or id */
-    bool keep_trust, replace, json, print_config, log_level_given;
+    bool keep_trust, replace, json;
     bool purge, yes; /* delete --purge, forget --yes */
     int n;                /* MEM_N_RESULTS_DEFAULT unless -n */
     const char *status;
@@ -219,188 +208,132 @@ static int run_command(mem_store *st, const cli_args *a)
     return rc ? 1 : 0;
 }
 
-static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, cli_args *a)
+/* Flags with a value that belong to one subcommand, and where they go. */
+static const struct {
+    const char *flag;
+    size_t off;
+} value_flags[] = {
+    {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
+    {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
+    {"--status", offsetof(cli_args, status)},
+};
+
+/* startup_params.own_arg: the command, its operand and the subcommands'
+ * flags. 0 taken, -ENOENT not ours, -EINVAL after printing why. */
+static int own_arg(void *ud, int argc, char **argv, int *i)
 {
-    static const struct { const char *flag, *key; } flags[] = {
-        {"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"},
-        {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
-    };
-    static const struct { const char *flag; size_t off; } edit_flags[] = {
-        {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
-        {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
-    };
-    char err[1024];
-    a->n = MEM_N_RESULTS_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        const char *x = argv[i];
-        if (!strcmp(x, "--help") || !strcmp(x, "-h")) return usage(stdout), 1;
-        if (!strcmp(x, "--version")) return printf("mnemosyne %s\n", VERSION), 1;
-        if (!strcmp(x, "--print-config")) { a->print_config = true; continue; }
-        if (!strcmp(x, "--keep-trust")) { a->keep_trust = true; continue; }
-        if (!strcmp(x, "--replace")) { a->replace = true; continue; }
-        if (!strcmp(x, "--purge")) { a->purge = true; continue; }
-        if (!strcmp(x, "--yes") || !strcmp(x, "-y")) { a->yes = true; continue; }
-        size_t ef;
-        for (ef = 0; ef < sizeof edit_flags / sizeof edit_flags[0]; ef++)
-            if (!strcmp(x, edit_flags[ef].flag)) break;
-        if (ef < sizeof edit_flags / sizeof edit_flags[0]) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "mnemosyne: missing value for '%s'\n", x);
-                return 2;
-            }
-            *(const char **)((char *)a + edit_flags[ef].off) = argv[++i];
-            continue;
-        }
-        if (!strcmp(x, "--json")) { a->json = true; continue; }
-        if (!strcmp(x, "--config") && i + 1 < argc) { i++; continue; }
-        if ((!strcmp(x, "-n") || !strcmp(x, "--status")) && i + 1 < argc) {
-            if (x[1] == 'n') {
-                char *end;
-                long v = strtol(argv[++i], &end, 10);
-                if (*end || v < 1 || v > MEM_MAX_RESULTS) {
-                    fprintf(stderr, "mnemosyne: -n: expected a number in 1..%d\n", MEM_MAX_RESULTS);
-                    return 2;
-                }
-                a->n = (int)v;
-            } else {
-                a->status = argv[++i];
-            }
-            continue;
-        }
-        if (x[0] == '-' && x[1]) {
-            size_t f;
-            for (f = 0; f < sizeof flags / sizeof flags[0]; f++)
-                if (!strcmp(x, flags[f].flag)) break;
-            if (f == sizeof flags / sizeof flags[0] || i + 1 >= argc) {
-                fprintf(stderr, "mnemosyne: %s '%s'\n", f == sizeof flags / sizeof flags[0] ? "unknown option" : "missing value for", x);
-                usage(stderr);
-                return 2;
-            }
-            if (!strcmp(x, "--log-level")) a->log_level_given = true;
-            if (cfg_set(keys, nkeys, flags[f].key, argv[++i], x, err, sizeof err)) {
-                fprintf(stderr, "mnemosyne: %s\n", err);
-                return 2;
-            }
-            continue;
-        }
-        if (!a->cmd) {
-            const command *c = find_command(x);
-            if (!c) {
-                fprintf(stderr, "mnemosyne: unknown command '%s'\n", x);
-                usage(stderr);
-                return 2;
-            }
-            a->cmd = c->name;
-        } else if (!a->operand) {
-            a->operand = x;
-        } else {
-            fprintf(stderr, "mnemosyne %s: unexpected argument '%s'\n", a->cmd, x);
-            return 2;
-        }
+    cli_args *a = ud;
+    const char *x = argv[*i];
+    bool *sw = !strcmp(x, "--keep-trust") ? &a->keep_trust : !strcmp(x, "--replace") ? &a->replace
+             : !strcmp(x, "--purge")      ? &a->purge      : !strcmp(x, "--yes") || !strcmp(x, "-y") ? &a->yes
+             : !strcmp(x, "--json")       ? &a->json       : NULL;
+    if (sw) return *sw = true, 0;
+    for (size_t f = 0; f < sizeof value_flags / sizeof value_flags[0]; f++) {
+        if (strcmp(x, value_flags[f].flag)) continue;
+        if (*i + 1 >= argc) return fprintf(stderr, "mnemosyne: missing value for '%s'\n", x), -EINVAL;
+        *(const char **)((char *)a + value_flags[f].off) = argv[++*i];
+        return 0;
     }
-    const command *c = find_command(a->cmd);
-    bool needs = c && c->what;
-    bool editing = a->content || a->summary || a->tags || a->type;
-    if (editing && (!a->cmd || strcmp(a->cmd, "edit"))) {
-        fprintf(stderr, "mnemosyne: --content, --summary, --tags and --type belong to the edit command\n");
-        return 2;
+    if (!strcmp(x, "-n")) {
+        char *end;
+        long v = *i + 1 < argc ? strtol(argv[++*i], &end, 10) : 0;
+        if (v < 1 || v > MEM_MAX_RESULTS || *end)
+            return fprintf(stderr, "mnemosyne: -n: expected a number in 1..%d\n", MEM_MAX_RESULTS), -EINVAL;
+        a->n = (int)v;
+        return 0;
     }
-    if (a->cmd && !strcmp(a->cmd, "edit") && a->operand && !editing) {
-        fprintf(stderr, "mnemosyne edit: nothing to change; give --content, --summary, --tags or --type\n");
-        return 2;
+    if (x[0] == '-' && x[1]) return -ENOENT;
+    if (!a->cmd) {
+        const command *c = find_command(x);
+        if (!c) return fprintf(stderr, "mnemosyne: unknown command '%s' (see mnemosyne --help)\n", x), -EINVAL;
+        a->cmd = c->name;
+        return 0;
     }
-    if (a->replace && (!a->cmd || strcmp(a->cmd, "import"))) {
-        fprintf(stderr, "mnemosyne: --replace belongs to the import command\n");
-        return 2;
-    }
-    if (needs && !a->operand) {
-        fprintf(stderr, "mnemosyne %s: missing %s\n", a->cmd, c->what);
-        return 2;
-    }
-    if ((a->purge && (!c || strcmp(c->name, "delete"))) || (a->yes && (!c || strcmp(c->name, "forget")))) {
-        fprintf(stderr, "mnemosyne: %s belongs to the %s command\n", a->purge ? "--purge" : "--yes",
-                a->purge ? "delete" : "forget");
-        return 2;
-    }
+    if (a->operand) return -ENOENT; /* "unexpected argument" */
+    a->operand = x;
     return 0;
+}
+
+/* Flags that belong to one command, and the operand a command needs. 0 or 2 (usage). */
+static int check_args(const cli_args *a)
+{
+    const command *c = find_command(a->cmd);
+    const char *cmd = c ? c->name : "";
+    bool editing = a->content || a->summary || a->tags || a->type;
+    const char *misplaced = editing && strcmp(cmd, "edit")       ? "--content, --summary, --tags and --type belong to the edit command"
+                          : a->replace && strcmp(cmd, "import")  ? "--replace belongs to the import command"
+                          : a->keep_trust && strcmp(cmd, "import") ? "--keep-trust belongs to the import command"
+                          : a->purge && strcmp(cmd, "delete")    ? "--purge belongs to the delete command"
+                          : a->yes && strcmp(cmd, "forget")      ? "--yes belongs to the forget command"
+                          : (a->json || a->status || a->n != MEM_N_RESULTS_DEFAULT) && strcmp(cmd, "search")
+                              ? "-n, --status and --json belong to the search command"
+                              : NULL;
+    if (misplaced) return fprintf(stderr, "mnemosyne: %s\n", misplaced), 2;
+    if (c && c->what && !a->operand) return fprintf(stderr, "mnemosyne %s: missing %s\n", cmd, c->what), 2;
+    if (c && !c->what && a->operand)
+        return fprintf(stderr, "mnemosyne %s: unexpected argument '%s'\n", cmd, a->operand), 2;
+    if (!strcmp(cmd, "edit") && !editing)
+        return fprintf(stderr, "mnemosyne edit: nothing to change; give --content, --summary, --tags or --type\n"), 2;
+    return 0;
+}
+
+/* The MCP server on stdio until EOF or a stop signal. */
+static int serve(mem_store *st, mem_settings *cfg)
+{
+    static mem_server app;
+    crash_install("mnemosyne", stop_server, &app);
+    if (mem_server_init(&app, st, cfg)) {
+        log_error("cannot set up the MCP server");
+        return 1;
+    }
+    int rc = mem_server_run(&app, 0, 1);
+    int sig = crash_stop_signal();
+    log_info("shutting down: %s", sig ? strsignal(sig) : rc ? strerror(-rc) : "end of input");
+    mem_server_free(&app);
+    log_info("stopped");
+    return 0;
+}
+
+/* Opens the store and runs the subcommand or the server; the exit status. */
+static int run(mem_settings *cfg, const cli_args *a)
+{
+    mem_store_params sp;
+    char path[4096], err[1024];
+    if (mem_settings_to_params(cfg, &sp, path, sizeof path, err, sizeof err))
+        return fprintf(stderr, "mnemosyne: %s\n", err), 2;
+    sp.read_only = a->cmd && find_command(a->cmd)->read_only;
+    mem_store *st = NULL;
+    if (mem_store_open(&sp, &st, err, sizeof err)) {
+        if (cfg->log_file && *cfg->log_file) log_error("cannot open the memory database: %s", err);
+        fprintf(stderr, "mnemosyne: %s\n", err);
+        return 1;
+    }
+    int rc = a->cmd ? run_command(st, a) : serve(st, cfg);
+    mem_store_close(st);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    static mem_server app;
     static mem_settings cfg;
+    static cli_args a = {.n = MEM_N_RESULTS_DEFAULT};
+    static const startup_flag flags[] = {{"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"}};
+    startup_params p = {.program = "mnemosyne", .env_prefix = "MNEMOSYNE", .version = "mnemosyne " VERSION,
+                        .flags = flags, .n_flags = sizeof flags / sizeof flags[0], .log_level = &cfg.log_level,
+                        .log_file = &cfg.log_file, .usage = usage, .own_arg = own_arg, .ud = &a};
     const cfg_key *keys;
-    size_t nkeys = mem_settings_table(&cfg, &keys);
-    char err[1024];
-    bool required;
-    const char *file = config_path(argc, argv, &required);
-    log_init("mnemosyne", LOG_INFO, NULL);
-    int rc = cfg_load(keys, nkeys, file, required, "MNEMOSYNE", err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 2;
+    p.n_keys = mem_settings_table(&cfg, &keys);
+    p.keys = keys;
+    startup_state st;
+    int rc = startup_begin(&p, argc, argv, &st);
+    if (rc == -ECANCELED) {
+        rc = st.exit_code;
+    } else if (!(rc = check_args(&a))) {
+        if (a.cmd && !st.log_level_given && st.level < LOG_WARN) /* subcommands: keep the terminal quiet */
+            log_init("mnemosyne", LOG_WARN, cfg.log_file && *cfg.log_file ? cfg.log_file : NULL);
+        log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
+        rc = run(&cfg, &a);
     }
-    cli_args a;
-    memset(&a, 0, sizeof a);
-    rc = parse_args(argc, argv, keys, nkeys, &a);
-    if (rc) {
-        cfg_free(keys, nkeys);
-        return rc == 1 ? 0 : rc;
-    }
-    if (a.print_config) {
-        cfg_write_toml(keys, nkeys, stdout);
-        cfg_free(keys, nkeys);
-        return 0;
-    }
-    log_level lv = LOG_INFO;
-    if (log_level_parse(cfg.log_level, &lv)) {
-        fprintf(stderr, "mnemosyne: [logging] level: expected debug, info, warn or error, got \"%s\"\n", cfg.log_level);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    if (a.cmd && !a.log_level_given && lv < LOG_WARN) lv = LOG_WARN; /* subcommands: keep the terminal quiet */
-    if (log_init("mnemosyne", lv, cfg.log_file) < 0)
-        fprintf(stderr, "mnemosyne: cannot open log file %s: %s; logging to stderr\n", cfg.log_file, strerror(errno));
-
-    mem_store_params sp;
-    char path[4096];
-    if (mem_settings_to_params(&cfg, &sp, path, sizeof path, err, sizeof err)) {
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
-    mem_store *st = NULL;
-    sp.read_only = a.cmd && find_command(a.cmd)->read_only;
-    rc = mem_store_open(&sp, &st, err, sizeof err);
-    if (rc) {
-        if (cfg.log_file && *cfg.log_file) log_error("cannot open the memory database: %s", err);
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    if (a.cmd) {
-        rc = run_command(st, &a);
-        mem_store_close(st);
-        cfg_free(keys, nkeys);
-        log_close();
-        return rc;
-    }
-    crash_install("mnemosyne", stop_server, &app);
-    if (mem_server_init(&app, st, &cfg)) {
-        log_error("cannot set up the MCP server");
-        mem_store_close(st);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    rc = mem_server_run(&app, 0, 1);
-    int sig = crash_stop_signal();
-    log_info("shutting down: %s", sig ? strsignal(sig) : rc ? strerror(-rc) : "end of input");
-    mem_server_free(&app);
-    mem_store_close(st);
-    cfg_free(keys, nkeys);
-    log_info("stopped");
-    log_close();
-    return 0;
+    startup_end(&p, &st);
+    return rc;
 }
