@@ -178,6 +178,52 @@ int mem__vector_top(mem_store *s, const float *qv, unsigned mask, int k, int64_t
     return 0;
 }
 
+/* Access bookkeeping commits without an fsync even under synchronous FULL:
+ * a power loss may forget the last access counts, never a memory, and a
+ * search does not pay a disk flush. (WAL keeps this consistent; the next
+ * FULL commit flushes these frames too.) */
+int mem_store_touch(mem_store *s, const char *const *ids, size_t n)
+{
+    if (!n) return 0;
+    double now = mem_store_now(s);
+    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    int rc = mem__begin_write(s);
+    if (rc) {
+        if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        return rc;
+    }
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    rc = mem__prepare(s, "SELECT salience, created_at, access_count FROM memories WHERE id = ?1", &sel);
+    if (!rc)
+        rc = mem__prepare(s, "UPDATE memories SET access_count = ?2, last_accessed = ?3, importance = ?4 WHERE id = ?1",
+                          &upd);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_text(sel, 1, ids[i], -1, SQLITE_STATIC);
+        int x = sqlite3_step(sel);
+        if (x == SQLITE_ROW) {
+            double sal = sqlite3_column_double(sel, 0), created = sqlite3_column_double(sel, 1);
+            int64_t cnt = sqlite3_column_int64(sel, 2) + 1;
+            sqlite3_reset(sel);
+            sqlite3_bind_text(upd, 1, ids[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(upd, 2, cnt);
+            sqlite3_bind_double(upd, 3, now);
+            sqlite3_bind_double(upd, 4, mem_importance(sal, (now - created) / 86400.0, cnt));
+            x = sqlite3_step(upd);
+            sqlite3_reset(upd);
+            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
+        } else {
+            sqlite3_reset(sel);
+            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
+        }
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    return rc;
+}
+
 /* ------------------------------------------------------------ scoring */
 
 typedef struct cand {

@@ -5,6 +5,8 @@
 #define MEM_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
 #include "words.h"
@@ -58,7 +60,7 @@ int mem__row_to_record(sqlite3_stmt *st, int col0, mem_record *r);
 bool mem__is_low_trust(const mem_store *s, const char *source);
 /* Makes sure every stored vector is from the current embedder (re-embeds
  * the others once per session) and that the in-memory copy is in sync. */
-int mem__vectors_ready(mem_store *s);
+int mem__vectors_ready(mem_store *s); /* vindex.c */
 
 /* --- records.c: what import.c shares with the single-record calls --- */
 /* Validates a whole record as an import gives it (id, texts, type, source,
@@ -116,7 +118,16 @@ int mem__meta_get(sqlite3 *db, const char *key, char *out, size_t outlen); /* -E
 int mem__meta_set(sqlite3 *db, const char *key, const char *value);
 
 /* --- vindex.c --- */
-void mem__vx_free(mem_vindex *vx);
+/* Frees the copy's arrays (inline: the store's close needs it, and the store
+ * layer calls nothing above it). */
+static inline void mem__vx_free(mem_vindex *vx)
+{
+    free(vx->seq);
+    free(vx->status);
+    free(vx->q);
+    free(vx->scale);
+    memset(vx, 0, sizeof *vx);
+}
 /* (Re)builds the copy from the database: every vector of `model`. */
 int mem__vx_load(mem_store *s);
 /* Brings the copy up to date after other connections' commits. */

@@ -36,14 +36,6 @@ static int64_t data_version(mem_store *s)
     return v;
 }
 
-void mem__vx_free(mem_vindex *vx)
-{
-    free(vx->seq);
-    free(vx->status);
-    free(vx->q);
-    free(vx->scale);
-    memset(vx, 0, sizeof *vx);
-}
 
 static int vx_reserve(mem_vindex *vx, size_t need)
 {
@@ -295,6 +287,129 @@ int mem__vx_sync(mem_store *s)
         return rc;
     }
     s->data_version = dv;
+    return 0;
+}
+
+/* ------------------------------------------------ re-embedding (model change) */
+
+#define REEMBED_BATCH 256
+
+/* Re-embeds the memories whose vector is missing or from another model, so
+ * a changed embedding_model takes effect without losing anything. Batches
+ * of REEMBED_BATCH rows in seq order: each batch is read and embedded
+ * outside any transaction (a GGUF model takes milliseconds per memory), then
+ * written in one short transaction that skips rows deleted or edited
+ * meanwhile (their content no longer matches what was embedded). */
+static int reembed(mem_store *s)
+{
+    const char *model = mem_embedder_name(s->emb);
+    int dim = mem_embedder_dim(s->emb);
+    sqlite3_stmt *probe;
+    int rc = mem__prepare(s,
+                          "SELECT 1 FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 1",
+                          &probe);
+    if (rc) return rc;
+    sqlite3_bind_text(probe, 1, model, -1, SQLITE_STATIC);
+    int pr = sqlite3_step(probe);
+    sqlite3_finalize(probe);
+    if (pr == SQLITE_DONE) return 0; /* every vector is current: nothing to write */
+    if (pr != SQLITE_ROW) return mem__sql_err(s, pr, "checking the stored vectors");
+    float *vec = malloc(sizeof *vec * (size_t)dim * REEMBED_BATCH);
+    int64_t seq[REEMBED_BATCH];
+    char *text[REEMBED_BATCH] = {0};
+    if (!vec) return mem__set_err(s, -ENOMEM, "out of memory");
+    int64_t done = 0, last = 0;
+    for (;;) {
+        /* 1. read a batch (no transaction held afterwards) */
+        sqlite3_stmt *sel, *ins = NULL;
+        rc = mem__prepare(s,
+                          "SELECT m.seq, m.content FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE (v.model IS NULL OR v.model != ?1) AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+                          &sel);
+        if (rc) break;
+        sqlite3_bind_text(sel, 1, model, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(sel, 2, last);
+        sqlite3_bind_int(sel, 3, REEMBED_BATCH);
+        int n = 0, src = SQLITE_DONE;
+        while (n < REEMBED_BATCH && (src = sqlite3_step(sel)) == SQLITE_ROW) {
+            const char *c = (const char *)sqlite3_column_text(sel, 1);
+            seq[n] = sqlite3_column_int64(sel, 0);
+            if (!(text[n] = strdup(c ? c : ""))) {
+                rc = mem__set_err(s, -ENOMEM, "out of memory");
+                break;
+            }
+            n++;
+        }
+        if (!rc && n < REEMBED_BATCH && src != SQLITE_DONE) rc = mem__sql_err(s, src, "reading memories to re-embed");
+        sqlite3_finalize(sel);
+        if (rc || n == 0) break;
+        last = seq[n - 1];
+        /* 2. embed without any lock */
+        for (int i = 0; i < n && !rc; i++)
+            if ((rc = mem_embed(s->emb, text[i], strlen(text[i]), vec + (size_t)i * (size_t)dim)))
+                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)seq[i]);
+        /* 3. write the batch in one short transaction */
+        int written = 0;
+        if (!rc) rc = mem__begin_write(s);
+        if (!rc)
+            rc = mem__prepare(s,
+                              "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) SELECT ?1, ?2, ?3"
+                              " WHERE EXISTS (SELECT 1 FROM memories WHERE seq = ?1 AND content = ?4)",
+                              &ins);
+        for (int i = 0; !rc && i < n; i++) {
+            sqlite3_bind_int64(ins, 1, seq[i]);
+            sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(ins, 3, vec + (size_t)i * (size_t)dim, (int)(sizeof *vec * (size_t)dim), SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, text[i], -1, SQLITE_STATIC);
+            int r2 = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (r2 != SQLITE_DONE) rc = mem__sql_err(s, r2, "storing a vector");
+            else written += sqlite3_changes(s->db) > 0;
+        }
+        sqlite3_finalize(ins);
+        if (!rc && written > 0) rc = mem__bump_vector_epoch(s);
+        if (!rc) rc = mem__commit(s);
+        for (int i = 0; i < n; i++) {
+            free(text[i]);
+            text[i] = NULL;
+        }
+        if (rc) break;
+        done += written;
+        if (done && done % 4096 < (int64_t)written) log_info("re-embedded %lld memories", (long long)done);
+    }
+    for (int i = 0; i < REEMBED_BATCH; i++) free(text[i]);
+    mem__rollback(s);
+    free(vec);
+    if (!rc && done) log_notice("re-embedded %lld memories with %s", (long long)done, model);
+    return rc;
+}
+
+int mem__vectors_ready(mem_store *s)
+{
+    if (s->vectors_checked) return 0;
+    if (s->p.read_only) { /* nothing may be written: vectors of another model are left out of the vector leg */
+        s->vectors_checked = true;
+        return 0;
+    }
+    int rc = reembed(s);
+    if (rc) return rc;
+    /* remember the model, so a later process without a configured model uses it */
+    char cur[1024] = "", curpath[1024] = "";
+    mem__meta_get(s->db, "embedding_model", cur, sizeof cur);
+    mem__meta_get(s->db, "embedding_model_path", curpath, sizeof curpath);
+    const char *want = mem_embedder_name(s->emb);
+    const char *wantpath = mem_embedder_is_llama(s->emb) ? s->model_path : "";
+    if (strcmp(cur, want) || strcmp(curpath, wantpath)) {
+        if ((rc = mem__begin_write(s))) return rc;
+        if (mem__meta_set(s->db, "embedding_model", want) || mem__meta_set(s->db, "embedding_model_path", wantpath)) {
+            rc = mem__sql_err(s, sqlite3_errcode(s->db), "recording the embedding model");
+            mem__rollback(s);
+            return rc;
+        }
+        if ((rc = mem__commit(s))) return rc;
+    }
+    s->vectors_checked = true;
     return 0;
 }
 
