@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "log.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -272,7 +273,10 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
         goto done;
     }
     char older[MEM_ID_LEN];
-    if ((rc = mem__find_restated(s, r.content, vec, older))) goto done;
+    if (mem__find_restated(s, r.content, vec, older)) { /* a missed link must never cost the memory */
+        log_warn("store: the knowledge-update check failed, storing without a link: %s", s->err);
+        s->err[0] = older[0] = '\0';
+    }
     int64_t seq = 0;
     bool linked = false;
     if ((rc = mem__begin_write(s))) goto done;
