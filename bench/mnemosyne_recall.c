@@ -2,6 +2,7 @@
  * haystack in the style of LongMemEval, scored without any LLM.
  *
  *   build/bench/mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M]
+ *                                [--length-weight W]
  *
  * A seeded generator invents people and facts about them (job, city, pet,
  * hobby, food, instrument, car, sibling). Each fact is planted in an
@@ -17,8 +18,11 @@
  *              score, which should be lower than for answerable questions.
  * recall@k = evidence memories in the top k / evidence memories, averaged
  * over questions. Methods: BM25 only, vector only, hybrid (RRF), hybrid +
- * quality (the default), hybrid + quality without the length factor, and
- * hybrid + quality on the original's raw RRF scale (relevance <= 0.016). */
+ * quality (the default), hybrid + quality without the length factor.
+ *
+ * A second haystack (short_facts_bench) measures what issue 9 asked: short
+ * one-line facts among longer chatter, asked directly, paraphrased, and
+ * knowledge updates stored seconds apart. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +212,172 @@ static void filler(hay *h, int npeople)
     add_mem(h, content, ru() * 180, ri(4) ? "episodic" : "semantic");
 }
 
+/* ------------------------------------------------ short facts among chatter */
+
+/* One-line facts of 25-45 characters about people, among chatter of 250-350
+ * characters that mentions the same people and subjects without stating a
+ * fact. Stored one by one with mem_store_add (as an agent does), so the
+ * knowledge-update detection runs. Three categories of questions:
+ *   direct     - worded with the fact's words ("What is Ana Quist's cat called?");
+ *   paraphrase - other words ("Which name did Ana Quist give the kitten?");
+ *   update     - a fact restated with a new value 5 seconds later; the new
+ *                one must rank above the old one. */
+typedef struct sfact {
+    const char *say, *update, *direct, *para;
+    const char *values[8];
+} sfact;
+
+static const sfact sfacts[] = {
+    {"%s's cat is called %s.", "%s's cat is now called %s.", "What is %s's cat called?",
+     "Which name did %s give the kitten?", {"Miso", "Pickle", "Juno", "Atlas", "Biscuit", "Mochi", "Tom", "Kiwi"}},
+    {"%s works as a %s.", "%s now works as a %s.", "What does %s work as?", "What is %s's profession?",
+     {"nurse", "pilot", "carpenter", "beekeeper", "translator", "chef", "dentist", "geologist"}},
+    {"%s lives in %s.", "%s now lives in %s.", "Where does %s live?", "Which town is %s's home?",
+     {"Porto", "Graz", "Lisbon", "Tallinn", "Ghent", "Bergen", "Turku", "Leeds"}},
+    {"%s likes %s.", "%s now likes %s.", "What does %s like to drink?", "What is %s's favourite beverage?",
+     {"green tea", "black coffee", "mint tea", "hot cocoa", "oolong", "espresso", "chai", "lemonade"}},
+    {"%s plays the %s.", "%s now plays the %s.", "What does %s play?", "Which instrument is %s learning?",
+     {"cello", "banjo", "trumpet", "harp", "drums", "oboe", "violin", "ukulele"}},
+};
+#define NSFACT COUNT(sfacts)
+
+static const char *schat[] = {
+    "%s and I talked for an hour about cats and whether they like living in small flats; the conversation "
+    "drifted to the weather, the train strike and the new bakery on the corner, and we agreed to meet again "
+    "next week when the weather is better.",
+    "Long call with %s about work: deadlines, the quarterly review, who works on which part of the migration "
+    "and why the staging server keeps running out of disk space. Nothing was decided and we will talk again.",
+    "%s described the city where a cousin lives, the old harbour, the markets and the rent, and asked whether "
+    "moving there would be a good idea; we spent a while comparing trains, flights and the cost of living.",
+    "Over lunch %s and I compared what we like to drink in the morning, tea or coffee, and laughed about the "
+    "office machine that broke again; then we talked about sleep, running and the dentist appointment.",
+    "%s went to a concert where someone played an instrument nobody could name; we talked about music lessons, "
+    "how long it takes to learn to play anything well, and the school orchestra's fundraiser.",
+};
+
+typedef struct sq {
+    int cat; /* 0 direct, 1 paraphrase, 2 update */
+    char text[160];
+    int evidence, outdated;
+} sq;
+
+static int add_now(mem_store *st, const char *content, double t, char ids[][MEM_ID_LEN], int n)
+{
+    mem_store_set_time(st, t);
+    mem_new m;
+    memset(&m, 0, sizeof m);
+    m.content = content;
+    mem_record r;
+    if (mem_store_add(st, &m, &r)) {
+        fprintf(stderr, "store: %s\n", mem_store_errmsg(st));
+        exit(1);
+    }
+    snprintf(ids[n], MEM_ID_LEN, "%s", r.id);
+    mem_record_clear(&r);
+    return n;
+}
+
+/* Builds the haystack in st; returns the questions (malloc'd) and the memory ids. */
+static sq *short_facts_build(mem_store *st, int npeople, int nchat, char (**ids)[MEM_ID_LEN], int *nq)
+{
+    int cap = npeople * 2 + nchat + 16, n = 0;
+    *ids = calloc((size_t)cap, MEM_ID_LEN);
+    sq *qs = calloc((size_t)(npeople * 3 + 1), sizeof *qs);
+    char name[64], text[512];
+    *nq = 0;
+    for (int p = 0; p < npeople; p++) {
+        person_name(p, name, sizeof name);
+        const sfact *f = &sfacts[p % NSFACT];
+        int v = ri(8), v2 = (v + 1 + ri(7)) % 8;
+        double t = NOW - ru() * 30 * 86400.0;
+        snprintf(text, sizeof text, f->say, name, f->values[v]);
+        int e = add_now(st, text, t, *ids, n++), e2 = -1;
+        if (p % 4 == 0) { /* a knowledge update five seconds later */
+            snprintf(text, sizeof text, f->update, name, f->values[v2]);
+            e2 = add_now(st, text, t + 5, *ids, n++);
+            sq *q = &qs[(*nq)++];
+            q->cat = 2, q->evidence = e2, q->outdated = e;
+            snprintf(q->text, sizeof q->text, f->direct, name);
+            continue;
+        }
+        for (int c = 0; c < 2; c++) {
+            sq *q = &qs[(*nq)++];
+            q->cat = c, q->evidence = e, q->outdated = -1;
+            snprintf(q->text, sizeof q->text, c ? f->para : f->direct, name);
+        }
+    }
+    for (int i = 0; i < nchat; i++) {
+        person_name(ri(npeople), name, sizeof name);
+        snprintf(text, sizeof text, schat[ri(COUNT(schat))], name);
+        add_now(st, text, NOW - ru() * 30 * 86400.0, *ids, n++);
+    }
+    mem_store_set_time(st, NOW);
+    return qs;
+}
+
+/* Recall@5 per category and updates ranked first, per method. */
+static void short_facts_report(mem_store *st, const sq *qs, int nq, char (*ids)[MEM_ID_LEN])
+{
+    static const struct {
+        const char *name;
+        bool bm25, vec;
+        int quality;
+    } m[] = {{"BM25 only", true, false, 0}, {"vector only", false, true, 0}, {"hybrid (RRF)", true, true, 0},
+             {"hybrid + quality (the default)", true, true, 1}};
+    printf("\n| method | R@5 direct | R@5 paraphrase | R@5 update (new) | update: new ranked above old | new ranked 1st |\n");
+    printf("|---|---|---|---|---|---|\n");
+    for (int mi = 0; mi < COUNT(m); mi++) {
+        int hit[3] = {0}, tot[3] = {0}, above = 0, first = 0;
+        for (int i = 0; i < nq; i++) {
+            mem_query q;
+            mem_query_default(&q);
+            q.text = qs[i].text, q.n_results = 10, q.use_bm25 = m[mi].bm25, q.use_vector = m[mi].vec;
+            q.quality = m[mi].quality, q.touch = false;
+            mem_record *res;
+            size_t n;
+            if (mem_store_search(st, &q, &res, &n)) exit(1);
+            int pn = 99, po = 99;
+            for (size_t k = 0; k < n; k++) {
+                if (!strcmp(res[k].id, ids[qs[i].evidence])) pn = (int)k;
+                if (qs[i].outdated >= 0 && !strcmp(res[k].id, ids[qs[i].outdated])) po = (int)k;
+            }
+            tot[qs[i].cat]++;
+            hit[qs[i].cat] += pn < 5;
+            if (qs[i].cat == 2) above += pn < po, first += pn == 0;
+            mem_records_free(res, n);
+        }
+        printf("| %s | %.3f | %.3f | %.3f | %d/%d | %d/%d |\n", m[mi].name, (double)hit[0] / tot[0],
+               (double)hit[1] / tot[1], (double)hit[2] / tot[2], above, tot[2], first, tot[2]);
+    }
+}
+
+static int short_facts_bench(const char *dir, const char *model, double length_weight, int npeople, int nchat)
+{
+    char path[160], err[1024];
+    snprintf(path, sizeof path, "%s/short.db", dir);
+    mem_store_params sp;
+    mem_store_default_params(&sp);
+    sp.path = path;
+    sp.synchronous_full = false;
+    sp.embed.model_path = model;
+    if (length_weight >= 0) sp.retrieval.length_weight = length_weight;
+    mem_store *st;
+    if (mem_store_open(&sp, &st, err, sizeof err)) {
+        fprintf(stderr, "open: %s\n", err);
+        return 1;
+    }
+    char (*ids)[MEM_ID_LEN];
+    int nq;
+    sq *qs = short_facts_build(st, npeople, nchat, &ids, &nq);
+    printf("\nshort facts: %d people (one fact each, every 4th restated 5 s later), %d chatter memories, %d questions\n",
+           npeople, nchat, nq);
+    short_facts_report(st, qs, nq, ids);
+    mem_store_close(st);
+    free(ids);
+    free(qs);
+    return 0;
+}
+
 typedef struct method {
     const char *name;
     bool bm25, vec;
@@ -218,6 +388,7 @@ typedef struct method {
 int main(int argc, char **argv)
 {
     int npeople = 60, nfiller = 6000, mult = 0;
+    double length_weight = -1;
     const char *model = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) rs = (strtoull(argv[++i], NULL, 10) + 1) * 0x9E3779B97F4A7C15ULL | 1;
@@ -225,8 +396,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--filler") && i + 1 < argc) nfiller = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--candidates") && i + 1 < argc) mult = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--length-weight") && i + 1 < argc) length_weight = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M]\n");
+            fprintf(stderr, "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M] "
+                            "[--length-weight W]\n");
             return 2;
         }
     }
@@ -308,7 +481,8 @@ int main(int argc, char **argv)
     sp.synchronous_full = false;
     sp.embed.model_path = model;
     if (mult > 0) sp.retrieval.candidate_multiplier = mult;
-    mem_store *st[3];
+    if (length_weight >= 0) sp.retrieval.length_weight = length_weight;
+    mem_store *st[2];
     if (mem_store_open(&sp, &st[0], err, sizeof err)) {
         fprintf(stderr, "open: %s\n", err);
         return 1;
@@ -318,14 +492,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "import: %s\n", mem_store_errmsg(st[0]));
         return 1;
     }
-    sp.retrieval.max_content_length = 1; /* length factor 1 for every memory */
+    sp.retrieval.length_factor = false; /* length factor 1 for every memory */
     if (mem_store_open(&sp, &st[1], err, sizeof err)) return 1;
-    /* The original's scale: it used the raw RRF score (at most 2 * 0.5/61) as relevance. Scaling
-     * the weight by that maximum ranks exactly as it did. */
-    sp.retrieval.max_content_length = 500;
-    sp.retrieval.relevance_weight = 0.5 * (1.0 / (sp.retrieval.rrf_k + 1));
-    if (mem_store_open(&sp, &st[2], err, sizeof err)) return 1;
-    for (int i = 0; i < 3; i++) mem_store_set_time(st[i], NOW);
+    for (int i = 0; i < 2; i++) mem_store_set_time(st[i], NOW);
 
     static const method methods[] = {
         {"BM25 only", true, false, 0, 0},
@@ -333,7 +502,6 @@ int main(int argc, char **argv)
         {"hybrid (RRF)", true, true, 0, 0},
         {"hybrid + quality", true, true, 1, 0},
         {"hybrid + quality, no length factor", true, true, 1, 1},
-        {"hybrid + quality on the raw RRF scale (the original)", true, true, 1, 2},
     };
     static const char *tname[] = {"single", "multi", "update", "abstain"};
     int per_type[4] = {0};
@@ -392,7 +560,8 @@ int main(int argc, char **argv)
                stale_first, per_type[2], top_ans / n_ans, per_type[3] ? top_abs / per_type[3] : 0);
     }
     (void)tname;
-    for (int i = 0; i < 3; i++) mem_store_close(st[i]);
+    for (int i = 0; i < 2; i++) mem_store_close(st[i]);
+    if (short_facts_bench(dir, model, length_weight, 80, 1200)) return 1;
     for (int i = 0; i < h.n; i++) mem_record_clear(&h.recs[i]);
     free(h.recs);
     free(qs);

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "jsonio.h"
+#include "jsontext.h"
 #include "tools.h"
 #include "util.h"
 
@@ -115,8 +117,9 @@ int mem_cli_import(mem_store *s, const char *file, const mem_import_opts *opts, 
         size_t k = 0;
         while (line[k] == ' ' || line[k] == '\t') k++;
         if (!line[k]) continue;
-        if (!utf8_valid(line, (size_t)len)) {
-            snprintf(err, errlen, "%s:%d: not valid UTF-8; nothing was imported", file, lineno);
+        char why[256];
+        if (json_text_check(line, (size_t)len, why, sizeof why)) { /* NUL, \u0000, bad UTF-8: never cut silently */
+            snprintf(err, errlen, "%s:%d: %s; nothing was imported", file, lineno, why);
             rc = -EINVAL;
             break;
         }
@@ -207,5 +210,58 @@ int mem_cli_search(mem_store *s, const char *query, int n, unsigned status_mask,
     }
     if (!json && !nres) fprintf(out, "no memories match\n");
     mem_records_free(res, nres);
+    return 0;
+}
+
+int mem_cli_restore(mem_store *s, const char *id, FILE *out, char *err, size_t errlen)
+{
+    int rc = mem_store_restore(s, id);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    fprintf(out, "restored %s to short-term\n", id);
+    return 0;
+}
+
+int mem_cli_delete(mem_store *s, const char *id, bool purge, FILE *out, char *err, size_t errlen)
+{
+    bool deleted = false;
+    int rc = purge ? mem_store_delete(s, id, &deleted) : mem_store_archive(s, id);
+    if (!rc && purge && !deleted) rc = -ENOENT, snprintf(err, errlen, "no memory with id %s", id);
+    else if (rc) fail(err, errlen, rc, mem_store_errmsg(s));
+    if (rc) return rc;
+    if (purge)
+        fprintf(out, "deleted %s for good\n", id);
+    else
+        fprintf(out, "archived %s (mnemosyne restore %s brings it back; delete --purge removes it for good)\n", id, id);
+    return 0;
+}
+
+int mem_cli_unlink(mem_store *s, const char *id, FILE *out, char *err, size_t errlen)
+{
+    bool done;
+    int rc = mem_store_unlink(s, id, &done);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    fprintf(out, "removed the update link of %s\n", id);
+    return 0;
+}
+
+int mem_cli_forget(mem_store *s, bool yes, FILE *in, FILE *out, char *err, size_t errlen)
+{
+    mem_stats st;
+    int rc = mem_store_stats(s, &st);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    if (!yes) {
+        if (!isatty(fileno(in)))
+            return fail(err, errlen, -ECANCELED,
+                        "forget deletes every memory and needs a confirmation: run it in a terminal, or add --yes");
+        fprintf(out, "This deletes all %lld memories in %s for good (an export first keeps a copy).\n"
+                     "Type 'forget' to confirm: ", (long long)st.total, mem_store_path(s));
+        fflush(out);
+        char line[64] = "";
+        if (!fgets(line, sizeof line, in) || strcmp(line, "forget\n"))
+            return fail(err, errlen, -ECANCELED, "not confirmed; nothing was deleted");
+    }
+    int64_t n;
+    if ((rc = mem_store_forget_all(s, &n))) return fail(err, errlen, rc, mem_store_errmsg(s));
+    fprintf(out, "forgot %lld memories\n", (long long)n);
     return 0;
 }

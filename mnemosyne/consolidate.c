@@ -244,6 +244,154 @@ static int add_summary(mem_consolidation_report *r, const cmem *m, size_t n, int
     return 0;
 }
 
+/* One consolidation run: its inputs, candidates, statements and what changed. */
+typedef struct crun {
+    mem_store *s;
+    mem_consolidation_report *r;
+    double now, imp_th, sim_th;
+    int dim;
+    cmem *m;
+    size_t n;
+    int64_t *changed; /* seqs whose status changed, for the vector copy */
+    mem_status *newst;
+    size_t nchanged;
+    sqlite3_stmt *promote, *archive, *setimp;
+} crun;
+
+/* Greedy clustering in importance order: a memory joins the current cluster
+ * when its cosine to the running centroid reaches sim_th. Memories without a
+ * vector stay singletons. Returns the number of clusters, -ENOMEM. */
+static int cluster(crun *c)
+{
+    double *centroid = malloc(sizeof *centroid * (size_t)c->dim);
+    if (!centroid) return -ENOMEM;
+    int nclusters = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cmem *m = c->m;
+        if (m[i].cluster >= 0) continue;
+        int cl = nclusters++;
+        m[i].cluster = cl;
+        if (!m[i].vec) continue;
+        for (int d = 0; d < c->dim; d++) centroid[d] = m[i].vec[d];
+        int size = 1;
+        for (size_t j = i + 1; j < c->n; j++) {
+            if (m[j].cluster >= 0 || !m[j].vec) continue;
+            if (cosine_c(centroid, m[j].vec, c->dim) < c->sim_th) continue;
+            m[j].cluster = cl;
+            size++;
+            for (int d = 0; d < c->dim; d++) centroid[d] = (centroid[d] * (size - 1) + m[j].vec[d]) / size;
+        }
+    }
+    free(centroid);
+    return nclusters;
+}
+
+static int prepare_updates(crun *c)
+{
+    /* a knowledge-update link to a member of the cluster is absorbed by the promotion */
+    int rc = mem__prepare(c->s, "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3,"
+                                " superseded_by = CASE WHEN superseded_by IN (SELECT value FROM json_each(?3)) THEN NULL"
+                                " ELSE superseded_by END WHERE seq = ?1",
+                          &c->promote);
+    if (!rc) rc = mem__prepare(c->s, "UPDATE memories SET status = 'archived', superseded_by = ?2, archived_at = ?3,"
+                                     " archive_reason = 'consolidated', importance = ?4 WHERE seq = ?1",
+                               &c->archive);
+    if (!rc) rc = mem__prepare(c->s, "UPDATE memories SET importance = ?2 WHERE seq = ?1", &c->setimp);
+    return rc;
+}
+
+static void note_change(crun *c, int64_t seq, mem_status st)
+{
+    c->changed[c->nchanged] = seq;
+    c->newst[c->nchanged++] = st;
+}
+
+/* A cluster above the threshold: its best member is promoted (lineage: the
+ * others), the others are archived pointing at it. */
+static int promote_cluster(crun *c, int cl, size_t best, double avg)
+{
+    cmem *m = c->m;
+    char *lin = merge_lineage(m[best].lineage, m, c->n, cl, best);
+    if (!lin) return mem__set_err(c->s, -ENOMEM, "out of memory");
+    sqlite3_bind_int64(c->promote, 1, m[best].seq);
+    sqlite3_bind_double(c->promote, 2, m[best].importance);
+    sqlite3_bind_text(c->promote, 3, lin, -1, SQLITE_TRANSIENT);
+    free(lin);
+    int rc = exec_update(c->s, c->promote);
+    if (rc) return rc;
+    note_change(c, m[best].seq, MEM_LONG_TERM);
+    c->r->memories_promoted++;
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        if (m[i].cluster != cl || i == best) continue;
+        sqlite3_bind_int64(c->archive, 1, m[i].seq);
+        sqlite3_bind_text(c->archive, 2, m[best].id, -1, SQLITE_STATIC);
+        sqlite3_bind_double(c->archive, 3, c->now);
+        sqlite3_bind_double(c->archive, 4, m[i].importance);
+        if ((rc = exec_update(c->s, c->archive))) break;
+        note_change(c, m[i].seq, MEM_ARCHIVED);
+        c->r->memories_archived++;
+    }
+    if (!rc && add_summary(c->r, m, c->n, cl, best, avg)) rc = mem__set_err(c->s, -ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Promotes a cluster whose average importance reaches the threshold; below
+ * it, only the recomputed importances are written. */
+static int apply_cluster(crun *c, int cl)
+{
+    size_t best = SIZE_MAX, size = 0;
+    double sum = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->m[i].cluster != cl) continue;
+        size++;
+        sum += c->m[i].importance;
+        if (best == SIZE_MAX || c->m[i].importance > c->m[best].importance) best = i;
+    }
+    double avg = sum / (double)size;
+    if (avg >= c->imp_th) return promote_cluster(c, cl, best, avg);
+    c->r->memories_skipped += (int)size;
+    int rc = 0;
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        if (c->m[i].cluster != cl) continue;
+        sqlite3_bind_int64(c->setimp, 1, c->m[i].seq);
+        sqlite3_bind_double(c->setimp, 2, c->m[i].importance);
+        rc = exec_update(c->s, c->setimp);
+    }
+    return rc;
+}
+
+/* Inside the write transaction: candidates, clusters, promotions, stale archiving. */
+static int run_locked(crun *c, int64_t **stale, size_t *nstale)
+{
+    int rc = load_candidates(c->s, c->now, &c->m, &c->n);
+    if (!rc) rc = load_vectors(c->s, c->m, c->n, c->dim);
+    if (rc) return rc;
+    c->changed = malloc(sizeof *c->changed * (c->n ? c->n : 1));
+    c->newst = malloc(sizeof *c->newst * (c->n ? c->n : 1));
+    int nclusters = c->changed && c->newst ? cluster(c) : -ENOMEM;
+    if (nclusters < 0) return mem__set_err(c->s, -ENOMEM, "out of memory");
+    c->r->clusters_formed = nclusters;
+    c->r->total_processed = (int)c->n;
+    rc = prepare_updates(c);
+    for (int cl = 0; cl < nclusters && !rc; cl++) rc = apply_cluster(c, cl);
+    if (!rc) rc = archive_stale(c->s, c->now, c->imp_th, stale, nstale, &c->r->memories_stale);
+    return rc;
+}
+
+static void crun_free(crun *c)
+{
+    sqlite3_finalize(c->promote);
+    sqlite3_finalize(c->archive);
+    sqlite3_finalize(c->setimp);
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->m[i].lineage);
+        free(c->m[i].vec);
+    }
+    free(c->m);
+    free(c->changed);
+    free(c->newst);
+}
+
 int mem_store_consolidate(mem_store *s, double imp_th, double sim_th, mem_consolidation_report *r)
 {
     memset(r, 0, sizeof *r);
@@ -256,125 +404,20 @@ int mem_store_consolidate(mem_store *s, double imp_th, double sim_th, mem_consol
         return mem__set_err(s, -EINVAL, "similarity_threshold must be in 0..1 (got %g)", sim_th);
     int rc = mem__vectors_ready(s);
     if (rc) return rc;
-    double now = mem_store_now(s);
-    int dim = mem_embedder_dim(s->emb);
-    cmem *m = NULL;
-    size_t n = 0;
-    int64_t *changed = NULL; /* seqs whose status changed, for the vector copy */
-    mem_status *newst = NULL;
-    size_t nchanged = 0;
+    crun c = {.s = s, .r = r, .now = mem_store_now(s), .imp_th = imp_th, .sim_th = sim_th,
+              .dim = mem_embedder_dim(s->emb)};
     int64_t *stale = NULL;
     size_t nstale = 0;
-    double *centroid = malloc(sizeof *centroid * (size_t)dim);
-    sqlite3_stmt *promote = NULL, *archive = NULL, *setimp = NULL;
-    if (!centroid) return mem__set_err(s, -ENOMEM, "out of memory");
-    if ((rc = mem__begin_write(s))) goto out;
-    if ((rc = load_candidates(s, now, &m, &n))) goto out;
-    if ((rc = load_vectors(s, m, n, dim))) goto out;
-    changed = malloc(sizeof *changed * (n ? n : 1));
-    newst = malloc(sizeof *newst * (n ? n : 1));
-    if (!changed || !newst) {
-        rc = mem__set_err(s, -ENOMEM, "out of memory");
-        goto out;
-    }
-
-    /* Greedy clustering in importance order. Memories without a vector stay singletons. */
-    int nclusters = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m[i].cluster >= 0) continue;
-        int cl = nclusters++;
-        m[i].cluster = cl;
-        if (!m[i].vec) continue;
-        for (int d = 0; d < dim; d++) centroid[d] = m[i].vec[d];
-        int size = 1;
-        for (size_t j = i + 1; j < n; j++) {
-            if (m[j].cluster >= 0 || !m[j].vec) continue;
-            if (cosine_c(centroid, m[j].vec, dim) < sim_th) continue;
-            m[j].cluster = cl;
-            size++;
-            for (int d = 0; d < dim; d++) centroid[d] = (centroid[d] * (size - 1) + m[j].vec[d]) / size;
-        }
-    }
-    r->clusters_formed = nclusters;
-    r->total_processed = (int)n;
-
-    if ((rc = mem__prepare(s, "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3 WHERE seq = ?1",
-                           &promote)))
-        goto out;
-    if ((rc = mem__prepare(s,
-                           "UPDATE memories SET status = 'archived', superseded_by = ?2, archived_at = ?3,"
-                           " archive_reason = 'consolidated', importance = ?4 WHERE seq = ?1",
-                           &archive)))
-        goto out;
-    if ((rc = mem__prepare(s, "UPDATE memories SET importance = ?2 WHERE seq = ?1", &setimp))) goto out;
-    for (int cl = 0; cl < nclusters && !rc; cl++) {
-        size_t best = SIZE_MAX, size = 0;
-        double sum = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (m[i].cluster != cl) continue;
-            size++;
-            sum += m[i].importance;
-            if (best == SIZE_MAX || m[i].importance > m[best].importance) best = i;
-        }
-        double avg = sum / (double)size;
-        if (avg < imp_th) {
-            r->memories_skipped += (int)size;
-            for (size_t i = 0; i < n && !rc; i++) {
-                if (m[i].cluster != cl) continue;
-                sqlite3_bind_int64(setimp, 1, m[i].seq);
-                sqlite3_bind_double(setimp, 2, m[i].importance);
-                rc = exec_update(s, setimp);
-            }
-            continue;
-        }
-        char *lin = merge_lineage(m[best].lineage, m, n, cl, best);
-        if (!lin) {
-            rc = mem__set_err(s, -ENOMEM, "out of memory");
-            break;
-        }
-        sqlite3_bind_int64(promote, 1, m[best].seq);
-        sqlite3_bind_double(promote, 2, m[best].importance);
-        sqlite3_bind_text(promote, 3, lin, -1, SQLITE_TRANSIENT);
-        free(lin);
-        if ((rc = exec_update(s, promote))) break;
-        changed[nchanged] = m[best].seq;
-        newst[nchanged++] = MEM_LONG_TERM;
-        r->memories_promoted++;
-        for (size_t i = 0; i < n && !rc; i++) {
-            if (m[i].cluster != cl || i == best) continue;
-            sqlite3_bind_int64(archive, 1, m[i].seq);
-            sqlite3_bind_text(archive, 2, m[best].id, -1, SQLITE_STATIC);
-            sqlite3_bind_double(archive, 3, now);
-            sqlite3_bind_double(archive, 4, m[i].importance);
-            if ((rc = exec_update(s, archive))) break;
-            changed[nchanged] = m[i].seq;
-            newst[nchanged++] = MEM_ARCHIVED;
-            r->memories_archived++;
-        }
-        if (!rc && add_summary(r, m, n, cl, best, avg)) rc = mem__set_err(s, -ENOMEM, "out of memory");
-    }
-    if (!rc) rc = archive_stale(s, now, imp_th, &stale, &nstale, &r->memories_stale);
-    if (!rc) rc = mem__commit(s);
-out:
-    sqlite3_finalize(promote);
-    sqlite3_finalize(archive);
-    sqlite3_finalize(setimp);
+    if (!(rc = mem__begin_write(s)) && !(rc = run_locked(&c, &stale, &nstale))) rc = mem__commit(s);
     mem__rollback(s);
     if (rc) {
         mem_consolidation_report_free(r);
-    } else if (s->vx_loaded) {
-        for (size_t i = 0; i < nchanged; i++) mem__vx_set_status(&s->vx, changed[i], newst[i]);
-        for (size_t i = 0; i < nstale; i++) mem__vx_set_status(&s->vx, stale[i], MEM_ARCHIVED);
+    } else {
+        for (size_t i = 0; i < c.nchanged; i++) mem__vx_note(s, c.changed[i], c.newst[i], NULL);
+        for (size_t i = 0; i < nstale; i++) mem__vx_note(s, stale[i], MEM_ARCHIVED, NULL);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(m[i].lineage);
-        free(m[i].vec);
-    }
-    free(m);
-    free(changed);
-    free(newst);
+    crun_free(&c);
     free(stale);
-    free(centroid);
     r->duration_seconds = now_mono() - t0;
     if (!rc)
         log_info("consolidation: %d processed, %d clusters, %d promoted, %d archived, %d stale, %.3f s",

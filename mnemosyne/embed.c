@@ -15,6 +15,7 @@
 #include <llama.h>
 
 #include "log.h"
+#include "words.h"
 
 enum { KIND_HASHED = 0, KIND_LLAMA = 1 };
 
@@ -74,40 +75,6 @@ double mem_vec_normalise(float *v, int dim)
     return n;
 }
 
-/* ------------------------------------------------------------- stop words */
-
-static const char *const stopwords[] = {
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as",
-    "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can",
-    "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further",
-    "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
-    "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my",
-    "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our",
-    "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than",
-    "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this",
-    "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what",
-    "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
-    "yours", "yourself", "yourselves",
-};
-
-bool mem_is_stopword(const char *w, size_t n)
-{
-    size_t lo = 0, hi = sizeof stopwords / sizeof stopwords[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const char *s = stopwords[mid];
-        size_t sl = strlen(s);
-        int c = strncmp(w, s, n < sl ? n : sl);
-        if (c == 0) c = n < sl ? -1 : n > sl ? 1 : 0;
-        if (c == 0) return true;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return false;
-}
-
 /* ------------------------------------------------------- hashed embedding */
 
 static uint64_t fnv1a(uint64_t seed, const char *s, size_t n)
@@ -131,50 +98,23 @@ static void add_feature(float *out, int dim, uint64_t seed, const char *s, size_
     out[idx] += (h >> 63) ? -w : w;
 }
 
-static bool is_word_byte(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
-#define WORD_MAX 64
-
-/* Folds the plural: "memories" -> "memory", "cats" -> "cat" (not "ss", not short words). */
-static size_t fold_plural(char *w, size_t n)
-{
-    if (n > 4 && !memcmp(w + n - 3, "ies", 3)) {
-        w[n - 3] = 'y';
-        return n - 2;
-    }
-    if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i') return n - 1;
-    return n;
-}
-
 void mem_embed_hashed(const char *text, size_t len, int dim, float *out)
 {
     memset(out, 0, sizeof *out * (size_t)dim);
-    char prev[WORD_MAX];
+    char prev[MEM_WORD_MAX + 2];
     size_t prevn = 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !is_word_byte((unsigned char)text[i])) i++;
-        size_t start = i;
-        while (i < len && is_word_byte((unsigned char)text[i])) i++;
-        size_t n = i - start;
-        if (n == 0) break;
-        char w[WORD_MAX + 2];
-        if (n > WORD_MAX) n = WORD_MAX;
-        for (size_t k = 0; k < n; k++) {
-            char c = text[start + k];
-            w[k] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-        }
-        if (mem_is_stopword(w, n) || (n == 1 && (unsigned char)w[0] < 0x80)) {
+    size_t pos = 0;
+    mem_word word;
+    while (mem_next_word(text, len, &pos, &word)) {
+        if (word.stop) {
             prevn = 0; /* a stop word breaks the bigram chain */
             continue;
         }
-        n = fold_plural(w, n);
+        char *w = word.text;
+        size_t n = mem_fold_plural(w, word.len);
         add_feature(out, dim, 1, w, n, 1.0f);
         if (prevn) {
-            char bi[2 * WORD_MAX + 1];
+            char bi[2 * MEM_WORD_MAX + 1];
             memcpy(bi, prev, prevn);
             bi[prevn] = ' ';
             memcpy(bi + prevn + 1, w, n);
@@ -183,7 +123,7 @@ void mem_embed_hashed(const char *text, size_t len, int dim, float *out)
         memcpy(prev, w, n);
         prevn = n;
         /* character trigrams of "<word>", together worth about 0.6 of the word */
-        char b[WORD_MAX + 2];
+        char b[MEM_WORD_MAX + 2];
         b[0] = '<';
         memcpy(b + 1, w, n);
         b[n + 1] = '>';

@@ -59,8 +59,4 @@ double mem_vec_normalise(float *v, int dim);
 /* Dot product of two float vectors (the cosine of unit vectors). */
 float mem_vec_dot(const float *a, const float *b, int dim);
 
-/* True when the lower-cased ASCII word w[0..n) is on the English stop list
- * shared by the hashed embedding and the BM25 query builder. */
-bool mem_is_stopword(const char *w, size_t n);
-
 #endif

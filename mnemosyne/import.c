@@ -70,6 +70,7 @@ static int import_prepare(mem_store *s, const mem_record *in, const mem_import_o
         }
         if (in->superseded_by[0] && !mem_id_is_uuid(in->superseded_by))
             mem_id_from_name(in->superseded_by, r->superseded_by);
+        if (in->supersedes[0] && !mem_id_is_uuid(in->supersedes)) mem_id_from_name(in->supersedes, r->supersedes);
         if (in->lineage && strcmp(in->lineage, "[]")) {
             if (!(x->own_lineage = map_lineage(in->lineage))) return -ENOMEM;
             r->lineage = x->own_lineage;
@@ -172,9 +173,8 @@ static int import_chunk(mem_store *s, const mem_record *recs, size_t n, const me
     res->imported += imported;
     res->replaced += replaced;
     res->skipped += skipped;
-    if (s->vx_loaded)
-        for (size_t i = 0; i < n; i++)
-            if (x[i].written && mem__vx_add(&s->vx, x[i].seq, x[i].r.status, vecs + i * (size_t)dim)) s->vx_loaded = false;
+    for (size_t i = 0; i < n; i++)
+        if (x[i].written) mem__vx_note(s, x[i].seq, x[i].r.status, vecs + i * (size_t)dim);
     return 0;
 }
 

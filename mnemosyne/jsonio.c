@@ -22,6 +22,32 @@ static void add_time(cJSON *o, const char *key, double t)
     }
 }
 
+/* "score": the components of relevance_score (see mem_score). */
+static void add_score(cJSON *o, const mem_score *sc)
+{
+    cJSON *s = cJSON_AddObjectToObject(o, "score");
+    if (!s) return;
+    cJSON_AddNumberToObject(s, "relevance", round6(sc->relevance));
+    cJSON_AddNumberToObject(s, "rrf", round6(sc->rrf));
+    if (sc->bm25_rank)
+        cJSON_AddNumberToObject(s, "bm25_rank", sc->bm25_rank);
+    else
+        cJSON_AddNullToObject(s, "bm25_rank");
+    if (sc->vector_rank)
+        cJSON_AddNumberToObject(s, "vector_rank", sc->vector_rank);
+    else
+        cJSON_AddNullToObject(s, "vector_rank");
+    cJSON_AddNumberToObject(s, "cosine", round6(sc->cosine));
+    cJSON_AddNumberToObject(s, "match", round6(sc->match));
+    cJSON_AddNumberToObject(s, "recency", round6(sc->recency));
+    cJSON_AddNumberToObject(s, "importance", round6(sc->importance));
+    if (sc->mood >= 0)
+        cJSON_AddNumberToObject(s, "mood", round6(sc->mood));
+    else
+        cJSON_AddNullToObject(s, "mood");
+    cJSON_AddBoolToObject(s, "superseded", sc->superseded);
+}
+
 static void add_json(cJSON *o, const char *key, const char *text, bool array)
 {
     cJSON *v = text ? cJSON_Parse(text) : NULL;
@@ -49,7 +75,10 @@ cJSON *mem_record_to_json(const mem_record *r, unsigned flags)
         cJSON_AddNullToObject(o, "emotional_context");
     }
     cJSON_AddNumberToObject(o, "importance_score", round6(r->importance));
-    if (flags & MEM_JSON_RELEVANCE) cJSON_AddNumberToObject(o, "relevance_score", round6(r->relevance));
+    if (flags & MEM_JSON_RELEVANCE) {
+        cJSON_AddNumberToObject(o, "relevance_score", round6(r->relevance));
+        add_score(o, &r->score);
+    }
     add_time(o, "created_at", r->created_at);
     add_time(o, "last_accessed", r->last_accessed);
     cJSON_AddNumberToObject(o, "access_count", (double)r->access_count);
@@ -63,6 +92,10 @@ cJSON *mem_record_to_json(const mem_record *r, unsigned flags)
         cJSON_AddStringToObject(o, "superseded_by", r->superseded_by);
     else
         cJSON_AddNullToObject(o, "superseded_by");
+    if (r->supersedes[0])
+        cJSON_AddStringToObject(o, "supersedes", r->supersedes);
+    else
+        cJSON_AddNullToObject(o, "supersedes");
     add_json(o, "lineage", r->lineage, true);
     if (flags & MEM_JSON_FULL) {
         add_json(o, "metadata", r->metadata, false);
@@ -142,6 +175,42 @@ static char *json_text(const cJSON *o, const char *key, const char *def)
     return cJSON_PrintUnformatted(v);
 }
 
+/* The string fields of an imported memory, borrowed from the cJSON object. */
+typedef struct rec_strings {
+    const char *id, *content, *summary, *type, *status, *source, *trust, *sup, *sups, *reason;
+} rec_strings;
+
+/* Reads and checks the string fields (types, enums, id lengths); sets r->status. */
+static int read_strings(const cJSON *o, rec_strings *x, mem_record *r, char *err, size_t errlen)
+{
+    int rc = get_str(o, "id", NULL, &x->id, err, errlen);
+    if (!rc) rc = get_str(o, "content", NULL, &x->content, err, errlen);
+    if (!rc) rc = get_str(o, "summary", NULL, &x->summary, err, errlen);
+    if (!rc) rc = get_str(o, "memory_type", "episodic", &x->type, err, errlen);
+    if (!rc) rc = get_str(o, "status", "short_term", &x->status, err, errlen);
+    if (!rc) rc = get_str(o, "source", "import", &x->source, err, errlen);
+    if (!rc) rc = get_str(o, "trust", "", &x->trust, err, errlen);
+    if (!rc) rc = get_str(o, "superseded_by", "", &x->sup, err, errlen);
+    if (!rc) rc = get_str(o, "supersedes", "", &x->sups, err, errlen);
+    if (!rc) rc = get_str(o, "archive_reason", "", &x->reason, err, errlen);
+    if (rc) return rc;
+    const char *bad = NULL, *field = NULL, *val = NULL, *valid = NULL; /* a message, or an unknown enum value */
+    if (!x->content) bad = "content is missing";
+    else if (x->id && (strlen(x->id) == 0 || strlen(x->id) >= MEM_ID_LEN)) bad = "id must be 1..39 characters";
+    else if (strlen(x->sup) >= MEM_ID_LEN) bad = "superseded_by is not a memory id";
+    else if (strlen(x->sups) >= MEM_ID_LEN) bad = "supersedes is not a memory id";
+    else if (mem_status_parse(x->status, &r->status))
+        field = "status", val = x->status, valid = "short_term, long_term, archived";
+    else if (strlen(x->type) >= sizeof r->memory_type || !mem_memory_type_valid(x->type))
+        field = "memory_type", val = x->type, valid = "episodic, semantic, procedural, emotional";
+    else if (strlen(x->source) >= sizeof r->source || !mem_source_valid(x->source))
+        field = "source", val = x->source, valid = "user, assistant, tool, dream, summary, compaction, import";
+    else if (*x->trust && strcmp(x->trust, "high") && strcmp(x->trust, "low")) bad = "trust must be \"high\" or \"low\"";
+    if (field) snprintf(err, errlen, "unknown %s '%.32s'; valid: %s", field, val, valid);
+    else if (bad) snprintf(err, errlen, "%s", bad);
+    return bad || field ? -EINVAL : 0;
+}
+
 int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -149,45 +218,9 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
         snprintf(err, errlen, "a memory must be a JSON object");
         return -EINVAL;
     }
-    const char *id, *content, *summary, *type, *status, *source, *trust, *sup, *reason;
-    int rc = get_str(o, "id", NULL, &id, err, errlen);
-    if (!rc) rc = get_str(o, "content", NULL, &content, err, errlen);
-    if (!rc) rc = get_str(o, "summary", NULL, &summary, err, errlen);
-    if (!rc) rc = get_str(o, "memory_type", "episodic", &type, err, errlen);
-    if (!rc) rc = get_str(o, "status", "short_term", &status, err, errlen);
-    if (!rc) rc = get_str(o, "source", "import", &source, err, errlen);
-    if (!rc) rc = get_str(o, "trust", "", &trust, err, errlen);
-    if (!rc) rc = get_str(o, "superseded_by", "", &sup, err, errlen);
-    if (!rc) rc = get_str(o, "archive_reason", "", &reason, err, errlen);
+    rec_strings x;
+    int rc = read_strings(o, &x, r, err, errlen);
     if (rc) return rc;
-    if (!content) {
-        snprintf(err, errlen, "content is missing");
-        return -EINVAL;
-    }
-    if (id && (strlen(id) == 0 || strlen(id) >= MEM_ID_LEN)) {
-        snprintf(err, errlen, "id must be 1..%d characters", MEM_ID_LEN - 1);
-        return -EINVAL;
-    }
-    if (strlen(sup) >= MEM_ID_LEN) {
-        snprintf(err, errlen, "superseded_by is not a memory id");
-        return -EINVAL;
-    }
-    if (mem_status_parse(status, &r->status)) {
-        snprintf(err, errlen, "unknown status '%.32s'; valid: short_term, long_term, archived", status);
-        return -EINVAL;
-    }
-    if (strlen(type) >= sizeof r->memory_type || !mem_memory_type_valid(type)) {
-        snprintf(err, errlen, "unknown memory_type '%.32s'; valid: episodic, semantic, procedural, emotional", type);
-        return -EINVAL;
-    }
-    if (strlen(source) >= sizeof r->source || !mem_source_valid(source)) {
-        snprintf(err, errlen, "unknown source '%.32s'", source);
-        return -EINVAL;
-    }
-    if (*trust && strcmp(trust, "high") && strcmp(trust, "low")) {
-        snprintf(err, errlen, "trust must be \"high\" or \"low\"");
-        return -EINVAL;
-    }
     if (!(rc = get_time(o, "created_at", now, &r->created_at, err, errlen)))
         if (!(rc = get_time(o, "last_accessed", r->created_at, &r->last_accessed, err, errlen)))
             rc = get_time(o, "archived_at", 0, &r->archived_at, err, errlen);
@@ -202,22 +235,23 @@ int mem_record_from_json(const cJSON *o, double now, mem_record *r, char *err, s
     }
     rc = mem_emotion_from_json(cJSON_GetObjectItemCaseSensitive(o, "emotional_context"), &r->emotion, err, errlen);
     if (rc) return rc;
-    if (id)
-        snprintf(r->id, sizeof r->id, "%s", id);
+    if (x.id)
+        snprintf(r->id, sizeof r->id, "%s", x.id);
     else
         uuid4(r->id);
-    snprintf(r->memory_type, sizeof r->memory_type, "%s", type);
-    snprintf(r->source, sizeof r->source, "%s", source);
-    snprintf(r->trust, sizeof r->trust, "%s", trust);
-    snprintf(r->superseded_by, sizeof r->superseded_by, "%s", sup);
-    snprintf(r->archive_reason, sizeof r->archive_reason, "%.15s", reason);
+    snprintf(r->memory_type, sizeof r->memory_type, "%s", x.type);
+    snprintf(r->source, sizeof r->source, "%s", x.source);
+    snprintf(r->trust, sizeof r->trust, "%s", x.trust);
+    snprintf(r->superseded_by, sizeof r->superseded_by, "%s", x.sup);
+    snprintf(r->supersedes, sizeof r->supersedes, "%s", x.sups);
+    snprintf(r->archive_reason, sizeof r->archive_reason, "%.15s", x.reason);
     r->salience = mem_salience(r->emotion.present, r->emotion.valence, r->emotion.arousal);
     const cJSON *imp = cJSON_GetObjectItemCaseSensitive(o, "importance_score");
     r->importance = cJSON_IsNumber(imp) && imp->valuedouble >= 0 && imp->valuedouble <= 1
                         ? imp->valuedouble
                         : mem_importance(r->salience, (now - r->created_at) / 86400.0, r->access_count);
-    r->content = strdup(content);
-    r->summary = strdup(summary ? summary : "");
+    r->content = strdup(x.content);
+    r->summary = strdup(x.summary ? x.summary : "");
     r->tags = json_text(o, "tags", "[]");
     r->metadata = json_text(o, "metadata", "{}");
     r->lineage = json_text(o, "lineage", "[]");

@@ -1,14 +1,17 @@
-/* main.c - the mnemosyne program: CLI, configuration, lifecycle.
+/* main.c - the mnemosyne program: the subcommands' table and argument
+ * reading, and the lifecycle of the MCP server.
  *
  *   mnemosyne [--config FILE] [--db PATH] [--embedding-model PATH]     MCP server on stdio
  *   mnemosyne stats | export | import FILE [--keep-trust] [--replace] | search "query" [-n N] [--status S] [--json]
  *   mnemosyne edit ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type T]
- *   mnemosyne restore ID | delete ID | consolidate
+ *   mnemosyne restore ID | delete ID [--purge] | unlink ID | consolidate | forget [--yes]
  *
- * stdout carries only MCP messages when serving (and a subcommand's output
- * otherwise); logs go to stderr or the log file. Startup: config, logging,
- * signals, store (integrity check, migrations, embedder), then the protocol
- * loop until EOF or SIGTERM/SIGINT. */
+ * Start-up (trusted config discovery, common flags, logging) is
+ * common/startup.h's; then the store (integrity check, migrations, embedder;
+ * read-only for the reading commands), then one subcommand or the protocol
+ * loop until EOF or SIGTERM/SIGINT. stdout carries only MCP messages when
+ * serving (a subcommand's output otherwise); logs go to stderr or the log
+ * file. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "crash.h"
 #include "log.h"
 #include "settings.h"
+#include "startup.h"
 #include "tools.h"
 
 #define VERSION "0.1.0"
@@ -33,15 +37,23 @@ static void usage(FILE *f)
             "       mnemosyne [options] import FILE.jsonl [--keep-trust] [--replace]\n"
             "       mnemosyne [options] edit MEMORY_ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type TYPE]\n"
             "       mnemosyne [options] search \"query\" [-n N] [--status active|all|short_term|long_term|archived] [--json]\n"
-            "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID | consolidate\n"
+            "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID [--purge] | unlink MEMORY_ID\n"
+            "       mnemosyne [options] consolidate | forget [--yes]\n"
             "       mnemosyne --print-config | --version | --help\n"
             "\n"
             "Options: --log-level LEVEL, --log-file FILE. import --replace: lines whose id is present replace\n"
             "that memory (give only the keys that change); ids that are not UUIDs get a name-based UUID.\n"
-            "search -n: default [retrieval] default_n_results.\n"
+            "search -n: default [retrieval] default_n_results. stats, export and search open the database\n"
+            "read-only and never create it. delete archives (restore brings it back); delete --purge removes\n"
+            "it for good. unlink removes a knowledge-update link (supersedes/superseded_by). forget deletes\n"
+            "every memory for good after asking (--yes: without asking, for scripts).\n"
+            "Database: --db, else [storage] db_path, else $XDG_DATA_HOME/psyche/memories.db\n"
+            "(~/.local/share/psyche/memories.db). Exit status: 0 ok, 1 failed (not found, busy, ...), 2 usage.\n"
             "The memory server of Psyche: one SQLite file, hybrid (BM25 + vector) search, reversible\n"
-            "consolidation. Settings: configs/mnemosyne.toml, environment MNEMOSYNE_<SECTION>_<KEY>\n"
-            "(e.g. MNEMOSYNE_STORAGE_DB_PATH), then these flags. See docs/mnemosyne.md.\n");
+            "consolidation. Settings: --config FILE, else $MNEMOSYNE_CONFIG, else\n"
+            "$XDG_CONFIG_HOME/psyche/mnemosyne.toml, else /etc/psyche/mnemosyne.toml (never the current\n"
+            "folder); then the environment MNEMOSYNE_<SECTION>_<KEY> (e.g. MNEMOSYNE_STORAGE_DB_PATH),\n"
+            "then these flags. See docs/mnemosyne.md.\n");
 }
 
 static void stop_server(void *ud)
@@ -50,27 +62,11 @@ static void stop_server(void *ud)
     if (app->srv) mcp_server_stop(app->srv);
 }
 
-/* The config file: --config, else MNEMOSYNE_CONFIG, else configs/mnemosyne.toml if present. */
-static const char *config_path(int argc, char **argv, bool *required)
-{
-    for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "--config")) {
-            *required = true;
-            return argv[i + 1];
-        }
-    const char *env = getenv("MNEMOSYNE_CONFIG");
-    if (env && *env) {
-        *required = true;
-        return env;
-    }
-    *required = false;
-    return "configs/mnemosyne.toml";
-}
-
 typedef struct cli_args {
     const char *cmd;      /* NULL = serve */
     const char *operand;  /* FILE, query or id */
-    bool keep_trust, replace, json, print_config, log_level_given;
+    bool keep_trust, replace, json;
+    bool purge, yes; /* delete --purge, forget --yes */
     int n;                /* MEM_N_RESULTS_DEFAULT unless -n */
     const char *status;
     const char *content, *summary, *tags, *type; /* edit */
@@ -97,245 +93,247 @@ static unsigned parse_mask(const char *s)
     return mem_status_parse(s, &st) ? 0 : MEM_STATUS_BIT(st);
 }
 
+static int cmd_import(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    mem_import_opts o;
+    mem_import_default_opts(&o);
+    o.keep_trust = a->keep_trust;
+    o.replace = a->replace;
+    return mem_cli_import(st, a->operand, &o, stdout, err, errlen);
+}
+
+static int cmd_edit(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    mem_edit e = {.content = a->content, .summary = a->summary, .memory_type = a->type};
+    const char *tv[MEM_MAX_TAGS + 1];
+    char *tags = a->tags ? strdup(a->tags) : NULL;
+    if (a->tags && !tags) return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    if (tags) {
+        e.set_tags = true;
+        e.tags = tv;
+        e.n_tags = split_tags(tags, tv, MEM_MAX_TAGS + 1); /* one over the limit: the store says so */
+    }
+    int rc = mem_cli_edit(st, a->operand, &e, stdout, err, errlen);
+    free(tags);
+    return rc;
+}
+
+static int cmd_search(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    unsigned mask = parse_mask(a->status);
+    if (!mask) return snprintf(err, errlen, "--status: expected active, all, short_term, long_term or archived"), -EINVAL;
+    return mem_cli_search(st, a->operand, a->n, mask, a->json, stdout, err, errlen);
+}
+
+static int cmd_consolidate(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    mem_consolidation_report r;
+    int rc = mem_store_consolidate(st, -1, -1, &r);
+    if (rc) return snprintf(err, errlen, "%s", mem_store_errmsg(st)), rc;
+    cJSON *o = mem_report_to_json(&r);
+    char *t = o ? cJSON_Print(o) : NULL;
+    printf("%s\n", t ? t : "");
+    free(t);
+    cJSON_Delete(o);
+    mem_consolidation_report_free(&r);
+    return 0;
+}
+
+static int cmd_stats(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    return mem_cli_stats(st, stdout, err, errlen);
+}
+
+static int cmd_export(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    (void)a;
+    return mem_cli_export(st, stdout, err, errlen);
+}
+
+static int cmd_restore(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_restore(st, a->operand, stdout, err, errlen);
+}
+
+static int cmd_delete(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_delete(st, a->operand, a->purge, stdout, err, errlen);
+}
+
+static int cmd_unlink(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_unlink(st, a->operand, stdout, err, errlen);
+}
+
+static int cmd_forget(mem_store *st, const cli_args *a, char *err, size_t errlen)
+{
+    return mem_cli_forget(st, a->yes, stdin, stdout, err, errlen);
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(mem_store *st, const cli_args *a, char *err, size_t errlen);
+    bool read_only;   /* opens the file read-only and never creates it */
+    const char *what; /* the operand it needs, NULL for none */
+} command;
+
+static const command commands[] = {
+    {"stats", cmd_stats, true, NULL},
+    {"export", cmd_export, true, NULL},
+    {"search", cmd_search, true, "the query"},
+    {"import", cmd_import, false, "FILE.jsonl"},
+    {"edit", cmd_edit, false, "MEMORY_ID"},
+    {"restore", cmd_restore, false, "MEMORY_ID"},
+    {"delete", cmd_delete, false, "MEMORY_ID"},
+    {"unlink", cmd_unlink, false, "MEMORY_ID"},
+    {"forget", cmd_forget, false, NULL},
+    {"consolidate", cmd_consolidate, false, NULL},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+/* Runs a subcommand: exit status 0, or 1 with "mnemosyne CMD: what went wrong" on stderr. */
 static int run_command(mem_store *st, const cli_args *a)
 {
     char err[1024] = "";
-    int rc;
-    if (!strcmp(a->cmd, "stats")) {
-        rc = mem_cli_stats(st, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "export")) {
-        rc = mem_cli_export(st, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "import")) {
-        mem_import_opts o;
-        mem_import_default_opts(&o);
-        o.keep_trust = a->keep_trust;
-        o.replace = a->replace;
-        rc = mem_cli_import(st, a->operand, &o, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "edit")) {
-        mem_edit e = {.content = a->content, .summary = a->summary, .memory_type = a->type};
-        const char *tv[MEM_MAX_TAGS + 1];
-        char *tags = a->tags ? strdup(a->tags) : NULL;
-        if (a->tags && !tags) return fprintf(stderr, "mnemosyne edit: out of memory\n"), 1;
-        if (tags) {
-            e.set_tags = true;
-            e.tags = tv;
-            e.n_tags = split_tags(tags, tv, MEM_MAX_TAGS + 1); /* one over the limit: the store says so */
-        }
-        rc = mem_cli_edit(st, a->operand, &e, stdout, err, sizeof err);
-        free(tags);
-    } else if (!strcmp(a->cmd, "search")) {
-        unsigned mask = parse_mask(a->status);
-        if (!mask) {
-            fprintf(stderr, "mnemosyne: --status: expected active, all, short_term, long_term or archived\n");
-            return 2;
-        }
-        rc = mem_cli_search(st, a->operand, a->n, mask, a->json, stdout, err, sizeof err);
-    } else if (!strcmp(a->cmd, "restore")) {
-        rc = mem_store_restore(st, a->operand);
-        if (rc) snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        else printf("restored %s to short-term\n", a->operand);
-    } else if (!strcmp(a->cmd, "delete")) {
-        bool deleted = false;
-        rc = mem_store_delete(st, a->operand, &deleted);
-        if (rc) snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        else printf("%s %s\n", deleted ? "deleted" : "no memory with id", a->operand);
-    } else { /* consolidate */
-        mem_consolidation_report r;
-        rc = mem_store_consolidate(st, -1, -1, &r);
-        if (rc) {
-            snprintf(err, sizeof err, "%s", mem_store_errmsg(st));
-        } else {
-            cJSON *o = mem_report_to_json(&r);
-            char *t = o ? cJSON_Print(o) : NULL;
-            printf("%s\n", t ? t : "");
-            free(t);
-            cJSON_Delete(o);
-            mem_consolidation_report_free(&r);
-        }
-    }
+    int rc = find_command(a->cmd)->run(st, a, err, sizeof err);
     if (rc) fprintf(stderr, "mnemosyne %s: %s\n", a->cmd, err);
     return rc ? 1 : 0;
 }
 
-static int parse_args(int argc, char **argv, const cfg_key *keys, size_t nkeys, cli_args *a)
+/* Flags with a value that belong to one subcommand, and where they go. */
+static const struct {
+    const char *flag;
+    size_t off;
+} value_flags[] = {
+    {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
+    {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
+    {"--status", offsetof(cli_args, status)},
+};
+
+/* startup_params.own_arg: the command, its operand and the subcommands'
+ * flags. 0 taken, -ENOENT not ours, -EINVAL after printing why. */
+static int own_arg(void *ud, int argc, char **argv, int *i)
 {
-    static const struct { const char *flag, *key; } flags[] = {
-        {"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"},
-        {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
-    };
-    static const char *const cmds[] = {"stats",   "export", "import",     "edit", "search",
-                                       "restore", "delete", "consolidate"};
-    static const struct { const char *flag; size_t off; } edit_flags[] = {
-        {"--content", offsetof(cli_args, content)}, {"--summary", offsetof(cli_args, summary)},
-        {"--tags", offsetof(cli_args, tags)},       {"--type", offsetof(cli_args, type)},
-    };
-    char err[1024];
-    a->n = MEM_N_RESULTS_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        const char *x = argv[i];
-        if (!strcmp(x, "--help") || !strcmp(x, "-h")) return usage(stdout), 1;
-        if (!strcmp(x, "--version")) return printf("mnemosyne %s\n", VERSION), 1;
-        if (!strcmp(x, "--print-config")) { a->print_config = true; continue; }
-        if (!strcmp(x, "--keep-trust")) { a->keep_trust = true; continue; }
-        if (!strcmp(x, "--replace")) { a->replace = true; continue; }
-        size_t ef;
-        for (ef = 0; ef < sizeof edit_flags / sizeof edit_flags[0]; ef++)
-            if (!strcmp(x, edit_flags[ef].flag)) break;
-        if (ef < sizeof edit_flags / sizeof edit_flags[0]) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "mnemosyne: missing value for '%s'\n", x);
-                return 2;
-            }
-            *(const char **)((char *)a + edit_flags[ef].off) = argv[++i];
-            continue;
-        }
-        if (!strcmp(x, "--json")) { a->json = true; continue; }
-        if (!strcmp(x, "--config") && i + 1 < argc) { i++; continue; }
-        if ((!strcmp(x, "-n") || !strcmp(x, "--status")) && i + 1 < argc) {
-            if (x[1] == 'n') {
-                char *end;
-                long v = strtol(argv[++i], &end, 10);
-                if (*end || v < 1 || v > MEM_MAX_RESULTS) {
-                    fprintf(stderr, "mnemosyne: -n: expected a number in 1..%d\n", MEM_MAX_RESULTS);
-                    return 2;
-                }
-                a->n = (int)v;
-            } else {
-                a->status = argv[++i];
-            }
-            continue;
-        }
-        if (x[0] == '-' && x[1]) {
-            size_t f;
-            for (f = 0; f < sizeof flags / sizeof flags[0]; f++)
-                if (!strcmp(x, flags[f].flag)) break;
-            if (f == sizeof flags / sizeof flags[0] || i + 1 >= argc) {
-                fprintf(stderr, "mnemosyne: %s '%s'\n", f == sizeof flags / sizeof flags[0] ? "unknown option" : "missing value for", x);
-                usage(stderr);
-                return 2;
-            }
-            if (!strcmp(x, "--log-level")) a->log_level_given = true;
-            if (cfg_set(keys, nkeys, flags[f].key, argv[++i], x, err, sizeof err)) {
-                fprintf(stderr, "mnemosyne: %s\n", err);
-                return 2;
-            }
-            continue;
-        }
-        if (!a->cmd) {
-            size_t c;
-            for (c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
-                if (!strcmp(x, cmds[c])) break;
-            if (c == sizeof cmds / sizeof cmds[0]) {
-                fprintf(stderr, "mnemosyne: unknown command '%s'\n", x);
-                usage(stderr);
-                return 2;
-            }
-            a->cmd = cmds[c];
-        } else if (!a->operand) {
-            a->operand = x;
-        } else {
-            fprintf(stderr, "mnemosyne %s: unexpected argument '%s'\n", a->cmd, x);
-            return 2;
-        }
+    cli_args *a = ud;
+    const char *x = argv[*i];
+    bool *sw = !strcmp(x, "--keep-trust") ? &a->keep_trust : !strcmp(x, "--replace") ? &a->replace
+             : !strcmp(x, "--purge")      ? &a->purge      : !strcmp(x, "--yes") || !strcmp(x, "-y") ? &a->yes
+             : !strcmp(x, "--json")       ? &a->json       : NULL;
+    if (sw) return *sw = true, 0;
+    for (size_t f = 0; f < sizeof value_flags / sizeof value_flags[0]; f++) {
+        if (strcmp(x, value_flags[f].flag)) continue;
+        if (*i + 1 >= argc) return fprintf(stderr, "mnemosyne: missing value for '%s'\n", x), -EINVAL;
+        *(const char **)((char *)a + value_flags[f].off) = argv[++*i];
+        return 0;
     }
-    bool needs = a->cmd && (!strcmp(a->cmd, "import") || !strcmp(a->cmd, "search") || !strcmp(a->cmd, "restore") ||
-                            !strcmp(a->cmd, "delete") || !strcmp(a->cmd, "edit"));
-    bool editing = a->content || a->summary || a->tags || a->type;
-    if (editing && (!a->cmd || strcmp(a->cmd, "edit"))) {
-        fprintf(stderr, "mnemosyne: --content, --summary, --tags and --type belong to the edit command\n");
-        return 2;
+    if (!strcmp(x, "-n")) {
+        char *end;
+        long v = *i + 1 < argc ? strtol(argv[++*i], &end, 10) : 0;
+        if (v < 1 || v > MEM_MAX_RESULTS || *end)
+            return fprintf(stderr, "mnemosyne: -n: expected a number in 1..%d\n", MEM_MAX_RESULTS), -EINVAL;
+        a->n = (int)v;
+        return 0;
     }
-    if (a->cmd && !strcmp(a->cmd, "edit") && a->operand && !editing) {
-        fprintf(stderr, "mnemosyne edit: nothing to change; give --content, --summary, --tags or --type\n");
-        return 2;
+    if (x[0] == '-' && x[1]) return -ENOENT;
+    if (!a->cmd) {
+        const command *c = find_command(x);
+        if (!c) return fprintf(stderr, "mnemosyne: unknown command '%s' (see mnemosyne --help)\n", x), -EINVAL;
+        a->cmd = c->name;
+        return 0;
     }
-    if (a->replace && (!a->cmd || strcmp(a->cmd, "import"))) {
-        fprintf(stderr, "mnemosyne: --replace belongs to the import command\n");
-        return 2;
-    }
-    if (needs && !a->operand) {
-        fprintf(stderr, "mnemosyne %s: missing %s\n", a->cmd,
-                !strcmp(a->cmd, "import") ? "FILE.jsonl" : !strcmp(a->cmd, "search") ? "the query" : "MEMORY_ID");
-        return 2;
-    }
+    if (a->operand) return -ENOENT; /* "unexpected argument" */
+    a->operand = x;
     return 0;
+}
+
+/* Flags that belong to one command, and the operand a command needs. 0 or 2 (usage). */
+static int check_args(const cli_args *a)
+{
+    const command *c = find_command(a->cmd);
+    const char *cmd = c ? c->name : "";
+    bool editing = a->content || a->summary || a->tags || a->type;
+    const char *misplaced = editing && strcmp(cmd, "edit")       ? "--content, --summary, --tags and --type belong to the edit command"
+                          : a->replace && strcmp(cmd, "import")  ? "--replace belongs to the import command"
+                          : a->keep_trust && strcmp(cmd, "import") ? "--keep-trust belongs to the import command"
+                          : a->purge && strcmp(cmd, "delete")    ? "--purge belongs to the delete command"
+                          : a->yes && strcmp(cmd, "forget")      ? "--yes belongs to the forget command"
+                          : (a->json || a->status || a->n != MEM_N_RESULTS_DEFAULT) && strcmp(cmd, "search")
+                              ? "-n, --status and --json belong to the search command"
+                              : NULL;
+    if (misplaced) return fprintf(stderr, "mnemosyne: %s\n", misplaced), 2;
+    if (c && c->what && !a->operand) return fprintf(stderr, "mnemosyne %s: missing %s\n", cmd, c->what), 2;
+    if (c && !c->what && a->operand)
+        return fprintf(stderr, "mnemosyne %s: unexpected argument '%s'\n", cmd, a->operand), 2;
+    if (!strcmp(cmd, "edit") && !editing)
+        return fprintf(stderr, "mnemosyne edit: nothing to change; give --content, --summary, --tags or --type\n"), 2;
+    return 0;
+}
+
+/* The MCP server on stdio until EOF or a stop signal. */
+static int serve(mem_store *st, mem_settings *cfg)
+{
+    static mem_server app;
+    crash_install("mnemosyne", stop_server, &app);
+    if (mem_server_init(&app, st, cfg)) {
+        log_error("cannot set up the MCP server");
+        return 1;
+    }
+    int rc = mem_server_run(&app, 0, 1);
+    int sig = crash_stop_signal();
+    log_info("shutting down: %s", sig ? strsignal(sig) : rc ? strerror(-rc) : "end of input");
+    mem_server_free(&app);
+    log_info("stopped");
+    return 0;
+}
+
+/* Opens the store and runs the subcommand or the server; the exit status. */
+static int run(mem_settings *cfg, const cli_args *a)
+{
+    mem_store_params sp;
+    char path[4096], err[1024];
+    if (mem_settings_to_params(cfg, &sp, path, sizeof path, err, sizeof err))
+        return fprintf(stderr, "mnemosyne: %s\n", err), 2;
+    sp.read_only = a->cmd && find_command(a->cmd)->read_only;
+    mem_store *st = NULL;
+    if (mem_store_open(&sp, &st, err, sizeof err)) {
+        if (cfg->log_file && *cfg->log_file) log_error("cannot open the memory database: %s", err);
+        fprintf(stderr, "mnemosyne: %s\n", err);
+        return 1;
+    }
+    int rc = a->cmd ? run_command(st, a) : serve(st, cfg);
+    mem_store_close(st);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    static mem_server app;
     static mem_settings cfg;
+    static cli_args a = {.n = MEM_N_RESULTS_DEFAULT};
+    static const startup_flag flags[] = {{"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"}};
+    startup_params p = {.program = "mnemosyne", .env_prefix = "MNEMOSYNE", .version = "mnemosyne " VERSION,
+                        .flags = flags, .n_flags = sizeof flags / sizeof flags[0], .log_level = &cfg.log_level,
+                        .log_file = &cfg.log_file, .usage = usage, .own_arg = own_arg, .ud = &a};
     const cfg_key *keys;
-    size_t nkeys = mem_settings_table(&cfg, &keys);
-    char err[1024];
-    bool required;
-    const char *file = config_path(argc, argv, &required);
-    log_init("mnemosyne", LOG_INFO, NULL);
-    int rc = cfg_load(keys, nkeys, file, required, "MNEMOSYNE", err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 2;
+    p.n_keys = mem_settings_table(&cfg, &keys);
+    p.keys = keys;
+    startup_state st;
+    int rc = startup_begin(&p, argc, argv, &st);
+    if (rc == -ECANCELED) {
+        rc = st.exit_code;
+    } else if (!(rc = check_args(&a))) {
+        if (a.cmd && !st.log_level_given && st.level < LOG_WARN) /* subcommands: keep the terminal quiet */
+            log_init("mnemosyne", LOG_WARN, cfg.log_file && *cfg.log_file ? cfg.log_file : NULL);
+        log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
+        rc = run(&cfg, &a);
     }
-    cli_args a;
-    memset(&a, 0, sizeof a);
-    rc = parse_args(argc, argv, keys, nkeys, &a);
-    if (rc) {
-        cfg_free(keys, nkeys);
-        return rc == 1 ? 0 : rc;
-    }
-    if (a.print_config) {
-        cfg_write_toml(keys, nkeys, stdout);
-        cfg_free(keys, nkeys);
-        return 0;
-    }
-    log_level lv = LOG_INFO;
-    if (log_level_parse(cfg.log_level, &lv)) {
-        fprintf(stderr, "mnemosyne: [logging] level: expected debug, info, warn or error, got \"%s\"\n", cfg.log_level);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    if (a.cmd && !a.log_level_given && lv < LOG_WARN) lv = LOG_WARN; /* subcommands: keep the terminal quiet */
-    if (log_init("mnemosyne", lv, cfg.log_file) < 0)
-        fprintf(stderr, "mnemosyne: cannot open log file %s: %s; logging to stderr\n", cfg.log_file, strerror(errno));
-
-    mem_store_params sp;
-    char path[4096];
-    if (mem_settings_to_params(&cfg, &sp, path, sizeof path, err, sizeof err)) {
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
-    mem_store *st = NULL;
-    rc = mem_store_open(&sp, &st, err, sizeof err);
-    if (rc) {
-        if (cfg.log_file && *cfg.log_file) log_error("cannot open the memory database: %s", err);
-        fprintf(stderr, "mnemosyne: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    if (a.cmd) {
-        rc = run_command(st, &a);
-        mem_store_close(st);
-        cfg_free(keys, nkeys);
-        log_close();
-        return rc;
-    }
-    crash_install("mnemosyne", stop_server, &app);
-    if (mem_server_init(&app, st, &cfg)) {
-        log_error("cannot set up the MCP server");
-        mem_store_close(st);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    rc = mem_server_run(&app, 0, 1);
-    int sig = crash_stop_signal();
-    log_info("shutting down: %s", sig ? strsignal(sig) : rc ? strerror(-rc) : "end of input");
-    mem_server_free(&app);
-    mem_store_close(st);
-    cfg_free(keys, nkeys);
-    log_info("stopped");
-    log_close();
-    return 0;
+    startup_end(&p, &st);
+    return rc;
 }

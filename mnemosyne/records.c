@@ -1,6 +1,7 @@
-/* records.c - single memories: ids, validation of what comes in, store,
- * get, delete, restore, edit, recent, access counting and export iteration;
- * the row writers that import.c shares.
+/* records.c - single memories: validation of what comes in, store, get,
+ * delete, archive, restore, edit, recent, forget and export iteration; the
+ * row writers that import.c shares. (The record itself, ids and rows are
+ * record.c's; access counting is search.c's.)
  *
  * Every writing call is one BEGIN IMMEDIATE transaction; embeddings are
  * computed before it starts so the write lock is held only for the SQL.
@@ -14,139 +15,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "log.h"
 #include "store_int.h"
 #include "util.h"
 
-const char *const mem_memory_types[] = {"episodic", "semantic", "procedural", "emotional", NULL};
-const char *const mem_sources[] = {"user", "assistant", "tool", "dream", "summary", "compaction", "import", NULL};
-static const char *const status_names[] = {"short_term", "long_term", "archived"};
-
-static bool in_list(const char *const *list, const char *s)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return true;
-    return false;
-}
-
-bool mem_memory_type_valid(const char *t) { return t && in_list(mem_memory_types, t); }
-bool mem_source_valid(const char *s) { return s && in_list(mem_sources, s); }
-
-bool mem_id_is_uuid(const char *id)
-{
-    if (!id || strlen(id) != 36) return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i])) return false;
-    }
-    return true;
-}
-
-static uint64_t fnv1a64(const char *s, uint64_t h)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-void mem_id_from_name(const char *name, char *out)
-{
-    uint64_t h1 = fnv1a64(name, 0xcbf29ce484222325ULL);
-    uint64_t h2 = fnv1a64(name, h1 ^ 0x9e3779b97f4a7c15ULL);
-    unsigned char b[16];
-    for (int i = 0; i < 8; i++) {
-        b[i] = (unsigned char)(h1 >> (56 - 8 * i));
-        b[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8: custom (name-based) */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-const char *mem_status_name(mem_status s) { return (unsigned)s < 3 ? status_names[s] : "unknown"; }
-
-int mem_status_parse(const char *s, mem_status *out)
-{
-    for (int i = 0; i < 3; i++)
-        if (s && !strcmp(s, status_names[i])) {
-            *out = (mem_status)i;
-            return 0;
-        }
-    return -EINVAL;
-}
-
-void mem_record_clear(mem_record *r)
-{
-    free(r->content);
-    free(r->summary);
-    free(r->tags);
-    free(r->metadata);
-    free(r->lineage);
-    memset(r, 0, sizeof *r);
-}
-
-void mem_records_free(mem_record *r, size_t n)
-{
-    if (!r) return;
-    for (size_t i = 0; i < n; i++) mem_record_clear(&r[i]);
-    free(r);
-}
-
-/* ------------------------------------------------------------- rows */
-
-const char mem__record_cols[] =
-    "id, content, summary, memory_type, status, created_at, last_accessed, access_count, valence, arousal, "
-    "quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage, archived_at, "
-    "archive_reason";
-
-static char *col_dup(sqlite3_stmt *st, int i, const char *def)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    return strdup(t ? t : def);
-}
-
-static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    snprintf(out, outlen, "%s", t ? t : "");
-}
-
-int mem__row_to_record(sqlite3_stmt *st, int c, mem_record *r)
-{
-    memset(r, 0, sizeof *r);
-    col_copy(st, c + 0, r->id, sizeof r->id);
-    r->content = col_dup(st, c + 1, "");
-    r->summary = col_dup(st, c + 2, "");
-    col_copy(st, c + 3, r->memory_type, sizeof r->memory_type);
-    const char *status = (const char *)sqlite3_column_text(st, c + 4);
-    if (mem_status_parse(status, &r->status)) r->status = MEM_SHORT_TERM;
-    r->created_at = sqlite3_column_double(st, c + 5);
-    r->last_accessed = sqlite3_column_double(st, c + 6);
-    r->access_count = sqlite3_column_int64(st, c + 7);
-    if (sqlite3_column_type(st, c + 8) != SQLITE_NULL) {
-        r->emotion.present = true;
-        r->emotion.valence = sqlite3_column_double(st, c + 8);
-        r->emotion.arousal = sqlite3_column_double(st, c + 9);
-        col_copy(st, c + 10, r->emotion.quadrant, sizeof r->emotion.quadrant);
-    }
-    r->salience = sqlite3_column_double(st, c + 11);
-    r->importance = sqlite3_column_double(st, c + 12);
-    r->tags = col_dup(st, c + 13, "[]");
-    r->metadata = col_dup(st, c + 14, "{}");
-    col_copy(st, c + 15, r->source, sizeof r->source);
-    col_copy(st, c + 16, r->trust, sizeof r->trust);
-    col_copy(st, c + 17, r->superseded_by, sizeof r->superseded_by);
-    r->lineage = col_dup(st, c + 18, "[]");
-    r->archived_at = sqlite3_column_double(st, c + 19);
-    col_copy(st, c + 20, r->archive_reason, sizeof r->archive_reason);
-    if (!r->content || !r->summary || !r->tags || !r->metadata || !r->lineage) {
-        mem_record_clear(r);
-        return -ENOMEM;
-    }
-    return 0;
-}
 
 /* ------------------------------------------------------------- validation */
 
@@ -258,7 +130,7 @@ int mem__check_emotion(mem_store *s, const mem_emotion *e, mem_emotion *out)
 
 /* --------------------------------------------------------------- insert */
 
-/* Binds ?1..?21 of an insert or update of every column, in mem__record_cols order. */
+/* Binds ?1..?22 of an insert or update of every column, in mem__record_cols order. */
 static void bind_record(sqlite3_stmt *st, const mem_record *r)
 {
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
@@ -284,6 +156,7 @@ static void bind_record(sqlite3_stmt *st, const mem_record *r)
     sqlite3_bind_text(st, 19, r->lineage ? r->lineage : "[]", -1, SQLITE_STATIC);
     if (r->archived_at > 0) sqlite3_bind_double(st, 20, r->archived_at);
     if (r->archive_reason[0]) sqlite3_bind_text(st, 21, r->archive_reason, -1, SQLITE_STATIC);
+    if (r->supersedes[0]) sqlite3_bind_text(st, 22, r->supersedes, -1, SQLITE_STATIC);
 }
 
 static int put_vector(mem_store *s, int64_t seq, const float *vec, bool replace)
@@ -307,8 +180,8 @@ int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t
     static const char sql[] =
         "INSERT INTO memories(id, content, summary, memory_type, status, created_at, last_accessed, access_count,"
         " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
-        " archived_at, archive_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-        " ?16, ?17, ?18, ?19, ?20, ?21)";
+        " archived_at, archive_reason, supersedes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
     sqlite3_stmt *st;
     int rc = mem__prepare(s, sql, &st);
     if (rc) return rc;
@@ -330,7 +203,7 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
         "UPDATE memories SET content = ?2, summary = ?3, memory_type = ?4, status = ?5, created_at = ?6,"
         " last_accessed = ?7, access_count = ?8, valence = ?9, arousal = ?10, quadrant = ?11, salience = ?12,"
         " importance = ?13, tags = ?14, metadata = ?15, source = ?16, trust = ?17, superseded_by = ?18,"
-        " lineage = ?19, archived_at = ?20, archive_reason = ?21 WHERE id = ?1";
+        " lineage = ?19, archived_at = ?20, archive_reason = ?21, supersedes = ?22 WHERE id = ?1";
     sqlite3_stmt *st;
     int rc = mem__prepare(s, sql, &st);
     if (rc) return rc;
@@ -339,16 +212,6 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
     sqlite3_finalize(st);
     if (x != SQLITE_DONE) return mem__sql_err(s, x, "updating the memory");
     return vec ? put_vector(s, seq, vec, true) : 0;
-}
-
-/* Makes the other processes reload their vector copies (see vindex.c). */
-int mem__bump_vector_epoch(mem_store *s)
-{
-    char ep[32];
-    long long epoch = 0;
-    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
-    snprintf(ep, sizeof ep, "%lld", epoch + 1);
-    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "meta") : 0;
 }
 
 /* First n characters of text, cut on a character boundary. */
@@ -409,14 +272,25 @@ int mem_store_add(mem_store *s, const mem_new *m, mem_record *out)
         mem__set_err(s, rc, "computing the embedding failed");
         goto done;
     }
+    char older[MEM_ID_LEN];
+    if (mem__find_restated(s, r.content, vec, older)) { /* a missed link must never cost the memory */
+        log_warn("store: the knowledge-update check failed, storing without a link: %s", s->err);
+        s->err[0] = older[0] = '\0';
+    }
     int64_t seq = 0;
+    bool linked = false;
     if ((rc = mem__begin_write(s))) goto done;
+    if (older[0] && (rc = mem__link_update(s, older, r.id, &linked))) {
+        mem__rollback(s);
+        goto done;
+    }
+    if (linked) snprintf(r.supersedes, sizeof r.supersedes, "%s", older);
     if ((rc = mem__insert_row(s, &r, vec, &seq))) {
         mem__rollback(s);
         goto done;
     }
     if ((rc = mem__commit(s))) goto done;
-    if (s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false; /* reload at next search */
+    mem__vx_note(s, seq, r.status, vec);
     if (out) {
         *out = r;
         memset(&r, 0, sizeof r);
@@ -498,11 +372,12 @@ int mem_store_delete(mem_store *s, const char *id, bool *deleted)
         sqlite3_finalize(q);
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "deleting the memory");
     }
+    if (!rc) rc = mem__unlink_deleted(s, id);
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (rc) return rc;
     *deleted = true;
-    if (s->vx_loaded) mem__vx_remove(&s->vx, seq);
+    mem__vx_note(s, seq, MEM_VX_REMOVED, NULL);
     return 0;
 }
 
@@ -532,8 +407,9 @@ int mem_store_restore(mem_store *s, const char *id)
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "updating the lineage");
     }
     if (!rc)
-        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', superseded_by = NULL, archived_at = NULL,"
-                             " archive_reason = NULL, last_accessed = ?2 WHERE seq = ?1",
+        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
+                             " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
+                             " last_accessed = ?2 WHERE seq = ?1",
                           &q);
     if (!rc) {
         sqlite3_bind_int64(q, 1, seq);
@@ -544,7 +420,7 @@ int mem_store_restore(mem_store *s, const char *id)
     }
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
-    if (!rc && s->vx_loaded) mem__vx_set_status(&s->vx, seq, MEM_SHORT_TERM);
+    if (!rc) mem__vx_note(s, seq, MEM_SHORT_TERM, NULL);
     return rc;
 }
 
@@ -590,51 +466,6 @@ int mem_store_recent(mem_store *s, double hours, int limit, mem_record **out, si
     return rc;
 }
 
-/* Access bookkeeping commits without an fsync even under synchronous FULL:
- * a power loss may forget the last access counts, never a memory, and a
- * search does not pay a disk flush. (WAL keeps this consistent; the next
- * FULL commit flushes these frames too.) */
-int mem_store_touch(mem_store *s, const char *const *ids, size_t n)
-{
-    if (!n) return 0;
-    double now = mem_store_now(s);
-    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    int rc = mem__begin_write(s);
-    if (rc) {
-        if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-        return rc;
-    }
-    sqlite3_stmt *sel = NULL, *upd = NULL;
-    rc = mem__prepare(s, "SELECT salience, created_at, access_count FROM memories WHERE id = ?1", &sel);
-    if (!rc)
-        rc = mem__prepare(s, "UPDATE memories SET access_count = ?2, last_accessed = ?3, importance = ?4 WHERE id = ?1",
-                          &upd);
-    for (size_t i = 0; !rc && i < n; i++) {
-        sqlite3_bind_text(sel, 1, ids[i], -1, SQLITE_STATIC);
-        int x = sqlite3_step(sel);
-        if (x == SQLITE_ROW) {
-            double sal = sqlite3_column_double(sel, 0), created = sqlite3_column_double(sel, 1);
-            int64_t cnt = sqlite3_column_int64(sel, 2) + 1;
-            sqlite3_reset(sel);
-            sqlite3_bind_text(upd, 1, ids[i], -1, SQLITE_STATIC);
-            sqlite3_bind_int64(upd, 2, cnt);
-            sqlite3_bind_double(upd, 3, now);
-            sqlite3_bind_double(upd, 4, mem_importance(sal, (now - created) / 86400.0, cnt));
-            x = sqlite3_step(upd);
-            sqlite3_reset(upd);
-            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
-        } else {
-            sqlite3_reset(sel);
-            if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "counting an access");
-        }
-    }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    if (!rc) rc = mem__commit(s);
-    mem__rollback(s);
-    if (s->p.synchronous_full) sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    return rc;
-}
 
 int mem_store_foreach(mem_store *s, int (*cb)(const mem_record *r, void *ud), void *ud)
 {
@@ -681,17 +512,27 @@ int mem__check_record(mem_store *s, const mem_record *r)
  * the old summary was the default (the first summary_chars characters of
  * the old content), the default of the new content; else the old one (a
  * hand-written summary is the person's, not ours to drop). */
+/* A summary is the default when it is the start of the content, perhaps cut
+ * shorter than summary_chars by a client and ended with "..." or an ellipsis
+ * (psyche sends such previews); a summary that says something else is a
+ * person's and is kept. */
+static bool summary_is_prefix(const char *content, const char *summary)
+{
+    size_t n = strlen(summary);
+    while (n && (summary[n - 1] == ' ' || summary[n - 1] == '.')) n--;
+    if (n >= 3 && !memcmp(summary + n - 3, "\xe2\x80\xa6", 3)) n -= 3; /* U+2026 */
+    while (n && summary[n - 1] == ' ') n--;
+    return n > 0 && !strncmp(content, summary, n);
+}
+
 char *mem__changed_summary(mem_store *s, const char *old_content, const char *old_summary, const char *new_content,
-                             const char *given)
+                           const char *given)
 {
     if (given) return *given ? strdup(given) : mem__prefix_chars(new_content, s->p.summary_chars);
     if (!old_summary || !*old_summary || !strcmp(old_content, new_content))
         return old_summary && *old_summary ? strdup(old_summary) : mem__prefix_chars(new_content, s->p.summary_chars);
-    char *def = mem__prefix_chars(old_content, s->p.summary_chars);
-    if (!def) return NULL;
-    bool was_default = !strcmp(def, old_summary);
-    free(def);
-    return was_default ? mem__prefix_chars(new_content, s->p.summary_chars) : strdup(old_summary);
+    return summary_is_prefix(old_content, old_summary) ? mem__prefix_chars(new_content, s->p.summary_chars)
+                                                       : strdup(old_summary);
 }
 
 /* Reads the row of id inside the current transaction. */
@@ -768,7 +609,7 @@ int mem_store_edit(mem_store *s, const char *id, const mem_edit *e, mem_record *
     if ((rc = mem__update_row(s, &r, seq, vec))) goto rollback;
     if (vec && (rc = mem__bump_vector_epoch(s))) goto rollback;
     if ((rc = mem__commit(s))) goto done;
-    if (vec && s->vx_loaded && mem__vx_add(&s->vx, seq, r.status, vec)) s->vx_loaded = false;
+    if (vec) mem__vx_note(s, seq, r.status, vec);
     if (out) {
         *out = r;
         memset(&r, 0, sizeof r);
@@ -781,4 +622,48 @@ done:
     free(vec);
     mem_record_clear(&r);
     return rc;
+}
+
+int mem_store_archive(mem_store *s, const char *id)
+{
+    int rc = check_id(s, id);
+    if (rc) return rc;
+    if ((rc = mem__begin_write(s))) return rc;
+    int64_t seq = 0;
+    mem_status st = MEM_SHORT_TERM;
+    rc = seq_of(s, id, &seq, &st);
+    if (!rc && st == MEM_ARCHIVED)
+        rc = mem__set_err(s, -EALREADY, "memory %s is already archived; delete --purge removes it for good", id);
+    sqlite3_stmt *q;
+    if (!rc) rc = mem__prepare(s, "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
+                                  " WHERE seq = ?1", &q);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, seq);
+        sqlite3_bind_double(q, 2, mem_store_now(s));
+        int x = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "archiving the memory");
+    }
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (!rc) mem__vx_note(s, seq, MEM_ARCHIVED, NULL);
+    return rc;
+}
+
+int mem_store_forget_all(mem_store *s, int64_t *forgotten)
+{
+    *forgotten = 0;
+    int rc = mem__begin_write(s);
+    if (rc) return rc;
+    rc = mem__exec(s, "DELETE FROM memories"); /* the triggers empty the index and the vectors */
+    if (!rc) *forgotten = sqlite3_changes64(s->db);
+    if (!rc) rc = mem__bump_vector_epoch(s);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    if (rc) {
+        *forgotten = 0;
+        return rc;
+    }
+    mem__vx_drop(s);
+    return 0;
 }

@@ -69,7 +69,13 @@ static const char mig3[] =
     " END;"
     "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');";
 
-static const char *const migrations[MEM_SCHEMA_VERSION] = {mig1, mig2, mig3};
+/* v4: knowledge updates. A memory that restates an attribute of the same
+ * subject as an older one names it in `supersedes`; the older one names the
+ * newer in superseded_by and keeps its status (see updates.c). */
+static const char mig4[] = "ALTER TABLE memories ADD COLUMN supersedes TEXT;"
+                           "CREATE INDEX memories_supersedes ON memories(supersedes) WHERE supersedes IS NOT NULL;";
+
+static const char *const migrations[MEM_SCHEMA_VERSION] = {mig1, mig2, mig3, mig4};
 
 int mem__schema_version(sqlite3 *db, int *version)
 {

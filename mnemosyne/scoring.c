@@ -22,6 +22,9 @@ void mem_retrieval_default_params(mem_retrieval_params *p)
     p->max_recency_hours = 720.0;
     p->max_content_length = 500.0;
     p->length_factor = true;
+    p->length_weight = 0.0;
+    p->superseded_factor = 0.5;
+    p->update_similarity = 0.25;
     p->semantic_type_factor = 1.2;
     p->assistant_role_factor = 1.1;
     p->user_role_factor = 0.9;
@@ -78,6 +81,19 @@ double mem_length_factor(size_t chars, double max_len)
     return (c < max_len ? c : max_len) / max_len;
 }
 
+double mem_length_preference(size_t chars, double max_len, double weight)
+{
+    return 1.0 - clamp(weight, 0, 1) * (1.0 - mem_length_factor(chars, max_len));
+}
+
+double mem_match_strength(double cosine, double match, bool use_vector, double wv, bool use_bm25, double wb)
+{
+    double num = 0, den = 0;
+    if (use_vector) num += wv * clamp(cosine, 0, 1), den += wv;
+    if (use_bm25) num += wb * clamp(match, 0, 1), den += wb;
+    return den > 0 ? num / den : 0.0;
+}
+
 double mem_rrf_term(double weight, int rank, double k)
 {
     if (rank < 1) return 0.0;
@@ -117,8 +133,10 @@ double mem_quality(const mem_retrieval_params *p, double relevance, double age_h
     double sum = wr + wc + wi;
     if (!(sum > 0)) wr = 1, wc = 0, wi = 0, sum = 1;
     double rec = mem_quality_recency(age_hours, p->recency_decay_rate, p->max_recency_hours);
-    double base = (wr * clamp(relevance, 0, 1) + wc * rec + wi * clamp(importance, 0, 1)) / sum;
-    double f = p->length_factor ? mem_length_factor(chars, p->max_content_length) : 1.0;
+    /* relevance gates the rest: recency and importance order memories that match alike, they cannot lift
+       one that does not match above one that does (a month-old exact fact above yesterday's chatter) */
+    double base = clamp(relevance, 0, 1) * (wr + wc * rec + wi * clamp(importance, 0, 1)) / sum;
+    double f = p->length_factor ? mem_length_preference(chars, p->max_content_length, p->length_weight) : 1.0;
     if (semantic) f *= p->semantic_type_factor;
     if (role == MEM_ROLE_ASSISTANT) f *= p->assistant_role_factor;
     if (role == MEM_ROLE_USER) f *= p->user_role_factor;

@@ -26,8 +26,12 @@ typedef struct mem_retrieval_params {
     double recency_decay_rate;   /* per hour, 0.995 */
     double max_recency_hours;    /* 720 */
     double max_content_length;   /* characters for a full length factor, 500 */
-    bool length_factor;          /* apply min(chars, max_content_length)/max_content_length, true (the
-                                    issue's formula; false ranks short facts fairly, see docs/mnemosyne.md) */
+    bool length_factor;          /* apply the length preference, true */
+    double length_weight;        /* length factor = 1 - w * (1 - min(chars, max_content_length)/max_content_length):
+                                    a short memory loses at most w; 0 (measured: no gain, docs/mnemosyne.md) */
+    double superseded_factor;    /* score factor of a memory a newer one restates, 0.5 */
+    double update_similarity;    /* cosine above which a new memory restating the same subject supersedes the
+                                    older one (both legs must rank it first), 0.25; 0 = never link */
     double semantic_type_factor; /* 1.2 */
     double assistant_role_factor; /* 1.1: tagged "assistant", or untagged with source assistant */
     double user_role_factor;     /* 0.9: tagged "user", or untagged with source user */
@@ -77,10 +81,22 @@ double mem_rrf_term(double weight, int rank, double k);
  * about 0.016), which made relevance negligible next to recency. */
 double mem_rrf_normalise(double fused, double max_possible);
 
-/* quality = min(1, (wr*rel + wc*recency + wi*importance)/(wr+wc+wi)
- *                  * min(2, length * type * role)). Weights are normalised
+/* The length preference: 1 - weight * (1 - min(chars, max_len)/max_len), in
+ * [1 - weight, 1] (weight clamped to [0, 1]). */
+double mem_length_preference(size_t chars, double max_len, double weight);
+
+/* Match strength in [0, 1], absolute (not relative to the other results):
+ * the leg-weighted mean of max(cosine, 0) (vector leg in use) and the
+ * lexical match share (BM25 leg in use); 0 with no leg. */
+double mem_match_strength(double cosine, double match, bool use_vector, double wv, bool use_bm25, double wb);
+
+/* quality = min(1, rel * (wr + wc*recency + wi*importance)/(wr+wc+wi)
+ *                  * min(2, length * type * role)). Relevance multiplies (the
+ * issue's formula added it): recency and importance order memories that
+ * match alike but cannot lift one that does not match. Weights are normalised
  * to sum 1 (all zero = relevance only); rel is clamped to [0, 1]; length is
- * 1 when p->length_factor is off. */
+ * mem_length_preference(chars, max_content_length, length_weight), 1 when
+ * p->length_factor is off. */
 double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
                    size_t chars, bool semantic, mem_role role);
 

@@ -9,14 +9,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "paths.h"
+
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
 size_t mem_settings_table(mem_settings *s, const cfg_key **out)
 {
     static cfg_key t[64];
     const cfg_key keys[] = {
-        K("storage", "db_path", CFG_STRING, &s->db_path, "~/.local/share/psyche/memories.db", 0, 0,
-          "the SQLite file holding every memory (~ is your home; missing folders are created)"),
+        K("storage", "db_path", CFG_STRING, &s->db_path, "", 0, 0,
+          "the SQLite file holding every memory; empty = $XDG_DATA_HOME/psyche/memories.db (by default "
+          "~/.local/share/psyche/memories.db), the file psyche uses (~ is your home; missing folders are created)"),
         K("storage", "embedding_model", CFG_STRING, &s->embedding_model, "", 0, 0,
           "embedding GGUF for the vector leg; empty = the model the database was built with, else the built-in "
           "hashed embedding"),
@@ -70,10 +73,17 @@ size_t mem_settings_table(mem_settings *s, const cfg_key **out)
         K("retrieval", "max_recency_hours", CFG_DOUBLE, &s->max_recency_hours, "720.0", 24, 876000,
           "quality: ages beyond this count as this"),
         K("retrieval", "max_content_length", CFG_DOUBLE, &s->max_content_length, "500.0", 1, 1000000,
-          "quality: length factor = min(characters, this) / this"),
+          "quality: memories of this many characters or more get the full length factor"),
         K("retrieval", "length_factor", CFG_BOOL, &s->length_factor, "true", 0, 0,
-          "quality: apply the length factor (the issue's formula); false ranks short facts as high as long "
-          "memories (docs/mnemosyne.md measures both)"),
+          "quality: apply the length preference (see length_weight); false = every length alike"),
+        K("retrieval", "length_weight", CFG_DOUBLE, &s->length_weight, "0.0", 0, 1,
+          "quality: length factor = 1 - this * (1 - min(characters, max_content_length) / max_content_length), "
+          "so a short fact loses at most this share; 0 = off (measured: no gain, docs/mnemosyne.md)"),
+        K("retrieval", "superseded_factor", CFG_DOUBLE, &s->superseded_factor, "0.5", 0, 1,
+          "score factor of a memory that a newer one restates (it stays findable, ranked below the newer)"),
+        K("retrieval", "update_similarity", CFG_DOUBLE, &s->update_similarity, "0.25", 0, 1,
+          "a new memory supersedes an older one on the same subject when both search legs rank the older first "
+          "and their cosine is at least this; 0 = never link"),
         K("retrieval", "semantic_type_factor", CFG_DOUBLE, &s->semantic_type_factor, "1.2", 1, 2,
           "quality: factor for semantic memories"),
         K("retrieval", "assistant_role_factor", CFG_DOUBLE, &s->assistant_role_factor, "1.1", 0.5, 2,
@@ -103,17 +113,18 @@ int mem_settings_to_params(const mem_settings *s, mem_store_params *p, char *pat
                            size_t errlen)
 {
     mem_store_default_params(p);
-    const char *path = s->db_path ? s->db_path : "";
-    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-        const char *home = getenv("HOME");
-        if (!home || !*home) {
-            snprintf(err, errlen, "[storage] db_path starts with ~ but HOME is not set; give an absolute path");
-            return -EINVAL;
-        }
-        snprintf(path_buf, path_len, "%s%s", home, path + 1);
-    } else {
-        snprintf(path_buf, path_len, "%s", path);
+    /* empty: the one XDG resolver's <data>/psyche/memories.db, the file psyche uses */
+    char *path = NULL;
+    int rc = s->db_path && *s->db_path ? paths_expand_home(s->db_path, &path, err, errlen)
+                                       : paths_default_db(&path, err, errlen);
+    if (rc) return rc;
+    if (strlen(path) >= path_len) {
+        snprintf(err, errlen, "[storage] db_path is too long (%zu bytes)", strlen(path));
+        free(path);
+        return -ENAMETOOLONG;
     }
+    snprintf(path_buf, path_len, "%s", path);
+    free(path);
     p->path = path_buf;
     if (!s->synchronous || !strcasecmp(s->synchronous, "full")) {
         p->synchronous_full = true;
@@ -163,6 +174,9 @@ int mem_settings_to_params(const mem_settings *s, mem_store_params *p, char *pat
     r->max_recency_hours = s->max_recency_hours;
     r->max_content_length = s->max_content_length;
     r->length_factor = s->length_factor;
+    r->length_weight = s->length_weight;
+    r->superseded_factor = s->superseded_factor;
+    r->update_similarity = s->update_similarity;
     r->semantic_type_factor = s->semantic_type_factor;
     r->assistant_role_factor = s->assistant_role_factor;
     r->user_role_factor = s->user_role_factor;

@@ -31,6 +31,7 @@ typedef struct mem_settings {
     double relevance_weight, recency_weight, importance_weight;
     double recency_decay_rate, max_recency_hours, max_content_length;
     bool length_factor;
+    double length_weight, superseded_factor, update_similarity;
     double semantic_type_factor, assistant_role_factor, user_role_factor;
     double emotion_weight;
     bool use_angular_similarity;

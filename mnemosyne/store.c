@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "log.h"
 #include "store_int.h"
 #include "util.h"
@@ -128,25 +129,12 @@ bool mem__is_low_trust(const mem_store *s, const char *source)
 
 /* --------------------------------------------------------------- opening */
 
+/* The database's folder and its parents (fs_mkdir_parent), with a message. */
 static int mkdirs_for(const char *path, char *err, size_t errlen)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
-        *p = '/';
-    }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) goto fail;
-    return 0;
-fail:;
-    int e = errno;
-    snprintf(err, errlen, "cannot create the directory %s for the database: %s", dir, strerror(e));
-    return -e;
+    int rc = fs_mkdir_parent(path, 0700);
+    if (rc) snprintf(err, errlen, "cannot create the folder of the database %s: %s", path, strerror(-rc));
+    return rc;
 }
 
 /* integrity_check or quick_check; collects up to 10 findings. Writes nothing. */
@@ -255,6 +243,39 @@ static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
     return rc;
 }
 
+/* WAL, synchronous and the session pragmas. SQLite does not call the busy
+ * handler for a journal-mode change that meets another connection's lock
+ * (two processes creating the same new file at once), so the switch is
+ * retried here until busy_timeout_ms has passed, as every other lock wait. */
+static int switch_to_wal(sqlite3 *db, const mem_store_params *p, char *err, size_t errlen)
+{
+    char mode[32] = "";
+    int rc = SQLITE_OK;
+    double deadline = now_mono() + p->busy_timeout_ms / 1000.0;
+    useconds_t nap = 1000;
+    for (;;) {
+        rc = pragma_text(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+        if (rc == SQLITE_OK && !strcmp(mode, "wal")) break;
+        bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || rc == SQLITE_OK;
+        if (!busy || now_mono() >= deadline) {
+            snprintf(err, errlen, "database %s: cannot switch to WAL mode (%s)%s", p->path,
+                     rc != SQLITE_OK ? sqlite3_errmsg(db) : mode,
+                     busy ? "; another process held it beyond busy_timeout_ms, try again" : "");
+            return busy ? -EBUSY : -EIO;
+        }
+        usleep(nap);
+        if (nap < 50000) nap *= 2;
+    }
+    rc = sqlite3_exec(db, p->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
+                      NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: %s", p->path, sqlite3_errmsg(db));
+        return -EIO;
+    }
+    return 0;
+}
+
 static int open_embedder(mem_store *s, char *err, size_t errlen)
 {
     mem_embed_params ep = s->p.embed;
@@ -277,6 +298,89 @@ static int open_embedder(mem_store *s, char *err, size_t errlen)
     return mem_embedder_open(&ep, &s->emb, err, errlen);
 }
 
+/* The store struct with its own copies of the path and the low-trust list. */
+static mem_store *store_new(const mem_store_params *p)
+{
+    mem_store *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = *p;
+    s->path = strdup(p->path);
+    const char *const *lt = p->low_trust_sources ? p->low_trust_sources : default_low_trust;
+    size_t nlt = p->low_trust_sources ? p->n_low_trust_sources : sizeof default_low_trust / sizeof *default_low_trust;
+    s->low_trust = calloc(nlt + 1, sizeof *s->low_trust);
+    bool ok = s->path && s->low_trust;
+    for (size_t i = 0; ok && i < nlt; i++)
+        if ((ok = (s->low_trust[i] = strdup(lt[i])) != NULL)) s->n_low_trust++;
+    if (!ok) {
+        mem_store_close(s);
+        return NULL;
+    }
+    s->p.path = s->path;
+    s->p.low_trust_sources = NULL;
+    s->p.embed.model_path = NULL; /* not kept: open_embedder reads it from p */
+    return s;
+}
+
+/* "file:<path>?immutable=1" with the URI's special characters escaped. */
+static void immutable_uri(const char *path, char *out, size_t outlen)
+{
+    size_t o = (size_t)snprintf(out, outlen, "file:");
+    for (const char *c = path; *c && o + 4 < outlen; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            o += (size_t)snprintf(out + o, outlen - o, "%%%02X", (unsigned char)*c);
+        else
+            out[o++] = *c;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+    snprintf(out + strlen(out), outlen - strlen(out), "?immutable=1");
+}
+
+/* Opens the connection: read-write (creating the file) or read-only. A
+ * read-only WAL file whose folder cannot hold the -shm file (read-only
+ * media) cannot be read normally; it is opened immutable (nobody can write
+ * there). */
+static int open_connection(mem_store *s, char *err, size_t errlen)
+{
+    const char *path = s->path;
+    int flags = s->p.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK && s->p.read_only &&
+        sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+        char uri[8192];
+        immutable_uri(path, uri, sizeof uri);
+        sqlite3_close_v2(s->db);
+        s->db = NULL;
+        rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, s->p.busy_timeout_ms);
+    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                            NULL, sql_importance, NULL, NULL);
+    return 0;
+}
+
+/* Read-only: the file must exist, and be of this schema (migrating writes). */
+static int check_read_only(mem_store *s, char *err, size_t errlen)
+{
+    int rc = mem__schema_version(s->db, &s->schema_version);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: reading the schema version: %s", s->path, sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    if (s->schema_version == MEM_SCHEMA_VERSION) return 0;
+    snprintf(err, errlen,
+             "database %s has schema version %d and this mnemosyne reads version %d; %s (the file was left as it is)",
+             s->path, s->schema_version, MEM_SCHEMA_VERSION,
+             s->schema_version > MEM_SCHEMA_VERSION ? "use a newer mnemosyne"
+                                                    : "open it once with a writing command (e.g. mnemosyne consolidate) "
+                                                      "to migrate it, or copy it somewhere writable first");
+    return -EPROTO;
+}
+
 int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -285,74 +389,41 @@ int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t
         snprintf(err, errlen, "no database path given (set [storage] db_path or --db)");
         return -EINVAL;
     }
-    mem_store *s = calloc(1, sizeof *s);
-    if (!s) return -ENOMEM;
-    s->p = *p;
-    s->path = strdup(p->path);
-    const char *const *lt = p->low_trust_sources ? p->low_trust_sources : default_low_trust;
-    size_t nlt = p->low_trust_sources ? p->n_low_trust_sources : sizeof default_low_trust / sizeof *default_low_trust;
-    s->low_trust = calloc(nlt + 1, sizeof *s->low_trust);
-    if (!s->path || !s->low_trust) goto nomem;
-    for (size_t i = 0; i < nlt; i++) {
-        if (!(s->low_trust[i] = strdup(lt[i]))) goto nomem;
-        s->n_low_trust++;
-    }
-    s->p.path = s->path;
-    s->p.low_trust_sources = NULL;
-    s->p.embed.model_path = NULL; /* not kept: open_embedder reads it from p below */
-
-    int rc = mkdirs_for(p->path, err, errlen);
-    if (rc) goto fail;
     struct stat stb;
     bool existed = stat(p->path, &stb) == 0 && stb.st_size > 0;
-    rc = sqlite3_open_v2(p->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", p->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        rc = rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
-        goto fail;
+    if (p->read_only && !existed) {
+        snprintf(err, errlen, "no memory database at %s (nothing was created); check --db or [storage] db_path",
+                 p->path);
+        return -ENOENT;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, p->busy_timeout_ms);
-    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                            NULL, sql_importance, NULL, NULL);
-    if (existed) {
-        bool quick = stb.st_size > p->full_check_max_bytes;
-        rc = check_integrity(s->db, p->path, quick, err, errlen);
-        if (!rc) rc = check_fts(s->db, p->path, err, errlen);
-        if (rc) goto fail;
+    mem_store *s = store_new(p);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
-    char mode[32];
-    rc = pragma_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
-    if (rc != SQLITE_OK || strcmp(mode, "wal")) {
-        snprintf(err, errlen, "database %s: cannot switch to WAL mode (%s)", p->path,
-                 rc != SQLITE_OK ? sqlite3_errmsg(s->db) : mode);
-        rc = (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
-        goto fail;
+    int rc = p->read_only ? 0 : mkdirs_for(p->path, err, errlen);
+    if (!rc) rc = open_connection(s, err, errlen);
+    if (!rc && existed) {
+        rc = check_integrity(s->db, p->path, stb.st_size > p->full_check_max_bytes, err, errlen);
+        if (!rc && !p->read_only) rc = check_fts(s->db, p->path, err, errlen); /* it takes the write lock */
     }
-    rc = sqlite3_exec(s->db, p->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-                      NULL, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "database %s: %s", p->path, sqlite3_errmsg(s->db));
-        rc = -EIO;
-        goto fail;
+    if (!rc && p->read_only) rc = check_read_only(s, err, errlen);
+    if (!rc && !p->read_only) rc = switch_to_wal(s->db, p, err, errlen);
+    if (!rc && !p->read_only) rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
+    if (!rc) {
+        s->p.embed = p->embed;
+        rc = open_embedder(s, err, errlen);
+        s->p.embed.model_path = s->model_path;
     }
-    rc = mem__migrate(s->db, MEM_SCHEMA_VERSION, &s->schema_version, err, errlen);
-    if (rc) goto fail;
-    s->p.embed = p->embed;
-    rc = open_embedder(s, err, errlen);
-    s->p.embed.model_path = s->model_path;
-    if (rc) goto fail;
-    log_info("memory database %s (schema %d, %s, synchronous %s, embedding %s)", p->path, s->schema_version,
-             existed ? "existing" : "new", p->synchronous_full ? "FULL" : "NORMAL", mem_embedder_name(s->emb));
+    if (rc) {
+        mem_store_close(s);
+        return rc;
+    }
+    log_info("memory database %s (schema %d, %s%s, synchronous %s, embedding %s)", p->path, s->schema_version,
+             existed ? "existing" : "new", p->read_only ? ", read-only" : "", p->synchronous_full ? "FULL" : "NORMAL",
+             mem_embedder_name(s->emb));
     *out = s;
     return 0;
-nomem:
-    rc = -ENOMEM;
-    snprintf(err, errlen, "out of memory");
-fail:
-    mem_store_close(s);
-    return rc;
 }
 
 void mem_store_close(mem_store *s)
@@ -369,131 +440,6 @@ void mem_store_close(mem_store *s)
     free(s->model_path);
     free(s->path);
     free(s);
-}
-
-/* -------------------------------------------------------------- vectors */
-
-#define REEMBED_BATCH 256
-
-/* Re-embeds the memories whose vector is missing or from another model, so
- * a changed embedding_model takes effect without losing anything. Batches
- * of REEMBED_BATCH rows in seq order: each batch is read and embedded
- * outside any transaction (a GGUF model takes milliseconds per memory), then
- * written in one short transaction that skips rows deleted or edited
- * meanwhile (their content no longer matches what was embedded). */
-static int reembed(mem_store *s)
-{
-    const char *model = mem_embedder_name(s->emb);
-    int dim = mem_embedder_dim(s->emb);
-    sqlite3_stmt *probe;
-    int rc = mem__prepare(s,
-                          "SELECT 1 FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
-                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 1",
-                          &probe);
-    if (rc) return rc;
-    sqlite3_bind_text(probe, 1, model, -1, SQLITE_STATIC);
-    int pr = sqlite3_step(probe);
-    sqlite3_finalize(probe);
-    if (pr == SQLITE_DONE) return 0; /* every vector is current: nothing to write */
-    if (pr != SQLITE_ROW) return mem__sql_err(s, pr, "checking the stored vectors");
-    float *vec = malloc(sizeof *vec * (size_t)dim * REEMBED_BATCH);
-    int64_t seq[REEMBED_BATCH];
-    char *text[REEMBED_BATCH] = {0};
-    if (!vec) return mem__set_err(s, -ENOMEM, "out of memory");
-    int64_t done = 0, last = 0;
-    for (;;) {
-        /* 1. read a batch (no transaction held afterwards) */
-        sqlite3_stmt *sel, *ins = NULL;
-        rc = mem__prepare(s,
-                          "SELECT m.seq, m.content FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
-                          " WHERE (v.model IS NULL OR v.model != ?1) AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
-                          &sel);
-        if (rc) break;
-        sqlite3_bind_text(sel, 1, model, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(sel, 2, last);
-        sqlite3_bind_int(sel, 3, REEMBED_BATCH);
-        int n = 0, src = SQLITE_DONE;
-        while (n < REEMBED_BATCH && (src = sqlite3_step(sel)) == SQLITE_ROW) {
-            const char *c = (const char *)sqlite3_column_text(sel, 1);
-            seq[n] = sqlite3_column_int64(sel, 0);
-            if (!(text[n] = strdup(c ? c : ""))) {
-                rc = mem__set_err(s, -ENOMEM, "out of memory");
-                break;
-            }
-            n++;
-        }
-        if (!rc && n < REEMBED_BATCH && src != SQLITE_DONE) rc = mem__sql_err(s, src, "reading memories to re-embed");
-        sqlite3_finalize(sel);
-        if (rc || n == 0) break;
-        last = seq[n - 1];
-        /* 2. embed without any lock */
-        for (int i = 0; i < n && !rc; i++)
-            if ((rc = mem_embed(s->emb, text[i], strlen(text[i]), vec + (size_t)i * (size_t)dim)))
-                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)seq[i]);
-        /* 3. write the batch in one short transaction */
-        int written = 0;
-        if (!rc) rc = mem__begin_write(s);
-        if (!rc)
-            rc = mem__prepare(s,
-                              "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) SELECT ?1, ?2, ?3"
-                              " WHERE EXISTS (SELECT 1 FROM memories WHERE seq = ?1 AND content = ?4)",
-                              &ins);
-        for (int i = 0; !rc && i < n; i++) {
-            sqlite3_bind_int64(ins, 1, seq[i]);
-            sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(ins, 3, vec + (size_t)i * (size_t)dim, (int)(sizeof *vec * (size_t)dim), SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, text[i], -1, SQLITE_STATIC);
-            int r2 = sqlite3_step(ins);
-            sqlite3_reset(ins);
-            if (r2 != SQLITE_DONE) rc = mem__sql_err(s, r2, "storing a vector");
-            else written += sqlite3_changes(s->db) > 0;
-        }
-        sqlite3_finalize(ins);
-        if (!rc && written > 0) {
-            char ep[32];
-            long long epoch = 0;
-            if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
-            snprintf(ep, sizeof ep, "%lld", epoch + 1);
-            if (mem__meta_set(s->db, "vector_epoch", ep)) rc = mem__sql_err(s, sqlite3_errcode(s->db), "meta");
-        }
-        if (!rc) rc = mem__commit(s);
-        for (int i = 0; i < n; i++) {
-            free(text[i]);
-            text[i] = NULL;
-        }
-        if (rc) break;
-        done += written;
-        if (done && done % 4096 < (int64_t)written) log_info("re-embedded %lld memories", (long long)done);
-    }
-    for (int i = 0; i < REEMBED_BATCH; i++) free(text[i]);
-    mem__rollback(s);
-    free(vec);
-    if (!rc && done) log_notice("re-embedded %lld memories with %s", (long long)done, model);
-    return rc;
-}
-
-int mem__vectors_ready(mem_store *s)
-{
-    if (s->vectors_checked) return 0;
-    int rc = reembed(s);
-    if (rc) return rc;
-    /* remember the model, so a later process without a configured model uses it */
-    char cur[1024] = "", curpath[1024] = "";
-    mem__meta_get(s->db, "embedding_model", cur, sizeof cur);
-    mem__meta_get(s->db, "embedding_model_path", curpath, sizeof curpath);
-    const char *want = mem_embedder_name(s->emb);
-    const char *wantpath = mem_embedder_is_llama(s->emb) ? s->model_path : "";
-    if (strcmp(cur, want) || strcmp(curpath, wantpath)) {
-        if ((rc = mem__begin_write(s))) return rc;
-        if (mem__meta_set(s->db, "embedding_model", want) || mem__meta_set(s->db, "embedding_model_path", wantpath)) {
-            rc = mem__sql_err(s, sqlite3_errcode(s->db), "recording the embedding model");
-            mem__rollback(s);
-            return rc;
-        }
-        if ((rc = mem__commit(s))) return rc;
-    }
-    s->vectors_checked = true;
-    return 0;
 }
 
 /* ----------------------------------------------------------------- stats */

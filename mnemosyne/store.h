@@ -70,6 +70,20 @@ typedef struct mem_emotion {
     char quadrant[24];
 } mem_emotion;
 
+/* What a search score is made of (search results only; see docs/mnemosyne.md
+ * "What a score means"). Ranks count from 1; 0 = the leg did not return it. */
+typedef struct mem_score {
+    int bm25_rank, vector_rank;
+    double rrf;        /* weighted RRF of the ranks / the best possible, [0, 1]: relative to this query */
+    double cosine;     /* exact cosine of query and memory embeddings, [-1, 1] */
+    double match;      /* IDF-weighted share of the query's words the memory contains, [0, 1] */
+    double relevance;  /* rrf * strength, strength = weighted mean of max(cosine, 0) and match: absolute */
+    double recency;    /* quality recency, [0, 1] */
+    double importance; /* recomputed now, [0, 1] */
+    double mood;       /* mood similarity when the query gave an emotion, else -1 */
+    bool superseded;   /* a newer memory restates this one (superseded_factor applied) */
+} mem_score;
+
 /* A memory as stored. Strings are malloc'd and owned by the record. */
 typedef struct mem_record {
     char id[MEM_ID_LEN];
@@ -86,11 +100,14 @@ typedef struct mem_record {
     char *metadata; /* JSON object */
     char source[16];
     char trust[8];  /* "high" or "low" */
-    char superseded_by[MEM_ID_LEN]; /* "" unless archived by consolidation */
+    char superseded_by[MEM_ID_LEN]; /* the memory that replaces this one: the promoted one when archived by
+                                       consolidation, a newer restatement (status unchanged) otherwise; "" */
+    char supersedes[MEM_ID_LEN];    /* the older memory this one restates (a knowledge update), "" */
     char *lineage;  /* JSON array of the ids consolidated into this one */
     double archived_at;      /* 0 unless archived */
     char archive_reason[16]; /* "consolidated", "stale", "" */
-    double relevance;        /* search results only */
+    double relevance;        /* search results only: the final score, best first */
+    mem_score score;         /* search results only: its components */
 } mem_record;
 
 void mem_record_clear(mem_record *r); /* frees the strings, zeroes the record */
@@ -107,7 +124,10 @@ typedef struct mem_consolidation_params {
 } mem_consolidation_params;
 
 typedef struct mem_store_params {
-    const char *path;          /* database file; parent directories are created */
+    const char *path;          /* database file; parent directories are created (not when read_only) */
+    bool read_only;            /* open an existing file read-only: nothing is created or written, the WAL switch,
+                                  the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
+                                  a file whose folder is read-only too is opened immutable */
     bool synchronous_full;     /* true: FULL, false: NORMAL */
     int busy_timeout_ms;       /* 5000 */
     int64_t full_check_max_bytes; /* integrity_check up to this size, quick_check above; 64 MiB */
@@ -153,22 +173,35 @@ typedef struct mem_new {
     const char *metadata;         /* JSON object text, default {} */
 } mem_new;
 
-/* Stores a memory; fills out (may be NULL) with the stored record. */
+/* Stores a memory; fills out (may be NULL) with the stored record. When it
+ * restates an attribute of the same subject as a current memory (see
+ * updates.c), it supersedes it: out->supersedes names the older one. */
 int mem_store_add(mem_store *s, const mem_new *m, mem_record *out);
 
 int mem_store_get(mem_store *s, const char *id, mem_record *out);
 /* Deletes for good (the user asked). *deleted says whether the id existed. */
 int mem_store_delete(mem_store *s, const char *id, bool *deleted);
+/* Archives a memory a person deleted (archive_reason "deleted"): out of
+ * every default search, restorable with mem_store_restore. -ENOENT,
+ * -EALREADY when it is archived already. */
+int mem_store_archive(mem_store *s, const char *id);
+/* Deletes every memory for good, in one transaction; *forgotten counts them. */
+int mem_store_forget_all(mem_store *s, int64_t *forgotten);
 /* Undoes an archiving: the memory goes back to short-term (the only status
  * consolidation and stale archiving take memories from), superseded_by is
  * cleared and its id leaves the lineage of the memory that superseded it.
  * -ENOENT, -EINVAL if not archived. */
 int mem_store_restore(mem_store *s, const char *id);
 
+/* Removes a knowledge-update link (see updates.c): id may be the newer
+ * memory or the older one; both sides are cleared in one transaction.
+ * -ENOENT when id is in no such link. */
+int mem_store_unlink(mem_store *s, const char *id, bool *unlinked);
+
 /* An edit by a person: NULL fields stay as they are. A new content is
  * re-embedded (before the transaction) and, unless a summary is given,
- * gets a new default summary when the old one was the default (the first
- * summary_chars characters of the old content); a hand-written summary is
+ * gets a new default summary when the old one was the default (the start
+ * of the old content, perhaps cut shorter and ended with "..."); a summary that says something else is
  * kept (summary "" asks for the default). Provenance (source, trust), times
  * and status are kept. -ENOENT, -EINVAL (nothing to change, bad text or
  * type), -EBUSY; a failed edit changes nothing. */

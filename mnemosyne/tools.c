@@ -136,6 +136,11 @@ static int tool_store(mcp_request *req, const cJSON *args, void *ud)
     cJSON_AddStringToObject(o, "status", "stored");
     cJSON_AddStringToObject(o, "memory_status", mem_status_name(r.status));
     cJSON_AddStringToObject(o, "trust", r.trust);
+    cJSON_AddStringToObject(o, "source", r.source);
+    if (r.supersedes[0])
+        cJSON_AddStringToObject(o, "supersedes", r.supersedes);
+    else
+        cJSON_AddNullToObject(o, "supersedes");
     mem_record_clear(&r);
     return mcp_reply_result(req, o);
 }

@@ -13,6 +13,7 @@
  * re-embedded) triggers a full reload. Callers hold a read transaction so the
  * copy and the rest of the search see one snapshot. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,14 +36,6 @@ static int64_t data_version(mem_store *s)
     return v;
 }
 
-void mem__vx_free(mem_vindex *vx)
-{
-    free(vx->seq);
-    free(vx->status);
-    free(vx->q);
-    free(vx->scale);
-    memset(vx, 0, sizeof *vx);
-}
 
 static int vx_reserve(mem_vindex *vx, size_t need)
 {
@@ -297,6 +290,162 @@ int mem__vx_sync(mem_store *s)
     return 0;
 }
 
+/* ------------------------------------------------ re-embedding (model change) */
+
+#define REEMBED_BATCH 256
+
+/* Re-embeds the memories whose vector is missing or from another model, so
+ * a changed embedding_model takes effect without losing anything. Batches
+ * of REEMBED_BATCH rows in seq order: each batch is read and embedded
+ * outside any transaction (a GGUF model takes milliseconds per memory), then
+ * written in one short transaction that skips rows deleted or edited
+ * meanwhile (their content no longer matches what was embedded). */
+/* One batch of memories whose vector is missing or from another model. */
+typedef struct rebatch {
+    int64_t seq[REEMBED_BATCH];
+    char *text[REEMBED_BATCH]; /* owned */
+    int n;
+    float *vec; /* REEMBED_BATCH * dim */
+} rebatch;
+
+static void rebatch_clear(rebatch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        free(b->text[i]);
+        b->text[i] = NULL;
+    }
+    b->n = 0;
+}
+
+/* 1. reads the next batch after seq `last` (no transaction held afterwards). */
+static int reembed_read(mem_store *s, const char *model, int64_t last, rebatch *b)
+{
+    sqlite3_stmt *sel;
+    int rc = mem__prepare(s,
+                          "SELECT m.seq, m.content FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE (v.model IS NULL OR v.model != ?1) AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+                          &sel);
+    if (rc) return rc;
+    sqlite3_bind_text(sel, 1, model, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sel, 2, last);
+    sqlite3_bind_int(sel, 3, REEMBED_BATCH);
+    int src = SQLITE_DONE;
+    while (b->n < REEMBED_BATCH && (src = sqlite3_step(sel)) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(sel, 1);
+        b->seq[b->n] = sqlite3_column_int64(sel, 0);
+        if (!(b->text[b->n] = strdup(c ? c : ""))) {
+            rc = mem__set_err(s, -ENOMEM, "out of memory");
+            break;
+        }
+        b->n++;
+    }
+    if (!rc && b->n < REEMBED_BATCH && src != SQLITE_DONE) rc = mem__sql_err(s, src, "reading memories to re-embed");
+    sqlite3_finalize(sel);
+    return rc;
+}
+
+/* 3. writes the batch in one short transaction, skipping rows deleted or
+ * edited since they were read; *written counts the vectors stored. */
+static int reembed_write(mem_store *s, const char *model, int dim, const rebatch *b, int *written)
+{
+    *written = 0;
+    sqlite3_stmt *ins = NULL;
+    int rc = mem__begin_write(s);
+    if (!rc)
+        rc = mem__prepare(s,
+                          "INSERT OR REPLACE INTO memory_vectors(seq, model, vec) SELECT ?1, ?2, ?3"
+                          " WHERE EXISTS (SELECT 1 FROM memories WHERE seq = ?1 AND content = ?4)",
+                          &ins);
+    for (int i = 0; !rc && i < b->n; i++) {
+        sqlite3_bind_int64(ins, 1, b->seq[i]);
+        sqlite3_bind_text(ins, 2, model, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 3, b->vec + (size_t)i * (size_t)dim, (int)(sizeof *b->vec * (size_t)dim), SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, b->text[i], -1, SQLITE_STATIC);
+        int r2 = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (r2 != SQLITE_DONE) rc = mem__sql_err(s, r2, "storing a vector");
+        else *written += sqlite3_changes(s->db) > 0;
+    }
+    sqlite3_finalize(ins);
+    if (!rc && *written > 0) rc = mem__bump_vector_epoch(s);
+    if (!rc) rc = mem__commit(s);
+    mem__rollback(s);
+    return rc;
+}
+
+/* True when some memory has no vector of this model (a read, no lock kept). */
+static int reembed_needed(mem_store *s, const char *model, bool *needed)
+{
+    sqlite3_stmt *probe;
+    int rc = mem__prepare(s,
+                          "SELECT 1 FROM memories m LEFT JOIN memory_vectors v ON v.seq = m.seq"
+                          " WHERE v.model IS NULL OR v.model != ?1 LIMIT 1",
+                          &probe);
+    if (rc) return rc;
+    sqlite3_bind_text(probe, 1, model, -1, SQLITE_STATIC);
+    int pr = sqlite3_step(probe);
+    sqlite3_finalize(probe);
+    *needed = pr == SQLITE_ROW;
+    return pr == SQLITE_ROW || pr == SQLITE_DONE ? 0 : mem__sql_err(s, pr, "checking the stored vectors");
+}
+
+static int reembed(mem_store *s)
+{
+    const char *model = mem_embedder_name(s->emb);
+    int dim = mem_embedder_dim(s->emb);
+    bool needed;
+    int rc = reembed_needed(s, model, &needed);
+    if (rc || !needed) return rc; /* every vector is current: nothing to write */
+    rebatch b = {.n = 0};
+    if (!(b.vec = malloc(sizeof *b.vec * (size_t)dim * REEMBED_BATCH))) return mem__set_err(s, -ENOMEM, "out of memory");
+    int64_t done = 0, last = 0;
+    while (!(rc = reembed_read(s, model, last, &b)) && b.n > 0) {
+        last = b.seq[b.n - 1];
+        /* 2. embed without any lock */
+        for (int i = 0; i < b.n && !rc; i++)
+            if ((rc = mem_embed(s->emb, b.text[i], strlen(b.text[i]), b.vec + (size_t)i * (size_t)dim)))
+                mem__set_err(s, rc, "re-embedding memory %lld failed", (long long)b.seq[i]);
+        int written = 0;
+        if (!rc) rc = reembed_write(s, model, dim, &b, &written);
+        rebatch_clear(&b);
+        if (rc) break;
+        done += written;
+        if (done && done % 4096 < (int64_t)written) log_info("re-embedded %lld memories", (long long)done);
+    }
+    rebatch_clear(&b);
+    free(b.vec);
+    if (!rc && done) log_notice("re-embedded %lld memories with %s", (long long)done, model);
+    return rc;
+}
+
+int mem__vectors_ready(mem_store *s)
+{
+    if (s->vectors_checked) return 0;
+    if (s->p.read_only) { /* nothing may be written: vectors of another model are left out of the vector leg */
+        s->vectors_checked = true;
+        return 0;
+    }
+    int rc = reembed(s);
+    if (rc) return rc;
+    /* remember the model, so a later process without a configured model uses it */
+    char cur[1024] = "", curpath[1024] = "";
+    mem__meta_get(s->db, "embedding_model", cur, sizeof cur);
+    mem__meta_get(s->db, "embedding_model_path", curpath, sizeof curpath);
+    const char *want = mem_embedder_name(s->emb);
+    const char *wantpath = mem_embedder_is_llama(s->emb) ? s->model_path : "";
+    if (strcmp(cur, want) || strcmp(curpath, wantpath)) {
+        if ((rc = mem__begin_write(s))) return rc;
+        if (mem__meta_set(s->db, "embedding_model", want) || mem__meta_set(s->db, "embedding_model_path", wantpath)) {
+            rc = mem__sql_err(s, sqlite3_errcode(s->db), "recording the embedding model");
+            mem__rollback(s);
+            return rc;
+        }
+        if ((rc = mem__commit(s))) return rc;
+    }
+    s->vectors_checked = true;
+    return 0;
+}
+
 /* --------------------------------------------------------------- top k */
 
 typedef struct hit {
@@ -418,4 +567,33 @@ int mem__vx_exact(mem_store *s, const float *qv, int64_t *seq, float *score, siz
         seq[j] = sq;
     }
     return 0;
+}
+
+/* ---------------------------------------------------- after our commits */
+
+void mem__vx_note(mem_store *s, int64_t seq, int status, const float *vec)
+{
+    if (!s->vx_loaded) return; /* loaded at the next search anyway */
+    if (status == MEM_VX_REMOVED)
+        mem__vx_remove(&s->vx, seq);
+    else if (vec && mem__vx_add(&s->vx, seq, (mem_status)status, vec))
+        s->vx_loaded = false; /* out of memory: reload at the next search */
+    else if (!vec)
+        mem__vx_set_status(&s->vx, seq, (mem_status)status);
+}
+
+void mem__vx_drop(mem_store *s)
+{
+    mem__vx_free(&s->vx);
+    s->vx_loaded = false;
+}
+
+int mem__bump_vector_epoch(mem_store *s)
+{
+    char ep[32];
+    long long epoch = 0;
+    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
+    snprintf(ep, sizeof ep, "%lld", epoch + 1);
+    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "recording the vector epoch")
+                                                    : 0;
 }

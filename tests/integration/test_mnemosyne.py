@@ -408,7 +408,7 @@ def test_cli_subcommands():
         assert json.loads(cli(db, "stats").stdout)["archived"] == 0
         p = cli(db, "restore", arch, check=False)
         assert p.returncode == 1 and b"not archived" in p.stderr
-        cli(db, "delete", ids[2])
+        cli(db, "delete", ids[2], "--purge")
         assert json.loads(cli(db, "stats").stdout)["total_memories"] == 2
         p = cli(db, "frobnicate", check=False)
         assert p.returncode == 2 and b"unknown command" in p.stderr
@@ -426,6 +426,183 @@ def test_cli_subcommands():
             elif "=" in line and not line.startswith("#"):
                 key = line.split("=")[0].strip()
                 assert ("\n%s =" % key) in toml or ("\n# %s =" % key) in toml, key
+    finally:
+        shutil.rmtree(d)
+
+
+def raw_cli(args, env=None, stdin=None):
+    """The CLI without --db: the database comes from the config or the XDG resolver."""
+    return subprocess.run([BIN] + list(args), input=stdin, capture_output=True, env=base_env(env), cwd=ROOT,
+                          timeout=60 * SLOW)
+
+
+def test_cli_reading_never_creates():
+    d = tmpdir()
+    try:
+        missing = os.path.join(d, "typo", "memries.db")
+        for args in (["export"], ["stats"], ["search", "tea"]):
+            p = cli(missing, *args, check=False)
+            assert p.returncode == 1, (args, p.returncode, p.stderr)
+            assert b"no memory database at" in p.stderr and b"nothing was created" in p.stderr, p.stderr
+            assert not os.path.exists(os.path.dirname(missing)), "a reading command created the folder"
+        # the default path is the XDG one psyche uses: a server started without --db writes there
+        xdg = os.path.join(d, "xdg")
+        env = {"XDG_DATA_HOME": xdg, "HOME": os.path.join(d, "home")}
+        proc = subprocess.run([BIN], input=(
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            + "\n" + json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n"
+            + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                "name": "store_memory", "arguments": {"content": "stored where psyche looks"}}}) + "\n").encode(),
+            capture_output=True, env=base_env(env), cwd=ROOT, timeout=60 * SLOW)
+        assert proc.returncode == 0, proc.stderr
+        assert os.path.exists(os.path.join(xdg, "psyche", "memories.db"))
+        p = raw_cli(["stats"], env=env)
+        assert p.returncode == 0, p.stderr
+        st = json.loads(p.stdout)
+        assert st["total_memories"] == 1 and st["db_path"] == os.path.join(xdg, "psyche", "memories.db"), st
+    finally:
+        shutil.rmtree(d)
+
+
+def test_cli_read_only_database():
+    d = tmpdir()
+    ro = os.path.join(d, "ro")
+    os.mkdir(ro)
+    db = os.path.join(ro, "m.db")
+    try:
+        s = Server(db)
+        s.handshake()
+        s.ok("store_memory", {"content": "a backup on read-only media"})
+        s.close()
+        os.chmod(db, 0o444)
+        os.chmod(ro, 0o555)  # no -wal/-shm can be created: read-only media
+        assert json.loads(cli(db, "stats").stdout)["total_memories"] == 1
+        exp = cli(db, "export").stdout.decode().strip().splitlines()
+        assert len(exp) == 1 and "read-only media" in exp[0]
+        assert b"a backup" in cli(db, "search", "backup").stdout
+        if os.access(db, os.W_OK):
+            print("root can write read-only files: the writing-command check is skipped")
+            return
+        assert not [f for f in os.listdir(ro) if f != "m.db"], os.listdir(ro)  # nothing written beside it
+        # a writing command says what is wrong, not "corrupt"
+        p = cli(db, "consolidate", check=False)
+        assert p.returncode == 1 and b"integrity" not in p.stderr and b"damaged" not in p.stderr, p.stderr
+    finally:
+        os.chmod(ro, 0o755)
+        shutil.rmtree(d)
+
+
+def test_cli_delete_archives_and_not_found_exits_1():
+    d = tmpdir()
+    db = os.path.join(d, "m.db")
+    try:
+        s = Server(db)
+        s.handshake()
+        mid = s.ok("store_memory", {"content": "The user likes green tea in the morning, with honey and lemon",
+                                    "summary": "The user likes green tea in the morning..."})["id"]
+        s.close()
+        out = cli(db, "delete", mid).stdout.decode()
+        assert "archived" in out and "restore" in out, out
+        st = json.loads(cli(db, "stats").stdout)
+        assert st["total_memories"] == 1 and st["archived"] == 1
+        assert b"green tea" not in cli(db, "search", "green tea").stdout  # out of default search
+        cli(db, "restore", mid)
+        assert json.loads(cli(db, "stats").stdout)["archived"] == 0
+        unknown = "00000000-0000-4000-8000-000000000000"
+        for args in (["delete", unknown], ["delete", unknown, "--purge"], ["restore", unknown],
+                     ["edit", unknown, "--content", "x"], ["unlink", unknown]):
+            p = cli(db, *args, check=False)
+            assert p.returncode == 1, (args, p.returncode)
+            assert unknown.encode() in p.stderr, (args, p.stderr)
+        # edit --content: a summary that was the start of the old content follows the new one
+        rec = json.loads(cli(db, "edit", mid, "--content", "The user switched to black coffee").stdout)
+        assert rec["summary"] == "The user switched to black coffee", rec
+        assert b"black coffee" in cli(db, "search", "coffee").stdout
+        cli(db, "delete", mid, "--purge")
+        assert json.loads(cli(db, "stats").stdout)["total_memories"] == 0
+    finally:
+        shutil.rmtree(d)
+
+
+def test_cli_forget_asks_first():
+    d = tmpdir()
+    db = os.path.join(d, "m.db")
+    try:
+        s = Server(db)
+        s.handshake()
+        for i in range(3):
+            s.ok("store_memory", {"content": "memory number %d about sailing" % i})
+        s.close()
+        p = cli(db, "forget", stdin=b"forget\n", check=False)  # a pipe is not a person saying yes
+        assert p.returncode == 1 and b"--yes" in p.stderr, p.stderr
+        assert json.loads(cli(db, "stats").stdout)["total_memories"] == 3
+        p = cli(db, "forget", "--yes")
+        assert b"forgot 3" in p.stdout
+        assert json.loads(cli(db, "stats").stdout)["total_memories"] == 0
+        p = cli(db, "stats", "--yes", check=False)
+        assert p.returncode == 2 and b"belongs to the forget command" in p.stderr
+    finally:
+        shutil.rmtree(d)
+
+
+def test_import_refuses_nul():
+    d = tmpdir()
+    db = os.path.join(d, "m.db")
+    try:
+        for n, line in enumerate([b'{"content": "secret\\u0000tail"}\n', b'{"content": "secret\x00tail"}\n']):
+            f = os.path.join(d, "nul%d.jsonl" % n)
+            with open(f, "wb") as fh:
+                fh.write(b'{"content": "a fine first line"}\n' + line)
+            p = cli(db, "import", f, check=False)
+            assert p.returncode == 1, p.stderr
+            assert b":2:" in p.stderr and b"nothing was imported" in p.stderr, p.stderr
+        assert json.loads(cli(db, "stats").stdout)["total_memories"] == 0
+    finally:
+        shutil.rmtree(d)
+
+
+def test_updates_and_scores_over_mcp():
+    d = tmpdir()
+    db = os.path.join(d, "m.db")
+    try:
+        s = Server(db)
+        s.handshake()
+        old = s.ok("store_memory", {"content": "My cat is called Tom", "source": "tool"})["id"]
+        new = s.ok("store_memory", {"content": "My cat is now called Felix"})
+        assert new["supersedes"] == old, new
+        res = s.ok("search_memories", {"query": "What is my cat called?"})["results"]
+        ids = [r["id"] for r in res]
+        assert ids.index(new["id"]) < ids.index(old), ids
+        o = res[ids.index(old)]
+        assert o["superseded_by"] == new["id"] and o["score"]["superseded"] is True
+        assert o["trust"] == "low" and o["source"] == "tool"  # provenance travels with the result
+        for r in res:
+            sc = r["score"]
+            for k in ("relevance", "rrf", "bm25_rank", "vector_rank", "cosine", "match", "recency", "importance",
+                      "mood", "superseded"):
+                assert k in sc, (k, sc)
+        # the best of nothing is not a strong match
+        weak = s.ok("search_memories", {"query": "quantum chromodynamics"})["results"]
+        assert all(r["score"]["relevance"] < 0.3 for r in weak), weak
+        s.close()
+        # export and import keep the link both ways, and the provenance
+        exp = [json.loads(x) for x in cli(db, "export").stdout.decode().splitlines()]
+        by = {r["id"]: r for r in exp}
+        assert by[new["id"]]["supersedes"] == old and by[old]["superseded_by"] == new["id"]
+        assert by[old]["source"] == "tool" and by[old]["trust"] == "low"
+        f = os.path.join(d, "e.jsonl")
+        with open(f, "w") as fh:
+            fh.write("\n".join(json.dumps(r) for r in exp) + "\n")
+        db2 = os.path.join(d, "copy.db")
+        cli(db2, "import", "--keep-trust", f)
+        by2 = {r["id"]: r for r in map(json.loads, cli(db2, "export").stdout.decode().splitlines())}
+        assert by2[new["id"]]["supersedes"] == old and by2[old]["superseded_by"] == new["id"]
+        assert by2[old]["source"] == "tool" and by2[old]["trust"] == "low"
+        # reversible
+        cli(db2, "unlink", new["id"])
+        by3 = {r["id"]: r for r in map(json.loads, cli(db2, "export").stdout.decode().splitlines())}
+        assert by3[new["id"]]["supersedes"] is None and by3[old]["superseded_by"] is None
     finally:
         shutil.rmtree(d)
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../../mnemosyne/embed.h"
+#include "../../mnemosyne/words.h"
 #include "../../mnemosyne/store.h"
 #include "log.h"
 

@@ -72,6 +72,19 @@ static void test_length_factor(void **state)
     assert_near(mem_length_factor(250, 500), 0.5, EPS);
     assert_near(mem_length_factor(5000, 500), 1.0, EPS);
     assert_near(mem_length_factor(7, 0), 1.0, EPS);
+    /* the preference: at most length_weight is lost, the weight clamped to [0, 1] */
+    assert_near(mem_length_preference(0, 500, 0.1), 0.9, EPS);
+    assert_near(mem_length_preference(250, 500, 0.1), 0.95, EPS);
+    assert_near(mem_length_preference(900, 500, 0.1), 1.0, EPS);
+    assert_near(mem_length_preference(100, 500, 0), 1.0, EPS);
+    assert_near(mem_length_preference(100, 500, 7), 0.2, EPS);
+    /* the match strength: the legs' weighted mean of max(cosine, 0) and the match share */
+    assert_near(mem_match_strength(0.6, 1.0, true, 0.5, true, 0.5), 0.8, EPS);
+    assert_near(mem_match_strength(-0.3, 0.5, true, 0.5, true, 0.5), 0.25, EPS);
+    assert_near(mem_match_strength(0.6, 1.0, true, 0.5, false, 0.5), 0.6, EPS);
+    assert_near(mem_match_strength(0.6, 1.0, false, 0.5, true, 0.5), 1.0, EPS);
+    assert_near(mem_match_strength(0.4, 1.0, true, 3, true, 1), (3 * 0.4 + 1) / 4, EPS);
+    assert_near(mem_match_strength(0.4, 1.0, false, 3, false, 1), 0.0, EPS);
     assert_int_equal(mem_utf8_chars("h\xc3\xa9llo \xe2\x82\xac", 10), 7);
 }
 
@@ -100,8 +113,16 @@ static void test_quality(void **state)
     mem_retrieval_default_params(&p);
     /* rel 1, age 0, importance 0.5, 500 chars: (0.5 + 0.3 + 0.1) * 1 */
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 500, false, MEM_ROLE_NONE), 0.9, EPS);
-    /* 250 chars halves it */
+    /* the default length_weight is 0: length changes nothing */
+    assert_near(mem_quality(&p, 1.0, 0, 0.5, 35, false, MEM_ROLE_NONE), 0.9, EPS);
+    /* with length_weight 0.1, 250 chars lose half of it */
+    p.length_weight = 0.1;
+    assert_near(mem_quality(&p, 1.0, 0, 0.5, 250, false, MEM_ROLE_NONE), 0.9 * 0.95, EPS);
+    /* a 35-character fact loses less than length_weight (the old factor kept 7%) */
+    assert_near(mem_quality(&p, 1.0, 0, 0.5, 35, false, MEM_ROLE_NONE), 0.9 * (1 - 0.1 * (1 - 35.0 / 500)), EPS);
+    p.length_weight = 1; /* the old formula: min(chars, 500)/500 */
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 250, false, MEM_ROLE_NONE), 0.45, EPS);
+    p.length_weight = 0.1;
     /* unless the length factor is off ([retrieval] length_factor = false) */
     p.length_factor = false;
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 250, false, MEM_ROLE_NONE), 0.9, EPS);
@@ -109,15 +130,21 @@ static void test_quality(void **state)
     p.length_factor = true;
     /* semantic x1.2 capped at 1 */
     assert_near(mem_quality(&p, 1.0, 0, 0.5, 500, true, MEM_ROLE_NONE), 1.0, EPS);
-    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, true, MEM_ROLE_NONE), (0.1 + 0.3 + 0.1) * 1.2, EPS);
+    /* relevance multiplies: 0.2 * (0.5 + 0.3 + 0.1) */
+    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, true, MEM_ROLE_NONE), 0.2 * 0.9 * 1.2, EPS);
     /* roles */
-    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_ASSISTANT), 0.5 * 1.1, EPS);
-    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_USER), 0.5 * 0.9, EPS);
+    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_ASSISTANT), 0.2 * 0.9 * 1.1, EPS);
+    assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_USER), 0.2 * 0.9 * 0.9, EPS);
     /* aged 100 hours */
-    assert_near(mem_quality(&p, 0.2, 100, 0.5, 500, false, MEM_ROLE_NONE), 0.1 + 0.3 * pow(0.995, 100) + 0.1, EPS);
+    assert_near(mem_quality(&p, 0.2, 100, 0.5, 500, false, MEM_ROLE_NONE), 0.2 * (0.5 + 0.3 * pow(0.995, 100) + 0.1), EPS);
+    /* no relevance, no score: recency and importance cannot lift a memory that does not match */
+    assert_near(mem_quality(&p, 0.0, 0, 1.0, 500, true, MEM_ROLE_ASSISTANT), 0.0, EPS);
+    /* a month-old exact match beats a fresh weak one */
+    assert_true(mem_quality(&p, 0.75, 720, 0.5, 500, false, MEM_ROLE_NONE) >
+                mem_quality(&p, 0.3, 0, 0.5, 500, false, MEM_ROLE_NONE));
     /* weights are normalised to sum 1 */
     p.relevance_weight = 1, p.recency_weight = 1, p.importance_weight = 0;
-    assert_near(mem_quality(&p, 0.4, 0, 0.9, 500, false, MEM_ROLE_NONE), (0.4 + 1.0) / 2, EPS);
+    assert_near(mem_quality(&p, 0.4, 0, 0.9, 500, false, MEM_ROLE_NONE), 0.4 * (1.0 + 1.0) / 2, EPS);
     p.relevance_weight = p.recency_weight = p.importance_weight = 0; /* all zero: relevance only */
     assert_near(mem_quality(&p, 0.4, 0, 0.9, 500, false, MEM_ROLE_NONE), 0.4, EPS);
     /* the point of normalising: with raw RRF (<= 0.016) relevance hardly matters;

@@ -71,6 +71,24 @@ static void test_lexical_and_vector_legs(void **state)
     mem_records_free(r, n);
 }
 
+/* The length preference these tests configure: 1 - 0.1 * (1 - min(chars, 500)/500) (the default weight is 0). */
+#define LP(chars) (1.0 - 0.1 * (1.0 - (chars) / 500.0))
+
+static void length_weight_01(tctx *t)
+{
+    mem_store_close(t->s);
+    t->p.retrieval.length_weight = 0.1;
+    assert_int_equal(t_open(t), 0);
+}
+
+/* relevance = rrf * strength, strength = mean of max(cosine, 0) and match (both legs, equal weights). */
+static void assert_relevance_parts(const mem_record *r, bool vector_leg)
+{
+    double cos = r->score.cosine > 0 ? r->score.cosine : 0;
+    double strength = vector_leg ? 0.5 * cos + 0.5 * r->score.match : r->score.match;
+    assert_near(r->score.relevance, r->score.rrf * strength, 1e-9);
+}
+
 static void test_fusion_normalised(void **state)
 {
     tctx *t = *state;
@@ -85,17 +103,35 @@ static void test_fusion_normalised(void **state)
     mem_record *r = search(t->s, &q, &n);
     assert_true(n >= 1);
     assert_string_equal(r[0].id, a);
-    assert_near(r[0].relevance, 1.0, 1e-9); /* first in both legs */
+    assert_near(r[0].score.rrf, 1.0, 1e-9); /* first in both legs */
+    assert_int_equal(r[0].score.bm25_rank, 1);
+    assert_int_equal(r[0].score.vector_rank, 1);
+    assert_near(r[0].score.match, 1.0, 1e-9); /* every query word is there */
+    assert_true(r[0].score.cosine > 0.5);
+    assert_relevance_parts(&r[0], true);
+    assert_near(r[0].relevance, r[0].score.relevance, 1e-12); /* quality off: the score is the relevance */
     for (size_t i = 1; i < n; i++) {
         assert_true(r[i].relevance <= r[i - 1].relevance);
-        assert_true(r[i].relevance >= 0 && r[i].relevance <= 0.5 + 1e-9); /* vector leg only */
+        assert_true(r[i].score.rrf >= 0 && r[i].score.rrf <= 0.5 + 1e-9); /* vector leg only */
+        assert_int_equal(r[i].score.bm25_rank, 0);
+        assert_near(r[i].score.match, 0.0, 1e-9);
+        assert_relevance_parts(&r[i], true);
+        /* the best of nothing scores low: no query word, a weak cosine */
+        assert_true(r[i].relevance < 0.25 * r[0].relevance);
     }
     mem_records_free(r, n);
-    /* BM25 only: still normalised to 1 for the top hit */
+    /* BM25 only: still normalised to 1 for the top hit, and every word matches */
     q.use_vector = false;
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
     assert_near(r[0].relevance, 1.0, 1e-9);
+    mem_records_free(r, n);
+    /* one of the two words: the match share is that word's part of the IDF */
+    q.text = "zanzibar quantum";
+    r = search(t->s, &q, &n);
+    assert_int_equal(n, 1);
+    assert_true(r[0].score.match > 0.3 && r[0].score.match < 0.7);
+    assert_near(r[0].relevance, r[0].score.match, 1e-9);
     mem_records_free(r, n);
 }
 
@@ -103,6 +139,7 @@ static void test_quality_factors(void **state)
 {
     tctx *t = *state;
     char sem[MEM_ID_LEN], epi[MEM_ID_LEN];
+    length_weight_01(t);
     t_add(t->s, "penguins live in the southern hemisphere", "episodic", NAN, 0, epi);
     t_add(t->s, "kangaroos live in the southern hemisphere", "semantic", NAN, 0, sem);
     mem_query q;
@@ -115,24 +152,24 @@ static void test_quality_factors(void **state)
     assert_int_equal(n, 1);
     /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500, and x0.9: untagged, stored with the default source "user" */
     const double user = 0.9;
-    assert_near(r[0].relevance, 0.9 * 40.0 / 500.0 * user, 1e-9);
+    assert_near(r[0].relevance, 0.9 * LP(40.0) * user, 1e-9);
     mem_records_free(r, n);
     q.text = "kangaroos";
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
-    assert_near(r[0].relevance, 0.9 * 41.0 / 500.0 * 1.2 * user, 1e-9); /* semantic x1.2 */
+    assert_near(r[0].relevance, 0.9 * LP(41.0) * 1.2 * user, 1e-9); /* semantic x1.2 */
     mem_records_free(r, n);
     /* 200 hours later: recency 0.995^200, importance at 8 whole days */
     mem_store_set_time(t->s, T0 + 200 * 3600.0);
     r = search(t->s, &q, &n);
     double imp = 0.2 + 0.3 * (1 - 8.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * 41.0 / 500.0 * 1.2 * user, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * LP(41.0) * 1.2 * user, 1e-9);
     mem_records_free(r, n);
     /* 2000 hours: recency capped at 720 hours */
     mem_store_set_time(t->s, T0 + 2000 * 3600.0);
     r = search(t->s, &q, &n);
     imp = 0.2 + 0.3 * (1 - 83.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * 41.0 / 500.0 * 1.2 * user, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * LP(41.0) * 1.2 * user, 1e-9);
     mem_records_free(r, n);
     /* configured weights and length: relevance only, full length at 10 characters */
     mem_store_close(t->s);
@@ -157,14 +194,27 @@ static void test_quality_factors(void **state)
     q.text = "hemisphere";
     r = search(t->s, &q, &n);
     assert_int_equal(n, 2);
-    assert_near(r[0].relevance, 1.0, 1e-9);
+    assert_near(r[0].score.rrf, 1.0, 1e-9);
+    assert_relevance_parts(&r[0], false); /* q.use_vector is still off */
+    assert_near(r[0].relevance, r[0].score.relevance, 1e-12);
     mem_records_free(r, n);
     (void)sem;
+}
+
+/* These tests store near-duplicates on purpose; without this the newer would
+ * supersede the older (a knowledge update) and halve its score. */
+static void no_update_links(tctx *t)
+{
+    mem_store_close(t->s);
+    t->p.retrieval.update_similarity = 0;
+    assert_int_equal(t_open(t), 0);
 }
 
 static void test_role_tags(void **state)
 {
     tctx *t = *state;
+    length_weight_01(t);
+    no_update_links(t);
     const char *ta[] = {"assistant"}, *tu[] = {"user"};
     mem_new a = {.content = "octopus facts from the assistant", .tags = ta, .n_tags = 1};
     mem_new u = {.content = "octopus facts from the user here", .tags = tu, .n_tags = 1};
@@ -180,10 +230,10 @@ static void test_role_tags(void **state)
     mem_record *r = search(t->s, &q, &n);
     assert_int_equal(n, 2);
     int ia = find(r, n, ra.id), iu = find(r, n, ru.id);
-    double len = 32.0 / 500.0;
+    double len = LP(32.0);
     double rel_a = ia == 0 ? 1.0 : 61.0 / 62.0, rel_u = iu == 0 ? 1.0 : 61.0 / 62.0;
-    assert_near(r[ia].relevance, (0.5 * rel_a + 0.3 + 0.1) * len * 1.1, 1e-9);
-    assert_near(r[iu].relevance, (0.5 * rel_u + 0.3 + 0.1) * len * 0.9, 1e-9);
+    assert_near(r[ia].relevance, rel_a * (0.5 + 0.3 + 0.1) * len * 1.1, 1e-9);
+    assert_near(r[iu].relevance, rel_u * (0.5 + 0.3 + 0.1) * len * 0.9, 1e-9);
     mem_records_free(r, n);
     mem_record_clear(&ra);
     mem_record_clear(&ru);
@@ -193,6 +243,7 @@ static void test_role_tags(void **state)
 static void test_role_from_source(void **state)
 {
     tctx *t = *state;
+    length_weight_01(t);
     const char *ta[] = {"assistant"}, *tu[] = {"user"};
     struct {
         const char *word, *source;
@@ -219,7 +270,7 @@ static void test_role_from_source(void **state)
         size_t n;
         mem_record *r = search(t->s, &q, &n);
         assert_int_equal(n, 1);
-        double len = (double)strlen(r[0].content) / 500.0;
+        double len = LP((double)strlen(r[0].content));
         if (fabs(r[0].relevance - (0.5 + 0.3 + 0.1) * len * cases[i].factor) > 1e-9)
             fail_msg("%s (source %s): relevance %.9f, expected factor %.2f", cases[i].word, cases[i].source,
                      r[0].relevance, cases[i].factor);
@@ -230,6 +281,7 @@ static void test_role_from_source(void **state)
 static void test_mood_rerank(void **state)
 {
     tctx *t = *state;
+    no_update_links(t);
     char happy[MEM_ID_LEN], sad[MEM_ID_LEN];
     t_add(t->s, "the concert in the park was loud", NULL, 0.8, 0.8, happy);
     t_add(t->s, "the concert in the park was long", NULL, -0.8, -0.8, sad);
@@ -248,9 +300,12 @@ static void test_mood_rerank(void **state)
     assert_string_equal(r[0].id, sad);
     int ih = find(r, n, happy), is = find(r, n, sad);
     double sim_s = 1 - sqrt(0.01 + 0.01) / 2.83, sim_h = 1 - sqrt(1.5 * 1.5 * 2) / 2.83;
-    /* relevance before the re-rank is in [~0.98, 1] (the two are near-ties) */
-    assert_true(r[ih].relevance >= 0.5 * 0.98 + 0.5 * sim_h - 1e-9 && r[ih].relevance <= 0.5 + 0.5 * sim_h + 1e-9);
-    assert_true(r[is].relevance >= 0.5 * 0.98 + 0.5 * sim_s - 1e-9 && r[is].relevance <= 0.5 + 0.5 * sim_s + 1e-9);
+    /* (1 - w) * relevance + w * mood similarity, the parts reported */
+    assert_near(r[ih].score.mood, sim_h, 1e-9);
+    assert_near(r[is].score.mood, sim_s, 1e-9);
+    assert_near(r[ih].relevance, 0.5 * r[ih].score.relevance + 0.5 * sim_h, 1e-9);
+    assert_near(r[is].relevance, 0.5 * r[is].score.relevance + 0.5 * sim_s, 1e-9);
+    assert_true(fabs(r[ih].score.relevance - r[is].score.relevance) < 0.1); /* near-ties before the re-rank */
     assert_true(r[is].relevance > r[ih].relevance);
     assert_true(sim_s > sim_h);
     mem_records_free(r, n);
@@ -262,7 +317,8 @@ static void test_mood_rerank(void **state)
     /* weight 0: no re-rank */
     q.emotion_weight = 0;
     r = search(t->s, &q, &n);
-    assert_true(r[0].relevance <= 1.0 && r[0].relevance > 0.9);
+    assert_near(r[0].relevance, r[0].score.relevance, 1e-12);
+    assert_true(r[0].score.mood < 0); /* not computed */
     mem_records_free(r, n);
     /* angular similarity by config; a memory without emotion gets 0.5 */
     mem_store_close(t->s);

@@ -313,6 +313,33 @@ static int dump_one(const mem_record *r, void *ud)
     return 0;
 }
 
+/* issue 9: timestamps keep their milliseconds through export (ISO 8601) and import. */
+static void test_export_keeps_milliseconds(void **state)
+{
+    tctx *t = *state;
+    mem_store_set_time(t->s, T0 + 0.123);
+    mem_new m = {.content = "stored at a time with milliseconds"};
+    mem_record r;
+    assert_int_equal(mem_store_add(t->s, &m, &r), 0);
+    r.last_accessed = T0 + 7.456;
+    r.archived_at = T0 + 9.789;
+    cJSON *o = mem_record_to_json(&r, MEM_JSON_FULL);
+    char *text = cJSON_PrintUnformatted(o);
+    assert_non_null(strstr(text, ".123+00:00"));
+    cJSON *back = cJSON_Parse(text);
+    mem_record r2;
+    char err[256];
+    assert_int_equal(mem_record_from_json(back, T0, &r2, err, sizeof err), 0);
+    assert_near(r2.created_at, T0 + 0.123, 5e-4);
+    assert_near(r2.last_accessed, T0 + 7.456, 5e-4);
+    assert_near(r2.archived_at, T0 + 9.789, 5e-4);
+    mem_record_clear(&r2);
+    cJSON_Delete(back);
+    free(text);
+    cJSON_Delete(o);
+    mem_record_clear(&r);
+}
+
 static void test_export_import(void **state)
 {
     tctx *t = *state;
@@ -963,6 +990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_touch_counts_access, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_should_consolidate, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_export_import, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_export_keeps_milliseconds, t_setup, t_teardown),
         cmocka_unit_test(test_record_from_json_errors),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, t_setup, t_teardown),
