@@ -67,7 +67,8 @@ int elpis_doctor(const engine_params *p, FILE *out)
 
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : m.n_ctx_train;
     if (m.n_ctx_train > 0 && n_ctx > m.n_ctx_train) n_ctx = m.n_ctx_train; /* as the engine does */
-    int n_ctx_total = n_ctx * 2; /* conversation + background sequence */
+    int n_seq = (p->slots > 0 ? p->slots : 1) + 1; /* the slots + the background sequence */
+    int n_ctx_total = n_ctx * n_seq;
     int layers = p->n_gpu_layers;
     const char *how = "configured";
     if (layers < 0) {
@@ -87,7 +88,8 @@ int elpis_doctor(const engine_params *p, FILE *out)
     budget_fmt_bytes(b.gpu_total, gt, sizeof gt);
     budget_fmt_bytes(b.cpu_total, ct, sizeof ct);
     budget_fmt_bytes(gpu_free, gf, sizeof gf);
-    fprintf(out, "\n== memory budget (context %d x 2 sequences, batch %d)\n", n_ctx, p->n_batch);
+    fprintf(out, "\n== memory budget (context %d x %d sequences: %d slots + background, batch %d)\n", n_ctx, n_seq,
+            n_seq - 1, p->n_batch);
     fprintf(out, "gpu layers          %d of %d (%s)\n", b.gpu_layers, m.n_layer, how);
     fprintf(out, "weights on GPU      %s\n", wg);
     fprintf(out, "weights on CPU      %s\n", wc);

@@ -7,10 +7,13 @@
  * comes back through the job's callbacks, which run on the engine thread and
  * must not call into the engine.
  *
- * KV cache: sequence 0 holds the conversation, sequence 1 background work
- * (idle thoughts, dreams, summaries), each with the full configured context.
- * A job re-evaluates only the suffix after the longest common prefix of its
- * prompt and what its sequence already holds (reported as cached_tokens).
+ * Continuous batching (slots.c): N foreground slots (params.slots) and one
+ * background slot (idle thoughts, dreams, summaries), each its own KV
+ * sequence with the full configured context. Every step decodes one token of
+ * each generating slot and a chunk of the waiting prompts in one batch, so
+ * N requests run at once. A job goes to the free slot whose cache shares the
+ * longest prefix with its prompt (or whose last job had its session hint),
+ * and re-evaluates only the suffix after that prefix (cached_tokens).
  *
  * Ownership: the caller allocates each gen_job (usually inside a larger
  * struct), and must keep it alive until on_done has returned; the engine
@@ -28,12 +31,15 @@
 
 typedef struct engine engine;
 
+#define ENGINE_MAX_SLOTS 32
+
 typedef struct engine_params {
     const char *model_path;
     int n_ctx;                  /* tokens per sequence; 0 = the model's trained context */
     int n_threads;              /* 0 = number of cores */
     int n_gpu_layers;           /* -1 = auto (fit free device memory) */
-    int n_batch;                /* prompt evaluation batch */
+    int n_batch;                /* tokens per decode step (prompt chunks + one per generating slot) */
+    int slots;                  /* foreground sequences decoded together (1..ENGINE_MAX_SLOTS) */
     const char *chat_template;  /* NULL/"" = from the model's metadata */
     uint32_t seed;
     const char *cvec_dir;       /* NULL/"" = no steering vectors */
@@ -55,6 +61,7 @@ typedef struct engine_info {
     int n_layer, n_embd, n_ctx_train;
     int n_ctx;                  /* per sequence, as created */
     int n_threads;
+    int n_slots;                /* foreground slots (plus one background sequence) */
     int gpu_layers;             /* what was asked of llama.cpp */
     bool gpu_offload_supported;
     bool steering;              /* control vectors loaded */
@@ -76,6 +83,7 @@ struct gen_job {
     float temperature;          /* 0 = greedy */
     float top_p;
     bool background;            /* run on the background sequence */
+    char session[64];           /* optional: prefer the slot whose last job had this hint */
     bool steer;                 /* apply the blended control vector */
     float steering[4];          /* excited, frustrated, calm, depleted */
     /* Called on the engine thread for each complete UTF-8 piece of output. */
@@ -96,6 +104,7 @@ struct gen_job {
     int cached_tokens;
     int completion_tokens;
     gen_finish finish;
+    int slot;                   /* the slot (KV sequence) it ran on; -1: none */
     char error[512];
     double queue_ms, eval_ms, gen_ms;
     gen_job *next;              /* queue link, engine-private */
@@ -109,7 +118,7 @@ const engine_info *engine_get_info(const engine *e);
 /* Queues a job. Returns 0, or -ESHUTDOWN when the engine is closing (then
  * on_done is not called). */
 int engine_submit(engine *e, gen_job *job);
-/* Makes the job stop within one token (or before it starts). Any thread. */
+/* Makes the job stop within one step (or before it starts). Any thread. */
 void engine_cancel(gen_job *job);
 /* Jobs queued or running. */
 int engine_pending(engine *e);

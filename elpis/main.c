@@ -138,6 +138,7 @@ int main(int argc, char **argv)
     ep.n_ctx = cfg.ctx;
     ep.n_threads = cfg.threads;
     ep.n_batch = cfg.batch;
+    ep.slots = cfg.slots;
     ep.chat_template = cfg.chat_template;
     ep.seed = (uint32_t)cfg.seed;
     ep.cvec_dir = cfg.emotion_vectors_dir;

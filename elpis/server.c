@@ -270,6 +270,8 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
     j->top_p = (float)p;
     const cJSON *bg = cJSON_GetObjectItemCaseSensitive(args, "background");
     j->background = cJSON_IsTrue(bg);
+    const cJSON *session = cJSON_GetObjectItemCaseSensitive(args, "session");
+    if (cJSON_IsString(session)) snprintf(j->session, sizeof j->session, "%s", session->valuestring);
     j->steer = modulate;
     memcpy(j->steering, steer, sizeof steer);
     j->on_piece = on_piece;
@@ -517,6 +519,7 @@ static int tool_get_capabilities(mcp_request *req, const cJSON *args, void *ud)
     cJSON_AddNumberToObject(r, "gpu_layers", in->gpu_layers);
     cJSON_AddStringToObject(r, "modulation", in->steering ? "sampling+steering" : "sampling");
     cJSON_AddBoolToObject(r, "background_sequence", 1);
+    cJSON_AddNumberToObject(r, "slots", in->n_slots);
     return mcp_reply_result(req, r), 0;
 }
 
@@ -601,7 +604,9 @@ static void tick(void *ud)
                     "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                 \
                     "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                             \
                     "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "          \
-                    "background KV sequence so the conversation's cache is kept\"}"
+                    "background KV sequence so the conversation's cache is kept\"},"                  \
+                    "\"session\":{\"type\":\"string\",\"maxLength\":63,\"description\":\"optional conversation "   \
+                    "id: keeps the conversation on the slot that caches its prefix\"}"
 #define STREAM_ID "{\"type\":\"object\",\"properties\":{\"stream_id\":{\"type\":\"string\"}},\"required\":[\"stream_id\"]}"
 #define EMPTY "{\"type\":\"object\",\"properties\":{}}"
 

@@ -13,7 +13,10 @@ size_t elpis_settings_table(elpis_settings *s, const cfg_key **out)
         K("model", "threads", CFG_INT, &s->threads, "0", 0, 1024, "CPU threads for inference; 0 = all cores"),
         K("model", "gpu_layers", CFG_STRING, &s->gpu_layers, "0", 0, 0,
           "layers to offload to the GPU: a number, -1 for all, or auto (what fits free VRAM); needs a CUDA build"),
-        K("model", "batch", CFG_INT, &s->batch, "512", 1, 65536, "prompt evaluation batch size"),
+        K("model", "batch", CFG_INT, &s->batch, "512", 1, 65536, "tokens per decode step: prompt chunks plus one per generating slot"),
+        K("model", "slots", CFG_INT, &s->slots, "2", 1, 32,
+          "requests generated together (continuous batching), each with its own KV sequence of ctx tokens; "
+          "psyche serve asks for 4"),
         K("model", "chat_template", CFG_STRING, &s->chat_template, "", 0, 0,
           "chat template name (chatml, llama3, phi3, ...); empty = from the model's metadata"),
         K("model", "seed", CFG_INT, &s->seed, "42", 0, 2147483647, "sampling seed; it advances by one for each sampled generation"),

@@ -15,6 +15,7 @@ typedef struct elpis_settings {
     int threads;
     char *gpu_layers;       /* an integer, -1 (all) or "auto" */
     int batch;
+    int slots;
     char *chat_template;
     int seed;
     /* [sampling] */

@@ -555,7 +555,9 @@ def test_stream_cancel_in_the_middle():
 
 
 def test_notifications_cancelled_stops_a_running_generate():
-    c = spawn()
+    # One slot, so the second request waits in the queue (with more, both run;
+    # test_elpis_batching.py covers cancelling one of several running slots).
+    c = spawn(env={"ELPIS_MODEL_SLOTS": "1"})
     try:
         rid = c.request_async("tools/call", {"name": "generate",
                                              "arguments": gen_args("long", max_tokens=2000, temperature=None)})
@@ -637,7 +639,9 @@ def test_prefix_cache_reuse():
 
 
 def test_background_request_keeps_the_conversation_cache():
-    c = spawn()
+    # One foreground slot, so the control at the end (an unrelated foreground
+    # request) has nowhere to go but the conversation's sequence.
+    c = spawn(env={"ELPIS_MODEL_SLOTS": "1"})
     try:
         conv = msgs("Let us talk about gardens and trees and rivers.", "You are a friendly companion. " * 5)
         r1 = c.ok("generate", gen_args(conv, max_tokens=16))
