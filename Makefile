@@ -1,14 +1,8 @@
-# Psyche: build, test and run. `make run` and `make test` are all a new user needs;
-# both install what is missing (Debian packages, llama.cpp) on first use.
-#
-#   make                 build build/bin/{elpis,mnemosyne,psyche} and the tools
-#   make run             build and start psyche (the elpis demo chat until psyche exists)
-#   make test            unit + integration + interop tests, then again under ASan+UBSan, and TSan
-#   make test-models     write build/models/tiny-chat.gguf and tiny-embed.gguf
-#   make bench           the benchmark programs (figures, not pass/fail)
-#   make LLAMA_CUDA=1    build llama.cpp with CUDA (otherwise GPU layers are ignored!)
-#   make LLAMA_PREFIX=/path   use an existing llama.cpp install instead of building one
-#   make SAN=address,undefined BUILD=build/asan   a sanitizer build in its own tree
+# Psyche: build, test, lint, install. Owns the build graph; the scripts under
+# scripts/ do the work that is not compiling (dependencies, llama.cpp, tests).
+# `make help` lists the goals. Only goals that compile something install
+# missing Debian packages or build llama.cpp; clean, help, lint, format and
+# uninstall never do.
 
 BUILD    ?= build
 SAN      ?=
@@ -16,7 +10,81 @@ CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O2
 LLAMA_CUDA ?= 0
+LLAMA_RPC  ?= 0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+V        ?= 0
 
+# Parallel by default: one job per core unless the command line says -j.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(NPROC)
+endif
+MAKEFLAGS += --no-print-directory
+
+# Short "CC file.c" lines; V=1 prints the full command lines.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+.DEFAULT_GOAL := all
+
+# Goals that must never install packages or build llama.cpp.
+QUIET_GOALS := clean distclean help lint format format-check tidy shellcheck uninstall test \
+               man config-docs
+GOALS := $(or $(MAKECMDGOALS),all)
+NEEDS_LLAMA := $(filter-out $(QUIET_GOALS),$(GOALS))
+
+# --- llama.cpp -------------------------------------------------------------
+# $(BUILD)/llama.mk records where llama.cpp lives. Only goals that compile
+# make it: that installs the Debian packages we need ($(BUILD)/deps.stamp)
+# and builds llama.cpp once into a cache prefix (scripts/build-llama.sh).
+# Other goals read it if it is there (lint wants llama.h) and never make it.
+ifeq ($(LLAMA_PREFIX),)
+  ifneq ($(NEEDS_LLAMA),)
+    include $(BUILD)/llama.mk
+$(BUILD)/llama.mk: LLAMA_VERSION scripts/build-llama.sh | $(BUILD)/deps.stamp
+	$(Q)p=$$(LLAMA_CUDA=$(LLAMA_CUDA) LLAMA_RPC=$(LLAMA_RPC) scripts/build-llama.sh) && \
+	  echo "LLAMA_PREFIX := $$p" > $@
+  else
+    -include $(wildcard $(BUILD)/llama.mk)
+  endif
+endif
+
+$(BUILD)/deps.stamp: scripts/setup-deps.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/setup-deps.sh
+	@touch $@
+
+# The vocabulary files our test models are made from (llama.cpp's models/ folder).
+VOCAB_DIR ?= $(LLAMA_PREFIX)/share/llama-vocab
+# The two of them mkmodel reads (installed with it).
+VOCAB_FILES := ggml-vocab-phi-3.gguf ggml-vocab-bert-bge.gguf
+
+LLAMA_INC  := -I$(LLAMA_PREFIX)/include
+LLAMA_LIBS := -L$(LLAMA_PREFIX)/lib -lllama -lggml -lggml-cpu -lggml-base
+ifeq ($(LLAMA_CUDA),1)
+  LLAMA_LIBS += -lggml-cuda -L/usr/local/cuda/lib64 -lcudart -lcublas -lcublasLt -lcuda
+endif
+ifeq ($(LLAMA_RPC),1)
+  LLAMA_LIBS += -lggml-rpc
+endif
+LLAMA_LIBS += -lstdc++ -lm -fopenmp -lpthread
+
+# --- version ---------------------------------------------------------------
+# VERSION holds the release; git describe adds the commit when built from git.
+# Only the sources that mention PSYCHE_VERSION rebuild when it changes.
+include LLAMA_VERSION
+PSYCHE_RELEASE := $(strip $(file <VERSION))
+GIT_REV := $(shell git describe --always --dirty=-modified 2>/dev/null)
+PSYCHE_VERSION := $(PSYCHE_RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
+PSYCHE_BUILD_OPTIONS := cuda=$(if $(filter 1,$(LLAMA_CUDA)),on,off) rpc=$(if $(filter 1,$(LLAMA_RPC)),on,off)$(if $(SAN), san=$(SAN))
+
+# --- flags -----------------------------------------------------------------
 SRC_DIRS := common elpis mnemosyne psyche
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fno-omit-frame-pointer -MMD -MP -Icommon
@@ -25,36 +93,32 @@ ifneq ($(SAN),)
   SANFLAGS := -fsanitize=$(SAN) -fno-sanitize-recover=all
 endif
 
-# --- llama.cpp -------------------------------------------------------------
-# $(BUILD)/llama.mk records where llama.cpp lives; making it installs the
-# Debian packages we need and builds llama.cpp once into a cache prefix.
-ifeq ($(LLAMA_PREFIX),)
--include $(BUILD)/llama.mk
-$(BUILD)/llama.mk: LLAMA_VERSION scripts/build-llama.sh scripts/setup-deps.sh
-	@mkdir -p $(BUILD)
-	@scripts/setup-deps.sh
-	@p=$$(LLAMA_CUDA=$(LLAMA_CUDA) scripts/build-llama.sh) && echo "LLAMA_PREFIX := $$p" > $@
-else
-$(BUILD)/llama.mk:
-	@mkdir -p $(BUILD)
-	@scripts/setup-deps.sh
-	@echo "# llama.cpp from LLAMA_PREFIX=$(LLAMA_PREFIX) (given on the command line)" > $@
-endif
-# The vocabulary files our test models are made from (llama.cpp's models/ folder).
-VOCAB_DIR ?= $(LLAMA_PREFIX)/share/llama-vocab
+# One system library per line so additions do not collide.
+SYSLIBS := -lcjson
+SYSLIBS += -lsqlite3
+SYSLIBS += -lncursesw
+SYSLIBS += -lpcre2-8
+SYSLIBS += -lpthread -lm -ldl
 
-LLAMA_INC  := -I$(LLAMA_PREFIX)/include
-LLAMA_LIBS := -L$(LLAMA_PREFIX)/lib -lllama -lggml -lggml-cpu -lggml-base
-ifeq ($(LLAMA_CUDA),1)
-  LLAMA_LIBS += -lggml-cuda -L/usr/local/cuda/lib64 -lcudart -lcublas -lcublasLt -lcuda
-endif
-LLAMA_LIBS += -lstdc++ -lm -fopenmp -lpthread
-
-include LLAMA_VERSION
-CFLAGS  := $(CFLAGS_BASE) -DLLAMA_CPP_VERSION='"$(LLAMA_RELEASE) ($(LLAMA_COMMIT))"' $(SANFLAGS) $(LLAMA_INC) $(shell pkg-config --cflags libcjson 2>/dev/null) $(EXTRA_CFLAGS)
-SYSLIBS := -lcjson -lsqlite3 -lncursesw -lpcre2-8 -lpthread -lm -ldl
+CFLAGS  := $(CFLAGS_BASE) -DLLAMA_CPP_VERSION='"$(LLAMA_RELEASE) ($(LLAMA_COMMIT))"' \
+           -DPSYCHE_BUILD_OPTIONS='"$(PSYCHE_BUILD_OPTIONS)"' $(SANFLAGS) $(LLAMA_INC) \
+           $(shell pkg-config --cflags libcjson 2>/dev/null) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -rdynamic $(EXTRA_LDFLAGS)
-LIBS    := $(LLAMA_LIBS) $(SYSLIBS)
+LIBS     = $(LLAMA_LIBS) $(SYSLIBS)
+
+# Changing the compiler or any flag rebuilds everything: the stamp's content
+# is the command line, and it is rewritten only when that changes.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(LDFLAGS) | $(LIBS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(subst ','\'',$(FLAGS_NOW))' ]; then \
+	   printf '%s\n' '$(subst ','\'',$(FLAGS_NOW))' > $@; fi
+
+VERSION_STAMP := $(BUILD)/version.stamp
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(PSYCHE_VERSION)' ] || printf '%s\n' '$(PSYCHE_VERSION)' > $@
 
 # --- sources ---------------------------------------------------------------
 # Every folder becomes a static library of its objects except main.c, so the
@@ -67,30 +131,33 @@ ELPIS_OBJS     := $(call objs_of,elpis)
 MNEMOSYNE_OBJS := $(call objs_of,mnemosyne)
 PSYCHE_OBJS    := $(call objs_of,psyche)
 
-BINS := $(BUILD)/bin/elpis
-ifneq ($(wildcard mnemosyne/main.c),)
-  BINS += $(BUILD)/bin/mnemosyne
-endif
-ifneq ($(wildcard psyche/main.c),)
-  BINS += $(BUILD)/bin/psyche
-endif
+PROGRAMS := elpis mnemosyne psyche
+BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $(p)/main.c),$(BUILD)/bin/$(p)))
 TOOLS := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+VERSIONED_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -l PSYCHE_VERSION $(addsuffix /*.c,$(SRC_DIRS)) tools/*.c 2>/dev/null))
 
-.PHONY: all run test test-unit test-integration test-interop test-san test-tsan \
-        test-models bench clean distclean doctor lint
+.PHONY: all run test test-unit test-integration test-interop test-build test-install test-deb \
+        test-models bench clean distclean doctor lint format format-check tidy shellcheck \
+        help install uninstall deb man config-docs FORCE
 
 all: $(BINS) $(TOOLS)
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/llama.mk
+# Objects wait for the dependencies and llama.cpp (order-only: a newer script
+# does not rebuild them) and rebuild when the flags change.
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(BUILD)/deps.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(VERSIONED_OBJS): $(VERSION_STAMP)
+$(VERSIONED_OBJS): CFLAGS += -DPSYCHE_VERSION='"$(PSYCHE_VERSION)"'
 
 $(BUILD)/lib/lib%.a:
 	@mkdir -p $(dir $@)
-	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/lib/libcommon.a: $(COMMON_OBJS)
 $(BUILD)/lib/libelpis.a: $(ELPIS_OBJS)
@@ -99,27 +166,33 @@ $(BUILD)/lib/libpsyche.a: $(PSYCHE_OBJS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/%/main.o $(BUILD)/lib/lib%.a $(BUILD)/lib/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(BUILD)/lib/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/lib/libelpis.a $(BUILD)/lib/libmnemosyne.a $(BUILD)/lib/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test named test_<prog>_*.c links <prog>'s library; test_common_* only common.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/lib/libelpis.a $(BUILD)/lib/libmnemosyne.a $(BUILD)/lib/libpsyche.a $(BUILD)/lib/libcommon.a
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/lib/libelpis.a $(BUILD)/lib/libmnemosyne.a \
+                       $(BUILD)/lib/libpsyche.a $(BUILD)/lib/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # --- models for tests ------------------------------------------------------
 MODELS := $(BUILD)/models/tiny-chat.gguf $(BUILD)/models/tiny-embed.gguf
 test-models: $(MODELS)
 $(MODELS) &: $(BUILD)/bin/mkmodel
 	@mkdir -p $(BUILD)/models
-	$(BUILD)/bin/mkmodel --vocab-dir $(VOCAB_DIR) --out-dir $(BUILD)/models
+	$(call say,GEN,$(BUILD)/models)
+	$(Q)$(BUILD)/bin/mkmodel --vocab-dir $(VOCAB_DIR) --out-dir $(BUILD)/models >/dev/null
 
 # --- running ---------------------------------------------------------------
 run: all $(MODELS)
@@ -129,11 +202,12 @@ doctor: all $(MODELS)
 	$(BUILD)/bin/elpis --doctor --model $${ELPIS_MODEL_PATH:-$(BUILD)/models/tiny-chat.gguf}
 
 # --- tests -----------------------------------------------------------------
-# `make test` is what CI runs: the plain build, then sanitizer builds in their own trees.
+# `make test` is what CI runs (scripts/test.sh): the plain build, then
+# sanitizer builds in their own trees; each stage below is one of its lines.
 test:
 	@scripts/test.sh
 
-test-unit: $(UNIT_TESTS)
+test-unit: $(UNIT_TESTS) $(MODELS)
 	@tests/run-unit.sh $(BUILD)
 
 test-integration: all $(MODELS)
@@ -142,14 +216,101 @@ test-integration: all $(MODELS)
 test-interop: all $(MODELS)
 	@tests/interop/run.sh $(BUILD)
 
+test-build:
+	@tests/build/test_make.sh
+
+test-install: all
+	@tests/install/test_install.sh $(BUILD)
+
+test-deb:
+	@tests/install/test_deb.sh
+
 bench: all $(MODELS) $(BENCHES)
 	@scripts/bench.sh $(BUILD)
 
-lint:
-	@clang-format --dry-run --Werror $(wildcard common/*.[ch] elpis/*.[ch] mnemosyne/*.[ch] psyche/*.[ch] tools/*.c)
+# --- style -----------------------------------------------------------------
+# lint = clang-format check + clang-tidy (.clang-tidy) + shellcheck. None of
+# them builds anything; clang-tidy needs llama.h, so after a first `make`.
+FORMAT_SRCS := $(wildcard $(addsuffix /*.[ch],$(SRC_DIRS)) tools/*.c bench/*.c tests/unit/*.[ch] tests/fuzz/*.c)
+TIDY_SRCS   := $(wildcard $(addsuffix /*.c,$(SRC_DIRS)) tools/*.c)
+SHELL_SRCS  := $(wildcard scripts/*.sh tests/*.sh tests/*/*.sh) $(wildcard debian/rules)
 
+lint: format-check tidy shellcheck
+
+format-check:
+	$(call say,FORMAT,check)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+tidy:
+	$(call say,TIDY,$(words $(TIDY_SRCS)) files)
+	$(Q)scripts/tidy.sh "$(LLAMA_PREFIX)" $(TIDY_SRCS)
+
+shellcheck:
+	$(call say,SHCHECK,$(words $(SHELL_SRCS)) scripts)
+	$(Q)shellcheck -x $(SHELL_SRCS)
+
+# --- docs ------------------------------------------------------------------
+# docs/configuration.md and man/psyche.toml.5 come from the programs' own tables.
+config-docs:
+	@scripts/gen-config-docs.sh $(BUILD)
+
+# --- install ---------------------------------------------------------------
+# The programs, the test-model generator (as psyche-mkmodel) with the two
+# vocabulary files it reads, default configs, man pages, completions, the
+# systemd user unit and docs. uninstall removes exactly that list.
+BINDIR  := $(PREFIX)/bin
+DATADIR := $(PREFIX)/share/psyche
+MANDIR  := $(PREFIX)/share/man
+DOCDIR  := $(PREFIX)/share/doc/psyche
+INSTALL_FILES := \
+  $(addprefix $(BINDIR)/,$(PROGRAMS) psyche-mkmodel) \
+  $(addprefix $(DATADIR)/,$(PROGRAMS:%=%.toml)) \
+  $(addprefix $(DATADIR)/vocab/,$(VOCAB_FILES)) \
+  $(addprefix $(MANDIR)/man1/,$(PROGRAMS:%=%.1) psyche-mkmodel.1) \
+  $(MANDIR)/man5/psyche.toml.5 \
+  $(PREFIX)/share/bash-completion/completions/psyche \
+  $(PREFIX)/share/bash-completion/completions/elpis \
+  $(PREFIX)/share/bash-completion/completions/mnemosyne \
+  $(PREFIX)/share/zsh/vendor-completions/_psyche \
+  $(PREFIX)/lib/systemd/user/psyche.service \
+  $(addprefix $(DOCDIR)/,README.md $(notdir $(wildcard docs/*.md)))
+
+install: all
+	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VOCAB_DIR)"
+
+uninstall:
+	$(Q)for f in $(INSTALL_FILES); do rm -f "$(DESTDIR)$$f"; done
+	$(Q)for d in $(DATADIR)/vocab $(DATADIR) $(DOCDIR); do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+
+deb:
+	@scripts/build-deb.sh
+
+# --- cleaning and help -----------------------------------------------------
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
+
+distclean: clean
+	@p=$$(scripts/build-llama.sh --print-prefix) && echo "rm -rf $$p" && rm -rf "$$p"
+	rm -rf tests/interop/node_modules
+
+help:
+	@echo 'make                  build $(BUILD)/bin/{elpis,mnemosyne,psyche} and the tools (parallel)'
+	@echo 'make run              build and start psyche on the configured model (or the test model)'
+	@echo 'make test             the whole suite as CI runs it (scripts/test.sh); test-unit, test-integration,'
+	@echo '                      test-interop, test-build, test-install, test-deb run one stage'
+	@echo 'make test-models      write $(BUILD)/models/tiny-chat.gguf and tiny-embed.gguf'
+	@echo 'make bench            the benchmark programs (figures, not pass/fail)'
+	@echo 'make doctor           elpis --doctor on ELPIS_MODEL_PATH or the test model'
+	@echo 'make lint             clang-format check, clang-tidy, shellcheck (builds nothing)'
+	@echo 'make format           rewrite the C sources with clang-format'
+	@echo 'make install          install under PREFIX=$(PREFIX) (DESTDIR= for staging); make uninstall'
+	@echo 'make deb              build ../psyche_<version>_<arch>.deb with dpkg-buildpackage'
+	@echo 'make clean            remove $(BUILD); make distclean also removes the llama.cpp build cache'
+	@echo 'Variables: BUILD=dir  OPT=-O2  SAN=address,undefined  EXTRA_CFLAGS=  V=1 (full command lines)'
+	@echo '           LLAMA_CUDA=1  LLAMA_RPC=1  LLAMA_PREFIX=/path (an existing llama.cpp install)'
 
 # Keep objects of tests and tools between runs.
 .SECONDARY:

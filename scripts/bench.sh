@@ -3,7 +3,7 @@
 # in one run; nothing here passes or fails on timing (the machines are shared).
 set -u
 build=${1:-build}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 for b in elpis_bench mnemosyne_bench mnemosyne_recall psyche_soak; do
   [ -x "$build/bench/$b" ] || continue
   echo "=== $b"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Fetches and builds llama.cpp (static, CPU by default) into a cache prefix
 # outside the repository, keyed by version, CPU and backend, and prints that
-# prefix on stdout. A second run with the same key does nothing.
+# prefix on stdout. A second run with the same key does nothing. Two builds
+# of the same key wait for each other (flock); progress goes to stderr.
+#
+#   scripts/build-llama.sh                 build if needed, print the prefix
+#   scripts/build-llama.sh --print-prefix  print the prefix, build nothing
 #
 # Debian 12 has no llama.cpp, and only Debian's archive and the npm registry
 # are reachable, so the source comes from the npm package node-llama-cpp,
@@ -16,7 +20,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../LLAMA_VERSION
+# shellcheck source=LLAMA_VERSION
 . "$here/LLAMA_VERSION"
 
 cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
@@ -29,12 +33,24 @@ key="llama-${LLAMA_RELEASE}-${LLAMA_COMMIT}-$(uname -m)-${flags}"
 [ "$cuda" = 1 ] && key="$key-cuda"
 prefix="$cache/$key"
 
-if [ -f "$prefix/.complete" ]; then
+if [ "${1:-}" = --print-prefix ] || [ -f "$prefix/.complete" ]; then
   echo "$prefix"
   exit 0
 fi
 
 log() { echo "build-llama: $*" >&2; }
+
+# One build per key at a time: a second caller waits, then finds it done.
+mkdir -p "$cache"
+exec 9>"$prefix.lock"
+if ! flock -n 9; then
+  log "another build of $key is running; waiting for it"
+  flock 9
+fi
+if [ -f "$prefix/.complete" ]; then
+  echo "$prefix"
+  exit 0
+fi
 log "building llama.cpp $LLAMA_RELEASE ($LLAMA_COMMIT) for $cpu into $prefix"
 log "(this takes about 2-3 minutes on 2 cores and happens once per machine)"
 
@@ -58,7 +74,16 @@ cmake_args=(-S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
 [ "$cuda" = 1 ] && cmake_args+=(-DGGML_CUDA=ON)
 cmake "${cmake_args[@]}" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
-cmake --build "$work/build" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log" >&2; exit 1; }
+# Progress: one line per tenth of the build, from cmake's "[ 42%]" lines.
+progress() {
+  awk -F'[][%]' '/^\[ *[0-9]+%\]/ { p = $2 + 0; if (int(p / 10) > last) { last = int(p / 10);
+       printf "build-llama: %3d%%\n", p > "/dev/stderr"; fflush("/dev/stderr") } }' last=0
+}
+log "configured; compiling (full log: $work/build.log)"
+if ! cmake --build "$work/build" -j"$(nproc)" 2>&1 | tee "$work/build.log" | progress; then
+  tail -50 "$work/build.log" >&2
+  exit 1
+fi
 rm -rf "$prefix"
 cmake --install "$work/build" >/dev/null
 # The vocabulary files are the seeds of our deterministic test models.

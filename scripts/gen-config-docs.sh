@@ -22,7 +22,8 @@ In the environment and in flags, strings are written without quotes, booleans as
 yes/no, 1/0), and lists as comma-separated values.
 MD
   for p in elpis mnemosyne psyche; do
-    printf '\n## %s (`configs/%s.toml`, `%s_<SECTION>_<KEY>`)\n\n```toml\n' "$p" "$p" "$(echo "$p" | tr a-z A-Z)"
+    # shellcheck disable=SC2016 # the backquotes are Markdown
+    printf '\n## %s (`configs/%s.toml`, `%s_<SECTION>_<KEY>`)\n\n```toml\n' "$p" "$p" "$(echo "$p" | tr '[:lower:]' '[:upper:]')"
     # Print the defaults: run where no config file is found, with no overriding environment.
     (cd / && env -i PATH="$PATH" HOME=/home/user "$OLDPWD/$build/bin/$p" --print-config)
     printf '```\n'

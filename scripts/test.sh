@@ -3,9 +3,11 @@
 #  1. plain build: unit, integration (real binaries over stdio), interop (official MCP SDK client)
 #  2. ASan+UBSan build: unit and integration again
 #  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design)
+#  4. the build itself: Makefile behaviour, lint (clang-format, clang-tidy and
+#     the shell-script checker), make install into a DESTDIR, and the .deb
 # Each stage prints its own "N passed, N failed"; the last line sums them all.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 jobs=$(nproc 2>/dev/null || echo 2)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/psyche-test.XXXXXX")
 total_pass=0 total_fail=0 stages=()
@@ -46,6 +48,7 @@ run interop           make test-interop
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# shellcheck disable=SC2054 # the comma is part of the SAN value
 san=(BUILD=build/asan SAN=address,undefined OPT=-O1)
 run asan-build        make -j"$jobs" "${san[@]}" all test-models
 run asan-unit         make -j"$jobs" "${san[@]}" test-unit
@@ -58,6 +61,11 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
 run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis test-models
 run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py test_elpis_batching.py
+
+run build             make test-build
+run lint              make lint
+run install           make test-install
+run deb               make test-deb
 
 echo
 printf '%s\n' "${stages[@]}"

@@ -3,7 +3,7 @@
 # counting cmocka test cases. A program that crashes counts as one failure.
 set -u
 build=${1:-build}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 bad=()
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue

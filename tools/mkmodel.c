@@ -285,7 +285,7 @@ static int finish(struct model *m, const char *dir, const char *file, const char
     long size = 0;
     int rc = write_atomic(m->gguf, path.data, &size);
     if (!rc && size >= 100000)
-        printf("wrote %s (%.1f MB, %d tensors): %s\n", path.data, size / 1e6, m->n_tensors, what);
+        printf("wrote %s (%.1f MB, %d tensors): %s\n", path.data, (double)size / 1e6, m->n_tensors, what);
     else if (!rc)
         printf("wrote %s (%ld bytes, %d tensors): %s\n", path.data, size, m->n_tensors, what);
     buf_free(&path);
@@ -337,7 +337,7 @@ static int make_chat(const char *vocab_dir, const char *out_dir, uint64_t seed)
     rc = vocab_copy_tokenizer(&v, g);
 
     const int64_t E = CHAT_EMBD, F = CHAT_FF, N = v.n_vocab;
-    const int64_t KV = CHAT_EMBD / CHAT_HEADS * CHAT_HEADS_KV;
+    const int64_t KV = (int64_t)CHAT_EMBD / CHAT_HEADS * CHAT_HEADS_KV;
     if (!rc) rc = add_random(&m, "token_embd.weight", E, N, WEIGHT_STD);
     if (!rc) rc = add_const(&m, "output_norm.weight", E, 0, 1.0f);
     if (!rc) rc = add_random(&m, "output.weight", E, N, WEIGHT_STD);
@@ -559,11 +559,29 @@ static int make_cvecs(const char *out_dir, uint64_t seed)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mkmodel --vocab-dir DIR --out-dir DIR [--seed N]\n"
+            "usage: mkmodel [--vocab-dir DIR] --out-dir OUT [--seed N]\n"
             "  Writes OUT/tiny-chat.gguf, OUT/tiny-embed.gguf and\n"
             "  OUT/cvec/{excited,frustrated,calm,depleted}.gguf: random-weight test models\n"
             "  built on DIR/ggml-vocab-phi-3.gguf and DIR/ggml-vocab-bert-bge.gguf.\n"
-            "  The same seed (default 42) gives byte-identical files.\n");
+            "  The same seed (default 42) gives byte-identical files.\n"
+            "  DIR defaults to ../share/psyche/vocab next to this program (where\n"
+            "  make install puts the two files).\n");
+}
+
+/* The installed vocab folder: <bindir>/../share/psyche/vocab, found from this
+ * executable's own path so that a DESTDIR or relocated install works too.
+ * Writes into out (size n); returns 0 or a negative errno. */
+static int default_vocab_dir(char *out, size_t n)
+{
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len < 0) return -errno;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -ENOENT;
+    *slash = '\0';
+    int w = snprintf(out, n, "%s/../share/psyche/vocab", exe);
+    return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
 }
 
 int main(int argc, char **argv)
@@ -600,9 +618,18 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!vocab_dir || !out_dir) {
+    if (!out_dir) {
+        fprintf(stderr, "mkmodel: --out-dir is required (the folder to write the models into)\n");
         usage(stderr);
         return 2;
+    }
+    char installed[4096 + 32];
+    if (!vocab_dir) {
+        if (default_vocab_dir(installed, sizeof installed)) {
+            fprintf(stderr, "mkmodel: cannot find this program's folder; give --vocab-dir DIR\n");
+            return 2;
+        }
+        vocab_dir = installed;
     }
     /* Check both vocab files before touching the output folder. */
     struct vocab v;
