@@ -50,6 +50,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
     int rc = model_meta_read(p->model_path, &m, err, sizeof err);
     if (rc) {
         fprintf(out, "%s\n", err);
+        fprintf(stderr, "elpis: %s\n", err); /* the one line a script sees; exit status 1 */
         llama_backend_free();
         return rc;
     }

@@ -48,6 +48,9 @@ static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
                   : level == GGML_LOG_LEVEL_ERROR ? LOG_ERROR
                   : level == GGML_LOG_LEVEL_WARN  ? LOG_WARN
                                                   : LOG_DEBUG;
+    /* The GGUF reader's complaints always come back to us as an error that
+     * model_meta_read words for the user; its own line is detail. */
+    if (level == GGML_LOG_LEVEL_ERROR && !strncmp(text, "gguf_", 5)) l = LOG_DEBUG;
     last = l;
     size_t n = strlen(text);
     while (n && text[n - 1] == '\n') n--;
@@ -59,6 +62,8 @@ bool engine_job_cancelled(gen_job *job)
 {
     return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) || (job->is_cancelled && job->is_cancelled(job));
 }
+
+void engine_route_llama_log(void) { llama_log_set(llama_log_cb, NULL); }
 
 static bool abort_cb(void *data)
 {
@@ -93,7 +98,7 @@ static int load(engine *e)
     OWNER_ONLY(e);
     const engine_params *p = &e->p;
     double t0 = now_mono();
-    llama_log_set(llama_log_cb, NULL);
+    engine_route_llama_log();
     llama_backend_init();
     e->info.gpu_offload_supported = llama_supports_gpu_offload();
     log_info("llama.cpp system: %s", llama_print_system_info());

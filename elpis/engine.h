@@ -50,6 +50,10 @@ typedef struct engine_params {
 
 void engine_default_params(engine_params *p);
 
+/* Sends llama.cpp's and ggml's log lines (GGUF parsing included) through our
+ * logger, never raw to stderr. Call before any other llama_* or gguf_* call. */
+void engine_route_llama_log(void);
+
 /* Immutable after engine_open() returns: safe to read from any thread. */
 typedef struct engine_info {
     char model_path[1024];

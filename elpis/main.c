@@ -17,8 +17,7 @@
 #include "log.h"
 #include "server.h"
 #include "util.h"
-
-#define VERSION "0.1.0"
+#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -86,9 +85,9 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--version")) {
-            printf("elpis %s (llama.cpp %s)\n", VERSION, LLAMA_CPP_VERSION);
+            rc = psy_version_print(stdout, "elpis");
             cfg_free(keys, nkeys);
-            return 0;
+            return rc ? 1 : 0;
         }
         if (!strcmp(a, "--doctor")) {
             doctor = true;
@@ -159,14 +158,15 @@ int main(int argc, char **argv)
         ep.n_gpu_layers = v == -1 ? 1000000 : (int)v;
     }
 
+    engine_route_llama_log();
     if (doctor) {
         rc = elpis_doctor(&ep, stdout);
         cfg_free(keys, nkeys);
         return rc ? 1 : 0;
     }
 
-    log_info("elpis %s starting (pid %d), llama.cpp %s, config: %s", VERSION, (int)getpid(), LLAMA_CPP_VERSION,
-             cfg_sources());
+    log_info("elpis %s starting (pid %d), llama.cpp %s (%s), config: %s", psy_version(), (int)getpid(),
+             LLAMA_CPP_VERSION, psy_build_options(), cfg_sources());
     crash_install("elpis", stop_server, &app);
 
     engine *eng = NULL;

@@ -15,8 +15,7 @@
 
 #include "log.h"
 #include "util.h"
-
-#define VERSION "0.1.0"
+#include "version.h"
 
 struct gen_call {
     gen_job job;
@@ -667,7 +666,7 @@ int elpis_server_init(elpis *app, engine *eng, const elpis_settings *cfg)
     mcp_server_params p;
     mcp_server_default_params(&p);
     p.name = "elpis-inference";
-    p.version = VERSION;
+    p.version = psy_version();
     p.instructions = "Local LLM inference whose sampling follows a valence-arousal emotional state.";
     p.tools = tools;
     p.n_tools = sizeof tools / sizeof tools[0];
