@@ -33,7 +33,7 @@ size_t elpis_settings_table(elpis_settings *s, const cfg_key **out)
         K("emotion", "history_size", CFG_INT, &s->history_size, "20", 2, 100, "emotional shifts kept for the trajectory"),
         K("emotion", "velocity_window", CFG_INT, &s->velocity_window, "10", 2, 100, "points used for the velocity (least squares)"),
         K("emotion", "spiral_window", CFG_INT, &s->spiral_window, "5", 3, 100, "points inspected for a spiral"),
-        K("emotion", "spiral_min_increases", CFG_INT, &s->spiral_min_increases, "3", 1, 99, "consecutive rising distances from baseline that make a spiral"),
+        K("emotion", "spiral_min_increases", CFG_INT, &s->spiral_min_increases, "3", 1, 99, "rising distances from baseline within the window (not necessarily in a row) that make a spiral"),
         K("steering", "emotion_vectors_dir", CFG_STRING, &s->emotion_vectors_dir, "", 0, 0,
           "folder with excited/frustrated/calm/depleted.gguf control vectors; empty = sampling modulation only"),
         K("steering", "steering_strength", CFG_DOUBLE, &s->steering_strength, "1.0", 0, 3, "scale of the steering coefficients"),
