@@ -159,6 +159,7 @@ static int load(engine *e)
     e->have_batch = true;
 
     engine_info *in = &e->info;
+    snprintf(in->backend, sizeof in->backend, "llama.cpp");
     snprintf(in->model_path, sizeof in->model_path, "%s", p->model_path);
     snprintf(in->arch, sizeof in->arch, "%s", mm.arch);
     llama_model_desc(e->model, in->desc, sizeof in->desc);
@@ -343,7 +344,6 @@ void engine_run_count(engine *e, gen_job *job)
 
 void engine_finish(engine *e, gen_job *job)
 {
-    OWNER_ONLY(e);
     if (job->kind == JOB_GENERATE)
         log_info("request %ld generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
                  "gen %.0f ms, slot %d%s%s",
@@ -424,9 +424,33 @@ static void *engine_thread(void *arg)
     return NULL;
 }
 
+/* backend "openai": no llama.cpp thread, upstream workers on the same queue. */
+static int open_remote(engine **out, const engine_params *p, char *err, size_t errlen)
+{
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->p = *p;
+    e->remote = true;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    int rc = upstream_start(e, err, errlen);
+    if (rc) {
+        engine_close(e); /* joins the workers that started */
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
 int engine_open(engine **out, const engine_params *p, char *err, size_t errlen)
 {
     *out = NULL;
+    bool remote = p->backend && !strcmp(p->backend, "openai");
+    if (p->backend && *p->backend && !remote && strcmp(p->backend, "llama.cpp")) {
+        snprintf(err, errlen, "[model] backend: expected \"llama.cpp\" or \"openai\", got \"%s\"", p->backend);
+        return -EINVAL;
+    }
+    if (remote) return open_remote(out, p, err, errlen);
     if (!p->model_path || !*p->model_path) {
         snprintf(err, errlen, "no model: pass --model PATH, set [model] path in the config, or ELPIS_MODEL_PATH");
         return -EINVAL;
@@ -509,7 +533,10 @@ void engine_close(engine *e)
     __atomic_store_n(&e->stop_flag, 1, __ATOMIC_RELEASE); /* running jobs stop at the next step */
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    pthread_join(e->thread, NULL);
+    if (e->remote)
+        upstream_stop(e);
+    else
+        pthread_join(e->thread, NULL);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

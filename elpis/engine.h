@@ -46,6 +46,13 @@ typedef struct engine_params {
     int cvec_layer_start;       /* first layer to steer (1-based); 0 = 1 */
     int cvec_layer_end;         /* last layer; 0 = the model's last */
     double cvec_max_norm;       /* cap of each layer's blended vector norm */
+    /* backend "openai" (upstream.c): an OpenAI-compatible server instead of llama.cpp */
+    const char *backend;        /* NULL/"" or "llama.cpp"; "openai" */
+    const char *base_url;       /* e.g. http://127.0.0.1:8080 */
+    const char *api_key_file;   /* NULL/"" = no Authorization header */
+    const char *upstream_model; /* the model name sent; NULL/"" = the server's */
+    int timeout_s;              /* no byte for this long ends an attempt */
+    int retries;                /* attempts after the first, with backoff */
 } engine_params;
 
 void engine_default_params(engine_params *p);
@@ -56,7 +63,8 @@ void engine_route_llama_log(void);
 
 /* Immutable after engine_open() returns: safe to read from any thread. */
 typedef struct engine_info {
-    char model_path[1024];
+    char backend[16];           /* "llama.cpp" or "openai" */
+    char model_path[1024];      /* or the upstream's base URL */
     char arch[64];
     char desc[128];
     char chat_template[64];     /* the name or "model" (from GGUF metadata) */
@@ -69,6 +77,8 @@ typedef struct engine_info {
     int gpu_layers;             /* what was asked of llama.cpp */
     bool gpu_offload_supported;
     bool steering;              /* control vectors loaded */
+    int upstream_slots;         /* openai: the upstream's parallel slots if it says (llama-server /props) */
+    bool ctx_estimated;         /* openai: the upstream does not say its context; n_ctx is assumed */
     double load_seconds;
 } engine_info;
 
@@ -107,6 +117,7 @@ struct gen_job {
     int prompt_tokens;
     int cached_tokens;
     int completion_tokens;
+    bool estimated;             /* JOB_COUNT_TOKENS: prompt_tokens is an estimate (no /tokenize upstream) */
     gen_finish finish;
     int slot;                   /* the slot (KV sequence) it ran on; -1: none */
     char error[512];

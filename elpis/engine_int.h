@@ -68,6 +68,8 @@ struct engine {
     uint64_t n_jobs;      /* jobs started (slot LRU clock) */
     struct llama_batch batch; /* n_batch tokens, one sequence each; reused by every decode */
     bool have_batch;
+    bool remote;          /* backend "openai": no engine thread */
+    struct upstream *up;  /* backend "openai": owned, see upstream.c; NULL for llama.cpp */
 };
 
 #define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
@@ -79,8 +81,13 @@ int engine_tokenize(engine *e, const char *text, size_t len, bool special, llama
 void engine_apply_steering(engine *e, gen_job *job);
 void engine_run_count(engine *e, gen_job *job);
 /* Logs the job's line, drops it from the pending count and calls on_done
- * (the engine's last touch of the job). */
+ * (the engine's last touch of the job). On the engine thread or an upstream worker. */
 void engine_finish(engine *e, gen_job *job);
+
+/* upstream.c: the "openai" backend. Start probes the upstream (fills e->info)
+ * and starts the workers; stop joins them (after stopping was set) and frees. */
+int upstream_start(engine *e, char *err, size_t errlen);
+void upstream_stop(engine *e);
 
 /* slots.c: the scheduler. All on the engine thread. */
 int slots_init(engine *e, int n_ctx);

@@ -134,6 +134,12 @@ int main(int argc, char **argv)
     engine_params ep;
     engine_default_params(&ep);
     ep.model_path = cfg.model_path;
+    ep.backend = cfg.backend;
+    ep.base_url = cfg.base_url;
+    ep.api_key_file = cfg.api_key_file;
+    ep.upstream_model = cfg.upstream_model;
+    ep.timeout_s = cfg.timeout_seconds;
+    ep.retries = cfg.retries;
     ep.n_ctx = cfg.ctx;
     ep.n_threads = cfg.threads;
     ep.n_batch = cfg.batch;

@@ -500,7 +500,9 @@ static int tool_get_capabilities(mcp_request *req, const cJSON *args, void *ud)
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "context_length", in->n_ctx);
     cJSON_AddNumberToObject(r, "max_tokens", app->cfg->max_tokens);
-    cJSON_AddStringToObject(r, "backend", "llama.cpp");
+    cJSON_AddStringToObject(r, "backend", in->backend);
+    if (in->ctx_estimated) cJSON_AddBoolToObject(r, "context_length_estimated", 1);
+    if (in->upstream_slots) cJSON_AddNumberToObject(r, "upstream_slots", in->upstream_slots);
     cJSON_AddStringToObject(r, "llama_cpp_version", LLAMA_CPP_VERSION);
     cJSON_AddStringToObject(r, "model_path", in->model_path);
     cJSON *m = cJSON_AddObjectToObject(r, "model");
@@ -532,6 +534,7 @@ static void count_done(gen_job *job)
     else {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "tokens", job->prompt_tokens);
+        if (job->estimated) cJSON_AddBoolToObject(r, "estimated", 1);
         mcp_reply_result(c->req, r);
     }
     mcp_request_unref(c->req);

@@ -7,6 +7,18 @@ size_t elpis_settings_table(elpis_settings *s, const cfg_key **out)
 {
     static cfg_key t[40];
     const cfg_key keys[] = {
+        K("model", "backend", CFG_STRING, &s->backend, "llama.cpp", 0, 0,
+          "llama.cpp (a local GGUF model) or openai (an OpenAI-compatible server: llama-server, vLLM, Ollama)"),
+        K("model", "base_url", CFG_STRING, &s->base_url, "", 0, 0,
+          "backend openai: the server's URL, e.g. http://127.0.0.1:8080 (with or without /v1)"),
+        K("model", "api_key_file", CFG_STRING, &s->api_key_file, "", 0, 0,
+          "backend openai: a file holding the API key (sent as a Bearer token); empty = none"),
+        K("model", "model", CFG_STRING, &s->upstream_model, "", 0, 0,
+          "backend openai: the model name to ask for; empty = the server's (its first in /v1/models)"),
+        K("model", "timeout_seconds", CFG_INT, &s->timeout_seconds, "120", 1, 86400,
+          "backend openai: an attempt ends when the server sends nothing for this long"),
+        K("model", "retries", CFG_INT, &s->retries, "3", 0, 20,
+          "backend openai: retries (backoff 0.5 s, 1 s, 2 s, ...) on refused connections, timeouts, 429 and 5xx"),
         K("model", "path", CFG_STRING, &s->model_path, "", 0, 0,
           "GGUF model file (make run falls back to build/models/tiny-chat.gguf, a random-weight test model)"),
         K("model", "ctx", CFG_INT, &s->ctx, "4096", 64, 1048576, "context length in tokens, per sequence"),

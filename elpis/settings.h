@@ -10,7 +10,10 @@
 
 typedef struct elpis_settings {
     /* [model] */
+    char *backend;
     char *model_path;
+    char *base_url, *api_key_file, *upstream_model;
+    int timeout_seconds, retries;
     int ctx;
     int threads;
     char *gpu_layers;       /* an integer, -1 (all) or "auto" */

@@ -42,6 +42,8 @@ run() { # name, command...
 if ! make -j"$jobs" all test-models; then
   echo "build failed"; echo "total: 0 passed, 1 failed"; exit 1
 fi
+# llama-server and rpc-server for the elpis upstream and RPC tests (built once, cached like llama.cpp).
+run llama-tools       nice -n 5 scripts/build-llama-tools.sh
 run unit              make -j"$jobs" test-unit
 run integration       make test-integration
 run interop           make test-interop
