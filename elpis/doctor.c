@@ -11,10 +11,18 @@
 #include <llama.h>
 
 #include "budget.h"
+#include "rpc.h"
 
 int elpis_doctor(const engine_params *p, FILE *out)
 {
     llama_backend_init();
+    char err[512];
+    int rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "elpis: %s\n", err);
+        llama_backend_free();
+        return rc;
+    }
     fprintf(out, "== build\n");
     fprintf(out, "llama.cpp           %s\n", LLAMA_CPP_VERSION);
     fprintf(out, "system              %s\n", llama_print_system_info());
@@ -46,8 +54,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
         return 0;
     }
     model_meta m;
-    char err[512];
-    int rc = model_meta_read(p->model_path, &m, err, sizeof err);
+    rc = model_meta_read(p->model_path, &m, err, sizeof err);
     if (rc) {
         fprintf(out, "%s\n", err);
         fprintf(stderr, "elpis: %s\n", err); /* the one line a script sees; exit status 1 */
@@ -72,6 +79,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
     int n_ctx_total = n_ctx * n_seq;
     int layers = p->n_gpu_layers;
     const char *how = "configured";
+    if (p->n_rpc_servers && layers == 0) layers = m.n_layer, how = "all, to the rpc servers";
     if (layers < 0) {
         layers = gpu ? budget_auto_layers(&m, n_ctx_total, p->n_batch, gpu_free) : 0;
         how = "auto";
@@ -81,6 +89,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
     }
     mem_budget b;
     budget_compute(&m, n_ctx_total, p->n_batch, layers, &b);
+    if (p->n_rpc_servers) elpis_rpc_report(p->rpc_servers, p->n_rpc_servers, m.n_layer, layers, out);
     char wg[32], wc[32], kv[32], cb[32], gt[32], ct[32], gf[32];
     budget_fmt_bytes(b.weights_gpu, wg, sizeof wg);
     budget_fmt_bytes(b.weights_cpu, wc, sizeof wc);

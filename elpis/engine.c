@@ -18,6 +18,7 @@
 
 #include "budget.h"
 #include "engine_int.h"
+#include "rpc.h"
 #include "log.h"
 #include "util.h"
 
@@ -114,8 +115,13 @@ static int load(engine *e)
         n_ctx = mm.n_ctx_train;
     }
 
+    rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
     int layers = p->n_gpu_layers;
-    if (layers < 0) { /* auto */
+    if (p->n_rpc_servers && layers == 0) {
+        layers = 1000000; /* rpc_servers without gpu_layers: every layer goes to the servers */
+        log_info("rpc_servers: offloading all layers to %zu rpc-server(s)", p->n_rpc_servers);
+    } else if (layers < 0) { /* auto */
         layers = e->info.gpu_offload_supported ? budget_auto_layers(&mm, n_ctx * e->n_seq, p->n_batch, gpu_free_bytes()) : 0;
         log_info("gpu_layers = auto: %d of %d layers fit free device memory", layers, mm.n_layer);
     } else if (layers > 0 && !e->info.gpu_offload_supported) {

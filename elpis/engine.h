@@ -46,6 +46,8 @@ typedef struct engine_params {
     int cvec_layer_start;       /* first layer to steer (1-based); 0 = 1 */
     int cvec_layer_end;         /* last layer; 0 = the model's last */
     double cvec_max_norm;       /* cap of each layer's blended vector norm */
+    char *const *rpc_servers;   /* "host:port" of llama.cpp rpc-server processes (rpc.c); borrowed */
+    size_t n_rpc_servers;
     /* backend "openai" (upstream.c): an OpenAI-compatible server instead of llama.cpp */
     const char *backend;        /* NULL/"" or "llama.cpp"; "openai" */
     const char *base_url;       /* e.g. http://127.0.0.1:8080 */

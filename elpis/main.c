@@ -135,6 +135,8 @@ int main(int argc, char **argv)
     engine_default_params(&ep);
     ep.model_path = cfg.model_path;
     ep.backend = cfg.backend;
+    ep.rpc_servers = cfg.rpc_servers.items;
+    ep.n_rpc_servers = cfg.rpc_servers.n;
     ep.base_url = cfg.base_url;
     ep.api_key_file = cfg.api_key_file;
     ep.upstream_model = cfg.upstream_model;

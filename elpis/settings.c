@@ -25,6 +25,9 @@ size_t elpis_settings_table(elpis_settings *s, const cfg_key **out)
         K("model", "threads", CFG_INT, &s->threads, "0", 0, 1024, "CPU threads for inference; 0 = all cores"),
         K("model", "gpu_layers", CFG_STRING, &s->gpu_layers, "0", 0, 0,
           "layers to offload to the GPU: a number, -1 for all, or auto (what fits free VRAM); needs a CUDA build"),
+        K("model", "rpc_servers", CFG_STRLIST, &s->rpc_servers, "", 0, 0,
+          "host:port of llama.cpp rpc-server processes to offload layers to (needs make LLAMA_RPC=1; all layers "
+          "unless gpu_layers says otherwise; unencrypted: trusted networks only)"),
         K("model", "batch", CFG_INT, &s->batch, "512", 1, 65536, "tokens per decode step: prompt chunks plus one per generating slot"),
         K("model", "slots", CFG_INT, &s->slots, "2", 1, 32,
           "requests generated together (continuous batching), each with its own KV sequence of ctx tokens; "

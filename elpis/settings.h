@@ -17,6 +17,7 @@ typedef struct elpis_settings {
     int ctx;
     int threads;
     char *gpu_layers;       /* an integer, -1 (all) or "auto" */
+    cfg_strlist rpc_servers;
     int batch;
     int slots;
     char *chat_template;
