@@ -44,6 +44,8 @@ if ! make -j"$jobs" all test-models; then
 fi
 # llama-server and rpc-server for the elpis upstream and RPC tests (built once, cached like llama.cpp).
 run llama-tools       nice -n 5 scripts/build-llama-tools.sh
+# An elpis linked against those RPC-enabled libraries, for test_elpis_rpc.py (~30 s: common + elpis only).
+run rpc-build         make -j"$jobs" BUILD=build/rpc LLAMA_RPC=1 LLAMA_PREFIX="$(scripts/build-llama-tools.sh --print-prefix)" build/rpc/bin/elpis
 run unit              make -j"$jobs" test-unit
 run integration       make test-integration
 run interop           make test-interop
