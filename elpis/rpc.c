@@ -11,14 +11,47 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <ggml-backend.h>
 
 #include "budget.h"
 
 typedef ggml_backend_reg_t (*rpc_add_server_fn)(const char *endpoint);
+
+/* Whether a TCP connection to "host:port" opens within 3 s. ggml's RPC client
+ * aborts the process when it cannot connect, so we ask first. */
+static bool reachable(const char *endpoint)
+{
+    char host[256];
+    const char *colon = strrchr(endpoint, ':');
+    if (!colon || colon == endpoint || (size_t)(colon - endpoint) >= sizeof host) return false;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - endpoint), endpoint);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res)) return false;
+    bool ok = false;
+    for (struct addrinfo *a = res; a && !ok; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+            ok = true;
+        } else if (errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t len = sizeof err;
+            ok = poll(&p, 1, 3000) == 1 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && !err;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
 
 int elpis_rpc_add(char *const *servers, size_t n, char *err, size_t errlen)
 {
@@ -33,7 +66,7 @@ int elpis_rpc_add(char *const *servers, size_t n, char *err, size_t errlen)
         return -ENOTSUP;
     }
     for (size_t i = 0; i < n; i++) {
-        ggml_backend_reg_t reg = add(servers[i]);
+        ggml_backend_reg_t reg = reachable(servers[i]) ? add(servers[i]) : NULL;
         if (!reg) {
             snprintf(err, errlen,
                      "rpc server %s does not answer (is rpc-server running there, and is the port reachable? "
