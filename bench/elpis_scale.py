@@ -37,6 +37,16 @@ with open(EMPTY, "w") as _f:
     _f.write("# defaults\n")
 
 
+def pump(c, until, timeout=60):
+    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
+    while not until():
+        m = c.read_message(timeout)
+        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
+            c.responses[m["id"]] = m
+        else:
+            c.notifications.append(m)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,8 +137,7 @@ def elpis_ttft(c, long_text):
     t0 = time.monotonic()
     sid = c.request_async("tools/call", {"name": "generate", "arguments": {
         "messages": prompt(99), "max_tokens": 4, "temperature": 0}}, progress_token="t")
-    while not any(n.get("params", {}).get("progressToken") == "t" for n in c.notifications):
-        c.notifications.append(c.read_message(600))
+    pump(c, lambda: any(n.get("params", {}).get("progressToken") == "t" for n in c.notifications), 600)
     first = time.monotonic() - t0
     c.wait(sid, 600)
     if rid:

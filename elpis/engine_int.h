@@ -64,7 +64,7 @@ struct engine {
     cvec_set cvecs;
     float *cvec_buf;
     bool cvec_active;
-    uint32_t n_sampled;   /* sampled generations so far (seed offset) */
+    uint32_t n_sampled;   /* sampled generations so far (seed offset); atomic in upstream workers */
     uint64_t n_jobs;      /* jobs started (slot LRU clock) */
     struct llama_batch batch; /* n_batch tokens, one sequence each; reused by every decode */
     bool have_batch;

@@ -276,7 +276,12 @@ static void run_generate(engine *e, gen_job *job)
     cJSON_AddItemToObject(req, "messages", messages_json(job));
     cJSON_AddNumberToObject(req, "max_tokens", job->max_tokens);
     cJSON_AddNumberToObject(req, "temperature", job->temperature);
-    if (job->temperature > 0) cJSON_AddNumberToObject(req, "top_p", job->top_p);
+    if (job->temperature > 0) {
+        cJSON_AddNumberToObject(req, "top_p", job->top_p);
+        /* As the local engine: the seed advances per sampled generation, so the same
+         * requests in the same order reproduce (servers that honour "seed" do). */
+        cJSON_AddNumberToObject(req, "seed", e->p.seed + __atomic_fetch_add(&e->n_sampled, 1, __ATOMIC_RELAXED));
+    }
     cJSON_AddBoolToObject(req, "stream", 1);
     cJSON_AddBoolToObject(cJSON_AddObjectToObject(req, "stream_options"), "include_usage", 1);
     char *body = cJSON_PrintUnformatted(req);

@@ -24,6 +24,16 @@ PROMPTS = ["The first of four requests", "A second, rather different question ab
            "third", "Fourth: 1 2 3 4 5 6 7 8 9 10 11 12"]
 
 
+def pump(c, until, timeout=60):
+    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
+    while not until():
+        m = c.read_message(timeout)
+        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
+            c.responses[m["id"]] = m
+        else:
+            c.notifications.append(m)
+
+
 def spawn(slots, **env):
     e = {"ELPIS_CONFIG": _EMPTY_CONFIG, "ELPIS_EMOTION_DECAY_RATE": "0", "ELPIS_MODEL_SLOTS": str(slots)}
     e.update(env)
@@ -88,8 +98,7 @@ def test_cancelling_one_slot_leaves_the_others_running():
     try:
         doomed = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="d")
         keeper = c.request_async("tools/call", gen(PROMPTS[1], 150), progress_token="k")
-        while not any(n.get("params", {}).get("progressToken") == "d" for n in c.notifications):
-            c.notifications.append(c.read_message(60))
+        pump(c, lambda: any(n.get("params", {}).get("progressToken") == "d" for n in c.notifications), 60)
         c.notify("notifications/cancelled", {"requestId": doomed})
         r = result(c, keeper)
         # The neighbour's cancellation did not disturb it: the whole answer, the same text as alone.
@@ -106,8 +115,7 @@ def test_a_short_request_is_answered_while_a_long_one_generates():
     try:
         # Sampled, up to the end of the 512-token context: hundreds of steps.
         long_rid = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="l")
-        while not c.notifications:
-            c.notifications.append(c.read_message(60))
+        pump(c, lambda: c.notifications, 60)
         r = result(c, c.request_async("tools/call", gen("short", 4)))
         assert r["usage"]["completion_tokens"] == 4
         assert long_rid not in c.responses, "the short request waited for the long one"
@@ -168,8 +176,7 @@ def test_background_work_runs_beside_the_slots():
     c = spawn(1)
     try:
         fg = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="f")
-        while not c.notifications:
-            c.notifications.append(c.read_message(60))
+        pump(c, lambda: c.notifications, 60)
         bg = result(c, c.request_async("tools/call", gen("idle thought", 4, background=True)))
         assert bg["usage"]["completion_tokens"] == 4
         assert fg not in c.responses, "background work waited for the conversation"

@@ -32,6 +32,16 @@ def tools_prefix():
     return p
 
 
+def pump(c, until, timeout=60):
+    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
+    while not until():
+        m = c.read_message(timeout)
+        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
+            c.responses[m["id"]] = m
+        else:
+            c.notifications.append(m)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -194,8 +204,7 @@ def test_cancel_and_upstream_failures_are_clear_tool_errors():
         c = spawn(srv.url, ELPIS_MODEL_RETRIES="1")
         rid = c.request_async("tools/call", {"name": "generate", "arguments": {
             "messages": msgs("a long story"), "max_tokens": 400}}, progress_token="long")
-        while not c.notifications:
-            c.notifications.append(c.read_message(60))
+        pump(c, lambda: c.notifications, 60)
         c.notify("notifications/cancelled", {"requestId": rid})
         sc, err = c.call("generate", {"messages": msgs("after"), "max_tokens": 2, "temperature": 0})
         assert not err, sc
