@@ -97,6 +97,7 @@ SYSLIBS := -lcjson
 SYSLIBS += -lsqlite3
 SYSLIBS += -lncursesw
 SYSLIBS += -lpcre2-8
+SYSLIBS += -lcurl
 SYSLIBS += -lpthread -lm -ldl
 
 CFLAGS  := $(CFLAGS_BASE) -DLLAMA_CPP_VERSION='"$(LLAMA_RELEASE) ($(LLAMA_COMMIT))"' \

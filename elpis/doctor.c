@@ -11,10 +11,18 @@
 #include <llama.h>
 
 #include "budget.h"
+#include "rpc.h"
 
 int elpis_doctor(const engine_params *p, FILE *out)
 {
     llama_backend_init();
+    char err[512];
+    int rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "elpis: %s\n", err);
+        llama_backend_free();
+        return rc;
+    }
     fprintf(out, "== build\n");
     fprintf(out, "llama.cpp           %s\n", LLAMA_CPP_VERSION);
     fprintf(out, "system              %s\n", llama_print_system_info());
@@ -46,10 +54,10 @@ int elpis_doctor(const engine_params *p, FILE *out)
         return 0;
     }
     model_meta m;
-    char err[512];
-    int rc = model_meta_read(p->model_path, &m, err, sizeof err);
+    rc = model_meta_read(p->model_path, &m, err, sizeof err);
     if (rc) {
         fprintf(out, "%s\n", err);
+        fprintf(stderr, "elpis: %s\n", err); /* the one line a script sees; exit status 1 */
         llama_backend_free();
         return rc;
     }
@@ -67,9 +75,11 @@ int elpis_doctor(const engine_params *p, FILE *out)
 
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : m.n_ctx_train;
     if (m.n_ctx_train > 0 && n_ctx > m.n_ctx_train) n_ctx = m.n_ctx_train; /* as the engine does */
-    int n_ctx_total = n_ctx * 2; /* conversation + background sequence */
+    int n_seq = (p->slots > 0 ? p->slots : 1) + 1; /* the slots + the background sequence */
+    int n_ctx_total = n_ctx * n_seq;
     int layers = p->n_gpu_layers;
     const char *how = "configured";
+    if (p->n_rpc_servers && layers == 0) layers = m.n_layer, how = "all, to the rpc servers";
     if (layers < 0) {
         layers = gpu ? budget_auto_layers(&m, n_ctx_total, p->n_batch, gpu_free) : 0;
         how = "auto";
@@ -79,6 +89,7 @@ int elpis_doctor(const engine_params *p, FILE *out)
     }
     mem_budget b;
     budget_compute(&m, n_ctx_total, p->n_batch, layers, &b);
+    if (p->n_rpc_servers) elpis_rpc_report(p->rpc_servers, p->n_rpc_servers, m.n_layer, layers, out);
     char wg[32], wc[32], kv[32], cb[32], gt[32], ct[32], gf[32];
     budget_fmt_bytes(b.weights_gpu, wg, sizeof wg);
     budget_fmt_bytes(b.weights_cpu, wc, sizeof wc);
@@ -87,7 +98,8 @@ int elpis_doctor(const engine_params *p, FILE *out)
     budget_fmt_bytes(b.gpu_total, gt, sizeof gt);
     budget_fmt_bytes(b.cpu_total, ct, sizeof ct);
     budget_fmt_bytes(gpu_free, gf, sizeof gf);
-    fprintf(out, "\n== memory budget (context %d x 2 sequences, batch %d)\n", n_ctx, p->n_batch);
+    fprintf(out, "\n== memory budget (context %d x %d sequences: %d slots + background, batch %d)\n", n_ctx, n_seq,
+            n_seq - 1, p->n_batch);
     fprintf(out, "gpu layers          %d of %d (%s)\n", b.gpu_layers, m.n_layer, how);
     fprintf(out, "weights on GPU      %s\n", wg);
     fprintf(out, "weights on CPU      %s\n", wc);

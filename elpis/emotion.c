@@ -45,15 +45,21 @@ const char *const emotion_steering_names[4] = {"excited", "frustrated", "calm", 
 typedef struct keyword_group {
     const char *event;
     double intensity;
-    const char *words[6]; /* NULL-terminated */
+    const char *words[7]; /* NULL-terminated; each also matches its word forms (see has_word) */
 } keyword_group;
 
+/* The original's lists. It matched substrings, so "errors", "learned",
+ * "discovered" and "knew" (inside which it found "new") counted; we match
+ * whole words with their regular forms, and list "knew" so it still counts. */
 static const keyword_group keyword_groups[] = {
     {"success", 0.5, {"successfully", "completed", "done", "fixed", "working", NULL}},
     {"error", 0.5, {"error", "failed", "cannot", "unable", "exception", NULL}},
-    {"exploration", 0.3, {"interesting", "discover", "learn", "new", "found", NULL}},
+    {"exploration", 0.3, {"interesting", "discover", "learn", "new", "found", "knew", NULL}},
     {"novelty", 0.2, {"unsure", "uncertain", "might", "perhaps", "unclear", NULL}},
 };
+
+/* Endings that make a word form of a keyword: errors, learned, learning, discovery, discoveries, newer. */
+static const char *const word_endings[] = {"", "s", "es", "ed", "d", "ing", "ings", "er", "ers", "y", "ies", "ly"};
 
 /* --- small helpers --------------------------------------------------------- */
 
@@ -334,21 +340,31 @@ static int lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
 }
 
-/* Whether word (lower case) occurs in text as a whole word. */
+/* Whether w[0..len) equals lower-case s, ignoring case. */
+static int same_word(const unsigned char *w, size_t len, const char *s)
+{
+    size_t i;
+    if (strlen(s) != len) return 0;
+    for (i = 0; i < len && lower(w[i]) == (unsigned char)s[i]; i++) {}
+    return i == len;
+}
+
+/* Whether word (lower case) or one of its forms (word + an ending of
+ * word_endings) occurs in text as a whole word. */
 static int has_word(const char *text, const char *word)
 {
-    size_t n = strlen(word);
+    size_t n = strlen(word), k;
     const unsigned char *s = (const unsigned char *)text;
     while (*s) {
         const unsigned char *w;
-        size_t len, i;
+        size_t len;
         while (*s && !is_word_char(*s)) s++;
         w = s;
         while (*s && is_word_char(*s)) s++;
         len = (size_t)(s - w);
-        if (len != n) continue;
-        for (i = 0; i < n && lower(w[i]) == (unsigned char)word[i]; i++) {}
-        if (i == n) return 1;
+        if (len < n || !same_word(w, n, word)) continue;
+        for (k = 0; k < sizeof word_endings / sizeof word_endings[0]; k++)
+            if (same_word(w + n, len - n, word_endings[k])) return 1;
     }
     return 0;
 }
@@ -421,27 +437,25 @@ static int oscillating(const emotion *e)
 }
 
 /* Spiral: in the last spiral_window points, at least spiral_min_increases
- * consecutive rises of the distance from the baseline. The direction comes
+ * rises of the distance from the baseline between neighbouring points, not
+ * necessarily in a row (the original: 3 of the last 4 steps). The direction comes
  * from the larger change over the window (tie -> valence); when both changes
  * are below 0.05, from the axis on which the last point is farther from the
- * baseline. Returns the direction or NULL. */
+ * baseline. Returns the direction or "none". */
 static const char *spiral(const emotion *e)
 {
-    int w = e->p.spiral_window, n = e->hist_len, i, run = 0, best = 0;
+    int w = e->p.spiral_window, n = e->hist_len, i, rises = 0;
     double bv = e->p.baseline_valence, ba = e->p.baseline_arousal, prev = 0;
     const emotion_point *f, *l;
     double dv, da;
-    if (n < w) return NULL;
+    if (n < w) return "none";
     for (i = n - w; i < n; i++) {
         const emotion_point *p = hist_at(e, i);
         double d = hypot(p->valence - bv, p->arousal - ba);
-        if (i > n - w) {
-            run = d > prev ? run + 1 : 0;
-            if (run > best) best = run;
-        }
+        if (i > n - w && d > prev) rises++;
         prev = d;
     }
-    if (best < e->p.spiral_min_increases) return NULL;
+    if (rises < e->p.spiral_min_increases) return "none";
     f = hist_at(e, n - w);
     l = hist_at(e, n - 1);
     dv = l->valence - f->valence;
@@ -473,7 +487,7 @@ void emotion_trajectory(emotion *e, double now, emotion_traj *out)
     thr = e->p.momentum_threshold;
     out->momentum = vv > thr ? "positive" : vv < -thr ? "negative" : "neutral";
     out->spiral_direction = spiral(e);
-    out->spiral_detected = out->spiral_direction != NULL;
+    out->spiral_detected = strcmp(out->spiral_direction, "none") != 0;
     out->time_in_quadrant = fmax(0, now - e->quadrant_since);
 }
 
@@ -506,10 +520,7 @@ cJSON *emotion_to_json(emotion *e, double now)
     ok = ok && cJSON_AddStringToObject(t, "trend", tr.trend);
     ok = ok && cJSON_AddStringToObject(t, "momentum", tr.momentum);
     ok = ok && cJSON_AddBoolToObject(t, "spiral_detected", tr.spiral_detected);
-    if (tr.spiral_direction)
-        ok = ok && cJSON_AddStringToObject(t, "spiral_direction", tr.spiral_direction);
-    else
-        ok = ok && cJSON_AddNullToObject(t, "spiral_direction");
+    ok = ok && cJSON_AddStringToObject(t, "spiral_direction", tr.spiral_direction);
     ok = ok && cJSON_AddNumberToObject(t, "time_in_quadrant", round_dp(tr.time_in_quadrant, 1));
     if (!ok) {
         cJSON_Delete(o);

@@ -51,7 +51,7 @@ typedef struct emotion_params {
     int history_size;          /* [2, EMOTION_HISTORY_MAX], default 20 */
     int velocity_window;       /* points for the slope, default 10 */
     int spiral_window;         /* points inspected for a spiral, default 5 */
-    int spiral_min_increases;  /* consecutive rising distances, default 3 */
+    int spiral_min_increases;  /* rising distances in the window (not necessarily in a row), default 3 */
 } emotion_params;
 
 /* One history point. */
@@ -82,7 +82,7 @@ typedef struct emotion_traj {
     const char *momentum;    /* "positive" | "negative" | "neutral" (valence velocity) */
     int spiral_detected;
     const char *spiral_direction; /* "positive" | "negative" | "escalating" |
-                                     "withdrawing", or NULL when no spiral */
+                                     "withdrawing", or "none" (as the original) */
     double time_in_quadrant; /* seconds */
 } emotion_traj;
 
@@ -153,7 +153,7 @@ const char *const *emotion_event_names(size_t *n);
  *    update_count, last_update (epoch seconds),
  *    steering_coefficients:{excited, frustrated, calm, depleted} (4 dp),
  *    trajectory:{valence_velocity (4 dp), arousal_velocity (4 dp), trend,
- *                momentum, spiral_detected, spiral_direction (string|null),
+ *                momentum, spiral_detected, spiral_direction ("none" when no spiral),
  *                time_in_quadrant (1 dp)}}
  * The caller owns the result (cJSON_Delete). NULL on out of memory. */
 cJSON *emotion_to_json(emotion *e, double now);

@@ -15,48 +15,12 @@
 #include <unistd.h>
 
 #include <ggml-backend.h>
-#include <llama.h>
 
 #include "budget.h"
-#include "cvec.h"
+#include "engine_int.h"
+#include "rpc.h"
 #include "log.h"
 #include "util.h"
-
-#define N_SEQ 2 /* 0: conversation, 1: background */
-
-typedef struct seq_cache {
-    llama_token *tok; /* tokens whose K/V are in the cache, in position order */
-    int n;
-} seq_cache;
-
-struct engine {
-    engine_params p;
-    engine_info info;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    gen_job *head, *tail; /* queue, guarded by mu */
-    int pending;          /* guarded by mu */
-    bool stopping;        /* guarded by mu */
-    bool loaded;          /* guarded by mu: load finished (ok or not) */
-    int load_rc;
-    char load_err[512];
-    /* engine thread only: */
-    struct llama_model *model;
-    struct llama_context *ctx;
-    const struct llama_vocab *vocab;
-    const char *tmpl;     /* template text or builtin name */
-    seq_cache cache[N_SEQ];
-    cvec_set cvecs;
-    float *cvec_buf;
-    bool cvec_active;
-    gen_job *running;     /* for the abort callback */
-    uint32_t n_sampled;   /* sampled generations so far (seed offset) */
-    struct llama_batch batch; /* n_batch tokens, one sequence each; reused by every decode */
-    bool have_batch;
-};
-
-#define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
 
 const char *gen_finish_name(gen_finish f)
 {
@@ -71,6 +35,7 @@ void engine_default_params(engine_params *p)
     p->n_threads = 0;
     p->n_gpu_layers = 0;
     p->n_batch = 512;
+    p->slots = 2;
     p->seed = 42;
     p->cvec_max_norm = 4.0;
 }
@@ -84,6 +49,9 @@ static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
                   : level == GGML_LOG_LEVEL_ERROR ? LOG_ERROR
                   : level == GGML_LOG_LEVEL_WARN  ? LOG_WARN
                                                   : LOG_DEBUG;
+    /* The GGUF reader's complaints always come back to us as an error that
+     * model_meta_read words for the user; its own line is detail. */
+    if (level == GGML_LOG_LEVEL_ERROR && !strncmp(text, "gguf_", 5)) l = LOG_DEBUG;
     last = l;
     size_t n = strlen(text);
     while (n && text[n - 1] == '\n') n--;
@@ -91,15 +59,17 @@ static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
     log_msg(l, "llama: %.*s", (int)n, text);
 }
 
-static bool job_cancelled(gen_job *job)
+bool engine_job_cancelled(gen_job *job)
 {
     return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) || (job->is_cancelled && job->is_cancelled(job));
 }
 
+void engine_route_llama_log(void) { llama_log_set(llama_log_cb, NULL); }
+
 static bool abort_cb(void *data)
 {
-    engine *e = data; /* engine thread: the only writer of e->running */
-    return e->running && job_cancelled(e->running);
+    engine *e = data; /* engine thread (or its compute workers, after the decode started) */
+    return __atomic_load_n(&e->stop_flag, __ATOMIC_ACQUIRE) || slots_batch_cancelled(e);
 }
 
 static int cores(void)
@@ -129,7 +99,7 @@ static int load(engine *e)
     OWNER_ONLY(e);
     const engine_params *p = &e->p;
     double t0 = now_mono();
-    llama_log_set(llama_log_cb, NULL);
+    engine_route_llama_log();
     llama_backend_init();
     e->info.gpu_offload_supported = llama_supports_gpu_offload();
     log_info("llama.cpp system: %s", llama_print_system_info());
@@ -145,9 +115,14 @@ static int load(engine *e)
         n_ctx = mm.n_ctx_train;
     }
 
+    rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
     int layers = p->n_gpu_layers;
-    if (layers < 0) { /* auto */
-        layers = e->info.gpu_offload_supported ? budget_auto_layers(&mm, n_ctx * N_SEQ, p->n_batch, gpu_free_bytes()) : 0;
+    if (p->n_rpc_servers && layers == 0) {
+        layers = 1000000; /* rpc_servers without gpu_layers: every layer goes to the servers */
+        log_info("rpc_servers: offloading all layers to %zu rpc-server(s)", p->n_rpc_servers);
+    } else if (layers < 0) { /* auto */
+        layers = e->info.gpu_offload_supported ? budget_auto_layers(&mm, n_ctx * e->n_seq, p->n_batch, gpu_free_bytes()) : 0;
         log_info("gpu_layers = auto: %d of %d layers fit free device memory", layers, mm.n_layer);
     } else if (layers > 0 && !e->info.gpu_offload_supported) {
         log_warn("gpu_layers = %d was asked, but this llama.cpp build is CPU-only: NO layers will be offloaded. "
@@ -167,8 +142,8 @@ static int load(engine *e)
     e->vocab = llama_model_get_vocab(e->model);
 
     struct llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)(n_ctx * N_SEQ);
-    cp.n_seq_max = N_SEQ;
+    cp.n_ctx = (uint32_t)(n_ctx * e->n_seq);
+    cp.n_seq_max = (uint32_t)e->n_seq;
     cp.kv_unified = false; /* each sequence gets its own n_ctx cells */
     cp.n_batch = (uint32_t)p->n_batch;
     cp.n_ubatch = (uint32_t)p->n_batch;
@@ -182,17 +157,15 @@ static int load(engine *e)
         snprintf(e->load_err, sizeof e->load_err,
                  "llama.cpp could not create a context of %d tokens x %d sequences (out of memory? try a smaller "
                  "[model] ctx)",
-                 n_ctx, N_SEQ);
+                 n_ctx, e->n_seq);
         return -ENOMEM;
     }
-    for (int s = 0; s < N_SEQ; s++) {
-        e->cache[s].tok = malloc(sizeof(llama_token) * (size_t)n_ctx);
-        if (!e->cache[s].tok) return -ENOMEM;
-    }
+    if (slots_init(e, n_ctx)) return -ENOMEM;
     e->batch = llama_batch_init(p->n_batch, 0, 1);
     e->have_batch = true;
 
     engine_info *in = &e->info;
+    snprintf(in->backend, sizeof in->backend, "llama.cpp");
     snprintf(in->model_path, sizeof in->model_path, "%s", p->model_path);
     snprintf(in->arch, sizeof in->arch, "%s", mm.arch);
     llama_model_desc(e->model, in->desc, sizeof in->desc);
@@ -204,6 +177,7 @@ static int load(engine *e)
     in->n_ctx = (int)llama_n_ctx_seq(e->ctx);
     if (in->n_ctx > n_ctx) in->n_ctx = n_ctx;
     in->n_threads = cp.n_threads;
+    in->n_slots = e->p.slots;
 
     /* Chat template: config override, else the model's, else chatml. */
     if (p->chat_template && *p->chat_template) {
@@ -238,16 +212,16 @@ static int load(engine *e)
     char sz[32];
     budget_fmt_bytes(in->size_bytes, sz, sizeof sz);
     log_info("model loaded: %s (%s, %s, %llu params, %d layers) in %.2f s; context %d tokens per sequence, %d "
-             "threads, gpu_layers %d, template %s",
+             "threads, %d slots + 1 background, gpu_layers %d, template %s",
              p->model_path, in->desc, sz, (unsigned long long)in->n_params, in->n_layer, in->load_seconds, in->n_ctx,
-             in->n_threads, layers, in->chat_template);
+             in->n_threads, in->n_slots, layers, in->chat_template);
     return 0;
 }
 
 static void unload(engine *e)
 {
     OWNER_ONLY(e);
-    for (int s = 0; s < N_SEQ; s++) free(e->cache[s].tok);
+    slots_free(e);
     if (e->have_batch) llama_batch_free(e->batch);
     cvec_free(&e->cvecs);
     free(e->cvec_buf);
@@ -259,7 +233,7 @@ static void unload(engine *e)
 /* -------------------------------------------------------------- prompts */
 
 /* Renders messages with the chat template; returns 0 or -EINVAL with job->error set. */
-static int render(engine *e, gen_job *job, buf *out, bool add_assistant)
+int engine_render(engine *e, gen_job *job, buf *out, bool add_assistant)
 {
     OWNER_ONLY(e);
     int n = cJSON_GetArraySize(job->messages);
@@ -303,7 +277,7 @@ static int render(engine *e, gen_job *job, buf *out, bool add_assistant)
 }
 
 /* Tokenizes text; *toks is malloc'd. Returns the count or a negative errno. */
-static int tokenize(engine *e, const char *text, size_t len, bool special, llama_token **toks)
+int engine_tokenize(engine *e, const char *text, size_t len, bool special, llama_token **toks)
 {
     OWNER_ONLY(e);
     if (len > INT32_MAX / 2) return -E2BIG;
@@ -332,59 +306,7 @@ static int tokenize(engine *e, const char *text, size_t len, bool special, llama
 
 /* ----------------------------------------------------------- generation */
 
-/* Appends tokens[0..n) to sequence seq at its next positions, logits for
- * the last one only. Keeps e->cache[seq] equal to what the KV cache holds. */
-static int eval_append(engine *e, int seq, const llama_token *tokens, int n, gen_job *job)
-{
-    OWNER_ONLY(e);
-    seq_cache *c = &e->cache[seq];
-    int nb = e->p.n_batch;
-    struct llama_batch b = e->batch; /* allocated once at load: no allocation per token */
-    int rc = 0;
-    for (int i = 0; i < n; i += nb) {
-        int m = n - i < nb ? n - i : nb;
-        int pos0 = c->n;
-        b.n_tokens = m;
-        for (int k = 0; k < m; k++) {
-            b.token[k] = tokens[i + k];
-            b.pos[k] = pos0 + k;
-            b.n_seq_id[k] = 1;
-            b.seq_id[k][0] = seq;
-            b.logits[k] = (i + k == n - 1);
-        }
-        int32_t r = llama_decode(e->ctx, b);
-        if (r != 0) {
-            /* Whatever part of this batch landed is not tracked: drop it. */
-            llama_memory_seq_rm(llama_get_memory(e->ctx), seq, pos0, -1);
-            if (r == 2) {
-                rc = -ECANCELED;
-            } else {
-                snprintf(job->error, sizeof job->error, "llama_decode failed (%d) at position %d%s", r, pos0,
-                         r == 1 ? ": no room in the KV cache" : "");
-                rc = -EIO;
-            }
-            break;
-        }
-        memcpy(c->tok + pos0, tokens + i, sizeof(llama_token) * (size_t)m);
-        c->n = pos0 + m;
-    }
-    return rc;
-}
-
-/* Moves raw token bytes into job->content as valid UTF-8 (a model can emit
- * byte tokens that do not form characters: those become U+FFFD, never
- * invalid JSON) and hands the new text to on_piece. An incomplete character
- * at the end waits in raw for the next token, unless final. */
-static void emit(gen_job *job, buf *raw, bool final)
-{
-    size_t before = job->content.len;
-    size_t used = utf8_sanitize_append(&job->content, buf_str(raw), raw->len, final);
-    buf_consume(raw, used);
-    if (job->content.len > before && job->on_piece)
-        job->on_piece(job, job->content.data + before, job->content.len - before);
-}
-
-static void apply_steering(engine *e, gen_job *job)
+void engine_apply_steering(engine *e, gen_job *job)
 {
     OWNER_ONLY(e);
     if (!e->info.steering) return;
@@ -398,107 +320,7 @@ static void apply_steering(engine *e, gen_job *job)
     e->cvec_active = want && r == 0;
 }
 
-static void run_generate(engine *e, gen_job *job)
-{
-    OWNER_ONLY(e);
-    int seq = job->background ? 1 : 0;
-    seq_cache *c = &e->cache[seq];
-    int n_ctx = e->info.n_ctx;
-    buf prompt = BUF_INIT;
-    llama_token *toks = NULL;
-    struct llama_sampler *smp = NULL;
-    double t0 = now_mono();
-
-    if (render(e, job, &prompt, true)) goto fail;
-    int n = tokenize(e, prompt.data, prompt.len, true, &toks);
-    if (n < 0) {
-        snprintf(job->error, sizeof job->error, "could not tokenize the prompt (%s)", strerror(-n));
-        goto fail;
-    }
-    job->prompt_tokens = n;
-    if (n >= n_ctx) {
-        snprintf(job->error, sizeof job->error,
-                 "context overflow: the prompt is %d tokens and the context holds %d (leave room for the answer: "
-                 "shorten the conversation or raise [model] ctx)",
-                 n, n_ctx);
-        goto fail;
-    }
-    int lcp = 0;
-    while (lcp < c->n && lcp < n && c->tok[lcp] == toks[lcp]) lcp++;
-    if (lcp == n) lcp--; /* the last prompt token must be evaluated for its logits */
-    llama_memory_seq_rm(llama_get_memory(e->ctx), seq, lcp, -1);
-    c->n = lcp;
-    job->cached_tokens = lcp;
-
-    apply_steering(e, job);
-    int rc = eval_append(e, seq, toks + lcp, n - lcp, job);
-    job->eval_ms = (now_mono() - t0) * 1000.0;
-    if (rc == -ECANCELED) {
-        job->finish = GEN_CANCELLED;
-        goto done;
-    }
-    if (rc) goto fail;
-
-    struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
-    sp.no_perf = true;
-    smp = llama_sampler_chain_init(sp);
-    if (job->temperature <= 0.0f) {
-        llama_sampler_chain_add(smp, llama_sampler_init_greedy());
-    } else {
-        llama_sampler_chain_add(smp, llama_sampler_init_top_p(job->top_p, 1));
-        llama_sampler_chain_add(smp, llama_sampler_init_temp(job->temperature));
-        /* The seed advances per generation: repeated prompts vary, and a process
-         * that gets the same requests in the same order reproduces its output. */
-        llama_sampler_chain_add(smp, llama_sampler_init_dist(e->p.seed + e->n_sampled++));
-    }
-
-    double t1 = now_mono();
-    buf raw = BUF_INIT;
-    job->finish = GEN_LENGTH;
-    for (int i = 0; i < job->max_tokens; i++) {
-        if (job_cancelled(job)) {
-            job->finish = GEN_CANCELLED;
-            break;
-        }
-        llama_token t = llama_sampler_sample(smp, e->ctx, -1);
-        if (llama_vocab_is_eog(e->vocab, t)) {
-            job->finish = GEN_STOP;
-            break;
-        }
-        char piece[256];
-        int32_t pl = llama_token_to_piece(e->vocab, t, piece, sizeof piece, 0, false);
-        if (pl > 0) buf_append(&raw, piece, (size_t)pl);
-        job->completion_tokens++;
-        emit(job, &raw, false);
-        if (i + 1 == job->max_tokens) break; /* no need to evaluate the last token */
-        if (c->n >= n_ctx) {
-            job->finish = GEN_CONTEXT_FULL;
-            break;
-        }
-        rc = eval_append(e, seq, &t, 1, job);
-        if (rc == -ECANCELED) {
-            job->finish = GEN_CANCELLED;
-            break;
-        }
-        if (rc) {
-            job->finish = GEN_ERROR;
-            break;
-        }
-    }
-    emit(job, &raw, true);
-    buf_free(&raw);
-    job->gen_ms = (now_mono() - t1) * 1000.0;
-    goto done;
-
-fail:
-    job->finish = GEN_ERROR;
-done:
-    if (smp) llama_sampler_free(smp);
-    free(toks);
-    buf_free(&prompt);
-}
-
-static void run_count(engine *e, gen_job *job)
+void engine_run_count(engine *e, gen_job *job)
 {
     OWNER_ONLY(e);
     buf text = BUF_INIT;
@@ -506,7 +328,7 @@ static void run_count(engine *e, gen_job *job)
     size_t len = s ? strlen(s) : 0;
     bool special = false;
     if (job->messages) {
-        if (render(e, job, &text, false)) {
+        if (engine_render(e, job, &text, false)) {
             job->finish = GEN_ERROR;
             buf_free(&text);
             return;
@@ -514,7 +336,7 @@ static void run_count(engine *e, gen_job *job)
         s = buf_str(&text), len = text.len, special = true;
     }
     llama_token *toks = NULL;
-    int n = tokenize(e, s ? s : "", len, special, &toks);
+    int n = engine_tokenize(e, s ? s : "", len, special, &toks);
     if (n < 0) {
         snprintf(job->error, sizeof job->error, "could not tokenize (%s)", strerror(-n));
         job->finish = GEN_ERROR;
@@ -524,6 +346,65 @@ static void run_count(engine *e, gen_job *job)
     }
     free(toks);
     buf_free(&text);
+}
+
+void engine_finish(engine *e, gen_job *job)
+{
+    if (job->kind == JOB_GENERATE)
+        log_info("request %ld generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
+                 "gen %.0f ms, slot %d%s%s",
+                 job->tag, job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
+                 job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms,
+                 job->slot, job->error[0] ? ": " : "", job->error);
+    pthread_mutex_lock(&e->mu);
+    e->pending--;
+    pthread_mutex_unlock(&e->mu);
+    if (job->on_done) job->on_done(job); /* last touch of job */
+}
+
+/* The first queued job that can start now (FIFO among those), unlinked; under mu. */
+static gen_job *take_locked(engine *e)
+{
+    for (gen_job **pp = &e->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+        gen_job *job = *pp;
+        if (!engine_job_cancelled(job) && !e->stopping && !slots_can_take(e, job)) continue;
+        *pp = job->next;
+        if (e->tail == job) e->tail = prev;
+        job->next = NULL;
+        return job;
+    }
+    return NULL;
+}
+
+/* Starts every queued job that can start (cancelled ones end at once);
+ * sleeps while there is nothing to do. Returns whether the engine is stopping. */
+static bool admit(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        gen_job *job = take_locked(e);
+        if (job) {
+            bool stop = e->stopping;
+            pthread_mutex_unlock(&e->mu);
+            job->queue_ms = (now_mono() - job->queue_ms) * 1000.0; /* queue_ms held the submit time */
+            if (stop || engine_job_cancelled(job)) {
+                job->finish = GEN_CANCELLED;
+                engine_finish(e, job);
+            } else if (job->kind == JOB_COUNT_TOKENS) {
+                engine_run_count(e, job);
+                engine_finish(e, job);
+            } else {
+                slots_start(e, job);
+            }
+            pthread_mutex_lock(&e->mu);
+            continue;
+        }
+        if (slots_active(e) || e->stopping) break;
+        pthread_cond_wait(&e->cv, &e->mu);
+    }
+    bool stop = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
 }
 
 static void *engine_thread(void *arg)
@@ -540,49 +421,42 @@ static void *engine_thread(void *arg)
         return NULL;
     }
     for (;;) {
-        pthread_mutex_lock(&e->mu);
-        while (!e->head && !e->stopping) pthread_cond_wait(&e->cv, &e->mu);
-        gen_job *job = e->head;
-        if (job) {
-            e->head = job->next;
-            if (!e->head) e->tail = NULL;
-        }
-        bool stop = e->stopping;
-        pthread_mutex_unlock(&e->mu);
-        if (!job) break;
-        job->next = NULL;
-        double started = now_mono();
-        job->queue_ms = (started - job->queue_ms) * 1000.0; /* queue_ms held the submit time */
-        if (stop || job_cancelled(job)) {
-            job->finish = GEN_CANCELLED;
-        } else {
-            pthread_mutex_lock(&e->mu);
-            e->running = job; /* written under mu so engine_close can cancel it */
-            pthread_mutex_unlock(&e->mu);
-            if (job->kind == JOB_COUNT_TOKENS)
-                run_count(e, job);
-            else
-                run_generate(e, job);
-        }
-        if (job->kind == JOB_GENERATE)
-            log_info("request %ld generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
-                     "gen %.0f ms%s%s",
-                     job->tag, job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
-                     job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms,
-                     job->error[0] ? ": " : "", job->error);
-        pthread_mutex_lock(&e->mu);
-        e->running = NULL;
-        e->pending--;
-        pthread_mutex_unlock(&e->mu);
-        if (job->on_done) job->on_done(job); /* last touch of job */
+        bool stop = admit(e);
+        if (stop) slots_cancel_all(e);
+        if (!slots_active(e)) break; /* only when stopping: admit waits otherwise */
+        slots_step(e);
     }
     unload(e);
     return NULL;
 }
 
+/* backend "openai": no llama.cpp thread, upstream workers on the same queue. */
+static int open_remote(engine **out, const engine_params *p, char *err, size_t errlen)
+{
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->p = *p;
+    e->remote = true;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    int rc = upstream_start(e, err, errlen);
+    if (rc) {
+        engine_close(e); /* joins the workers that started */
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
 int engine_open(engine **out, const engine_params *p, char *err, size_t errlen)
 {
     *out = NULL;
+    bool remote = p->backend && !strcmp(p->backend, "openai");
+    if (p->backend && *p->backend && !remote && strcmp(p->backend, "llama.cpp")) {
+        snprintf(err, errlen, "[model] backend: expected \"llama.cpp\" or \"openai\", got \"%s\"", p->backend);
+        return -EINVAL;
+    }
+    if (remote) return open_remote(out, p, err, errlen);
     if (!p->model_path || !*p->model_path) {
         snprintf(err, errlen, "no model: pass --model PATH, set [model] path in the config, or ELPIS_MODEL_PATH");
         return -EINVAL;
@@ -591,6 +465,10 @@ int engine_open(engine **out, const engine_params *p, char *err, size_t errlen)
     if (!e) return -ENOMEM;
     e->p = *p;
     if (e->p.n_batch <= 0) e->p.n_batch = 512;
+    if (e->p.slots <= 0) e->p.slots = 1;
+    if (e->p.slots > ENGINE_MAX_SLOTS) e->p.slots = ENGINE_MAX_SLOTS;
+    e->n_seq = e->p.slots + 1;
+    if (e->p.n_batch < e->n_seq) e->p.n_batch = e->n_seq; /* one token of every slot fits a step */
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     int rc = pthread_create(&e->thread, NULL, engine_thread, e);
@@ -623,6 +501,7 @@ int engine_submit(engine *e, gen_job *job)
     job->finish = GEN_STOP;
     job->error[0] = '\0';
     job->prompt_tokens = job->cached_tokens = job->completion_tokens = 0;
+    job->slot = -1;
     job->eval_ms = job->gen_ms = 0;
     job->queue_ms = now_mono();
     pthread_mutex_lock(&e->mu);
@@ -657,10 +536,13 @@ void engine_close(engine *e)
     pthread_mutex_lock(&e->mu);
     e->stopping = true;
     for (gen_job *j = e->head; j; j = j->next) engine_cancel(j);
-    if (e->running) engine_cancel(e->running);
+    __atomic_store_n(&e->stop_flag, 1, __ATOMIC_RELEASE); /* running jobs stop at the next step */
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    pthread_join(e->thread, NULL);
+    if (e->remote)
+        upstream_stop(e);
+    else
+        pthread_join(e->thread, NULL);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

@@ -7,10 +7,13 @@
  * comes back through the job's callbacks, which run on the engine thread and
  * must not call into the engine.
  *
- * KV cache: sequence 0 holds the conversation, sequence 1 background work
- * (idle thoughts, dreams, summaries), each with the full configured context.
- * A job re-evaluates only the suffix after the longest common prefix of its
- * prompt and what its sequence already holds (reported as cached_tokens).
+ * Continuous batching (slots.c): N foreground slots (params.slots) and one
+ * background slot (idle thoughts, dreams, summaries), each its own KV
+ * sequence with the full configured context. Every step decodes one token of
+ * each generating slot and a chunk of the waiting prompts in one batch, so
+ * N requests run at once. A job goes to the free slot whose cache shares the
+ * longest prefix with its prompt (or whose last job had its session hint),
+ * and re-evaluates only the suffix after that prefix (cached_tokens).
  *
  * Ownership: the caller allocates each gen_job (usually inside a larger
  * struct), and must keep it alive until on_done has returned; the engine
@@ -28,25 +31,42 @@
 
 typedef struct engine engine;
 
+#define ENGINE_MAX_SLOTS 32
+
 typedef struct engine_params {
     const char *model_path;
     int n_ctx;                  /* tokens per sequence; 0 = the model's trained context */
     int n_threads;              /* 0 = number of cores */
     int n_gpu_layers;           /* -1 = auto (fit free device memory) */
-    int n_batch;                /* prompt evaluation batch */
+    int n_batch;                /* tokens per decode step (prompt chunks + one per generating slot) */
+    int slots;                  /* foreground sequences decoded together (1..ENGINE_MAX_SLOTS) */
     const char *chat_template;  /* NULL/"" = from the model's metadata */
     uint32_t seed;
     const char *cvec_dir;       /* NULL/"" = no steering vectors */
     int cvec_layer_start;       /* first layer to steer (1-based); 0 = 1 */
     int cvec_layer_end;         /* last layer; 0 = the model's last */
     double cvec_max_norm;       /* cap of each layer's blended vector norm */
+    char *const *rpc_servers;   /* "host:port" of llama.cpp rpc-server processes (rpc.c); borrowed */
+    size_t n_rpc_servers;
+    /* backend "openai" (upstream.c): an OpenAI-compatible server instead of llama.cpp */
+    const char *backend;        /* NULL/"" or "llama.cpp"; "openai" */
+    const char *base_url;       /* e.g. http://127.0.0.1:8080 */
+    const char *api_key_file;   /* NULL/"" = no Authorization header */
+    const char *upstream_model; /* the model name sent; NULL/"" = the server's */
+    int timeout_s;              /* no byte for this long ends an attempt */
+    int retries;                /* attempts after the first, with backoff */
 } engine_params;
 
 void engine_default_params(engine_params *p);
 
+/* Sends llama.cpp's and ggml's log lines (GGUF parsing included) through our
+ * logger, never raw to stderr. Call before any other llama_* or gguf_* call. */
+void engine_route_llama_log(void);
+
 /* Immutable after engine_open() returns: safe to read from any thread. */
 typedef struct engine_info {
-    char model_path[1024];
+    char backend[16];           /* "llama.cpp" or "openai" */
+    char model_path[1024];      /* or the upstream's base URL */
     char arch[64];
     char desc[128];
     char chat_template[64];     /* the name or "model" (from GGUF metadata) */
@@ -55,9 +75,12 @@ typedef struct engine_info {
     int n_layer, n_embd, n_ctx_train;
     int n_ctx;                  /* per sequence, as created */
     int n_threads;
+    int n_slots;                /* foreground slots (plus one background sequence) */
     int gpu_layers;             /* what was asked of llama.cpp */
     bool gpu_offload_supported;
     bool steering;              /* control vectors loaded */
+    int upstream_slots;         /* openai: the upstream's parallel slots if it says (llama-server /props) */
+    bool ctx_estimated;         /* openai: the upstream does not say its context; n_ctx is assumed */
     double load_seconds;
 } engine_info;
 
@@ -76,6 +99,7 @@ struct gen_job {
     float temperature;          /* 0 = greedy */
     float top_p;
     bool background;            /* run on the background sequence */
+    char session[64];           /* optional: prefer the slot whose last job had this hint */
     bool steer;                 /* apply the blended control vector */
     float steering[4];          /* excited, frustrated, calm, depleted */
     /* Called on the engine thread for each complete UTF-8 piece of output. */
@@ -95,7 +119,9 @@ struct gen_job {
     int prompt_tokens;
     int cached_tokens;
     int completion_tokens;
+    bool estimated;             /* JOB_COUNT_TOKENS: prompt_tokens is an estimate (no /tokenize upstream) */
     gen_finish finish;
+    int slot;                   /* the slot (KV sequence) it ran on; -1: none */
     char error[512];
     double queue_ms, eval_ms, gen_ms;
     gen_job *next;              /* queue link, engine-private */
@@ -109,7 +135,7 @@ const engine_info *engine_get_info(const engine *e);
 /* Queues a job. Returns 0, or -ESHUTDOWN when the engine is closing (then
  * on_done is not called). */
 int engine_submit(engine *e, gen_job *job);
-/* Makes the job stop within one token (or before it starts). Any thread. */
+/* Makes the job stop within one step (or before it starts). Any thread. */
 void engine_cancel(gen_job *job);
 /* Jobs queued or running. */
 int engine_pending(engine *e);

@@ -17,8 +17,7 @@
 #include "log.h"
 #include "server.h"
 #include "util.h"
-
-#define VERSION "0.1.0"
+#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -86,9 +85,9 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--version")) {
-            printf("elpis %s (llama.cpp %s)\n", VERSION, LLAMA_CPP_VERSION);
+            rc = psy_version_print(stdout, "elpis");
             cfg_free(keys, nkeys);
-            return 0;
+            return rc ? 1 : 0;
         }
         if (!strcmp(a, "--doctor")) {
             doctor = true;
@@ -135,9 +134,18 @@ int main(int argc, char **argv)
     engine_params ep;
     engine_default_params(&ep);
     ep.model_path = cfg.model_path;
+    ep.backend = cfg.backend;
+    ep.rpc_servers = cfg.rpc_servers.items;
+    ep.n_rpc_servers = cfg.rpc_servers.n;
+    ep.base_url = cfg.base_url;
+    ep.api_key_file = cfg.api_key_file;
+    ep.upstream_model = cfg.upstream_model;
+    ep.timeout_s = cfg.timeout_seconds;
+    ep.retries = cfg.retries;
     ep.n_ctx = cfg.ctx;
     ep.n_threads = cfg.threads;
     ep.n_batch = cfg.batch;
+    ep.slots = cfg.slots;
     ep.chat_template = cfg.chat_template;
     ep.seed = (uint32_t)cfg.seed;
     ep.cvec_dir = cfg.emotion_vectors_dir;
@@ -158,14 +166,15 @@ int main(int argc, char **argv)
         ep.n_gpu_layers = v == -1 ? 1000000 : (int)v;
     }
 
+    engine_route_llama_log();
     if (doctor) {
         rc = elpis_doctor(&ep, stdout);
         cfg_free(keys, nkeys);
         return rc ? 1 : 0;
     }
 
-    log_info("elpis %s starting (pid %d), llama.cpp %s, config: %s", VERSION, (int)getpid(), LLAMA_CPP_VERSION,
-             cfg_sources());
+    log_info("elpis %s starting (pid %d), llama.cpp %s (%s), config: %s", psy_version(), (int)getpid(),
+             LLAMA_CPP_VERSION, psy_build_options(), cfg_sources());
     crash_install("elpis", stop_server, &app);
 
     engine *eng = NULL;

@@ -15,8 +15,7 @@
 
 #include "log.h"
 #include "util.h"
-
-#define VERSION "0.1.0"
+#include "version.h"
 
 struct gen_call {
     gen_job job;
@@ -270,6 +269,8 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
     j->top_p = (float)p;
     const cJSON *bg = cJSON_GetObjectItemCaseSensitive(args, "background");
     j->background = cJSON_IsTrue(bg);
+    const cJSON *session = cJSON_GetObjectItemCaseSensitive(args, "session");
+    if (cJSON_IsString(session)) snprintf(j->session, sizeof j->session, "%s", session->valuestring);
     j->steer = modulate;
     memcpy(j->steering, steer, sizeof steer);
     j->on_piece = on_piece;
@@ -499,7 +500,9 @@ static int tool_get_capabilities(mcp_request *req, const cJSON *args, void *ud)
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "context_length", in->n_ctx);
     cJSON_AddNumberToObject(r, "max_tokens", app->cfg->max_tokens);
-    cJSON_AddStringToObject(r, "backend", "llama.cpp");
+    cJSON_AddStringToObject(r, "backend", in->backend);
+    if (in->ctx_estimated) cJSON_AddBoolToObject(r, "context_length_estimated", 1);
+    if (in->upstream_slots) cJSON_AddNumberToObject(r, "upstream_slots", in->upstream_slots);
     cJSON_AddStringToObject(r, "llama_cpp_version", LLAMA_CPP_VERSION);
     cJSON_AddStringToObject(r, "model_path", in->model_path);
     cJSON *m = cJSON_AddObjectToObject(r, "model");
@@ -517,6 +520,7 @@ static int tool_get_capabilities(mcp_request *req, const cJSON *args, void *ud)
     cJSON_AddNumberToObject(r, "gpu_layers", in->gpu_layers);
     cJSON_AddStringToObject(r, "modulation", in->steering ? "sampling+steering" : "sampling");
     cJSON_AddBoolToObject(r, "background_sequence", 1);
+    cJSON_AddNumberToObject(r, "slots", in->n_slots);
     return mcp_reply_result(req, r), 0;
 }
 
@@ -530,6 +534,7 @@ static void count_done(gen_job *job)
     else {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "tokens", job->prompt_tokens);
+        if (job->estimated) cJSON_AddBoolToObject(r, "estimated", 1);
         mcp_reply_result(c->req, r);
     }
     mcp_request_unref(c->req);
@@ -601,7 +606,9 @@ static void tick(void *ud)
                     "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                 \
                     "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                             \
                     "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "          \
-                    "background KV sequence so the conversation's cache is kept\"}"
+                    "background KV sequence so the conversation's cache is kept\"},"                  \
+                    "\"session\":{\"type\":\"string\",\"maxLength\":63,\"description\":\"optional conversation "   \
+                    "id: keeps the conversation on the slot that caches its prefix\"}"
 #define STREAM_ID "{\"type\":\"object\",\"properties\":{\"stream_id\":{\"type\":\"string\"}},\"required\":[\"stream_id\"]}"
 #define EMPTY "{\"type\":\"object\",\"properties\":{}}"
 
@@ -662,7 +669,7 @@ int elpis_server_init(elpis *app, engine *eng, const elpis_settings *cfg)
     mcp_server_params p;
     mcp_server_default_params(&p);
     p.name = "elpis-inference";
-    p.version = VERSION;
+    p.version = psy_version();
     p.instructions = "Local LLM inference whose sampling follows a valence-arousal emotional state.";
     p.tools = tools;
     p.n_tools = sizeof tools / sizeof tools[0];

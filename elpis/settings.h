@@ -10,11 +10,16 @@
 
 typedef struct elpis_settings {
     /* [model] */
+    char *backend;
     char *model_path;
+    char *base_url, *api_key_file, *upstream_model;
+    int timeout_seconds, retries;
     int ctx;
     int threads;
     char *gpu_layers;       /* an integer, -1 (all) or "auto" */
+    cfg_strlist rpc_servers;
     int batch;
+    int slots;
     char *chat_template;
     int seed;
     /* [sampling] */

@@ -12,3 +12,8 @@ for b in elpis_bench mnemosyne_bench mnemosyne_recall psyche_soak; do
     *) "$build/bench/$b" ;;
   esac
 done
+# Slots, llama-server and the upstream backend (needs scripts/build-llama-tools.sh's llama-server).
+if [ -x "$build/bin/elpis" ]; then
+  echo "=== elpis_scale"
+  scripts/build-llama-tools.sh >/dev/null && python3 bench/elpis_scale.py --build "$build"
+fi

@@ -15,6 +15,7 @@
 #
 # Environment:
 #   LLAMA_CUDA=1         build with -DGGML_CUDA=ON (needs nvcc)
+#   LLAMA_RPC=1          build with -DGGML_RPC=ON (layers on rpc-server processes; see docs/elpis.md)
 #   GGML_NATIVE=OFF      portable build (valgrind 3.19 cannot run AVX-512)
 #   PSYCHE_CACHE=DIR     cache root (default ~/.cache/psyche)
 set -euo pipefail
@@ -26,11 +27,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
 native=${GGML_NATIVE:-ON}
 cuda=${LLAMA_CUDA:-0}
+rpc=${LLAMA_RPC:-0}
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8 || echo generic)
 [ "$native" = ON ] || flags=portable
 key="llama-${LLAMA_RELEASE}-${LLAMA_COMMIT}-$(uname -m)-${flags}"
 [ "$cuda" = 1 ] && key="$key-cuda"
+[ "$rpc" = 1 ] && key="$key-rpc"
 prefix="$cache/$key"
 
 if [ "${1:-}" = --print-prefix ] || [ -f "$prefix/.complete" ]; then
@@ -73,6 +76,7 @@ cmake_args=(-S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release
   -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE="$native"
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
 [ "$cuda" = 1 ] && cmake_args+=(-DGGML_CUDA=ON)
+[ "$rpc" = 1 ] && cmake_args+=(-DGGML_RPC=ON)
 cmake "${cmake_args[@]}" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
 # Progress: one line per tenth of the build, from cmake's "[ 42%]" lines.
 progress() {
@@ -89,6 +93,6 @@ cmake --install "$work/build" >/dev/null
 # The vocabulary files are the seeds of our deterministic test models.
 mkdir -p "$prefix/share/llama-vocab"
 cp "$work/src/models/"ggml-vocab-*.gguf "$prefix/share/llama-vocab/"
-echo "$LLAMA_RELEASE $LLAMA_COMMIT native=$native cuda=$cuda" > "$prefix/.complete"
+echo "$LLAMA_RELEASE $LLAMA_COMMIT native=$native cuda=$cuda rpc=$rpc" > "$prefix/.complete"
 log "done"
 echo "$prefix"

@@ -42,6 +42,10 @@ run() { # name, command...
 if ! make -j"$jobs" all test-models; then
   echo "build failed"; echo "total: 0 passed, 1 failed"; exit 1
 fi
+# llama-server and rpc-server for the elpis upstream and RPC tests (built once, cached like llama.cpp).
+run llama-tools       nice -n 5 scripts/build-llama-tools.sh
+# An elpis linked against those RPC-enabled libraries, for test_elpis_rpc.py (~30 s: common + elpis only).
+run rpc-build         make -j"$jobs" BUILD=build/rpc LLAMA_RPC=1 LLAMA_PREFIX="$(scripts/build-llama-tools.sh --print-prefix)" build/rpc/bin/elpis
 run unit              make -j"$jobs" test-unit
 run integration       make test-integration
 run interop           make test-interop
@@ -62,7 +66,7 @@ run fuzz              make -j"$jobs" test-fuzz
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
 run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis test-models
-run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py
+run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py test_elpis_batching.py test_elpis_upstream.py
 
 run build             make test-build
 run lint              make lint

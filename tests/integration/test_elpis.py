@@ -555,7 +555,9 @@ def test_stream_cancel_in_the_middle():
 
 
 def test_notifications_cancelled_stops_a_running_generate():
-    c = spawn()
+    # One slot, so the second request waits in the queue (with more, both run;
+    # test_elpis_batching.py covers cancelling one of several running slots).
+    c = spawn(env={"ELPIS_MODEL_SLOTS": "1"})
     try:
         rid = c.request_async("tools/call", {"name": "generate",
                                              "arguments": gen_args("long", max_tokens=2000, temperature=None)})
@@ -637,7 +639,9 @@ def test_prefix_cache_reuse():
 
 
 def test_background_request_keeps_the_conversation_cache():
-    c = spawn()
+    # One foreground slot, so the control at the end (an unrelated foreground
+    # request) has nowhere to go but the conversation's sequence.
+    c = spawn(env={"ELPIS_MODEL_SLOTS": "1"})
     try:
         conv = msgs("Let us talk about gardens and trees and rivers.", "You are a friendly companion. " * 5)
         r1 = c.ok("generate", gen_args(conv, max_tokens=16))
@@ -1236,6 +1240,10 @@ def run_elpis(args, env=None, timeout=60):
 def test_cli_version_help_doctor():
     r = run_elpis(["--version"])
     assert r.returncode == 0 and r.stdout.startswith("elpis ") and "llama.cpp" in r.stdout, r
+    # The project version (VERSION + git, or "unknown"), llama.cpp's, and the build options.
+    lines = r.stdout.splitlines()
+    assert re.match(r"^elpis (\d+\.\d+\.\d+\S*|unknown)$", lines[0]), r.stdout
+    assert re.match(r"^llama\.cpp \S+ \(\w+\), cuda=(on|off) rpc=(on|off)", lines[1]), r.stdout
     r = run_elpis(["--help"])
     assert r.returncode == 0 and "usage" in r.stdout and "--model" in r.stdout, r
     r = run_elpis(["--doctor", "--model", MODEL])
@@ -1246,7 +1254,19 @@ def test_cli_version_help_doctor():
               "verdict"]:
         assert s in out, (s, out)
     r = run_elpis(["--doctor", "--model", "/nonexistent/model.gguf"])
-    assert r.returncode != 0 and "/nonexistent/model.gguf" in r.stdout + r.stderr, r
+    assert r.returncode == 1 and "/nonexistent/model.gguf" in r.stdout + r.stderr, r
+    assert r.stderr.splitlines() == ["elpis: model file '/nonexistent/model.gguf': No such file or directory "
+                                     "(point --model or [model] path to a GGUF file)"], r.stderr
+    # Not a GGUF file: our one line, exit 1; llama.cpp's own complaint only through our logger (debug).
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as f:
+        f.write(b"hello, not a model\n")
+        f.flush()
+        r = run_elpis(["--doctor", "--model", f.name])
+        assert r.returncode == 1, r
+        assert r.stderr.splitlines() == ["elpis: model file '%s' is not a valid GGUF file" % f.name], r.stderr
+        r = run_elpis(["--doctor", "--model", f.name, "--log-level", "debug"])
+        raw = [ln for ln in r.stderr.splitlines() if "gguf_init" in ln]
+        assert raw and all(" elpis DEBUG llama: " in ln for ln in raw), r.stderr
     r = run_elpis(["--bogus-flag"])
     assert r.returncode == 2 and "--bogus-flag" in r.stderr, r
     # A model that is missing is a clear startup error, not a hang.

@@ -512,9 +512,20 @@ static void test_keywords(void **state)
     check_analyze("done\xe2\x80\x94now the rest", "success", 0.5); /* em dash */
     check_analyze("It is Working", "success", 0.5);
     check_analyze("The abandoned ship sank.", NULL, 0); /* not "done" */
-    check_analyze("I knew it", NULL, 0);                /* not "new" */
-    check_analyze("renewal", NULL, 0);
-    check_analyze("learning", NULL, 0); /* whole words only */
+    check_analyze("renewal", NULL, 0); /* whole words only (the original's substring matched "new") */
+    check_analyze("brand-new", "exploration", 0.3);
+    check_analyze("done-ish", "success", 0.5);
+    check_analyze("newsworthy", NULL, 0);
+    /* Word forms, with the original's value (issue 9 item 7): its substring match counted them. */
+    check_analyze("Two errors remain", "error", 0.5);
+    check_analyze("I learned a lot", "exploration", 0.3);
+    check_analyze("learning", "exploration", 0.3);
+    check_analyze("We discovered a cave", "exploration", 0.3);
+    check_analyze("a discovery", "exploration", 0.3);
+    check_analyze("Discoveries!", "exploration", 0.3);
+    check_analyze("I knew it", "exploration", 0.3);
+    check_analyze("EXCEPTIONS", "error", 0.5);
+    check_analyze("newer", "exploration", 0.3);
     check_analyze("an Error, sorry", "error", 0.5);
     check_analyze("it failed:", "error", 0.5);
     check_analyze("I cannot do that", "error", 0.5);
@@ -554,7 +565,7 @@ static void test_trajectory_insufficient(void **state)
     assert_string_equal(t.trend, "stable");
     assert_string_equal(t.momentum, "neutral");
     assert_false(t.spiral_detected);
-    assert_null(t.spiral_direction);
+    assert_string_equal(t.spiral_direction, "none");
     emotion_event(&e, "insight", 1.0, T0 + 60);
     traj(&e, T0 + 60, &t);
     assert_near(t.valence_velocity, 0, 0);
@@ -732,12 +743,14 @@ static void test_spiral_small_changes(void **state)
     assert_string_equal(t.spiral_direction, "withdrawing");
 }
 
-static void test_no_spiral(void **state)
+static void test_spiral_rises_need_not_be_consecutive(void **state)
 {
     emotion e;
     emotion_traj t;
     (void)state;
-    /* Distances up, up, down, up: three rises but never three in a row. */
+    /* Points (.2,.1) (.4,.2) (.6,.3) (.4,.45) (.6,.55): distances .224 .447
+     * .671 .602 .814 rise, rise, fall, rise. The original counts 3 rises of
+     * the last 4 steps: a spiral; first to last dv .4 < da .45: escalating. */
     init_nodecay(&e, T0);
     emotion_event(&e, "success", 1.0, T0);
     emotion_event(&e, "success", 1.0, T0 + 1);
@@ -745,9 +758,23 @@ static void test_no_spiral(void **state)
     emotion_event(&e, "failure", 1.0, T0 + 3);
     emotion_event(&e, "success", 1.0, T0 + 4);
     traj(&e, T0 + 5, &t);
-    assert_false(t.spiral_detected);
-    assert_null(t.spiral_direction);
+    assert_true(t.spiral_detected);
+    assert_string_equal(t.spiral_direction, "escalating");
+    /* And in the JSON, "none" (not null) when there is no spiral. */
+    init_nodecay(&e, T0);
+    emotion_event(&e, "success", 1.0, T0);
+    cJSON *j = emotion_to_json(&e, T0 + 6);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "trajectory"), "spiral_direction");
+    assert_true(cJSON_IsString(d));
+    assert_string_equal(d->valuestring, "none");
+    cJSON_Delete(j);
+}
 
+static void test_no_spiral(void **state)
+{
+    emotion e;
+    emotion_traj t;
+    (void)state;
     /* Moving back towards the baseline. */
     init_nodecay(&e, T0);
     emotion_event(&e, "blocked", 2.0, T0);
@@ -910,7 +937,7 @@ static void test_json_shape(void **state)
     t = get(j, "trajectory");
     assert_int_equal(cJSON_GetArraySize(t), 7);
     for (i = 0; i < sizeof tk / sizeof tk[0]; i++) get(t, tk[i]);
-    assert_true(cJSON_IsNull(get(t, "spiral_direction")));
+    assert_string_equal(get(t, "spiral_direction")->valuestring, "none");
     assert_true(cJSON_IsFalse(get(t, "spiral_detected")));
     assert_string_equal(get(j, "quadrant")->valuestring, "calm");
     assert_near(get(t, "time_in_quadrant")->valuedouble, 3.1, 1e-12);
@@ -987,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_spiral_directions),
         cmocka_unit_test(test_spiral_small_changes),
         cmocka_unit_test(test_no_spiral),
+        cmocka_unit_test(test_spiral_rises_need_not_be_consecutive),
         cmocka_unit_test(test_time_in_quadrant),
         cmocka_unit_test(test_decay_snaps_to_baseline),
         cmocka_unit_test(test_history_capped),

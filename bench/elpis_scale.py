@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""elpis_scale.py - elpis past one stream, measured in one run (issue 11 item 4).
+
+Prints (figures, not pass/fail; docs/benchmarks-elpis.md):
+  (a) aggregate tokens/s of N = 1, 2, 4, 8 concurrent greedy streams through
+      elpis (one process, [model] slots = 8, over MCP) / the same through
+      llama.cpp's llama-server -np N, same model, context per stream and
+      threads. Goal >= 1.0 at every N.
+  (b) elpis's own scaling: aggregate at N / aggregate at 1.
+  (c) upstream overhead: one stream through elpis with backend = "openai"
+      in front of llama-server / the same request to llama-server directly.
+      Goal >= 0.95.
+  (d) prompt-evaluation fairness: time to first token of a short request
+      alone, and while a long prompt is being evaluated, elpis and
+      llama-server -np 2.
+Runs alternate elpis and llama-server rep by rep (shared machine); figures
+are medians. llama-server comes from scripts/build-llama-tools.sh."""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from mcp import Client  # noqa: E402
+
+
+EMPTY = os.path.join(tempfile.gettempdir(), "elpis-scale-empty-%d.toml" % os.getpid())
+with open(EMPTY, "w") as _f:
+    _f.write("# defaults\n")
+
+
+def pump(c, until, timeout=60):
+    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
+    while not until():
+        m = c.read_message(timeout)
+        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
+            c.responses[m["id"]] = m
+        else:
+            c.notifications.append(m)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prompt(i):
+    return [{"role": "user", "content": "Stream %d: tell a long story about the number %d." % (i, i * 7)}]
+
+
+class Server:
+    def __init__(self, model, n, ctx, threads):
+        prefix = subprocess.run([os.path.join(ROOT, "scripts", "build-llama-tools.sh"), "--print-prefix"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        self.url = "http://127.0.0.1:%d" % free_port()
+        self.proc = subprocess.Popen([os.path.join(prefix, "bin", "llama-server"), "-m", model, "--host", "127.0.0.1",
+                                      "--port", self.url.rsplit(":", 1)[1], "-np", str(n), "-c", str(ctx * n),
+                                      "-t", str(threads), "-tb", str(threads), "--no-webui", "--log-disable",
+                                      "--no-jinja"],  # the built-in template, as elpis; no output parser
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("llama-server did not start")
+
+    def chat(self, messages, max_tokens, stream=False):
+        """(completion tokens, seconds to the first token) of /completion on the user text,
+        streamed. Not /v1/chat/completions: at the end of a reply llama-server parses the
+        whole text and refuses a random-weight model's bytes ("does not match the expected
+        format"); /completion decodes the same way without that parser."""
+        body = {"prompt": messages[-1]["content"], "n_predict": max_tokens, "temperature": 0, "stream": True}
+        t0 = time.monotonic()
+        req = urllib.request.Request(self.url + "/completion", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        first, n = None, 0
+        with urllib.request.urlopen(req, timeout=600) as r:
+            for line in r:
+                if not line.startswith(b"data: {"):
+                    continue
+                j = json.loads(line[6:])
+                if j.get("content"):
+                    first = first or time.monotonic() - t0
+                    n += 1
+                n = j.get("timings", {}).get("predicted_n", n)
+        return n, first
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def elpis(build, model, threads, slots, **env):
+    e = {"ELPIS_CONFIG": EMPTY, "ELPIS_MODEL_SLOTS": str(slots), "ELPIS_MODEL_THREADS": str(threads),
+         "ELPIS_EMOTION_DECAY_RATE": "0"}
+    e.update(env)
+    c = Client([os.path.join(build, "bin", "elpis")] + (["--model", model] if model else []), env=e)
+    c.initialize()
+    return c
+
+
+def elpis_burst(c, n, tokens):
+    t0 = time.monotonic()
+    rids = [c.request_async("tools/call", {"name": "generate", "arguments": {
+        "messages": prompt(i), "max_tokens": tokens, "temperature": 0}}) for i in range(n)]
+    got = sum(c.wait(r, 600)["result"]["structuredContent"]["usage"]["completion_tokens"] for r in rids)
+    return got / (time.monotonic() - t0)
+
+
+def server_burst(srv, n, tokens):
+    out = [0] * n
+    ths = [threading.Thread(target=lambda i=i: out.__setitem__(i, srv.chat(prompt(i), tokens)[0])) for i in range(n)]
+    t0 = time.monotonic()
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    return sum(out) / (time.monotonic() - t0)
+
+
+def elpis_ttft(c, long_text):
+    rid = None
+    if long_text:
+        rid = c.request_async("tools/call", {"name": "generate", "arguments": {
+            "messages": [{"role": "user", "content": long_text}], "max_tokens": 1, "temperature": 0}})
+    t0 = time.monotonic()
+    sid = c.request_async("tools/call", {"name": "generate", "arguments": {
+        "messages": prompt(99), "max_tokens": 4, "temperature": 0}}, progress_token="t")
+    pump(c, lambda: any(n.get("params", {}).get("progressToken") == "t" for n in c.notifications), 600)
+    first = time.monotonic() - t0
+    c.wait(sid, 600)
+    if rid:
+        c.wait(rid, 600)
+    c.notifications.clear()
+    return first
+
+
+def server_ttft(srv, long_text):
+    th = None
+    if long_text:
+        th = threading.Thread(target=srv.chat, args=([{"role": "user", "content": long_text}], 1))
+        th.start()
+    first = srv.chat(prompt(99), 4, stream=True)[1]
+    if th:
+        th.join()
+    return first
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--tokens", type=int, default=96)
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    a = ap.parse_args()
+    medium = os.path.join(a.build, "models", "bench-medium.gguf")
+    model = a.model or (medium if os.path.exists(medium) else os.path.join(a.build, "models", "tiny-chat.gguf"))
+    print("model %s, %d tokens a stream, ctx %d a stream, %d threads, median of %d"
+          % (os.path.basename(model), a.tokens, a.ctx, a.threads, a.reps))
+
+    c = elpis(a.build, model, a.threads, 8, ELPIS_MODEL_CTX=str(a.ctx))
+    agg = {}
+    print("\n(a)(b) aggregate tokens/s    elpis   llama-server -np N   elpis/server   elpis N/1")
+    for n in (1, 2, 4, 8):
+        srv = Server(model, n, a.ctx, a.threads)
+        e, s = [], []
+        for _ in range(a.reps):
+            e.append(elpis_burst(c, n, a.tokens))
+            s.append(server_burst(srv, n, a.tokens))
+        srv.stop()
+        agg[n] = statistics.median(e)
+        sm = statistics.median(s)
+        print("   N = %d                   %7.1f   %7.1f              %5.2f          %5.2f"
+              % (n, agg[n], sm, agg[n] / sm, agg[n] / agg[1]))
+
+    long_text = " ".join("word%d" % i for i in range(150))
+    srv = Server(model, 2, a.ctx, a.threads)
+    c2 = elpis(a.build, model, a.threads, 2, ELPIS_MODEL_CTX=str(a.ctx))
+    rows = []
+    for label, lt in (("alone", None), ("beside a long prompt", long_text)):
+        ee = statistics.median(elpis_ttft(c2, lt) for _ in range(a.reps))
+        ss = statistics.median(server_ttft(srv, lt) for _ in range(a.reps))
+        rows.append("   %-22s  %7.1f ms     %7.1f ms" % (label, ee * 1000, ss * 1000))
+    c2.close()
+    srv.stop()
+    print("\n(d) time to first token      elpis        llama-server -np 2")
+    print("\n".join(rows))
+
+    srv = Server(model, 1, a.ctx, a.threads)
+    up = elpis(a.build, None, 1, 1, ELPIS_MODEL_BACKEND="openai", ELPIS_MODEL_BASE_URL=srv.url)
+    via, direct = [], []
+    tea = [{"role": "user", "content": "Tell me about tea"}]  # a reply llama-server's chat parser accepts
+    for _ in range(a.reps):
+        t0 = time.monotonic()
+        sc, err = up.call("generate", {"messages": tea, "max_tokens": 24, "temperature": 0})
+        if err:
+            print("\n(c) upstream: %s" % sc.get("error"))
+            break
+        via.append(sc["usage"]["completion_tokens"] / (time.monotonic() - t0))
+        t0 = time.monotonic()
+        direct.append(srv.chat(tea, 24)[0] / (time.monotonic() - t0))
+    up.close()
+    srv.stop()
+    if via:
+        v, d = statistics.median(via), statistics.median(direct)
+        print("\n(c) upstream overhead (24 tokens): elpis -> llama-server %.1f tok/s, llama-server directly "
+              "%.1f tok/s: %.3f" % (v, d, v / d))
+    c.close()
+
+
+if __name__ == "__main__":
+    main()
