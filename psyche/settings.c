@@ -127,6 +127,7 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
     size_t n = sizeof keys / sizeof keys[0];
     _Static_assert(sizeof keys / sizeof keys[0] <= sizeof t / sizeof t[0], "settings table too small");
     for (size_t i = 0; i < n; i++) t[i] = keys[i];
+    s->quit_summary = true;
     *out = t;
     return n;
 }

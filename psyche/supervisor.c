@@ -1,7 +1,6 @@
-/* supervisor.c - starting, watching and restarting psyche's children, and
- * the fallback JSONL file for memories while mnemosyne is away.
+/* supervisor.c - starting, watching and restarting psyche's children.
  *
- * Owns the child processes (through mcp_client) and the fallback file. It
+ * Owns the child processes (through mcp_client). It
  * never decides what to say to the user beyond the report callback, and it
  * never runs on any thread but the agent's. */
 #include "supervisor.h"
@@ -402,103 +401,4 @@ void psy_child_stop(psy_child *ch, int grace_ms)
     }
     ch->c = NULL;
     close_pidfd(ch);
-}
-
-/* ------------------------------------------------------------- fallback */
-
-int psy_fallback_append(const char *path, const cJSON *args)
-{
-    char *line = cJSON_PrintUnformatted(args);
-    if (!line) return -ENOMEM;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        free(line);
-        log_error("cannot open the fallback memory file %s: %s", path, strerror(e));
-        return -e;
-    }
-    buf b = BUF_INIT;
-    int rc = buf_puts(&b, line) || buf_putc(&b, '\n') ? -ENOMEM : 0;
-    free(line);
-    for (size_t off = 0; !rc && off < b.len;) {
-        ssize_t w = write(fd, b.data + off, b.len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) rc = -errno;
-        else off += (size_t)w;
-    }
-    if (!rc && fsync(fd)) rc = -errno;
-    close(fd);
-    buf_free(&b);
-    if (rc) log_error("cannot write the fallback memory file %s: %s", path, strerror(-rc));
-    return rc;
-}
-
-int psy_fallback_count(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int n = 0, c, last = '\n';
-    while ((c = getc(f)) != EOF) {
-        if (c == '\n' && last != '\n') n++;
-        last = c;
-    }
-    if (last != '\n') n++;
-    fclose(f);
-    return n;
-}
-
-int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed)
-{
-    *imported = *failed = 0;
-    char *text = NULL;
-    size_t len = 0;
-    int rc = read_file_all(path, 256u << 20, &text, &len);
-    if (rc == -ENOENT) return 0;
-    if (rc) return rc;
-    buf keep = BUF_INIT;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (!*line) continue;
-        cJSON *args = cJSON_Parse(line);
-        if (!cJSON_IsObject(args)) {
-            /* A torn last line from a crash: keep it for a person to look at. */
-            log_warn("fallback file %s: a line is not a JSON object; kept", path);
-            cJSON_Delete(args);
-            buf_puts(&keep, line), buf_putc(&keep, '\n');
-            (*failed)++;
-            continue;
-        }
-        cJSON *res = NULL;
-        char err[256];
-        int r = mcp_client_call(c, "store_memory", args, timeout_ms, NULL, NULL, NULL, &res, err, sizeof err);
-        cJSON_Delete(res);
-        if (r) {
-            log_warn("fallback import: store_memory failed: %s", err);
-            buf_puts(&keep, line), buf_putc(&keep, '\n');
-            (*failed)++;
-            if (r < 0) break; /* the server is gone: keep the rest as it is */
-        } else {
-            (*imported)++;
-        }
-    }
-    /* what the loop did not reach (after a break) stays too */
-    if (save && *save) buf_puts(&keep, save), buf_putc(&keep, '\n');
-    free(text);
-    if (keep.len == 0) {
-        if (unlink(path) && errno != ENOENT) rc = -errno;
-    } else {
-        buf tmp = BUF_INIT;
-        buf_printf(&tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp.data, "wb");
-        if (!f) rc = -errno;
-        else {
-            if (fwrite(keep.data, 1, keep.len, f) != keep.len || fflush(f) || fsync(fileno(f))) rc = -EIO;
-            if (fclose(f) && !rc) rc = -EIO;
-            if (!rc && rename(tmp.data, path)) rc = -errno;
-        }
-        if (rc) log_error("cannot rewrite the fallback file %s: %s", path, strerror(-rc));
-        buf_free(&tmp);
-    }
-    buf_free(&keep);
-    return rc;
 }

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../psyche/agent_int.h"
 #include "../../psyche/context.h"
+#include "../../psyche/filter.h"
 #include "../../psyche/prompt.h"
 #include "buf.h"
 #include "util.h"

@@ -1,0 +1,193 @@
+/* test_psyche_conversation.c - conversations are separate objects: two of
+ * them share nothing (messages, budget, staged memories, usage), and the
+ * agent-wide settings that concern conversations keep their defaults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../psyche/conv.h"
+#include "../../psyche/settings.h"
+
+/* One token per 4 bytes plus 4 for the template. */
+static int fake_count(void *ud, const char *role, const char *text)
+{
+    (void)role;
+    int *calls = ud;
+    (*calls)++;
+    return (int)strlen(text) / 4 + 4;
+}
+
+static int flushed;
+static int fake_flush(void *ud, const psy_msg *msgs, size_t n)
+{
+    (void)ud, (void)msgs;
+    flushed += (int)n;
+    return 0;
+}
+
+static psy_conv *make(int context_length, int *calls)
+{
+    psy_conv_params p = {.context_length = context_length,
+                         .max_fraction = 0.75,
+                         .reserve_fraction = 0.20,
+                         .min_keep = 2,
+                         .count = fake_count,
+                         .count_ud = calls};
+    psy_conv *c = NULL;
+    assert_int_equal(psy_conv_new(&c, &p), 0);
+    assert_non_null(c);
+    assert_int_equal(psy_conv_set_system_prompt(c, NULL, false) >= 0, 1);
+    return c;
+}
+
+/* Does any message of c hold text? */
+static bool holds(const psy_conv *c, const char *text)
+{
+    cJSON *msgs = psy_conv_messages(c);
+    bool found = false;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(content) && strstr(content->valuestring, text)) found = true;
+    }
+    cJSON_Delete(msgs);
+    return found;
+}
+
+static void test_messages_stay_in_their_conversation(void **state)
+{
+    (void)state;
+    int calls_a = 0, calls_b = 0;
+    psy_conv *a = make(4096, &calls_a), *b = make(4096, &calls_b);
+    assert_int_equal(psy_context_add(&a->ctx, "user", "the cat is called Tom", NULL, 0), 0);
+    assert_int_equal(psy_context_add(&b->ctx, "user", "the dog is called Rex", NULL, 0), 0);
+    assert_true(holds(a, "Tom"));
+    assert_false(holds(a, "Rex"));
+    assert_true(holds(b, "Rex"));
+    assert_false(holds(b, "Tom"));
+    /* each counts with its own counter */
+    assert_true(calls_a > 0);
+    assert_true(calls_b > 0);
+    psy_conv_clear(a);
+    assert_false(holds(a, "Tom"));
+    assert_true(holds(b, "Rex"));
+    assert_int_equal(b->ctx.n, 2);
+    psy_conv_free(a);
+    psy_conv_free(b);
+}
+
+static void test_budgets_are_separate(void **state)
+{
+    (void)state;
+    int calls = 0;
+    psy_conv *a = make(4096, &calls), *b = make(4096, &calls);
+    int before = psy_context_available(&b->ctx);
+    psy_conv_set_context(a, 512, 0.75, 0.20);
+    assert_int_equal(a->ctx.context_length, 512);
+    assert_true(psy_context_available(&a->ctx) < before);
+    assert_int_equal(b->ctx.context_length, 4096);
+    assert_int_equal(psy_context_available(&b->ctx), before);
+    long tokens_b = b->ctx.total_tokens;
+    assert_int_equal(psy_context_add(&a->ctx, "user", "a long message that only a holds", NULL, 0), 0);
+    assert_int_equal(b->ctx.total_tokens, tokens_b);
+    psy_conv_free(a);
+    psy_conv_free(b);
+}
+
+static void test_staged_memories_are_separate(void **state)
+{
+    (void)state;
+    int calls = 0;
+    psy_conv *a = make(256, &calls), *b = make(256, &calls);
+    char text[200];
+    for (int i = 0; i < 12; i++) {
+        snprintf(text, sizeof text, "message %d of conversation a, long enough to need room in a small context", i);
+        assert_int_equal(psy_context_add(&a->ctx, i % 2 ? "assistant" : "user", text, NULL, 0), 0);
+        psy_context_compact(&a->ctx, fake_flush, NULL, NULL);
+    }
+    assert_true(psy_conv_staged(a) > 0);
+    assert_true(flushed > 0); /* earlier compactions handed theirs on */
+    assert_int_equal(psy_conv_staged(b), 0);
+    assert_int_equal(b->ctx.n, 1); /* only its system prompt */
+    psy_conv_clear(b);
+    assert_int_equal(psy_conv_staged(b), 0);
+    size_t staged_a = psy_conv_staged(a);
+    psy_conv_free(b);
+    assert_int_equal(psy_conv_staged(a), staged_a);
+    psy_conv_free(a);
+}
+
+static void test_usage_is_counted_per_conversation(void **state)
+{
+    (void)state;
+    int calls = 0;
+    psy_conv *a = make(4096, &calls), *b = make(4096, &calls);
+    psy_usage u;
+    psy_conv_get_usage(a, &u);
+    assert_int_equal(u.generations, 0);
+    assert_int_equal(u.last_prompt_tokens, -1);
+    psy_conv_note_usage(a, a->ctx.n, 120, 30);
+    psy_conv_note_usage(a, a->ctx.n, 150, 20);
+    psy_conv_note_usage(b, b->ctx.n, -1, -1); /* elpis did not say */
+    psy_conv_get_usage(a, &u);
+    assert_int_equal(u.generations, 2);
+    assert_int_equal(u.prompt_tokens, 270);
+    assert_int_equal(u.completion_tokens, 50);
+    assert_int_equal(u.last_prompt_tokens, 150);
+    psy_conv_get_usage(b, &u);
+    assert_int_equal(u.generations, 1);
+    assert_int_equal(u.prompt_tokens, 0);
+    assert_int_equal(u.completion_tokens, 0);
+    assert_int_equal(u.last_prompt_tokens, -1);
+    psy_conv_free(a);
+    psy_conv_free(b);
+}
+
+static void test_a_small_context_gets_a_smaller_system_prompt(void **state)
+{
+    (void)state;
+    int calls = 0;
+    psy_conv *big = make(65536, &calls), *small = make(256, &calls);
+    cJSON *tools = cJSON_Parse("[{\"name\":\"read_file\",\"description\":\"Read a file from the workspace.\","
+                               "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":\"string\","
+                               "\"description\":\"path\"}},\"required\":[\"file_path\"]}}]");
+    int lb = psy_conv_set_system_prompt(big, tools, false);
+    int ls = psy_conv_set_system_prompt(small, tools, false);
+    assert_int_equal(lb, PSY_PROMPT_FULL);
+    assert_true(ls > lb);
+    assert_true(small->ctx.msgs[0].tokens < big->ctx.msgs[0].tokens);
+    cJSON_Delete(tools);
+    psy_conv_free(big);
+    psy_conv_free(small);
+}
+
+static void test_quit_summary_defaults_to_on(void **state)
+{
+    (void)state;
+    psy_settings s;
+    memset(&s, 0, sizeof s);
+    const cfg_key *keys;
+    assert_true(psy_settings_table(&s, &keys) > 0);
+    assert_true(s.quit_summary);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_messages_stay_in_their_conversation),
+        cmocka_unit_test(test_budgets_are_separate),
+        cmocka_unit_test(test_staged_memories_are_separate),
+        cmocka_unit_test(test_usage_is_counted_per_conversation),
+        cmocka_unit_test(test_a_small_context_gets_a_smaller_system_prompt),
+        cmocka_unit_test(test_quit_summary_defaults_to_on),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
