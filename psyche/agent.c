@@ -146,7 +146,7 @@ static cJSON *build_status(void *ud)
 static void set_system_prompt(psy_agent *a, psy_conv *c)
 {
     cJSON *tools = psy_toolset_list(&a->tools);
-    psy_conv_set_system_prompt(c, tools, psy_bus_reasoning(&a->bus));
+    psy_conv_set_system_prompt(c, tools, psy_bus_reasoning(&a->bus), NULL);
     cJSON_Delete(tools);
 }
 

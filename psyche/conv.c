@@ -32,20 +32,21 @@ void psy_conv_set_context(psy_conv *c, int context_length, double max_fraction, 
     psy_context_recount(&c->ctx);
 }
 
-int psy_conv_set_system_prompt(psy_conv *c, const cJSON *tools, bool reasoning)
+int psy_conv_set_system_prompt(psy_conv *c, const cJSON *tools, bool reasoning, int *level)
 {
     int avail = psy_context_available(&c->ctx);
-    for (int level = PSY_PROMPT_FULL; level <= PSY_PROMPT_MINIMAL; level++) {
-        char *sys = psy_prompt_system(tools, reasoning, level);
+    for (int lv = PSY_PROMPT_FULL; lv <= PSY_PROMPT_MINIMAL; lv++) {
+        char *sys = psy_prompt_system(tools, reasoning, lv);
         int rc = sys ? psy_context_set_system(&c->ctx, sys) : -ENOMEM;
         free(sys);
         if (rc) return rc;
+        if (level) *level = lv;
         int used = c->ctx.msgs[0].tokens;
-        if (used <= avail / 2 || level == PSY_PROMPT_MINIMAL) return level;
+        if (used <= avail / 2 || lv == PSY_PROMPT_MINIMAL) break;
         log_warn("the system prompt (%d tokens) would take over half of the conversation budget (%d); using a %s one",
-                 used, avail, level == PSY_PROMPT_FULL ? "compact" : "minimal");
+                 used, avail, lv == PSY_PROMPT_FULL ? "compact" : "minimal");
     }
-    return PSY_PROMPT_MINIMAL;
+    return 0;
 }
 
 void psy_conv_note_usage(psy_conv *c, size_t n_rendered, long prompt_tokens, long completion_tokens)

@@ -44,8 +44,9 @@ void psy_conv_free(psy_conv *c);
 void psy_conv_set_context(psy_conv *c, int context_length, double max_fraction, double reserve_fraction);
 /* The fullest system prompt whose size leaves at least half of the budget
  * to the conversation (compact ones for small contexts). tools: the tool
- * list of toolglue.h (may be NULL). Returns the level used, or -ENOMEM. */
-int psy_conv_set_system_prompt(psy_conv *c, const cJSON *tools, bool reasoning);
+ * list of toolglue.h (may be NULL). Returns 0 with *level (may be NULL) set
+ * to the PSY_PROMPT_* used, or -ENOMEM. */
+int psy_conv_set_system_prompt(psy_conv *c, const cJSON *tools, bool reasoning, int *level);
 /* Records one generation's usage; when prompt_tokens is known and the
  * prompt was the first n_rendered messages, the counts are calibrated. */
 void psy_conv_note_usage(psy_conv *c, size_t n_rendered, long prompt_tokens, long completion_tokens);

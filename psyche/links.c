@@ -16,6 +16,8 @@
 
 /* A mood closer than this to its baseline counts as at rest. */
 #define EMOTION_REST_EPSILON 0.02
+/* Without pidfds, children are looked at this often. */
+#define CHILD_LOOK_MS 1000
 /* Most argv entries taken from a configured child command. */
 #define CHILD_ARGV_MAX 60
 
@@ -199,7 +201,7 @@ int psy_links_pollfds(const psy_links *l, struct pollfd *pf, int *poll_ms)
     if (l->mnemo.pidfd >= 0) pf[n++] = (struct pollfd){.fd = l->mnemo.pidfd, .events = POLLIN};
     /* without pidfds, look at the children once a second */
     if ((l->elpis.c && l->elpis.pidfd < 0) || (l->mnemo.c && l->mnemo.pidfd < 0))
-        *poll_ms = *poll_ms < 0 || *poll_ms > 1000 ? 1000 : *poll_ms;
+        *poll_ms = *poll_ms < 0 || *poll_ms > CHILD_LOOK_MS ? CHILD_LOOK_MS : *poll_ms;
     return n;
 }
 
@@ -335,7 +337,8 @@ int psy_links_poll_emotion(psy_links *l, double now)
 {
     cJSON *res = NULL;
     char err[128];
-    int rc = psy_elpis(l, "get_emotion", cJSON_CreateObject(), 5000, NULL, NULL, &res, err, sizeof err);
+    int rc = psy_elpis(l, "get_emotion", cJSON_CreateObject(), PSY_EMOTION_POLL_TIMEOUT_MS, NULL, NULL, &res, err,
+                       sizeof err);
     if (rc == 0) psy_note_emotion(l, res);
     else l->last_emotion_poll = now;
     cJSON_Delete(res);

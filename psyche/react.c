@@ -26,6 +26,8 @@
 #define ANSWER_MIN_TOKENS 16
 /* A tool result is cut to about this many characters per token of room. */
 #define CHARS_PER_TOKEN 3
+/* A re-cut tool result aims this far below the measured fit. */
+#define CUT_MARGIN 0.9
 /* Tokens of room kept for the truncation note and the template. */
 #define TOOL_NOTE_TOKENS 32
 /* A tool result keeps at least this many characters (compaction shortens it further if need be). */
@@ -87,7 +89,7 @@ static char *add_tool_result(turn *t, const char *name, const cJSON *wrapper)
         if (m->estimated || m->tokens <= room || fit <= TOOL_RESULT_MIN_CHARS) break;
         /* denser than CHARS_PER_TOKEN: cut by the measured ratio and try again */
         size_t chars = psy_utf8_chars(msg, strlen(msg));
-        long nf = (long)((double)chars * (double)(room > 0 ? room : 0) / (double)m->tokens * 0.9);
+        long nf = (long)((double)chars * (double)(room > 0 ? room : 0) / (double)m->tokens * CUT_MARGIN);
         if (nf >= fit) nf = fit * 8 / 10;
         fit = nf < TOOL_RESULT_MIN_CHARS ? TOOL_RESULT_MIN_CHARS : nf;
         if (attempt < 2) psy_context_pop(ctx);
@@ -146,9 +148,9 @@ static cJSON *run_tool(psy_env *e, const psy_toolcall *tc)
         cJSON_AddBoolToObject(wrapper, "success", 0);
         cJSON_AddStringToObject(cJSON_AddObjectToObject(wrapper, "result"), "error", "the tool could not be run");
     }
-    if (ok) psy_emotion_event(e->links, "success", 0.3, tc->name);
-    else if (oc == PSY_TOOL_FAILED) psy_emotion_event(e->links, "failure", 0.5, tc->name);
-    else psy_emotion_event(e->links, "frustration", 0.5, tc->name);
+    if (ok) psy_emotion_event(e->links, "success", PSY_EMOTION_MILD, tc->name);
+    else if (oc == PSY_TOOL_FAILED) psy_emotion_event(e->links, "failure", PSY_EMOTION_MEDIUM, tc->name);
+    else psy_emotion_event(e->links, "frustration", PSY_EMOTION_MEDIUM, tc->name);
     psy_note_tool(e->bus, line, ok);
     return wrapper;
 }
@@ -196,7 +198,7 @@ static void step_bad_call(turn *t, const char *out, const char *perr)
     psy_context_add(ctx, "user", m.data, NULL, PSY_MSG_TOOL_RESULT);
     psy_emitf(t->e->bus, PSY_EV_INFO, "(the model's tool call could not be used: %s; it may retry)", perr);
     buf_free(&m);
-    psy_emotion_event(t->e->links, "frustration", 0.5, "unparseable tool call");
+    psy_emotion_event(t->e->links, "frustration", PSY_EMOTION_MEDIUM, "unparseable tool call");
     compact(t->e, t->c);
 }
 
@@ -302,7 +304,7 @@ void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
         psy_activity_end(e->bus);
         return;
     }
-    if (strchr(text, '?')) psy_emotion_event(e->links, "user_question", 1.0, NULL);
+    if (strchr(text, '?')) psy_emotion_event(e->links, "user_question", PSY_EMOTION_FULL, NULL);
     add_user_message(e, c, text);
     bool over = false;
     for (int iter = 0; iter < e->cfg->max_iterations && !over; iter++) {

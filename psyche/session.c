@@ -16,6 +16,9 @@
 #include "prompt.h"
 #include "thoughts.h"
 
+/* Memories /memory shows. */
+#define MEMORY_COMMAND_RESULTS 10
+
 /* -------------------------------------------------------------- commands */
 
 static void child_line(buf *b, const psy_child *ch)
@@ -93,7 +96,7 @@ static void cmd_memory(psy_env *e, const char *q)
         return;
     }
     cJSON *res = NULL;
-    if (psy_mem_search(e->mem, q, 10, &res)) {
+    if (psy_mem_search(e->mem, q, MEMORY_COMMAND_RESULTS, &res)) {
         psy_emitf(e->bus, PSY_EV_ERROR, "[Error: memory search failed: %s]",
                   psy_child_up(&e->links->mnemo) ? "see the log" : "mnemosyne is not running");
         return;
@@ -120,7 +123,7 @@ static void cmd_thinking(psy_env *e, psy_conv *c, const char *arg)
     bool on = !strcmp(arg, "on") ? true : !strcmp(arg, "off") ? false : !psy_bus_reasoning(e->bus);
     psy_bus_set_reasoning(e->bus, on);
     cJSON *tools = psy_toolset_list(e->tools);
-    psy_conv_set_system_prompt(c, tools, on);
+    psy_conv_set_system_prompt(c, tools, on, NULL);
     cJSON_Delete(tools);
     psy_emitf(e->bus, PSY_EV_INFO, "Reasoning mode %s.", on ? "on: the model thinks in <reasoning> tags first" : "off");
     psy_emit_status(e->bus);

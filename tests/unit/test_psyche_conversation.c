@@ -43,7 +43,7 @@ static psy_conv *make(int context_length, int *calls)
     psy_conv *c = NULL;
     assert_int_equal(psy_conv_new(&c, &p), 0);
     assert_non_null(c);
-    assert_int_equal(psy_conv_set_system_prompt(c, NULL, false) >= 0, 1);
+    assert_int_equal(psy_conv_set_system_prompt(c, NULL, false, NULL), 0);
     return c;
 }
 
@@ -159,8 +159,9 @@ static void test_a_small_context_gets_a_smaller_system_prompt(void **state)
     cJSON *tools = cJSON_Parse("[{\"name\":\"read_file\",\"description\":\"Read a file from the workspace.\","
                                "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":\"string\","
                                "\"description\":\"path\"}},\"required\":[\"file_path\"]}}]");
-    int lb = psy_conv_set_system_prompt(big, tools, false);
-    int ls = psy_conv_set_system_prompt(small, tools, false);
+    int lb = -1, ls = -1;
+    assert_int_equal(psy_conv_set_system_prompt(big, tools, false, &lb), 0);
+    assert_int_equal(psy_conv_set_system_prompt(small, tools, false, &ls), 0);
     assert_int_equal(lb, PSY_PROMPT_FULL);
     assert_true(ls > lb);
     assert_true(small->ctx.msgs[0].tokens < big->ctx.msgs[0].tokens);
