@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fs.h"
 #include "log.h"
 #include "util.h"
 
@@ -69,18 +70,9 @@ static int keep_lines(const char *path, const buf *keep)
     if (keep->len == 0) {
         if (unlink(path) && errno != ENOENT) rc = -errno;
     } else {
-        buf tmp = BUF_INIT;
-        buf_printf(&tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp.data, "wb");
-        if (!f) rc = -errno;
-        else {
-            if (fwrite(keep->data, 1, keep->len, f) != keep->len || fflush(f) || fsync(fileno(f))) rc = -EIO;
-            if (fclose(f) && !rc) rc = -EIO;
-            if (!rc && rename(tmp.data, path)) rc = -errno;
-        }
-        if (rc) log_error("cannot rewrite the fallback file %s: %s", path, strerror(-rc));
-        buf_free(&tmp);
+        rc = fs_write_file_atomic(path, keep->data, keep->len, FS_FILE_MODE_PRIVATE);
     }
+    if (rc) log_error("cannot rewrite the fallback file %s: %s", path, strerror(-rc));
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "memflow.h"
 #include "buf.h"
 #include "log.h"
+#include "utf8.h"
 #include "prompt.h"
 #include "fallback.h"
 #include "generate.h"
@@ -52,7 +53,7 @@ void psy_memflow_free(psy_memflow *m)
 void psy_text_append_cut(buf *out, const char *s, size_t max_chars)
 {
     size_t len = strlen(s);
-    size_t keep = psy_utf8_offset(s, len, max_chars);
+    size_t keep = utf8_truncate_chars(s, len, max_chars);
     buf_append(out, s, keep);
     if (keep < len) buf_puts(out, "...");
 }
@@ -282,7 +283,7 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
     psy_text_append_cut(&c, user_text, EXCHANGE_USER_CHARS);
     buf_puts(&c, "\n\nAssistant: ");
     psy_text_append_cut(&c, answer, EXCHANGE_ANSWER_CHARS);
-    buf_append(&s, buf_str(&c), psy_utf8_offset(buf_str(&c), c.len, EXCHANGE_SUMMARY_CHARS));
+    buf_append(&s, buf_str(&c), utf8_truncate_chars(buf_str(&c), c.len, EXCHANGE_SUMMARY_CHARS));
     static const char *const tags[] = {"auto-stored", "important", NULL};
     psy_mem_where where;
     int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", "assistant", tags), &where);

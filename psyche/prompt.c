@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "context.h"
 
 static const char core_text[] =
@@ -279,9 +280,9 @@ char *psy_tool_result_text(const char *name, const cJSON *wrapper, long max_char
     long cap = max_chars < 0 ? 0 : max_chars;
     bool to_fit = fit_chars >= 0 && fit_chars < cap;
     if (to_fit) cap = fit_chars;
-    size_t chars = psy_utf8_chars(buf_str(&b), b.len);
+    size_t chars = utf8_count(buf_str(&b), b.len);
     if (chars > (size_t)cap) {
-        size_t keep = psy_utf8_offset(b.data, b.len, (size_t)cap);
+        size_t keep = utf8_truncate_chars(b.data, b.len, (size_t)cap);
         b.len = keep;
         b.data[keep] = 0;
         buf_printf(&b, "\n\n[... truncated, %zu chars omitted%s]", chars - (size_t)cap,

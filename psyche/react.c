@@ -16,6 +16,7 @@
 #include "filter.h"
 #include "generate.h"
 #include "log.h"
+#include "utf8.h"
 #include "prompt.h"
 #include "toolcall.h"
 #include "util.h"
@@ -88,7 +89,7 @@ static char *add_tool_result(turn *t, const char *name, const cJSON *wrapper)
         const psy_msg *m = &ctx->msgs[ctx->n - 1];
         if (m->estimated || m->tokens <= room || fit <= TOOL_RESULT_MIN_CHARS) break;
         /* denser than CHARS_PER_TOKEN: cut by the measured ratio and try again */
-        size_t chars = psy_utf8_chars(msg, strlen(msg));
+        size_t chars = utf8_count(msg, strlen(msg));
         long nf = (long)((double)chars * (double)(room > 0 ? room : 0) / (double)m->tokens * CUT_MARGIN);
         if (nf >= fit) nf = fit * 8 / 10;
         fit = nf < TOOL_RESULT_MIN_CHARS ? TOOL_RESULT_MIN_CHARS : nf;

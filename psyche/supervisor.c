@@ -20,9 +20,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fs.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
+
+/* Lines of a child's log shown when it fails. */
+#define LOG_TAIL_LINES 8
 
 int psy_child_init(psy_child *ch, const char *name, char *const argv[], const char *log_path, bool enabled)
 {
@@ -81,9 +85,16 @@ static void nap(int ms, const int *cancel)
     }
 }
 
+/* The last LOG_TAIL_LINES lines of the child's log (caller frees), or NULL. */
+static char *log_tail(const psy_child *ch)
+{
+    char *tail = NULL;
+    return fs_file_tail(ch->log_path, 0, LOG_TAIL_LINES, &tail, NULL) == 0 ? tail : NULL;
+}
+
 static void append_tail(psy_child *ch, char *err, size_t errlen)
 {
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     if (tail && *tail) {
         size_t used = strlen(err);
         snprintf(err + used, errlen - used, "; last lines of %s:\n%s", ch->log_path, tail);
@@ -310,7 +321,7 @@ bool psy_child_check(psy_child *ch, double now, psy_child_report_fn report, void
 {
     char desc[160], text[512];
     if (!ch->enabled || !check_death(ch, 300, desc, sizeof desc)) return false;
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     /* backoff: 1 s, 2 s, 4 s ... up to backoff_max_s; after a stable run, 1 s again */
     if (ch->backoff_s <= 0 || now - ch->up_since >= ch->stable_s) ch->backoff_s = 1;
     double delay = ch->backoff_s;
@@ -339,7 +350,7 @@ static bool after_start(psy_child *ch, const psy_sup_policy *pol, int rc, bool f
         return true;
     }
     ch->retry_at = now_mono() + pol->retry_s;
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     snprintf(text, sizeof text, "%s could not be started: %s; trying again in %d s", ch->name, ch->last_error,
              pol->retry_s);
     if (report) report(ud, ch, "start_failed", text, ch->last_error, tail);

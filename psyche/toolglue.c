@@ -13,6 +13,7 @@
 #include "toolglue.h"
 #include "buf.h"
 #include "log.h"
+#include "utf8.h"
 
 /* Characters of an argument shown in a tool line. */
 #define SHORT_ARG_CHARS 40
@@ -166,12 +167,8 @@ static int num_of(const cJSON *o, const char *key)
 /* Appends s cut at SHORT_ARG_CHARS characters (whole UTF-8 characters), one line. */
 static void short_arg(buf *b, const char *s)
 {
-    size_t n = 0, chars = 0;
-    while (s[n] && s[n] != '\n' && chars < SHORT_ARG_CHARS) {
-        n++;
-        while (((unsigned char)s[n] & 0xC0) == 0x80) n++;
-        chars++;
-    }
+    size_t line = strcspn(s, "\n");
+    size_t n = utf8_truncate_chars(s, line, SHORT_ARG_CHARS);
     buf_append(b, s, n);
     if (s[n]) buf_puts(b, "...");
 }

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "../../psyche/conv.h"
+#include "../../psyche/memflow.h"
 #include "../../psyche/settings.h"
+#include "utf8.h"
 
 /* One token per 4 bytes plus 4 for the template. */
 static int fake_count(void *ud, const char *role, const char *text)
@@ -170,6 +172,26 @@ static void test_a_small_context_gets_a_smaller_system_prompt(void **state)
     psy_conv_free(small);
 }
 
+/* Memory summaries and transcripts are cut by characters, never inside one. */
+static void test_text_cut_keeps_whole_characters(void **state)
+{
+    (void)state;
+    buf b = BUF_INIT;
+    psy_text_append_cut(&b, "h\xC3\xA9llo w\xC3\xB6rld", 3); /* "héllo wörld" */
+    assert_string_equal(buf_str(&b), "h\xC3\xA9l...");
+    buf_free(&b);
+    psy_text_append_cut(&b, "\xE2\x82\xAC\xE2\x82\xAC", 5); /* shorter than the cap: whole, no dots */
+    assert_string_equal(buf_str(&b), "\xE2\x82\xAC\xE2\x82\xAC");
+    buf_free(&b);
+    /* every cut of a multibyte text is valid UTF-8 */
+    const char *t = "\xF0\x9F\x90\xB1 Tom \xE7\x8C\xAB \xC3\xBC";
+    for (size_t cap = 0; cap < 12; cap++) {
+        psy_text_append_cut(&b, t, cap);
+        assert_true(utf8_valid(buf_str(&b), b.len));
+        buf_free(&b);
+    }
+}
+
 static void test_quit_summary_defaults_to_on(void **state)
 {
     (void)state;
@@ -188,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_staged_memories_are_separate),
         cmocka_unit_test(test_usage_is_counted_per_conversation),
         cmocka_unit_test(test_a_small_context_gets_a_smaller_system_prompt),
+        cmocka_unit_test(test_text_cut_keeps_whole_characters),
         cmocka_unit_test(test_quit_summary_defaults_to_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
