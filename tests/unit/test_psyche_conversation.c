@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include "../../psyche/agent.h"
 #include "../../psyche/conv.h"
 #include "../../psyche/memflow.h"
 #include "../../psyche/settings.h"
@@ -202,6 +206,129 @@ static void test_quit_summary_defaults_to_on(void **state)
     assert_true(s.quit_summary);
 }
 
+/* ---- through a running agent, with tests/integration/fake_elpis.py as elpis */
+
+typedef struct agent_run {
+    char dir[64];
+    psy_settings cfg;
+    const cfg_key *keys;
+    size_t nkeys;
+    psy_agent *a;
+    bool summarising; /* the quit path said "Summarising the conversation..." */
+} agent_run;
+
+static void set(agent_run *r, const char *name, const char *value)
+{
+    char err[256];
+    int rc = cfg_set(r->keys, r->nkeys, name, value, "test", err, sizeof err);
+    if (rc) fail_msg("%s: %s", name, err);
+}
+
+static void agent_up(agent_run *r, bool quit_summary)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/psyche-conv-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    char path[128], cmd[256];
+    snprintf(path, sizeof path, "%s/script.json", r->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"responses\": [{\"content\": \"Alpha answered.\", \"when\": \"alpha\"},"
+          " {\"content\": \"Beta answered.\", \"when\": \"beta\"}],"
+          " \"background_default\": \"a short summary\", \"context_length\": 4096}", f);
+    fclose(f);
+    r->nkeys = psy_settings_table(&r->cfg, &r->keys);
+    char err[256];
+    assert_int_equal(cfg_load(r->keys, r->nkeys, NULL, false, "PSYCHE_TEST_UNUSED", err, sizeof err), 0);
+    snprintf(cmd, sizeof cmd, "python3,tests/integration/fake_elpis.py,%s", path);
+    set(r, "children.elpis_command", cmd);
+    set(r, "memory.enabled", "false");
+    set(r, "idle.enabled", "false");
+    set(r, "paths.state_dir", r->dir);
+    set(r, "workspace.dir", r->dir);
+    set(r, "workspace.sandbox", "false");
+    r->cfg.quit_summary = quit_summary;
+    assert_int_equal(psy_agent_new(&r->a, &r->cfg, err, sizeof err), 0);
+    assert_int_equal(psy_agent_start(r->a), 0);
+}
+
+/* Waits (at most 60 s) for an event of kind; returns its text (caller frees) or NULL. */
+static char *wait_for(agent_run *r, psy_event_kind kind)
+{
+    for (int waited = 0; waited < 60000;) {
+        psy_event *ev;
+        while ((ev = psy_agent_next_event(r->a))) {
+            if (ev->kind == PSY_EV_INFO && ev->text && strstr(ev->text, "Summarising")) r->summarising = true;
+            if (ev->kind == kind) {
+                char *t = strdup(ev->text ? ev->text : "");
+                psy_event_free(ev);
+                return t;
+            }
+            psy_event_free(ev);
+        }
+        struct pollfd pf = {.fd = psy_agent_fd(r->a), .events = POLLIN};
+        poll(&pf, 1, 100);
+        waited += 100;
+    }
+    fail_msg("no %s event within 60 s", psy_event_kind_name(kind));
+    return NULL;
+}
+
+static void agent_down(agent_run *r)
+{
+    psy_agent_quit(r->a);
+    free(wait_for(r, PSY_EV_QUIT));
+    psy_agent_free(r->a);
+    cfg_free(r->keys, r->nkeys);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_two_conversations_through_the_agent(void **state)
+{
+    (void)state;
+    agent_run r;
+    agent_up(&r, true);
+    psy_agent_submit(r.a, "tell me about alpha");
+    char *t = wait_for(&r, PSY_EV_ANSWER);
+    assert_string_equal(t, "Alpha answered.");
+    free(t);
+    psy_conv *other = NULL;
+    assert_int_equal(psy_agent_conv_new(r.a, &other), 0);
+    assert_int_equal(psy_agent_submit_to(r.a, other, "and beta?"), 0);
+    t = wait_for(&r, PSY_EV_ANSWER);
+    assert_string_equal(t, "Beta answered.");
+    free(t);
+    psy_conv *own = psy_agent_conv(r.a);
+    assert_true(holds(own, "alpha") && holds(own, "Alpha answered."));
+    assert_false(holds(own, "beta") || holds(own, "Beta answered."));
+    assert_true(holds(other, "beta") && holds(other, "Beta answered."));
+    assert_false(holds(other, "alpha") || holds(other, "Alpha answered."));
+    psy_usage u_own, u_other;
+    psy_conv_get_usage(own, &u_own);
+    psy_conv_get_usage(other, &u_other);
+    assert_int_equal(u_own.turns, 1);
+    assert_int_equal(u_other.turns, 1);
+    assert_int_equal(u_own.generations, 1);
+    assert_int_equal(u_other.generations, 1);
+    assert_true(u_other.last_prompt_tokens > 0);
+    psy_conv_free(other);
+    agent_down(&r);
+    assert_true(r.summarising); /* quit_summary on (the default): the conversation is summarised */
+}
+
+static void test_quit_summary_off_skips_the_summary(void **state)
+{
+    (void)state;
+    agent_run r;
+    agent_up(&r, false);
+    psy_agent_submit(r.a, "alpha once more");
+    free(wait_for(&r, PSY_EV_ANSWER));
+    agent_down(&r);
+    assert_false(r.summarising);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +339,8 @@ int main(void)
         cmocka_unit_test(test_a_small_context_gets_a_smaller_system_prompt),
         cmocka_unit_test(test_text_cut_keeps_whole_characters),
         cmocka_unit_test(test_quit_summary_defaults_to_on),
+        cmocka_unit_test(test_two_conversations_through_the_agent),
+        cmocka_unit_test(test_quit_summary_off_skips_the_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
