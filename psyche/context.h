@@ -100,6 +100,26 @@ void psy_context_recount(psy_context *c);
  * saying how many characters were cut; c->shortened counts them). Returns
  * the number of messages dropped (0 when within budget). */
 int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn summarize, void *ud);
+/* Tokens kept free between the prompt plus its answer and the end of the context. */
+#define PSY_FIT_SLACK_TOKENS 16
+/* A message is not shortened below this. */
+#define PSY_FIT_MIN_TOKENS 24
+
+/* What psy_context_fit did. */
+typedef struct psy_fit_report {
+    int dropped;           /* messages removed (staged for memory) */
+    int shortened_results; /* tool results shortened in place */
+    bool extra_dropped;    /* the newest message's note (memories, mood) removed */
+    size_t chars_cut;      /* characters cut from the newest message (0: none) */
+} psy_fit_report;
+
+/* Makes the whole prompt plus an answer of answer_tokens fit the context
+ * (context_length - PSY_FIT_SLACK_TOKENS), whatever min_keep says: drops the
+ * oldest messages (staged) and then an earlier summary, shortens tool
+ * results, drops the newest message's note and at last shortens the newest
+ * message itself, with a note in its text saying how much was cut. Returns 0,
+ * or -E2BIG when even that is not enough (the system prompt alone is too big). */
+int psy_context_fit(psy_context *c, int answer_tokens, psy_fit_report *rep);
 /* Hands everything staged to flush (shutdown). */
 int psy_context_flush_staged(psy_context *c, psy_flush_fn flush, void *ud);
 /* Removes every message but the system prompt (staging the removed ones). */

@@ -11,6 +11,7 @@
 #include "filter.h"
 #include "log.h"
 #include "toolcall.h"
+#include "utf8.h"
 #include "util.h"
 
 psy_gen_params psy_gen_default_params(const psy_settings *cfg)
@@ -82,14 +83,52 @@ static const char *take_result(gen_state *g, const cJSON *res, size_t *flen, psy
     return final;
 }
 
+/* Cuts the last message's content to about keep_ratio of its characters, with a note. */
+static void cut_last(cJSON *messages, double keep_ratio)
+{
+    cJSON *last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(c)) return;
+    size_t len = strlen(c->valuestring), chars = utf8_count(c->valuestring, len);
+    size_t keep_chars = (size_t)((double)chars * (keep_ratio > 0 ? keep_ratio : 0));
+    size_t keep = utf8_truncate_chars(c->valuestring, len, keep_chars);
+    buf b = BUF_INIT;
+    buf_append(&b, c->valuestring, keep);
+    buf_printf(&b, "\n\n[... shortened to fit the context: %zu characters omitted]", chars - keep_chars);
+    cJSON_ReplaceItemInObjectCaseSensitive(last, "content", cJSON_CreateString(buf_str(&b)));
+    buf_free(&b);
+}
+
+/* See psy_generate's p->fit. Returns the answer's budget (the request fits
+ * as far as counting can tell; elpis down: max_tokens unchanged). */
+static int fit_request(psy_links *l, cJSON *messages, int max_tokens)
+{
+    long limit = (long)l->context_length - PSY_GEN_SLACK_TOKENS;
+    int n = 0;
+    for (int round = 0; round < 64; round++) {
+        if (psy_links_count_messages(l, messages, &n)) return max_tokens;
+        if (n + max_tokens <= limit) return max_tokens;
+        if (n + PSY_GEN_MIN_TOKENS <= limit) return (int)(limit - n);
+        int count = cJSON_GetArraySize(messages);
+        if (count > 2) {
+            cJSON_DeleteItemFromArray(messages, 1); /* the oldest after the first (the system prompt) */
+            continue;
+        }
+        cut_last(messages, (double)(limit - PSY_GEN_MIN_TOKENS) / (double)n * 0.9);
+        log_info("a %d-token request was cut to fit the context of %d tokens", n, l->context_length);
+    }
+    return PSY_GEN_MIN_TOKENS;
+}
+
 int psy_generate(psy_links *l, cJSON *messages, const psy_gen_params *p, char **out, psy_gen_usage *usage,
                  char *err, size_t errlen)
 {
     *out = NULL;
     psy_gen_usage u = {-1, -1};
+    int max_tokens = p->fit ? fit_request(l, messages, p->max_tokens) : p->max_tokens;
     cJSON *args = cJSON_CreateObject();
     cJSON_AddItemToObject(args, "messages", messages);
-    cJSON_AddNumberToObject(args, "max_tokens", p->max_tokens);
+    cJSON_AddNumberToObject(args, "max_tokens", max_tokens);
     if (p->temperature >= 0) cJSON_AddNumberToObject(args, "temperature", p->temperature);
     cJSON_AddBoolToObject(args, "emotional_modulation", l->cfg->emotional_modulation);
     if (p->background) cJSON_AddBoolToObject(args, "background", 1);

@@ -347,22 +347,31 @@ int psy_links_poll_emotion(psy_links *l, double now)
 
 /* ------------------------------------------------------ token counting */
 
-int psy_links_count_tokens(void *ud, const char *role, const char *text)
+int psy_links_count_messages(psy_links *l, const cJSON *messages, int *tokens)
 {
-    psy_links *l = ud;
-    if (!psy_child_up(&l->elpis)) return -1;
+    if (!psy_child_up(&l->elpis)) return -ENOTCONN;
     cJSON *args = cJSON_CreateObject();
-    cJSON *msgs = cJSON_AddArrayToObject(args, "messages");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", role);
-    cJSON_AddStringToObject(m, "content", text);
-    cJSON_AddItemToArray(msgs, m);
+    cJSON_AddItemToObject(args, "messages", cJSON_Duplicate(messages, 1));
     cJSON *res = NULL;
     char err[256];
     int rc = psy_elpis_uncancellable(l, "count_tokens", args, &res, err, sizeof err);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(res, "tokens");
-    int n = rc == 0 && cJSON_IsNumber(t) ? (int)t->valuedouble : -1;
-    if (n < 0) log_warn("count_tokens: %s", rc ? err : "no count in the answer");
+    if (rc == 0 && !cJSON_IsNumber(t)) snprintf(err, sizeof err, "no count in the answer"), rc = -EPROTO;
+    if (rc) log_warn("count_tokens: %s", err);
+    else *tokens = (int)t->valuedouble;
     cJSON_Delete(res);
+    return rc < 0 ? rc : rc ? -EIO : 0;
+}
+
+int psy_links_count_tokens(void *ud, const char *role, const char *text)
+{
+    cJSON *msgs = cJSON_CreateArray();
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    cJSON_AddStringToObject(m, "content", text);
+    cJSON_AddItemToArray(msgs, m);
+    int n = -1;
+    if (psy_links_count_messages(ud, msgs, &n)) n = -1;
+    cJSON_Delete(msgs);
     return n;
 }

@@ -99,5 +99,8 @@ int psy_links_poll_emotion(psy_links *l, double now);
 
 /* ---- token counting: a psy_count_fn (context.h) with ud = the links */
 int psy_links_count_tokens(void *ud, const char *role, const char *text);
+/* Tokens of a whole prompt (messages as templated for generation). Returns
+ * 0 with *tokens, or -errno (elpis down: -ENOTCONN). */
+int psy_links_count_messages(psy_links *l, const cJSON *messages, int *tokens);
 
 #endif

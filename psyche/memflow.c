@@ -205,7 +205,8 @@ int psy_mem_summary(psy_memflow *m, const psy_msg *first, size_t n_first, const 
     psy_gen_params p = {.max_tokens = m->cfg->summary_max_tokens,
                         .temperature = m->cfg->summary_temperature,
                         .background = true,
-                        .timeout_s = m->cfg->generation_timeout_s};
+                        .timeout_s = m->cfg->generation_timeout_s,
+                        .fit = true};
     char *text = NULL;
     int rc = psy_generate(m->l, msgs, &p, &text, NULL, err, errlen);
     if (rc == -ETIMEDOUT && accept_partial) rc = 0;

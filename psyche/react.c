@@ -98,12 +98,47 @@ static char *add_tool_result(turn *t, const char *name, const cJSON *wrapper)
     return msg;
 }
 
-static int max_answer_tokens(turn *t)
+/* The answer's budget: [agent] max_tokens, capped by the context's reserve
+ * (so one answer can never crowd out the next prompt) and by what is left. */
+static long answer_cap(const psy_env *e, const psy_context *ctx)
 {
-    long left = (long)t->c->ctx.context_length - t->c->ctx.total_tokens - ANSWER_SLACK_TOKENS;
-    long m = t->e->cfg->max_tokens;
+    long m = e->cfg->max_tokens;
+    if (ctx->reserve_tokens >= ANSWER_MIN_TOKENS && ctx->reserve_tokens < m) m = ctx->reserve_tokens;
+    return m;
+}
+
+static int max_answer_tokens(const psy_env *e, const psy_context *ctx)
+{
+    long m = answer_cap(e, ctx);
+    long left = (long)ctx->context_length - ctx->total_tokens - ANSWER_SLACK_TOKENS;
     if (left < m) m = left;
     return m < ANSWER_MIN_TOKENS ? ANSWER_MIN_TOKENS : (int)m;
+}
+
+/* Makes the prompt plus its answer fit before a generation; tells the user
+ * what had to give way. Returns the answer's budget, or -E2BIG. */
+static int fit_for_answer(psy_env *e, psy_conv *c)
+{
+    psy_context *ctx = &c->ctx;
+    psy_fit_report rep;
+    int rc = psy_context_fit(ctx, (int)answer_cap(e, ctx), &rep);
+    if (rep.dropped || rep.shortened_results) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d, "dropped", rep.dropped);
+        cJSON_AddNumberToObject(d, "shortened", rep.shortened_results);
+        cJSON_AddNumberToObject(d, "tokens", (double)ctx->total_tokens);
+        buf b = BUF_INIT;
+        buf_printf(&b, "made room for the answer: %d older message%s moved toward memory, %d tool result%s shortened",
+                   rep.dropped, rep.dropped == 1 ? "" : "s", rep.shortened_results,
+                   rep.shortened_results == 1 ? "" : "s");
+        psy_emit(e->bus, PSY_EV_MEMORY, buf_str(&b), d);
+        buf_free(&b);
+    }
+    if (rep.chars_cut)
+        psy_emitf(e->bus, PSY_EV_INFO,
+                  "(your message was too long for the model's context of %d tokens: its last %zu characters were left "
+                  "out; send the rest in another message)", ctx->context_length, rep.chars_cut);
+    return rc ? rc : max_answer_tokens(e, ctx);
 }
 
 /* Ends the turn with its one ANSWER event. extra: a note for the end of the
@@ -231,10 +266,18 @@ static bool step(turn *t)
     psy_env *e = t->e;
     psy_context *ctx = &t->c->ctx;
     psy_set_state(e->bus, "generating");
+    int budget = fit_for_answer(e, t->c);
+    if (budget < 0) {
+        psy_emitf(e->bus, PSY_EV_ERROR,
+                  "[Error: the system prompt alone fills the model's context of %d tokens; use a model with a larger "
+                  "context ([model] path)]", ctx->context_length);
+        finish(t, NULL, true);
+        return true;
+    }
     char *out = NULL, err[1024];
     size_t rendered = ctx->n;
     psy_gen_params p = psy_gen_default_params(e->cfg);
-    p.max_tokens = max_answer_tokens(t);
+    p.max_tokens = budget;
     p.stream = true;
     psy_gen_usage u;
     int rc = psy_generate(e->links, psy_context_render(ctx), &p, &out, &u, err, sizeof err);
@@ -264,8 +307,10 @@ static bool step(turn *t)
     return over;
 }
 
-/* Recalled memories and mood go next to the user's message. */
-static void add_user_message(psy_env *e, psy_conv *c, const char *text)
+/* Recalled memories and mood go next to the user's message. Returns 0, or
+ * -E2BIG when the message alone is larger than the whole context (refused,
+ * with advice). */
+static int add_user_message(psy_env *e, psy_conv *c, const char *text)
 {
     cJSON *mems = NULL;
     if (e->cfg->memory && e->cfg->auto_retrieval && psy_child_up(&e->links->mnemo) &&
@@ -284,8 +329,18 @@ static void add_user_message(psy_env *e, psy_conv *c, const char *text)
     cJSON_Delete(mems);
     psy_context_add(&c->ctx, "user", text, extra, 0);
     free(extra);
+    const psy_msg *m = &c->ctx.msgs[c->ctx.n - 1];
+    if (c->ctx.n > 1 && m->tokens >= c->ctx.context_length) {
+        psy_emitf(e->bus, PSY_EV_ERROR,
+                  "[Error: your message is about %d tokens, more than the model's whole context of %d tokens; send it "
+                  "in smaller parts, or use a model with a larger context ([model] path)]",
+                  m->tokens, c->ctx.context_length);
+        psy_context_pop(&c->ctx);
+        return -E2BIG;
+    }
     compact(e, c);
     psy_emit_status(e->bus);
+    return 0;
 }
 
 void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
@@ -306,8 +361,8 @@ void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
         return;
     }
     if (strchr(text, '?')) psy_emotion_event(e->links, "user_question", PSY_EMOTION_FULL, NULL);
-    add_user_message(e, c, text);
-    bool over = false;
+    bool over = add_user_message(e, c, text) != 0;
+    if (over) finish(&t, NULL, true);
     for (int iter = 0; iter < e->cfg->max_iterations && !over; iter++) {
         psy_activity_rearm(e->bus);
         if (psy_turn_aborted(e->bus, t.seq)) {

@@ -139,7 +139,8 @@ static bool thought_step(thought *t)
     psy_gen_params p = {.max_tokens = e->cfg->think_max_tokens,
                         .temperature = e->cfg->think_temperature,
                         .background = true,
-                        .timeout_s = e->cfg->generation_timeout_s};
+                        .timeout_s = e->cfg->generation_timeout_s,
+                        .fit = true};
     int rc = psy_generate(e->links, cJSON_Duplicate(t->msgs, 1), &p, &out, NULL, err, sizeof err);
     if (rc) {
         if (rc != -ECANCELED) log_warn("idle thought: %s", err);
@@ -266,7 +267,8 @@ static void dream(psy_env *e, int ts, int cs)
     psy_gen_params p = {.max_tokens = e->cfg->dream_max_tokens,
                         .temperature = e->cfg->dream_temperature,
                         .background = true,
-                        .timeout_s = e->cfg->generation_timeout_s};
+                        .timeout_s = e->cfg->generation_timeout_s,
+                        .fit = true};
     int rc = -ECANCELED;
     if (psy_idle_aborted(e->bus, ts, cs)) cJSON_Delete(msgs);
     else rc = psy_generate(e->links, msgs, &p, &out, NULL, err, sizeof err);
