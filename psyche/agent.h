@@ -113,10 +113,10 @@ typedef struct psy_usage {
 
 /* The conversation the front-end calls above use (owned by the agent). */
 psy_conv *psy_agent_conv(psy_agent *a);
-/* A new, empty conversation with the agent's budget and system prompt; the
- * caller frees it with psy_conv_free once no turn of it is queued or
- * running. Agent thread or before psy_agent_start, or while the agent is
- * idle. Returns 0 or -ENOMEM. */
+/* A new, empty conversation with the agent's budget (its system prompt is
+ * set on the agent thread before its first turn, since elpis counts it).
+ * Any thread. The caller frees it with psy_conv_free once no turn of it is
+ * queued or running. Returns 0 or -ENOMEM. */
 int psy_agent_conv_new(psy_agent *a, psy_conv **out);
 /* Queues a user message for conversation c (as psy_agent_submit does for the
  * agent's own). Returns 0 or -ENOMEM. */
