@@ -95,6 +95,14 @@ cJSON *psy_agent_emotion(psy_agent *a) { return psy_links_emotion_copy(&a->links
 
 psy_conv *psy_agent_conv(psy_agent *a) { return a->conv; }
 
+int psy_agent_conv_free(psy_agent *a, psy_conv *c)
+{
+    if (!c || c == a->conv) return 0; /* the agent's own goes with the agent */
+    int rc = psy_bus_push_input(&a->bus, PSY_INPUT_CONV_FREE, "", c);
+    if (!rc) psy_bus_wake(&a->bus);
+    return rc;
+}
+
 static psy_conv_params conv_params(psy_agent *a)
 {
     return (psy_conv_params){.context_length = a->links.context_length,
@@ -180,12 +188,19 @@ static bool take_input(psy_agent *a)
     psy_input *in = psy_bus_pop_input(&a->bus);
     if (!in) return false;
     psy_conv *c = in->conv ? in->conv : a->conv;
+    if (in->kind == PSY_INPUT_CONV_FREE) {
+        psy_conv_free(c);
+        psy_input_free(in);
+        return true;
+    }
+    psy_conv_lock(c);
     if (in->kind == PSY_INPUT_MESSAGE) {
         prepare_conv(a, c);
         psy_react_turn(&a->env, c, in->text);
     } else {
         psy_run_command(&a->env, c, in->text);
     }
+    psy_conv_unlock(c);
     psy_input_free(in);
     psy_set_state(&a->bus, "idle");
     return true;
@@ -198,7 +213,11 @@ static bool idle_work(psy_agent *a, double now)
     psy_idle_action act = a->env.idle_on ? psy_idle_next(&a->idle, now, &w) : PSY_IDLE_NOTHING;
     if (act != PSY_IDLE_NOTHING && psy_child_up(&a->links.elpis)) {
         if (act == PSY_IDLE_DREAM) psy_dream(&a->env);
-        else psy_think(&a->env, a->conv);
+        else {
+            psy_conv_lock(a->conv);
+            psy_think(&a->env, a->conv);
+            psy_conv_unlock(a->conv);
+        }
         psy_idle_done(&a->idle, act, now_mono());
         psy_set_state(&a->bus, "idle");
         return true;
@@ -240,14 +259,22 @@ static void wait_for_work(psy_agent *a, double now)
     __atomic_store_n(&a->bus.idle_cancel, 0, __ATOMIC_RELEASE);
 }
 
-/* Commands sent just before the quit (a script's "/status" then EOF) still answer. */
-static void drain_inputs(psy_agent *a)
+/* Commands sent just before the quit (a script's "/status" then EOF) still
+ * answer; conversations whose free is queued are freed. run: commands may run. */
+static void drain_inputs(psy_agent *a, bool run)
 {
     psy_input *in;
     while ((in = psy_bus_pop_input(&a->bus))) {
-        if (in->kind == PSY_INPUT_COMMAND && !psy_bus_stop_now(&a->bus))
-            psy_run_command(&a->env, in->conv ? in->conv : a->conv, in->text);
-        else if (in->kind == PSY_INPUT_MESSAGE) log_info("a message arrived after the quit request; dropped");
+        psy_conv *c = in->conv ? in->conv : a->conv;
+        if (in->kind == PSY_INPUT_CONV_FREE) {
+            psy_conv_free(c);
+        } else if (in->kind == PSY_INPUT_COMMAND && run && !psy_bus_stop_now(&a->bus)) {
+            psy_conv_lock(c);
+            psy_run_command(&a->env, c, in->text);
+            psy_conv_unlock(c);
+        } else if (in->kind == PSY_INPUT_MESSAGE) {
+            log_info("a message arrived after the quit request; dropped");
+        }
         psy_input_free(in);
     }
 }
@@ -272,8 +299,10 @@ static void *agent_main(void *arg)
         if (idle_work(a, now)) continue;
         wait_for_work(a, now);
     }
-    drain_inputs(a);
+    drain_inputs(a, true);
+    psy_conv_lock(a->conv);
     psy_shutdown(&a->env, a->conv);
+    psy_conv_unlock(a->conv);
     psy_emit(&a->bus, PSY_EV_QUIT, NULL, NULL);
     return NULL;
 }
@@ -388,6 +417,7 @@ void psy_agent_free(psy_agent *a)
         psy_agent_quit(a); /* nobody waits for a graceful stop any more */
         pthread_join(a->thread, NULL);
     }
+    if (a->bus_ready && a->bus.ev_fd >= 0) drain_inputs(a, false); /* frees queued conversations */
     if (a->links_ready) psy_links_free(&a->links);
     psy_toolset_close(&a->tools);
     psy_conv_free(a->conv);

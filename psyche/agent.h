@@ -115,19 +115,23 @@ typedef struct psy_usage {
 psy_conv *psy_agent_conv(psy_agent *a);
 /* A new, empty conversation with the agent's budget (its system prompt is
  * set on the agent thread before its first turn, since elpis counts it).
- * Any thread. The caller frees it with psy_conv_free once no turn of it is
- * queued or running. Returns 0 or -ENOMEM. */
+ * Any thread. Free it with psy_agent_conv_free. Returns 0 or -ENOMEM. */
 int psy_agent_conv_new(psy_agent *a, psy_conv **out);
 /* Queues a user message for conversation c (as psy_agent_submit does for the
  * agent's own). Returns 0 or -ENOMEM. */
 int psy_agent_submit_to(psy_agent *a, psy_conv *c, const char *text);
-void psy_conv_free(psy_conv *c);
+/* Frees c on the agent thread after the turns queued for it (its staged
+ * messages are not stored as memories). c must not be used afterwards.
+ * Returns 0, or -ENOMEM (then nothing was queued: c is still yours). */
+int psy_agent_conv_free(psy_agent *a, psy_conv *c);
+/* The next three may be called from any thread: each waits while a turn,
+ * command or thought runs on c (they hold c's lock). */
 /* The messages [{role, content}] as the model sees them, system prompt
- * first (caller frees). Read it while no turn of c runs. */
-cJSON *psy_conv_messages(const psy_conv *c);
+ * first (caller frees). */
+cJSON *psy_conv_messages(psy_conv *c);
 /* Usage so far. */
-void psy_conv_get_usage(const psy_conv *c, psy_usage *out);
+void psy_conv_get_usage(psy_conv *c, psy_usage *out);
 /* Messages waiting to be stored as memories. */
-size_t psy_conv_staged(const psy_conv *c);
+size_t psy_conv_staged(psy_conv *c);
 
 #endif

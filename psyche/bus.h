@@ -24,7 +24,11 @@
 /* Most tool lines kept for the sidebar (newest last). */
 #define PSY_BUS_LAST_TOOLS 5
 
-typedef enum { PSY_INPUT_MESSAGE = 0, PSY_INPUT_COMMAND = 1 } psy_input_kind;
+typedef enum {
+    PSY_INPUT_MESSAGE = 0,
+    PSY_INPUT_COMMAND = 1,
+    PSY_INPUT_CONV_FREE = 2, /* free the conversation (after what is queued before it) */
+} psy_input_kind;
 
 typedef struct psy_input {
     psy_input_kind kind;

@@ -12,6 +12,7 @@ int psy_conv_new(psy_conv **out, const psy_conv_params *p)
     *out = NULL;
     psy_conv *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
     psy_context_init(&c->ctx, p->min_keep, p->count, p->count_ud);
     psy_context_set_budget(&c->ctx, p->context_length, p->max_fraction, p->reserve_fraction);
     c->usage.last_prompt_tokens = -1;
@@ -23,8 +24,12 @@ void psy_conv_free(psy_conv *c)
 {
     if (!c) return;
     psy_context_free(&c->ctx);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
+
+void psy_conv_lock(psy_conv *c) { pthread_mutex_lock(&c->mu); }
+void psy_conv_unlock(psy_conv *c) { pthread_mutex_unlock(&c->mu); }
 
 void psy_conv_set_context(psy_conv *c, int context_length, double max_fraction, double reserve_fraction)
 {
@@ -62,8 +67,25 @@ void psy_conv_note_usage(psy_conv *c, size_t n_rendered, long prompt_tokens, lon
 
 void psy_conv_clear(psy_conv *c) { psy_context_clear(&c->ctx); }
 
-cJSON *psy_conv_messages(const psy_conv *c) { return psy_context_render(&c->ctx); }
+cJSON *psy_conv_messages(psy_conv *c)
+{
+    psy_conv_lock(c);
+    cJSON *r = psy_context_render(&c->ctx);
+    psy_conv_unlock(c);
+    return r;
+}
 
-void psy_conv_get_usage(const psy_conv *c, psy_usage *out) { *out = c->usage; }
+void psy_conv_get_usage(psy_conv *c, psy_usage *out)
+{
+    psy_conv_lock(c);
+    *out = c->usage;
+    psy_conv_unlock(c);
+}
 
-size_t psy_conv_staged(const psy_conv *c) { return c->ctx.n_staged; }
+size_t psy_conv_staged(psy_conv *c)
+{
+    psy_conv_lock(c);
+    size_t n = c->ctx.n_staged;
+    psy_conv_unlock(c);
+    return n;
+}

@@ -11,6 +11,7 @@
 #ifndef PSY_CONV_H
 #define PSY_CONV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,13 +33,18 @@ typedef struct psy_conv_params {
 } psy_conv_params;
 
 struct psy_conv {
-    psy_context ctx;  /* msgs[0] is the system prompt; staged messages wait for memory */
+    pthread_mutex_t mu; /* held by the agent thread while it works on the conversation */
+    psy_context ctx;    /* msgs[0] is the system prompt; staged messages wait for memory */
     psy_usage usage;
 };
 
 /* Creates an empty conversation (no system prompt yet). Returns 0 or -ENOMEM. */
 int psy_conv_new(psy_conv **out, const psy_conv_params *p);
+/* Frees c at once (nobody may use it any more; see psy_agent_conv_free). */
 void psy_conv_free(psy_conv *c);
+/* c's lock: the agent thread holds it while a turn, command or thought runs on c. */
+void psy_conv_lock(psy_conv *c);
+void psy_conv_unlock(psy_conv *c);
 
 /* A new context length (elpis came up with its model): budget and counts. */
 void psy_conv_set_context(psy_conv *c, int context_length, double max_fraction, double reserve_fraction);
@@ -52,6 +58,6 @@ int psy_conv_set_system_prompt(psy_conv *c, const cJSON *tools, bool reasoning, 
 void psy_conv_note_usage(psy_conv *c, size_t n_rendered, long prompt_tokens, long completion_tokens);
 /* Removes every message but the system prompt (they stay staged for memory). */
 void psy_conv_clear(psy_conv *c);
-/* psy_conv_free, psy_conv_messages, psy_conv_get_usage, psy_conv_staged: agent.h. */
+/* psy_conv_messages, psy_conv_get_usage, psy_conv_staged (they lock c): agent.h. */
 
 #endif
