@@ -16,6 +16,7 @@
 #define PSY_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <cjson/cJSON.h>
 
@@ -88,5 +89,49 @@ void psy_agent_free(psy_agent *a);
 /* The user pressed a key: idle thinking stops at once (a turn is not
  * cancelled). Front-ends call it on input activity. */
 void psy_agent_typing(psy_agent *a);
+
+/* ---- Quit summary: psy_settings.quit_summary (default true) says whether the
+ * shutdown path summarises the conversation ([shutdown] summary must be on
+ * too); `psyche -p` turns it off unless --summary is given. */
+
+/* ---- Conversations (see docs/psyche.md "Conversations").
+ * A conversation holds its messages, token budget, staged memories and
+ * usage; the agent shares its children, tools, idle thinking and its one
+ * emotional state among them. The front-ends above use the agent's own
+ * conversation (psy_agent_submit); a server creates one per client. Turns
+ * run one at a time on the agent thread, in the order submitted; their
+ * events go to the one event queue. */
+typedef struct psy_conv psy_conv;
+
+typedef struct psy_usage {
+    long turns;              /* user messages answered (or abandoned) */
+    long generations;        /* generate calls for them (tool steps included) */
+    long prompt_tokens;      /* sum over generations, as elpis reported them */
+    long completion_tokens;  /* sum over generations */
+    long last_prompt_tokens; /* of the newest generation, -1 = none yet */
+} psy_usage;
+
+/* The conversation the front-end calls above use (owned by the agent). */
+psy_conv *psy_agent_conv(psy_agent *a);
+/* A new, empty conversation with the agent's budget (its system prompt is
+ * set on the agent thread before its first turn, since elpis counts it).
+ * Any thread. Free it with psy_agent_conv_free. Returns 0 or -ENOMEM. */
+int psy_agent_conv_new(psy_agent *a, psy_conv **out);
+/* Queues a user message for conversation c (as psy_agent_submit does for the
+ * agent's own). Returns 0 or -ENOMEM. */
+int psy_agent_submit_to(psy_agent *a, psy_conv *c, const char *text);
+/* Frees c on the agent thread after the turns queued for it (its staged
+ * messages are not stored as memories). c must not be used afterwards.
+ * Returns 0, or -ENOMEM (then nothing was queued: c is still yours). */
+int psy_agent_conv_free(psy_agent *a, psy_conv *c);
+/* The next three may be called from any thread: each waits while a turn,
+ * command or thought runs on c (they hold c's lock). */
+/* The messages [{role, content}] as the model sees them, system prompt
+ * first (caller frees). */
+cJSON *psy_conv_messages(psy_conv *c);
+/* Usage so far. */
+void psy_conv_get_usage(psy_conv *c, psy_usage *out);
+/* Messages waiting to be stored as memories. */
+size_t psy_conv_staged(psy_conv *c);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "log.h"
 
 static void msg_free(psy_msg *m)
@@ -154,26 +155,6 @@ void psy_context_pop(psy_context *c)
 
 bool psy_context_over_budget(const psy_context *c) { return c->total_tokens > psy_context_available(c); }
 
-size_t psy_utf8_chars(const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
-size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars)
-{
-    size_t i = 0, k = 0;
-    while (i < n) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (k == max_chars) return i;
-            k++;
-        }
-        i++;
-    }
-    return n;
-}
-
 void psy_context_recount(psy_context *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -225,18 +206,18 @@ void psy_context_calibrate(psy_context *c, size_t n_rendered, long prompt_tokens
 }
 
 /* Shortens message m in place to about target tokens: its text is cut at a
- * character boundary and a note says how much of the original is gone. */
+ * character boundary and a note says how much of the full text is gone. */
 static void shorten_msg(psy_context *c, psy_msg *m, long target)
 {
     size_t len = strlen(m->content);
     size_t body = m->body_len ? m->body_len : len; /* without an earlier note */
-    size_t chars = psy_utf8_chars(m->content, body);
+    size_t chars = utf8_count(m->content, body);
     if (!chars || m->tokens <= 0) return;
     /* characters per token of this very message, with a margin for the note */
     double keep_d = (double)chars * (double)target / (double)m->tokens * 0.9;
     size_t keep_chars = keep_d > 0 ? (size_t)keep_d : 0;
     if (keep_chars >= chars) keep_chars = chars > 64 ? chars - 64 : chars / 2;
-    size_t keep = psy_utf8_offset(m->content, body, keep_chars);
+    size_t keep = utf8_truncate_chars(m->content, body, keep_chars);
     size_t omitted = m->omitted_chars + (chars - keep_chars);
     buf b = BUF_INIT;
     buf_append(&b, m->content, keep);
@@ -251,24 +232,25 @@ static void shorten_msg(psy_context *c, psy_msg *m, long target)
     c->total_tokens += m->tokens;
 }
 
-/* When nothing more may be dropped: the largest tool results give way. */
-static void shorten_tool_results(psy_context *c)
+/* When nothing more may be dropped: the largest tool results give way until
+ * the total is within limit tokens. */
+static void shorten_tool_results(psy_context *c, long limit)
 {
-    for (int round = 0; round < 8 && psy_context_over_budget(c); round++) {
+    for (int round = 0; round < 8 && c->total_tokens > limit; round++) {
         psy_msg *best = NULL;
         for (size_t i = first_droppable(c); i < c->n; i++)
             if ((c->msgs[i].flags & PSY_MSG_TOOL_RESULT) && (!best || c->msgs[i].tokens > best->tokens))
                 best = &c->msgs[i];
         if (!best || best->tokens <= 64) return;
-        long excess = c->total_tokens - psy_context_available(c);
+        long excess = c->total_tokens - limit;
         long target = best->tokens - excess - 16;
         if (target < 48) target = 48;
         int before = best->tokens;
         shorten_msg(c, best, target);
         if (best->tokens >= before) return; /* no progress (the counter is odd): stop */
         c->shortened++;
-        log_info("compaction: a tool result shortened in place (%d -> %d tokens), %ld of %d used", before,
-                 best->tokens, c->total_tokens, psy_context_available(c));
+        log_info("compaction: a tool result shortened in place (%d -> %d tokens), %ld of %ld used", before,
+                 best->tokens, c->total_tokens, limit);
     }
 }
 
@@ -310,7 +292,7 @@ int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn sum
     }
     size_t ndrop = keep_from - from;
     if (!ndrop) {
-        shorten_tool_results(c);
+        shorten_tool_results(c, psy_context_available(c));
         return 0;
     }
 
@@ -359,10 +341,62 @@ int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn sum
             ndrop++;
         }
     }
-    shorten_tool_results(c);
+    shorten_tool_results(c, psy_context_available(c));
     log_info("compaction: dropped %zu messages, %ld tokens left of %d available, %zu staged", ndrop, c->total_tokens,
              psy_context_available(c), c->n_staged);
     return (int)ndrop;
+}
+
+/* Removes message i (staged, or freed when it is a system message). */
+static void drop_at(psy_context *c, size_t i)
+{
+    c->total_tokens -= c->msgs[i].tokens;
+    if (!strcmp(c->msgs[i].role, "system")) msg_free(&c->msgs[i]);
+    else stage(c, &c->msgs[i]);
+    memmove(c->msgs + i, c->msgs + i + 1, (c->n - i - 1) * sizeof *c->msgs);
+    c->n--;
+}
+
+/* The newest message without its volatile note (memories, mood). */
+static bool drop_extra(psy_context *c, psy_msg *m)
+{
+    if (!m->extra) return false;
+    free(m->extra);
+    m->extra = NULL;
+    c->total_tokens -= m->tokens;
+    count_msg(c, m);
+    c->total_tokens += m->tokens;
+    return true;
+}
+
+int psy_context_fit(psy_context *c, int answer_tokens, psy_fit_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    long limit = (long)c->context_length - answer_tokens - PSY_FIT_SLACK_TOKENS;
+    if (c->total_tokens <= limit) return 0;
+    /* 1. the oldest messages, below min_keep if need be; the newest stays */
+    size_t from = first_droppable(c);
+    while (c->total_tokens > limit && c->n - from > 1) drop_at(c, from), rep->dropped++;
+    /* 2. an earlier summary */
+    if (c->total_tokens > limit && from > 1 && c->n > 2) drop_at(c, 1), rep->dropped++;
+    /* 3. tool results, largest first */
+    long shortened = c->shortened;
+    shorten_tool_results(c, limit);
+    rep->shortened_results = (int)(c->shortened - shortened);
+    if (c->n < 2 || c->total_tokens <= limit) goto done;
+    /* 4. the newest message's note, then the message itself, with a note saying so */
+    psy_msg *last = &c->msgs[c->n - 1];
+    rep->extra_dropped = c->total_tokens > limit && drop_extra(c, last);
+    for (int round = 0; round < 3 && c->total_tokens > limit && last->tokens > PSY_FIT_MIN_TOKENS; round++) {
+        long target = last->tokens - (c->total_tokens - limit) - PSY_FIT_SLACK_TOKENS;
+        shorten_msg(c, last, target < PSY_FIT_MIN_TOKENS ? PSY_FIT_MIN_TOKENS : target);
+        rep->chars_cut = last->omitted_chars;
+    }
+done:
+    if (rep->dropped || rep->shortened_results || rep->chars_cut)
+        log_info("fit: %d messages dropped, %d tool results and %zu characters of the newest message cut; %ld of "
+                 "%ld tokens used", rep->dropped, rep->shortened_results, rep->chars_cut, c->total_tokens, limit);
+    return c->total_tokens > limit ? -E2BIG : 0;
 }
 
 void psy_context_clear(psy_context *c)

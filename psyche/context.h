@@ -34,8 +34,8 @@ typedef struct psy_msg {
     int tokens;    /* real count of the rendered message */
     bool estimated;/* the counter was unavailable; tokens is a byte-based upper estimate */
     int flags;     /* psy_msg_flags */
-    size_t body_len;      /* shortened in place: bytes of the original content still kept (0 = never shortened) */
-    size_t omitted_chars; /* shortened in place: characters of the original content cut so far */
+    size_t body_len;      /* shortened in place: bytes of the full content still kept (0 = never shortened) */
+    size_t omitted_chars; /* shortened in place: characters of the full content cut so far */
 } psy_msg;
 
 /* Returns the token count of one rendered message, or < 0 when unavailable. */
@@ -100,6 +100,26 @@ void psy_context_recount(psy_context *c);
  * saying how many characters were cut; c->shortened counts them). Returns
  * the number of messages dropped (0 when within budget). */
 int psy_context_compact(psy_context *c, psy_flush_fn flush, psy_summarize_fn summarize, void *ud);
+/* Tokens kept free between the prompt plus its answer and the end of the context. */
+#define PSY_FIT_SLACK_TOKENS 16
+/* A message is not shortened below this. */
+#define PSY_FIT_MIN_TOKENS 24
+
+/* What psy_context_fit did. */
+typedef struct psy_fit_report {
+    int dropped;           /* messages removed (staged for memory) */
+    int shortened_results; /* tool results shortened in place */
+    bool extra_dropped;    /* the newest message's note (memories, mood) removed */
+    size_t chars_cut;      /* characters cut from the newest message (0: none) */
+} psy_fit_report;
+
+/* Makes the whole prompt plus an answer of answer_tokens fit the context
+ * (context_length - PSY_FIT_SLACK_TOKENS), whatever min_keep says: drops the
+ * oldest messages (staged) and then an earlier summary, shortens tool
+ * results, drops the newest message's note and at last shortens the newest
+ * message itself, with a note in its text saying how much was cut. Returns 0,
+ * or -E2BIG when even that is not enough (the system prompt alone is too big). */
+int psy_context_fit(psy_context *c, int answer_tokens, psy_fit_report *rep);
 /* Hands everything staged to flush (shutdown). */
 int psy_context_flush_staged(psy_context *c, psy_flush_fn flush, void *ud);
 /* Removes every message but the system prompt (staging the removed ones). */
@@ -109,13 +129,6 @@ void psy_context_clear(psy_context *c);
 cJSON *psy_context_render(const psy_context *c);
 /* The text a message is rendered to (extra + blank line + content); caller frees. */
 char *psy_msg_render(const psy_msg *m);
-
-/* ---- UTF-8 text measured in characters (code points), not bytes */
-
-/* Characters in s[0..n). */
-size_t psy_utf8_chars(const char *s, size_t n);
-/* Byte offset of the first max_chars characters of s[0..n) (n when shorter). */
-size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars);
 
 /* ---- judging messages */
 

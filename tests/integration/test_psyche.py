@@ -793,3 +793,37 @@ def test_sandbox_tmp_key():
     finally:
         if os.path.exists(probe):
             os.unlink(probe)
+
+
+def test_forty_turns_on_the_512_token_model_never_jam():
+    """The tiny model's context is 512 tokens: long inputs, long answers and
+    non-ASCII text, 40 turns in a row, each answered without an error; an
+    input larger than the whole context is refused with advice."""
+    env = Env(AGENT_MAX_TOKENS="2048")  # the answer may ask for it all: the reserve caps it
+    p = Psyche(env, "--no-idle")
+    long_text = "Please remember the following notes about my garden and my week. " * 12
+    accents = "Ça va très bien, merci! Grüße aus München, 東京の天気は晴れです。 " * 6
+    inputs = ["hello", long_text, accents, "What did I tell you about the garden?", "ok " * 60]
+    errors = []
+    try:
+        p.wait_for(lambda e: e["event"] == "status" and e["data"].get("children", {}).get("elpis", {}).get("alive"),
+                   60, "elpis up")
+        for i in range(40):
+            p.send(inputs[i % len(inputs)] + " (%d)" % i)
+            start = len(p.events)
+            p.answer(timeout=120)
+            errors += ["turn %d: %s" % (i, e.get("text")) for e in p.events[start:] if e["event"] == "error"]
+        assert not errors, errors
+        p.send("word " * 3000)  # about 3000 tokens: more than the whole context
+        start = len(p.events)
+        p.answer(timeout=120)
+        refused = [e.get("text", "") for e in p.events[start:] if e["event"] == "error"]
+        assert refused and "smaller parts" in refused[0] and "overflow" not in refused[0], refused
+        p.send("and a short one after that")
+        start = len(p.events)
+        p.answer(timeout=120)
+        assert not [e for e in p.events[start:] if e["event"] == "error"], p.events[start:]
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()

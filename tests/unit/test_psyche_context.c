@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../psyche/agent_int.h"
 #include "../../psyche/context.h"
+#include "../../psyche/filter.h"
 #include "../../psyche/prompt.h"
 #include "buf.h"
+#include "utf8.h"
 #include "util.h"
 
 /* ---- fakes */
@@ -229,9 +230,9 @@ static void test_tool_result_text_counts_characters(void **state)
     const char *note = strstr(t, "\n\n[... truncated, ");
     assert_non_null(note);
     /* exactly 1000 characters kept, none split, and the note counts characters */
-    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 1000);
+    assert_int_equal(utf8_count(t, (size_t)(note - t)), 1000);
     assert_true(utf8_valid(t, strlen(t)));
-    size_t total = psy_utf8_chars("[Tool result for read_file]:\n", 29) + 3000 + strlen("{\"content\":\"\"}");
+    size_t total = utf8_count("[Tool result for read_file]:\n", 29) + 3000 + strlen("{\"content\":\"\"}");
     char expect[96];
     snprintf(expect, sizeof expect, "[... truncated, %zu chars omitted]", total - 1000);
     assert_non_null(strstr(note, expect));
@@ -240,7 +241,7 @@ static void test_tool_result_text_counts_characters(void **state)
     t = psy_tool_result_text("read_file", w, 16000, 200);
     note = strstr(t, "\n\n[... truncated, ");
     assert_non_null(note);
-    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 200);
+    assert_int_equal(utf8_count(t, (size_t)(note - t)), 200);
     assert_non_null(strstr(note, "chars omitted to fit the context]"));
     free(t);
     /* short results are left alone */
@@ -252,8 +253,8 @@ static void test_tool_result_text_counts_characters(void **state)
     cJSON_Delete(small);
     cJSON_Delete(w);
     free(euros);
-    assert_int_equal(psy_utf8_offset("a\xE2\x82\xAC" "b", 5, 2), 4);
-    assert_int_equal(psy_utf8_offset("ab", 2, 5), 2);
+    assert_int_equal(utf8_truncate_chars("a\xE2\x82\xAC" "b", 5, 2), 4);
+    assert_int_equal(utf8_truncate_chars("ab", 2, 5), 2);
 }
 
 static void test_room_and_oversized_tool_results(void **state)
@@ -523,10 +524,54 @@ static void test_stream_filter(void **state)
     buf_free(&rsn);
 }
 
+/* Before a generation the prompt plus its answer is made to fit, even below min_keep. */
+static void test_fit_drops_below_min_keep_then_shortens_the_newest(void **state)
+{
+    (void)state;
+    psy_context c;
+    psy_context_init(&c, 4, fake_count, NULL);
+    psy_context_set_budget(&c, 512, 0.75, 0.20);
+    psy_context_set_system(&c, "You are a test.");
+    char big[1201];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0; /* 300 + 4 tokens each */
+    for (int i = 0; i < 4; i++) psy_context_add(&c, i % 2 ? "assistant" : "user", big, NULL, 0);
+    psy_context_add(&c, "user", "the newest question", "[memories] many of them", 0);
+    psy_fit_report rep;
+    assert_int_equal(psy_context_fit(&c, 100, &rep), 0);
+    assert_true(c.total_tokens + 100 + PSY_FIT_SLACK_TOKENS <= 512);
+    assert_int_equal(rep.dropped, 3); /* as many as needed, although min_keep is 4 */
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.msgs[2].content, "the newest question");
+    assert_int_equal(c.n_staged, 3); /* dropped messages still go to memory */
+    assert_int_equal(rep.chars_cut, 0);
+
+    /* a newest message that cannot fit is cut, with a note in its text */
+    char huge[1601];
+    memset(huge, 'y', sizeof huge - 1);
+    huge[sizeof huge - 1] = 0; /* 404 tokens */
+    psy_context_add(&c, "user", huge, "[mood] calm", 0);
+    assert_int_equal(psy_context_fit(&c, 100, &rep), 0);
+    assert_true(c.total_tokens + 100 + PSY_FIT_SLACK_TOKENS <= 512);
+    assert_true(rep.extra_dropped);
+    assert_true(rep.chars_cut > 0);
+    assert_non_null(strstr(c.msgs[c.n - 1].content, "characters omitted"));
+    assert_int_equal(c.n, 2);
+
+    /* nothing helps when the system prompt alone fills the context */
+    char sys[2401];
+    memset(sys, 's', sizeof sys - 1);
+    sys[sizeof sys - 1] = 0;
+    psy_context_set_system(&c, sys);
+    assert_int_equal(psy_context_fit(&c, 100, &rep), -E2BIG);
+    psy_context_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_is_a_share_of_the_real_context),
+        cmocka_unit_test(test_fit_drops_below_min_keep_then_shortens_the_newest),
         cmocka_unit_test(test_compaction_keeps_the_system_prompt_and_stages),
         cmocka_unit_test(test_compaction_keeps_at_least_min_keep),
         cmocka_unit_test(test_failed_flush_keeps_the_stage),
