@@ -5,12 +5,19 @@
  * the agent only through agent.h (submit, cancel, command, quit, status,
  * emotion, and the event queue behind psy_agent_fd()).
  *
- * Files: tui.c (the loop, and agent events into the screen model),
- * tui_keys.c (keys and slash commands), tui_view.c (layout and drawing),
- * tui_text.c (UTF-8 width, wrapping, bars, command parsing, the Ctrl+C
- * clock) and tui_input.c (the input line editor and its history).
- * The last two are pure: no curses, no agent, unit-tested without a terminal
- * (tests/unit/test_psyche_tui.c); their declarations follow psy_tui_run. */
+ * Files, each calling only the ones below it (no file calls back up;
+ * tests/integration/test_tui.py checks the object files):
+ *   tui.c         the loop: keyboard, agent events, resizes, redraws
+ *   tui_events.c  agent events into the screen model
+ *   tui_keys.c    keys and slash commands into the screen model and the agent
+ *   tui_view.c    layout and drawing of the screen model (curses)
+ *   tui_model.c   the screen model: chat and thought logs, notices, counters
+ *   tui_input.c   the input line editor and its history (pure)
+ *   tui_text.c    UTF-8 width, wrapping, bars, command parsing, the Ctrl+C
+ *                 clock (pure)
+ * The pure files use no curses and no agent and are unit-tested without a
+ * terminal (tests/unit/test_psyche_tui.c); their declarations follow
+ * psy_tui_run. */
 #ifndef PSY_TUI_H
 #define PSY_TUI_H
 
@@ -21,10 +28,12 @@
 #include "agent.h"
 
 /* Runs the UI until the agent reports PSY_EV_QUIT (after /quit, Ctrl+Q,
- * Ctrl+C twice, SIGTERM, or the terminal going away). Restores the terminal
- * before it returns. Returns the process exit code: 0, or 1 when the
- * terminal could not be set up. The caller still frees the agent. */
-int psy_tui_run(psy_agent *a);
+ * Ctrl+C twice, SIGTERM, or the terminal going away). where: lines saying
+ * where memories, logs and config live, shown under /status (borrowed for
+ * the call). Restores the terminal before it returns. Returns the process
+ * exit code: 0, or 1 when the terminal could not be set up. The caller
+ * still frees the agent. */
+int psy_tui_run(psy_agent *a, const char *where);
 
 /* ====================================================================
  * Internal: shared by tui*.c and the unit test. Not for other modules.
@@ -168,8 +177,8 @@ char *psy_tui_input_take(psy_tui_input *in);
  * column relative to the field in *col. */
 size_t psy_tui_input_scroll(const psy_tui_input *in, int width, size_t prev_first, int *col);
 
-/* ---- screen model: tui.c builds it from events and keys, tui_view.c
- * draws it. Only the main thread touches either. */
+/* ---- screen model (tui_model.c): tui_events.c and tui_keys.c change it,
+ * tui_view.c draws it. Only the main thread touches it. */
 
 typedef enum {
     /* the chat */
@@ -210,6 +219,7 @@ typedef struct psy_tui_log {
 
 typedef struct psy_tui {
     psy_agent *agent;
+    const char *where;         /* borrowed: where memories, logs and config live (/status) */
     psy_tui_log chat, thoughts;
     psy_tui_input input;
     size_t input_first;        /* the input line's horizontal scroll */
@@ -218,6 +228,9 @@ typedef struct psy_tui {
     int chat_rows, thought_rows; /* set by the view: page sizes */
     size_t chat_total;         /* set by the view: the chat's lines in all */
     bool show_thoughts;
+    bool show_reasoning;       /* /reason: reasoning entries in the thought panel */
+    bool repaint;              /* Ctrl+L: the view repaints everything on its next draw */
+    bool status_asked;         /* /status sent: the answer gets the `where` lines */
     unsigned submitted;        /* messages sent to the agent */
     unsigned answered;         /* ANSWER events seen: turn answered+1 is the one running */
     long live;                 /* chat index of the streaming answer, or -1 */
@@ -239,12 +252,30 @@ typedef struct psy_tui {
     size_t npartial;
 } psy_tui;
 
-/* tui.c: the model */
+/* tui_model.c */
+void psy_tui_model_init(psy_tui *t, psy_agent *a, const char *where);
+void psy_tui_model_free(psy_tui *t);
 double psy_tui_now(void); /* CLOCK_MONOTONIC seconds */
+bool psy_tui_busy(const psy_tui *t); /* a turn is running */
+unsigned psy_tui_running_turn(const psy_tui *t); /* its number, 0 when none */
+const char *psy_tui_state(const psy_tui *t); /* the agent's state word */
 void psy_tui_chat_add(psy_tui *t, psy_tui_kind kind, const char *text, unsigned turn);
+/* Empties the chat view (the agent's conversation is not touched). */
 void psy_tui_chat_clear(psy_tui *t);
+/* A thought panel entry with its label; NULL when out of memory. */
+psy_tui_entry *psy_tui_thought_add(psy_tui *t, psy_tui_kind kind, const char *label, const char *text);
+/* Appends (sanitized) text to an entry; replaces its text; trims trailing
+ * blank lines and spaces. */
+void psy_tui_entry_append(psy_tui_entry *e, const char *text, size_t n);
+void psy_tui_entry_set_text(psy_tui_entry *e, const char *text);
+void psy_tui_entry_trim(psy_tui_entry *e);
+/* Shows the newer emotion (emotion_next) from now on. */
+void psy_tui_take_emotion(psy_tui *t, double now);
 /* A line in the status bar for secs seconds. */
 void psy_tui_notice(psy_tui *t, double secs, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* tui_events.c: one agent event into the model; false on PSY_EV_QUIT. */
+bool psy_tui_on_event(psy_tui *t, const psy_event *ev);
 
 /* tui_keys.c: type and ch as get_wch returned them (OK or KEY_CODE_YES). */
 /* bracketed paste (ESC[200~ .. ESC[201~): key codes above curses' KEY_MAX (0777) */
@@ -254,17 +285,14 @@ void psy_tui_keys_init(void); /* after the terminal is set up */
 void psy_tui_on_key(psy_tui *t, int type, wint_t ch);
 /* /quit, Ctrl+Q: the agent's shutdown path; a second call stops at once. */
 void psy_tui_quit(psy_tui *t);
-bool psy_tui_busy(const psy_tui *t); /* a turn is running */
-const char *psy_tui_state(const psy_tui *t); /* the agent's state word */
 
 /* tui_view.c: 0, or -1 when the terminal cannot be set up. */
 int psy_tui_view_open(void);
 void psy_tui_view_close(void);
 /* After a terminal size change (SIGWINCH): takes the size from the tty. */
 void psy_tui_view_resize(void);
-/* Ctrl+L: repaint everything on the next draw. */
-void psy_tui_view_repaint(void);
-/* Draws the whole screen (curses sends only what changed). */
+/* Draws the whole screen (curses sends only what changed; everything when
+ * t->repaint is set, which it clears). */
 void psy_tui_view_draw(psy_tui *t, double now);
 
 #endif

@@ -205,7 +205,7 @@ void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
     switch (ch) {
     case CTRL_C: on_ctrl_c(t); break;
     case CTRL_Q: psy_tui_quit(t); break;
-    case CTRL_L: psy_tui_view_repaint(); break;
+    case CTRL_L: t->repaint = true; break;
     case CTRL_T:
         t->show_thoughts = !t->show_thoughts;
         if (t->show_thoughts) t->unseen = 0;

@@ -79,7 +79,6 @@ void psy_tui_view_resize(void)
     clearok(curscr, TRUE);
 }
 
-void psy_tui_view_repaint(void) { clearok(curscr, TRUE); }
 
 /* ------------------------------------------------------------ primitives */
 
@@ -710,6 +709,8 @@ static void draw_status(psy_tui *t, double now)
 
 void psy_tui_view_draw(psy_tui *t, double now)
 {
+    if (t->repaint) clearok(curscr, TRUE);
+    t->repaint = false;
     erase();
     if (!layout(t)) {
         mvaddstr(0, 0, "terminal too small");

@@ -1,0 +1,233 @@
+/* tui_events.c - the agent's events into the terminal UI's screen model:
+ * streamed tokens and answers into the chat, tools as running lines,
+ * thoughts, reasoning and memory news into the thought panel, status and
+ * emotion for the sidebar, children's news with their cause in full.
+ * Calls only tui_model.c and tui_text.c; main thread only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tui.h"
+
+/* ---------------------------------------------------------- agent events */
+
+/* How many bytes at the end of s[0..n) start a UTF-8 sequence that is not
+ * complete yet (streamed tokens may split a character). */
+static size_t incomplete_tail(const char *s, size_t n)
+{
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+static void on_token(psy_tui *t, const char *text)
+{
+    if (t->live < 0 || (size_t)t->live >= t->chat.n) {
+        psy_tui_chat_add(t, PSY_TUI_ANSWER, "", psy_tui_running_turn(t));
+        t->live = (long)t->chat.n - 1;
+        t->chat.v[t->live].live = true;
+        t->npartial = 0;
+    }
+    /* join the held-back bytes of the last token with this one */
+    size_t n = strlen(text);
+    char *joined = malloc(t->npartial + n + 1);
+    if (!joined) return;
+    memcpy(joined, t->partial, t->npartial);
+    memcpy(joined + t->npartial, text, n + 1);
+    n += t->npartial;
+    size_t hold = incomplete_tail(joined, n);
+    memcpy(t->partial, joined + n - hold, hold);
+    t->npartial = hold;
+    psy_tui_entry *e = &t->chat.v[t->live];
+    if (e->len == 0) { /* an answer does not start with blank lines */
+        size_t skip = 0;
+        while (skip < n - hold && (joined[skip] == '\n' || joined[skip] == ' ')) skip++;
+        psy_tui_entry_append(e, joined + skip, n - hold - skip);
+    } else {
+        psy_tui_entry_append(e, joined, n - hold);
+    }
+    free(joined);
+    t->streamed = true;
+}
+
+/* The streamed text stops here (a tool runs): what follows is a new entry. */
+static void end_segment(psy_tui *t)
+{
+    if (t->live >= 0 && (size_t)t->live < t->chat.n) {
+        psy_tui_entry *e = &t->chat.v[t->live];
+        if (t->npartial) psy_tui_entry_append(e, t->partial, t->npartial);
+        psy_tui_entry_trim(e);
+        e->live = false;
+    }
+    t->npartial = 0;
+    t->live = -1;
+}
+
+static long last_answer_of(const psy_tui *t, unsigned turn)
+{
+    for (size_t i = t->chat.n; i-- > 0;)
+        if (t->chat.v[i].kind == PSY_TUI_ANSWER && t->chat.v[i].turn == turn) return (long)i;
+    return -1;
+}
+
+static void on_answer(psy_tui *t, const psy_event *ev)
+{
+    unsigned turn = psy_tui_running_turn(t);
+    bool cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->data, "interrupted"));
+    const char *text = ev->text ? ev->text : "";
+    long idx = turn ? last_answer_of(t, turn) : -1;
+    if (t->streamed && idx >= 0) {
+        psy_tui_entry *e = &t->chat.v[idx];
+        if (t->npartial) psy_tui_entry_append(e, t->partial, t->npartial); /* shown as U+FFFD */
+        /* a note the answer has that the stream did not ("[Generation timed out]") */
+        const char *para = text;
+        for (const char *p = strstr(text, "\n\n"); p; p = strstr(p + 2, "\n\n")) para = p + 2;
+        while (*para == ' ' || *para == '\n') para++;
+        char *clean = psy_tui_sanitize(para, strlen(para));
+        if (clean && *clean == '[' && !strstr(e->text, clean)) {
+            psy_tui_entry_trim(e);
+            psy_tui_entry_append(e, "\n\n", 2);
+            psy_tui_entry_append(e, para, strlen(para));
+        }
+        free(clean);
+        psy_tui_entry_trim(e);
+        e->cut = cut;
+    } else if (*text || cut) {
+        psy_tui_chat_add(t, PSY_TUI_ANSWER, text, turn);
+        if (t->chat.n) t->chat.v[t->chat.n - 1].cut = cut;
+    }
+    for (size_t i = 0; i < t->chat.n; i++) t->chat.v[i].live = false; /* running tools too */
+    t->live = -1;
+    t->npartial = 0;
+    t->streamed = false;
+    if (t->answered != t->submitted) t->answered++;
+    t->busy_since = psy_tui_now(); /* the next queued turn, if any, starts now */
+}
+
+static psy_tui_entry *find_live(psy_tui_log *l, psy_tui_kind kind)
+{
+    for (size_t i = l->n; i-- > 0;)
+        if (l->v[i].kind == kind && l->v[i].live) return &l->v[i];
+    return NULL;
+}
+
+static void on_tool(psy_tui *t, const psy_event *ev, bool start)
+{
+    const char *line = ev->text ? ev->text : "a tool";
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(ev->data, "name");
+    bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->data, "success"));
+    if (psy_tui_busy(t)) {
+        psy_tui_entry *e = start ? NULL : find_live(&t->chat, PSY_TUI_TOOL);
+        if (!e) {
+            psy_tui_chat_add(t, PSY_TUI_TOOL, line, psy_tui_running_turn(t));
+            e = t->chat.n ? &t->chat.v[t->chat.n - 1] : NULL;
+            if (!e) return;
+            snprintf(e->label, sizeof e->label, "%s", cJSON_IsString(name) ? name->valuestring : "tool");
+        } else {
+            psy_tui_entry_set_text(e, line);
+        }
+        e->live = start;
+        e->ok = ok;
+        end_segment(t); /* text after the tool is a new paragraph below it */
+        return;
+    }
+    /* an idle thought's tool */
+    psy_tui_entry *e = NULL;
+    if (!start)
+        for (size_t i = t->thoughts.n; i-- > 0;)
+            if (t->thoughts.v[i].live) {
+                e = &t->thoughts.v[i];
+                break;
+            }
+    if (!e) {
+        e = psy_tui_thought_add(t, PSY_TUI_EVENT, "tool", line);
+        if (!e) return;
+    } else {
+        psy_tui_entry_set_text(e, line);
+    }
+    e->live = start;
+    e->ok = ok;
+}
+
+static void on_thought(psy_tui *t, const psy_event *ev)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(ev->data, "kind");
+    const cJSON *theme = cJSON_GetObjectItemCaseSensitive(ev->data, "theme");
+    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "dream")) {
+        char label[64];
+        snprintf(label, sizeof label, "dream%s%s", cJSON_IsString(theme) ? ": " : "",
+                 cJSON_IsString(theme) ? theme->valuestring : "");
+        psy_tui_thought_add(t, PSY_TUI_DREAM, label, ev->text);
+    } else {
+        psy_tui_thought_add(t, PSY_TUI_REFLECTION, "reflection", ev->text);
+    }
+}
+
+static void on_status(psy_tui *t, const psy_event *ev)
+{
+    if (!cJSON_IsObject(ev->data)) return;
+    char before[32];
+    snprintf(before, sizeof before, "%s", psy_tui_state(t));
+    cJSON_Delete(t->status);
+    t->status = cJSON_Duplicate(ev->data, 1);
+    const char *now = psy_tui_state(t);
+    if (strcmp(before, now) && !strcmp(now, "consolidating"))
+        psy_tui_thought_add(t, PSY_TUI_EVENT, "memory", "consolidating memories");
+}
+
+/* A child's news: a first start goes to the thought panel, a restart is a
+ * quiet line in the chat, anything else (died, could not start) a warning
+ * with the last lines of its log (in the text; at most 12 lines shown). */
+static void on_child(psy_tui *t, const psy_event *ev)
+{
+    const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
+    const char *text = ev->text ? ev->text : "a child changed state";
+    if (event && !strcmp(event, "started")) {
+        psy_tui_thought_add(t, PSY_TUI_EVENT, "child", text);
+        return;
+    }
+    size_t n = 0;
+    int lines = 0;
+    while (text[n] && lines < 12) lines += text[n++] == '\n';
+    char *msg = strndup(text, n);
+    if (!msg) return;
+    psy_tui_chat_add(t, PSY_TUI_CHILD, msg, 0);
+    free(msg);
+    if (event && !strcmp(event, "restarted") && t->chat.n) t->chat.v[t->chat.n - 1].ok = true;
+}
+
+/* Returns false on PSY_EV_QUIT. */
+bool psy_tui_on_event(psy_tui *t, const psy_event *ev)
+{
+    const char *text = ev->text ? ev->text : "";
+    switch (ev->kind) {
+    case PSY_EV_TOKEN: on_token(t, text); break;
+    case PSY_EV_ANSWER: on_answer(t, ev); break;
+    case PSY_EV_REASONING: psy_tui_thought_add(t, PSY_TUI_REASONING, "reasoning", text); break;
+    case PSY_EV_THOUGHT: on_thought(t, ev); break;
+    case PSY_EV_TOOL_START: on_tool(t, ev, true); break;
+    case PSY_EV_TOOL_END: on_tool(t, ev, false); break;
+    case PSY_EV_EMOTION:
+        if (cJSON_IsObject(ev->data)) {
+            cJSON_Delete(t->emotion_next);
+            t->emotion_next = cJSON_Duplicate(ev->data, 1);
+            double now = psy_tui_now();
+            if (!t->emotion || now - t->emotion_at >= 1.0) psy_tui_take_emotion(t, now);
+        }
+        break;
+    case PSY_EV_MEMORY:
+        psy_tui_thought_add(t, PSY_TUI_EVENT, "memory", text);
+        if (psy_tui_busy(t) || t->quitting) psy_tui_chat_add(t, PSY_TUI_MEMORY, text, psy_tui_running_turn(t));
+        break;
+    case PSY_EV_STATUS: on_status(t, ev); break;
+    case PSY_EV_CHILD: on_child(t, ev); break;
+    case PSY_EV_ERROR: psy_tui_chat_add(t, PSY_TUI_ERROR, text, psy_tui_running_turn(t)); break;
+    case PSY_EV_INFO: psy_tui_chat_add(t, PSY_TUI_INFO, text, 0); break;
+    case PSY_EV_QUIT: return false;
+    }
+    return true;
+}
