@@ -105,6 +105,16 @@ static void on_answer_text(frontend *fe, const psy_event *ev)
     fe->streamed = false;
 }
 
+/* elpis could not be started at start-up (a later restart that fails is
+ * retried, as in the TUI). */
+static bool elpis_start_failed(const frontend *fe, const psy_event *ev)
+{
+    const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
+    return ev->kind == PSY_EV_CHILD && !fe->ready && child && e && !strcmp(child, "elpis") &&
+           !strcmp(e, "start_failed");
+}
+
 static void print_event_text(frontend *fe, const psy_event *ev)
 {
     const char *t = ev->text ? ev->text : "";
@@ -113,14 +123,21 @@ static void print_event_text(frontend *fe, const psy_event *ev)
     case PSY_EV_TOKEN: on_token(fe, t); break;
     case PSY_EV_ANSWER: on_answer_text(fe, ev); break;
     case PSY_EV_TOOL_END: put_line(fe, stderr, "[tool] ", t); break;
-    case PSY_EV_ERROR: put_line(fe, stderr, "", t); break;
+    case PSY_EV_ERROR:
+        if (fe->status != PSY_EXIT_NO_MODEL && fe->status != PSY_EXIT_CHILDREN) put_line(fe, stderr, "", t);
+        break; /* else the start-up failure was said in one line already */
     case PSY_EV_CHILD: {
         const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
         if (e && !strcmp(e, "started")) break; /* the normal case is not news */
+        if (elpis_start_failed(fe, ev)) break; /* on_start_failed says it in one line */
         put_line(fe, stderr, "psyche: ", t);
         break;
     }
-    case PSY_EV_INFO: put_line(fe, one_shot ? stderr : stdout, "", t); break;
+    case PSY_EV_INFO:
+        put_line(fe, one_shot ? stderr : stdout, "", t);
+        if (fe->o->where && cJSON_GetObjectItemCaseSensitive(ev->data, "children")) /* the answer to /status */
+            fputs(fe->o->where, one_shot ? stderr : stdout);
+        break;
     case PSY_EV_MEMORY:
         if (!one_shot && fe->interactive) put_line(fe, stdout, "(memory) ", t);
         break;
@@ -217,8 +234,8 @@ static void advance(frontend *fe)
 
 /* ---------------------------------------------------------------- events */
 
-/* elpis could not be started at start-up: one line saying why and what to do, then stop
- * (a script must not wait for the retry). */
+/* elpis could not be started at start-up: one line saying why and what to
+ * do, then stop (a script must not wait for the retry). */
 static void on_start_failed(frontend *fe, const psy_event *ev)
 {
     const char *tail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "log_tail"));
@@ -229,8 +246,7 @@ static void on_start_failed(frontend *fe, const psy_event *ev)
     buf b = BUF_INIT;
     if (cause) buf_printf(&b, "elpis could not be started: %.*s", (int)strcspn(cause + 14, "\n"), cause + 14);
     else buf_printf(&b, "elpis could not be started: %s (log: %s)", why ? why : "unknown cause", log ? log : "?");
-    if (no_model) buf_puts(&b, " -- give psyche a GGUF chat model: psyche --model FILE.gguf, or [model] path in "
-                               "the config (make test-models builds a tiny test model)");
+    if (no_model) buf_puts(&b, " (psyche --model FILE.gguf; make test-models builds a tiny test model)");
     end_line(fe);
     psy_front_put(stderr, "psyche: ", NULL, true);
     psy_front_put(stderr, buf_str(&b), "\n", fe->o->raw);
@@ -257,14 +273,9 @@ static bool on_event(frontend *fe, const psy_event *ev)
         if (st && strcmp(st, "starting")) fe->ready = true;
         break;
     }
-    case PSY_EV_CHILD: {
-        const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
-        const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
-        bool first_start = !fe->ready; /* a later restart that fails is retried, as in the TUI */
-        if (first_start && child && e && !strcmp(child, "elpis") && !strcmp(e, "start_failed") && !fe->status)
-            on_start_failed(fe, ev);
+    case PSY_EV_CHILD:
+        if (elpis_start_failed(fe, ev) && !fe->status) on_start_failed(fe, ev);
         break;
-    }
     case PSY_EV_QUIT: return false;
     default: break;
     }

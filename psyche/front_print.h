@@ -23,6 +23,7 @@ typedef struct psy_front_opts {
     const char *message; /* -p: the one message (NULL: read lines from stdin) */
     bool events;         /* --events: one JSON object per event on stdout */
     bool raw;            /* --raw: no cleaning of terminal control sequences */
+    const char *where;   /* lines saying where memories, logs and config live, added to /status (may be NULL) */
 } psy_front_opts;
 
 /* Runs the line front-end on a started agent until PSY_EV_QUIT: messages are

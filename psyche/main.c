@@ -274,6 +274,7 @@ int main(int argc, char **argv)
     int status = cfg_load(keys, nkeys, file, required, "PSYCHE", err, sizeof err) ? PSY_EXIT_USAGE : 0;
     if (!status) status = parse_flags(argc, argv, keys, nkeys, &o, err, sizeof err);
     char *where = status ? NULL : where_things_live(&cfg);
+    o.front.where = where;
     bool answered = o.help || o.version || o.print_config;
     if (!status && o.help) usage(stdout, where ? where : "");
     else if (!status && o.version) printf("psyche %s\n", VERSION);
