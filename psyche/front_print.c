@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "front_child.h"
 #include "linereader.h"
 #include "termsafe.h"
 
@@ -238,19 +239,19 @@ static void advance(frontend *fe)
  * do, then stop (a script must not wait for the retry). */
 static void on_start_failed(frontend *fe, const psy_event *ev)
 {
-    const char *tail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "log_tail"));
-    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "detail"));
+    char *cause = NULL;
+    bool no_model = false;
+    psy_front_child_cause(ev->data, &cause, &no_model);
     const char *log = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "log"));
-    const char *cause = tail ? strstr(tail, "cannot start: ") : NULL;
-    bool no_model = cause && (strstr(cause, "no model") || strstr(cause, "model file"));
     buf b = BUF_INIT;
-    if (cause) buf_printf(&b, "elpis could not be started: %.*s", (int)strcspn(cause + 14, "\n"), cause + 14);
-    else buf_printf(&b, "elpis could not be started: %s (log: %s)", why ? why : "unknown cause", log ? log : "?");
+    buf_printf(&b, "elpis could not be started: %s", cause ? cause : "out of memory");
     if (no_model) buf_puts(&b, " (psyche --model FILE.gguf; make test-models builds a tiny test model)");
+    else buf_printf(&b, " (log: %s)", log ? log : "?");
     end_line(fe);
-    psy_front_put(stderr, "psyche: ", NULL, true);
+    fputs("psyche: ", stderr);
     psy_front_put(stderr, buf_str(&b), "\n", fe->o->raw);
     buf_free(&b);
+    free(cause);
     fe->status = no_model ? PSY_EXIT_NO_MODEL : PSY_EXIT_CHILDREN;
     fe->eof = fe->ready = true;
     fe->headq = fe->nq; /* nothing more is sent */

@@ -54,8 +54,10 @@ int psy_tui_width(const char *s, size_t n);
 /* The longest prefix of s[0..n) that fits in width cells; its cells in *used
  * (may be NULL). Returns its length in bytes (never splits a character). */
 size_t psy_tui_fit(const char *s, size_t n, int width, int *used);
-/* Text made safe to draw (caller frees): invalid UTF-8 and control
- * characters become U+FFFD, tabs 4 spaces, '\r' is dropped; '\n' stays. */
+/* Text made safe to draw (caller frees; NULL when out of memory): escape
+ * sequences and control characters are removed (common/termsafe.h), invalid
+ * UTF-8 and characters the terminal cannot show become U+FFFD, tabs 4
+ * spaces; '\n' stays. */
 char *psy_tui_sanitize(const char *s, size_t n);
 
 /* One display line of wrapped text: s[off .. off+len), width cells. */
@@ -85,8 +87,10 @@ typedef enum {
     PSY_CMD_STATUS,  /* /status /s */
     PSY_CMD_CLEAR,   /* /clear /c */
     PSY_CMD_EMOTION, /* /emotion /e */
-    PSY_CMD_THOUGHTS, /* /thoughts /t [on|off] */
-    PSY_CMD_THINKING, /* /thinking /r [on|off] */
+    PSY_CMD_THOUGHTS, /* /thoughts /t [on|off|toggle] */
+    PSY_CMD_THINKING, /* /thinking /r [on|off|toggle]: the agent's reasoning mode */
+    PSY_CMD_REASON,   /* /reason [on|off|toggle]: show reasoning in the thought panel */
+    PSY_CMD_CLS,      /* /cls: clear the screen, keep the conversation */
     PSY_CMD_MEMORY,  /* /memory /m <query> */
     PSY_CMD_QUIT,    /* /quit /q /exit */
     PSY_CMD_UNKNOWN, /* starts with '/' but is none of the above */
@@ -94,7 +98,7 @@ typedef enum {
 
 typedef struct psy_tui_cmd {
     psy_tui_cmd_kind kind;
-    int onoff;       /* THOUGHTS/THINKING: 1 on, 0 off, -1 toggle (no argument) */
+    int onoff;       /* THOUGHTS/THINKING/REASON: 1 on, 0 off, -1 toggle (no argument or "toggle") */
     bool bad_arg;    /* an argument the command does not take */
     const char *arg; /* into the line: what follows the command, spaces skipped ("" if none) */
     const char *text; /* NONE: the message ("//x" sends "/x") */
@@ -109,6 +113,17 @@ char *psy_tui_agent_line(const psy_tui_cmd *c);
 /* Tab completion: the one command name that starts with prefix (which
  * starts with '/'), or NULL when none or several do. */
 const char *psy_tui_complete(const char *prefix);
+/* Every command name that starts with prefix, in alphabetical order: the
+ * first cap of them in out; returns how many there are (a complete name
+ * matches only itself). */
+size_t psy_tui_complete_all(const char *prefix, const char **out, size_t cap);
+/* Length of the prefix names[0..n) share (case-insensitive); 0 when n is 0. */
+size_t psy_tui_common_prefix(const char *const *names, size_t n);
+
+/* The random-weight test model (make test-models): while it is loaded the
+ * TUI shows a header saying so. model: a path or a file name. */
+#define PSY_TUI_TEST_MODEL "tiny-chat.gguf"
+bool psy_tui_is_test_model(const char *model);
 
 /* Ctrl+C: twice within PSY_TUI_CTRLC_WINDOW seconds quits. */
 #define PSY_TUI_CTRLC_WINDOW 1.5

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "front_child.h"
 #include "tui.h"
 
 /* ---------------------------------------------------------- agent events */
@@ -185,19 +187,44 @@ static void on_status(psy_tui *t, const psy_event *ev)
 static void on_child(psy_tui *t, const psy_event *ev)
 {
     const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
+    const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
     const char *text = ev->text ? ev->text : "a child changed state";
     if (event && !strcmp(event, "started")) {
         psy_tui_thought_add(t, PSY_TUI_EVENT, "child", text);
         return;
     }
+    buf b = BUF_INIT;
+    char *cause = NULL;
+    bool no_model = false;
+    if (event && !strcmp(event, "start_failed") && psy_front_child_cause(ev->data, &cause, &no_model) == 0) {
+        buf_printf(&b, "%s cannot start: %s\n", child ? child : "a child", cause); /* the cause first, in full */
+        if (no_model) buf_puts(&b, "Start psyche with --model FILE.gguf (a GGUF chat model) or set [model] path in "
+                                   "the config; make test-models builds a tiny test model.\n");
+    }
+    free(cause);
     size_t n = 0;
     int lines = 0;
     while (text[n] && lines < 12) lines += text[n++] == '\n';
-    char *msg = strndup(text, n);
-    if (!msg) return;
-    psy_tui_chat_add(t, PSY_TUI_CHILD, msg, 0);
-    free(msg);
+    buf_append(&b, text, n);
+    psy_tui_chat_add(t, PSY_TUI_CHILD, buf_str(&b), 0);
+    buf_free(&b);
     if (event && !strcmp(event, "restarted") && t->chat.n) t->chat.v[t->chat.n - 1].ok = true;
+}
+
+/* Command output; the answer to /status gets the lines saying where
+ * memories, logs and config live. */
+static void on_info(psy_tui *t, const psy_event *ev)
+{
+    const char *text = ev->text ? ev->text : "";
+    if (!t->status_asked || !t->where || !cJSON_GetObjectItemCaseSensitive(ev->data, "children")) {
+        psy_tui_chat_add(t, PSY_TUI_INFO, text, 0);
+        return;
+    }
+    t->status_asked = false;
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s\n%s", text, t->where);
+    psy_tui_chat_add(t, PSY_TUI_INFO, buf_str(&b), 0);
+    buf_free(&b);
 }
 
 /* Returns false on PSY_EV_QUIT. */
@@ -226,7 +253,7 @@ bool psy_tui_on_event(psy_tui *t, const psy_event *ev)
     case PSY_EV_STATUS: on_status(t, ev); break;
     case PSY_EV_CHILD: on_child(t, ev); break;
     case PSY_EV_ERROR: psy_tui_chat_add(t, PSY_TUI_ERROR, text, psy_tui_running_turn(t)); break;
-    case PSY_EV_INFO: psy_tui_chat_add(t, PSY_TUI_INFO, text, 0); break;
+    case PSY_EV_INFO: on_info(t, ev); break;
     case PSY_EV_QUIT: return false;
     }
     return true;

@@ -19,9 +19,11 @@ static const char *const help_text =
     "  /status (/s)              agent state, children, tokens, sandbox\n"
     "  /emotion (/e)             the emotional state in detail\n"
     "  /memory <query> (/m)      search long-term memory\n"
-    "  /thoughts [on|off] (/t)   the thought panel (idle thoughts, dreams, reasoning)\n"
+    "  /thoughts [on|off|toggle] (/t)  the thought panel (idle thoughts, dreams, reasoning)\n"
+    "  /reason [on|off]          show or hide reasoning in the thought panel\n"
     "  /thinking [on|off] (/r)   reasoning mode: the model thinks before answering\n"
     "  /clear (/c)               clear the conversation (it is still remembered)\n"
+    "  /cls                      clear the screen; the conversation goes on\n"
     "  /quit (/q, /exit)         save a summary and quit\n"
     "Keys:\n"
     "  Enter send, Ctrl+J new line, Up/Down history, Tab completes a command\n"
@@ -76,12 +78,22 @@ static void submit(psy_tui *t, char *line)
     case PSY_CMD_HELP: psy_tui_chat_add(t, PSY_TUI_INFO, help_text, 0); break;
     case PSY_CMD_THOUGHTS:
         if (c.bad_arg) {
-            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thoughts [on|off]", 0);
+            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thoughts [on|off|toggle]", 0);
             break;
         }
         t->show_thoughts = c.onoff < 0 ? !t->show_thoughts : c.onoff;
         if (t->show_thoughts) t->unseen = 0;
         break;
+    case PSY_CMD_REASON:
+        if (c.bad_arg) {
+            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /reason [on|off|toggle]", 0);
+            break;
+        }
+        t->show_reasoning = c.onoff < 0 ? !t->show_reasoning : c.onoff;
+        psy_tui_chat_add(t, PSY_TUI_INFO, t->show_reasoning ? "Reasoning is shown in the thought panel (Ctrl+T)."
+                                                            : "Reasoning is hidden (/reason shows it again).", 0);
+        break;
+    case PSY_CMD_CLS: psy_tui_chat_clear(t); break;
     case PSY_CMD_THINKING:
         if (c.bad_arg) psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thinking [on|off]", 0);
         else forward(t, &c);
@@ -95,6 +107,9 @@ static void submit(psy_tui *t, char *line)
         forward(t, &c);
         break;
     case PSY_CMD_STATUS:
+        t->status_asked = true; /* its answer gets the `where` lines (tui_events.c) */
+        forward(t, &c);
+        break;
     case PSY_CMD_EMOTION: forward(t, &c); break;
     case PSY_CMD_QUIT: psy_tui_quit(t); break;
     case PSY_CMD_UNKNOWN: {
@@ -129,18 +144,33 @@ static int key_code_of(const char *capname)
     return k > 0 ? k : 0;
 }
 
+/* Tab: completes a command name; on an ambiguous prefix it completes what
+ * the candidates share and lists them in the status bar. */
 static void complete(psy_tui *t)
 {
     char *line = psy_tui_input_utf8(&t->input);
     if (!line) return;
-    if (line[0] == '/' && !strpbrk(line, " \t")) {
-        const char *c = psy_tui_complete(line);
-        if (c) {
-            psy_tui_input_clear(&t->input);
-            psy_tui_input_insert_utf8(&t->input, c);
-            if (!strcmp(c, "/memory") || !strcmp(c, "/thoughts") || !strcmp(c, "/thinking"))
-                psy_tui_input_insert(&t->input, ' ');
+    const char *names[16];
+    size_t n = line[0] == '/' && !strpbrk(line, " \t") ? psy_tui_complete_all(line, names, 16) : 0;
+    if (n > 16) n = 16;
+    if (n == 1) {
+        psy_tui_input_clear(&t->input);
+        psy_tui_input_insert_utf8(&t->input, names[0]);
+        if (!strcmp(names[0], "/memory") || !strcmp(names[0], "/thoughts") || !strcmp(names[0], "/thinking") ||
+            !strcmp(names[0], "/reason"))
+            psy_tui_input_insert(&t->input, ' ');
+    } else if (n > 1) {
+        size_t common = psy_tui_common_prefix(names, n);
+        if (common > strlen(line)) {
+            char *p = strndup(names[0], common);
+            if (p) psy_tui_input_clear(&t->input), psy_tui_input_insert_utf8(&t->input, p);
+            free(p);
         }
+        char list[200] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < n && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? "  " : "", names[i]);
+        psy_tui_notice(t, 5, "%s", list);
     }
     free(line);
 }

@@ -5,12 +5,14 @@
  * No curses and no agent here: everything is unit-tested without a terminal
  * (tests/unit/test_psyche_tui.c). Widths follow the C library's wcwidth, so
  * the process needs a UTF-8 LC_CTYPE (tui.c makes sure it has one). */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <wchar.h>
 
+#include "termsafe.h"
 #include "tui.h"
 
 #define REPLACEMENT 0xFFFD
@@ -107,30 +109,32 @@ size_t psy_tui_fit(const char *s, size_t n, int width, int *used)
 
 char *psy_tui_sanitize(const char *s, size_t n)
 {
-    /* worst case: every byte becomes U+FFFD (3 bytes) or a tab 4 spaces */
+    char *clean = NULL; /* escape sequences and controls removed whole (common/termsafe) */
+    if (term_safe_dup(s, n, &clean)) return NULL;
+    n = strlen(clean);
+    /* worst case: a tab becomes 4 spaces */
     char *out = malloc(n * 4 + 1);
-    if (!out) return NULL;
+    if (!out) {
+        free(clean);
+        return NULL;
+    }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         wchar_t c;
-        size_t k = psy_tui_utf8_next(s + i, n - i, &c);
-        if (c == '\n') out[o++] = '\n';
-        else if (c == '\r') {
-            /* dropped: "\r\n" line ends and progress-bar carriage returns */
-        } else if (c == '\t') {
+        size_t k = psy_tui_utf8_next(clean + i, n - i, &c);
+        if (c == '\t') {
             memcpy(out + o, "    ", 4);
             o += 4;
-        } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0) || (c >= 0x80 && wcwidth(c) < 0)) {
-            o += psy_tui_utf8_put(REPLACEMENT, out + o);
-        } else if (c == REPLACEMENT) {
-            o += psy_tui_utf8_put(REPLACEMENT, out + o); /* also invalid bytes */
+        } else if (c != '\n' && c >= 0x80 && wcwidth(c) < 0) {
+            o += psy_tui_utf8_put(REPLACEMENT, out + o); /* the terminal cannot show it */
         } else {
-            memcpy(out + o, s + i, k);
+            memcpy(out + o, clean + i, k);
             o += k;
         }
         i += k;
     }
     out[o] = 0;
+    free(clean);
     return out;
 }
 
@@ -238,10 +242,11 @@ static const struct {
     {"/thoughts", PSY_CMD_THOUGHTS}, {"/t", PSY_CMD_THOUGHTS},      {"/thinking", PSY_CMD_THINKING},
     {"/r", PSY_CMD_THINKING},        {"/memory", PSY_CMD_MEMORY},   {"/m", PSY_CMD_MEMORY},
     {"/quit", PSY_CMD_QUIT},         {"/q", PSY_CMD_QUIT},          {"/exit", PSY_CMD_QUIT},
+    {"/cls", PSY_CMD_CLS},           {"/reason", PSY_CMD_REASON},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-/* "on" / "off" / "" (with trailing spaces) -> 1 / 0 / -1; anything else -2. */
+/* "on" / "off" / "toggle" or "" (with trailing spaces) -> 1 / 0 / -1; anything else -2. */
 static int parse_onoff(const char *arg)
 {
     size_t n = strlen(arg);
@@ -249,6 +254,7 @@ static int parse_onoff(const char *arg)
     if (n == 0) return -1;
     if (n == 2 && !strncasecmp(arg, "on", 2)) return 1;
     if (n == 3 && !strncasecmp(arg, "off", 3)) return 0;
+    if (n == 6 && !strncasecmp(arg, "toggle", 6)) return -1;
     return -2;
 }
 
@@ -274,7 +280,7 @@ psy_tui_cmd_kind psy_tui_parse_command(const char *line, psy_tui_cmd *out)
             out->kind = commands[i].kind;
             break;
         }
-    if (out->kind == PSY_CMD_THOUGHTS || out->kind == PSY_CMD_THINKING) {
+    if (out->kind == PSY_CMD_THOUGHTS || out->kind == PSY_CMD_THINKING || out->kind == PSY_CMD_REASON) {
         int v = parse_onoff(arg);
         if (v == -2) out->bad_arg = true;
         else out->onoff = v;
@@ -309,20 +315,40 @@ char *psy_tui_agent_line(const psy_tui_cmd *c)
     return strdup(base);
 }
 
+size_t psy_tui_complete_all(const char *prefix, const char **out, size_t cap)
+{
+    static const char *const names[] = {"/clear", "/cls", "/emotion", "/exit", "/help", "/memory",
+                                        "/quit", "/reason", "/status", "/thinking", "/thoughts"};
+    size_t n = strlen(prefix), count = 0;
+    if (n == 0 || prefix[0] != '/') return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strncasecmp(names[i], prefix, n)) continue;
+        if (strlen(names[i]) == n) { /* already complete: only itself */
+            if (cap) out[0] = names[i];
+            return 1;
+        }
+        if (count < cap) out[count] = names[i];
+        count++;
+    }
+    return count;
+}
+
 const char *psy_tui_complete(const char *prefix)
 {
-    static const char *const names[] = {"/help", "/status", "/clear", "/emotion", "/thoughts",
-                                        "/thinking", "/memory", "/quit", "/exit"};
-    const char *found = NULL;
-    size_t n = strlen(prefix);
-    if (n == 0 || prefix[0] != '/') return NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strncasecmp(names[i], prefix, n)) {
-            if (strlen(names[i]) == n) return names[i]; /* already complete */
-            if (found) return NULL;
-            found = names[i];
-        }
-    return found;
+    const char *found[2];
+    return psy_tui_complete_all(prefix, found, 2) == 1 ? found[0] : NULL;
+}
+
+size_t psy_tui_common_prefix(const char *const *names, size_t n)
+{
+    if (!n) return 0;
+    size_t len = strlen(names[0]);
+    for (size_t i = 1; i < n; i++) {
+        size_t k = 0;
+        while (k < len && names[i][k] && tolower((unsigned char)names[i][k]) == tolower((unsigned char)names[0][k])) k++;
+        len = k;
+    }
+    return len;
 }
 
 /* ---------------------------------------------------------------- Ctrl+C */
@@ -342,4 +368,12 @@ psy_tui_ctrlc_action psy_tui_ctrlc_press(psy_tui_ctrlc *c, double now, bool busy
 bool psy_tui_ctrlc_pending(const psy_tui_ctrlc *c, double now)
 {
     return c->last >= 0 && now >= c->last && now - c->last <= PSY_TUI_CTRLC_WINDOW;
+}
+
+/* ------------------------------------------------------------ test model */
+
+bool psy_tui_is_test_model(const char *model)
+{
+    const char *base = strrchr(model, '/');
+    return !strcmp(base ? base + 1 : model, PSY_TUI_TEST_MODEL);
 }

@@ -144,7 +144,8 @@ static struct {
     int rows, cols;
     int side_x, side_w; /* side_w 0: no sidebar */
     int main_w;
-    int chat_h;
+    int head_h;         /* 1: the test-model header above the chat */
+    int chat_y, chat_h;
     int th_y, th_h;     /* the thought panel below its title row; th_h 0: hidden */
     int sep_y, input_y, status_y;
 } L;
@@ -160,13 +161,15 @@ static bool layout(psy_tui *t)
     L.status_y = L.rows - 1;
     L.input_y = L.rows - 2;
     L.sep_y = L.rows - 3;
-    int avail = L.sep_y;
+    L.head_h = psy_tui_is_test_model(str(t->status, "model", "")) ? 1 : 0;
+    L.chat_y = L.head_h;
+    int avail = L.sep_y - L.head_h;
     L.th_h = 0;
     if (t->show_thoughts && avail >= 8) {
         int th = avail * 2 / 5;
         if (th < 4) th = 4;
         L.th_h = th - 1; /* one row is the title */
-        L.th_y = avail - th + 1;
+        L.th_y = L.head_h + avail - th + 1;
         L.chat_h = avail - th;
     } else {
         L.chat_h = avail;
@@ -429,13 +432,25 @@ static void draw_chat(psy_tui *t)
     for (size_t i = 0; i < n; i++) total += chat_count(&cv, i, w);
     if (t->chat_scroll > 0 && total > last_total) t->chat_scroll += (int)(total - last_total);
     last_total = total;
-    t->chat_total = draw_list(n, chat_count_fn, chat_lines_fn, &cv, 0, 0, w, L.chat_h, &t->chat_scroll);
+    t->chat_total = draw_list(n, chat_count_fn, chat_lines_fn, &cv, 0, L.chat_y, w, L.chat_h, &t->chat_scroll);
     if (t->chat_scroll > 0) {
         char msg[80];
         snprintf(msg, sizeof msg, " \xe2\x86\x93 %d more lines (PgDn, Esc) ", t->chat_scroll);
         int mw = psy_tui_width(msg, strlen(msg));
-        puts_at(L.chat_h - 1, L.main_w - mw - 1, msg, mw, A_REVERSE);
+        puts_at(L.chat_y + L.chat_h - 1, L.main_w - mw - 1, msg, mw, A_REVERSE);
     }
+}
+
+/* The header while the random-weight test model is loaded: it stays. */
+static void draw_header(void)
+{
+    if (!L.head_h) return;
+    int w = L.main_w - 1;
+    attr_t a = A_BOLD | (colors ? color(C_YELLOW) : A_REVERSE);
+    puts_fit(0, 0,
+             " TEST MODEL: tiny-chat.gguf has random weights and answers gibberish. For real answers: "
+             "psyche --model FILE.gguf (a GGUF chat model) ",
+             w, a);
 }
 
 /* --------------------------------------------------------- thought panel */
@@ -444,6 +459,7 @@ static void thought_lines(void *ctx, size_t i, int width, vrows *vl)
 {
     psy_tui *t = ctx;
     psy_tui_entry *e = &t->thoughts.v[i];
+    if (e->kind == PSY_TUI_REASONING && !t->show_reasoning) return; /* /reason off */
     int tw = width - 2 > 4 ? width - 2 : 4;
     attr_t la = e->kind == PSY_TUI_DREAM ? color(C_MAGENTA) : e->kind == PSY_TUI_REASONING ? color(C_YELLOW)
                                                                                            : color(C_BLUE);
@@ -469,6 +485,7 @@ static size_t thought_count(void *ctx, size_t i, int width)
 {
     psy_tui *t = ctx;
     psy_tui_entry *e = &t->thoughts.v[i];
+    if (e->kind == PSY_TUI_REASONING && !t->show_reasoning) return 0;
     if (e->cache_width == width && e->cache_len == e->len && e->cache_flags == (e->live ? 2 : 0) + 1)
         return e->cache_lines;
     vl_reset(&scratch);
@@ -536,65 +553,47 @@ static int side_row(int *y, int x, int w, const char *key, const char *value, at
     return (*y)++;
 }
 
-static void draw_sidebar(psy_tui *t)
+/* The emotion block: quadrant and how long, the two bars, trend, spiral. */
+static int side_emotion(const cJSON *em, int y, int x, int w)
 {
-    if (!L.side_w) return;
-    attron(A_DIM);
-    for (int y = 0; y < L.status_y; y++) mvaddstr(y, L.main_w, "\xe2\x94\x82");
-    attroff(A_DIM);
-    int x = L.side_x, w = L.side_w - 3, y = 0;
-    const cJSON *st = t->status, *em = t->emotion;
-    char buf[160], n1[32], n2[32];
-
-    puts_at(y, x, "Psyche", w, A_BOLD | color(C_MAGENTA));
-    const char *model = str(st, "model", "");
-    const char *base = strrchr(model, '/');
-    puts_fit(y++, x + 7, base ? base + 1 : model, w - 7, A_DIM);
-    y++;
-
+    char buf[160];
     puts_at(y++, x, "EMOTION", w, A_BOLD | A_DIM);
     if (!cJSON_IsObject(em)) {
         puts_at(y++, x, "waiting for elpis...", w, A_DIM);
-        y += 4;
-    } else {
-        const char *q = str(em, "quadrant", "?");
-        int used = puts_at(y, x, q, w, quadrant_attr(q));
-        const cJSON *tr = get(em, "trajectory");
-        double tq = num(tr, "time_in_quadrant", -1);
-        if (tq >= 0) {
-            if (tq < 60) snprintf(buf, sizeof buf, " for %.0fs", tq);
-            else if (tq < 3600) snprintf(buf, sizeof buf, " for %.0fm", tq / 60);
-            else snprintf(buf, sizeof buf, " for %.1fh", tq / 3600);
-            puts_at(y, x + used, buf, w - used, A_DIM);
-        }
-        y++;
-        draw_bar(y++, x, w, "valence", num(em, "valence", 0), C_RED, C_GREEN);
-        draw_bar(y++, x, w, "arousal", num(em, "arousal", 0), C_BLUE, C_YELLOW);
-        const char *trend = str(tr, "trend", "?");
-        const char *arrow = !strcmp(trend, "improving")   ? " \xe2\x86\x97"
-                            : !strcmp(trend, "declining") ? " \xe2\x86\x98"
-                            : !strcmp(trend, "stable")    ? " \xe2\x86\x92"
-                                                          : " \xe2\x86\x95";
-        snprintf(buf, sizeof buf, "%s%s", trend, arrow);
-        side_row(&y, x, w, "trend", buf,
-                 !strcmp(trend, "declining") ? color(C_RED) : !strcmp(trend, "improving") ? color(C_GREEN) : 0);
-        bool spiral = cJSON_IsTrue(get(tr, "spiral_detected"));
-        snprintf(buf, sizeof buf, "%s", spiral ? str(tr, "spiral_direction", "yes") : "none");
-        side_row(&y, x, w, "spiral", buf, spiral ? A_BOLD | color(C_RED) : A_DIM);
+        return y + 4;
+    }
+    const char *q = str(em, "quadrant", "?");
+    int used = puts_at(y, x, q, w, quadrant_attr(q));
+    const cJSON *tr = get(em, "trajectory");
+    double tq = num(tr, "time_in_quadrant", -1);
+    if (tq >= 0) {
+        if (tq < 60) snprintf(buf, sizeof buf, " for %.0fs", tq);
+        else if (tq < 3600) snprintf(buf, sizeof buf, " for %.0fm", tq / 60);
+        else snprintf(buf, sizeof buf, " for %.1fh", tq / 3600);
+        puts_at(y, x + used, buf, w - used, A_DIM);
     }
     y++;
+    draw_bar(y++, x, w, "valence", num(em, "valence", 0), C_RED, C_GREEN);
+    draw_bar(y++, x, w, "arousal", num(em, "arousal", 0), C_BLUE, C_YELLOW);
+    const char *trend = str(tr, "trend", "?");
+    const char *arrow = !strcmp(trend, "improving")   ? " \xe2\x86\x97"
+                        : !strcmp(trend, "declining") ? " \xe2\x86\x98"
+                        : !strcmp(trend, "stable")    ? " \xe2\x86\x92"
+                                                      : " \xe2\x86\x95";
+    snprintf(buf, sizeof buf, "%s%s", trend, arrow);
+    side_row(&y, x, w, "trend", buf,
+             !strcmp(trend, "declining") ? color(C_RED) : !strcmp(trend, "improving") ? color(C_GREEN) : 0);
+    bool spiral = cJSON_IsTrue(get(tr, "spiral_detected"));
+    snprintf(buf, sizeof buf, "%s", spiral ? str(tr, "spiral_direction", "yes") : "none");
+    side_row(&y, x, w, "spiral", buf, spiral ? A_BOLD | color(C_RED) : A_DIM);
+    return y;
+}
 
-    puts_at(y++, x, "STATUS", w, A_BOLD | A_DIM);
-    const char *state = psy_tui_state(t);
-    side_row(&y, x, w, "state", state, !strcmp(state, "idle") ? 0 : A_BOLD | color(C_YELLOW));
-    fmt_int(n1, sizeof n1, num(st, "messages", 0));
-    side_row(&y, x, w, "messages", n1, 0);
-    double used_tok = num(st, "tokens_used", 0), budget = num(st, "tokens_budget", 0);
-    fmt_int(n1, sizeof n1, used_tok);
-    fmt_int(n2, sizeof n2, budget);
-    if (budget > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used_tok / budget);
-    else snprintf(buf, sizeof buf, "%s", n1);
-    side_row(&y, x, w, "tokens", buf, budget > 0 && used_tok > 0.9 * budget ? color(C_YELLOW) : 0);
+/* One row per child: up, off, starting, or down with its error (the chat
+ * has the cause in full). */
+static void side_children(const cJSON *st, int *y, int x, int w)
+{
+    char buf[160];
     const cJSON *ch = get(st, "children");
     static const char *const kids[2] = {"elpis", "mnemosyne"};
     for (int i = 0; i < 2; i++) {
@@ -607,8 +606,27 @@ static void draw_sidebar(psy_tui *t)
         else if (alive && restarts) snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
         else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
         else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
-        side_row(&y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
+        side_row(y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
     }
+}
+
+/* The status block: state, messages, tokens, children, sandbox, modes. */
+static int side_status(psy_tui *t, int y, int x, int w)
+{
+    const cJSON *st = t->status;
+    char buf[160], n1[32], n2[32];
+    puts_at(y++, x, "STATUS", w, A_BOLD | A_DIM);
+    const char *state = psy_tui_state(t);
+    side_row(&y, x, w, "state", state, !strcmp(state, "idle") ? 0 : A_BOLD | color(C_YELLOW));
+    fmt_int(n1, sizeof n1, num(st, "messages", 0));
+    side_row(&y, x, w, "messages", n1, 0);
+    double used_tok = num(st, "tokens_used", 0), budget = num(st, "tokens_budget", 0);
+    fmt_int(n1, sizeof n1, used_tok);
+    fmt_int(n2, sizeof n2, budget);
+    if (budget > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used_tok / budget);
+    else snprintf(buf, sizeof buf, "%s", n1);
+    side_row(&y, x, w, "tokens", buf, budget > 0 && used_tok > 0.9 * budget ? color(C_YELLOW) : 0);
+    side_children(st, &y, x, w);
     const cJSON *sb = get(st, "sandbox");
     bool sb_on = cJSON_IsTrue(get(sb, "active"));
     snprintf(buf, sizeof buf, "%s %s", sb_on ? "\xe2\x97\x8f" : "\xe2\x97\x8b", sb ? (sb_on ? "on" : "off") : "?");
@@ -618,8 +636,12 @@ static void draw_sidebar(psy_tui *t)
     snprintf(buf, sizeof buf, "reasoning %s, idle %s", cJSON_IsTrue(get(st, "reasoning")) ? "on" : "off",
              cJSON_IsFalse(get(st, "idle_enabled")) ? "off" : "on");
     if (y < L.status_y) puts_fit(y++, x, buf, w, A_DIM);
-    y++;
+    return y;
+}
 
+/* The last five tools, newest last. */
+static int side_tools(const cJSON *st, int y, int x, int w)
+{
     if (y < L.status_y) puts_at(y++, x, "TOOLS", w, A_BOLD | A_DIM);
     const cJSON *tools = get(st, "last_tools");
     int nt = cJSON_GetArraySize(tools);
@@ -630,21 +652,41 @@ static void draw_sidebar(psy_tui *t)
         puts_at(y, x, ok ? "\xe2\x9c\x93" : "\xe2\x9c\x97", 1, ok ? color(C_GREEN) : color(C_RED));
         puts_fit(y++, x + 2, str(tl, "line", "?"), w - 2, 0);
     }
+    return y;
+}
 
-    /* the workspace at the bottom, its end kept when too long */
+/* The workspace on the sidebar's last row, its end kept when too long. */
+static void side_workspace(const cJSON *st, int y, int x, int w)
+{
     const char *ws = str(st, "workspace", NULL);
-    if (ws && *ws && y < L.status_y - 1) {
-        int ww = psy_tui_width(ws, strlen(ws));
-        const char *p = ws;
-        while (ww > w - 2 && *p) {
-            wchar_t c;
-            size_t k = psy_tui_utf8_next(p, strlen(p), &c);
-            ww -= psy_tui_char_width(c);
-            p += k;
-        }
-        puts_at(L.status_y - 1, x, p == ws ? "" : "\xe2\x80\xa6", 1, A_DIM);
-        puts_at(L.status_y - 1, x + (p == ws ? 0 : 1), p, w - 1, A_DIM);
+    if (!ws || !*ws || y >= L.status_y - 1) return;
+    int ww = psy_tui_width(ws, strlen(ws));
+    const char *p = ws;
+    while (ww > w - 2 && *p) {
+        wchar_t c;
+        size_t k = psy_tui_utf8_next(p, strlen(p), &c);
+        ww -= psy_tui_char_width(c);
+        p += k;
     }
+    puts_at(L.status_y - 1, x, p == ws ? "" : "\xe2\x80\xa6", 1, A_DIM);
+    puts_at(L.status_y - 1, x + (p == ws ? 0 : 1), p, w - 1, A_DIM);
+}
+
+static void draw_sidebar(psy_tui *t)
+{
+    if (!L.side_w) return;
+    attron(A_DIM);
+    for (int y = 0; y < L.status_y; y++) mvaddstr(y, L.main_w, "\xe2\x94\x82");
+    attroff(A_DIM);
+    int x = L.side_x, w = L.side_w - 3, y = 0;
+    puts_at(y, x, "Psyche", w, A_BOLD | color(C_MAGENTA));
+    const char *model = str(t->status, "model", "");
+    const char *base = strrchr(model, '/');
+    puts_fit(y++, x + 7, base ? base + 1 : model, w - 7, A_DIM);
+    y = side_emotion(t->emotion, y + 1, x, w);
+    y = side_status(t, y + 1, x, w);
+    y = side_tools(t->status, y + 1, x, w);
+    side_workspace(t->status, y, x, w);
 }
 
 /* ------------------------------------------------ input and status lines */
@@ -717,6 +759,7 @@ void psy_tui_view_draw(psy_tui *t, double now)
         refresh();
         return;
     }
+    draw_header();
     draw_chat(t);
     draw_thoughts(t);
     draw_sidebar(t);

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from mcp import ROOT
-from test_psyche import PSYCHE, Env, run_p
+from test_psyche import PSYCHE, Env, run_p  # noqa: E402
 
 PAYLOAD = "Hello \x1b]52;c;ZWNobyBwd25lZA==\x07wor\x1b[2Jld\x1bP$q\x1b\\ \u00e9t\u00e9\x07\b\r!"
 
