@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "jsonschema.h"
 #include "linereader.h"
 #include "log.h"
 #include "util.h"
@@ -306,162 +307,9 @@ int mcp_progress(mcp_request *req, double progress, const char *message)
     return rc;
 }
 
-/* -------------------------------------------------------------- validation */
-
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v)) return "string";
-    if (cJSON_IsBool(v)) return "boolean";
-    if (cJSON_IsNumber(v)) return "number";
-    if (cJSON_IsArray(v)) return "array";
-    if (cJSON_IsObject(v)) return "object";
-    if (cJSON_IsNull(v)) return "null";
-    return "invalid";
-}
-
-static bool has_type(const cJSON *v, const char *type)
-{
-    if (!strcmp(type, "string")) return cJSON_IsString(v);
-    if (!strcmp(type, "boolean")) return cJSON_IsBool(v);
-    if (!strcmp(type, "number")) return cJSON_IsNumber(v);
-    if (!strcmp(type, "integer"))
-        return cJSON_IsNumber(v) && isfinite(v->valuedouble) && floor(v->valuedouble) == v->valuedouble;
-    if (!strcmp(type, "array")) return cJSON_IsArray(v);
-    if (!strcmp(type, "object")) return cJSON_IsObject(v);
-    if (!strcmp(type, "null")) return cJSON_IsNull(v);
-    return true; /* unknown schema type: accept */
-}
-
-/* type may be a string or an array of strings. */
-static bool matches_type(const cJSON *v, const cJSON *type, buf *want)
-{
-    if (cJSON_IsString(type)) {
-        buf_puts(want, type->valuestring);
-        return has_type(v, type->valuestring);
-    }
-    if (cJSON_IsArray(type)) {
-        const cJSON *t;
-        bool first = true;
-        cJSON_ArrayForEach(t, type)
-        {
-            if (!cJSON_IsString(t)) continue;
-            buf_printf(want, "%s%s", first ? "" : " or ", t->valuestring);
-            first = false;
-            if (has_type(v, t->valuestring)) return true;
-        }
-        return first; /* no usable types listed: accept */
-    }
-    return true;
-}
-
-static int check_value(const char *name, const cJSON *v, const cJSON *schema, char *err, size_t errlen)
-{
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
-    buf want = BUF_INIT;
-    if (type && !matches_type(v, type, &want)) {
-        snprintf(err, errlen, "argument '%s' must be %s %s, got %s", name,
-                 strchr("aeiou", buf_str(&want)[0]) ? "an" : "a", buf_str(&want), json_type_name(v));
-        buf_free(&want);
-        return -EINVAL;
-    }
-    buf_free(&want);
-    const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
-    if (cJSON_IsArray(en) && cJSON_IsString(v)) {
-        const cJSON *e;
-        bool ok = false;
-        buf list = BUF_INIT;
-        cJSON_ArrayForEach(e, en)
-        {
-            if (!cJSON_IsString(e)) continue;
-            if (!strcmp(e->valuestring, v->valuestring)) ok = true;
-            buf_printf(&list, "%s%s", list.len ? ", " : "", e->valuestring);
-        }
-        if (!ok) {
-            snprintf(err, errlen, "argument '%s' must be one of: %s (got '%s')", name, buf_str(&list), v->valuestring);
-            buf_free(&list);
-            return -EINVAL;
-        }
-        buf_free(&list);
-    }
-    if (cJSON_IsNumber(v)) {
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
-        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
-        if ((cJSON_IsNumber(mn) && v->valuedouble < mn->valuedouble) ||
-            (cJSON_IsNumber(mx) && v->valuedouble > mx->valuedouble) || !isfinite(v->valuedouble)) {
-            char lo[32] = "-inf", hi[32] = "inf";
-            if (cJSON_IsNumber(mn)) snprintf(lo, sizeof lo, "%g", mn->valuedouble);
-            if (cJSON_IsNumber(mx)) snprintf(hi, sizeof hi, "%g", mx->valuedouble);
-            snprintf(err, errlen, "argument '%s' must be in %s..%s, got %g", name, lo, hi, v->valuedouble);
-            return -EINVAL;
-        }
-    }
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
-    if (cJSON_IsArray(v) && cJSON_IsObject(items)) {
-        const cJSON *it;
-        int i = 0;
-        cJSON_ArrayForEach(it, v)
-        {
-            char sub[96];
-            snprintf(sub, sizeof sub, "%s[%d]", name, i++);
-            int rc = check_value(sub, it, items, err, errlen);
-            if (rc) return rc;
-        }
-    }
-    /* One level into objects: required keys and property types (messages[i].role). */
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    if (cJSON_IsObject(v) && (props || cJSON_GetObjectItemCaseSensitive(schema, "required"))) {
-        const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-        const cJSON *k;
-        cJSON_ArrayForEach(k, req)
-        {
-            if (!cJSON_IsString(k)) continue;
-            const cJSON *got = cJSON_GetObjectItemCaseSensitive(v, k->valuestring);
-            if (!got || cJSON_IsNull(got)) {
-                snprintf(err, errlen, "argument '%s' is missing required field '%s'", name, k->valuestring);
-                return -EINVAL;
-            }
-        }
-        const cJSON *ps;
-        cJSON_ArrayForEach(ps, props)
-        {
-            const cJSON *got = cJSON_GetObjectItemCaseSensitive(v, ps->string);
-            if (!got || cJSON_IsNull(got)) continue;
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.%s", name, ps->string);
-            int rc = check_value(sub, got, ps, err, errlen);
-            if (rc) return rc;
-        }
-    }
-    return 0;
-}
-
 int mcp_validate_args(const cJSON *schema, const cJSON *args, char *err, size_t errlen)
 {
-    if (!cJSON_IsObject(args)) {
-        snprintf(err, errlen, "'arguments' must be an object, got %s", json_type_name(args));
-        return -EINVAL;
-    }
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-    const cJSON *k;
-    cJSON_ArrayForEach(k, req)
-    {
-        if (!cJSON_IsString(k)) continue;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, k->valuestring);
-        if (!v || cJSON_IsNull(v)) {
-            snprintf(err, errlen, "missing required argument '%s'", k->valuestring);
-            return -EINVAL;
-        }
-    }
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *p;
-    cJSON_ArrayForEach(p, props)
-    {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, p->string);
-        if (!v || cJSON_IsNull(v)) continue; /* null = absent for optional keys */
-        int rc = check_value(p->string, v, p, err, errlen);
-        if (rc) return rc;
-    }
-    return 0; /* extra keys are accepted: well-formed input is never rejected for them */
+    return jsonschema_validate(schema, args, err, errlen);
 }
 
 /* ----------------------------------------------------------------- methods */
@@ -533,37 +381,23 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         buf_free(&m);
         return;
     }
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
-    cJSON *empty = NULL;
-    if (!args || cJSON_IsNull(args)) args = empty = cJSON_CreateObject();
+    /* The handler gets a checked copy without nulls: null means "absent" for
+     * an optional argument, and required ones are never null. */
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+    cJSON *args = NULL;
     char err[512];
-    if (mcp_validate_args(s->schemas[i], args, err, sizeof err)) {
+    int vrc = jsonschema_check_args(s->schemas[i], cJSON_IsNull(given) ? NULL : given, 0, &args, err, sizeof err);
+    if (vrc) {
         buf m = BUF_INIT;
         buf_printf(&m, "%s: %s", name->valuestring, err);
-        send_error(s, id, MCP_INVALID_PARAMS, buf_str(&m));
+        send_error(s, id, vrc == -ENOMEM ? MCP_INTERNAL_ERROR : MCP_INVALID_PARAMS, buf_str(&m));
         buf_free(&m);
-        cJSON_Delete(empty);
         return;
-    }
-    /* null means "absent" for an optional argument (required ones were checked
-     * above): handlers get a copy without them and never see a null. */
-    bool has_null = false;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, args) has_null |= cJSON_IsNull(it);
-    if (has_null) {
-        cJSON *copy = cJSON_Duplicate(args, 1);
-        cJSON *next;
-        for (cJSON *c = copy ? copy->child : NULL; c; c = next) {
-            next = c->next;
-            if (cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(copy, c));
-        }
-        cJSON_Delete(empty);
-        args = empty = copy;
     }
     mcp_request *req = request_new(s, id, params, name->valuestring);
     if (!req) {
         send_error(s, id, MCP_INTERNAL_ERROR, "out of memory");
-        cJSON_Delete(empty);
+        cJSON_Delete(args);
         return;
     }
     log_debug("request %ld: tools/call %s", req->serial, req->tool);
@@ -580,7 +414,7 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s did not produce a result", req->tool);
     }
     mcp_request_unref(req);
-    cJSON_Delete(empty);
+    cJSON_Delete(args);
 }
 
 static void on_resources_list(mcp_server *s, const cJSON *id)
