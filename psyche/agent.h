@@ -16,6 +16,7 @@
 #define PSY_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <cjson/cJSON.h>
 
@@ -88,5 +89,45 @@ void psy_agent_free(psy_agent *a);
 /* The user pressed a key: idle thinking stops at once (a turn is not
  * cancelled). Front-ends call it on input activity. */
 void psy_agent_typing(psy_agent *a);
+
+/* ---- Quit summary: psy_settings.quit_summary (default true) says whether the
+ * shutdown path summarises the conversation ([shutdown] summary must be on
+ * too); `psyche -p` turns it off unless --summary is given. */
+
+/* ---- Conversations (see docs/psyche.md "Conversations").
+ * A conversation holds its messages, token budget, staged memories and
+ * usage; the agent shares its children, tools, idle thinking and its one
+ * emotional state among them. The front-ends above use the agent's own
+ * conversation (psy_agent_submit); a server creates one per client. Turns
+ * run one at a time on the agent thread, in the order submitted; their
+ * events go to the one event queue. */
+typedef struct psy_conv psy_conv;
+
+typedef struct psy_usage {
+    long turns;              /* user messages answered (or abandoned) */
+    long generations;        /* generate calls for them (tool steps included) */
+    long prompt_tokens;      /* sum over generations, as elpis reported them */
+    long completion_tokens;  /* sum over generations */
+    long last_prompt_tokens; /* of the newest generation, -1 = none yet */
+} psy_usage;
+
+/* The conversation the front-end calls above use (owned by the agent). */
+psy_conv *psy_agent_conv(psy_agent *a);
+/* A new, empty conversation with the agent's budget and system prompt; the
+ * caller frees it with psy_conv_free once no turn of it is queued or
+ * running. Agent thread or before psy_agent_start, or while the agent is
+ * idle. Returns 0 or -ENOMEM. */
+int psy_agent_conv_new(psy_agent *a, psy_conv **out);
+/* Queues a user message for conversation c (as psy_agent_submit does for the
+ * agent's own). Returns 0 or -ENOMEM. */
+int psy_agent_submit_to(psy_agent *a, psy_conv *c, const char *text);
+void psy_conv_free(psy_conv *c);
+/* The messages [{role, content}] as the model sees them, system prompt
+ * first (caller frees). Read it while no turn of c runs. */
+cJSON *psy_conv_messages(const psy_conv *c);
+/* Usage so far. */
+void psy_conv_get_usage(const psy_conv *c, psy_usage *out);
+/* Messages waiting to be stored as memories. */
+size_t psy_conv_staged(const psy_conv *c);
 
 #endif

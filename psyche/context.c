@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "log.h"
 
 static void msg_free(psy_msg *m)
@@ -154,26 +155,6 @@ void psy_context_pop(psy_context *c)
 
 bool psy_context_over_budget(const psy_context *c) { return c->total_tokens > psy_context_available(c); }
 
-size_t psy_utf8_chars(const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
-size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars)
-{
-    size_t i = 0, k = 0;
-    while (i < n) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (k == max_chars) return i;
-            k++;
-        }
-        i++;
-    }
-    return n;
-}
-
 void psy_context_recount(psy_context *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -225,18 +206,18 @@ void psy_context_calibrate(psy_context *c, size_t n_rendered, long prompt_tokens
 }
 
 /* Shortens message m in place to about target tokens: its text is cut at a
- * character boundary and a note says how much of the original is gone. */
+ * character boundary and a note says how much of the full text is gone. */
 static void shorten_msg(psy_context *c, psy_msg *m, long target)
 {
     size_t len = strlen(m->content);
     size_t body = m->body_len ? m->body_len : len; /* without an earlier note */
-    size_t chars = psy_utf8_chars(m->content, body);
+    size_t chars = utf8_count(m->content, body);
     if (!chars || m->tokens <= 0) return;
     /* characters per token of this very message, with a margin for the note */
     double keep_d = (double)chars * (double)target / (double)m->tokens * 0.9;
     size_t keep_chars = keep_d > 0 ? (size_t)keep_d : 0;
     if (keep_chars >= chars) keep_chars = chars > 64 ? chars - 64 : chars / 2;
-    size_t keep = psy_utf8_offset(m->content, body, keep_chars);
+    size_t keep = utf8_truncate_chars(m->content, body, keep_chars);
     size_t omitted = m->omitted_chars + (chars - keep_chars);
     buf b = BUF_INIT;
     buf_append(&b, m->content, keep);

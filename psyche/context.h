@@ -34,8 +34,8 @@ typedef struct psy_msg {
     int tokens;    /* real count of the rendered message */
     bool estimated;/* the counter was unavailable; tokens is a byte-based upper estimate */
     int flags;     /* psy_msg_flags */
-    size_t body_len;      /* shortened in place: bytes of the original content still kept (0 = never shortened) */
-    size_t omitted_chars; /* shortened in place: characters of the original content cut so far */
+    size_t body_len;      /* shortened in place: bytes of the full content still kept (0 = never shortened) */
+    size_t omitted_chars; /* shortened in place: characters of the full content cut so far */
 } psy_msg;
 
 /* Returns the token count of one rendered message, or < 0 when unavailable. */
@@ -109,13 +109,6 @@ void psy_context_clear(psy_context *c);
 cJSON *psy_context_render(const psy_context *c);
 /* The text a message is rendered to (extra + blank line + content); caller frees. */
 char *psy_msg_render(const psy_msg *m);
-
-/* ---- UTF-8 text measured in characters (code points), not bytes */
-
-/* Characters in s[0..n). */
-size_t psy_utf8_chars(const char *s, size_t n);
-/* Byte offset of the first max_chars characters of s[0..n) (n when shorter). */
-size_t psy_utf8_offset(const char *s, size_t n, size_t max_chars);
 
 /* ---- judging messages */
 

@@ -1,24 +1,64 @@
-/* memflow.c - how memories flow between the conversation and mnemosyne:
- * retrieval per message, storage of compacted messages (through the storage
- * filter), important exchanges, the memory tools, and the fallback file
- * while mnemosyne is down.
+/* memflow.c - how memories flow between a conversation and mnemosyne
+ * (see memflow.h): retrieval, storage with the fallback file, compacted
+ * messages, important exchanges, the one summary builder, the memory tools.
  *
- * Owns the memory policy; the transport is agent.c's psy_mnemo(). A memory
- * is never silently lost: when mnemosyne cannot take it, it goes to the
- * fallback file and is imported when mnemosyne is back. */
+ * Owns the memory policy; the transport is links.c's psy_mnemo(). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "agent_int.h"
+#include "memflow.h"
 #include "buf.h"
 #include "log.h"
+#include "utf8.h"
 #include "prompt.h"
+#include "fallback.h"
+#include "generate.h"
 #include "util.h"
 
-cJSON *psy_mem_args(psy_agent *a, const char *content, const char *summary, const char *type, const char *source,
+/* Most tags a store_memory call keeps. */
+#define MEM_MAX_TAGS 16
+/* Characters of an exchange kept in its memory: the user's part, the answer, the summary. */
+#define EXCHANGE_USER_CHARS 300
+#define EXCHANGE_ANSWER_CHARS 800
+#define EXCHANGE_SUMMARY_CHARS 150
+/* Most results recall_memory may ask for. */
+#define RECALL_MAX 20
+#define RECALL_DEFAULT 5
+
+int psy_memflow_init(psy_memflow *m, psy_links *l, const psy_settings *cfg, const char *state_dir)
+{
+    memset(m, 0, sizeof *m);
+    m->l = l;
+    m->cfg = cfg;
+    buf fb = BUF_INIT;
+    if (cfg->fallback_file && *cfg->fallback_file) buf_puts(&fb, cfg->fallback_file);
+    else buf_printf(&fb, "%s/fallback-memories.jsonl", state_dir);
+    m->fallback_path = buf_detach(&fb);
+    if (!m->fallback_path) return -ENOMEM;
+    m->fallback_pending = psy_fallback_count(m->fallback_path);
+    l->fallback_path = m->fallback_path;
+    return 0;
+}
+
+void psy_memflow_free(psy_memflow *m)
+{
+    if (m->l && m->l->fallback_path == m->fallback_path) m->l->fallback_path = NULL;
+    free(m->fallback_path);
+    m->fallback_path = NULL;
+}
+
+void psy_text_append_cut(buf *out, const char *s, size_t max_chars)
+{
+    size_t len = strlen(s);
+    size_t keep = utf8_truncate_chars(s, len, max_chars);
+    buf_append(out, s, keep);
+    if (keep < len) buf_puts(out, "...");
+}
+
+cJSON *psy_mem_args(psy_memflow *m, const char *content, const char *summary, const char *type, const char *source,
                     const char *const *tags)
 {
     cJSON *args = cJSON_CreateObject();
@@ -27,19 +67,19 @@ cJSON *psy_mem_args(psy_agent *a, const char *content, const char *summary, cons
     cJSON_AddStringToObject(args, "memory_type", type);
     cJSON *t = cJSON_AddArrayToObject(args, "tags");
     for (size_t i = 0; tags && tags[i]; i++) cJSON_AddItemToArray(t, cJSON_CreateString(tags[i]));
-    cJSON *emo = psy_emotion_context(a);
+    cJSON *emo = psy_emotion_context(m->l);
     if (emo) cJSON_AddItemToObject(args, "emotional_context", emo);
     cJSON_AddStringToObject(args, "source", source);
     return args;
 }
 
-/* 0 stored; 1 written to the fallback file; < 0 lost (logged). */
-int psy_mem_store(psy_agent *a, cJSON *args)
+int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
 {
-    if (a->cfg->memory && psy_child_up(&a->mnemo)) {
+    if (where) *where = PSY_MEM_STORED;
+    if (m->cfg->memory && psy_child_up(&m->l->mnemo)) {
         cJSON *res = NULL;
         char err[512];
-        int rc = psy_mnemo(a, "store_memory", cJSON_Duplicate(args, 1), &res, err, sizeof err);
+        int rc = psy_mnemo(m->l, "store_memory", cJSON_Duplicate(args, 1), &res, err, sizeof err);
         cJSON_Delete(res);
         if (rc == 0) {
             cJSON_Delete(args);
@@ -53,55 +93,64 @@ int psy_mem_store(psy_agent *a, cJSON *args)
         }
         log_warn("store_memory failed (%s); using the fallback file", err);
     }
-    int rc = psy_fallback_append(a->fallback_path, args);
+    int rc = psy_fallback_append(m->fallback_path, args);
     cJSON_Delete(args);
-    if (!rc) a->fallback_pending++;
-    return rc ? rc : 1;
+    if (rc) return rc;
+    m->fallback_pending++;
+    if (where) *where = PSY_MEM_FALLBACK;
+    return 0;
 }
 
-cJSON *psy_mem_search(psy_agent *a, const char *query, int n)
+int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results)
 {
-    if (!psy_child_up(&a->mnemo)) return NULL;
+    *results = NULL;
+    if (!psy_child_up(&m->l->mnemo)) return -ENOTCONN;
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "query", query);
     cJSON_AddNumberToObject(args, "n_results", n);
-    cJSON *emo = psy_emotion_context(a);
+    cJSON *emo = psy_emotion_context(m->l);
     if (emo) {
         cJSON_DeleteItemFromObjectCaseSensitive(emo, "quadrant");
         cJSON_AddItemToObject(args, "emotional_context", emo);
     }
     cJSON *res = NULL;
     char err[512];
-    int rc = psy_mnemo(a, "search_memories", args, &res, err, sizeof err);
+    int rc = psy_mnemo(m->l, "search_memories", args, &res, err, sizeof err);
     if (rc) {
         log_warn("search_memories: %s", err);
         cJSON_Delete(res);
-        return NULL;
+        return rc < 0 ? rc : -EIO;
     }
     cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(res, "results");
     cJSON_Delete(res);
-    return cJSON_IsArray(r) ? r : (cJSON_Delete(r), cJSON_CreateArray());
+    if (!cJSON_IsArray(r)) {
+        cJSON_Delete(r);
+        r = cJSON_CreateArray();
+    }
+    *results = r;
+    return r ? 0 : -ENOMEM;
 }
 
 int psy_mem_flush(void *ud, const psy_msg *msgs, size_t n)
 {
-    psy_agent *a = ud;
+    psy_memflow *m = ud;
     int stored = 0, fallback = 0, skipped = 0;
     for (size_t i = 0; i < n; i++) {
-        const psy_msg *m = &msgs[i];
+        const psy_msg *msg = &msgs[i];
         const char *type;
-        if ((m->flags & (PSY_MSG_TOOL_RESULT | PSY_MSG_TOOL_CALL)) || !psy_should_store(m->role, m->content, &type)) {
+        if ((msg->flags & (PSY_MSG_TOOL_RESULT | PSY_MSG_TOOL_CALL)) ||
+            !psy_should_store(msg->role, msg->content, &type)) {
             skipped++;
             continue;
         }
-        const char *tags[] = {"compacted", m->role, type, NULL};
-        size_t len = strlen(m->content);
+        const char *tags[] = {"compacted", msg->role, type, NULL};
         buf s = BUF_INIT;
-        buf_printf(&s, "%.*s%s", (int)(len > 100 ? 100 : len), m->content, len > 100 ? "..." : "");
-        int rc = psy_mem_store(a, psy_mem_args(a, m->content, s.data, type, "compaction", tags));
+        psy_text_append_cut(&s, msg->content, PSY_MEM_SUMMARY_CHARS);
+        psy_mem_where where;
+        int rc = psy_mem_store(m, psy_mem_args(m, msg->content, buf_str(&s), type, "compaction", tags), &where);
         buf_free(&s);
-        if (rc == 0) stored++;
-        else if (rc == 1) fallback++;
+        if (rc == 0 && where == PSY_MEM_STORED) stored++;
+        else if (rc == 0) fallback++;
         else if (rc != -EINVAL) return rc; /* the fallback file failed too: keep them staged */
     }
     if (stored || fallback) {
@@ -113,69 +162,113 @@ int psy_mem_flush(void *ud, const psy_msg *msgs, size_t n)
         buf_printf(&b, "stored %d memor%s from earlier in the conversation", stored + fallback,
                    stored + fallback == 1 ? "y" : "ies");
         if (fallback) buf_printf(&b, " (%d in the fallback file)", fallback);
-        psy_emit(a, PSY_EV_MEMORY, b.data, d);
+        psy_emit(m->l->bus, PSY_EV_MEMORY, b.data, d);
         buf_free(&b);
     }
     return 0;
 }
 
+/* A transcript line per message; system messages only when they are an earlier summary. */
+static void transcript(buf *t, const psy_msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(msgs[i].role, "system") && !(msgs[i].flags & PSY_MSG_SUMMARY)) continue;
+        buf_printf(t, "%s: ", msgs[i].role);
+        psy_text_append_cut(t, msgs[i].content, PSY_SUMMARY_MSG_CHARS);
+        buf_putc(t, '\n');
+    }
+}
+
+static void add_msg(cJSON *msgs, const char *role, const char *content)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "role", role);
+    cJSON_AddStringToObject(o, "content", content);
+    cJSON_AddItemToArray(msgs, o);
+}
+
+int psy_mem_summary(psy_memflow *m, const psy_msg *first, size_t n_first, const psy_msg *second, size_t n_second,
+                    bool accept_partial, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!psy_child_up(&m->l->elpis)) {
+        snprintf(err, errlen, "elpis is not running");
+        return -ENOTCONN;
+    }
+    buf t = BUF_INIT;
+    transcript(&t, first, n_first);
+    transcript(&t, second, n_second);
+    cJSON *msgs = cJSON_CreateArray();
+    add_msg(msgs, "system", psy_prompt_summary_system());
+    add_msg(msgs, "user", buf_str(&t));
+    buf_free(&t);
+    psy_gen_params p = {.max_tokens = m->cfg->summary_max_tokens,
+                        .temperature = m->cfg->summary_temperature,
+                        .background = true,
+                        .timeout_s = m->cfg->generation_timeout_s};
+    char *text = NULL;
+    int rc = psy_generate(m->l, msgs, &p, &text, NULL, err, errlen);
+    if (rc == -ETIMEDOUT && accept_partial) rc = 0;
+    if (!rc && (!text || !*text)) {
+        snprintf(err, errlen, "the model returned nothing");
+        rc = -ENODATA;
+    }
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    *out = text;
+    return 0;
+}
+
 char *psy_mem_summarize(void *ud, const psy_msg *msgs, size_t n)
 {
-    psy_agent *a = ud;
-    if (!psy_child_up(&a->elpis) || !n) return NULL;
-    buf t = BUF_INIT;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(msgs[i].content);
-        buf_printf(&t, "%s: %.*s%s\n", msgs[i].role, (int)(len > 500 ? 500 : len), msgs[i].content,
-                   len > 500 ? "..." : "");
-    }
-    cJSON *msgsj = cJSON_CreateArray();
-    cJSON *sm = cJSON_CreateObject();
-    cJSON_AddStringToObject(sm, "role", "system");
-    cJSON_AddStringToObject(sm, "content", psy_prompt_summary_system());
-    cJSON_AddItemToArray(msgsj, sm);
-    cJSON *um = cJSON_CreateObject();
-    cJSON_AddStringToObject(um, "role", "user");
-    cJSON_AddStringToObject(um, "content", buf_str(&t));
-    cJSON_AddItemToArray(msgsj, um);
-    buf_free(&t);
+    psy_memflow *m = ud;
+    if (!n || !psy_child_up(&m->l->elpis)) return NULL;
     char *text = NULL, err[256];
-    int rc = psy_generate(a, msgsj, a->cfg->summary_max_tokens, a->cfg->summary_temperature, true, false,
-                          a->cfg->generation_timeout_s, &text, err, sizeof err);
-    if (rc || !text || !*text) {
-        log_warn("compaction summary failed (%s); sliding window instead", rc ? err : "empty");
-        free(text);
-        return NULL;
-    }
+    int rc = psy_mem_summary(m, msgs, n, NULL, 0, false, &text, err, sizeof err);
+    if (rc) log_warn("compaction summary failed (%s); sliding window instead", err);
     return text;
 }
 
-void psy_mem_import_fallback(psy_agent *a)
+void psy_mem_store_summary(psy_memflow *m, const char *text)
 {
-    a->fallback_pending = psy_fallback_count(a->fallback_path); /* another psyche may have added lines */
-    if (!a->fallback_pending || !psy_child_up(&a->mnemo)) return;
+    buf s = BUF_INIT;
+    psy_text_append_cut(&s, text, PSY_MEM_SUMMARY_CHARS);
+    static const char *const tags[] = {"conversation_summary", "shutdown", NULL};
+    psy_mem_where where;
+    int rc = psy_mem_store(m, psy_mem_args(m, text, buf_str(&s), "semantic", "summary", tags), &where);
+    buf_free(&s);
+    psy_emitf(m->l->bus, PSY_EV_MEMORY, "%s the conversation summary",
+              rc ? "could not store" : where == PSY_MEM_STORED ? "stored" : "saved (fallback file)");
+}
+
+void psy_mem_import_fallback(psy_memflow *m)
+{
+    m->fallback_pending = psy_fallback_count(m->fallback_path); /* another psyche may have added lines */
+    if (!m->fallback_pending || !psy_child_up(&m->l->mnemo)) return;
     int imported = 0, failed = 0;
-    int rc = psy_fallback_import(a->fallback_path, a->mnemo.c, a->cfg->call_timeout_s * 1000, &imported, &failed);
-    a->fallback_pending = psy_fallback_count(a->fallback_path);
+    int rc = psy_fallback_import(m->fallback_path, m->l->mnemo.c, m->cfg->call_timeout_s * 1000, &imported, &failed);
+    m->fallback_pending = psy_fallback_count(m->fallback_path);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "imported", imported);
     cJSON_AddNumberToObject(d, "failed", failed);
-    cJSON_AddStringToObject(d, "file", a->fallback_path);
+    cJSON_AddStringToObject(d, "file", m->fallback_path);
     buf b = BUF_INIT;
     buf_printf(&b, "imported %d memor%s from the fallback file", imported, imported == 1 ? "y" : "ies");
-    if (failed) buf_printf(&b, "; %d could not be imported and stay in %s", failed, a->fallback_path);
+    if (failed) buf_printf(&b, "; %d could not be imported and stay in %s", failed, m->fallback_path);
     if (rc) buf_printf(&b, " (%s)", strerror(-rc));
-    psy_emit(a, PSY_EV_MEMORY, b.data, d);
+    psy_emit(m->l->bus, PSY_EV_MEMORY, b.data, d);
     log_info("%s", b.data);
     buf_free(&b);
 }
 
-void psy_mem_consider_exchange(psy_agent *a, const char *user_text, const char *answer, int tools_used,
+void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char *answer, int tools_used,
                                const char *tool_results)
 {
-    if (!a->cfg->auto_store) return; /* without mnemosyne (--no-memory) psy_mem_store uses the fallback file */
+    if (!m->cfg->auto_store) return; /* without mnemosyne (--no-memory) psy_mem_store uses the fallback file */
     double v = 0, ar = 0;
-    cJSON *emo = psy_emotion_context(a);
+    cJSON *emo = psy_emotion_context(m->l);
     const cJSON *jv = cJSON_GetObjectItemCaseSensitive(emo, "valence");
     const cJSON *ja = cJSON_GetObjectItemCaseSensitive(emo, "arousal");
     if (cJSON_IsNumber(jv)) v = jv->valuedouble;
@@ -184,19 +277,23 @@ void psy_mem_consider_exchange(psy_agent *a, const char *user_text, const char *
     char why[200];
     double score = psy_importance(user_text, answer, tools_used, tool_results, v, ar, why, sizeof why);
     log_debug("importance %s", why);
-    if (score < a->cfg->importance_threshold) return;
-    size_t ul = strlen(user_text), al = strlen(answer);
+    if (score < m->cfg->importance_threshold) return;
     buf c = BUF_INIT, s = BUF_INIT;
-    buf_printf(&c, "User: %.*s%s\n\nAssistant: %.*s%s", (int)(ul > 300 ? 300 : ul), user_text, ul > 300 ? "..." : "",
-               (int)(al > 800 ? 800 : al), answer, al > 800 ? "..." : "");
-    buf_printf(&s, "%.150s", c.data);
+    buf_puts(&c, "User: ");
+    psy_text_append_cut(&c, user_text, EXCHANGE_USER_CHARS);
+    buf_puts(&c, "\n\nAssistant: ");
+    psy_text_append_cut(&c, answer, EXCHANGE_ANSWER_CHARS);
+    buf_append(&s, buf_str(&c), utf8_truncate_chars(buf_str(&c), c.len, EXCHANGE_SUMMARY_CHARS));
     static const char *const tags[] = {"auto-stored", "important", NULL};
-    int rc = psy_mem_store(a, psy_mem_args(a, c.data, s.data, "episodic", "assistant", tags));
+    psy_mem_where where;
+    int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", "assistant", tags), &where);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "importance", score);
     cJSON_AddStringToObject(d, "breakdown", why);
-    psy_emit(a, PSY_EV_MEMORY,
-             rc == 0 ? "remembered this exchange" : rc == 1 ? "saved this exchange (fallback file)" : "could not store this exchange",
+    psy_emit(m->l->bus, PSY_EV_MEMORY,
+             rc                        ? "could not store this exchange"
+             : where == PSY_MEM_STORED ? "remembered this exchange"
+                                       : "saved this exchange (fallback file)",
              d);
     buf_free(&c);
     buf_free(&s);
@@ -215,33 +312,33 @@ static cJSON *tool_error(const char *fmt, const char *arg)
     return r;
 }
 
-static cJSON *recall(psy_agent *a, const cJSON *args)
+static cJSON *recall(psy_memflow *m, const cJSON *args)
 {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(args, "n_results");
     if (!cJSON_IsString(q) || !*q->valuestring) return tool_error("query must be a non-empty string%s", NULL);
-    int k = cJSON_IsNumber(n) ? (int)n->valuedouble : 5;
-    if (k < 1 || k > 20) return tool_error("n_results must be between 1 and 20%s", NULL);
-    if (!psy_child_up(&a->mnemo))
-        return tool_error("memory is unavailable right now (mnemosyne is not running%s)", a->mnemo.enabled ? "" : ": disabled");
-    cJSON *res = psy_mem_search(a, q->valuestring, k);
-    if (!res) return tool_error("memory search failed%s", NULL);
+    int k = cJSON_IsNumber(n) ? (int)n->valuedouble : RECALL_DEFAULT;
+    if (k < 1 || k > RECALL_MAX) return tool_error("n_results must be between 1 and 20%s", NULL);
+    if (!psy_child_up(&m->l->mnemo))
+        return tool_error("memory is unavailable right now (mnemosyne is not running%s)", m->l->mnemo.enabled ? "" : ": disabled");
+    cJSON *res = NULL;
+    if (psy_mem_search(m, q->valuestring, k, &res)) return tool_error("memory search failed%s", NULL);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "success", 1);
     cJSON_AddStringToObject(r, "query", q->valuestring);
     cJSON_AddNumberToObject(r, "count", cJSON_GetArraySize(res));
     cJSON *mems = cJSON_AddArrayToObject(r, "memories");
-    const cJSON *m;
+    const cJSON *mem;
     static const char *const keep[] = {"content", "summary", "memory_type", "tags", "emotional_context",
                                        "created_at", "source", "trust"};
-    cJSON_ArrayForEach(m, res)
+    cJSON_ArrayForEach(mem, res)
     {
         cJSON *o = cJSON_CreateObject();
         for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, keep[i]);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(mem, keep[i]);
             if (v) cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, 1));
         }
-        const cJSON *rel = cJSON_GetObjectItemCaseSensitive(m, "relevance_score");
+        const cJSON *rel = cJSON_GetObjectItemCaseSensitive(mem, "relevance_score");
         cJSON_AddNumberToObject(o, "relevance", cJSON_IsNumber(rel) ? rel->valuedouble : 0);
         cJSON_AddItemToArray(mems, o);
     }
@@ -250,14 +347,14 @@ static cJSON *recall(psy_agent *a, const cJSON *args)
 }
 
 /* Tags from an array (its strings, numbers and booleans as text) or one
- * comma-separated string; anything else gives none. At most 16, trimmed,
+ * comma-separated string; anything else gives none. At most MEM_MAX_TAGS, trimmed,
  * empty ones skipped. Returns the count; the strings live in *store. */
-static size_t tags_of(const cJSON *tags, const char *tagv[17], cJSON *store)
+static size_t tags_of(const cJSON *tags, const char *tagv[MEM_MAX_TAGS + 1], cJSON *store)
 {
     size_t nt = 0;
     if (cJSON_IsString(tags)) {
         const char *p = tags->valuestring;
-        while (*p && nt < 16) {
+        while (*p && nt < MEM_MAX_TAGS) {
             size_t n = strcspn(p, ",");
             const char *b = p, *e = p + n;
             while (b < e && (*b == ' ' || *b == '\t' || *b == '\n')) b++;
@@ -278,7 +375,7 @@ static size_t tags_of(const cJSON *tags, const char *tagv[17], cJSON *store)
         const cJSON *e;
         cJSON_ArrayForEach(e, tags)
         {
-            if (nt >= 16) break;
+            if (nt >= MEM_MAX_TAGS) break;
             if (cJSON_IsString(e) && *e->valuestring) tagv[nt++] = e->valuestring;
             else if (cJSON_IsNumber(e) || cJSON_IsBool(e)) {
                 char *t = cJSON_PrintUnformatted(e);
@@ -296,8 +393,8 @@ static size_t tags_of(const cJSON *tags, const char *tagv[17], cJSON *store)
 }
 
 /* store_memory: content is required; every other field is optional and read
- * leniently (the original's tool rejected every call over such fields). */
-static cJSON *store(psy_agent *a, const cJSON *args)
+ * leniently, so an oddly typed extra never fails the call. */
+static cJSON *store(psy_memflow *m, const cJSON *args)
 {
     static const char *const types[] = {"episodic", "semantic", "procedural", "emotional"};
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(args, "content");
@@ -315,13 +412,13 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     } else if (t) {
         note = "memory_type was not a string; stored as semantic";
     }
-    const char *tagv[17];
+    const char *tagv[MEM_MAX_TAGS + 1];
     cJSON *tag_store = cJSON_CreateArray(); /* owns tags made from a string or numbers */
     size_t nt = tags_of(tags, tagv, tag_store);
     const char *summary = cJSON_IsString(s) ? s->valuestring : NULL;
-    cJSON *margs = psy_mem_args(a, c->valuestring, summary, type, "assistant", tagv);
-    if (!psy_child_up(&a->mnemo)) {
-        int rc = psy_mem_store(a, margs);
+    cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, "assistant", tagv);
+    if (!psy_child_up(&m->l->mnemo)) {
+        int rc = psy_mem_store(m, margs, NULL);
         cJSON_Delete(tag_store);
         if (rc < 0) return tool_error("memory is unavailable and the fallback file failed%s", NULL);
         cJSON *r = cJSON_CreateObject();
@@ -332,7 +429,7 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     }
     cJSON *res = NULL;
     char err[512];
-    int rc = psy_mnemo(a, "store_memory", margs, &res, err, sizeof err);
+    int rc = psy_mnemo(m->l, "store_memory", margs, &res, err, sizeof err);
     if (rc) {
         cJSON_Delete(res);
         cJSON_Delete(tag_store);
@@ -349,13 +446,13 @@ static cJSON *store(psy_agent *a, const cJSON *args)
     if (note) cJSON_AddStringToObject(r, "note", note);
     cJSON_Delete(res);
     cJSON_Delete(tag_store);
-    psy_emit(a, PSY_EV_MEMORY, "stored a memory", cJSON_Duplicate(r, 1));
+    psy_emit(m->l->bus, PSY_EV_MEMORY, "stored a memory", cJSON_Duplicate(r, 1));
     return r;
 }
 
-cJSON *psy_mem_tool(psy_agent *a, const char *name, const cJSON *args)
+cJSON *psy_mem_tool(psy_memflow *m, const char *name, const cJSON *args)
 {
-    if (!strcmp(name, "recall_memory")) return recall(a, args);
-    if (!strcmp(name, "store_memory")) return store(a, args);
+    if (!strcmp(name, "recall_memory")) return recall(m, args);
+    if (!strcmp(name, "store_memory")) return store(m, args);
     return tool_error("unknown memory tool %s", name);
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
+#include "context.h"
 
 static const char core_text[] =
     "You are Psyche, a thoughtful AI companion running on this computer. You have an emotional state that "
@@ -158,9 +160,8 @@ char *psy_prompt_system(const cJSON *tools, bool reasoning, int level)
     return buf_detach(&b);
 }
 
-void psy_prompt_memory_line(int i, const cJSON *m, void *out_buf)
+void psy_prompt_memory_line(int i, const cJSON *m, buf *out)
 {
-    buf *out = out_buf;
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     const cJSON *summary = cJSON_GetObjectItemCaseSensitive(m, "summary");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "memory_type");
@@ -268,4 +269,25 @@ const char *psy_prompt_summary_system(void)
 {
     return "Summarise the conversation below concisely. Extract the key facts, decisions, topics and details "
            "worth remembering long-term. Write plain prose, no preamble.";
+}
+
+char *psy_tool_result_text(const char *name, const cJSON *wrapper, long max_chars, long fit_chars)
+{
+    char *json = cJSON_PrintUnformatted(wrapper); /* compact: tokens are scarce */
+    buf b = BUF_INIT;
+    buf_printf(&b, "[Tool result for %s]:\n%s", name, json ? json : "{}");
+    free(json);
+    long cap = max_chars < 0 ? 0 : max_chars;
+    bool to_fit = fit_chars >= 0 && fit_chars < cap;
+    if (to_fit) cap = fit_chars;
+    size_t chars = utf8_count(buf_str(&b), b.len);
+    if (chars > (size_t)cap) {
+        size_t keep = utf8_truncate_chars(b.data, b.len, (size_t)cap);
+        b.len = keep;
+        b.data[keep] = 0;
+        buf_printf(&b, "\n\n[... truncated, %zu chars omitted%s]", chars - (size_t)cap,
+                   to_fit ? " to fit the context" : "");
+    }
+    if (!b.data) buf_puts(&b, "");
+    return buf_detach(&b);
 }

@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
+
 /* tools: [{name, description, inputSchema (JSON schema object)}] or NULL.
  * level 0: the full prompt with the tool reference; 1: compact (one line per
  * tool) for small contexts; 2: minimal (a few sentences) for tiny ones.
@@ -31,7 +33,7 @@ char *psy_prompt_volatile(const cJSON *memories, const cJSON *emotion);
 /* One recalled memory as "<i>. [<type>] <text>" (text: summary when the
  * content is over 200 chars, cut at 300 chars with "..."; low-trust ones
  * marked as quoted data). Appends to out. */
-void psy_prompt_memory_line(int i, const cJSON *memory, void *out_buf);
+void psy_prompt_memory_line(int i, const cJSON *memory, buf *out);
 
 /* The private reflection request for idle thinking; directive picks one of
  * the four directives (any int; taken modulo 4). tools_allowed says whether
@@ -46,5 +48,11 @@ char *psy_prompt_dream(const char *theme, const char *guidance, const cJSON *mem
 /* Summary of a conversation: system prompt, and a transcript of role: content
  * lines (each message cut at 500 chars) to go with it. */
 const char *psy_prompt_summary_system(void);
+
+/* "[Tool result for <name>]:\n<compact JSON>" cut to at most max_chars
+ * characters (UTF-8 code points, never a split character), and to fit_chars
+ * when that is smaller (fit_chars < 0: no such limit), with a note saying how
+ * many characters were omitted. Caller frees. */
+char *psy_tool_result_text(const char *name, const cJSON *wrapper, long max_chars, long fit_chars);
 
 #endif

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "fs.h"
+#include "paths.h"
 
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
@@ -127,50 +129,44 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
     size_t n = sizeof keys / sizeof keys[0];
     _Static_assert(sizeof keys / sizeof keys[0] <= sizeof t / sizeof t[0], "settings table too small");
     for (size_t i = 0; i < n; i++) t[i] = keys[i];
+    s->quit_summary = true;
     *out = t;
     return n;
 }
 
-static int mkdirs(const char *path)
+/* given (a configured folder) or the XDG folder of kind, created. */
+static char *make_dir(const char *given, paths_kind kind, const char *key, char *err, size_t errlen)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-            *p = '/';
+    char *dir = NULL;
+    if (given && *given) {
+        dir = strdup(given);
+        if (!dir) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
         }
-    if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
-    return 0;
-}
-
-static char *xdg_dir(const char *given, const char *env, const char *fallback, char *err, size_t errlen)
-{
-    const char *e = getenv(env), *home = getenv("HOME");
-    buf b = BUF_INIT;
-    if (given && *given) buf_puts(&b, given);
-    else if (e && *e) buf_printf(&b, "%s/psyche", e);
-    else if (home && *home) buf_printf(&b, "%s/%s/psyche", home, fallback);
-    else {
-        snprintf(err, errlen, "neither $%s nor $HOME is set; set [paths] state_dir", env);
+    } else if (paths_dir(kind, &dir, err, errlen)) {
+        size_t used = strlen(err);
+        snprintf(err + used, errlen - used, "; or set %s", key);
         return NULL;
     }
-    int rc = mkdirs(buf_str(&b));
+    int rc = fs_mkdir_p(dir, FS_DIR_MODE_PRIVATE);
     if (rc) {
-        snprintf(err, errlen, "cannot create %s: %s", buf_str(&b), strerror(-rc));
-        buf_free(&b);
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
+        free(dir);
         return NULL;
     }
-    return buf_detach(&b);
+    return dir;
 }
 
 char *psy_settings_state_dir(const psy_settings *s, char *err, size_t errlen)
 {
-    return xdg_dir(s->state_dir, "XDG_STATE_HOME", ".local/state", err, errlen);
+    return make_dir(s->state_dir, PATHS_STATE, "[paths] state_dir", err, errlen);
 }
 
-char *psy_settings_data_dir(char *err, size_t errlen) { return xdg_dir(NULL, "XDG_DATA_HOME", ".local/share", err, errlen); }
+char *psy_settings_data_dir(char *err, size_t errlen)
+{
+    return make_dir(NULL, PATHS_DATA, "[memory] db_path", err, errlen);
+}
 
 bool psy_settings_summarize(const psy_settings *s)
 {

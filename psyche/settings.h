@@ -79,6 +79,9 @@ typedef struct psy_settings {
     int summary_max_tokens;
     double summary_temperature;
     bool shutdown_consolidate;
+    /* not a key: set by the front-end (false for `psyche -p` unless --summary);
+     * psy_settings_table sets it to true */
+    bool quit_summary;
     /* [paths] */
     char *state_dir;
     /* [logging] */
@@ -86,7 +89,8 @@ typedef struct psy_settings {
     char *log_file;
 } psy_settings;
 
-/* The key table pointing into s (static storage; one settings struct at a time). */
+/* The key table pointing into s (static storage; one settings struct at a
+ * time). Also sets the fields that are not keys to their defaults. */
 size_t psy_settings_table(psy_settings *s, const cfg_key **out);
 
 /* [paths] state_dir, or $XDG_STATE_HOME/psyche, or ~/.local/state/psyche,

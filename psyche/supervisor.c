@@ -1,7 +1,6 @@
-/* supervisor.c - starting, watching and restarting psyche's children, and
- * the fallback JSONL file for memories while mnemosyne is away.
+/* supervisor.c - starting, watching and restarting psyche's children.
  *
- * Owns the child processes (through mcp_client) and the fallback file. It
+ * Owns the child processes (through mcp_client). It
  * never decides what to say to the user beyond the report callback, and it
  * never runs on any thread but the agent's. */
 #include "supervisor.h"
@@ -21,9 +20,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fs.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
+
+/* Lines of a child's log shown when it fails. */
+#define LOG_TAIL_LINES 8
 
 int psy_child_init(psy_child *ch, const char *name, char *const argv[], const char *log_path, bool enabled)
 {
@@ -82,9 +85,16 @@ static void nap(int ms, const int *cancel)
     }
 }
 
+/* The last LOG_TAIL_LINES lines of the child's log (caller frees), or NULL. */
+static char *log_tail(const psy_child *ch)
+{
+    char *tail = NULL;
+    return fs_file_tail(ch->log_path, 0, LOG_TAIL_LINES, &tail, NULL) == 0 ? tail : NULL;
+}
+
 static void append_tail(psy_child *ch, char *err, size_t errlen)
 {
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     if (tail && *tail) {
         size_t used = strlen(err);
         snprintf(err + used, errlen - used, "; last lines of %s:\n%s", ch->log_path, tail);
@@ -311,7 +321,7 @@ bool psy_child_check(psy_child *ch, double now, psy_child_report_fn report, void
 {
     char desc[160], text[512];
     if (!ch->enabled || !check_death(ch, 300, desc, sizeof desc)) return false;
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     /* backoff: 1 s, 2 s, 4 s ... up to backoff_max_s; after a stable run, 1 s again */
     if (ch->backoff_s <= 0 || now - ch->up_since >= ch->stable_s) ch->backoff_s = 1;
     double delay = ch->backoff_s;
@@ -340,7 +350,7 @@ static bool after_start(psy_child *ch, const psy_sup_policy *pol, int rc, bool f
         return true;
     }
     ch->retry_at = now_mono() + pol->retry_s;
-    char *tail = file_tail(ch->log_path, 8);
+    char *tail = log_tail(ch);
     snprintf(text, sizeof text, "%s could not be started: %s; trying again in %d s", ch->name, ch->last_error,
              pol->retry_s);
     if (report) report(ud, ch, "start_failed", text, ch->last_error, tail);
@@ -402,103 +412,4 @@ void psy_child_stop(psy_child *ch, int grace_ms)
     }
     ch->c = NULL;
     close_pidfd(ch);
-}
-
-/* ------------------------------------------------------------- fallback */
-
-int psy_fallback_append(const char *path, const cJSON *args)
-{
-    char *line = cJSON_PrintUnformatted(args);
-    if (!line) return -ENOMEM;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        free(line);
-        log_error("cannot open the fallback memory file %s: %s", path, strerror(e));
-        return -e;
-    }
-    buf b = BUF_INIT;
-    int rc = buf_puts(&b, line) || buf_putc(&b, '\n') ? -ENOMEM : 0;
-    free(line);
-    for (size_t off = 0; !rc && off < b.len;) {
-        ssize_t w = write(fd, b.data + off, b.len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) rc = -errno;
-        else off += (size_t)w;
-    }
-    if (!rc && fsync(fd)) rc = -errno;
-    close(fd);
-    buf_free(&b);
-    if (rc) log_error("cannot write the fallback memory file %s: %s", path, strerror(-rc));
-    return rc;
-}
-
-int psy_fallback_count(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int n = 0, c, last = '\n';
-    while ((c = getc(f)) != EOF) {
-        if (c == '\n' && last != '\n') n++;
-        last = c;
-    }
-    if (last != '\n') n++;
-    fclose(f);
-    return n;
-}
-
-int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed)
-{
-    *imported = *failed = 0;
-    char *text = NULL;
-    size_t len = 0;
-    int rc = read_file_all(path, 256u << 20, &text, &len);
-    if (rc == -ENOENT) return 0;
-    if (rc) return rc;
-    buf keep = BUF_INIT;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (!*line) continue;
-        cJSON *args = cJSON_Parse(line);
-        if (!cJSON_IsObject(args)) {
-            /* A torn last line from a crash: keep it for a person to look at. */
-            log_warn("fallback file %s: a line is not a JSON object; kept", path);
-            cJSON_Delete(args);
-            buf_puts(&keep, line), buf_putc(&keep, '\n');
-            (*failed)++;
-            continue;
-        }
-        cJSON *res = NULL;
-        char err[256];
-        int r = mcp_client_call(c, "store_memory", args, timeout_ms, NULL, NULL, NULL, &res, err, sizeof err);
-        cJSON_Delete(res);
-        if (r) {
-            log_warn("fallback import: store_memory failed: %s", err);
-            buf_puts(&keep, line), buf_putc(&keep, '\n');
-            (*failed)++;
-            if (r < 0) break; /* the server is gone: keep the rest as it is */
-        } else {
-            (*imported)++;
-        }
-    }
-    /* what the loop did not reach (after a break) stays too */
-    if (save && *save) buf_puts(&keep, save), buf_putc(&keep, '\n');
-    free(text);
-    if (keep.len == 0) {
-        if (unlink(path) && errno != ENOENT) rc = -errno;
-    } else {
-        buf tmp = BUF_INIT;
-        buf_printf(&tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp.data, "wb");
-        if (!f) rc = -errno;
-        else {
-            if (fwrite(keep.data, 1, keep.len, f) != keep.len || fflush(f) || fsync(fileno(f))) rc = -EIO;
-            if (fclose(f) && !rc) rc = -EIO;
-            if (!rc && rename(tmp.data, path)) rc = -errno;
-        }
-        if (rc) log_error("cannot rewrite the fallback file %s: %s", path, strerror(-rc));
-        buf_free(&tmp);
-    }
-    buf_free(&keep);
-    return rc;
 }

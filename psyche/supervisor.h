@@ -1,5 +1,5 @@
 /* supervisor.h - psyche's children (elpis, mnemosyne): start, watch, restart,
- * stop; and the fallback file for memories while mnemosyne is down.
+ * stop. (The fallback file for memories is in fallback.h.)
  *
  * Only the agent thread uses a psy_child. Starting makes `attempts` tries
  * with 1 s, 2 s, 4 s ... between them, each a spawn plus the MCP handshake.
@@ -101,16 +101,5 @@ double psy_child_next_due(const psy_child *ch, double now);
 /* Stops the child: EOF, SIGTERM, SIGKILL (grace_ms each). An async start in
  * progress is ended first (its process killed, its thread joined). */
 void psy_child_stop(psy_child *ch, int grace_ms);
-
-/* ---- fallback memories (JSONL, one store_memory argument object per line) */
-
-/* Appends args as one line (flushed and fsynced). Returns 0 or -errno. */
-int psy_fallback_append(const char *path, const cJSON *args);
-/* Stores every line through mnemosyne's store_memory; lines that fail stay in
- * the file (rewritten atomically), the file is removed when all went in.
- * *imported / *failed count lines. Returns 0 (also when there is no file) or -errno. */
-int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed);
-/* Lines waiting in the fallback file (0 when there is none). */
-int psy_fallback_count(const char *path);
 
 #endif

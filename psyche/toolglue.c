@@ -1,6 +1,6 @@
-/* toolglue.c - the agent's side of the tools: opening the tool set (tools.h)
- * from the settings, registering the memory tools, running a call with its
- * UI events and readable one-line descriptions.
+/* toolglue.c - the agent's side of the tools (see toolglue.h): opening the
+ * tool set from the settings, registering the memory tools, running a call
+ * with its UI events and readable one-line descriptions.
  *
  * Owns the psy_tools instance. The tools themselves (confinement, sandbox,
  * blocklist) live in tools*.c; nothing here bypasses psy_tools_call. */
@@ -10,9 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent_int.h"
+#include "toolglue.h"
 #include "buf.h"
 #include "log.h"
+#include "utf8.h"
+
+/* Characters of an argument shown in a tool line. */
+#define SHORT_ARG_CHARS 40
 
 static bool mem_tool(psy_tools *t, void *ud, const cJSON *args, cJSON *result, const char *name)
 {
@@ -65,55 +69,85 @@ static const psy_tool_def memory_tools[] = {
      false, store_fn, NULL},
 };
 
-int psy_tools_open(psy_agent *a, char *err, size_t errlen)
+/* The tools' settings; cwd backs the workspace when none is configured. */
+static int tools_config(const psy_settings *cfg, psy_tools_config *tc, char *cwd, size_t cwdlen, char *err,
+                        size_t errlen)
 {
-    const psy_settings *cfg = a->cfg;
-    psy_tools_config tc;
-    psy_tools_default_config(&tc);
-    char cwd[PATH_MAX];
-    tc.workspace = cfg->workspace && *cfg->workspace ? cfg->workspace : getcwd(cwd, sizeof cwd);
-    if (!tc.workspace) {
-        snprintf(err, errlen, "cannot determine the current directory for the workspace: %s", strerror(errno));
-        return -errno;
+    psy_tools_default_config(tc);
+    tc->workspace = cfg->workspace && *cfg->workspace ? cfg->workspace : getcwd(cwd, cwdlen);
+    if (!tc->workspace) {
+        int e = errno;
+        snprintf(err, errlen, "cannot determine the current directory for the workspace: %s", strerror(e));
+        return -e;
     }
-    tc.bash_timeout_s = cfg->bash_timeout_s;
-    tc.dangerous_commands = cfg->dangerous_commands;
-    tc.sandbox = cfg->sandbox;
-    tc.allow_network = cfg->allow_network;
-    tc.sandbox_tmp = cfg->sandbox_tmp;
-    int rc = psy_tools_new(&tc, &a->tools, err, errlen);
+    tc->bash_timeout_s = cfg->bash_timeout_s;
+    tc->dangerous_commands = cfg->dangerous_commands;
+    tc->sandbox = cfg->sandbox;
+    tc->allow_network = cfg->allow_network;
+    tc->sandbox_tmp = cfg->sandbox_tmp;
+    return 0;
+}
+
+int psy_toolset_open(psy_toolset *ts, const psy_settings *cfg, psy_bus *bus, psy_memflow *mem, char *err,
+                     size_t errlen)
+{
+    memset(ts, 0, sizeof *ts);
+    ts->bus = bus;
+    psy_tools_config tc;
+    char cwd[PATH_MAX];
+    int rc = tools_config(cfg, &tc, cwd, sizeof cwd, err, errlen);
+    if (!rc) rc = psy_tools_new(&tc, &ts->tools, err, errlen);
     if (rc) return rc;
-    if (cfg->memory) {
-        for (size_t i = 0; i < sizeof memory_tools / sizeof memory_tools[0]; i++) {
-            psy_tool_def d = memory_tools[i];
-            d.ud = a;
-            rc = psy_tools_register(a->tools, &d);
-            if (rc) {
-                snprintf(err, errlen, "cannot register %s: %s", d.name, strerror(-rc));
-                return rc;
-            }
+    for (size_t i = 0; cfg->memory && i < sizeof memory_tools / sizeof memory_tools[0]; i++) {
+        psy_tool_def d = memory_tools[i];
+        d.ud = mem;
+        rc = psy_tools_register(ts->tools, &d);
+        if (rc) {
+            snprintf(err, errlen, "cannot register %s: %s", d.name, strerror(-rc));
+            return rc;
         }
     }
-    a->workspace = strdup(psy_tools_get_workspace(a->tools)->root);
-    log_info("workspace %s; sandbox: %s", a->workspace, psy_sandbox_detail(psy_tools_get_sandbox(a->tools)));
-    return a->workspace ? 0 : -ENOMEM;
+    ts->workspace = strdup(psy_tools_get_workspace(ts->tools)->root);
+    log_info("workspace %s; sandbox: %s", ts->workspace ? ts->workspace : "?",
+             psy_sandbox_detail(psy_tools_get_sandbox(ts->tools)));
+    return ts->workspace ? 0 : -ENOMEM;
 }
 
-void psy_tools_close(psy_agent *a)
+void psy_toolset_close(psy_toolset *ts)
 {
-    psy_tools_free(a->tools);
-    a->tools = NULL;
+    psy_tools_free(ts->tools);
+    ts->tools = NULL;
+    free(ts->workspace);
+    ts->workspace = NULL;
 }
 
-cJSON *psy_tools_list(psy_agent *a) { return a->tools ? psy_tools_schemas(a->tools, false) : cJSON_CreateArray(); }
+cJSON *psy_toolset_list(const psy_toolset *ts)
+{
+    return ts->tools ? psy_tools_schemas(ts->tools, false) : cJSON_CreateArray();
+}
 
-cJSON *psy_tools_sandbox(psy_agent *a)
+cJSON *psy_toolset_sandbox(const psy_toolset *ts)
 {
     cJSON *o = cJSON_CreateObject();
-    const psy_sandbox *sb = a->tools ? psy_tools_get_sandbox(a->tools) : NULL;
+    const psy_sandbox *sb = ts->tools ? psy_tools_get_sandbox(ts->tools) : NULL;
     cJSON_AddBoolToObject(o, "active", sb && psy_sandbox_active(sb));
     cJSON_AddStringToObject(o, "detail", sb ? psy_sandbox_detail(sb) : "no tools");
     return o;
+}
+
+void psy_toolset_cancel(psy_toolset *ts)
+{
+    if (ts->tools) psy_tools_cancel(ts->tools);
+}
+
+void psy_toolset_rearm(psy_toolset *ts)
+{
+    if (ts->tools) psy_tools_reset_cancel(ts->tools);
+}
+
+psy_tool_outcome psy_toolset_last_outcome(const psy_toolset *ts)
+{
+    return ts->tools ? psy_tools_last_outcome(ts->tools) : PSY_TOOL_REFUSED;
 }
 
 /* ------------------------------------------------------- readable lines */
@@ -130,15 +164,11 @@ static int num_of(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? (int)v->valuedouble : -1;
 }
 
-/* Appends s cut at 40 chars (whole UTF-8 characters), one line. */
+/* Appends s cut at SHORT_ARG_CHARS characters (whole UTF-8 characters), one line. */
 static void short_arg(buf *b, const char *s)
 {
-    size_t n = 0, chars = 0;
-    while (s[n] && s[n] != '\n' && chars < 40) {
-        n++;
-        while (((unsigned char)s[n] & 0xC0) == 0x80) n++;
-        chars++;
-    }
+    size_t line = strcspn(s, "\n");
+    size_t n = utf8_truncate_chars(s, line, SHORT_ARG_CHARS);
     buf_append(b, s, n);
     if (s[n]) buf_puts(b, "...");
 }
@@ -182,17 +212,17 @@ static void describe(const char *name, const cJSON *args, const cJSON *wrapper, 
     buf_free(&b);
 }
 
-cJSON *psy_tools_run(psy_agent *a, const char *name, const cJSON *args, unsigned flags, bool events, char *line,
-                     size_t linelen)
+cJSON *psy_toolset_run(psy_toolset *ts, const char *name, const cJSON *args, unsigned flags, bool events, char *line,
+                       size_t linelen)
 {
     if (events) {
         describe(name, args, NULL, line, linelen);
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "name", name);
         cJSON_AddItemToObject(d, "arguments", cJSON_Duplicate(args, 1));
-        psy_emit(a, PSY_EV_TOOL_START, line, d);
+        psy_emit(ts->bus, PSY_EV_TOOL_START, line, d);
     }
-    cJSON *w = a->tools ? psy_tools_call(a->tools, name, args, NULL, flags) : NULL;
+    cJSON *w = ts->tools ? psy_tools_call(ts->tools, name, args, NULL, flags) : NULL;
     describe(name, args, w, line, linelen);
     if (events) {
         cJSON *d = cJSON_CreateObject();
@@ -201,7 +231,7 @@ cJSON *psy_tools_run(psy_agent *a, const char *name, const cJSON *args, unsigned
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(w, "duration_ms");
         cJSON_AddNumberToObject(d, "duration_ms", cJSON_IsNumber(ms) ? ms->valuedouble : 0);
         cJSON_AddItemToObject(d, "result", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "result"), 1));
-        psy_emit(a, PSY_EV_TOOL_END, line, d);
+        psy_emit(ts->bus, PSY_EV_TOOL_END, line, d);
     }
     return w;
 }

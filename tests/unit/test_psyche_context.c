@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../psyche/agent_int.h"
 #include "../../psyche/context.h"
+#include "../../psyche/filter.h"
 #include "../../psyche/prompt.h"
 #include "buf.h"
+#include "utf8.h"
 #include "util.h"
 
 /* ---- fakes */
@@ -229,9 +230,9 @@ static void test_tool_result_text_counts_characters(void **state)
     const char *note = strstr(t, "\n\n[... truncated, ");
     assert_non_null(note);
     /* exactly 1000 characters kept, none split, and the note counts characters */
-    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 1000);
+    assert_int_equal(utf8_count(t, (size_t)(note - t)), 1000);
     assert_true(utf8_valid(t, strlen(t)));
-    size_t total = psy_utf8_chars("[Tool result for read_file]:\n", 29) + 3000 + strlen("{\"content\":\"\"}");
+    size_t total = utf8_count("[Tool result for read_file]:\n", 29) + 3000 + strlen("{\"content\":\"\"}");
     char expect[96];
     snprintf(expect, sizeof expect, "[... truncated, %zu chars omitted]", total - 1000);
     assert_non_null(strstr(note, expect));
@@ -240,7 +241,7 @@ static void test_tool_result_text_counts_characters(void **state)
     t = psy_tool_result_text("read_file", w, 16000, 200);
     note = strstr(t, "\n\n[... truncated, ");
     assert_non_null(note);
-    assert_int_equal(psy_utf8_chars(t, (size_t)(note - t)), 200);
+    assert_int_equal(utf8_count(t, (size_t)(note - t)), 200);
     assert_non_null(strstr(note, "chars omitted to fit the context]"));
     free(t);
     /* short results are left alone */
@@ -252,8 +253,8 @@ static void test_tool_result_text_counts_characters(void **state)
     cJSON_Delete(small);
     cJSON_Delete(w);
     free(euros);
-    assert_int_equal(psy_utf8_offset("a\xE2\x82\xAC" "b", 5, 2), 4);
-    assert_int_equal(psy_utf8_offset("ab", 2, 5), 2);
+    assert_int_equal(utf8_truncate_chars("a\xE2\x82\xAC" "b", 5, 2), 4);
+    assert_int_equal(utf8_truncate_chars("ab", 2, 5), 2);
 }
 
 static void test_room_and_oversized_tool_results(void **state)
