@@ -10,21 +10,9 @@
 #include "buf.h"
 #include "front_child.h"
 #include "tui.h"
+#include "utf8.h"
 
 /* ---------------------------------------------------------- agent events */
-
-/* How many bytes at the end of s[0..n) start a UTF-8 sequence that is not
- * complete yet (streamed tokens may split a character). */
-static size_t incomplete_tail(const char *s, size_t n)
-{
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char c = (unsigned char)s[n - back];
-        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return need > back ? back : 0;
-    }
-    return 0;
-}
 
 static void on_token(psy_tui *t, const char *text)
 {
@@ -41,7 +29,7 @@ static void on_token(psy_tui *t, const char *text)
     memcpy(joined, t->partial, t->npartial);
     memcpy(joined + t->npartial, text, n + 1);
     n += t->npartial;
-    size_t hold = incomplete_tail(joined, n);
+    size_t hold = n - utf8_complete_prefix(joined, n); /* a token may split a character */
     memcpy(t->partial, joined + n - hold, hold);
     t->npartial = hold;
     psy_tui_entry *e = &t->chat.v[t->live];

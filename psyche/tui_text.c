@@ -1,10 +1,13 @@
-/* tui_text.c - the TUI's pure text logic: UTF-8 decoding, display width
- * (wcwidth), wrapping by display width, the centred emotion bars, slash
- * command parsing and the Ctrl+C double-press clock.
+/* tui_text.c - the TUI's pure text logic: UTF-8 and display width (thin
+ * wrappers over common/utf8.h for wide characters), cleaning text for the
+ * screen (common/termsafe.h), wrapping by display width, the centred emotion
+ * bars, slash command parsing and the Ctrl+C double-press clock.
  *
  * No curses and no agent here: everything is unit-tested without a terminal
- * (tests/unit/test_psyche_tui.c). Widths follow the C library's wcwidth, so
- * the process needs a UTF-8 LC_CTYPE (tui.c makes sure it has one). */
+ * (tests/unit/test_psyche_tui.c). Widths come from common/utf8's table;
+ * only the check for characters the terminal cannot show at all uses the C
+ * library's wcwidth, so the process needs a UTF-8 LC_CTYPE (tui.c makes sure
+ * it has one). */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,71 +16,27 @@
 #include <wchar.h>
 
 #include "termsafe.h"
+#include "utf8.h"
 #include "tui.h"
 
-#define REPLACEMENT 0xFFFD
+#define REPLACEMENT UTF8_REPLACEMENT
 
 /* ---------------------------------------------------------------- UTF-8 */
 
 size_t psy_tui_utf8_next(const char *s, size_t n, wchar_t *out)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t c = p[0];
-    size_t need;
-    uint32_t min;
-    if (c < 0x80) {
-        *out = (wchar_t)c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) need = 1, c &= 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) need = 2, c &= 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) need = 3, c &= 0x07, min = 0x10000;
-    else goto bad;
-    if (n < need + 1) goto bad;
-    for (size_t i = 1; i <= need; i++) {
-        if ((p[i] & 0xC0) != 0x80) goto bad;
-        c = (c << 6) | (p[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) goto bad;
-    *out = (wchar_t)c;
-    return need + 1;
-bad:
-    *out = REPLACEMENT;
-    return 1;
+    uint32_t cp;
+    ssize_t k = utf8_decode(s, n, &cp); /* U+FFFD for a bad or incomplete sequence */
+    *out = (wchar_t)cp;
+    return k > 0 ? (size_t)k : 1;
 }
 
-size_t psy_tui_utf8_put(wchar_t wc, char *out)
-{
-    uint32_t c = (uint32_t)wc;
-    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) c = REPLACEMENT;
-    if (c < 0x80) {
-        out[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (char)(0xC0 | (c >> 6));
-        out[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xE0 | (c >> 12));
-        out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (c >> 18));
-    out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
+size_t psy_tui_utf8_put(wchar_t wc, char *out) { return utf8_encode((uint32_t)wc, out); }
 
 int psy_tui_char_width(wchar_t c)
 {
     if (c < 0x80) return 1; /* controls are drawn as U+FFFD, one cell */
-    int w = wcwidth(c);
-    if (w < 0) return 1;
-    return w > 2 ? 2 : w;
+    return utf8_cp_width((uint32_t)c);
 }
 
 int psy_tui_width(const char *s, size_t n)
