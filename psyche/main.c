@@ -23,7 +23,9 @@
 #include "crash.h"
 #include "front_print.h"
 #include "log.h"
+#include "paths.h"
 #include "settings.h"
+#include "startup.h"
 #include "tui.h"
 
 #define VERSION "0.1.0"
@@ -31,156 +33,143 @@
 typedef struct main_opts {
     psy_front_opts front;
     bool repl, summary;
-    bool help, version, print_config; /* answered without starting anything */
-    const char *config;               /* --config or $PSYCHE_CONFIG; NULL: configs/psyche.toml if present */
+    const cfg_key *keys; /* the settings table, for --no-memory and --no-idle */
+    size_t nkeys;
 } main_opts;
 
-static void usage(FILE *f, const char *where)
+/* The settings and the command line, for usage(): --help is answered before
+ * start-up loads the configuration. */
+static psy_settings g_cfg;
+static int g_argc;
+static char **g_argv;
+
+static void usage_text(FILE *f)
 {
-    fprintf(f,
-            "usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
-            "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
-            "       psyche --print-config [--config FILE]\n"
-            "       psyche --version | --help\n"
-            "\n"
-            "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
-            "programs, elpis (inference) and mnemosyne (memory), and talks to them over MCP.\n"
-            "\n"
-            "  (no mode)        the full-screen terminal UI\n"
-            "  -p MESSAGE       one turn: the answer on stdout, then stop (no conversation summary\n"
-            "                   is stored unless --summary)\n"
-            "  --repl           line mode for pipes and scripts: one message per line, answered in\n"
-            "                   order; the end of the input or /quit ends it\n"
-            "  --events         one JSON object per event on stdout ({\"event\",\"text\",\"data\"}, see\n"
-            "                   docs/psyche.md); input as in --repl, or the -p message\n"
-            "  --raw            print model and tool text as it is (by default terminal control\n"
-            "                   and escape sequences are removed)\n"
-            "  --no-memory      run without mnemosyne (memories go to the fallback file)\n"
-            "  --no-idle        no idle thinking or dreams\n"
-            "\n"
-            "Exit status: 0 success; 1 a failed turn (-p) or runtime error; 2 a bad flag or setting;\n"
-            "3 no model (none configured, or the file is missing); 4 elpis could not be started.\n"
-            "\n"
-            "Settings: --config FILE, PSYCHE_CONFIG or configs/psyche.toml, then environment\n"
-            "PSYCHE_<SECTION>_<KEY> (e.g. PSYCHE_MODEL_PATH), then these flags.\n"
-            "%s",
-            where);
+    fputs("usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
+          "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
+          "       psyche --print-config [--config FILE]\n"
+          "       psyche --version | --help\n"
+          "\n"
+          "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
+          "programs, elpis (inference) and mnemosyne (memory), and talks to them over MCP.\n"
+          "\n"
+          "  (no mode)        the full-screen terminal UI\n"
+          "  -p MESSAGE       one turn: the answer on stdout, then stop (no conversation summary\n"
+          "                   is stored unless --summary)\n"
+          "  --repl           line mode for pipes and scripts: one message per line, answered in\n"
+          "                   order; the end of the input or /quit ends it\n"
+          "  --events         one JSON object per event on stdout ({\"event\",\"text\",\"data\"}, see\n"
+          "                   docs/psyche.md); input as in --repl, or the -p message\n"
+          "  --raw            print model and tool text as it is (by default terminal control\n"
+          "                   and escape sequences are removed)\n"
+          "  --no-memory      run without mnemosyne (memories go to the fallback file)\n"
+          "  --no-idle        no idle thinking or dreams\n"
+          "\n"
+          "Exit status: 0 success; 1 a failed turn (-p) or runtime error; 2 a bad flag or setting;\n"
+          "3 no model (none configured, or the file is missing); 4 elpis could not be started.\n"
+          "\n"
+          "Settings: --config FILE, else $PSYCHE_CONFIG, else $XDG_CONFIG_HOME/psyche/psyche.toml\n"
+          "(~/.config/psyche/psyche.toml), else /etc/psyche/psyche.toml (never the current folder);\n"
+          "then environment PSYCHE_<SECTION>_<KEY> (e.g. PSYCHE_MODEL_PATH); then these flags.\n",
+          f);
 }
 
 /* Where memories, logs and config live, one per line (for --help and
- * /status). Computed without creating anything. Caller frees. */
-static char *where_things_live(const psy_settings *cfg)
+ * /status). config: the file loaded, or NULL. Computed without creating
+ * anything. Caller frees. */
+static char *where_things_live(const psy_settings *cfg, const char *config)
 {
-    const char *home = getenv("HOME"), *xs = getenv("XDG_STATE_HOME"), *xd = getenv("XDG_DATA_HOME");
-    buf state = BUF_INIT, b = BUF_INIT;
-    if (cfg->state_dir && *cfg->state_dir) buf_puts(&state, cfg->state_dir);
-    else if (xs && *xs) buf_printf(&state, "%s/psyche", xs);
-    else buf_printf(&state, "%s/.local/state/psyche", home ? home : "~");
-    buf_puts(&b, "Memories: ");
-    if (!cfg->memory) buf_puts(&b, "off (--no-memory); ");
-    if (cfg->db_path && *cfg->db_path) buf_puts(&b, cfg->db_path);
-    else if (xd && *xd) buf_printf(&b, "%s/psyche/memories.db", xd);
-    else buf_printf(&b, "%s/.local/share/psyche/memories.db", home ? home : "~");
-    buf_printf(&b, "\nLogs: %s/ (psyche.log, elpis.log, mnemosyne.log)\n", buf_str(&state));
+    char err[256], *db = NULL, *state = NULL, *user = NULL;
+    if (cfg->db_path && *cfg->db_path) db = strdup(cfg->db_path);
+    else paths_default_db(&db, err, sizeof err);
+    if (cfg->state_dir && *cfg->state_dir) state = strdup(cfg->state_dir);
+    else paths_dir(PATHS_STATE, &state, err, sizeof err);
+    buf b = BUF_INIT;
+    buf_printf(&b, "Memories: %s%s\n", cfg->memory ? "" : "off (--no-memory); ", db ? db : "(unknown: $HOME is not set)");
+    buf_printf(&b, "Logs: %s/ (psyche.log, elpis.log, mnemosyne.log)\n", state ? state : "(unknown: $HOME is not set)");
     if (cfg->log_file && *cfg->log_file) buf_printf(&b, "Psyche's log: %s\n", cfg->log_file);
-    buf_printf(&b, "Config: %s\n", cfg_sources());
-    buf_free(&state);
+    if (config) {
+        buf_printf(&b, "Config: %s\n", config);
+    } else {
+        paths_file(PATHS_CONFIG, "psyche.toml", &user, err, sizeof err);
+        buf_printf(&b, "Config: none, built-in defaults (create %s, or psyche --print-config)\n",
+                   user ? user : "$XDG_CONFIG_HOME/psyche/psyche.toml");
+    }
+    free(db);
+    free(state);
+    free(user);
     return buf_detach(&b);
 }
 
-static const char *config_path(const main_opts *o, bool *required)
+/* --help: the text, then where things live under the configuration that
+ * would be loaded (start-up answers --help before loading it). */
+static void usage(FILE *f)
 {
-    *required = o->config != NULL;
-    return o->config ? o->config : "configs/psyche.toml";
+    usage_text(f);
+    const cfg_key *keys;
+    size_t nkeys = psy_settings_table(&g_cfg, &keys);
+    char err[512], *config = NULL;
+    startup_config_origin origin;
+    bool loaded = startup_config_find("psyche", "PSYCHE", g_argc, g_argv, &config, &origin, err, sizeof err) == 0 &&
+                  cfg_load(keys, nkeys, config, false, "PSYCHE", err, sizeof err) == 0;
+    char *where = loaded ? where_things_live(&g_cfg, config) : NULL;
+    fprintf(f, "\n%s", where ? where : "");
+    if (!loaded) fprintf(f, "\n(the configuration cannot be read: %s)\n", err);
+    free(where);
+    free(config);
+    cfg_free(keys, nkeys); /* start-up loads it again, after --help is answered */
 }
 
-/* Flags that only need looking at before the config is loaded. */
-static void prescan(int argc, char **argv, main_opts *o)
-{
-    const char *env = getenv("PSYCHE_CONFIG");
-    if (env && *env) o->config = env;
-    for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "--config")) o->config = argv[i + 1];
-}
+/* The value flags that map onto a config key (--log-level and --log-file
+ * are start-up's; --config, --help, --version and --print-config too). */
+static const startup_flag key_flags[] = {{"--model", "model.path"}, {"--workspace", "workspace.dir"}};
 
-/* The flags that map onto a config key. */
-static const struct { const char *flag, *key, *value; } key_flags[] = {
-    {"--model", "model.path", NULL},            {"--workspace", "workspace.dir", NULL},
-    {"--log-level", "logging.level", NULL},     {"--log-file", "logging.file", NULL},
-    {"--no-memory", "memory.enabled", "false"}, {"--no-idle", "idle.enabled", "false"},
-};
-#define N_KEY_FLAGS (sizeof key_flags / sizeof key_flags[0])
-
-/* One flag that is not a config key; false if a is none of them. */
-static bool mode_flag(const char *a, main_opts *o)
+/* psyche's own arguments (startup_params.own_arg): 0 when taken, -ENOENT when
+ * unknown, -EINVAL after a message. */
+static int own_arg(void *ud, int argc, char **argv, int *i)
 {
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = true;
-    else if (!strcmp(a, "--version")) o->version = true;
-    else if (!strcmp(a, "--print-config")) o->print_config = true;
-    else if (!strcmp(a, "--repl")) o->repl = true;
+    main_opts *o = ud;
+    const char *a = argv[*i];
+    const char *off = !strcmp(a, "--no-memory") ? "memory.enabled" : !strcmp(a, "--no-idle") ? "idle.enabled" : NULL;
+    if (off) {
+        char err[256];
+        if (!cfg_set(o->keys, o->nkeys, off, "false", a, err, sizeof err)) return 0;
+        fprintf(stderr, "psyche: %s\n", err);
+        return -EINVAL;
+    }
+    if (!strcmp(a, "-p") || !strcmp(a, "--print")) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "psyche: %s needs a message: psyche -p \"Hello\"\n", a);
+            return -EINVAL;
+        }
+        o->front.message = argv[++*i];
+        return 0;
+    }
+    if (!strcmp(a, "--repl")) o->repl = true;
     else if (!strcmp(a, "--events")) o->front.events = true;
     else if (!strcmp(a, "--raw")) o->front.raw = true;
     else if (!strcmp(a, "--summary")) o->summary = true;
-    else return false;
-    return true;
-}
-
-/* Parses the flags over the loaded config. 0, or PSY_EXIT_USAGE with err. */
-static int parse_flags(int argc, char **argv, const cfg_key *keys, size_t nkeys, main_opts *o, char *err,
-                       size_t errlen)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mode_flag(a, o)) continue;
-        if (!strcmp(a, "--config") && i + 1 < argc) {
-            i++;
-            continue;
-        }
-        if (!strcmp(a, "-p") || !strcmp(a, "--print")) {
-            if (i + 1 >= argc) {
-                snprintf(err, errlen, "%s needs a message: psyche -p \"Hello\"", a);
-                return PSY_EXIT_USAGE;
-            }
-            o->front.message = argv[++i];
-            continue;
-        }
-        size_t f = 0;
-        while (f < N_KEY_FLAGS && strcmp(a, key_flags[f].flag)) f++;
-        if (f == N_KEY_FLAGS) {
-            snprintf(err, errlen, "unknown option '%s' (psyche --help lists them)", a);
-            return PSY_EXIT_USAGE;
-        }
-        if (!key_flags[f].value && i + 1 >= argc) {
-            snprintf(err, errlen, "%s needs a value (psyche --help)", a);
-            return PSY_EXIT_USAGE;
-        }
-        const char *v = key_flags[f].value ? key_flags[f].value : argv[++i];
-        if (cfg_set(keys, nkeys, key_flags[f].key, v, a, err, errlen)) return PSY_EXIT_USAGE;
-    }
-    if (o->summary && !o->front.message) {
-        snprintf(err, errlen, "--summary goes with -p (the other modes store a summary unless [shutdown] summary = false)");
-        return PSY_EXIT_USAGE;
-    }
-    /* -p is one question: no conversation summary at exit unless asked for */
-    if (o->front.message && !o->summary && cfg_set(keys, nkeys, "shutdown.summary", "false", "-p", err, errlen))
-        return PSY_EXIT_USAGE;
+    else return -ENOENT;
     return 0;
 }
 
-/* Checks what the flags cannot: settings and, for the line modes, the model
- * file. 0 or a PSY_EXIT_* status with err. */
-static int check_settings(const psy_settings *cfg, const main_opts *o, char *err, size_t errlen)
+/* Checks what the flags cannot: flag combinations, settings, a config file
+ * the agent could have written, and for the line modes the model file.
+ * 0 or a PSY_EXIT_* status with err. */
+static int check_settings(psy_settings *cfg, const main_opts *o, const char *config, char *err, size_t errlen)
 {
-    log_level lv;
+    if (o->summary && !o->front.message) {
+        snprintf(err, errlen, "--summary goes with -p (the other modes store a summary unless [shutdown] summary "
+                              "= false)");
+        return PSY_EXIT_USAGE;
+    }
+    cfg->quit_summary = !o->front.message || o->summary; /* -p is one question, not a conversation */
     if (!psy_settings_compaction_valid(cfg)) {
         snprintf(err, errlen, "[context] compaction: expected sliding or summarize (summarise), got \"%s\"",
                  cfg->compaction);
         return PSY_EXIT_USAGE;
     }
-    if (log_level_parse(cfg->log_level, &lv)) {
-        snprintf(err, errlen, "[logging] level: expected debug, info, warn or error, got \"%s\"", cfg->log_level);
-        return PSY_EXIT_USAGE;
-    }
+    if (config && startup_config_trusted(config, cfg->workspace, err, errlen)) return PSY_EXIT_USAGE;
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
         snprintf(err, errlen, "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
@@ -190,11 +179,10 @@ static int check_settings(const psy_settings *cfg, const main_opts *o, char *err
     return 0;
 }
 
-/* Logging to the state directory. 0 or PSY_EXIT_FAILED with err. */
-static int open_log(const psy_settings *cfg, char *err, size_t errlen)
+/* Logging to the state directory, never the terminal. 0 or PSY_EXIT_FAILED
+ * with err. */
+static int open_log(const psy_settings *cfg, log_level lv, char *err, size_t errlen)
 {
-    log_level lv = LOG_INFO;
-    log_level_parse(cfg->log_level, &lv);
     char *state = psy_settings_state_dir(cfg, err, errlen);
     if (!state) return PSY_EXIT_FAILED;
     buf path = BUF_INIT;
@@ -262,33 +250,29 @@ static int run_agent(const psy_settings *cfg, const main_opts *o, const char *wh
 
 int main(int argc, char **argv)
 {
-    static psy_settings cfg;
-    const cfg_key *keys;
-    size_t nkeys = psy_settings_table(&cfg, &keys);
     main_opts o = {0};
-    char err[2048] = "";
-    bool required;
-    log_init("psyche", LOG_WARN, NULL);
-    prescan(argc, argv, &o);
-    const char *file = config_path(&o, &required);
-    int status = cfg_load(keys, nkeys, file, required, "PSYCHE", err, sizeof err) ? PSY_EXIT_USAGE : 0;
-    if (!status) status = parse_flags(argc, argv, keys, nkeys, &o, err, sizeof err);
-    char *where = status ? NULL : where_things_live(&cfg);
-    o.front.where = where;
-    bool answered = o.help || o.version || o.print_config;
-    if (!status && o.help) usage(stdout, where ? where : "");
-    else if (!status && o.version) printf("psyche %s\n", VERSION);
-    else if (!status && o.print_config) cfg_write_toml(keys, nkeys, stdout);
-    if (!status && !answered) status = check_settings(&cfg, &o, err, sizeof err);
-    if (!status && !answered) status = open_log(&cfg, err, sizeof err);
-    if (!status && !answered) status = run_agent(&cfg, &o, where ? where : "", err, sizeof err);
+    o.nkeys = psy_settings_table(&g_cfg, &o.keys);
+    g_argc = argc, g_argv = argv;
+    const startup_params p = {.program = "psyche", .env_prefix = "PSYCHE", .version = "psyche " VERSION,
+                              .keys = o.keys, .n_keys = o.nkeys, .flags = key_flags,
+                              .n_flags = sizeof key_flags / sizeof key_flags[0], .log_level = &g_cfg.log_level,
+                              .log_file = &g_cfg.log_file, .usage = usage, .own_arg = own_arg, .ud = &o};
+    startup_state st;
+    char err[2048] = "", *where = NULL;
+    bool done = startup_begin(&p, argc, argv, &st) != 0; /* --help, --version, --print-config, or an error */
+    int status = done ? st.exit_code : 0;
+    if (!done) status = check_settings(&g_cfg, &o, st.config_path, err, sizeof err);
+    if (!done && !status) status = open_log(&g_cfg, st.level, err, sizeof err);
+    if (!done && !status) {
+        o.front.where = where = where_things_live(&g_cfg, st.config_path);
+        status = run_agent(&g_cfg, &o, where ? where : "", err, sizeof err);
+    }
     if (*err) {
         fputs("psyche: ", stderr);
         psy_front_put(stderr, err, "\n", o.front.raw); /* it may quote a config value */
     }
     if (*err && status == PSY_EXIT_USAGE) fprintf(stderr, "(psyche --help lists the options)\n");
     free(where);
-    log_close();
-    cfg_free(keys, nkeys);
+    startup_end(&p, &st);
     return status;
 }

@@ -172,8 +172,14 @@ def test_help_says_where_memories_logs_and_config_live():
 
 
 def test_every_event_is_documented_with_its_fields():
-    with open(os.path.join(ROOT, "psyche", "agent.c")) as f:
-        src = f.read()
+    """The names come from psy_event_kind_name's table, wherever it lives."""
+    src = ""
+    for name in sorted(os.listdir(os.path.join(ROOT, "psyche"))):
+        if name.endswith(".c"):
+            with open(os.path.join(ROOT, "psyche", name)) as f:
+                text = f.read()
+            if re.search(r"^const char \*psy_event_kind_name\(", text, re.M):
+                src = text[text.index("psy_event_kind_name("):]
     names = re.findall(r'"(\w+)"', re.search(r"names\[\] = \{(.*?)\};", src, re.S).group(1))
     assert len(names) >= 13, names
     with open(os.path.join(ROOT, "docs", "psyche.md")) as f:
@@ -181,3 +187,18 @@ def test_every_event_is_documented_with_its_fields():
     section = doc[doc.index("## Events"):]
     for n in names:
         assert re.search(r"^\| `%s` \|" % n, section, re.M), "event %s is not in the table of docs/psyche.md" % n
+
+
+def test_a_config_file_inside_the_workspace_is_refused():
+    """Issue 8 item 3: the agent could have written it (common/startup)."""
+    env = Env({"responses": [{"content": "never"}]})
+    try:
+        conf = os.path.join(env.ws, "psyche.toml")
+        with open(conf, "w") as f:
+            f.write("[shutdown]\nsummary = false\n")
+        out = run_p(env, "hi", "--config", conf)
+        assert out.returncode == 2, (out.returncode, out.stderr)
+        assert "refusing config file " + conf in out.stderr, out.stderr
+        assert not env.requests(), "elpis was started"
+    finally:
+        env.cleanup()

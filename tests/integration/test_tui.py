@@ -429,34 +429,19 @@ def test_tui_closing_the_terminal_stops_psyche_and_its_children():
 # ------------------------------------------------------------ layering
 
 
-TUI_LAYERS = ["tui", "tui_events", "tui_keys", "tui_view", "tui_model", "tui_input", "tui_text"]
-
-
-def tui_call_graph():
-    """file -> files whose functions it calls, from the object files' symbols
-    (nm: what each defines and what it leaves undefined)."""
-    defined, used = {}, {}
-    for f in TUI_LAYERS:
-        obj = build_path("obj", "psyche", f + ".o")
-        out = subprocess.run(["nm", obj], capture_output=True, text=True, timeout=30, check=True).stdout
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[1] in "TDBR":
-                defined[parts[2]] = f
-            elif len(parts) == 2 and parts[0] == "U":
-                used.setdefault(f, set()).add(parts[1])
-    return {f: {defined[s] for s in used.get(f, ()) if defined.get(s, f) != f} for f in TUI_LAYERS}
+CHECK_LAYERS = os.path.join(ROOT, "tests", "check_layers.py")
 
 
 def test_tui_files_call_only_the_layers_below():
-    """No two TUI files call each other, directly or around a loop: each file
-    calls only files listed after it in TUI_LAYERS (the order of tui.h)."""
-    graph = tui_call_graph()
-    assert graph["tui_model"] <= {"tui_input", "tui_text"}, graph  # the model knows no keys, view or events
-    for i, f in enumerate(TUI_LAYERS):
-        above = set(TUI_LAYERS[:i + 1])
-        assert not (graph[f] & above), "%s calls %s, which is not below it; graph: %s" % (
-            f, sorted(graph[f] & above), graph)
+    """No two TUI files call each other, directly or around a loop
+    (tests/check_layers.py over the object files), and the screen model sits
+    below keys, view and events: it calls only the pure files."""
+    objdir = os.path.dirname(build_path("obj", "psyche", "tui.o"))
+    r = subprocess.run([sys.executable, CHECK_LAYERS, objdir, "--only", "tui*", "--graph"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "no circles" in r.stdout, r.stdout + r.stderr
+    model = [l for l in r.stdout.splitlines() if l.startswith("tui_model.c ")]
+    assert model and model[0].split("->")[1].strip() == "tui_input.c, tui_text.c", r.stdout
 
 
 # ------------------------------------------------- issue 9, front-end items
