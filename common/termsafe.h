@@ -26,8 +26,8 @@
 struct buf;
 
 typedef struct term_safe {
-    unsigned char state;   /* TS_* in termsafe.c */
-    unsigned char u[4];    /* an incomplete UTF-8 character held back */
+    unsigned char state;    /* TS_* in termsafe.c */
+    unsigned char u[4];     /* an incomplete UTF-8 character held back */
     unsigned char un, need; /* bytes held, bytes the character has */
 } term_safe;
 

@@ -23,18 +23,18 @@
 typedef struct frontend {
     psy_agent *a;
     const psy_front_opts *o;
-    bool interactive;  /* stdin is a terminal and the output is text */
-    char **queue;      /* input lines not yet handed to the agent, oldest first (owned) */
+    bool interactive; /* stdin is a terminal and the output is text */
+    char **queue;     /* input lines not yet handed to the agent, oldest first (owned) */
     size_t nq, capq, headq;
-    bool busy;         /* a message was handed over and its ANSWER has not come */
-    bool eof;          /* no more input: end of stdin, /quit, or the -p message taken */
-    bool ready;        /* the agent finished starting (a status other than "starting") */
-    bool quitting;     /* psy_agent_quit was called */
-    bool answered;     /* -p: the turn was answered */
-    int status;        /* PSY_EXIT_* so far */
-    bool mid_line;     /* streamed text without its newline yet */
-    bool streamed;     /* the running turn has streamed text */
-    term_safe ts;      /* the streamed answer's cleaning state */
+    int outstanding; /* messages handed over whose ANSWER has not come */
+    bool eof;      /* no more input: end of stdin, /quit, or the -p message taken */
+    bool ready;    /* the agent finished starting (a status other than "starting") */
+    bool quitting; /* psy_agent_quit was called */
+    bool answered; /* -p: the turn was answered */
+    int status;    /* PSY_EXIT_* so far */
+    bool mid_line; /* streamed text without its newline yet */
+    bool streamed; /* the running turn has streamed text */
+    term_safe ts;  /* the streamed answer's cleaning state */
 } frontend;
 
 /* ------------------------------------------------------------ printing */
@@ -177,14 +177,17 @@ static void on_stdin_line(void *ud, char *line, size_t len)
     frontend *fe = ud;
     while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
     if (len && !fe->eof) enqueue(fe, line);
-    if (!strcmp(line, "/quit") || !strcmp(line, "/q") || !strcmp(line, "/exit")) fe->eof = true; /* the rest is not read */
+    if (!strcmp(line, "/quit") || !strcmp(line, "/q") || !strcmp(line, "/exit"))
+        fe->eof = true; /* the rest is not read */
 }
 
 static void on_oversize(void *ud, size_t len)
 {
     (void)ud;
-    fprintf(stderr, "psyche: an input line of %zu bytes is longer than the limit of %d bytes; it was skipped "
-                    "(split it, or pass a file's content through a tool instead)\n", len, LINE_MAX_BYTES);
+    fprintf(stderr,
+            "psyche: an input line of %zu bytes is longer than the limit of %d bytes; it was skipped "
+            "(split it, or pass a file's content through a tool instead)\n",
+            len, LINE_MAX_BYTES);
 }
 
 /* Reads what stdin has; sets eof at its end. */
@@ -209,17 +212,20 @@ static bool handle_line(frontend *fe, const char *line)
     } else if (line[0] == '/' && line[1] != '/') {
         if (!psy_agent_command(fe->a, line)) put_line(fe, stdout, "unknown command (try /help): ", line);
     } else {
-        fe->busy = true;
+        fe->outstanding++;
         psy_agent_submit(fe->a, line[0] == '/' ? line + 1 : line); /* "//x" sends "/x" */
     }
     fflush(stdout);
     return true;
 }
 
-/* Feeds the agent the next lines while it is not busy; quits at the end. */
+/* Feeds the agent the next lines: with --repl one message at a time (each
+ * is answered, in order); with --events as they come (a message abandons
+ * the running turn, as typing in the TUI does). Quits at the end of input
+ * once every message is answered. */
 static void advance(frontend *fe)
 {
-    while (!fe->quitting && !fe->busy && fe->headq < fe->nq) {
+    while (!fe->quitting && (fe->o->events || !fe->outstanding) && fe->headq < fe->nq) {
         char *line = fe->queue[fe->headq];
         fe->queue[fe->headq++] = NULL;
         bool go_on = handle_line(fe, line);
@@ -227,7 +233,7 @@ static void advance(frontend *fe)
         if (!go_on) fe->headq = fe->nq; /* /quit: what follows is ignored */
         if (!go_on) fe->eof = true;
     }
-    if (fe->eof && fe->ready && !fe->busy && fe->headq == fe->nq && !fe->quitting) {
+    if (fe->eof && fe->ready && !fe->outstanding && fe->headq == fe->nq && !fe->quitting) {
         fe->quitting = true;
         psy_agent_quit(fe->a);
     }
@@ -262,12 +268,12 @@ static bool on_event(frontend *fe, const psy_event *ev)
 {
     switch (ev->kind) {
     case PSY_EV_ANSWER:
-        fe->busy = false;
+        if (fe->outstanding) fe->outstanding--;
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->data, "interrupted"))) fe->answered = true;
         else if (fe->o->message && !fe->status) fe->status = PSY_EXIT_FAILED;
         break;
     case PSY_EV_ERROR:
-        if (fe->o->message && fe->busy && !fe->status) fe->status = PSY_EXIT_FAILED; /* --repl goes on */
+        if (fe->o->message && fe->outstanding && !fe->status) fe->status = PSY_EXIT_FAILED; /* --repl goes on */
         break;
     case PSY_EV_STATUS: {
         const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "state"));
@@ -304,7 +310,7 @@ int psy_front_lines(psy_agent *a, const psy_front_opts *o)
     line_reader lr;
     lr_init(&lr, LINE_MAX_BYTES);
     if (o->message) {
-        fe.busy = true;
+        fe.outstanding = 1;
         psy_agent_submit(a, o->message);
         fe.eof = true;
     }

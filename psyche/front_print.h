@@ -26,10 +26,12 @@ typedef struct psy_front_opts {
     const char *where;   /* lines saying where memories, logs and config live, added to /status (may be NULL) */
 } psy_front_opts;
 
-/* Runs the line front-end on a started agent until PSY_EV_QUIT: messages are
- * answered one after the other, in input order; end of input or /quit ends
- * the session once every earlier line is answered (start-up is never cut
- * short). Returns a PSY_EXIT_* status. The caller still frees the agent. */
+/* Runs the line front-end on a started agent until PSY_EV_QUIT. With --repl
+ * (and -p) messages are answered one after the other, in input order; with
+ * --events input goes to the agent as it arrives, so a message abandons the
+ * running turn as in the TUI. End of input or /quit ends the session once
+ * every earlier message is answered (start-up is never cut short). Returns
+ * a PSY_EXIT_* status. The caller still frees the agent. */
 int psy_front_lines(psy_agent *a, const psy_front_opts *o);
 
 /* Writes text to f with terminal control sequences removed (unless raw),

@@ -85,7 +85,8 @@ static char *where_things_live(const psy_settings *cfg, const char *config)
     if (cfg->state_dir && *cfg->state_dir) state = strdup(cfg->state_dir);
     else paths_dir(PATHS_STATE, &state, err, sizeof err);
     buf b = BUF_INIT;
-    buf_printf(&b, "Memories: %s%s\n", cfg->memory ? "" : "off (--no-memory); ", db ? db : "(unknown: $HOME is not set)");
+    buf_printf(&b, "Memories: %s%s\n", cfg->memory ? "" : "off (--no-memory); ",
+               db ? db : "(unknown: $HOME is not set)");
     buf_printf(&b, "Logs: %s/ (psyche.log, elpis.log, mnemosyne.log)\n", state ? state : "(unknown: $HOME is not set)");
     if (cfg->log_file && *cfg->log_file) buf_printf(&b, "Psyche's log: %s\n", cfg->log_file);
     if (config) {
@@ -159,8 +160,9 @@ static int own_arg(void *ud, int argc, char **argv, int *i)
 static int check_settings(psy_settings *cfg, const main_opts *o, const char *config, char *err, size_t errlen)
 {
     if (o->summary && !o->front.message) {
-        snprintf(err, errlen, "--summary goes with -p (the other modes store a summary unless [shutdown] summary "
-                              "= false)");
+        snprintf(err, errlen,
+                 "--summary goes with -p (the other modes store a summary unless [shutdown] summary "
+                 "= false)");
         return PSY_EXIT_USAGE;
     }
     cfg->quit_summary = !o->front.message || o->summary; /* -p is one question, not a conversation */
@@ -172,8 +174,10 @@ static int check_settings(psy_settings *cfg, const main_opts *o, const char *con
     if (config && startup_config_trusted(config, cfg->workspace, err, errlen)) return PSY_EXIT_USAGE;
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
-        snprintf(err, errlen, "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
-                 "config (make test-models builds a tiny test model)", cfg->model_path, strerror(errno));
+        snprintf(err, errlen,
+                 "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
+                 "config (make test-models builds a tiny test model)",
+                 cfg->model_path, strerror(errno));
         return PSY_EXIT_NO_MODEL;
     }
     return 0;
@@ -253,10 +257,18 @@ int main(int argc, char **argv)
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;
-    const startup_params p = {.program = "psyche", .env_prefix = "PSYCHE", .version = "psyche " VERSION,
-                              .keys = o.keys, .n_keys = o.nkeys, .flags = key_flags,
-                              .n_flags = sizeof key_flags / sizeof key_flags[0], .log_level = &g_cfg.log_level,
-                              .log_file = &g_cfg.log_file, .usage = usage, .own_arg = own_arg, .ud = &o};
+    const startup_params p = {.program = "psyche",
+                              .env_prefix = "PSYCHE",
+                              .version = "psyche " VERSION,
+                              .keys = o.keys,
+                              .n_keys = o.nkeys,
+                              .flags = key_flags,
+                              .n_flags = sizeof key_flags / sizeof key_flags[0],
+                              .log_level = &g_cfg.log_level,
+                              .log_file = &g_cfg.log_file,
+                              .usage = usage,
+                              .own_arg = own_arg,
+                              .ud = &o};
     startup_state st;
     char err[2048] = "", *where = NULL;
     bool done = startup_begin(&p, argc, argv, &st) != 0; /* --help, --version, --print-config, or an error */

@@ -82,25 +82,25 @@ int psy_tui_bar(double v, int width, char *out);
 
 /* Slash commands. */
 typedef enum {
-    PSY_CMD_NONE,    /* not a command: a message for the agent */
-    PSY_CMD_HELP,    /* /help /h /? */
-    PSY_CMD_STATUS,  /* /status /s */
-    PSY_CMD_CLEAR,   /* /clear /c */
-    PSY_CMD_EMOTION, /* /emotion /e */
+    PSY_CMD_NONE,     /* not a command: a message for the agent */
+    PSY_CMD_HELP,     /* /help /h /? */
+    PSY_CMD_STATUS,   /* /status /s */
+    PSY_CMD_CLEAR,    /* /clear /c */
+    PSY_CMD_EMOTION,  /* /emotion /e */
     PSY_CMD_THOUGHTS, /* /thoughts /t [on|off|toggle] */
     PSY_CMD_THINKING, /* /thinking /r [on|off|toggle]: the agent's reasoning mode */
     PSY_CMD_REASON,   /* /reason [on|off|toggle]: show reasoning in the thought panel */
     PSY_CMD_CLS,      /* /cls: clear the screen, keep the conversation */
-    PSY_CMD_MEMORY,  /* /memory /m <query> */
-    PSY_CMD_QUIT,    /* /quit /q /exit */
-    PSY_CMD_UNKNOWN, /* starts with '/' but is none of the above */
+    PSY_CMD_MEMORY,   /* /memory /m <query> */
+    PSY_CMD_QUIT,     /* /quit /q /exit */
+    PSY_CMD_UNKNOWN,  /* starts with '/' but is none of the above */
 } psy_tui_cmd_kind;
 
 typedef struct psy_tui_cmd {
     psy_tui_cmd_kind kind;
-    int onoff;       /* THOUGHTS/THINKING/REASON: 1 on, 0 off, -1 toggle (no argument or "toggle") */
-    bool bad_arg;    /* an argument the command does not take */
-    const char *arg; /* into the line: what follows the command, spaces skipped ("" if none) */
+    int onoff;        /* THOUGHTS/THINKING/REASON: 1 on, 0 off, -1 toggle (no argument or "toggle") */
+    bool bad_arg;     /* an argument the command does not take */
+    const char *arg;  /* into the line: what follows the command, spaces skipped ("" if none) */
     const char *text; /* NONE: the message ("//x" sends "/x") */
 } psy_tui_cmd;
 
@@ -147,10 +147,10 @@ bool psy_tui_ctrlc_pending(const psy_tui_ctrlc *c, double now);
 typedef struct psy_tui_input {
     wchar_t *text; /* text[0..len), not terminated */
     size_t len, cap;
-    size_t cur;    /* cursor: 0..len */
-    char **hist;   /* oldest first */
+    size_t cur;  /* cursor: 0..len */
+    char **hist; /* oldest first */
     size_t nhist;
-    size_t hpos;   /* nhist while editing a new line */
+    size_t hpos;    /* nhist while editing a new line */
     wchar_t *draft; /* the new line, kept while browsing history */
     size_t draft_len;
 } psy_tui_input;
@@ -166,8 +166,8 @@ bool psy_tui_input_newline(psy_tui_input *in);
 bool psy_tui_input_insert_utf8(psy_tui_input *in, const char *s);
 bool psy_tui_input_left(psy_tui_input *in);
 bool psy_tui_input_right(psy_tui_input *in);
-bool psy_tui_input_home(psy_tui_input *in);  /* Ctrl+A */
-bool psy_tui_input_end(psy_tui_input *in);   /* Ctrl+E */
+bool psy_tui_input_home(psy_tui_input *in); /* Ctrl+A */
+bool psy_tui_input_end(psy_tui_input *in);  /* Ctrl+E */
 bool psy_tui_input_backspace(psy_tui_input *in);
 bool psy_tui_input_delete(psy_tui_input *in);
 bool psy_tui_input_kill_start(psy_tui_input *in); /* Ctrl+U: delete before the cursor */
@@ -197,18 +197,18 @@ size_t psy_tui_input_scroll(const psy_tui_input *in, int width, size_t prev_firs
 
 typedef enum {
     /* the chat */
-    PSY_TUI_USER,     /* a message the user sent */
-    PSY_TUI_ANSWER,   /* the assistant's text (streams while live) */
-    PSY_TUI_TOOL,     /* a tool's readable line (running while live) */
-    PSY_TUI_MEMORY,   /* "recalled 3 memories" during a turn */
-    PSY_TUI_INFO,     /* command output, notices */
-    PSY_TUI_ERROR,    /* "[Error: ...]" */
-    PSY_TUI_CHILD,    /* a child died / restarted */
+    PSY_TUI_USER,   /* a message the user sent */
+    PSY_TUI_ANSWER, /* the assistant's text (streams while live) */
+    PSY_TUI_TOOL,   /* a tool's readable line (running while live) */
+    PSY_TUI_MEMORY, /* "recalled 3 memories" during a turn */
+    PSY_TUI_INFO,   /* command output, notices */
+    PSY_TUI_ERROR,  /* "[Error: ...]" */
+    PSY_TUI_CHILD,  /* a child died / restarted */
     /* the thought panel */
     PSY_TUI_REFLECTION, /* an idle thought */
     PSY_TUI_DREAM,
     PSY_TUI_REASONING,
-    PSY_TUI_EVENT,    /* one line: memory, consolidation, idle tools */
+    PSY_TUI_EVENT, /* one line: memory, consolidation, idle tools */
 } psy_tui_kind;
 
 typedef struct psy_tui_entry {
@@ -234,46 +234,46 @@ typedef struct psy_tui_log {
 
 typedef struct psy_tui {
     psy_agent *agent;
-    const char *where;         /* borrowed: where memories, logs and config live (/status) */
+    const char *where; /* borrowed: where memories, logs and config live (/status) */
     psy_tui_log chat, thoughts;
     psy_tui_input input;
-    size_t input_first;        /* the input line's horizontal scroll */
-    int chat_scroll;           /* lines between the view's bottom and the chat's end */
+    size_t input_first; /* the input line's horizontal scroll */
+    int chat_scroll;    /* lines between the view's bottom and the chat's end */
     int thought_scroll;
     int chat_rows, thought_rows; /* set by the view: page sizes */
-    size_t chat_total;         /* set by the view: the chat's lines in all */
+    size_t chat_total;           /* set by the view: the chat's lines in all */
     bool show_thoughts;
-    bool show_reasoning;       /* /reason: reasoning entries in the thought panel */
-    bool repaint;              /* Ctrl+L: the view repaints everything on its next draw */
-    bool status_asked;         /* /status sent: the answer gets the `where` lines */
-    unsigned submitted;        /* messages sent to the agent */
-    unsigned answered;         /* ANSWER events seen: turn answered+1 is the one running */
-    long live;                 /* chat index of the streaming answer, or -1 */
-    bool streamed;             /* the running turn streamed some text */
-    cJSON *status;             /* the newest psy_agent_status() */
-    cJSON *emotion;            /* the emotion the sidebar shows */
-    cJSON *emotion_next;       /* a newer one, shown at most a second after the last */
-    double emotion_at;         /* when the shown one was taken */
-    double busy_since;         /* when the running turn began */
-    bool quitting;             /* psy_agent_quit was called */
-    bool stdin_gone;           /* the terminal went away */
+    bool show_reasoning; /* /reason: reasoning entries in the thought panel */
+    bool repaint;        /* Ctrl+L: the view repaints everything on its next draw */
+    bool status_asked;   /* /status sent: the answer gets the `where` lines */
+    unsigned submitted;  /* messages sent to the agent */
+    unsigned answered;   /* ANSWER events seen: turn answered+1 is the one running */
+    long live;           /* chat index of the streaming answer, or -1 */
+    bool streamed;       /* the running turn streamed some text */
+    cJSON *status;       /* the newest psy_agent_status() */
+    cJSON *emotion;      /* the emotion the sidebar shows */
+    cJSON *emotion_next; /* a newer one, shown at most a second after the last */
+    double emotion_at;   /* when the shown one was taken */
+    double busy_since;   /* when the running turn began */
+    bool quitting;       /* psy_agent_quit was called */
+    bool stdin_gone;     /* the terminal went away */
     double gone_at;
-    bool pasting;              /* inside a bracketed paste: Enter is a line break */
+    bool pasting; /* inside a bracketed paste: Enter is a line break */
     psy_tui_ctrlc ctrlc;
-    char notice[200];          /* a one-off line in the status bar */
+    char notice[200]; /* a one-off line in the status bar */
     double notice_until;
-    int unseen;                /* thoughts that arrived while the panel was hidden */
-    char partial[4];           /* a streamed token's incomplete UTF-8 tail */
+    int unseen;      /* thoughts that arrived while the panel was hidden */
+    char partial[4]; /* a streamed token's incomplete UTF-8 tail */
     size_t npartial;
 } psy_tui;
 
 /* tui_model.c */
 void psy_tui_model_init(psy_tui *t, psy_agent *a, const char *where);
 void psy_tui_model_free(psy_tui *t);
-double psy_tui_now(void); /* CLOCK_MONOTONIC seconds */
-bool psy_tui_busy(const psy_tui *t); /* a turn is running */
+double psy_tui_now(void);                        /* CLOCK_MONOTONIC seconds */
+bool psy_tui_busy(const psy_tui *t);             /* a turn is running */
 unsigned psy_tui_running_turn(const psy_tui *t); /* its number, 0 when none */
-const char *psy_tui_state(const psy_tui *t); /* the agent's state word */
+const char *psy_tui_state(const psy_tui *t);     /* the agent's state word */
 void psy_tui_chat_add(psy_tui *t, psy_tui_kind kind, const char *text, unsigned turn);
 /* Empties the chat view (the agent's conversation is not touched). */
 void psy_tui_chat_clear(psy_tui *t);

@@ -186,8 +186,9 @@ static void on_child(psy_tui *t, const psy_event *ev)
     bool no_model = false;
     if (event && !strcmp(event, "start_failed") && psy_front_child_cause(ev->data, &cause, &no_model) == 0) {
         buf_printf(&b, "%s cannot start: %s\n", child ? child : "a child", cause); /* the cause first, in full */
-        if (no_model) buf_puts(&b, "Start psyche with --model FILE.gguf (a GGUF chat model) or set [model] path in "
-                                   "the config; make test-models builds a tiny test model.\n");
+        if (no_model)
+            buf_puts(&b, "Start psyche with --model FILE.gguf (a GGUF chat model) or set [model] path in "
+                         "the config; make test-models builds a tiny test model.\n");
     }
     free(cause);
     size_t n = 0;

@@ -39,7 +39,8 @@ void psy_tui_quit(psy_tui *t)
 {
     if (!t->quitting) {
         t->quitting = true;
-        psy_tui_chat_add(t, PSY_TUI_INFO, "Saving the conversation and stopping (Ctrl+C twice or Ctrl+Q to stop at once)...", 0);
+        psy_tui_chat_add(t, PSY_TUI_INFO,
+                         "Saving the conversation and stopping (Ctrl+C twice or Ctrl+Q to stop at once)...", 0);
     } else {
         psy_tui_notice(t, 5, "Stopping now.");
     }
@@ -49,7 +50,8 @@ void psy_tui_quit(psy_tui *t)
 static void forward(psy_tui *t, const psy_tui_cmd *c)
 {
     char *line = psy_tui_agent_line(c);
-    if (!line || !psy_agent_command(t->agent, line)) psy_tui_chat_add(t, PSY_TUI_ERROR, "[Error: the agent did not take the command]", 0);
+    if (!line || !psy_agent_command(t->agent, line))
+        psy_tui_chat_add(t, PSY_TUI_ERROR, "[Error: the agent did not take the command]", 0);
     free(line);
 }
 
@@ -90,8 +92,10 @@ static void submit(psy_tui *t, char *line)
             break;
         }
         t->show_reasoning = c.onoff < 0 ? !t->show_reasoning : c.onoff;
-        psy_tui_chat_add(t, PSY_TUI_INFO, t->show_reasoning ? "Reasoning is shown in the thought panel (Ctrl+T)."
-                                                            : "Reasoning is hidden (/reason shows it again).", 0);
+        psy_tui_chat_add(t, PSY_TUI_INFO,
+                         t->show_reasoning ? "Reasoning is shown in the thought panel (Ctrl+T)."
+                                           : "Reasoning is hidden (/reason shows it again).",
+                         0);
         break;
     case PSY_CMD_CLS: psy_tui_chat_clear(t); break;
     case PSY_CMD_THINKING:
@@ -130,9 +134,29 @@ static void submit_input(psy_tui *t)
 
 /* ------------------------------------------------------------------ keys */
 
-enum { CTRL_A = 1, CTRL_B = 2, CTRL_C = 3, CTRL_D = 4, CTRL_E = 5, CTRL_F = 6, CTRL_H = 8, TAB = 9, CTRL_J = 10,
-       CTRL_K = 11, CTRL_L = 12, CTRL_M = 13, CTRL_N = 14, CTRL_P = 16, CTRL_Q = 17, CTRL_R = 18, CTRL_T = 20,
-       CTRL_U = 21, CTRL_W = 23, ESC = 27, DEL = 127 };
+enum {
+    CTRL_A = 1,
+    CTRL_B = 2,
+    CTRL_C = 3,
+    CTRL_D = 4,
+    CTRL_E = 5,
+    CTRL_F = 6,
+    CTRL_H = 8,
+    TAB = 9,
+    CTRL_J = 10,
+    CTRL_K = 11,
+    CTRL_L = 12,
+    CTRL_M = 13,
+    CTRL_N = 14,
+    CTRL_P = 16,
+    CTRL_Q = 17,
+    CTRL_R = 18,
+    CTRL_T = 20,
+    CTRL_U = 21,
+    CTRL_W = 23,
+    ESC = 27,
+    DEL = 127
+};
 
 static int key_ctrl_left, key_ctrl_right; /* terminal-specific codes, 0 if unknown */
 
@@ -185,8 +209,9 @@ static void on_ctrl_c(psy_tui *t)
         psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW, "Stopped the answer. Press Ctrl+C again to quit.");
         break;
     case PSY_CTRLC_HINT:
-        psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW, t->quitting ? "Press Ctrl+C again to stop at once."
-                                                    : "Press Ctrl+C again to quit (or type /quit).");
+        psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW,
+                       t->quitting ? "Press Ctrl+C again to stop at once."
+                                   : "Press Ctrl+C again to quit (or type /quit).");
         break;
     }
 }
@@ -198,38 +223,44 @@ static void scroll_chat(psy_tui *t, int lines)
     /* the upper bound is applied by the view, which knows the chat's length */
 }
 
-void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
+/* Function keys (curses KEY_* codes). */
+static void on_function_key(psy_tui *t, int k)
 {
     psy_tui_input *in = &t->input;
     int page = t->chat_rows > 3 ? t->chat_rows - 2 : 1;
+    if (k == KEY_RESIZE) return; /* handled by the caller */
+    if (k == key_ctrl_left && k) psy_tui_input_word_left(in);
+    else if (k == key_ctrl_right && k) psy_tui_input_word_right(in);
+    else switch (k) {
+        case KEY_LEFT: psy_tui_input_left(in); break;
+        case KEY_RIGHT: psy_tui_input_right(in); break;
+        case KEY_HOME: psy_tui_input_home(in); break;
+        case KEY_END: psy_tui_input_end(in); break;
+        case KEY_BACKSPACE: psy_tui_input_backspace(in); break;
+        case KEY_DC: psy_tui_input_delete(in); break;
+        case KEY_UP: psy_tui_input_hist_prev(in); break;
+        case KEY_DOWN: psy_tui_input_hist_next(in); break;
+        case KEY_PPAGE: scroll_chat(t, page); break;
+        case KEY_NPAGE: scroll_chat(t, -page); break;
+        case KEY_SR: scroll_chat(t, 1); break;  /* Shift+Up */
+        case KEY_SF: scroll_chat(t, -1); break; /* Shift+Down */
+        case KEY_SPREVIOUS: t->thought_scroll += t->thought_rows > 3 ? t->thought_rows - 2 : 1; break;
+        case KEY_SNEXT:
+            t->thought_scroll -= t->thought_rows > 3 ? t->thought_rows - 2 : 1;
+            if (t->thought_scroll < 0) t->thought_scroll = 0;
+            break;
+        case KEY_ENTER: submit_input(t); break;
+        case PSY_TUI_KEY_PASTE_START: t->pasting = true; break;
+        case PSY_TUI_KEY_PASTE_END: t->pasting = false; break;
+        default: break;
+        }
+}
+
+void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
+{
+    psy_tui_input *in = &t->input;
     if (type == KEY_CODE_YES) {
-        int k = (int)ch;
-        if (k == KEY_RESIZE) return; /* handled by the caller */
-        if (k == key_ctrl_left && k) psy_tui_input_word_left(in);
-        else if (k == key_ctrl_right && k) psy_tui_input_word_right(in);
-        else switch (k) {
-            case KEY_LEFT: psy_tui_input_left(in); break;
-            case KEY_RIGHT: psy_tui_input_right(in); break;
-            case KEY_HOME: psy_tui_input_home(in); break;
-            case KEY_END: psy_tui_input_end(in); break;
-            case KEY_BACKSPACE: psy_tui_input_backspace(in); break;
-            case KEY_DC: psy_tui_input_delete(in); break;
-            case KEY_UP: psy_tui_input_hist_prev(in); break;
-            case KEY_DOWN: psy_tui_input_hist_next(in); break;
-            case KEY_PPAGE: scroll_chat(t, page); break;
-            case KEY_NPAGE: scroll_chat(t, -page); break;
-            case KEY_SR: scroll_chat(t, 1); break;  /* Shift+Up */
-            case KEY_SF: scroll_chat(t, -1); break; /* Shift+Down */
-            case KEY_SPREVIOUS: t->thought_scroll += t->thought_rows > 3 ? t->thought_rows - 2 : 1; break;
-            case KEY_SNEXT:
-                t->thought_scroll -= t->thought_rows > 3 ? t->thought_rows - 2 : 1;
-                if (t->thought_scroll < 0) t->thought_scroll = 0;
-                break;
-            case KEY_ENTER: submit_input(t); break;
-            case PSY_TUI_KEY_PASTE_START: t->pasting = true; break;
-            case PSY_TUI_KEY_PASTE_END: t->pasting = false; break;
-            default: break;
-            }
+        on_function_key(t, (int)ch);
         return;
     }
     switch (ch) {

@@ -256,9 +256,7 @@ char *psy_tui_agent_line(const psy_tui_cmd *c)
     case PSY_CMD_STATUS: base = "/status"; break;
     case PSY_CMD_CLEAR: base = "/clear"; break;
     case PSY_CMD_EMOTION: base = "/emotion"; break;
-    case PSY_CMD_THINKING:
-        base = c->onoff == 1 ? "/thinking on" : c->onoff == 0 ? "/thinking off" : "/thinking";
-        break;
+    case PSY_CMD_THINKING: base = c->onoff == 1 ? "/thinking on" : c->onoff == 0 ? "/thinking off" : "/thinking"; break;
     case PSY_CMD_MEMORY: {
         size_t n = strlen(c->arg);
         while (n && (c->arg[n - 1] == ' ' || c->arg[n - 1] == '\t')) n--;
@@ -276,8 +274,8 @@ char *psy_tui_agent_line(const psy_tui_cmd *c)
 
 size_t psy_tui_complete_all(const char *prefix, const char **out, size_t cap)
 {
-    static const char *const names[] = {"/clear", "/cls", "/emotion", "/exit", "/help", "/memory",
-                                        "/quit", "/reason", "/status", "/thinking", "/thoughts"};
+    static const char *const names[] = {"/clear", "/cls",    "/emotion", "/exit",     "/help",    "/memory",
+                                        "/quit",  "/reason", "/status",  "/thinking", "/thoughts"};
     size_t n = strlen(prefix), count = 0;
     if (n == 0 || prefix[0] != '/') return 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -304,7 +302,8 @@ size_t psy_tui_common_prefix(const char *const *names, size_t n)
     size_t len = strlen(names[0]);
     for (size_t i = 1; i < n; i++) {
         size_t k = 0;
-        while (k < len && names[i][k] && tolower((unsigned char)names[i][k]) == tolower((unsigned char)names[0][k])) k++;
+        while (k < len && names[i][k] && tolower((unsigned char)names[i][k]) == tolower((unsigned char)names[0][k]))
+            k++;
         len = k;
     }
     return len;

@@ -144,9 +144,9 @@ static struct {
     int rows, cols;
     int side_x, side_w; /* side_w 0: no sidebar */
     int main_w;
-    int head_h;         /* 1: the test-model header above the chat */
+    int head_h; /* 1: the test-model header above the chat */
     int chat_y, chat_h;
-    int th_y, th_h;     /* the thought panel below its title row; th_h 0: hidden */
+    int th_y, th_h; /* the thought panel below its title row; th_h 0: hidden */
     int sep_y, input_y, status_y;
 } L;
 
@@ -188,7 +188,7 @@ typedef struct vrow {
     attr_t attr;
     const char *mark; /* a glyph before the text ("✓ "), or NULL */
     attr_t mark_attr;
-    bool cursor;      /* the line ends with the streaming cursor */
+    bool cursor; /* the line ends with the streaming cursor */
 } vrow;
 
 typedef struct vrows {
@@ -265,8 +265,8 @@ static void push_wrapped(vrows *vl, const char *s, size_t n, int width, int inde
 static long group_of(const psy_tui_entry *e, size_t i)
 {
     if (e->kind == PSY_TUI_USER) return -(long)e->turn * 2 - 1;
-    if (e->turn && (e->kind == PSY_TUI_ANSWER || e->kind == PSY_TUI_TOOL || e->kind == PSY_TUI_MEMORY ||
-                    e->kind == PSY_TUI_ERROR))
+    if (e->turn &&
+        (e->kind == PSY_TUI_ANSWER || e->kind == PSY_TUI_TOOL || e->kind == PSY_TUI_MEMORY || e->kind == PSY_TUI_ERROR))
         return -(long)e->turn * 2 - 2;
     return (long)i;
 }
@@ -311,8 +311,12 @@ static void chat_lines(chat_view *cv, size_t i, int width, vrows *vl)
         break;
     case PSY_TUI_TOOL:
         push_wrapped(vl, e->text, e->len, tw - 2, 4, A_DIM, false,
-                     e->live ? "\xe2\x8b\xaf " : e->ok ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 ",
-                     e->live ? color(C_YELLOW) : e->ok ? color(C_GREEN) : color(C_RED));
+                     e->live ? "\xe2\x8b\xaf "
+                     : e->ok ? "\xe2\x9c\x93 "
+                             : "\xe2\x9c\x97 ",
+                     e->live ? color(C_YELLOW)
+                     : e->ok ? color(C_GREEN)
+                             : color(C_RED));
         break;
     case PSY_TUI_MEMORY: push_wrapped(vl, e->text, e->len, tw - 2, 4, A_DIM, false, "\xe2\x97\x87 ", A_DIM); break;
     case PSY_TUI_INFO: push_wrapped(vl, e->text, e->len, tw, 2, color(C_CYAN), false, NULL, 0); break;
@@ -461,8 +465,9 @@ static void thought_lines(void *ctx, size_t i, int width, vrows *vl)
     psy_tui_entry *e = &t->thoughts.v[i];
     if (e->kind == PSY_TUI_REASONING && !t->show_reasoning) return; /* /reason off */
     int tw = width - 2 > 4 ? width - 2 : 4;
-    attr_t la = e->kind == PSY_TUI_DREAM ? color(C_MAGENTA) : e->kind == PSY_TUI_REASONING ? color(C_YELLOW)
-                                                                                           : color(C_BLUE);
+    attr_t la = e->kind == PSY_TUI_DREAM       ? color(C_MAGENTA)
+                : e->kind == PSY_TUI_REASONING ? color(C_YELLOW)
+                                               : color(C_BLUE);
     if (e->kind == PSY_TUI_EVENT) { /* one dim line: "14:02 memory: stored a memory" */
         bool tool = !strcmp(e->label, "tool");
         const char *mark = !tool ? "" : e->live ? "\xe2\x8b\xaf " : e->ok ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 ";
@@ -582,7 +587,9 @@ static int side_emotion(const cJSON *em, int y, int x, int w)
                                                       : " \xe2\x86\x95";
     snprintf(buf, sizeof buf, "%s%s", trend, arrow);
     side_row(&y, x, w, "trend", buf,
-             !strcmp(trend, "declining") ? color(C_RED) : !strcmp(trend, "improving") ? color(C_GREEN) : 0);
+             !strcmp(trend, "declining")   ? color(C_RED)
+             : !strcmp(trend, "improving") ? color(C_GREEN)
+                                           : 0);
     bool spiral = cJSON_IsTrue(get(tr, "spiral_detected"));
     snprintf(buf, sizeof buf, "%s", spiral ? str(tr, "spiral_direction", "yes") : "none");
     side_row(&y, x, w, "spiral", buf, spiral ? A_BOLD | color(C_RED) : A_DIM);
@@ -603,7 +610,8 @@ static void side_children(const cJSON *st, int *y, int x, int w)
         int restarts = (int)num(c, "restarts", 0);
         if (!c) snprintf(buf, sizeof buf, "\xe2\x97\x8b starting");
         else if (disabled) snprintf(buf, sizeof buf, "\xe2\x97\x8b off");
-        else if (alive && restarts) snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
+        else if (alive && restarts)
+            snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
         else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
         else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
         side_row(y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
@@ -737,8 +745,9 @@ static void draw_status(psy_tui *t, double now)
         a = color(C_MAGENTA);
     } else {
         const char *st = psy_tui_state(t);
-        snprintf(buf, sizeof buf, " %s%sEnter send \xc2\xb7 /help \xc2\xb7 Ctrl+T thoughts \xc2\xb7 PgUp/PgDn scroll \xc2\xb7 "
-                                  "Ctrl+C twice quits",
+        snprintf(buf, sizeof buf,
+                 " %s%sEnter send \xc2\xb7 /help \xc2\xb7 Ctrl+T thoughts \xc2\xb7 PgUp/PgDn scroll \xc2\xb7 "
+                 "Ctrl+C twice quits",
                  strcmp(st, "idle") ? st : "", strcmp(st, "idle") ? "  \xc2\xb7  " : "");
     }
     int used = puts_fit(y, 0, buf, w, a);
