@@ -243,20 +243,21 @@ typedef struct psy_tui {
     int chat_rows, thought_rows; /* set by the view: page sizes */
     size_t chat_total;           /* set by the view: the chat's lines in all */
     bool show_thoughts;
-    bool show_reasoning; /* /reason: reasoning entries in the thought panel */
-    bool repaint;        /* Ctrl+L: the view repaints everything on its next draw */
-    bool status_asked;   /* /status sent: the answer gets the `where` lines */
-    unsigned submitted;  /* messages sent to the agent */
-    unsigned answered;   /* ANSWER events seen: turn answered+1 is the one running */
-    long live;           /* chat index of the streaming answer, or -1 */
-    bool streamed;       /* the running turn streamed some text */
-    cJSON *status;       /* the newest psy_agent_status() */
-    cJSON *emotion;      /* the emotion the sidebar shows */
-    cJSON *emotion_next; /* a newer one, shown at most a second after the last */
-    double emotion_at;   /* when the shown one was taken */
-    double busy_since;   /* when the running turn began */
-    bool quitting;       /* psy_agent_quit was called */
-    bool stdin_gone;     /* the terminal went away */
+    bool show_reasoning;      /* /reason: reasoning entries in the thought panel */
+    bool repaint;             /* Ctrl+L: the view repaints everything on its next draw */
+    bool status_asked;        /* /status sent: the answer gets the `where` lines */
+    char child_cause[2][160]; /* elpis, mnemosyne: why the last start failed ("" once up) */
+    unsigned submitted;       /* messages sent to the agent */
+    unsigned answered;        /* ANSWER events seen: turn answered+1 is the one running */
+    long live;                /* chat index of the streaming answer, or -1 */
+    bool streamed;            /* the running turn streamed some text */
+    cJSON *status;            /* the newest psy_agent_status() */
+    cJSON *emotion;           /* the emotion the sidebar shows */
+    cJSON *emotion_next;      /* a newer one, shown at most a second after the last */
+    double emotion_at;        /* when the shown one was taken */
+    double busy_since;        /* when the running turn began */
+    bool quitting;            /* psy_agent_quit was called */
+    bool stdin_gone;          /* the terminal went away */
     double gone_at;
     bool pasting; /* inside a bracketed paste: Enter is a line break */
     psy_tui_ctrlc ctrlc;

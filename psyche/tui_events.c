@@ -177,6 +177,11 @@ static void on_child(psy_tui *t, const psy_event *ev)
     const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
     const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
     const char *text = ev->text ? ev->text : "a child changed state";
+    char *slot = !child                        ? NULL
+                 : !strcmp(child, "elpis")     ? t->child_cause[0]
+                 : !strcmp(child, "mnemosyne") ? t->child_cause[1]
+                                               : NULL;
+    if (slot && event && (!strcmp(event, "started") || !strcmp(event, "restarted"))) slot[0] = 0;
     if (event && !strcmp(event, "started")) {
         psy_tui_thought_add(t, PSY_TUI_EVENT, "child", text);
         return;
@@ -185,6 +190,7 @@ static void on_child(psy_tui *t, const psy_event *ev)
     char *cause = NULL;
     bool no_model = false;
     if (event && !strcmp(event, "start_failed") && psy_front_child_cause(ev->data, &cause, &no_model) == 0) {
+        if (slot) snprintf(slot, sizeof t->child_cause[0], "%s", cause);           /* for the sidebar */
         buf_printf(&b, "%s cannot start: %s\n", child ? child : "a child", cause); /* the cause first, in full */
         if (no_model)
             buf_puts(&b, "Start psyche with --model FILE.gguf (a GGUF chat model) or set [model] path in "

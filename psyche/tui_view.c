@@ -596,9 +596,9 @@ static int side_emotion(const cJSON *em, int y, int x, int w)
     return y;
 }
 
-/* One row per child: up, off, starting, or down with its error (the chat
- * has the cause in full). */
-static void side_children(const cJSON *st, int *y, int x, int w)
+/* One row per child: up, off, starting, or down with the cause of its last
+ * failed start (else its error); the chat has the cause in full. */
+static void side_children(const psy_tui *t, const cJSON *st, int *y, int x, int w)
 {
     char buf[160];
     const cJSON *ch = get(st, "children");
@@ -613,6 +613,7 @@ static void side_children(const cJSON *st, int *y, int x, int w)
         else if (alive && restarts)
             snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
         else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
+        else if (t->child_cause[i][0]) snprintf(buf, sizeof buf, "\xe2\x97\x8f down: %s", t->child_cause[i]);
         else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
         side_row(y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
     }
@@ -634,7 +635,7 @@ static int side_status(psy_tui *t, int y, int x, int w)
     if (budget > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used_tok / budget);
     else snprintf(buf, sizeof buf, "%s", n1);
     side_row(&y, x, w, "tokens", buf, budget > 0 && used_tok > 0.9 * budget ? color(C_YELLOW) : 0);
-    side_children(st, &y, x, w);
+    side_children(t, st, &y, x, w);
     const cJSON *sb = get(st, "sandbox");
     bool sb_on = cJSON_IsTrue(get(sb, "active"));
     snprintf(buf, sizeof buf, "%s %s", sb_on ? "\xe2\x97\x8f" : "\xe2\x97\x8b", sb ? (sb_on ? "on" : "off") : "?");

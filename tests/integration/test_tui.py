@@ -537,6 +537,7 @@ def test_tui_child_start_failure_shows_its_cause_in_full():
     try:
         s = t.wait_text("elpis cannot start: no model: pass --model PATH", 30)
         assert "--model FILE.gguf" in s, s
+        assert "elpis     \u25cf down: no model" in s, s  # the sidebar names the cause, not "initialize: "
         t.type("/q")
         assert t.exit_code(60) == 0, t.stderr()
     finally:
