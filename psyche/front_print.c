@@ -1,9 +1,10 @@
 /* front_print.c - the line front-ends (-p, --repl, --events): input lines
- * are queued and handed to the agent one at a time, so a pipe is read
- * completely and every line is answered in order; events are printed as
- * text (model and tool text cleaned of terminal control sequences unless
- * --raw) or as JSON lines. Owns only its queue and printing state; talks to
- * the agent through agent.h. */
+ * are queued; --repl hands them to the agent one at a time, so a pipe is
+ * read completely and every line is answered in order (--events hands them
+ * over as they come). Events are printed as text (model and tool text
+ * cleaned of terminal control sequences unless --raw) or as JSON lines.
+ * Owns only its queue and printing state; talks to the agent through
+ * agent.h. */
 #include "front_print.h"
 
 #include <errno.h>
@@ -27,14 +28,14 @@ typedef struct frontend {
     char **queue;     /* input lines not yet handed to the agent, oldest first (owned) */
     size_t nq, capq, headq;
     int outstanding; /* messages handed over whose ANSWER has not come */
-    bool eof;      /* no more input: end of stdin, /quit, or the -p message taken */
-    bool ready;    /* the agent finished starting (a status other than "starting") */
-    bool quitting; /* psy_agent_quit was called */
-    bool answered; /* -p: the turn was answered */
-    int status;    /* PSY_EXIT_* so far */
-    bool mid_line; /* streamed text without its newline yet */
-    bool streamed; /* the running turn has streamed text */
-    term_safe ts;  /* the streamed answer's cleaning state */
+    bool eof;        /* no more input: end of stdin, /quit, or the -p message taken */
+    bool ready;      /* the agent finished starting (a status other than "starting") */
+    bool quitting;   /* psy_agent_quit was called */
+    bool answered;   /* -p: the turn was answered */
+    int status;      /* PSY_EXIT_* so far */
+    bool mid_line;   /* streamed text without its newline yet */
+    bool streamed;   /* the running turn has streamed text */
+    term_safe ts;    /* the streamed answer's cleaning state */
 } frontend;
 
 /* ------------------------------------------------------------ printing */
@@ -78,18 +79,24 @@ static void put_line(frontend *fe, FILE *f, const char *prefix, const char *text
     psy_front_put(f, text, "\n", fe->o->raw);
 }
 
+/* Streamed text as it was written (after cleaning): is a line open? */
+static void wrote(frontend *fe, const char *s, size_t n)
+{
+    fwrite(s, 1, n, stdout);
+    if (n) fe->mid_line = s[n - 1] != '\n';
+}
+
 static void on_token(frontend *fe, const char *t)
 {
     if (!*t) return;
     if (fe->o->raw) {
-        fputs(t, stdout);
+        wrote(fe, t, strlen(t));
     } else {
         buf b = BUF_INIT;
         term_safe_feed(&fe->ts, t, strlen(t), &b); /* on ENOMEM: what was cleaned */
-        fputs(buf_str(&b), stdout);
+        wrote(fe, buf_str(&b), b.len);
         buf_free(&b);
     }
-    fe->mid_line = t[strlen(t) - 1] != '\n';
     fe->streamed = true;
 }
 
@@ -97,7 +104,7 @@ static void on_answer_text(frontend *fe, const psy_event *ev)
 {
     buf rest = BUF_INIT;
     term_safe_finish(&fe->ts, &rest); /* an unfinished sequence is dropped */
-    fputs(buf_str(&rest), stdout);
+    wrote(fe, buf_str(&rest), rest.len);
     buf_free(&rest);
     end_line(fe);
     /* what the answer has that the stream did not: "[Generation timed out]", "[Max tool iterations reached]" */
@@ -172,6 +179,13 @@ static void enqueue(frontend *fe, const char *line)
     fe->queue[fe->nq++] = copy;
 }
 
+/* Drops the lines not handed over yet (after /quit, or a failed start). */
+static void drop_queue(frontend *fe)
+{
+    for (size_t i = fe->headq; i < fe->nq; i++) free(fe->queue[i]);
+    fe->headq = fe->nq = 0;
+}
+
 static void on_stdin_line(void *ud, char *line, size_t len)
 {
     frontend *fe = ud;
@@ -230,9 +244,12 @@ static void advance(frontend *fe)
         fe->queue[fe->headq++] = NULL;
         bool go_on = handle_line(fe, line);
         free(line);
-        if (!go_on) fe->headq = fe->nq; /* /quit: what follows is ignored */
-        if (!go_on) fe->eof = true;
+        if (!go_on) { /* /quit: what follows is ignored */
+            drop_queue(fe);
+            fe->eof = true;
+        }
     }
+    if (fe->headq == fe->nq) fe->headq = fe->nq = 0; /* all handed over: the queue starts again */
     if (fe->eof && fe->ready && !fe->outstanding && fe->headq == fe->nq && !fe->quitting) {
         fe->quitting = true;
         psy_agent_quit(fe->a);
@@ -260,7 +277,7 @@ static void on_start_failed(frontend *fe, const psy_event *ev)
     free(cause);
     fe->status = no_model ? PSY_EXIT_NO_MODEL : PSY_EXIT_CHILDREN;
     fe->eof = fe->ready = true;
-    fe->headq = fe->nq; /* nothing more is sent */
+    drop_queue(fe); /* nothing more is sent */
 }
 
 /* Bookkeeping for one event (after it was printed). Returns false on QUIT. */
@@ -325,7 +342,7 @@ int psy_front_lines(psy_agent *a, const psy_front_opts *o)
     }
     end_line(&fe);
     lr_free(&lr);
-    for (size_t i = fe.headq; i < fe.nq; i++) free(fe.queue[i]);
+    drop_queue(&fe);
     free(fe.queue);
     if (fe.status) return fe.status;
     if (o->message && !fe.answered) return PSY_EXIT_FAILED;
