@@ -26,6 +26,7 @@
 #include <wchar.h>
 
 #include "agent.h"
+#include "termsafe.h"
 
 /* Runs the UI until the agent reports PSY_EV_QUIT (after /quit, Ctrl+Q,
  * Ctrl+C twice, SIGTERM, or the terminal going away). where: lines saying
@@ -263,9 +264,8 @@ typedef struct psy_tui {
     psy_tui_ctrlc ctrlc;
     char notice[200]; /* a one-off line in the status bar */
     double notice_until;
-    int unseen;      /* thoughts that arrived while the panel was hidden */
-    char partial[4]; /* a streamed token's incomplete UTF-8 tail */
-    size_t npartial;
+    int unseen;       /* thoughts that arrived while the panel was hidden */
+    term_safe stream; /* the streamed answer's cleaning state: holds a split sequence or character */
 } psy_tui;
 
 /* tui_model.c */

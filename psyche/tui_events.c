@@ -10,7 +10,6 @@
 #include "buf.h"
 #include "front_child.h"
 #include "tui.h"
-#include "utf8.h"
 
 /* ---------------------------------------------------------- agent events */
 
@@ -20,40 +19,40 @@ static void on_token(psy_tui *t, const char *text)
         psy_tui_chat_add(t, PSY_TUI_ANSWER, "", psy_tui_running_turn(t));
         t->live = (long)t->chat.n - 1;
         t->chat.v[t->live].live = true;
-        t->npartial = 0;
+        term_safe_init(&t->stream);
     }
-    /* join the held-back bytes of the last token with this one */
-    size_t n = strlen(text);
-    char *joined = malloc(t->npartial + n + 1);
-    if (!joined) return;
-    memcpy(joined, t->partial, t->npartial);
-    memcpy(joined + t->npartial, text, n + 1);
-    n += t->npartial;
-    size_t hold = n - utf8_complete_prefix(joined, n); /* a token may split a character */
-    memcpy(t->partial, joined + n - hold, hold);
-    t->npartial = hold;
+    /* cleaned across tokens: a sequence or a character split between two is held back */
+    buf b = BUF_INIT;
+    term_safe_feed(&t->stream, text, strlen(text), &b);
     psy_tui_entry *e = &t->chat.v[t->live];
-    if (e->len == 0) { /* an answer does not start with blank lines */
-        size_t skip = 0;
-        while (skip < n - hold && (joined[skip] == '\n' || joined[skip] == ' ')) skip++;
-        psy_tui_entry_append(e, joined + skip, n - hold - skip);
-    } else {
-        psy_tui_entry_append(e, joined, n - hold);
-    }
-    free(joined);
+    size_t skip = 0;
+    if (e->len == 0) /* an answer does not start with blank lines */
+        while (skip < b.len && (b.data[skip] == '\n' || b.data[skip] == ' ')) skip++;
+    if (b.len > skip) psy_tui_entry_append(e, b.data + skip, b.len - skip);
+    buf_free(&b);
     t->streamed = true;
+}
+
+/* The end of the streamed text: what the cleaning held back (an incomplete
+ * character shows as U+FFFD, an unfinished sequence is dropped) goes to e
+ * (may be NULL), and the state starts over. */
+static void flush_stream(psy_tui *t, psy_tui_entry *e)
+{
+    buf b = BUF_INIT;
+    term_safe_finish(&t->stream, &b);
+    if (e && b.len) psy_tui_entry_append(e, b.data, b.len);
+    buf_free(&b);
 }
 
 /* The streamed text stops here (a tool runs): what follows is a new entry. */
 static void end_segment(psy_tui *t)
 {
-    if (t->live >= 0 && (size_t)t->live < t->chat.n) {
-        psy_tui_entry *e = &t->chat.v[t->live];
-        if (t->npartial) psy_tui_entry_append(e, t->partial, t->npartial);
+    psy_tui_entry *e = t->live >= 0 && (size_t)t->live < t->chat.n ? &t->chat.v[t->live] : NULL;
+    flush_stream(t, e);
+    if (e) {
         psy_tui_entry_trim(e);
         e->live = false;
     }
-    t->npartial = 0;
     t->live = -1;
 }
 
@@ -72,7 +71,7 @@ static void on_answer(psy_tui *t, const psy_event *ev)
     long idx = turn ? last_answer_of(t, turn) : -1;
     if (t->streamed && idx >= 0) {
         psy_tui_entry *e = &t->chat.v[idx];
-        if (t->npartial) psy_tui_entry_append(e, t->partial, t->npartial); /* shown as U+FFFD */
+        flush_stream(t, e);
         /* a note the answer has that the stream did not ("[Generation timed out]") */
         const char *para = text;
         for (const char *p = strstr(text, "\n\n"); p; p = strstr(p + 2, "\n\n")) para = p + 2;
@@ -92,7 +91,7 @@ static void on_answer(psy_tui *t, const psy_event *ev)
     }
     for (size_t i = 0; i < t->chat.n; i++) t->chat.v[i].live = false; /* running tools too */
     t->live = -1;
-    t->npartial = 0;
+    term_safe_init(&t->stream);
     t->streamed = false;
     if (t->answered != t->submitted) t->answered++;
     t->busy_since = psy_tui_now(); /* the next queued turn, if any, starts now */

@@ -139,7 +139,7 @@ void psy_tui_chat_clear(psy_tui *t)
 {
     log_clear(&t->chat);
     t->live = -1;
-    t->npartial = 0;
+    term_safe_init(&t->stream);
     t->chat_scroll = 0;
 }
 

@@ -542,3 +542,20 @@ def test_tui_child_start_failure_shows_its_cause_in_full():
         assert t.exit_code(60) == 0, t.stderr()
     finally:
         t.close()
+
+
+def test_tui_removes_escape_sequences_split_across_tokens():
+    """Issue 8 item 6 in the TUI: sequences arrive in 3-character pieces and
+    still leave no fragment ("[2J", "52;c;") on the screen."""
+    payload = "Hello \x1b]52;c;ZWNobyBwd25lZA==\x07wor\x1b[2Jld\x1bP$q\x1b\\ done\x07\b!"
+    script = {"responses": [{"content": payload, "chunk": 3}], "background_default": "A summary."}
+    t = Tui(120, 40, script, ("--no-memory",))
+    try:
+        t.ready()
+        t.type("say it")
+        s = t.wait_text("Hello world done!", 20)
+        assert "[2J" not in s and "52;c" not in s and "$q" not in s and "\ufffd" not in s, s
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
