@@ -1,18 +1,17 @@
-/* main.c - the psyche program: CLI, configuration, and the simple
- * front-ends (-p one turn, --repl line mode, --events JSON lines); the
- * full-screen TUI lives in tui.c.
+/* main.c - the psyche program: flags, configuration, logging, signals, and
+ * the choice of front-end: the full-screen TUI (tui.c) or a line mode for
+ * scripts (-p, --repl, --events: front_print.c).
  *
  *   psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]
- *   psyche -p "message"      one turn, the answer on stdout, exit status 0 / 1
+ *   psyche -p "message"      one turn, the answer on stdout
  *   psyche --repl            one message per input line; answers on stdout
  *   psyche --events          like --repl (or with -p), one JSON object per event on stdout
  *
- * Owns the process: signals (SIGTERM/SIGINT/SIGHUP take the shutdown path;
- * a second one skips what is left of it) and logging (to the state
- * directory, never to the terminal the TUI draws on). It never touches the
- * agent's insides: only agent.h. */
+ * Exit statuses: PSY_EXIT_* in front_print.h. Owns the process: signals
+ * (SIGTERM/SIGINT/SIGHUP take the shutdown path; a second one skips what is
+ * left of it) and logging (to the state directory, never to the terminal the
+ * TUI draws on). It never touches the agent's insides: only agent.h. */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,59 +21,183 @@
 #include "agent.h"
 #include "buf.h"
 #include "crash.h"
-#include "linereader.h"
+#include "front_print.h"
 #include "log.h"
+#include "paths.h"
 #include "settings.h"
-
-/* The TUI is written alongside; until tui.c exists, the line mode stands in.
- * (Once it has landed this can become a plain #include "tui.h".) */
-#if defined(__has_include) && !defined(PSY_NO_TUI)
-#if __has_include("tui.h") && __has_include("tui.c")
+#include "startup.h"
 #include "tui.h"
-#define HAVE_TUI 1
-#endif
-#endif
 
 #define VERSION "0.1.0"
 
-static void usage(FILE *f)
+typedef struct main_opts {
+    psy_front_opts front;
+    bool repl, summary;
+    const cfg_key *keys; /* the settings table, for --no-memory and --no-idle */
+    size_t nkeys;
+} main_opts;
+
+/* The settings and the command line, for usage(): --help is answered before
+ * start-up loads the configuration. */
+static psy_settings g_cfg;
+static int g_argc;
+static char **g_argv;
+
+static void usage_text(FILE *f)
 {
-    fprintf(f,
-            "usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
-            "              [-p MESSAGE | --repl | --events] [--log-level LEVEL]\n"
-            "       psyche --print-config [--config FILE]\n"
-            "       psyche --version | --help\n"
-            "\n"
-            "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
-            "programs, elpis (inference) and mnemosyne (memory), and talks to them over MCP.\n"
-            "\n"
-            "  (no mode)        the full-screen terminal UI\n"
-            "  -p MESSAGE       one turn: the answer on stdout, then the shutdown path; exit 1 on failure\n"
-            "  --repl           line mode for pipes and scripts: one message per line (/quit ends)\n"
-            "  --events         one JSON object per event on stdout ({\"event\",\"text\",\"data\"});\n"
-            "                   input as in --repl, or the -p message\n"
-            "  --no-memory      run without mnemosyne (memories go to the fallback file)\n"
-            "  --no-idle        no idle thinking or dreams\n"
-            "\n"
-            "Settings: configs/psyche.toml (or --config / PSYCHE_CONFIG), environment\n"
-            "PSYCHE_<SECTION>_<KEY> (e.g. PSYCHE_MODEL_PATH), then these flags. Logs and the\n"
-            "children's stderr go to ~/.local/state/psyche/ ([paths] state_dir).\n");
+    fputs("usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
+          "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
+          "       psyche --print-config [--config FILE]\n"
+          "       psyche --version | --help\n"
+          "\n"
+          "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
+          "programs, elpis (inference) and mnemosyne (memory), and talks to them over MCP.\n"
+          "\n"
+          "  (no mode)        the full-screen terminal UI\n"
+          "  -p MESSAGE       one turn: the answer on stdout, then stop (no conversation summary\n"
+          "                   is stored unless --summary)\n"
+          "  --repl           line mode for pipes and scripts: one message per line, answered in\n"
+          "                   order; the end of the input or /quit ends it\n"
+          "  --events         one JSON object per event on stdout ({\"event\",\"text\",\"data\"}, see\n"
+          "                   docs/psyche.md); input as in --repl, or the -p message\n"
+          "  --raw            print model and tool text as it is (by default terminal control\n"
+          "                   and escape sequences are removed)\n"
+          "  --no-memory      run without mnemosyne (memories go to the fallback file)\n"
+          "  --no-idle        no idle thinking or dreams\n"
+          "\n"
+          "Exit status: 0 success; 1 a failed turn (-p) or runtime error; 2 a bad flag or setting;\n"
+          "3 no model (none configured, or the file is missing); 4 elpis could not be started.\n"
+          "\n"
+          "Settings: --config FILE, else $PSYCHE_CONFIG, else $XDG_CONFIG_HOME/psyche/psyche.toml\n"
+          "(~/.config/psyche/psyche.toml), else /etc/psyche/psyche.toml (never the current folder);\n"
+          "then environment PSYCHE_<SECTION>_<KEY> (e.g. PSYCHE_MODEL_PATH); then these flags.\n",
+          f);
 }
 
-static const char *config_path(int argc, char **argv, bool *required)
+/* Where memories, logs and config live, one per line (for --help and
+ * /status). config: the file loaded, or NULL. Computed without creating
+ * anything. Caller frees. */
+static char *where_things_live(const psy_settings *cfg, const char *config)
 {
-    for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "--config")) {
-            *required = true;
-            return argv[i + 1];
-        }
-    const char *env = getenv("PSYCHE_CONFIG");
-    if (env && *env) {
-        *required = true;
-        return env;
+    char err[256], *db = NULL, *state = NULL, *user = NULL;
+    if (cfg->db_path && *cfg->db_path) db = strdup(cfg->db_path);
+    else paths_default_db(&db, err, sizeof err);
+    if (cfg->state_dir && *cfg->state_dir) state = strdup(cfg->state_dir);
+    else paths_dir(PATHS_STATE, &state, err, sizeof err);
+    buf b = BUF_INIT;
+    buf_printf(&b, "Memories: %s%s\n", cfg->memory ? "" : "off (--no-memory); ",
+               db ? db : "(unknown: $HOME is not set)");
+    buf_printf(&b, "Logs: %s/ (psyche.log, elpis.log, mnemosyne.log)\n", state ? state : "(unknown: $HOME is not set)");
+    if (cfg->log_file && *cfg->log_file) buf_printf(&b, "Psyche's log: %s\n", cfg->log_file);
+    if (config) {
+        buf_printf(&b, "Config: %s\n", config);
+    } else {
+        paths_file(PATHS_CONFIG, "psyche.toml", &user, err, sizeof err);
+        buf_printf(&b, "Config: none, built-in defaults (create %s, or psyche --print-config)\n",
+                   user ? user : "$XDG_CONFIG_HOME/psyche/psyche.toml");
     }
-    *required = false;
-    return "configs/psyche.toml";
+    free(db);
+    free(state);
+    free(user);
+    return buf_detach(&b);
+}
+
+/* --help: the text, then where things live under the configuration that
+ * would be loaded (start-up answers --help before loading it). */
+static void usage(FILE *f)
+{
+    usage_text(f);
+    const cfg_key *keys;
+    size_t nkeys = psy_settings_table(&g_cfg, &keys);
+    char err[512], *config = NULL;
+    startup_config_origin origin;
+    bool loaded = startup_config_find("psyche", "PSYCHE", g_argc, g_argv, &config, &origin, err, sizeof err) == 0 &&
+                  cfg_load(keys, nkeys, config, false, "PSYCHE", err, sizeof err) == 0;
+    char *where = loaded ? where_things_live(&g_cfg, config) : NULL;
+    fprintf(f, "\n%s", where ? where : "");
+    if (!loaded) fprintf(f, "\n(the configuration cannot be read: %s)\n", err);
+    free(where);
+    free(config);
+    cfg_free(keys, nkeys); /* start-up loads it again, after --help is answered */
+}
+
+/* The value flags that map onto a config key (--log-level and --log-file
+ * are start-up's; --config, --help, --version and --print-config too). */
+static const startup_flag key_flags[] = {{"--model", "model.path"}, {"--workspace", "workspace.dir"}};
+
+/* psyche's own arguments (startup_params.own_arg): 0 when taken, -ENOENT when
+ * unknown, -EINVAL after a message. */
+static int own_arg(void *ud, int argc, char **argv, int *i)
+{
+    main_opts *o = ud;
+    const char *a = argv[*i];
+    const char *off = !strcmp(a, "--no-memory") ? "memory.enabled" : !strcmp(a, "--no-idle") ? "idle.enabled" : NULL;
+    if (off) {
+        char err[256];
+        if (!cfg_set(o->keys, o->nkeys, off, "false", a, err, sizeof err)) return 0;
+        fprintf(stderr, "psyche: %s\n", err);
+        return -EINVAL;
+    }
+    if (!strcmp(a, "-p") || !strcmp(a, "--print")) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "psyche: %s needs a message: psyche -p \"Hello\"\n", a);
+            return -EINVAL;
+        }
+        o->front.message = argv[++*i];
+        return 0;
+    }
+    if (!strcmp(a, "--repl")) o->repl = true;
+    else if (!strcmp(a, "--events")) o->front.events = true;
+    else if (!strcmp(a, "--raw")) o->front.raw = true;
+    else if (!strcmp(a, "--summary")) o->summary = true;
+    else return -ENOENT;
+    return 0;
+}
+
+/* Checks what the flags cannot: flag combinations, settings, a config file
+ * the agent could have written, and for the line modes the model file.
+ * 0 or a PSY_EXIT_* status with err. */
+static int check_settings(psy_settings *cfg, const main_opts *o, const char *config, char *err, size_t errlen)
+{
+    if (o->summary && !o->front.message) {
+        snprintf(err, errlen,
+                 "--summary goes with -p (the other modes store a summary unless [shutdown] summary "
+                 "= false)");
+        return PSY_EXIT_USAGE;
+    }
+    cfg->quit_summary = !o->front.message || o->summary; /* -p is one question, not a conversation */
+    if (!psy_settings_compaction_valid(cfg)) {
+        snprintf(err, errlen, "[context] compaction: expected sliding or summarize (summarise), got \"%s\"",
+                 cfg->compaction);
+        return PSY_EXIT_USAGE;
+    }
+    if (config && startup_config_trusted(config, cfg->workspace, err, errlen)) return PSY_EXIT_USAGE;
+    bool lines = o->front.message || o->repl || o->front.events;
+    if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
+        snprintf(err, errlen,
+                 "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
+                 "config (make test-models builds a tiny test model)",
+                 cfg->model_path, strerror(errno));
+        return PSY_EXIT_NO_MODEL;
+    }
+    return 0;
+}
+
+/* Logging to the state directory, never the terminal. 0 or PSY_EXIT_FAILED
+ * with err. */
+static int open_log(const psy_settings *cfg, log_level lv, char *err, size_t errlen)
+{
+    char *state = psy_settings_state_dir(cfg, err, errlen);
+    if (!state) return PSY_EXIT_FAILED;
+    buf path = BUF_INIT;
+    if (cfg->log_file && *cfg->log_file) buf_puts(&path, cfg->log_file);
+    else buf_printf(&path, "%s/psyche.log", state);
+    free(state);
+    if (log_init("psyche", lv, buf_str(&path)) < 0)
+        fprintf(stderr, "psyche: cannot open the log file %s; logging to stderr\n", buf_str(&path));
+    buf_free(&path);
+    log_info("psyche %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
+    return 0;
 }
 
 /* ------------------------------------------------------------- signals */
@@ -103,313 +226,65 @@ static void install_signals(void)
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }
 
-/* --------------------------------------------------- simple front-ends */
+/* ---------------------------------------------------------------- run */
 
-typedef struct frontend {
-    psy_agent *a;
-    bool events;      /* JSON lines */
-    bool one_shot;    /* -p */
-    bool interactive; /* stdin is a terminal */
-    int outstanding;  /* submitted messages without their ANSWER */
-    bool eof;
-    bool quitting;
-    bool answered;
-    bool failed;
-    bool mid_line;    /* streamed text without its newline yet */
-    bool streamed;    /* the running turn has streamed text */
-} frontend;
-
-static void print_event_json(const psy_event *ev)
+/* Starts the agent, runs the chosen front-end, frees the agent. Returns a
+ * PSY_EXIT_* status (err set when the agent could not start). */
+static int run_agent(const psy_settings *cfg, const main_opts *o, const char *where, char *err, size_t errlen)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "event", psy_event_kind_name(ev->kind));
-    if (ev->text) cJSON_AddStringToObject(o, "text", ev->text);
-    if (ev->data) cJSON_AddItemToObject(o, "data", cJSON_Duplicate(ev->data, 1));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        free(s);
-    }
-    fflush(stdout);
-}
-
-static void end_line(frontend *fe)
-{
-    if (fe->mid_line) fputc('\n', stdout);
-    fe->mid_line = false;
-}
-
-static void print_event_text(frontend *fe, const psy_event *ev)
-{
-    const char *t = ev->text ? ev->text : "";
-    switch (ev->kind) {
-    case PSY_EV_TOKEN:
-        fputs(t, stdout);
-        if (*t) fe->mid_line = t[strlen(t) - 1] != '\n', fe->streamed = true;
-        break;
-    case PSY_EV_ANSWER: {
-        end_line(fe);
-        /* what the answer has that the stream did not: "[Generation timed out]", "[Max tool iterations reached]" */
-        const cJSON *note = cJSON_GetObjectItemCaseSensitive(ev->data, "note");
-        if (cJSON_IsString(note) && *note->valuestring)
-            printf("%s%s\n", fe->streamed ? "\n" : "", note->valuestring);
-        fe->streamed = false;
-        break;
-    }
-    case PSY_EV_TOOL_END:
-        end_line(fe);
-        fprintf(stderr, "[tool] %s\n", t);
-        break;
-    case PSY_EV_ERROR:
-        end_line(fe);
-        fprintf(stderr, "%s\n", t);
-        break;
-    case PSY_EV_CHILD: {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev->data, "event");
-        if (cJSON_IsString(e) && !strcmp(e->valuestring, "started")) break; /* the normal case is not news */
-        end_line(fe);
-        fprintf(stderr, "psyche: %s\n", t);
-        break;
-    }
-    case PSY_EV_INFO:
-        end_line(fe);
-        if (fe->one_shot) fprintf(stderr, "%s\n", t);
-        else printf("%s\n", t);
-        break;
-    case PSY_EV_MEMORY:
-        if (!fe->one_shot && fe->interactive) {
-            end_line(fe);
-            printf("(memory: %s)\n", t);
-        }
-        break;
-    case PSY_EV_THOUGHT:
-        if (fe->interactive) {
-            end_line(fe);
-            printf("(thought) %s\n", t);
-        }
-        break;
-    default:
-        break;
-    }
-    fflush(stdout);
-}
-
-static void handle_line(frontend *fe, char *line)
-{
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = 0;
-    if (!n) return;
-    if (!strcmp(line, "/quit") || !strcmp(line, "/q") || !strcmp(line, "/exit")) {
-        fe->quitting = true;
-        psy_agent_quit(fe->a);
-        return;
-    }
-    if (!strcmp(line, "/help") || !strcmp(line, "/h") || !strcmp(line, "/?")) {
-        printf("Type a message, or: /status /emotion /memory <query> /clear /thinking [on|off] /quit\n");
-        fflush(stdout);
-        return;
-    }
-    if (line[0] == '/' && psy_agent_command(fe->a, line)) return;
-    if (line[0] == '/') {
-        printf("unknown command %s (try /help)\n", line);
-        fflush(stdout);
-        return;
-    }
-    fe->outstanding++;
-    psy_agent_submit(fe->a, line);
-}
-
-static void on_stdin_line(void *ud, char *line, size_t len)
-{
-    (void)len;
-    handle_line(ud, line);
-}
-
-static int run_lines(frontend *fe, const char *message)
-{
-    line_reader lr;
-    lr_init(&lr, 1 << 20);
-    if (message) {
-        fe->outstanding++;
-        psy_agent_submit(fe->a, message);
-        fe->eof = true;
-    }
-    bool quit_seen = false;
-    while (!quit_seen) {
-        struct pollfd pf[2] = {{.fd = psy_agent_fd(fe->a), .events = POLLIN}, {.fd = 0, .events = POLLIN}};
-        int n = poll(pf, fe->eof ? 1 : 2, -1);
-        if (n < 0 && errno != EINTR) break;
-        if (!fe->eof && (pf[1].revents & (POLLIN | POLLHUP))) {
-            char chunk[4096];
-            ssize_t r = read(0, chunk, sizeof chunk);
-            if (r > 0) lr_feed(&lr, chunk, (size_t)r, on_stdin_line, NULL, fe);
-            else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-                lr_finish(&lr, on_stdin_line, NULL, fe);
-                fe->eof = true;
-            }
-        }
-        psy_event *ev;
-        while ((ev = psy_agent_next_event(fe->a))) {
-            if (fe->events) print_event_json(ev);
-            else print_event_text(fe, ev);
-            if (ev->kind == PSY_EV_ANSWER) {
-                fe->outstanding--;
-                bool interrupted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->data, "interrupted"));
-                if (!interrupted) fe->answered = true;
-                else if (fe->one_shot) fe->failed = true;
-            }
-            if (ev->kind == PSY_EV_ERROR && fe->outstanding > 0) fe->failed = true;
-            if (ev->kind == PSY_EV_QUIT) quit_seen = true;
-            psy_event_free(ev);
-        }
-        if (fe->eof && fe->outstanding <= 0 && !fe->quitting) {
-            fe->quitting = true;
-            psy_agent_quit(fe->a);
-        }
-    }
-    end_line(fe);
-    lr_free(&lr);
-    if (fe->one_shot) return fe->answered && !fe->failed ? 0 : 1;
-    return 0;
-}
-
-/* ---------------------------------------------------------------- main */
-
-int main(int argc, char **argv)
-{
-    static psy_settings cfg;
-    const cfg_key *keys;
-    size_t nkeys = psy_settings_table(&cfg, &keys);
-    char err[2048];
-    bool required, print_config = false, repl = false, events = false;
-    const char *message = NULL;
-    const char *file = config_path(argc, argv, &required);
-    log_init("psyche", LOG_WARN, NULL);
-
-    int rc = cfg_load(keys, nkeys, file, required, "PSYCHE", err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "psyche: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    static const struct { const char *flag, *key, *value; } flags[] = {
-        {"--model", "model.path", NULL},         {"--workspace", "workspace.dir", NULL},
-        {"--log-level", "logging.level", NULL},  {"--log-file", "logging.file", NULL},
-        {"--no-memory", "memory.enabled", "false"}, {"--no-idle", "idle.enabled", "false"},
-    };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            cfg_free(keys, nkeys);
-            return 0;
-        }
-        if (!strcmp(a, "--version")) {
-            printf("psyche %s\n", VERSION);
-            cfg_free(keys, nkeys);
-            return 0;
-        }
-        if (!strcmp(a, "--print-config")) print_config = true;
-        else if (!strcmp(a, "--repl")) repl = true;
-        else if (!strcmp(a, "--events")) events = true;
-        else if (!strcmp(a, "--config")) i++;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--print")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "psyche: -p needs a message\n");
-                cfg_free(keys, nkeys);
-                return 2;
-            }
-            message = argv[++i];
-        } else {
-            size_t f;
-            for (f = 0; f < sizeof flags / sizeof flags[0]; f++)
-                if (!strcmp(a, flags[f].flag)) break;
-            if (f == sizeof flags / sizeof flags[0] || (!flags[f].value && i + 1 >= argc)) {
-                fprintf(stderr, "psyche: %s '%s'\n", f == sizeof flags / sizeof flags[0] ? "unknown option" : "missing value for", a);
-                usage(stderr);
-                cfg_free(keys, nkeys);
-                return 2;
-            }
-            const char *v = flags[f].value ? flags[f].value : argv[++i];
-            if (cfg_set(keys, nkeys, flags[f].key, v, a, err, sizeof err)) {
-                fprintf(stderr, "psyche: %s\n", err);
-                cfg_free(keys, nkeys);
-                return 2;
-            }
-        }
-    }
-    if (print_config) {
-        cfg_write_toml(keys, nkeys, stdout);
-        cfg_free(keys, nkeys);
-        return 0;
-    }
-    if (!psy_settings_compaction_valid(&cfg)) {
-        fprintf(stderr, "psyche: [context] compaction: expected sliding or summarize (summarise), got \"%s\"\n",
-                cfg.compaction);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    log_level lv = LOG_INFO;
-    if (log_level_parse(cfg.log_level, &lv)) {
-        fprintf(stderr, "psyche: [logging] level: expected debug, info, warn or error, got \"%s\"\n", cfg.log_level);
-        cfg_free(keys, nkeys);
-        return 2;
-    }
-    char *state = psy_settings_state_dir(&cfg, err, sizeof err);
-    if (!state) {
-        fprintf(stderr, "psyche: %s\n", err);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    buf logpath = BUF_INIT;
-    if (cfg.log_file && *cfg.log_file) buf_puts(&logpath, cfg.log_file);
-    else buf_printf(&logpath, "%s/psyche.log", state);
-    free(state);
-    if (log_init("psyche", lv, logpath.data) < 0)
-        fprintf(stderr, "psyche: cannot open the log file %s; logging to stderr\n", logpath.data);
-    log_info("psyche %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
     crash_install("psyche", NULL, NULL); /* backtraces on fatal signals */
     install_signals();
-
     psy_agent *a = NULL;
-    rc = psy_agent_new(&a, &cfg, err, sizeof err);
+    int rc = psy_agent_new(&a, cfg, err, errlen);
     if (rc) {
-        fprintf(stderr, "psyche: %s\n", err);
         log_error("cannot start: %s", err);
-        buf_free(&logpath);
-        cfg_free(keys, nkeys);
-        return 1;
+        return PSY_EXIT_FAILED;
     }
     g_agent = a;
     rc = psy_agent_start(a);
-    if (rc) {
-        fprintf(stderr, "psyche: cannot start the agent thread: %s\n", strerror(-rc));
-        g_agent = NULL;
-        psy_agent_free(a);
-        buf_free(&logpath);
-        cfg_free(keys, nkeys);
-        return 1;
-    }
-    int status;
-    if (message || repl || events) {
-        frontend fe = {.a = a, .events = events, .one_shot = message != NULL, .interactive = isatty(0) && !events};
-        status = run_lines(&fe, message);
-    } else {
-#ifdef HAVE_TUI
-        status = psy_tui_run(a);
-#else
-        fprintf(stderr, "psyche: this build has no terminal UI yet; running in line mode (--repl)\n");
-        frontend fe = {.a = a, .interactive = isatty(0)};
-        status = run_lines(&fe, NULL);
-#endif
-    }
+    int status = PSY_EXIT_FAILED;
+    if (rc) snprintf(err, errlen, "cannot start the agent thread: %s", strerror(-rc));
+    else if (o->front.message || o->repl || o->front.events) status = psy_front_lines(a, &o->front);
+    else status = psy_tui_run(a, where);
     g_agent = NULL;
     psy_agent_free(a);
-    log_info("stopped");
-    log_close();
-    buf_free(&logpath);
-    cfg_free(keys, nkeys);
+    log_info("stopped (exit status %d)", status);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    main_opts o = {0};
+    o.nkeys = psy_settings_table(&g_cfg, &o.keys);
+    g_argc = argc, g_argv = argv;
+    const startup_params p = {.program = "psyche",
+                              .env_prefix = "PSYCHE",
+                              .version = "psyche " VERSION,
+                              .keys = o.keys,
+                              .n_keys = o.nkeys,
+                              .flags = key_flags,
+                              .n_flags = sizeof key_flags / sizeof key_flags[0],
+                              .log_level = &g_cfg.log_level,
+                              .log_file = &g_cfg.log_file,
+                              .usage = usage,
+                              .own_arg = own_arg,
+                              .ud = &o};
+    startup_state st;
+    char err[2048] = "", *where = NULL;
+    bool done = startup_begin(&p, argc, argv, &st) != 0; /* --help, --version, --print-config, or an error */
+    int status = done ? st.exit_code : 0;
+    if (!done) status = check_settings(&g_cfg, &o, st.config_path, err, sizeof err);
+    if (!done && !status) status = open_log(&g_cfg, st.level, err, sizeof err);
+    if (!done && !status) {
+        o.front.where = where = where_things_live(&g_cfg, st.config_path);
+        status = run_agent(&g_cfg, &o, where ? where : "", err, sizeof err);
+    }
+    if (*err) {
+        fputs("psyche: ", stderr);
+        psy_front_put(stderr, err, "\n", o.front.raw); /* it may quote a config value */
+    }
+    if (*err && status == PSY_EXIT_USAGE) fprintf(stderr, "(psyche --help lists the options)\n");
+    free(where);
+    startup_end(&p, &st);
     return status;
 }

@@ -5,12 +5,19 @@
  * the agent only through agent.h (submit, cancel, command, quit, status,
  * emotion, and the event queue behind psy_agent_fd()).
  *
- * Files: tui.c (the loop, and agent events into the screen model),
- * tui_keys.c (keys and slash commands), tui_view.c (layout and drawing),
- * tui_text.c (UTF-8 width, wrapping, bars, command parsing, the Ctrl+C
- * clock) and tui_input.c (the input line editor and its history).
- * The last two are pure: no curses, no agent, unit-tested without a terminal
- * (tests/unit/test_psyche_tui.c); their declarations follow psy_tui_run. */
+ * Files, each calling only the ones below it (no file calls back up;
+ * tests/integration/test_tui.py checks the object files):
+ *   tui.c         the loop: keyboard, agent events, resizes, redraws
+ *   tui_events.c  agent events into the screen model
+ *   tui_keys.c    keys and slash commands into the screen model and the agent
+ *   tui_view.c    layout and drawing of the screen model (curses)
+ *   tui_model.c   the screen model: chat and thought logs, notices, counters
+ *   tui_input.c   the input line editor and its history (pure)
+ *   tui_text.c    UTF-8 width, wrapping, bars, command parsing, the Ctrl+C
+ *                 clock (pure)
+ * The pure files use no curses and no agent and are unit-tested without a
+ * terminal (tests/unit/test_psyche_tui.c); their declarations follow
+ * psy_tui_run. */
 #ifndef PSY_TUI_H
 #define PSY_TUI_H
 
@@ -19,12 +26,15 @@
 #include <wchar.h>
 
 #include "agent.h"
+#include "termsafe.h"
 
 /* Runs the UI until the agent reports PSY_EV_QUIT (after /quit, Ctrl+Q,
- * Ctrl+C twice, SIGTERM, or the terminal going away). Restores the terminal
- * before it returns. Returns the process exit code: 0, or 1 when the
- * terminal could not be set up. The caller still frees the agent. */
-int psy_tui_run(psy_agent *a);
+ * Ctrl+C twice, SIGTERM, or the terminal going away). where: lines saying
+ * where memories, logs and config live, shown under /status (borrowed for
+ * the call). Restores the terminal before it returns. Returns the process
+ * exit code: 0, or 1 when the terminal could not be set up. The caller
+ * still frees the agent. */
+int psy_tui_run(psy_agent *a, const char *where);
 
 /* ====================================================================
  * Internal: shared by tui*.c and the unit test. Not for other modules.
@@ -45,8 +55,10 @@ int psy_tui_width(const char *s, size_t n);
 /* The longest prefix of s[0..n) that fits in width cells; its cells in *used
  * (may be NULL). Returns its length in bytes (never splits a character). */
 size_t psy_tui_fit(const char *s, size_t n, int width, int *used);
-/* Text made safe to draw (caller frees): invalid UTF-8 and control
- * characters become U+FFFD, tabs 4 spaces, '\r' is dropped; '\n' stays. */
+/* Text made safe to draw (caller frees; NULL when out of memory): escape
+ * sequences and control characters are removed (common/termsafe.h), invalid
+ * UTF-8 and characters the terminal cannot show become U+FFFD, tabs 4
+ * spaces; '\n' stays. */
 char *psy_tui_sanitize(const char *s, size_t n);
 
 /* One display line of wrapped text: s[off .. off+len), width cells. */
@@ -71,23 +83,25 @@ int psy_tui_bar(double v, int width, char *out);
 
 /* Slash commands. */
 typedef enum {
-    PSY_CMD_NONE,    /* not a command: a message for the agent */
-    PSY_CMD_HELP,    /* /help /h /? */
-    PSY_CMD_STATUS,  /* /status /s */
-    PSY_CMD_CLEAR,   /* /clear /c */
-    PSY_CMD_EMOTION, /* /emotion /e */
-    PSY_CMD_THOUGHTS, /* /thoughts /t [on|off] */
-    PSY_CMD_THINKING, /* /thinking /r [on|off] */
-    PSY_CMD_MEMORY,  /* /memory /m <query> */
-    PSY_CMD_QUIT,    /* /quit /q /exit */
-    PSY_CMD_UNKNOWN, /* starts with '/' but is none of the above */
+    PSY_CMD_NONE,     /* not a command: a message for the agent */
+    PSY_CMD_HELP,     /* /help /h /? */
+    PSY_CMD_STATUS,   /* /status /s */
+    PSY_CMD_CLEAR,    /* /clear /c */
+    PSY_CMD_EMOTION,  /* /emotion /e */
+    PSY_CMD_THOUGHTS, /* /thoughts /t [on|off|toggle] */
+    PSY_CMD_THINKING, /* /thinking /r [on|off|toggle]: the agent's reasoning mode */
+    PSY_CMD_REASON,   /* /reason [on|off|toggle]: show reasoning in the thought panel */
+    PSY_CMD_CLS,      /* /cls: clear the screen, keep the conversation */
+    PSY_CMD_MEMORY,   /* /memory /m <query> */
+    PSY_CMD_QUIT,     /* /quit /q /exit */
+    PSY_CMD_UNKNOWN,  /* starts with '/' but is none of the above */
 } psy_tui_cmd_kind;
 
 typedef struct psy_tui_cmd {
     psy_tui_cmd_kind kind;
-    int onoff;       /* THOUGHTS/THINKING: 1 on, 0 off, -1 toggle (no argument) */
-    bool bad_arg;    /* an argument the command does not take */
-    const char *arg; /* into the line: what follows the command, spaces skipped ("" if none) */
+    int onoff;        /* THOUGHTS/THINKING/REASON: 1 on, 0 off, -1 toggle (no argument or "toggle") */
+    bool bad_arg;     /* an argument the command does not take */
+    const char *arg;  /* into the line: what follows the command, spaces skipped ("" if none) */
     const char *text; /* NONE: the message ("//x" sends "/x") */
 } psy_tui_cmd;
 
@@ -100,6 +114,17 @@ char *psy_tui_agent_line(const psy_tui_cmd *c);
 /* Tab completion: the one command name that starts with prefix (which
  * starts with '/'), or NULL when none or several do. */
 const char *psy_tui_complete(const char *prefix);
+/* Every command name that starts with prefix, in alphabetical order: the
+ * first cap of them in out; returns how many there are (a complete name
+ * matches only itself). */
+size_t psy_tui_complete_all(const char *prefix, const char **out, size_t cap);
+/* Length of the prefix names[0..n) share (case-insensitive); 0 when n is 0. */
+size_t psy_tui_common_prefix(const char *const *names, size_t n);
+
+/* The random-weight test model (make test-models): while it is loaded the
+ * TUI shows a header saying so. model: a path or a file name. */
+#define PSY_TUI_TEST_MODEL "tiny-chat.gguf"
+bool psy_tui_is_test_model(const char *model);
 
 /* Ctrl+C: twice within PSY_TUI_CTRLC_WINDOW seconds quits. */
 #define PSY_TUI_CTRLC_WINDOW 1.5
@@ -123,10 +148,10 @@ bool psy_tui_ctrlc_pending(const psy_tui_ctrlc *c, double now);
 typedef struct psy_tui_input {
     wchar_t *text; /* text[0..len), not terminated */
     size_t len, cap;
-    size_t cur;    /* cursor: 0..len */
-    char **hist;   /* oldest first */
+    size_t cur;  /* cursor: 0..len */
+    char **hist; /* oldest first */
     size_t nhist;
-    size_t hpos;   /* nhist while editing a new line */
+    size_t hpos;    /* nhist while editing a new line */
     wchar_t *draft; /* the new line, kept while browsing history */
     size_t draft_len;
 } psy_tui_input;
@@ -142,8 +167,8 @@ bool psy_tui_input_newline(psy_tui_input *in);
 bool psy_tui_input_insert_utf8(psy_tui_input *in, const char *s);
 bool psy_tui_input_left(psy_tui_input *in);
 bool psy_tui_input_right(psy_tui_input *in);
-bool psy_tui_input_home(psy_tui_input *in);  /* Ctrl+A */
-bool psy_tui_input_end(psy_tui_input *in);   /* Ctrl+E */
+bool psy_tui_input_home(psy_tui_input *in); /* Ctrl+A */
+bool psy_tui_input_end(psy_tui_input *in);  /* Ctrl+E */
 bool psy_tui_input_backspace(psy_tui_input *in);
 bool psy_tui_input_delete(psy_tui_input *in);
 bool psy_tui_input_kill_start(psy_tui_input *in); /* Ctrl+U: delete before the cursor */
@@ -168,23 +193,23 @@ char *psy_tui_input_take(psy_tui_input *in);
  * column relative to the field in *col. */
 size_t psy_tui_input_scroll(const psy_tui_input *in, int width, size_t prev_first, int *col);
 
-/* ---- screen model: tui.c builds it from events and keys, tui_view.c
- * draws it. Only the main thread touches either. */
+/* ---- screen model (tui_model.c): tui_events.c and tui_keys.c change it,
+ * tui_view.c draws it. Only the main thread touches it. */
 
 typedef enum {
     /* the chat */
-    PSY_TUI_USER,     /* a message the user sent */
-    PSY_TUI_ANSWER,   /* the assistant's text (streams while live) */
-    PSY_TUI_TOOL,     /* a tool's readable line (running while live) */
-    PSY_TUI_MEMORY,   /* "recalled 3 memories" during a turn */
-    PSY_TUI_INFO,     /* command output, notices */
-    PSY_TUI_ERROR,    /* "[Error: ...]" */
-    PSY_TUI_CHILD,    /* a child died / restarted */
+    PSY_TUI_USER,   /* a message the user sent */
+    PSY_TUI_ANSWER, /* the assistant's text (streams while live) */
+    PSY_TUI_TOOL,   /* a tool's readable line (running while live) */
+    PSY_TUI_MEMORY, /* "recalled 3 memories" during a turn */
+    PSY_TUI_INFO,   /* command output, notices */
+    PSY_TUI_ERROR,  /* "[Error: ...]" */
+    PSY_TUI_CHILD,  /* a child died / restarted */
     /* the thought panel */
     PSY_TUI_REFLECTION, /* an idle thought */
     PSY_TUI_DREAM,
     PSY_TUI_REASONING,
-    PSY_TUI_EVENT,    /* one line: memory, consolidation, idle tools */
+    PSY_TUI_EVENT, /* one line: memory, consolidation, idle tools */
 } psy_tui_kind;
 
 typedef struct psy_tui_entry {
@@ -210,41 +235,63 @@ typedef struct psy_tui_log {
 
 typedef struct psy_tui {
     psy_agent *agent;
+    const char *where; /* borrowed: where memories, logs and config live (/status) */
     psy_tui_log chat, thoughts;
     psy_tui_input input;
-    size_t input_first;        /* the input line's horizontal scroll */
-    int chat_scroll;           /* lines between the view's bottom and the chat's end */
+    size_t input_first; /* the input line's horizontal scroll */
+    int chat_scroll;    /* lines between the view's bottom and the chat's end */
     int thought_scroll;
     int chat_rows, thought_rows; /* set by the view: page sizes */
-    size_t chat_total;         /* set by the view: the chat's lines in all */
+    size_t chat_total;           /* set by the view: the chat's lines in all */
     bool show_thoughts;
-    unsigned submitted;        /* messages sent to the agent */
-    unsigned answered;         /* ANSWER events seen: turn answered+1 is the one running */
-    long live;                 /* chat index of the streaming answer, or -1 */
-    bool streamed;             /* the running turn streamed some text */
-    cJSON *status;             /* the newest psy_agent_status() */
-    cJSON *emotion;            /* the emotion the sidebar shows */
-    cJSON *emotion_next;       /* a newer one, shown at most a second after the last */
-    double emotion_at;         /* when the shown one was taken */
-    double busy_since;         /* when the running turn began */
-    bool quitting;             /* psy_agent_quit was called */
-    bool stdin_gone;           /* the terminal went away */
+    bool show_reasoning;      /* /reason: reasoning entries in the thought panel */
+    bool repaint;             /* Ctrl+L: the view repaints everything on its next draw */
+    bool status_asked;        /* /status sent: the answer gets the `where` lines */
+    char child_cause[2][160]; /* elpis, mnemosyne: why the last start failed ("" once up) */
+    unsigned submitted;       /* messages sent to the agent */
+    unsigned answered;        /* ANSWER events seen: turn answered+1 is the one running */
+    long live;                /* chat index of the streaming answer, or -1 */
+    bool streamed;            /* the running turn streamed some text */
+    cJSON *status;            /* the newest psy_agent_status() */
+    cJSON *emotion;           /* the emotion the sidebar shows */
+    cJSON *emotion_next;      /* a newer one, shown at most a second after the last */
+    double emotion_at;        /* when the shown one was taken */
+    double busy_since;        /* when the running turn began */
+    bool quitting;            /* psy_agent_quit was called */
+    bool stdin_gone;          /* the terminal went away */
     double gone_at;
-    bool pasting;              /* inside a bracketed paste: Enter is a line break */
+    bool pasting; /* inside a bracketed paste: Enter is a line break */
     psy_tui_ctrlc ctrlc;
-    char notice[200];          /* a one-off line in the status bar */
+    char notice[200]; /* a one-off line in the status bar */
     double notice_until;
-    int unseen;                /* thoughts that arrived while the panel was hidden */
-    char partial[4];           /* a streamed token's incomplete UTF-8 tail */
-    size_t npartial;
+    int unseen;       /* thoughts that arrived while the panel was hidden */
+    term_safe stream; /* the streamed answer's cleaning state: holds a split sequence or character */
 } psy_tui;
 
-/* tui.c: the model */
-double psy_tui_now(void); /* CLOCK_MONOTONIC seconds */
+/* tui_model.c */
+void psy_tui_model_init(psy_tui *t, psy_agent *a, const char *where);
+void psy_tui_model_free(psy_tui *t);
+double psy_tui_now(void);                        /* CLOCK_MONOTONIC seconds */
+bool psy_tui_busy(const psy_tui *t);             /* a turn is running */
+unsigned psy_tui_running_turn(const psy_tui *t); /* its number, 0 when none */
+const char *psy_tui_state(const psy_tui *t);     /* the agent's state word */
 void psy_tui_chat_add(psy_tui *t, psy_tui_kind kind, const char *text, unsigned turn);
+/* Empties the chat view (the agent's conversation is not touched). */
 void psy_tui_chat_clear(psy_tui *t);
+/* A thought panel entry with its label; NULL when out of memory. */
+psy_tui_entry *psy_tui_thought_add(psy_tui *t, psy_tui_kind kind, const char *label, const char *text);
+/* Appends (sanitized) text to an entry; replaces its text; trims trailing
+ * blank lines and spaces. */
+void psy_tui_entry_append(psy_tui_entry *e, const char *text, size_t n);
+void psy_tui_entry_set_text(psy_tui_entry *e, const char *text);
+void psy_tui_entry_trim(psy_tui_entry *e);
+/* Shows the newer emotion (emotion_next) from now on. */
+void psy_tui_take_emotion(psy_tui *t, double now);
 /* A line in the status bar for secs seconds. */
 void psy_tui_notice(psy_tui *t, double secs, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* tui_events.c: one agent event into the model; false on PSY_EV_QUIT. */
+bool psy_tui_on_event(psy_tui *t, const psy_event *ev);
 
 /* tui_keys.c: type and ch as get_wch returned them (OK or KEY_CODE_YES). */
 /* bracketed paste (ESC[200~ .. ESC[201~): key codes above curses' KEY_MAX (0777) */
@@ -254,17 +301,14 @@ void psy_tui_keys_init(void); /* after the terminal is set up */
 void psy_tui_on_key(psy_tui *t, int type, wint_t ch);
 /* /quit, Ctrl+Q: the agent's shutdown path; a second call stops at once. */
 void psy_tui_quit(psy_tui *t);
-bool psy_tui_busy(const psy_tui *t); /* a turn is running */
-const char *psy_tui_state(const psy_tui *t); /* the agent's state word */
 
 /* tui_view.c: 0, or -1 when the terminal cannot be set up. */
 int psy_tui_view_open(void);
 void psy_tui_view_close(void);
 /* After a terminal size change (SIGWINCH): takes the size from the tty. */
 void psy_tui_view_resize(void);
-/* Ctrl+L: repaint everything on the next draw. */
-void psy_tui_view_repaint(void);
-/* Draws the whole screen (curses sends only what changed). */
+/* Draws the whole screen (curses sends only what changed; everything when
+ * t->repaint is set, which it clears). */
 void psy_tui_view_draw(psy_tui *t, double now);
 
 #endif

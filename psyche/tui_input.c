@@ -11,6 +11,7 @@
 #include <wchar.h>
 
 #include "tui.h"
+#include "utf8.h"
 
 void psy_tui_input_init(psy_tui_input *in) { memset(in, 0, sizeof *in); }
 
@@ -37,7 +38,7 @@ static bool reserve(psy_tui_input *in, size_t need)
 
 static bool printable(wchar_t c)
 {
-    return c >= 0x20 && c != 0x7F && !(c >= 0x80 && c < 0xA0) && c <= 0x10FFFF && !(c >= 0xD800 && c <= 0xDFFF);
+    return c >= 0x20 && c != 0x7F && !(c >= 0x80 && c < 0xA0) && utf8_is_scalar((uint32_t)c);
 }
 
 static bool insert_any(psy_tui_input *in, wchar_t c)

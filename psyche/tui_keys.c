@@ -19,9 +19,11 @@ static const char *const help_text =
     "  /status (/s)              agent state, children, tokens, sandbox\n"
     "  /emotion (/e)             the emotional state in detail\n"
     "  /memory <query> (/m)      search long-term memory\n"
-    "  /thoughts [on|off] (/t)   the thought panel (idle thoughts, dreams, reasoning)\n"
+    "  /thoughts [on|off|toggle] (/t)  the thought panel (idle thoughts, dreams, reasoning)\n"
+    "  /reason [on|off]          show or hide reasoning in the thought panel\n"
     "  /thinking [on|off] (/r)   reasoning mode: the model thinks before answering\n"
     "  /clear (/c)               clear the conversation (it is still remembered)\n"
+    "  /cls                      clear the screen; the conversation goes on\n"
     "  /quit (/q, /exit)         save a summary and quit\n"
     "Keys:\n"
     "  Enter send, Ctrl+J new line, Up/Down history, Tab completes a command\n"
@@ -37,7 +39,8 @@ void psy_tui_quit(psy_tui *t)
 {
     if (!t->quitting) {
         t->quitting = true;
-        psy_tui_chat_add(t, PSY_TUI_INFO, "Saving the conversation and stopping (Ctrl+C twice or Ctrl+Q to stop at once)...", 0);
+        psy_tui_chat_add(t, PSY_TUI_INFO,
+                         "Saving the conversation and stopping (Ctrl+C twice or Ctrl+Q to stop at once)...", 0);
     } else {
         psy_tui_notice(t, 5, "Stopping now.");
     }
@@ -47,7 +50,8 @@ void psy_tui_quit(psy_tui *t)
 static void forward(psy_tui *t, const psy_tui_cmd *c)
 {
     char *line = psy_tui_agent_line(c);
-    if (!line || !psy_agent_command(t->agent, line)) psy_tui_chat_add(t, PSY_TUI_ERROR, "[Error: the agent did not take the command]", 0);
+    if (!line || !psy_agent_command(t->agent, line))
+        psy_tui_chat_add(t, PSY_TUI_ERROR, "[Error: the agent did not take the command]", 0);
     free(line);
 }
 
@@ -76,12 +80,24 @@ static void submit(psy_tui *t, char *line)
     case PSY_CMD_HELP: psy_tui_chat_add(t, PSY_TUI_INFO, help_text, 0); break;
     case PSY_CMD_THOUGHTS:
         if (c.bad_arg) {
-            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thoughts [on|off]", 0);
+            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thoughts [on|off|toggle]", 0);
             break;
         }
         t->show_thoughts = c.onoff < 0 ? !t->show_thoughts : c.onoff;
         if (t->show_thoughts) t->unseen = 0;
         break;
+    case PSY_CMD_REASON:
+        if (c.bad_arg) {
+            psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /reason [on|off|toggle]", 0);
+            break;
+        }
+        t->show_reasoning = c.onoff < 0 ? !t->show_reasoning : c.onoff;
+        psy_tui_chat_add(t, PSY_TUI_INFO,
+                         t->show_reasoning ? "Reasoning is shown in the thought panel (Ctrl+T)."
+                                           : "Reasoning is hidden (/reason shows it again).",
+                         0);
+        break;
+    case PSY_CMD_CLS: psy_tui_chat_clear(t); break;
     case PSY_CMD_THINKING:
         if (c.bad_arg) psy_tui_chat_add(t, PSY_TUI_ERROR, "usage: /thinking [on|off]", 0);
         else forward(t, &c);
@@ -95,6 +111,9 @@ static void submit(psy_tui *t, char *line)
         forward(t, &c);
         break;
     case PSY_CMD_STATUS:
+        t->status_asked = true; /* its answer gets the `where` lines (tui_events.c) */
+        forward(t, &c);
+        break;
     case PSY_CMD_EMOTION: forward(t, &c); break;
     case PSY_CMD_QUIT: psy_tui_quit(t); break;
     case PSY_CMD_UNKNOWN: {
@@ -115,9 +134,29 @@ static void submit_input(psy_tui *t)
 
 /* ------------------------------------------------------------------ keys */
 
-enum { CTRL_A = 1, CTRL_B = 2, CTRL_C = 3, CTRL_D = 4, CTRL_E = 5, CTRL_F = 6, CTRL_H = 8, TAB = 9, CTRL_J = 10,
-       CTRL_K = 11, CTRL_L = 12, CTRL_M = 13, CTRL_N = 14, CTRL_P = 16, CTRL_Q = 17, CTRL_R = 18, CTRL_T = 20,
-       CTRL_U = 21, CTRL_W = 23, ESC = 27, DEL = 127 };
+enum {
+    CTRL_A = 1,
+    CTRL_B = 2,
+    CTRL_C = 3,
+    CTRL_D = 4,
+    CTRL_E = 5,
+    CTRL_F = 6,
+    CTRL_H = 8,
+    TAB = 9,
+    CTRL_J = 10,
+    CTRL_K = 11,
+    CTRL_L = 12,
+    CTRL_M = 13,
+    CTRL_N = 14,
+    CTRL_P = 16,
+    CTRL_Q = 17,
+    CTRL_R = 18,
+    CTRL_T = 20,
+    CTRL_U = 21,
+    CTRL_W = 23,
+    ESC = 27,
+    DEL = 127
+};
 
 static int key_ctrl_left, key_ctrl_right; /* terminal-specific codes, 0 if unknown */
 
@@ -129,18 +168,33 @@ static int key_code_of(const char *capname)
     return k > 0 ? k : 0;
 }
 
+/* Tab: completes a command name; on an ambiguous prefix it completes what
+ * the candidates share and lists them in the status bar. */
 static void complete(psy_tui *t)
 {
     char *line = psy_tui_input_utf8(&t->input);
     if (!line) return;
-    if (line[0] == '/' && !strpbrk(line, " \t")) {
-        const char *c = psy_tui_complete(line);
-        if (c) {
-            psy_tui_input_clear(&t->input);
-            psy_tui_input_insert_utf8(&t->input, c);
-            if (!strcmp(c, "/memory") || !strcmp(c, "/thoughts") || !strcmp(c, "/thinking"))
-                psy_tui_input_insert(&t->input, ' ');
+    const char *names[16];
+    size_t n = line[0] == '/' && !strpbrk(line, " \t") ? psy_tui_complete_all(line, names, 16) : 0;
+    if (n > 16) n = 16;
+    if (n == 1) {
+        psy_tui_input_clear(&t->input);
+        psy_tui_input_insert_utf8(&t->input, names[0]);
+        if (!strcmp(names[0], "/memory") || !strcmp(names[0], "/thoughts") || !strcmp(names[0], "/thinking") ||
+            !strcmp(names[0], "/reason"))
+            psy_tui_input_insert(&t->input, ' ');
+    } else if (n > 1) {
+        size_t common = psy_tui_common_prefix(names, n);
+        if (common > strlen(line)) {
+            char *p = strndup(names[0], common);
+            if (p) psy_tui_input_clear(&t->input), psy_tui_input_insert_utf8(&t->input, p);
+            free(p);
         }
+        char list[200] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < n && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? "  " : "", names[i]);
+        psy_tui_notice(t, 5, "%s", list);
     }
     free(line);
 }
@@ -155,8 +209,9 @@ static void on_ctrl_c(psy_tui *t)
         psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW, "Stopped the answer. Press Ctrl+C again to quit.");
         break;
     case PSY_CTRLC_HINT:
-        psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW, t->quitting ? "Press Ctrl+C again to stop at once."
-                                                    : "Press Ctrl+C again to quit (or type /quit).");
+        psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW,
+                       t->quitting ? "Press Ctrl+C again to stop at once."
+                                   : "Press Ctrl+C again to quit (or type /quit).");
         break;
     }
 }
@@ -168,44 +223,50 @@ static void scroll_chat(psy_tui *t, int lines)
     /* the upper bound is applied by the view, which knows the chat's length */
 }
 
-void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
+/* Function keys (curses KEY_* codes). */
+static void on_function_key(psy_tui *t, int k)
 {
     psy_tui_input *in = &t->input;
     int page = t->chat_rows > 3 ? t->chat_rows - 2 : 1;
+    if (k == KEY_RESIZE) return; /* handled by the caller */
+    if (k == key_ctrl_left && k) psy_tui_input_word_left(in);
+    else if (k == key_ctrl_right && k) psy_tui_input_word_right(in);
+    else switch (k) {
+        case KEY_LEFT: psy_tui_input_left(in); break;
+        case KEY_RIGHT: psy_tui_input_right(in); break;
+        case KEY_HOME: psy_tui_input_home(in); break;
+        case KEY_END: psy_tui_input_end(in); break;
+        case KEY_BACKSPACE: psy_tui_input_backspace(in); break;
+        case KEY_DC: psy_tui_input_delete(in); break;
+        case KEY_UP: psy_tui_input_hist_prev(in); break;
+        case KEY_DOWN: psy_tui_input_hist_next(in); break;
+        case KEY_PPAGE: scroll_chat(t, page); break;
+        case KEY_NPAGE: scroll_chat(t, -page); break;
+        case KEY_SR: scroll_chat(t, 1); break;  /* Shift+Up */
+        case KEY_SF: scroll_chat(t, -1); break; /* Shift+Down */
+        case KEY_SPREVIOUS: t->thought_scroll += t->thought_rows > 3 ? t->thought_rows - 2 : 1; break;
+        case KEY_SNEXT:
+            t->thought_scroll -= t->thought_rows > 3 ? t->thought_rows - 2 : 1;
+            if (t->thought_scroll < 0) t->thought_scroll = 0;
+            break;
+        case KEY_ENTER: submit_input(t); break;
+        case PSY_TUI_KEY_PASTE_START: t->pasting = true; break;
+        case PSY_TUI_KEY_PASTE_END: t->pasting = false; break;
+        default: break;
+        }
+}
+
+void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
+{
+    psy_tui_input *in = &t->input;
     if (type == KEY_CODE_YES) {
-        int k = (int)ch;
-        if (k == KEY_RESIZE) return; /* handled by the caller */
-        if (k == key_ctrl_left && k) psy_tui_input_word_left(in);
-        else if (k == key_ctrl_right && k) psy_tui_input_word_right(in);
-        else switch (k) {
-            case KEY_LEFT: psy_tui_input_left(in); break;
-            case KEY_RIGHT: psy_tui_input_right(in); break;
-            case KEY_HOME: psy_tui_input_home(in); break;
-            case KEY_END: psy_tui_input_end(in); break;
-            case KEY_BACKSPACE: psy_tui_input_backspace(in); break;
-            case KEY_DC: psy_tui_input_delete(in); break;
-            case KEY_UP: psy_tui_input_hist_prev(in); break;
-            case KEY_DOWN: psy_tui_input_hist_next(in); break;
-            case KEY_PPAGE: scroll_chat(t, page); break;
-            case KEY_NPAGE: scroll_chat(t, -page); break;
-            case KEY_SR: scroll_chat(t, 1); break;  /* Shift+Up */
-            case KEY_SF: scroll_chat(t, -1); break; /* Shift+Down */
-            case KEY_SPREVIOUS: t->thought_scroll += t->thought_rows > 3 ? t->thought_rows - 2 : 1; break;
-            case KEY_SNEXT:
-                t->thought_scroll -= t->thought_rows > 3 ? t->thought_rows - 2 : 1;
-                if (t->thought_scroll < 0) t->thought_scroll = 0;
-                break;
-            case KEY_ENTER: submit_input(t); break;
-            case PSY_TUI_KEY_PASTE_START: t->pasting = true; break;
-            case PSY_TUI_KEY_PASTE_END: t->pasting = false; break;
-            default: break;
-            }
+        on_function_key(t, (int)ch);
         return;
     }
     switch (ch) {
     case CTRL_C: on_ctrl_c(t); break;
     case CTRL_Q: psy_tui_quit(t); break;
-    case CTRL_L: psy_tui_view_repaint(); break;
+    case CTRL_L: t->repaint = true; break;
     case CTRL_T:
         t->show_thoughts = !t->show_thoughts;
         if (t->show_thoughts) t->unseen = 0;

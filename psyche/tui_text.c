@@ -1,81 +1,42 @@
-/* tui_text.c - the TUI's pure text logic: UTF-8 decoding, display width
- * (wcwidth), wrapping by display width, the centred emotion bars, slash
- * command parsing and the Ctrl+C double-press clock.
+/* tui_text.c - the TUI's pure text logic: UTF-8 and display width (thin
+ * wrappers over common/utf8.h for wide characters), cleaning text for the
+ * screen (common/termsafe.h), wrapping by display width, the centred emotion
+ * bars, slash command parsing and the Ctrl+C double-press clock.
  *
  * No curses and no agent here: everything is unit-tested without a terminal
- * (tests/unit/test_psyche_tui.c). Widths follow the C library's wcwidth, so
- * the process needs a UTF-8 LC_CTYPE (tui.c makes sure it has one). */
+ * (tests/unit/test_psyche_tui.c). Widths come from common/utf8's table;
+ * only the check for characters the terminal cannot show at all uses the C
+ * library's wcwidth, so the process needs a UTF-8 LC_CTYPE (tui.c makes sure
+ * it has one). */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <wchar.h>
 
+#include "termsafe.h"
+#include "utf8.h"
 #include "tui.h"
 
-#define REPLACEMENT 0xFFFD
+#define REPLACEMENT UTF8_REPLACEMENT
 
 /* ---------------------------------------------------------------- UTF-8 */
 
 size_t psy_tui_utf8_next(const char *s, size_t n, wchar_t *out)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t c = p[0];
-    size_t need;
-    uint32_t min;
-    if (c < 0x80) {
-        *out = (wchar_t)c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) need = 1, c &= 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) need = 2, c &= 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) need = 3, c &= 0x07, min = 0x10000;
-    else goto bad;
-    if (n < need + 1) goto bad;
-    for (size_t i = 1; i <= need; i++) {
-        if ((p[i] & 0xC0) != 0x80) goto bad;
-        c = (c << 6) | (p[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) goto bad;
-    *out = (wchar_t)c;
-    return need + 1;
-bad:
-    *out = REPLACEMENT;
-    return 1;
+    uint32_t cp;
+    ssize_t k = utf8_decode(s, n, &cp); /* U+FFFD for a bad or incomplete sequence */
+    *out = (wchar_t)cp;
+    return k > 0 ? (size_t)k : 1;
 }
 
-size_t psy_tui_utf8_put(wchar_t wc, char *out)
-{
-    uint32_t c = (uint32_t)wc;
-    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) c = REPLACEMENT;
-    if (c < 0x80) {
-        out[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (char)(0xC0 | (c >> 6));
-        out[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xE0 | (c >> 12));
-        out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (c >> 18));
-    out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
+size_t psy_tui_utf8_put(wchar_t wc, char *out) { return utf8_encode((uint32_t)wc, out); }
 
 int psy_tui_char_width(wchar_t c)
 {
     if (c < 0x80) return 1; /* controls are drawn as U+FFFD, one cell */
-    int w = wcwidth(c);
-    if (w < 0) return 1;
-    return w > 2 ? 2 : w;
+    return utf8_cp_width((uint32_t)c);
 }
 
 int psy_tui_width(const char *s, size_t n)
@@ -107,30 +68,32 @@ size_t psy_tui_fit(const char *s, size_t n, int width, int *used)
 
 char *psy_tui_sanitize(const char *s, size_t n)
 {
-    /* worst case: every byte becomes U+FFFD (3 bytes) or a tab 4 spaces */
+    char *clean = NULL; /* escape sequences and controls removed whole (common/termsafe) */
+    if (term_safe_dup(s, n, &clean)) return NULL;
+    n = strlen(clean);
+    /* worst case: a tab becomes 4 spaces */
     char *out = malloc(n * 4 + 1);
-    if (!out) return NULL;
+    if (!out) {
+        free(clean);
+        return NULL;
+    }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         wchar_t c;
-        size_t k = psy_tui_utf8_next(s + i, n - i, &c);
-        if (c == '\n') out[o++] = '\n';
-        else if (c == '\r') {
-            /* dropped: "\r\n" line ends and progress-bar carriage returns */
-        } else if (c == '\t') {
+        size_t k = psy_tui_utf8_next(clean + i, n - i, &c);
+        if (c == '\t') {
             memcpy(out + o, "    ", 4);
             o += 4;
-        } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0) || (c >= 0x80 && wcwidth(c) < 0)) {
-            o += psy_tui_utf8_put(REPLACEMENT, out + o);
-        } else if (c == REPLACEMENT) {
-            o += psy_tui_utf8_put(REPLACEMENT, out + o); /* also invalid bytes */
+        } else if (c != '\n' && c >= 0x80 && wcwidth(c) < 0) {
+            o += psy_tui_utf8_put(REPLACEMENT, out + o); /* the terminal cannot show it */
         } else {
-            memcpy(out + o, s + i, k);
+            memcpy(out + o, clean + i, k);
             o += k;
         }
         i += k;
     }
     out[o] = 0;
+    free(clean);
     return out;
 }
 
@@ -238,10 +201,11 @@ static const struct {
     {"/thoughts", PSY_CMD_THOUGHTS}, {"/t", PSY_CMD_THOUGHTS},      {"/thinking", PSY_CMD_THINKING},
     {"/r", PSY_CMD_THINKING},        {"/memory", PSY_CMD_MEMORY},   {"/m", PSY_CMD_MEMORY},
     {"/quit", PSY_CMD_QUIT},         {"/q", PSY_CMD_QUIT},          {"/exit", PSY_CMD_QUIT},
+    {"/cls", PSY_CMD_CLS},           {"/reason", PSY_CMD_REASON},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-/* "on" / "off" / "" (with trailing spaces) -> 1 / 0 / -1; anything else -2. */
+/* "on" / "off" / "toggle" or "" (with trailing spaces) -> 1 / 0 / -1; anything else -2. */
 static int parse_onoff(const char *arg)
 {
     size_t n = strlen(arg);
@@ -249,6 +213,7 @@ static int parse_onoff(const char *arg)
     if (n == 0) return -1;
     if (n == 2 && !strncasecmp(arg, "on", 2)) return 1;
     if (n == 3 && !strncasecmp(arg, "off", 3)) return 0;
+    if (n == 6 && !strncasecmp(arg, "toggle", 6)) return -1;
     return -2;
 }
 
@@ -274,7 +239,7 @@ psy_tui_cmd_kind psy_tui_parse_command(const char *line, psy_tui_cmd *out)
             out->kind = commands[i].kind;
             break;
         }
-    if (out->kind == PSY_CMD_THOUGHTS || out->kind == PSY_CMD_THINKING) {
+    if (out->kind == PSY_CMD_THOUGHTS || out->kind == PSY_CMD_THINKING || out->kind == PSY_CMD_REASON) {
         int v = parse_onoff(arg);
         if (v == -2) out->bad_arg = true;
         else out->onoff = v;
@@ -291,9 +256,7 @@ char *psy_tui_agent_line(const psy_tui_cmd *c)
     case PSY_CMD_STATUS: base = "/status"; break;
     case PSY_CMD_CLEAR: base = "/clear"; break;
     case PSY_CMD_EMOTION: base = "/emotion"; break;
-    case PSY_CMD_THINKING:
-        base = c->onoff == 1 ? "/thinking on" : c->onoff == 0 ? "/thinking off" : "/thinking";
-        break;
+    case PSY_CMD_THINKING: base = c->onoff == 1 ? "/thinking on" : c->onoff == 0 ? "/thinking off" : "/thinking"; break;
     case PSY_CMD_MEMORY: {
         size_t n = strlen(c->arg);
         while (n && (c->arg[n - 1] == ' ' || c->arg[n - 1] == '\t')) n--;
@@ -309,20 +272,41 @@ char *psy_tui_agent_line(const psy_tui_cmd *c)
     return strdup(base);
 }
 
+size_t psy_tui_complete_all(const char *prefix, const char **out, size_t cap)
+{
+    static const char *const names[] = {"/clear", "/cls",    "/emotion", "/exit",     "/help",    "/memory",
+                                        "/quit",  "/reason", "/status",  "/thinking", "/thoughts"};
+    size_t n = strlen(prefix), count = 0;
+    if (n == 0 || prefix[0] != '/') return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strncasecmp(names[i], prefix, n)) continue;
+        if (strlen(names[i]) == n) { /* already complete: only itself */
+            if (cap) out[0] = names[i];
+            return 1;
+        }
+        if (count < cap) out[count] = names[i];
+        count++;
+    }
+    return count;
+}
+
 const char *psy_tui_complete(const char *prefix)
 {
-    static const char *const names[] = {"/help", "/status", "/clear", "/emotion", "/thoughts",
-                                        "/thinking", "/memory", "/quit", "/exit"};
-    const char *found = NULL;
-    size_t n = strlen(prefix);
-    if (n == 0 || prefix[0] != '/') return NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strncasecmp(names[i], prefix, n)) {
-            if (strlen(names[i]) == n) return names[i]; /* already complete */
-            if (found) return NULL;
-            found = names[i];
-        }
-    return found;
+    const char *found[2];
+    return psy_tui_complete_all(prefix, found, 2) == 1 ? found[0] : NULL;
+}
+
+size_t psy_tui_common_prefix(const char *const *names, size_t n)
+{
+    if (!n) return 0;
+    size_t len = strlen(names[0]);
+    for (size_t i = 1; i < n; i++) {
+        size_t k = 0;
+        while (k < len && names[i][k] && tolower((unsigned char)names[i][k]) == tolower((unsigned char)names[0][k]))
+            k++;
+        len = k;
+    }
+    return len;
 }
 
 /* ---------------------------------------------------------------- Ctrl+C */
@@ -342,4 +326,12 @@ psy_tui_ctrlc_action psy_tui_ctrlc_press(psy_tui_ctrlc *c, double now, bool busy
 bool psy_tui_ctrlc_pending(const psy_tui_ctrlc *c, double now)
 {
     return c->last >= 0 && now >= c->last && now - c->last <= PSY_TUI_CTRLC_WINDOW;
+}
+
+/* ------------------------------------------------------------ test model */
+
+bool psy_tui_is_test_model(const char *model)
+{
+    const char *base = strrchr(model, '/');
+    return !strcmp(base ? base + 1 : model, PSY_TUI_TEST_MODEL);
 }

@@ -79,7 +79,6 @@ void psy_tui_view_resize(void)
     clearok(curscr, TRUE);
 }
 
-void psy_tui_view_repaint(void) { clearok(curscr, TRUE); }
 
 /* ------------------------------------------------------------ primitives */
 
@@ -145,8 +144,9 @@ static struct {
     int rows, cols;
     int side_x, side_w; /* side_w 0: no sidebar */
     int main_w;
-    int chat_h;
-    int th_y, th_h;     /* the thought panel below its title row; th_h 0: hidden */
+    int head_h; /* 1: the test-model header above the chat */
+    int chat_y, chat_h;
+    int th_y, th_h; /* the thought panel below its title row; th_h 0: hidden */
     int sep_y, input_y, status_y;
 } L;
 
@@ -161,13 +161,15 @@ static bool layout(psy_tui *t)
     L.status_y = L.rows - 1;
     L.input_y = L.rows - 2;
     L.sep_y = L.rows - 3;
-    int avail = L.sep_y;
+    L.head_h = psy_tui_is_test_model(str(t->status, "model", "")) ? 1 : 0;
+    L.chat_y = L.head_h;
+    int avail = L.sep_y - L.head_h;
     L.th_h = 0;
     if (t->show_thoughts && avail >= 8) {
         int th = avail * 2 / 5;
         if (th < 4) th = 4;
         L.th_h = th - 1; /* one row is the title */
-        L.th_y = avail - th + 1;
+        L.th_y = L.head_h + avail - th + 1;
         L.chat_h = avail - th;
     } else {
         L.chat_h = avail;
@@ -186,7 +188,7 @@ typedef struct vrow {
     attr_t attr;
     const char *mark; /* a glyph before the text ("✓ "), or NULL */
     attr_t mark_attr;
-    bool cursor;      /* the line ends with the streaming cursor */
+    bool cursor; /* the line ends with the streaming cursor */
 } vrow;
 
 typedef struct vrows {
@@ -263,8 +265,8 @@ static void push_wrapped(vrows *vl, const char *s, size_t n, int width, int inde
 static long group_of(const psy_tui_entry *e, size_t i)
 {
     if (e->kind == PSY_TUI_USER) return -(long)e->turn * 2 - 1;
-    if (e->turn && (e->kind == PSY_TUI_ANSWER || e->kind == PSY_TUI_TOOL || e->kind == PSY_TUI_MEMORY ||
-                    e->kind == PSY_TUI_ERROR))
+    if (e->turn &&
+        (e->kind == PSY_TUI_ANSWER || e->kind == PSY_TUI_TOOL || e->kind == PSY_TUI_MEMORY || e->kind == PSY_TUI_ERROR))
         return -(long)e->turn * 2 - 2;
     return (long)i;
 }
@@ -309,8 +311,12 @@ static void chat_lines(chat_view *cv, size_t i, int width, vrows *vl)
         break;
     case PSY_TUI_TOOL:
         push_wrapped(vl, e->text, e->len, tw - 2, 4, A_DIM, false,
-                     e->live ? "\xe2\x8b\xaf " : e->ok ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 ",
-                     e->live ? color(C_YELLOW) : e->ok ? color(C_GREEN) : color(C_RED));
+                     e->live ? "\xe2\x8b\xaf "
+                     : e->ok ? "\xe2\x9c\x93 "
+                             : "\xe2\x9c\x97 ",
+                     e->live ? color(C_YELLOW)
+                     : e->ok ? color(C_GREEN)
+                             : color(C_RED));
         break;
     case PSY_TUI_MEMORY: push_wrapped(vl, e->text, e->len, tw - 2, 4, A_DIM, false, "\xe2\x97\x87 ", A_DIM); break;
     case PSY_TUI_INFO: push_wrapped(vl, e->text, e->len, tw, 2, color(C_CYAN), false, NULL, 0); break;
@@ -430,13 +436,25 @@ static void draw_chat(psy_tui *t)
     for (size_t i = 0; i < n; i++) total += chat_count(&cv, i, w);
     if (t->chat_scroll > 0 && total > last_total) t->chat_scroll += (int)(total - last_total);
     last_total = total;
-    t->chat_total = draw_list(n, chat_count_fn, chat_lines_fn, &cv, 0, 0, w, L.chat_h, &t->chat_scroll);
+    t->chat_total = draw_list(n, chat_count_fn, chat_lines_fn, &cv, 0, L.chat_y, w, L.chat_h, &t->chat_scroll);
     if (t->chat_scroll > 0) {
         char msg[80];
         snprintf(msg, sizeof msg, " \xe2\x86\x93 %d more lines (PgDn, Esc) ", t->chat_scroll);
         int mw = psy_tui_width(msg, strlen(msg));
-        puts_at(L.chat_h - 1, L.main_w - mw - 1, msg, mw, A_REVERSE);
+        puts_at(L.chat_y + L.chat_h - 1, L.main_w - mw - 1, msg, mw, A_REVERSE);
     }
+}
+
+/* The header while the random-weight test model is loaded: it stays. */
+static void draw_header(void)
+{
+    if (!L.head_h) return;
+    int w = L.main_w - 1;
+    attr_t a = A_BOLD | (colors ? color(C_YELLOW) : A_REVERSE);
+    puts_fit(0, 0,
+             " TEST MODEL: tiny-chat.gguf has random weights and answers gibberish. For real answers: "
+             "psyche --model FILE.gguf (a GGUF chat model) ",
+             w, a);
 }
 
 /* --------------------------------------------------------- thought panel */
@@ -445,9 +463,11 @@ static void thought_lines(void *ctx, size_t i, int width, vrows *vl)
 {
     psy_tui *t = ctx;
     psy_tui_entry *e = &t->thoughts.v[i];
+    if (e->kind == PSY_TUI_REASONING && !t->show_reasoning) return; /* /reason off */
     int tw = width - 2 > 4 ? width - 2 : 4;
-    attr_t la = e->kind == PSY_TUI_DREAM ? color(C_MAGENTA) : e->kind == PSY_TUI_REASONING ? color(C_YELLOW)
-                                                                                           : color(C_BLUE);
+    attr_t la = e->kind == PSY_TUI_DREAM       ? color(C_MAGENTA)
+                : e->kind == PSY_TUI_REASONING ? color(C_YELLOW)
+                                               : color(C_BLUE);
     if (e->kind == PSY_TUI_EVENT) { /* one dim line: "14:02 memory: stored a memory" */
         bool tool = !strcmp(e->label, "tool");
         const char *mark = !tool ? "" : e->live ? "\xe2\x8b\xaf " : e->ok ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 ";
@@ -470,6 +490,7 @@ static size_t thought_count(void *ctx, size_t i, int width)
 {
     psy_tui *t = ctx;
     psy_tui_entry *e = &t->thoughts.v[i];
+    if (e->kind == PSY_TUI_REASONING && !t->show_reasoning) return 0;
     if (e->cache_width == width && e->cache_len == e->len && e->cache_flags == (e->live ? 2 : 0) + 1)
         return e->cache_lines;
     vl_reset(&scratch);
@@ -537,54 +558,72 @@ static int side_row(int *y, int x, int w, const char *key, const char *value, at
     return (*y)++;
 }
 
-static void draw_sidebar(psy_tui *t)
+/* The emotion block: quadrant and how long, the two bars, trend, spiral. */
+static int side_emotion(const cJSON *em, int y, int x, int w)
 {
-    if (!L.side_w) return;
-    attron(A_DIM);
-    for (int y = 0; y < L.status_y; y++) mvaddstr(y, L.main_w, "\xe2\x94\x82");
-    attroff(A_DIM);
-    int x = L.side_x, w = L.side_w - 3, y = 0;
-    const cJSON *st = t->status, *em = t->emotion;
-    char buf[160], n1[32], n2[32];
-
-    puts_at(y, x, "Psyche", w, A_BOLD | color(C_MAGENTA));
-    const char *model = str(st, "model", "");
-    const char *base = strrchr(model, '/');
-    puts_fit(y++, x + 7, base ? base + 1 : model, w - 7, A_DIM);
-    y++;
-
+    char buf[160];
     puts_at(y++, x, "EMOTION", w, A_BOLD | A_DIM);
     if (!cJSON_IsObject(em)) {
         puts_at(y++, x, "waiting for elpis...", w, A_DIM);
-        y += 4;
-    } else {
-        const char *q = str(em, "quadrant", "?");
-        int used = puts_at(y, x, q, w, quadrant_attr(q));
-        const cJSON *tr = get(em, "trajectory");
-        double tq = num(tr, "time_in_quadrant", -1);
-        if (tq >= 0) {
-            if (tq < 60) snprintf(buf, sizeof buf, " for %.0fs", tq);
-            else if (tq < 3600) snprintf(buf, sizeof buf, " for %.0fm", tq / 60);
-            else snprintf(buf, sizeof buf, " for %.1fh", tq / 3600);
-            puts_at(y, x + used, buf, w - used, A_DIM);
-        }
-        y++;
-        draw_bar(y++, x, w, "valence", num(em, "valence", 0), C_RED, C_GREEN);
-        draw_bar(y++, x, w, "arousal", num(em, "arousal", 0), C_BLUE, C_YELLOW);
-        const char *trend = str(tr, "trend", "?");
-        const char *arrow = !strcmp(trend, "improving")   ? " \xe2\x86\x97"
-                            : !strcmp(trend, "declining") ? " \xe2\x86\x98"
-                            : !strcmp(trend, "stable")    ? " \xe2\x86\x92"
-                                                          : " \xe2\x86\x95";
-        snprintf(buf, sizeof buf, "%s%s", trend, arrow);
-        side_row(&y, x, w, "trend", buf,
-                 !strcmp(trend, "declining") ? color(C_RED) : !strcmp(trend, "improving") ? color(C_GREEN) : 0);
-        bool spiral = cJSON_IsTrue(get(tr, "spiral_detected"));
-        snprintf(buf, sizeof buf, "%s", spiral ? str(tr, "spiral_direction", "yes") : "none");
-        side_row(&y, x, w, "spiral", buf, spiral ? A_BOLD | color(C_RED) : A_DIM);
+        return y + 4;
+    }
+    const char *q = str(em, "quadrant", "?");
+    int used = puts_at(y, x, q, w, quadrant_attr(q));
+    const cJSON *tr = get(em, "trajectory");
+    double tq = num(tr, "time_in_quadrant", -1);
+    if (tq >= 0) {
+        if (tq < 60) snprintf(buf, sizeof buf, " for %.0fs", tq);
+        else if (tq < 3600) snprintf(buf, sizeof buf, " for %.0fm", tq / 60);
+        else snprintf(buf, sizeof buf, " for %.1fh", tq / 3600);
+        puts_at(y, x + used, buf, w - used, A_DIM);
     }
     y++;
+    draw_bar(y++, x, w, "valence", num(em, "valence", 0), C_RED, C_GREEN);
+    draw_bar(y++, x, w, "arousal", num(em, "arousal", 0), C_BLUE, C_YELLOW);
+    const char *trend = str(tr, "trend", "?");
+    const char *arrow = !strcmp(trend, "improving")   ? " \xe2\x86\x97"
+                        : !strcmp(trend, "declining") ? " \xe2\x86\x98"
+                        : !strcmp(trend, "stable")    ? " \xe2\x86\x92"
+                                                      : " \xe2\x86\x95";
+    snprintf(buf, sizeof buf, "%s%s", trend, arrow);
+    side_row(&y, x, w, "trend", buf,
+             !strcmp(trend, "declining")   ? color(C_RED)
+             : !strcmp(trend, "improving") ? color(C_GREEN)
+                                           : 0);
+    bool spiral = cJSON_IsTrue(get(tr, "spiral_detected"));
+    snprintf(buf, sizeof buf, "%s", spiral ? str(tr, "spiral_direction", "yes") : "none");
+    side_row(&y, x, w, "spiral", buf, spiral ? A_BOLD | color(C_RED) : A_DIM);
+    return y;
+}
 
+/* One row per child: up, off, starting, or down with the cause of its last
+ * failed start (else its error); the chat has the cause in full. */
+static void side_children(const psy_tui *t, const cJSON *st, int *y, int x, int w)
+{
+    char buf[160];
+    const cJSON *ch = get(st, "children");
+    static const char *const kids[2] = {"elpis", "mnemosyne"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *c = get(ch, kids[i]);
+        bool disabled = cJSON_IsTrue(get(c, "disabled"));
+        bool alive = cJSON_IsTrue(get(c, "alive"));
+        int restarts = (int)num(c, "restarts", 0);
+        if (!c) snprintf(buf, sizeof buf, "\xe2\x97\x8b starting");
+        else if (disabled) snprintf(buf, sizeof buf, "\xe2\x97\x8b off");
+        else if (alive && restarts)
+            snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
+        else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
+        else if (t->child_cause[i][0]) snprintf(buf, sizeof buf, "\xe2\x97\x8f down: %s", t->child_cause[i]);
+        else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
+        side_row(y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
+    }
+}
+
+/* The status block: state, messages, tokens, children, sandbox, modes. */
+static int side_status(psy_tui *t, int y, int x, int w)
+{
+    const cJSON *st = t->status;
+    char buf[160], n1[32], n2[32];
     puts_at(y++, x, "STATUS", w, A_BOLD | A_DIM);
     const char *state = psy_tui_state(t);
     side_row(&y, x, w, "state", state, !strcmp(state, "idle") ? 0 : A_BOLD | color(C_YELLOW));
@@ -596,20 +635,7 @@ static void draw_sidebar(psy_tui *t)
     if (budget > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used_tok / budget);
     else snprintf(buf, sizeof buf, "%s", n1);
     side_row(&y, x, w, "tokens", buf, budget > 0 && used_tok > 0.9 * budget ? color(C_YELLOW) : 0);
-    const cJSON *ch = get(st, "children");
-    static const char *const kids[2] = {"elpis", "mnemosyne"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *c = get(ch, kids[i]);
-        bool disabled = cJSON_IsTrue(get(c, "disabled"));
-        bool alive = cJSON_IsTrue(get(c, "alive"));
-        int restarts = (int)num(c, "restarts", 0);
-        if (!c) snprintf(buf, sizeof buf, "\xe2\x97\x8b starting");
-        else if (disabled) snprintf(buf, sizeof buf, "\xe2\x97\x8b off");
-        else if (alive && restarts) snprintf(buf, sizeof buf, "\xe2\x97\x8f up (%d restart%s)", restarts, restarts == 1 ? "" : "s");
-        else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
-        else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
-        side_row(&y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
-    }
+    side_children(t, st, &y, x, w);
     const cJSON *sb = get(st, "sandbox");
     bool sb_on = cJSON_IsTrue(get(sb, "active"));
     snprintf(buf, sizeof buf, "%s %s", sb_on ? "\xe2\x97\x8f" : "\xe2\x97\x8b", sb ? (sb_on ? "on" : "off") : "?");
@@ -619,8 +645,12 @@ static void draw_sidebar(psy_tui *t)
     snprintf(buf, sizeof buf, "reasoning %s, idle %s", cJSON_IsTrue(get(st, "reasoning")) ? "on" : "off",
              cJSON_IsFalse(get(st, "idle_enabled")) ? "off" : "on");
     if (y < L.status_y) puts_fit(y++, x, buf, w, A_DIM);
-    y++;
+    return y;
+}
 
+/* The last five tools, newest last. */
+static int side_tools(const cJSON *st, int y, int x, int w)
+{
     if (y < L.status_y) puts_at(y++, x, "TOOLS", w, A_BOLD | A_DIM);
     const cJSON *tools = get(st, "last_tools");
     int nt = cJSON_GetArraySize(tools);
@@ -631,21 +661,41 @@ static void draw_sidebar(psy_tui *t)
         puts_at(y, x, ok ? "\xe2\x9c\x93" : "\xe2\x9c\x97", 1, ok ? color(C_GREEN) : color(C_RED));
         puts_fit(y++, x + 2, str(tl, "line", "?"), w - 2, 0);
     }
+    return y;
+}
 
-    /* the workspace at the bottom, its end kept when too long */
+/* The workspace on the sidebar's last row, its end kept when too long. */
+static void side_workspace(const cJSON *st, int y, int x, int w)
+{
     const char *ws = str(st, "workspace", NULL);
-    if (ws && *ws && y < L.status_y - 1) {
-        int ww = psy_tui_width(ws, strlen(ws));
-        const char *p = ws;
-        while (ww > w - 2 && *p) {
-            wchar_t c;
-            size_t k = psy_tui_utf8_next(p, strlen(p), &c);
-            ww -= psy_tui_char_width(c);
-            p += k;
-        }
-        puts_at(L.status_y - 1, x, p == ws ? "" : "\xe2\x80\xa6", 1, A_DIM);
-        puts_at(L.status_y - 1, x + (p == ws ? 0 : 1), p, w - 1, A_DIM);
+    if (!ws || !*ws || y >= L.status_y - 1) return;
+    int ww = psy_tui_width(ws, strlen(ws));
+    const char *p = ws;
+    while (ww > w - 2 && *p) {
+        wchar_t c;
+        size_t k = psy_tui_utf8_next(p, strlen(p), &c);
+        ww -= psy_tui_char_width(c);
+        p += k;
     }
+    puts_at(L.status_y - 1, x, p == ws ? "" : "\xe2\x80\xa6", 1, A_DIM);
+    puts_at(L.status_y - 1, x + (p == ws ? 0 : 1), p, w - 1, A_DIM);
+}
+
+static void draw_sidebar(psy_tui *t)
+{
+    if (!L.side_w) return;
+    attron(A_DIM);
+    for (int y = 0; y < L.status_y; y++) mvaddstr(y, L.main_w, "\xe2\x94\x82");
+    attroff(A_DIM);
+    int x = L.side_x, w = L.side_w - 3, y = 0;
+    puts_at(y, x, "Psyche", w, A_BOLD | color(C_MAGENTA));
+    const char *model = str(t->status, "model", "");
+    const char *base = strrchr(model, '/');
+    puts_fit(y++, x + 7, base ? base + 1 : model, w - 7, A_DIM);
+    y = side_emotion(t->emotion, y + 1, x, w);
+    y = side_status(t, y + 1, x, w);
+    y = side_tools(t->status, y + 1, x, w);
+    side_workspace(t->status, y, x, w);
 }
 
 /* ------------------------------------------------ input and status lines */
@@ -696,8 +746,9 @@ static void draw_status(psy_tui *t, double now)
         a = color(C_MAGENTA);
     } else {
         const char *st = psy_tui_state(t);
-        snprintf(buf, sizeof buf, " %s%sEnter send \xc2\xb7 /help \xc2\xb7 Ctrl+T thoughts \xc2\xb7 PgUp/PgDn scroll \xc2\xb7 "
-                                  "Ctrl+C twice quits",
+        snprintf(buf, sizeof buf,
+                 " %s%sEnter send \xc2\xb7 /help \xc2\xb7 Ctrl+T thoughts \xc2\xb7 PgUp/PgDn scroll \xc2\xb7 "
+                 "Ctrl+C twice quits",
                  strcmp(st, "idle") ? st : "", strcmp(st, "idle") ? "  \xc2\xb7  " : "");
     }
     int used = puts_fit(y, 0, buf, w, a);
@@ -710,12 +761,15 @@ static void draw_status(psy_tui *t, double now)
 
 void psy_tui_view_draw(psy_tui *t, double now)
 {
+    if (t->repaint) clearok(curscr, TRUE);
+    t->repaint = false;
     erase();
     if (!layout(t)) {
         mvaddstr(0, 0, "terminal too small");
         refresh();
         return;
     }
+    draw_header();
     draw_chat(t);
     draw_thoughts(t);
     draw_sidebar(t);

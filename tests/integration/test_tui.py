@@ -156,7 +156,8 @@ class Tui:
         for name in ("psyche", "elpis", "mnemosyne"):
             check_sanitizer_log(os.path.join(self.state, name + ".log"))
         check_sanitizer_log(self.err_path)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        for d in [self.dir] + getattr(self, "cleanup_dirs", []):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def chat_column(screen, width=83):
@@ -421,5 +422,140 @@ def test_tui_closing_the_terminal_stops_psyche_and_its_children():
             time.sleep(0.1)
         assert not any(pid_alive(p) for p in psyche + kids), "still running: %s" % (psyche + kids)
         assert "shutting down" in t.log("psyche"), t.log("psyche")[-2000:]
+    finally:
+        t.close()
+
+
+# ------------------------------------------------------------ layering
+
+
+CHECK_LAYERS = os.path.join(ROOT, "tests", "check_layers.py")
+
+
+def test_tui_files_call_only_the_layers_below():
+    """No two TUI files call each other, directly or around a loop
+    (tests/check_layers.py over the object files), and the screen model sits
+    below keys, view and events: it calls only the pure files."""
+    objdir = os.path.dirname(build_path("obj", "psyche", "tui.o"))
+    r = subprocess.run([sys.executable, CHECK_LAYERS, objdir, "--only", "tui*", "--graph"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "no circles" in r.stdout, r.stdout + r.stderr
+    model = [l for l in r.stdout.splitlines() if l.startswith("tui_model.c ")]
+    assert model and model[0].split("->")[1].strip() == "tui_input.c, tui_text.c", r.stdout
+
+
+# ------------------------------------------------- issue 9, front-end items
+
+
+def test_tui_test_model_header_stays():
+    t = Tui(120, 40)
+    try:
+        s = t.ready()
+        assert s.splitlines()[0].lstrip().startswith("TEST MODEL: tiny-chat.gguf"), s
+        t.type("hello")
+        s = t.wait(lambda s: answer_lines(s) and "state     idle" in s, 60, "an answer")
+        assert "TEST MODEL" in s.splitlines()[0], s  # still there: not covered by the chat
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_no_header_for_another_model_and_where_files_live():
+    script = {"responses": [], "background_default": "A summary."}
+    t = Tui(120, 40, script, ("--no-memory",))
+    try:
+        s = t.ready()
+        assert "TEST MODEL" not in s, s
+        t.type("/status")
+        s = t.wait_text("Config: ", 20)
+        assert "Memories: off (--no-memory); " + os.path.join(t.dir, "memories.db") in s, s
+        assert "Logs: " + t.state in s, s
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_tab_lists_candidates_cls_keeps_the_conversation():
+    logdir = tempfile.mkdtemp(prefix="psyche-tui-log-")
+    log = os.path.join(logdir, "requests.jsonl")
+    script = {"responses": [{"content": "First reply here.", "when": "hello"},
+                            {"content": "Second reply.", "when": "again"}],
+              "background_default": "A summary.", "log": log}
+    t = Tui(120, 40, script, ("--no-memory",))
+    t.cleanup_dirs = [logdir]
+    try:
+        t.ready()
+        t.type("/th", enter=False)
+        t.keys("Tab")
+        t.wait_text("/thinking  /thoughts", 5)  # the candidates in the status bar
+        t.keys("C-u")
+        t.type("hello")
+        t.wait_text("First reply here.", 20)
+        t.type("/cls")
+        t.wait(lambda s: "First reply here." not in s and "hello" not in chat_column(s), 5, "a clear screen")
+        t.type("again")
+        t.wait_text("Second reply.", 20)
+        with open(log) as f:
+            reqs = [json.loads(l) for l in f]
+        last = [r for r in reqs if r["tool"] == "generate" and not r["arguments"].get("background")][-1]
+        contents = [m["content"] for m in last["arguments"]["messages"]]
+        assert any("hello" in c for c in contents), contents  # the conversation went on
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_reason_hides_reasoning_and_thoughts_toggle():
+    script = {"responses": [{"content": "<reasoning>secret-plan-marker</reasoning>The answer."}],
+              "background_default": "A summary."}
+    t = Tui(120, 40, script, ("--no-memory",))
+    try:
+        t.ready()
+        t.type("/thoughts toggle")
+        t.wait_text("thoughts (", 5)
+        t.type("hi")
+        t.wait_text("The answer.", 20)
+        t.wait_text("secret-plan-marker", 5)
+        t.type("/reason")
+        t.wait(lambda s: "Reasoning is hidden" in s and "secret-plan-marker" not in s, 5, "reasoning hidden")
+        t.type("/reason on")
+        t.wait_text("secret-plan-marker", 5)
+        t.type("/thoughts toggle")
+        t.wait(lambda s: "thoughts (" not in s, 5, "the thought panel to close")
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_child_start_failure_shows_its_cause_in_full():
+    """No model at all: the chat says elpis's own cause, not 'initialize: '."""
+    t = Tui(120, 40, None, ("--no-memory",), children_start_attempts=1, model_path="")
+    try:
+        s = t.wait_text("elpis cannot start: no model: pass --model PATH", 30)
+        assert "--model FILE.gguf" in s, s
+        assert "elpis     \u25cf down: no model" in s, s  # the sidebar names the cause, not "initialize: "
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_removes_escape_sequences_split_across_tokens():
+    """Issue 8 item 6 in the TUI: sequences arrive in 3-character pieces and
+    still leave no fragment ("[2J", "52;c;") on the screen."""
+    payload = "Hello \x1b]52;c;ZWNobyBwd25lZA==\x07wor\x1b[2Jld\x1bP$q\x1b\\ done\x07\b!"
+    script = {"responses": [{"content": payload, "chunk": 3}], "background_default": "A summary."}
+    t = Tui(120, 40, script, ("--no-memory",))
+    try:
+        t.ready()
+        t.type("say it")
+        s = t.wait_text("Hello world done!", 20)
+        assert "[2J" not in s and "52;c" not in s and "$q" not in s and "\ufffd" not in s, s
+        t.type("/q")
+        assert t.exit_code(60) == 0, t.stderr()
     finally:
         t.close()

@@ -81,7 +81,11 @@ static void test_sanitize(void **state)
     (void)state;
     const char in[] = "\x1b[31mred\t|\r\nx\xff\xc2\x85";
     char *s = psy_tui_sanitize(in, sizeof in - 1);
-    assert_string_equal(s, "\xef\xbf\xbd[31mred    |\nx\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(s, "red    |\nx\xef\xbf\xbd"); /* the sequence goes whole, NEL too */
+    free(s);
+    const char osc[] = "a\x1b]52;c;ZXZpbA==\x07" "b\x1b[2J\bc\xc2\x9b" "1md";
+    s = psy_tui_sanitize(osc, sizeof osc - 1);
+    assert_string_equal(s, "abcd");
     free(s);
     s = psy_tui_sanitize("caf\xc3\xa9 \xe6\x97\xa5", 9);
     assert_string_equal(s, "caf\xc3\xa9 \xe6\x97\xa5");
@@ -244,7 +248,8 @@ static void test_commands(void **state)
         {"/quit", PSY_CMD_QUIT},       {"/q", PSY_CMD_QUIT},         {"/exit", PSY_CMD_QUIT},
         {"  /s", PSY_CMD_STATUS},      {"/STATUS", PSY_CMD_STATUS},  {"/foo", PSY_CMD_UNKNOWN},
         {"/stat", PSY_CMD_UNKNOWN},    {"/", PSY_CMD_UNKNOWN},       {"hello", PSY_CMD_NONE},
-        {"a /quit", PSY_CMD_NONE},
+        {"a /quit", PSY_CMD_NONE},     {"/cls", PSY_CMD_CLS},        {"/reason", PSY_CMD_REASON},
+        {"/thoughts toggle", PSY_CMD_THOUGHTS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         psy_tui_cmd c;
@@ -265,6 +270,14 @@ static void test_command_args(void **state)
     psy_tui_parse_command("/t", &c);
     assert_int_equal(c.onoff, -1);
     psy_tui_parse_command("/t maybe", &c);
+    assert_true(c.bad_arg);
+    psy_tui_parse_command("/thoughts toggle", &c);
+    assert_false(c.bad_arg);
+    assert_int_equal(c.onoff, -1);
+    psy_tui_parse_command("/reason off", &c);
+    assert_int_equal(c.kind, PSY_CMD_REASON);
+    assert_int_equal(c.onoff, 0);
+    psy_tui_parse_command("/reason sometimes", &c);
     assert_true(c.bad_arg);
     psy_tui_parse_command("/memory", &c);
     assert_true(c.bad_arg);
@@ -292,7 +305,7 @@ static void test_command_args(void **state)
         assert_string_equal(s, fw[i].agent);
         free(s);
     }
-    const char *local[] = {"/help", "/t", "/quit", "/foo", "hello"};
+    const char *local[] = {"/help", "/t", "/quit", "/foo", "hello", "/cls", "/reason"};
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
         psy_tui_parse_command(local[i], &c);
         assert_null(psy_tui_agent_line(&c));
@@ -312,6 +325,34 @@ static void test_complete(void **state)
     assert_null(psy_tui_complete("/zzz"));
     assert_null(psy_tui_complete("hello"));
     assert_null(psy_tui_complete(""));
+    assert_null(psy_tui_complete("/cl")); /* /clear or /cls */
+}
+
+static void test_complete_ambiguous(void **state)
+{
+    (void)state;
+    const char *names[8];
+    assert_int_equal(psy_tui_complete_all("/th", names, 8), 2);
+    assert_string_equal(names[0], "/thinking");
+    assert_string_equal(names[1], "/thoughts");
+    assert_int_equal(psy_tui_common_prefix(names, 2), 3); /* "/th": nothing more to add */
+    assert_int_equal(psy_tui_complete_all("/c", names, 8), 2); /* /clear /cls */
+    assert_int_equal(psy_tui_common_prefix(names, 2), 3);     /* "/cl" */
+    assert_int_equal(psy_tui_complete_all("/cls", names, 8), 1);
+    assert_int_equal(psy_tui_complete_all("/", names, 2), 11); /* all, the first two stored */
+    assert_int_equal(psy_tui_complete_all("/r", names, 8), 1);
+    assert_string_equal(names[0], "/reason");
+    assert_int_equal(psy_tui_complete_all("x", names, 8), 0);
+    assert_int_equal(psy_tui_common_prefix(names, 0), 0);
+}
+
+static void test_test_model(void **state)
+{
+    (void)state;
+    assert_true(psy_tui_is_test_model("tiny-chat.gguf"));
+    assert_true(psy_tui_is_test_model("/x/build/models/tiny-chat.gguf"));
+    assert_false(psy_tui_is_test_model("qwen2.5-3b-instruct-q4_k_m.gguf"));
+    assert_false(psy_tui_is_test_model(""));
 }
 
 /* ---------------------------------------------------------------- Ctrl+C */
@@ -522,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_wrap_wide),     cmocka_unit_test(test_wrap_random),
         cmocka_unit_test(test_bar),           cmocka_unit_test(test_commands),
         cmocka_unit_test(test_command_args),  cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_complete_ambiguous), cmocka_unit_test(test_test_model),
         cmocka_unit_test(test_ctrlc),         cmocka_unit_test(test_input_editing),
         cmocka_unit_test(test_input_kills),   cmocka_unit_test(test_input_history),
         cmocka_unit_test(test_input_scroll),
