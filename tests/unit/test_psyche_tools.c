@@ -1087,6 +1087,10 @@ static void test_sandbox_disabled(void **state)
 int main(void)
 {
     log_init("test", LOG_WARN, NULL);
+    /* These tests check the Landlock layer (home reads, TMPDIR scratch,
+     * background pids seen from outside): pin it. The bubblewrap mode is
+     * tested by tests/security/ (run both with and without bubblewrap). */
+    setenv("PSYCHE_SANDBOX", "landlock", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_path_confinement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensitive_paths, setup, teardown),
