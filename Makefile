@@ -78,7 +78,7 @@ TOOLS := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test test-unit test-integration test-interop test-san test-tsan \
+.PHONY: all run test test-unit test-integration test-interop test-san test-tsan test-security test-security-fallback \
         test-models bench clean distclean doctor lint
 
 all: $(BINS) $(TOOLS)
@@ -114,6 +114,11 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/lib/libelpis.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# The security suite's driver: psyche's tools on stdin/stdout (tests/security/toolhost.c).
+$(BUILD)/tests/toolhost: $(BUILD)/obj/tests/security/toolhost.o $(BUILD)/lib/libpsyche.a $(BUILD)/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # --- models for tests ------------------------------------------------------
 MODELS := $(BUILD)/models/tiny-chat.gguf $(BUILD)/models/tiny-embed.gguf
 test-models: $(MODELS)
@@ -138,6 +143,13 @@ test-unit: $(UNIT_TESTS)
 
 test-integration: all $(MODELS)
 	@BUILD=$(BUILD) python3 tests/integration/run.py
+
+# The tool boundary attacked (tests/security): with bubblewrap where it works, and with it made unavailable.
+test-security: $(BUILD)/tests/toolhost
+	@BUILD=$(BUILD) python3 tests/security/run.py
+
+test-security-fallback: $(BUILD)/tests/toolhost
+	@BUILD=$(BUILD) PSYCHE_BWRAP=/nonexistent/bwrap python3 tests/security/run.py --fallback
 
 test-interop: all $(MODELS)
 	@tests/interop/run.sh $(BUILD)

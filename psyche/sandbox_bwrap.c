@@ -309,8 +309,15 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
          : sb->net_tcp       ? "only TCP is blocked (Landlock); no network namespace could be made"
                              : "no network namespace could be made");
     prot(o, "pid_namespace", bw, bw ? "own PID namespace, dies with its parent" : "not available without bubblewrap");
-    prot(o, "process_cleanup", true,
-         "a keeper process (child subreaper) kills everything the command leaves, setsid/setpgid included");
+    bool children = access("/proc/thread-self/children", R_OK) == 0;
+    prot(o, "process_cleanup", children,
+         children ? "a keeper process (child subreaper) kills everything the command leaves, setsid/setpgid included"
+                  : "/proc/<pid>/task/<tid>/children is missing (CONFIG_PROC_CHILDREN): only the process group is "
+                    "killed");
+    prot(o, "sockets_absent", bw,
+         bw    ? "/run, $XDG_RUNTIME_DIR, /tmp's sockets and the home are not mounted: no pathname UNIX socket to reach"
+         : off ? off
+               : "without a mount namespace, pathname UNIX sockets (tmux, D-Bus, ssh-agent) can still be connected to");
     prot(o, "new_session", true, "the command runs in a new session without a controlling terminal");
     prot(o, "tty_injection", en && sb->seccomp, en ? sb->seccomp_why : off);
     prot(o, "clean_environment", true, "only PATH, LANG, TERM, HOME (and TMPDIR) are passed");
