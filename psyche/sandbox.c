@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <sched.h>
 #include <stdint.h>
@@ -644,12 +645,27 @@ int psy_sandbox_expected(const psy_sandbox *sb)
            sec;
 }
 
+/* Drops every capability (bounding set first, so an exec as root gains
+ * none back): a command run by root cannot use CAP_SYS_PTRACE to read
+ * psyche's /proc entries or CAP_DAC_OVERRIDE around the rules.
+ * Async-signal-safe. */
+static void drop_capabilities(void)
+{
+    for (int c = 0; c < 64; c++) prctl(PR_CAPBSET_DROP, c, 0, 0, 0); /* EINVAL past the last one */
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    syscall(SYS_capset, &h, d);
+}
+
 int psy_sandbox_enter(const psy_sandbox *sb)
 {
     if (!sb || !sb->enabled) return 0;
     int applied = 0;
     if (sb->seccomp && psy_seccomp_deny_tty_push() == 0) applied |= PSY_SB_SECCOMP;
-    if (sb->bwrap) return applied; /* bwrap makes the namespaces; Landlock would forbid its mounts */
+    if (sb->bwrap) return applied; /* bwrap makes the namespaces (and drops capabilities); Landlock would forbid its mounts */
+    drop_capabilities();
     /* The namespace first: writing uid_map is a write Landlock would refuse. */
     if (sb->netns && enter_netns(sb->uid, sb->gid, sb->netns_userns) > 0) applied |= PSY_SB_NETNS;
     if (sb->fs && sb->ruleset_fd >= 0) {

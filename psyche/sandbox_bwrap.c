@@ -324,7 +324,8 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     bool proc = bw || (sb && sb->nondumpable);
     prot(o, "psyche_proc_hidden", proc,
          bw       ? "own /proc of the command's PID namespace; psyche is not in it"
-         : proc   ? "psyche is non-dumpable: its /proc entries (environ, fd, mem) belong to root"
+         : proc   ? "psyche is non-dumpable and the command holds no capabilities: psyche's /proc entries "
+                    "(environ, fd, mem) are closed to it"
                   : "prctl(PR_SET_DUMPABLE) failed");
     bool sig = bw || (ll && sb->scoped);
     prot(o, "signals_scoped", sig,
