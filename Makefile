@@ -145,10 +145,10 @@ test-integration: all $(MODELS)
 	@BUILD=$(BUILD) python3 tests/integration/run.py
 
 # The tool boundary attacked (tests/security): with bubblewrap where it works, and with it made unavailable.
-test-security: $(BUILD)/tests/toolhost
+test-security: all $(BUILD)/tests/toolhost
 	@BUILD=$(BUILD) python3 tests/security/run.py
 
-test-security-fallback: $(BUILD)/tests/toolhost
+test-security-fallback: all $(BUILD)/tests/toolhost
 	@BUILD=$(BUILD) PSYCHE_BWRAP=/nonexistent/bwrap python3 tests/security/run.py --fallback
 
 test-interop: all $(MODELS)

@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "buf.h"
 #include "crash.h"
+#include "doctor.h"
 #include "linereader.h"
 #include "log.h"
 #include "settings.h"
@@ -43,6 +44,7 @@ static void usage(FILE *f)
             "usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
             "              [-p MESSAGE | --repl | --events] [--log-level LEVEL]\n"
             "       psyche --print-config [--config FILE]\n"
+            "       psyche --doctor [--config FILE] [--workspace DIR]   which sandbox protections are on\n"
             "       psyche --version | --help\n"
             "\n"
             "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -283,7 +285,7 @@ int main(int argc, char **argv)
     const cfg_key *keys;
     size_t nkeys = psy_settings_table(&cfg, &keys);
     char err[2048];
-    bool required, print_config = false, repl = false, events = false;
+    bool required, print_config = false, doctor = false, repl = false, events = false;
     const char *message = NULL;
     const char *file = config_path(argc, argv, &required);
     log_init("psyche", LOG_WARN, NULL);
@@ -312,6 +314,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--print-config")) print_config = true;
+        else if (!strcmp(a, "--doctor")) doctor = true;
         else if (!strcmp(a, "--repl")) repl = true;
         else if (!strcmp(a, "--events")) events = true;
         else if (!strcmp(a, "--config")) i++;
@@ -344,6 +347,11 @@ int main(int argc, char **argv)
         cfg_write_toml(keys, nkeys, stdout);
         cfg_free(keys, nkeys);
         return 0;
+    }
+    if (doctor) {
+        rc = psy_doctor_run(&cfg, stdout);
+        cfg_free(keys, nkeys);
+        return rc;
     }
     if (!psy_settings_compaction_valid(&cfg)) {
         fprintf(stderr, "psyche: [context] compaction: expected sliding or summarize (summarise), got \"%s\"\n",

@@ -175,7 +175,7 @@ void psy_sandbox_strv_free(char **v);
 /* Which protections are in force, never "on" for a missing part:
  * {"active": bool, "mode": "bubblewrap"|"landlock"|"none",
  *  "protections": {"<name>": {"on": bool, "why": "..."}, ...}}
- * with the names mount_namespace, landlock_files, secrets_hidden, sockets_absent,
+ * with the names mount_namespace, landlock_files, secrets_hidden, home_secrets_hidden, sockets_absent,
  * network, pid_namespace, process_cleanup, new_session, tty_injection,
  * clean_environment, psyche_proc_hidden, signals_scoped. Caller frees; NULL
  * when out of memory. */

@@ -288,11 +288,14 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     const char *off = en ? NULL : "the sandbox is disabled in the configuration";
     prot(o, "mount_namespace", bw, bw ? "bubblewrap: only system folders (read-only) and the workspace are mounted"
                                       : off ? off : sb ? sb->bwrap_why : "no sandbox");
-    snprintf(why, sizeof why, "%s",
-             ll   ? psy_sandbox_detail(sb)
-             : bw ? "not layered inside bubblewrap (it would need a program of ours in the namespace)"
-             : off ? off
-                   : "Landlock is not available in this kernel");
+    if (ll)
+        snprintf(why, sizeof why, "Landlock ABI %d: writes only in the workspace%s; secrets unreadable", sb->abi,
+                 sb->tmp_rules ? " and the temporary folders" : "");
+    else
+        snprintf(why, sizeof why, "%s",
+                 bw    ? "not layered inside bubblewrap (it would need a program of ours in the namespace)"
+                 : off ? off
+                       : "Landlock is not available in this kernel");
     prot(o, "landlock_files", ll, why);
     bool sec_ok = en && (bw || ll) && sb->secrets && sb->secrets->complete;
     snprintf(why, sizeof why, "%s",
@@ -300,6 +303,16 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
              : bw    ? "protected files (by name and by identity) covered inside the sandbox"
                      : "protected files (by name and by identity) not granted by Landlock");
     prot(o, "secrets_hidden", sec_ok, why);
+    bool home_ok = bw || (ll && !sb->partial);
+    if (bw)
+        snprintf(why, sizeof why, "home directories are not mounted");
+    else if (ll && sb->partial)
+        snprintf(why, sizeof why, "%.300s has more than %d entries: the rest of it was not checked for secrets",
+                 sb->partial_area, sb->scan_budget);
+    else
+        snprintf(why, sizeof why, "%s", ll ? "secrets in home directories are not granted by Landlock"
+                                           : "no file confinement");
+    prot(o, "home_secrets_hidden", home_ok, why);
     bool net = en && !sb->allow_network && (bw || sb->netns);
     prot(o, "network", net,
          !en                 ? off
