@@ -500,71 +500,72 @@ const char *cfg_sources(void)
 
 /* ---- writing ---------------------------------------------------------- */
 
-static void write_list(buf *b, char *const *items, size_t n)
+static int write_list(buf *b, char *const *items, size_t n)
 {
-    buf_putc(b, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (i) buf_puts(b, ", ");
-        toml_quote(b, items[i]);
+    int rc = buf_putc(b, '[');
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i) rc = buf_puts(b, ", ");
+        if (!rc) rc = toml_quote(b, items[i]);
     }
-    buf_putc(b, ']');
+    return rc ? rc : buf_putc(b, ']');
 }
 
-static void write_key(buf *b, const cfg_key *k)
+/* The help text, one comment line per line of help, and the type line. */
+static int write_help(buf *b, const cfg_key *k)
 {
-    /* the help text, one comment line per line of help */
-    buf_puts(b, "\n# ");
-    for (const char *p = k->help ? k->help : ""; *p; p++)
-        if (*p == '\n') buf_puts(b, "\n# ");
-        else buf_putc(b, *p);
-
     static const char *const type_names[] = {"integer", "number", "boolean", "string", "array of strings"};
-    buf_printf(b, "\n# %s", type_names[k->type]);
-    if (k->type == CFG_INT && ranged(k)) buf_printf(b, " in %.0f..%.0f", k->min, k->max);
-    if (k->type == CFG_DOUBLE && ranged(k)) buf_printf(b, " in %g..%g", k->min, k->max);
-    buf_puts(b, ", default ");
+    int rc = buf_puts(b, "\n# ");
+    for (const char *p = k->help ? k->help : ""; *p && !rc; p++) rc = *p == '\n' ? buf_puts(b, "\n# ") : buf_putc(b, *p);
+    if (!rc) rc = buf_printf(b, "\n# %s", type_names[k->type]);
+    if (!rc && k->type == CFG_INT && ranged(k)) rc = buf_printf(b, " in %.0f..%.0f", k->min, k->max);
+    if (!rc && k->type == CFG_DOUBLE && ranged(k)) rc = buf_printf(b, " in %g..%g", k->min, k->max);
+    if (!rc) rc = buf_puts(b, ", default ");
+    if (rc) return rc;
     const char *def = k->def ? k->def : "";
-    if (k->type == CFG_STRING) {
-        toml_quote(b, def);
-    } else if (k->type == CFG_STRLIST) {
-        char **items;
-        size_t n;
-        if (split_list(def, &items, &n) == 0) {
-            write_list(b, items, n);
-            cfg_strlist l = {items, n};
-            list_free(&l);
-        }
-    } else {
-        buf_puts(b, *def ? def : k->type == CFG_BOOL ? "false" : "0");
-    }
+    if (k->type == CFG_STRING) return toml_quote(b, def);
+    if (k->type != CFG_STRLIST) return buf_puts(b, *def ? def : k->type == CFG_BOOL ? "false" : "0");
+    char **items;
+    size_t n;
+    if ((rc = split_list(def, &items, &n))) return rc;
+    rc = write_list(b, items, n);
+    cfg_strlist l = {items, n};
+    list_free(&l);
+    return rc;
+}
 
-    buf_printf(b, "\n%s = ", k->key);
+static int write_key(buf *b, const cfg_key *k)
+{
+    int rc = write_help(b, k);
+    if (!rc) rc = buf_printf(b, "\n%s = ", k->key);
+    if (rc) return rc;
     switch (k->type) {
-    case CFG_INT: buf_printf(b, "%d", *(int *)k->dest); break;
-    case CFG_DOUBLE: toml_float_format(b, *(double *)k->dest); break;
-    case CFG_BOOL: buf_puts(b, *(bool *)k->dest ? "true" : "false"); break;
-    case CFG_STRING: toml_quote(b, *(char **)k->dest ? *(char **)k->dest : ""); break;
+    case CFG_INT: rc = buf_printf(b, "%d", *(int *)k->dest); break;
+    case CFG_DOUBLE: rc = toml_float_format(b, *(double *)k->dest); break;
+    case CFG_BOOL: rc = buf_puts(b, *(bool *)k->dest ? "true" : "false"); break;
+    case CFG_STRING: rc = toml_quote(b, *(char **)k->dest ? *(char **)k->dest : ""); break;
     case CFG_STRLIST: {
         const cfg_strlist *l = k->dest;
-        write_list(b, l->items, l->n);
+        rc = write_list(b, l->items, l->n);
         break;
     }
     }
-    buf_putc(b, '\n');
+    return rc ? rc : buf_putc(b, '\n');
 }
 
-void cfg_write_toml(const cfg_key *keys, size_t n, void *FILE_ptr)
+int cfg_write_toml(const cfg_key *keys, size_t n, FILE *f)
 {
     buf b = BUF_INIT;
+    int rc = 0;
     /* keys outside any section must come before the first header */
-    for (size_t i = 0; i < n; i++)
-        if (!*keys[i].section) write_key(&b, &keys[i]);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!*keys[i].section) rc = write_key(&b, &keys[i]);
+    for (size_t i = 0; i < n && !rc; i++) {
         if (!*keys[i].section || !first_of_section(keys, i)) continue;
-        buf_printf(&b, "%s[%s]\n", b.len ? "\n" : "", keys[i].section);
-        for (size_t j = i; j < n; j++)
-            if (strcmp(keys[j].section, keys[i].section) == 0) write_key(&b, &keys[j]);
+        rc = buf_printf(&b, "%s[%s]\n", b.len ? "\n" : "", keys[i].section);
+        for (size_t j = i; j < n && !rc; j++)
+            if (strcmp(keys[j].section, keys[i].section) == 0) rc = write_key(&b, &keys[j]);
     }
-    fputs(buf_str(&b), FILE_ptr);
+    if (!rc && (fwrite(buf_str(&b), 1, b.len, f) != b.len || fflush(f))) rc = -EIO;
     buf_free(&b);
+    return rc;
 }

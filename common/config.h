@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum { CFG_INT, CFG_DOUBLE, CFG_BOOL, CFG_STRING, CFG_STRLIST } cfg_type;
 
@@ -57,8 +58,9 @@ int cfg_set(const cfg_key *keys, size_t n, const char *name, const char *value,
 void cfg_free(const cfg_key *keys, size_t n);
 
 /* Writes the keys as a TOML document with their current values and help
- * text as comments (used by --print-config and to check the docs). */
-void cfg_write_toml(const cfg_key *keys, size_t n, void *FILE_ptr);
+ * text as comments (used by --print-config and to check the docs).
+ * Returns 0, -ENOMEM (nothing written) or -EIO (f failed). */
+int cfg_write_toml(const cfg_key *keys, size_t n, FILE *f);
 
 /* Where the last cfg_load found each layer (for the lifecycle log line):
  * e.g. "defaults + configs/elpis.toml + env(ELPIS_MODEL_CTX)", with

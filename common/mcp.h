@@ -124,9 +124,7 @@ int mcp_reply_raw(mcp_request *req, cJSON *result);
  * progress must grow from call to call. message may be NULL. */
 int mcp_progress(mcp_request *req, double progress, const char *message);
 
-/* Checks args against a JSON schema (top-level properties: type, enum,
- * minimum, maximum, items.type; required). On failure writes a message that
- * names the field into err and returns -EINVAL. Exposed for tests. */
+/* DEPRECATED: jsonschema_validate (jsonschema.h), which this calls. */
 int mcp_validate_args(const cJSON *schema, const cJSON *args, char *err, size_t errlen);
 
 /* Negotiated protocol version for a client's requested version. */

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "jsonschema.h"
+#include "jsontext.h"
 #include "linereader.h"
 #include "log.h"
 #include "util.h"
@@ -306,162 +308,9 @@ int mcp_progress(mcp_request *req, double progress, const char *message)
     return rc;
 }
 
-/* -------------------------------------------------------------- validation */
-
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v)) return "string";
-    if (cJSON_IsBool(v)) return "boolean";
-    if (cJSON_IsNumber(v)) return "number";
-    if (cJSON_IsArray(v)) return "array";
-    if (cJSON_IsObject(v)) return "object";
-    if (cJSON_IsNull(v)) return "null";
-    return "invalid";
-}
-
-static bool has_type(const cJSON *v, const char *type)
-{
-    if (!strcmp(type, "string")) return cJSON_IsString(v);
-    if (!strcmp(type, "boolean")) return cJSON_IsBool(v);
-    if (!strcmp(type, "number")) return cJSON_IsNumber(v);
-    if (!strcmp(type, "integer"))
-        return cJSON_IsNumber(v) && isfinite(v->valuedouble) && floor(v->valuedouble) == v->valuedouble;
-    if (!strcmp(type, "array")) return cJSON_IsArray(v);
-    if (!strcmp(type, "object")) return cJSON_IsObject(v);
-    if (!strcmp(type, "null")) return cJSON_IsNull(v);
-    return true; /* unknown schema type: accept */
-}
-
-/* type may be a string or an array of strings. */
-static bool matches_type(const cJSON *v, const cJSON *type, buf *want)
-{
-    if (cJSON_IsString(type)) {
-        buf_puts(want, type->valuestring);
-        return has_type(v, type->valuestring);
-    }
-    if (cJSON_IsArray(type)) {
-        const cJSON *t;
-        bool first = true;
-        cJSON_ArrayForEach(t, type)
-        {
-            if (!cJSON_IsString(t)) continue;
-            buf_printf(want, "%s%s", first ? "" : " or ", t->valuestring);
-            first = false;
-            if (has_type(v, t->valuestring)) return true;
-        }
-        return first; /* no usable types listed: accept */
-    }
-    return true;
-}
-
-static int check_value(const char *name, const cJSON *v, const cJSON *schema, char *err, size_t errlen)
-{
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
-    buf want = BUF_INIT;
-    if (type && !matches_type(v, type, &want)) {
-        snprintf(err, errlen, "argument '%s' must be %s %s, got %s", name,
-                 strchr("aeiou", buf_str(&want)[0]) ? "an" : "a", buf_str(&want), json_type_name(v));
-        buf_free(&want);
-        return -EINVAL;
-    }
-    buf_free(&want);
-    const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
-    if (cJSON_IsArray(en) && cJSON_IsString(v)) {
-        const cJSON *e;
-        bool ok = false;
-        buf list = BUF_INIT;
-        cJSON_ArrayForEach(e, en)
-        {
-            if (!cJSON_IsString(e)) continue;
-            if (!strcmp(e->valuestring, v->valuestring)) ok = true;
-            buf_printf(&list, "%s%s", list.len ? ", " : "", e->valuestring);
-        }
-        if (!ok) {
-            snprintf(err, errlen, "argument '%s' must be one of: %s (got '%s')", name, buf_str(&list), v->valuestring);
-            buf_free(&list);
-            return -EINVAL;
-        }
-        buf_free(&list);
-    }
-    if (cJSON_IsNumber(v)) {
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
-        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
-        if ((cJSON_IsNumber(mn) && v->valuedouble < mn->valuedouble) ||
-            (cJSON_IsNumber(mx) && v->valuedouble > mx->valuedouble) || !isfinite(v->valuedouble)) {
-            char lo[32] = "-inf", hi[32] = "inf";
-            if (cJSON_IsNumber(mn)) snprintf(lo, sizeof lo, "%g", mn->valuedouble);
-            if (cJSON_IsNumber(mx)) snprintf(hi, sizeof hi, "%g", mx->valuedouble);
-            snprintf(err, errlen, "argument '%s' must be in %s..%s, got %g", name, lo, hi, v->valuedouble);
-            return -EINVAL;
-        }
-    }
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
-    if (cJSON_IsArray(v) && cJSON_IsObject(items)) {
-        const cJSON *it;
-        int i = 0;
-        cJSON_ArrayForEach(it, v)
-        {
-            char sub[96];
-            snprintf(sub, sizeof sub, "%s[%d]", name, i++);
-            int rc = check_value(sub, it, items, err, errlen);
-            if (rc) return rc;
-        }
-    }
-    /* One level into objects: required keys and property types (messages[i].role). */
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    if (cJSON_IsObject(v) && (props || cJSON_GetObjectItemCaseSensitive(schema, "required"))) {
-        const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-        const cJSON *k;
-        cJSON_ArrayForEach(k, req)
-        {
-            if (!cJSON_IsString(k)) continue;
-            const cJSON *got = cJSON_GetObjectItemCaseSensitive(v, k->valuestring);
-            if (!got || cJSON_IsNull(got)) {
-                snprintf(err, errlen, "argument '%s' is missing required field '%s'", name, k->valuestring);
-                return -EINVAL;
-            }
-        }
-        const cJSON *ps;
-        cJSON_ArrayForEach(ps, props)
-        {
-            const cJSON *got = cJSON_GetObjectItemCaseSensitive(v, ps->string);
-            if (!got || cJSON_IsNull(got)) continue;
-            char sub[128];
-            snprintf(sub, sizeof sub, "%s.%s", name, ps->string);
-            int rc = check_value(sub, got, ps, err, errlen);
-            if (rc) return rc;
-        }
-    }
-    return 0;
-}
-
 int mcp_validate_args(const cJSON *schema, const cJSON *args, char *err, size_t errlen)
 {
-    if (!cJSON_IsObject(args)) {
-        snprintf(err, errlen, "'arguments' must be an object, got %s", json_type_name(args));
-        return -EINVAL;
-    }
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-    const cJSON *k;
-    cJSON_ArrayForEach(k, req)
-    {
-        if (!cJSON_IsString(k)) continue;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, k->valuestring);
-        if (!v || cJSON_IsNull(v)) {
-            snprintf(err, errlen, "missing required argument '%s'", k->valuestring);
-            return -EINVAL;
-        }
-    }
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *p;
-    cJSON_ArrayForEach(p, props)
-    {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, p->string);
-        if (!v || cJSON_IsNull(v)) continue; /* null = absent for optional keys */
-        int rc = check_value(p->string, v, p, err, errlen);
-        if (rc) return rc;
-    }
-    return 0; /* extra keys are accepted: well-formed input is never rejected for them */
+    return jsonschema_validate(schema, args, err, errlen);
 }
 
 /* ----------------------------------------------------------------- methods */
@@ -533,37 +382,23 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         buf_free(&m);
         return;
     }
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
-    cJSON *empty = NULL;
-    if (!args || cJSON_IsNull(args)) args = empty = cJSON_CreateObject();
+    /* The handler gets a checked copy without nulls: null means "absent" for
+     * an optional argument, and required ones are never null. */
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+    cJSON *args = NULL;
     char err[512];
-    if (mcp_validate_args(s->schemas[i], args, err, sizeof err)) {
+    int vrc = jsonschema_check_args(s->schemas[i], cJSON_IsNull(given) ? NULL : given, 0, &args, err, sizeof err);
+    if (vrc) {
         buf m = BUF_INIT;
         buf_printf(&m, "%s: %s", name->valuestring, err);
-        send_error(s, id, MCP_INVALID_PARAMS, buf_str(&m));
+        send_error(s, id, vrc == -ENOMEM ? MCP_INTERNAL_ERROR : MCP_INVALID_PARAMS, buf_str(&m));
         buf_free(&m);
-        cJSON_Delete(empty);
         return;
-    }
-    /* null means "absent" for an optional argument (required ones were checked
-     * above): handlers get a copy without them and never see a null. */
-    bool has_null = false;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, args) has_null |= cJSON_IsNull(it);
-    if (has_null) {
-        cJSON *copy = cJSON_Duplicate(args, 1);
-        cJSON *next;
-        for (cJSON *c = copy ? copy->child : NULL; c; c = next) {
-            next = c->next;
-            if (cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(copy, c));
-        }
-        cJSON_Delete(empty);
-        args = empty = copy;
     }
     mcp_request *req = request_new(s, id, params, name->valuestring);
     if (!req) {
         send_error(s, id, MCP_INTERNAL_ERROR, "out of memory");
-        cJSON_Delete(empty);
+        cJSON_Delete(args);
         return;
     }
     log_debug("request %ld: tools/call %s", req->serial, req->tool);
@@ -580,7 +415,7 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s did not produce a result", req->tool);
     }
     mcp_request_unref(req);
-    cJSON_Delete(empty);
+    cJSON_Delete(args);
 }
 
 static void on_resources_list(mcp_server *s, const cJSON *id)
@@ -632,9 +467,9 @@ static void on_resources_read(mcp_server *s, const cJSON *id, const cJSON *param
     buf_free(&m);
 }
 
-static void on_cancelled(mcp_server *s, const cJSON *params)
+/* rid: the requestId as exact_id made it (compared by its text). */
+static void on_cancelled(mcp_server *s, const cJSON *rid)
 {
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
     if (!rid) return;
     mcp_request *hit = NULL;
     pthread_mutex_lock(&s->mu);
@@ -665,7 +500,31 @@ static void on_set_level(mcp_server *s, const cJSON *id, const cJSON *params)
     send_result(s, id, NULL);
 }
 
-static void dispatch(mcp_server *s, cJSON *msg)
+/* The id at path in the line as a raw item that prints exactly as it was
+ * sent (12345678901234567890, 1e400, -0, 1.50, "caf\u00e9"); a copy of the
+ * parsed value when its text cannot be used. NULL when parsed is NULL or on
+ * -ENOMEM (*oom set). */
+static cJSON *exact_id(const char *line, size_t len, const char *const *path, size_t depth, const cJSON *parsed,
+                       bool *oom)
+{
+    if (!parsed) return NULL;
+    size_t at, n;
+    cJSON *r = NULL;
+    if ((cJSON_IsNumber(parsed) || cJSON_IsString(parsed)) && json_text_member(line, len, path, depth, &at, &n) == 0 &&
+        json_text_check(line + at, n, NULL, 0) == 0) {
+        char *t = strndup(line + at, n);
+        r = t ? cJSON_CreateRaw(t) : NULL;
+        free(t);
+    } else {
+        r = cJSON_Duplicate(parsed, true);
+    }
+    if (!r) *oom = true;
+    return r;
+}
+
+static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *line, size_t len);
+
+static void dispatch(mcp_server *s, const cJSON *msg, const char *line, size_t len)
 {
     if (!cJSON_IsObject(msg)) {
         send_error(s, NULL, MCP_INVALID_REQUEST,
@@ -673,13 +532,24 @@ static void dispatch(mcp_server *s, cJSON *msg)
                                       : "a JSON-RPC message must be an object");
         return;
     }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
-    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
-    if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id)) {
+    const cJSON *parsed_id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    if (parsed_id && !cJSON_IsString(parsed_id) && !cJSON_IsNumber(parsed_id) && !cJSON_IsNull(parsed_id)) {
         send_error(s, NULL, MCP_INVALID_REQUEST, "'id' must be a string or a number");
         return;
     }
+    static const char *const id_path[] = {"id"};
+    bool oom = false;
+    cJSON *id = exact_id(line, len, id_path, 1, parsed_id, &oom);
+    if (oom) send_error(s, NULL, MCP_INTERNAL_ERROR, "out of memory");
+    else route(s, msg, id, line, len);
+    cJSON_Delete(id);
+}
+
+/* A message whose id is known good (exact text, or NULL for a notification). */
+static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *line, size_t len)
+{
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
     if (!method) {
         /* A response to something we never send, or junk: no reply is possible for responses. */
         if (cJSON_GetObjectItemCaseSensitive(msg, "result") || cJSON_GetObjectItemCaseSensitive(msg, "error")) return;
@@ -697,7 +567,13 @@ static void dispatch(mcp_server *s, cJSON *msg)
         return;
     }
     if (!id) { /* notification */
-        if (!strcmp(m, "notifications/cancelled")) on_cancelled(s, params);
+        if (!strcmp(m, "notifications/cancelled")) {
+            static const char *const rid_path[] = {"params", "requestId"};
+            bool oom = false;
+            cJSON *rid = exact_id(line, len, rid_path, 2, cJSON_GetObjectItemCaseSensitive(params, "requestId"), &oom);
+            on_cancelled(s, rid);
+            cJSON_Delete(rid);
+        }
         else if (!strcmp(m, "notifications/initialized")) log_debug("client initialized");
         return; /* others are ignored, as JSON-RPC requires */
     }
@@ -720,50 +596,46 @@ static void dispatch(mcp_server *s, cJSON *msg)
     }
 }
 
-/* True when the text holds the JSON escape \u0000 (an escaping backslash,
- * not an escaped one): cJSON would end the string there, silently. */
-static bool has_nul_escape(const char *p, size_t n)
+/* The top-level id of a line that failed to parse, read from its text: a
+ * raw item when it is a well-formed number or string, else NULL. */
+static cJSON *line_id(const char *line, size_t len)
 {
-    for (size_t i = 0; i + 6 <= n; i++) {
-        if (p[i] != '\\') continue;
-        if (p[i + 1] == 'u' && p[i + 2] == '0' && p[i + 3] == '0' && p[i + 4] == '0' && p[i + 5] == '0') return true;
-        i++; /* skip the escaped character: in "\\\\u0000" the backslash itself is escaped */
-    }
-    return false;
+    static const char *const id_path[] = {"id"};
+    size_t at, n;
+    if (json_text_member(line, len, id_path, 1, &at, &n) || json_text_check(line + at, n, NULL, 0)) return NULL;
+    if (line[at] != '"' && line[at] != '-' && (line[at] < '0' || line[at] > '9')) return NULL;
+    char *t = strndup(line + at, n);
+    cJSON *r = t ? cJSON_CreateRaw(t) : NULL;
+    free(t);
+    return r;
 }
 
 static void on_line(void *ud, char *line, size_t len)
 {
     mcp_server *s = ud;
     size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i == len) return; /* blank lines are tolerated */
+    char why[160];
+    int bad = json_text_check(line, len, why, sizeof why);
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    const char *bad = !utf8_valid(line, len) ? "the message is not valid UTF-8"
-                      : has_nul_escape(line, len) ? "strings with \\u0000 are not supported (they would be cut short)"
-                                                  : NULL;
-    if (bad) {
-        /* Refused before dispatch: no handler ever sees, cuts short or echoes back such text.
-         * Answer with the request's id when it has a usable one, so the caller is not left waiting. */
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-        bool id_ok = cJSON_IsNumber(id) || (cJSON_IsString(id) && utf8_valid(id->valuestring, strlen(id->valuestring)));
+    if (bad || !msg) {
+        /* Refused before dispatch: no handler ever sees, cuts short or echoes
+         * back such text. When the JSON is well-formed up to a refused
+         * character (or is one object and trailing data), answer with its id,
+         * so the caller is not left waiting; a syntax error gets a null id. */
+        cJSON *id = msg || bad == -EILSEQ ? line_id(line, len) : NULL;
         buf e = BUF_INIT;
-        buf_printf(&e, "Parse error: %s", bad);
-        send_error(s, id_ok ? id : NULL, MCP_PARSE_ERROR, buf_str(&e));
+        if (bad) buf_printf(&e, "Parse error: %s", why);
+        else buf_printf(&e, "Parse error: invalid JSON at byte %zu of %zu", end ? (size_t)(end - line) : 0, len);
+        send_error(s, id, MCP_PARSE_ERROR, buf_str(&e));
         buf_free(&e);
+        cJSON_Delete(id);
         cJSON_Delete(msg);
         return;
     }
-    if (!msg) {
-        buf e = BUF_INIT;
-        size_t at = end ? (size_t)(end - line) : 0;
-        buf_printf(&e, "Parse error: invalid JSON at byte %zu of %zu", at, len);
-        send_error(s, NULL, MCP_PARSE_ERROR, buf_str(&e));
-        buf_free(&e);
-        return;
-    }
-    dispatch(s, msg);
+    dispatch(s, msg, line, len);
     cJSON_Delete(msg);
 }
 

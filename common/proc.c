@@ -1,6 +1,8 @@
 /* proc.c - spawning and stopping children with pipes. */
 #include "proc.h"
 
+#include "fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -129,22 +131,6 @@ void proc_describe_status(int status, char *out, size_t outlen)
 
 char *file_tail(const char *path, int n_lines)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    long from = size > 8192 ? size - 8192 : 0;
-    fseek(f, from, SEEK_SET);
-    char *b = calloc(1, 8193);
-    size_t n = b ? fread(b, 1, 8192, f) : 0;
-    fclose(f);
-    if (!b) return NULL;
-    b[n] = '\0';
-    int lines = 0;
-    for (long i = (long)n - 1; i >= 0; i--)
-        if (b[i] == '\n' && i != (long)n - 1 && ++lines == n_lines) {
-            memmove(b, b + i + 1, n - (size_t)i);
-            break;
-        }
-    return b;
+    char *out = NULL;
+    return fs_file_tail(path, 0, n_lines > 0 ? (size_t)n_lines : 0, &out, NULL) ? NULL : out;
 }

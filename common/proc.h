@@ -28,7 +28,8 @@ bool proc_alive(proc *p);
 int proc_stop(proc *p, int grace_ms);
 /* "exit code 3", "killed by signal 11 (Segmentation fault)" */
 void proc_describe_status(int status, char *out, size_t outlen);
-/* Last n_lines lines of a text file (for a dead child's log); caller frees. */
+/* DEPRECATED: use fs_file_tail (fs.h). Last n_lines lines of a text file
+ * (for a dead child's log); caller frees; NULL on any error. */
 char *file_tail(const char *path, int n_lines);
 
 #endif

@@ -6,6 +6,8 @@
  * for the subset and the callback contract. */
 #include "toml.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <locale.h>
@@ -148,20 +150,10 @@ static int check_text(parser *ps)
             continue;
         }
         if (c < 0x20 || c == 0x7f) return fail_at(ps, line, "control character U+%04X is not allowed", c);
-        size_t more;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) more = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) more = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) more = 3, cp = c & 0x07, min = 0x10000;
-        else return fail_at(ps, line, "invalid UTF-8");
-        if ((size_t)(e - s) <= more) return fail_at(ps, line, "invalid UTF-8");
-        for (size_t i = 1; i <= more; i++) {
-            if ((s[i] & 0xc0) != 0x80) return fail_at(ps, line, "invalid UTF-8");
-            cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return fail_at(ps, line, "invalid UTF-8");
-        s += more + 1;
+        uint32_t cp;
+        ssize_t l = utf8_decode((const char *)s, (size_t)(e - s), &cp);
+        if (l < 0) return fail_at(ps, line, "invalid UTF-8");
+        s += l;
     }
     return 0;
 }
@@ -219,17 +211,8 @@ static void skip_ws_lines(parser *ps)
 
 static int put_utf8(buf *b, uint32_t cp)
 {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) u[0] = (char)cp, n = 1;
-    else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-    else if (cp < 0x10000)
-        u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-        u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-    else
-        u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-    return buf_append(b, u, n);
+    char u[UTF8_MAX_SEQ];
+    return buf_append(b, u, utf8_encode(cp, u));
 }
 
 static int parse_escape_hex(parser *ps, int digits, buf *out)
@@ -244,7 +227,7 @@ static int parse_escape_hex(parser *ps, int digits, buf *out)
         ps->p++;
     }
     if (cp == 0) return fail_at(ps, ps->line, "\\u0000 is not allowed (strings cannot hold NUL)");
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    if (!utf8_is_scalar(cp))
         return fail_at(ps, ps->line, "escape U+%04X is not a Unicode scalar value", (unsigned)cp);
     return put_utf8(out, cp);
 }

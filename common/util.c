@@ -1,10 +1,13 @@
-/* util.c - clocks, ids, UTF-8 checks, whole-file reads. */
+/* util.c - clocks, ids, whole-file reads. */
 #include "util.h"
 
 #include "buf.h"
 
+#define MS_PER_SECOND 1000
+
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +39,16 @@ int64_t now_mono_ms(void)
 
 void iso8601(double epoch, char *out, size_t outlen)
 {
-    time_t t = (time_t)epoch;
-    int ms = (int)((epoch - (double)t) * 1000.0);
-    if (ms < 0) ms = 0;
-    if (ms > 999) ms = 999;
+    /* Round to the nearest millisecond: x.123 is stored as x.12299999..., and
+     * truncating would lose one millisecond on every export/import trip. */
+    long long total_ms = llround(epoch * MS_PER_SECOND);
+    long long secs = total_ms / MS_PER_SECOND, ms = total_ms % MS_PER_SECOND;
+    if (ms < 0) ms += MS_PER_SECOND, secs--; /* before 1970: floor, not towards zero */
+    time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }
 
 int iso8601_parse(const char *s, double *epoch)
@@ -91,92 +96,11 @@ void uuid4(char *out)
              b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-size_t utf8_complete_prefix(const char *s, size_t n)
-{
-    /* Look back at most 3 bytes for the start of a sequence that runs past n. */
-    for (size_t back = 1; back <= 4 && back <= n; back++) {
-        unsigned char c = (unsigned char)s[n - back];
-        if ((c & 0xC0) == 0x80) continue; /* continuation byte */
-        size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
-        return need > back ? n - back : n;
-    }
-    return n;
-}
-
-bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n) return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-/* Length of the valid sequence at p (1..4), 0 if invalid, -1 if it may be
- * valid but runs past the end. */
-static int utf8_seq(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    int len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
-    else return 0;
-    for (int k = 1; k < len; k++) {
-        if ((size_t)k >= avail) return -1;
-        if ((p[k] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 size_t utf8_sanitize_append(buf *out, const char *s, size_t n, bool final)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run = 0; /* run: start of the pending valid stretch */
-    while (i < n) {
-        int l = utf8_seq(p + i, n - i);
-        if (l > 0) {
-            i += (size_t)l;
-            continue;
-        }
-        if (l < 0 && !final) break; /* incomplete tail: keep for later */
-        buf_append(out, s + run, i - run);
-        buf_puts(out, "\xEF\xBF\xBD");
-        i++;
-        run = i;
-    }
-    buf_append(out, s + run, i - run);
-    return i;
+    size_t used;
+    (void)utf8_append_sanitized(out, s, n, final, &used); /* -ENOMEM: used says how far it got */
+    return used;
 }
 
 int read_file_all(const char *path, size_t max, char **out, size_t *len)

@@ -1,10 +1,14 @@
-/* util.h - small helpers without a better home: clocks, ids, UTF-8. */
+/* util.h - small helpers without a better home: clocks, ids, whole-file reads.
+ * UTF-8 lives in utf8.h (included here for the callers that still reach it
+ * through this header). */
 #ifndef PSY_UTIL_H
 #define PSY_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "utf8.h"
 
 double now_wall(void);      /* seconds since the epoch */
 double now_mono(void);      /* seconds on the monotonic clock */
@@ -15,12 +19,9 @@ void iso8601(double epoch, char *out, size_t outlen);
 int iso8601_parse(const char *s, double *epoch);
 /* Random version-4 UUID; out needs 37 bytes. */
 void uuid4(char *out);
-/* Length of the longest prefix of s[0..n) that ends on a UTF-8 character boundary. */
-size_t utf8_complete_prefix(const char *s, size_t n);
-bool utf8_valid(const char *s, size_t n);
-/* Appends s[0..n) to out as valid UTF-8: each invalid byte becomes U+FFFD.
- * Unless final, an incomplete sequence at the end is not consumed: the return
- * value is how many bytes were (the caller keeps the rest for next time). */
+/* DEPRECATED wrapper of utf8_append_sanitized (utf8.h) for elpis/engine.c and
+ * psyche/tools.c until their owners switch; returns the bytes consumed and
+ * ignores -ENOMEM. To be removed. */
 struct buf;
 size_t utf8_sanitize_append(struct buf *out, const char *s, size_t n, bool final);
 /* Reads a whole file; caller frees *out. Refuses files over max bytes (-EFBIG). */

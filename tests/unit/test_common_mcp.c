@@ -218,6 +218,25 @@ static cJSON *recv_msg(harness *h)
     }
 }
 
+/* Reads one line as sent (without its newline), 10 s timeout; caller frees. */
+static char *recv_line(harness *h)
+{
+    for (;;) {
+        char *nl = h->pending.data ? memchr(h->pending.data, '\n', h->pending.len) : NULL;
+        if (nl) {
+            char *line = strndup(h->pending.data, (size_t)(nl - h->pending.data));
+            buf_consume(&h->pending, (size_t)(nl - h->pending.data) + 1);
+            return line;
+        }
+        struct pollfd pfd = {.fd = h->out_r, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, 10000), 1);
+        char chunk[4096];
+        ssize_t r = read(h->out_r, chunk, sizeof chunk);
+        assert_true(r > 0);
+        buf_append(&h->pending, chunk, (size_t)r);
+    }
+}
+
 static void stop(harness *h)
 {
     close(h->in_w); /* EOF: the server returns 0 */
@@ -547,6 +566,92 @@ static void test_set_level(void **st)
     stop(&h);
 }
 
+/* Ids come back exactly as sent: no rounding through a double. */
+static void test_ids_echoed_exactly(void **st)
+{
+    (void)st;
+    harness h;
+    start(&h, 0);
+    static const char *const ids[] = {"12345678901234567890", "1e400", "-0", "1.50", "-1.5E+3",
+                                      "\"caf\\u00e9\"", "\"a\\/b\"", "0"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char line[256], want[128];
+        snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}\n", ids[i]);
+        sends(&h, line);
+        char *got = recv_line(&h);
+        snprintf(want, sizeof want, "\"id\":%s,", ids[i]);
+        if (!strstr(got, want)) fail_msg("sent id %s, got %s", ids[i], got);
+        free(got);
+        /* a tool call and an error reply too */
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\": %s ,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}\n", ids[i]);
+        sends(&h, line);
+        got = recv_line(&h);
+        if (!strstr(got, want) || !strstr(got, "Unknown tool")) fail_msg("sent id %s, got %s", ids[i], got);
+        free(got);
+    }
+    /* cancellation matches the exact id: ...891 does not cancel ...890 (equal as doubles) */
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":12345678901234567890,\"method\":\"tools/call\",\"params\":{\"name\":\"hold\"}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":12345678901234567891}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"sync\",\"method\":\"ping\"}\n");
+    char *got = recv_line(&h); /* the ping is answered after both were handled */
+    assert_non_null(strstr(got, "\"sync\""));
+    free(got);
+    assert_int_equal(h.cancels, 0);
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":12345678901234567890}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"sync2\",\"method\":\"ping\"}\n");
+    got = recv_line(&h);
+    assert_non_null(strstr(got, "\"sync2\""));
+    free(got);
+    assert_int_equal(h.cancels, 1);
+    stop(&h);
+}
+
+/* A raw control byte in a string, \u0000, and a second object on the line are
+ * -32700 for the line (with the first object's id), never a truncation. */
+static void test_protocol_exactness(void **st)
+{
+    (void)st;
+    harness h;
+    start(&h, 0);
+    static const struct {
+        const char *line;
+        size_t len;
+        const char *why;
+    } cases[] = {
+#define L(s, why) {s, sizeof s - 1, why}
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\0tail\"}}}\n",
+          "raw control character 0x00"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\001b\"}}}\n",
+          "raw control character 0x01"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\tb\"}}}\n",
+          "raw control character 0x09"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\\u0000tail\"}}}\n",
+          "\\u0000"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"} {\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}\n",
+          "trailing data"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}x\n", "trailing data"),
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"\\udc00\"}}}\n",
+          "unpaired surrogate"),
+#undef L
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        send_text(&h, cases[i].line, cases[i].len);
+        cJSON *m = recv_msg(&h);
+        assert_int_equal(error_code(m), MCP_PARSE_ERROR);
+        if ((int)cJSON_GetObjectItem(m, "id")->valuedouble != 7) fail_msg("case %zu: id lost: %s", i, error_message(m));
+        if (!strstr(error_message(m), cases[i].why)) fail_msg("case %zu: %s", i, error_message(m));
+        cJSON_Delete(m);
+    }
+    /* whitespace around the object is fine, and the server goes on */
+    sends(&h, "  {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"} \t\r\n");
+    cJSON *m = recv_msg(&h);
+    assert_int_equal((int)cJSON_GetObjectItem(m, "id")->valuedouble, 9);
+    assert_non_null(cJSON_GetObjectItem(m, "result"));
+    cJSON_Delete(m);
+    stop(&h);
+}
+
 int main(void)
 {
     log_init("test", LOG_WARN, NULL);
@@ -560,6 +665,8 @@ int main(void)
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_async_progress_and_cancel),
         cmocka_unit_test(test_set_level),
+        cmocka_unit_test(test_ids_echoed_exactly),
+        cmocka_unit_test(test_protocol_exactness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
