@@ -127,7 +127,10 @@ static void add_options(strv *s, const psy_sandbox *sb)
     sv_add2(s, "--dev", "/dev");
     sv_add2(s, "--proc", "/proc");
     sv_add2(s, "--tmpfs", "/tmp");
+    if (sb->allow_tmp) sv_add2(s, "--tmpfs", "/var/tmp");
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++) sv_add3(s, "--bind", sb->extra_write[i], sb->extra_write[i]);
     add_workspace(s, sb);
+    if (!sb->allow_tmp) sv_add2(s, "--remount-ro", "/tmp"); /* after the binds beneath it */
 }
 
 int psy_sandbox_argv(const psy_sandbox *sb, const char *cmd, char ***argv)
@@ -222,10 +225,11 @@ static size_t psy__hidden_count(const psy_sandbox *sb)
 void psy__bwrap_detail(psy_sandbox *sb)
 {
     snprintf(sb->detail, sizeof sb->detail,
-             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.900s; private /tmp; home, /run and "
+             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.900s%s; home, /run and "
              "socket folders absent; %zu protected file(s) of the workspace hidden; new session%s; environment "
              "cleared; Landlock inner layer not applied",
              sb->allow_network ? " (network allowed by the configuration)" : " and no network", sb->workspace,
+             sb->allow_tmp ? ", /tmp, /var/tmp (both private to the command)" : " (/tmp private and read-only)",
              psy__hidden_count(sb), sb->seccomp ? ", TIOCSTI/TIOCLINUX refused" : ", TIOCSTI NOT filtered");
 }
 
