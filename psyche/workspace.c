@@ -135,6 +135,9 @@ static int walk_beneath(const psy_workspace *ws, const char *rel, int flags, mod
         int next = last ? openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode)
                         : openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e2 = errno;
+        struct stat lst;
+        if (next < 0 && e2 == ENOTDIR && fstatat(cur, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode))
+            e2 = ELOOP; /* a symlink where a folder was expected: not followed */
         close(cur);
         if (next < 0) return -e2;
         if (last) {
