@@ -665,9 +665,9 @@ int psy_sandbox_enter(const psy_sandbox *sb)
     int applied = 0;
     if (sb->seccomp && psy_seccomp_deny_tty_push() == 0) applied |= PSY_SB_SECCOMP;
     if (sb->bwrap) return applied; /* bwrap makes the namespaces (and drops capabilities); Landlock would forbid its mounts */
-    drop_capabilities();
     /* The namespace first: writing uid_map is a write Landlock would refuse. */
     if (sb->netns && enter_netns(sb->uid, sb->gid, sb->netns_userns) > 0) applied |= PSY_SB_NETNS;
+    drop_capabilities(); /* after the namespace: a plain CLONE_NEWNET needs CAP_SYS_ADMIN when run as root */
     if (sb->fs && sb->ruleset_fd >= 0) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
             syscall(SYS_landlock_restrict_self, sb->ruleset_fd, 0) == 0) {

@@ -176,7 +176,7 @@ void psy_sandbox_strv_free(char **v);
  * {"active": bool, "mode": "bubblewrap"|"landlock"|"none",
  *  "protections": {"<name>": {"on": bool, "why": "..."}, ...}}
  * with the names mount_namespace, landlock_files, secrets_hidden, home_secrets_hidden, sockets_absent,
- * network, pid_namespace, process_cleanup, new_session, tty_injection,
+ * network, pid_namespace, process_cleanup, new_session, tty_injection, no_capabilities,
  * clean_environment, psyche_proc_hidden, signals_scoped. Caller frees; NULL
  * when out of memory. */
 cJSON *psy_sandbox_report(const psy_sandbox *sb);

@@ -121,6 +121,9 @@ static void add_workspace(strv *s, const psy_sandbox *sb)
 static void add_options(strv *s, const psy_sandbox *sb)
 {
     sv_add3(s, "--die-with-parent", "--new-session", "--unshare-pid");
+    /* A user namespace of its own and no capabilities: run by root, bwrap
+     * would otherwise leave the command root's capabilities (mount, ...). */
+    sv_add3(s, "--unshare-user", "--cap-drop", "ALL");
     sv_add3(s, "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
     if (!sb->allow_network) sv_add(s, "--unshare-net");
     add_system(s);
@@ -338,6 +341,7 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     prot(o, "new_session", true, "the command runs in a new session without a controlling terminal");
     prot(o, "tty_injection", en && sb->seccomp, en ? sb->seccomp_why : off);
     prot(o, "clean_environment", true, "only PATH, LANG, TERM, HOME (and TMPDIR) are passed");
+    prot(o, "no_capabilities", en, en ? "the command holds no capabilities, also when psyche runs as root" : off);
     bool proc = bw || (sb && sb->nondumpable);
     prot(o, "psyche_proc_hidden", proc,
          bw       ? "own /proc of the command's PID namespace; psyche is not in it"

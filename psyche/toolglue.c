@@ -109,10 +109,12 @@ cJSON *psy_tools_list(psy_agent *a) { return a->tools ? psy_tools_schemas(a->too
 
 cJSON *psy_tools_sandbox(psy_agent *a)
 {
-    cJSON *o = cJSON_CreateObject();
     const psy_sandbox *sb = a->tools ? psy_tools_get_sandbox(a->tools) : NULL;
-    cJSON_AddBoolToObject(o, "active", sb && psy_sandbox_active(sb));
-    cJSON_AddStringToObject(o, "detail", sb ? psy_sandbox_detail(sb) : "no tools");
+    cJSON *o = sb ? psy_sandbox_report(sb) : NULL; /* {active, mode, detail, protections} */
+    if (o) return o;
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "active", false);
+    cJSON_AddStringToObject(o, "detail", "no tools");
     return o;
 }
 

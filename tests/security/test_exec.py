@@ -194,3 +194,12 @@ def test_fallback_is_really_used():
         assert not rep["protections"]["mount_namespace"]["on"]
         assert not rep["protections"]["pid_namespace"]["on"]
         assert not rep["protections"]["sockets_absent"]["on"]
+
+
+def test_command_holds_no_capabilities():
+    """Run by root, the command must not keep root's capabilities (mount, ptrace, ...) in either mode."""
+    with Host() as h:
+        need_sandbox(h)
+        r = h.bash("grep CapEff /proc/self/status; mount -t tmpfs none /usr 2>/dev/null && echo MOUNTED; true")
+        assert "CapEff:\t0000000000000000" in r["stdout"], r["stdout"]
+        assert "MOUNTED" not in r["stdout"]
