@@ -103,9 +103,13 @@ static void add_workspace(strv *s, const psy_sandbox *sb)
 {
     sv_add3(s, "--bind", sb->workspace, sb->workspace);
     const psy_secrets *sec = sb->secrets;
+    const char *covered = NULL; /* the last folder covered: what lies in it is hidden with it */
     for (size_t i = 0; sec && i < sec->n_paths; i++) {
+        size_t cl = covered ? strlen(covered) : 0;
+        if (covered && strncmp(sec->paths[i], covered, cl) == 0 && sec->paths[i][cl] == '/') continue;
         char p[PATH_MAX];
         if (snprintf(p, sizeof p, "%s/%s", sb->workspace, sec->paths[i]) >= (int)sizeof p) continue;
+        if (sec->path_is_dir[i]) covered = sec->paths[i];
         if (sec->path_is_dir[i]) {
             sv_add3(s, "--perms", "0000", "--tmpfs");
             sv_add(s, p);

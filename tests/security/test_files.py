@@ -145,3 +145,14 @@ def test_pcre2_limit_is_an_error():
         assert "PCRE2" in r["error"] and "limit" in r["error"], r["error"]
         r = h.call("search_codebase", pattern="a+!")
         assert r["success"] and r["match_count"] == 1
+
+
+def test_secret_folders_hidden_in_the_sandbox():
+    """Folders of secrets (.aws, .ssh) and their contents are hidden, the rest of the workspace works."""
+    with Host(files={".aws/config": "aws-secret-5\n", ".aws/sub/creds": "aws-secret-6\n",
+                     "app/.ssh/id_rsa": "ssh-secret-7\n", "app/main.c": "int main;\n"}) as h:
+        need_sandbox(h)
+        r = h.bash("cat .aws/config .aws/sub/creds app/.ssh/id_rsa; cp -r .aws stolen; cat stolen/config; "
+                   "cat app/main.c")
+        assert "secret" not in output(r), output(r)
+        assert "int main;" in r["stdout"], output(r)
