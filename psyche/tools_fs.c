@@ -62,10 +62,9 @@ static bool sensitive_blocked(psy_tools *t, const char *rel, const char **rule)
     return psy_path_sensitive(rel, rule);
 }
 
-int psy__tool_open(psy_tools *t, const char *rel, int flags, int *fd, cJSON *res)
+/* Sets result.error for a failed psy_ws_openat of rel; returns rc. */
+static int open_failed(cJSON *res, const char *rel, int rc)
 {
-    int rc = psy_ws_openat(&t->ws, rel, flags, 0, fd);
-    if (rc == 0) return 0;
     if (rc == -ENOENT)
         psy__tool_fail(res, "File not found: %s", rel);
     else if (rc == -EXDEV || rc == -ELOOP)
@@ -76,6 +75,12 @@ int psy__tool_open(psy_tools *t, const char *rel, int flags, int *fd, cJSON *res
     else
         psy__tool_fail(res, "Cannot open %s: %s", rel, strerror(-rc));
     return rc;
+}
+
+int psy__tool_open(psy_tools *t, const char *rel, int flags, int *fd, cJSON *res)
+{
+    int rc = psy_ws_openat(&t->ws, rel, flags, 0, fd);
+    return rc ? open_failed(res, rel, rc) : 0;
 }
 
 bool psy__tool_protected(psy_tools *t, const char *rel, const struct stat *st, const char *verb, cJSON *res)
@@ -548,7 +553,7 @@ static bool tool_list_directory(psy_tools *t, void *ud, const cJSON *args, cJSON
     } else if (rc == -ENOTDIR || (rc == 0 && (fstat(dfd, &st) < 0 || !S_ISDIR(st.st_mode)))) {
         psy__tool_fail(res, "'%s' is not a directory; use read_file", rel);
     } else if (rc) {
-        psy__tool_open(t, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, &dfd, res); /* sets the message */
+        open_failed(res, rel, rc);
     } else {
         bool recursive = arg_bool(args, "recursive", false);
         list_ctx c = {.pattern = arg_str(args, "pattern"), .base_rel = strcmp(rel, ".") ? rel : ""};
