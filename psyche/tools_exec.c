@@ -407,7 +407,14 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
     }
     int64_t t0 = now_mono_ms();
     /* New names of secrets (a command may have made or renamed some) before the sandbox is built. */
-    psy_secrets_scan(&t->secrets, t->ws.root_fd);
+    if (psy_secrets_scan(&t->secrets, t->ws.root_fd) && !t->cfg.allow_sensitive) {
+        /* Fail closed: what was not scanned may hold secrets the sandbox would show. */
+        psy__tool_fail(res,
+                       "Refusing to run commands: the workspace's secrets scan did not complete (%s). Move that "
+                       "folder out of the workspace.",
+                       t->secrets.why);
+        goto out;
+    }
     psy_sandbox_refresh(&t->sb); /* files made since the last command */
     if (psy_sandbox_argv(&t->sb, cmd, &argv) || psy_sandbox_envp(&t->sb, &envp)) {
         psy__tool_fail(res, "Cannot run the command: out of memory");

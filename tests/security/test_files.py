@@ -156,3 +156,20 @@ def test_secret_folders_hidden_in_the_sandbox():
                    "cat app/main.c")
         assert "secret" not in output(r), output(r)
         assert "int main;" in r["stdout"], output(r)
+
+
+def test_secrets_scan_fails_closed():
+    """A tree the secrets scan cannot finish (deeper than 128 folders) closes reads and commands, never opens them."""
+    with Host(files={"ok.txt": "ok\n"}) as h:
+        d = h.ws
+        for _ in range(130):
+            d = os.path.join(d, "d")
+            os.mkdir(d)
+        with open(os.path.join(d, ".env"), "w") as f:
+            f.write("deep-secret-8\n")
+        h.send({"rescan": True})
+        r = h.call("read_file", file_path="ok.txt")
+        assert not r["success"] and "did not complete" in r["error"], r
+        r = h.bash("find . -name .env -exec cat {} +")
+        assert not r["success"] and "deep-secret" not in output(r), r
+        assert not h.report()["protections"]["secrets_hidden"]["on"]
