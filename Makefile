@@ -138,7 +138,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 VERSIONED_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -l PSYCHE_VERSION $(addsuffix /*.c,$(SRC_DIRS)) tools/*.c 2>/dev/null))
 
-.PHONY: all run test test-unit test-integration test-interop test-build test-install test-deb \
+.PHONY: all run test test-unit test-integration test-interop test-build test-install test-deb test-security test-security-fallback \
         test-models bench clean distclean doctor lint format format-check tidy shellcheck \
         help install install-strip uninstall deb man config-docs FORCE
 
@@ -186,6 +186,11 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/lib/libelpis.a 
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# The security suite's driver: psyche's tools on stdin/stdout (tests/security/toolhost.c).
+$(BUILD)/tests/toolhost: $(BUILD)/obj/tests/security/toolhost.o $(BUILD)/lib/libpsyche.a $(BUILD)/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # --- models for tests ------------------------------------------------------
 MODELS := $(BUILD)/models/tiny-chat.gguf $(BUILD)/models/tiny-embed.gguf
 test-models: $(MODELS)
@@ -212,6 +217,13 @@ test-unit: $(UNIT_TESTS) $(MODELS)
 
 test-integration: all $(MODELS)
 	@BUILD=$(BUILD) python3 tests/integration/run.py
+
+# The tool boundary attacked (tests/security): with bubblewrap where it works, and with it made unavailable.
+test-security: all $(BUILD)/tests/toolhost
+	@BUILD=$(BUILD) python3 tests/security/run.py
+
+test-security-fallback: all $(BUILD)/tests/toolhost
+	@BUILD=$(BUILD) PSYCHE_BWRAP=/nonexistent/bwrap python3 tests/security/run.py --fallback
 
 test-interop: all $(MODELS)
 	@tests/interop/run.sh $(BUILD)

@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "buf.h"
 #include "crash.h"
+#include "doctor.h"
 #include "front_print.h"
 #include "log.h"
 #include "paths.h"
@@ -32,7 +33,7 @@
 
 typedef struct main_opts {
     psy_front_opts front;
-    bool repl, summary;
+    bool repl, summary, doctor;
     const cfg_key *keys; /* the settings table, for --no-memory and --no-idle */
     size_t nkeys;
 } main_opts;
@@ -48,6 +49,7 @@ static void usage_text(FILE *f)
     fputs("usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
           "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
           "       psyche --print-config [--config FILE]\n"
+          "       psyche --doctor [--config FILE] [--workspace DIR]   which sandbox protections are on\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -150,6 +152,7 @@ static int own_arg(void *ud, int argc, char **argv, int *i)
     else if (!strcmp(a, "--events")) o->front.events = true;
     else if (!strcmp(a, "--raw")) o->front.raw = true;
     else if (!strcmp(a, "--summary")) o->summary = true;
+    else if (!strcmp(a, "--doctor")) o->doctor = true;
     else return -ENOENT;
     return 0;
 }
@@ -273,6 +276,10 @@ int main(int argc, char **argv)
     char err[2048] = "", *where = NULL;
     bool done = startup_begin(&p, argc, argv, &st) != 0; /* --help, --version, --print-config, or an error */
     int status = done ? st.exit_code : 0;
+    if (!done && o.doctor) { /* the sandbox report needs no model and starts no child */
+        status = psy_doctor_run(&g_cfg, stdout);
+        done = true;
+    }
     if (!done) status = check_settings(&g_cfg, &o, st.config_path, err, sizeof err);
     if (!done && !status) status = open_log(&g_cfg, st.level, err, sizeof err);
     if (!done && !status) {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <sched.h>
 #include <stdint.h>
@@ -180,6 +181,18 @@ static bool secret_name(const char *dir, const char *name)
     return psy_name_sensitive(name) || (strcmp(name, "gh") == 0 && strcmp(base_of(dir), ".config") == 0);
 }
 
+/* A secret by name, or (inside the workspace) by identity: a protected file
+ * renamed or hard-linked under an innocent name. */
+static bool secret_entry(const psy_sandbox *sb, const char *dir, const char *name)
+{
+    if (secret_name(dir, name)) return true;
+    if (!sb->secrets || !sb->secrets->n_ids) return false;
+    char p[PATH_MAX];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p) return true; /* cannot check: closed */
+    return lstat(p, &st) == 0 && psy_secrets_has(sb->secrets, &st);
+}
+
 /* Directory entry type without following symlinks. */
 static int entry_type(const char *dir, const struct dirent *de)
 {
@@ -249,7 +262,7 @@ static void area_emit(read_walk *w, scan *sc, int i, int depth)
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *name = de->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || secret_name(path, name)) continue;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || secret_entry(w->sb, path, name)) continue;
         char p[PATH_MAX];
         if (join(p, sizeof p, path, name)) continue;
         int t = entry_type(path, de);
@@ -274,7 +287,9 @@ static void area_walk(read_walk *w, const char *root, int depth)
         free(sc.v);
         return;
     }
-    int budget = w->budget;
+    /* The workspace is where the model can make files: no budget there, so
+     * 20,001 files do not make the scan give up and grant the rest. */
+    int budget = strcmp(root, w->sb->workspace) == 0 ? INT_MAX : w->budget;
     bool cut = false;
     for (int q = 0; q < sc.n && !cut; q++) {
         if (sc.v[q].opaque) continue;
@@ -288,7 +303,7 @@ static void area_walk(read_walk *w, const char *root, int depth)
                 cut = true; /* what was not looked at is granted whole */
                 break;
             }
-            if (secret_name(sc.v[q].path, name)) {
+            if (secret_entry(w->sb, sc.v[q].path, name)) {
                 sc.v[q].dirty = true;
                 continue;
             }
@@ -340,7 +355,7 @@ static void grant_reads(read_walk *w, const char *dir, int depth)
             grant_reads(w, p, depth + 1);
             continue;
         }
-        if (strcmp(dir, "/") != 0 && secret_name(dir, name)) continue;
+        if (strcmp(dir, "/") != 0 && secret_entry(w->sb, dir, name)) continue;
         add_rule(w->sb, p, FS_READ);
     }
     closedir(d);
@@ -508,7 +523,14 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
     sb->uid = (unsigned)getuid();
     sb->gid = (unsigned)getgid();
     sb->enabled = cfg->enabled;
+    sb->secrets = cfg->secrets;
+    /* Psyche's own /proc entries (environ, fd/0, mem) become root's: a
+     * command of the same user cannot read or open them. */
+    sb->nondumpable = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0;
+    psy__seccomp_probe(sb);
     if (!cfg->enabled) {
+        snprintf(sb->workspace, sizeof sb->workspace, "%s", cfg->workspace);
+        snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "the sandbox is disabled in the configuration");
         snprintf(sb->detail, sizeof sb->detail, "not sandboxed: disabled in the configuration");
         return 0;
     }
@@ -534,6 +556,17 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
         sb->netns = r > 0;
         sb->netns_userns = r == 2;
     }
+    const char *force = getenv("PSYCHE_SANDBOX");
+    if (cfg->no_bwrap || (force && strcmp(force, "landlock") == 0))
+        snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "bubblewrap not used: forced off (%s)",
+                 cfg->no_bwrap ? "configuration" : "PSYCHE_SANDBOX=landlock");
+    else
+        psy__bwrap_probe(sb);
+    if (sb->bwrap) {
+        psy__bwrap_detail(sb);
+        log_info("sandbox: %s", sb->detail);
+        return 0;
+    }
     if (sb->abi > 0) {
         /* /tmp on the way to the workspace or a home is granted entry by
          * entry, so files made in it later are unreadable: compilers and test
@@ -555,6 +588,7 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
 
 int psy_sandbox_refresh(psy_sandbox *sb)
 {
+    if (sb && sb->enabled && sb->bwrap) psy__bwrap_detail(sb); /* the count of hidden files */
     if (!sb || !sb->enabled || !sb->fs) return 0;
     if (!watched_changed(sb)) return 0; /* nothing new where a grant is entry by entry */
     int rc = build_ruleset(sb);
@@ -593,7 +627,7 @@ void psy_sandbox_free(psy_sandbox *sb)
 
 bool psy_sandbox_active(const psy_sandbox *sb)
 {
-    return sb && sb->enabled && sb->fs;
+    return sb && sb->enabled && (sb->bwrap || sb->fs);
 }
 
 const char *psy_sandbox_detail(const psy_sandbox *sb)
@@ -605,15 +639,35 @@ const char *psy_sandbox_detail(const psy_sandbox *sb)
 int psy_sandbox_expected(const psy_sandbox *sb)
 {
     if (!sb || !sb->enabled) return 0;
-    return (sb->fs ? PSY_SB_FS : 0) | (sb->netns ? PSY_SB_NETNS : 0) | (sb->fs && sb->net_tcp ? PSY_SB_NETLL : 0);
+    int sec = sb->seccomp ? PSY_SB_SECCOMP : 0;
+    if (sb->bwrap) return sec;
+    return (sb->fs ? PSY_SB_FS : 0) | (sb->netns ? PSY_SB_NETNS : 0) | (sb->fs && sb->net_tcp ? PSY_SB_NETLL : 0) |
+           sec;
+}
+
+/* Drops every capability (bounding set first, so an exec as root gains
+ * none back): a command run by root cannot use CAP_SYS_PTRACE to read
+ * psyche's /proc entries or CAP_DAC_OVERRIDE around the rules.
+ * Async-signal-safe. */
+static void drop_capabilities(void)
+{
+    for (int c = 0; c < 64; c++) prctl(PR_CAPBSET_DROP, c, 0, 0, 0); /* EINVAL past the last one */
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    syscall(SYS_capset, &h, d);
 }
 
 int psy_sandbox_enter(const psy_sandbox *sb)
 {
     if (!sb || !sb->enabled) return 0;
     int applied = 0;
+    if (sb->seccomp && psy_seccomp_deny_tty_push() == 0) applied |= PSY_SB_SECCOMP;
+    if (sb->bwrap) return applied; /* bwrap makes the namespaces (and drops capabilities); Landlock would forbid its mounts */
     /* The namespace first: writing uid_map is a write Landlock would refuse. */
     if (sb->netns && enter_netns(sb->uid, sb->gid, sb->netns_userns) > 0) applied |= PSY_SB_NETNS;
+    drop_capabilities(); /* after the namespace: a plain CLONE_NEWNET needs CAP_SYS_ADMIN when run as root */
     if (sb->fs && sb->ruleset_fd >= 0) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
             syscall(SYS_landlock_restrict_self, sb->ruleset_fd, 0) == 0) {

@@ -1,5 +1,28 @@
-/* sandbox.h - confinement of execute_bash's child with Landlock (and a network namespace).
+/* sandbox.h - confinement of execute_bash's command.
  *
+ * Two modes, chosen at init and reported (psy_sandbox_report):
+ *   "bubblewrap" (where bwrap works: user namespaces available, and not
+ *     forced off with PSYCHE_SANDBOX=landlock): the command runs under bwrap
+ *     in new mount, PID, IPC, UTS (and, unless allow_network, network)
+ *     namespaces, with --die-with-parent and --new-session. Its file system:
+ *     /usr, /etc, /opt and the /bin, /lib links read-only, a private /dev,
+ *     /proc of its own PID namespace, a private /tmp (also its $HOME), and the
+ *     workspace read-write - the only writable place shared with the user.
+ *     $HOME, /home, /run, /var, $XDG_RUNTIME_DIR and every socket folder are
+ *     simply absent; the workspace's protected files (secrets.h) are covered
+ *     by /dev/null or an empty read-only folder. Landlock is NOT layered
+ *     inside (applying it needs a program of ours inside the namespace; the
+ *     report says so).
+ *   "landlock" (the fallback): what follows.
+ * Both modes add: a cleared environment (PATH, LANG, TERM, HOME, TMPDIR
+ * only), a new session with no controlling terminal, a seccomp filter
+ * refusing TIOCSTI/TIOCLINUX (sandbox_seccomp.c), and a keeper process (a
+ * child subreaper, tools_exec.c) that kills every process the command left,
+ * setsid/setpgid/double-forked ones included, when it ends. Psyche itself is
+ * made non-dumpable, so /proc/<psyche>/environ, fd/ and mem are not open to
+ * the command even without a PID namespace.
+ *
+ * The Landlock mode:
  * What the sandbox covers, when the kernel has Landlock (ABI >= 1):
  *   - writes (create, delete, rename, truncate, write) only beneath the
  *     workspace, plus /tmp, /var/tmp and /dev/shm when allow_tmp (the
@@ -44,13 +67,19 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
+#include "secrets.h"
+
 typedef struct psy_sandbox_config {
     const char *workspace;          /* directory writes are confined to (required) */
     bool enabled;                   /* false: no sandbox at all (reported as such) */
     bool allow_network;             /* false: no network for the command */
     bool allow_tmp;                 /* writes to /tmp, /var/tmp, /dev/shm too */
     const char *const *extra_write; /* NULL-terminated list of more writable dirs, or NULL (copied) */
-    int scan_budget;                /* entries looked at per home / workspace for secrets; 0 = 20000 */
+    int scan_budget;                /* entries looked at per home for secrets; 0 = 20000 (the workspace: no limit) */
+    const psy_secrets *secrets;     /* the workspace's protected files, hidden from the command (not owned; may be NULL) */
+    bool no_bwrap;                  /* use the Landlock fallback (also: PSYCHE_SANDBOX=landlock in the environment) */
 } psy_sandbox_config;
 
 typedef struct psy_sandbox_watch {
@@ -82,6 +111,13 @@ typedef struct psy_sandbox {
     char scratch[PATH_MAX]; /* our own TMPDIR (removed at free), or "" */
     psy_sandbox_watch *watch; /* directories granted entry by entry, with their mtime at the build */
     size_t n_watch, cap_watch;
+    const psy_secrets *secrets; /* not owned */
+    bool bwrap;                 /* commands run under bubblewrap */
+    char bwrap_path[PATH_MAX];
+    char bwrap_why[256];        /* why bubblewrap is not used, when !bwrap */
+    bool seccomp;               /* the TIOCSTI/TIOCLINUX filter can be installed */
+    char seccomp_why[128];
+    bool nondumpable;           /* psyche's /proc entries are closed to the command */
 } psy_sandbox;
 
 /* What psy_sandbox_enter() managed, as bits. */
@@ -89,6 +125,7 @@ enum {
     PSY_SB_FS = 1,    /* Landlock file rules enforced */
     PSY_SB_NETNS = 2, /* in a new network namespace */
     PSY_SB_NETLL = 4, /* Landlock TCP rules enforced */
+    PSY_SB_SECCOMP = 8, /* the TIOCSTI/TIOCLINUX filter installed */
 };
 
 void psy_sandbox_default_config(psy_sandbox_config *c); /* enabled, no network, allow_tmp */
@@ -99,7 +136,8 @@ void psy_sandbox_default_config(psy_sandbox_config *c); /* enabled, no network, 
 int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg);
 void psy_sandbox_free(psy_sandbox *sb);
 
-/* True when at least the file-system confinement is in force. */
+/* True when at least the file-system confinement is in force (bubblewrap's
+ * mount namespace, or Landlock). */
 bool psy_sandbox_active(const psy_sandbox *sb);
 /* "landlock ABI 7: writes only in <ws>, /tmp ...; network blocked (...)"
  * or "not sandboxed: <why>". Never NULL. */
@@ -121,5 +159,35 @@ int psy_sandbox_enter(const psy_sandbox *sb);
 
 /* The planned bits (what psy_sandbox_enter should return). */
 int psy_sandbox_expected(const psy_sandbox *sb);
+
+/* The argv that runs `/bin/sh -c cmd` in the sandbox (bwrap's, in the
+ * bubblewrap mode), NULL-terminated. Made in the parent before the fork.
+ * Returns 0 or -ENOMEM; free with psy_sandbox_strv_free. */
+int psy_sandbox_argv(const psy_sandbox *sb, const char *cmd, char ***argv);
+/* The command's whole environment: PATH, LANG (from ours when set), TERM
+ * (ours or "dumb"), HOME (the private /tmp under bubblewrap, else the
+ * workspace), TMPDIR when psy_sandbox_tmpdir says so. Nothing else of
+ * psyche's environment (no tokens, no SSH_AUTH_SOCK, no DBUS address).
+ * Used even when the sandbox is disabled. Returns 0 or -ENOMEM. */
+int psy_sandbox_envp(const psy_sandbox *sb, char ***envp);
+void psy_sandbox_strv_free(char **v);
+
+/* Which protections are in force, never "on" for a missing part:
+ * {"active": bool, "mode": "bubblewrap"|"landlock"|"none",
+ *  "protections": {"<name>": {"on": bool, "why": "..."}, ...}}
+ * with the names mount_namespace, landlock_files, secrets_hidden, home_secrets_hidden, sockets_absent,
+ * network, pid_namespace, process_cleanup, new_session, tty_injection, no_capabilities,
+ * clean_environment, psyche_proc_hidden, signals_scoped. Caller frees; NULL
+ * when out of memory. */
+cJSON *psy_sandbox_report(const psy_sandbox *sb);
+
+/* In the command's process, before exec (async-signal-safe): installs the
+ * seccomp filter. Returns 0 or -errno. (sandbox_seccomp.c) */
+int psy_seccomp_deny_tty_push(void);
+
+/* ---- internal to sandbox*.c ---- */
+void psy__bwrap_probe(psy_sandbox *sb);  /* sets bwrap, bwrap_path, bwrap_why */
+void psy__bwrap_detail(psy_sandbox *sb); /* the detail line of the bubblewrap mode */
+void psy__seccomp_probe(psy_sandbox *sb); /* sets seccomp, seccomp_why */
 
 #endif

@@ -128,10 +128,12 @@ cJSON *psy_toolset_list(const psy_toolset *ts)
 
 cJSON *psy_toolset_sandbox(const psy_toolset *ts)
 {
-    cJSON *o = cJSON_CreateObject();
     const psy_sandbox *sb = ts->tools ? psy_tools_get_sandbox(ts->tools) : NULL;
-    cJSON_AddBoolToObject(o, "active", sb && psy_sandbox_active(sb));
-    cJSON_AddStringToObject(o, "detail", sb ? psy_sandbox_detail(sb) : "no tools");
+    cJSON *o = sb ? psy_sandbox_report(sb) : NULL; /* {active, mode, detail, protections} */
+    if (o) return o;
+    o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "active", false);
+    cJSON_AddStringToObject(o, "detail", "no tools");
     return o;
 }
 

@@ -47,6 +47,9 @@ int psy_tools_new(const psy_tools_config *cfg, psy_tools **out, char *err, size_
         return rc;
     }
     t->cfg.workspace = t->ws.root;
+    if (psy_secrets_scan(&t->secrets, t->ws.root_fd))
+        log_warn("secrets scan of %s did not complete (%s): reads of its files are refused", t->ws.root,
+                 t->secrets.why);
 
     psy_sandbox_config sc;
     psy_sandbox_default_config(&sc);
@@ -56,6 +59,7 @@ int psy_tools_new(const psy_tools_config *cfg, psy_tools **out, char *err, size_
     sc.allow_tmp = cfg->sandbox_tmp;
     sc.extra_write = cfg->extra_write;
     sc.scan_budget = cfg->sandbox_scan_budget;
+    sc.secrets = &t->secrets;
     t->cfg.extra_write = NULL; /* not kept: the caller's list may go away */
     psy_sandbox_init(&t->sb, &sc);
 
@@ -82,6 +86,7 @@ void psy_tools_free(psy_tools *t)
     free(t->defs);
     free(t->schemas);
     psy_sandbox_free(&t->sb);
+    psy_secrets_free(&t->secrets);
     psy_ws_close(&t->ws);
     free(t);
 }

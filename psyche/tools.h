@@ -20,10 +20,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "sandbox.h"
+#include "secrets.h"
 #include "workspace.h"
 
 typedef struct psy_tools psy_tools;
@@ -125,6 +127,7 @@ struct psy_tools {
     psy_tools_config cfg;
     psy_workspace ws;
     psy_sandbox sb;
+    psy_secrets secrets; /* protected identities of the workspace; rescanned before each command */
     psy_tool_def *defs;
     cJSON **schemas; /* parsed schema_json, parallel to defs */
     size_t n, cap;
@@ -142,5 +145,12 @@ void psy__register_fs_tools(psy_tools *t);
 /* The PSY_TOOL_* flags of the call running on this thread. */
 unsigned psy__tool_flags(void);
 void psy__register_exec_tool(psy_tools *t);
+/* Opens rel beneath the workspace for a file tool (see psy_ws_openat); on
+ * failure sets result.error (naming rel) and returns -errno. */
+int psy__tool_open(psy_tools *t, const char *rel, int flags, int *fd, cJSON *result);
+/* When the opened entry (rel, st from fstat) is protected (a secret by name or
+ * by identity, or the secrets scan did not complete), sets result.error and
+ * returns true. verb: "read", "edit". */
+bool psy__tool_protected(psy_tools *t, const char *rel, const struct stat *st, const char *verb, cJSON *result);
 
 #endif

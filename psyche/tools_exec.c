@@ -1,16 +1,23 @@
 /* tools_exec.c - execute_bash: the blocklist, and running `/bin/sh -c` in
- * the workspace in its own process group, in the sandbox, with a timeout
- * that kills the whole group and capped output.
+ * the workspace, in the sandbox, with a timeout and capped output.
  *
- * Between fork and exec the child only makes async-signal-safe calls (the
- * agent runs on its own thread while the UI thread runs). Processes the
- * command leaves in the background are stopped when it ends: a tool call
- * does not leave daemons behind. */
+ * The forked child becomes a keeper: a new session (no controlling
+ * terminal), a child subreaper, and the parent of the command. Every process
+ * the command starts - also those that call setsid or setpgid, or
+ * double-fork - is the keeper's descendant or is reparented to it, so when
+ * the command ends (or psyche sends the keeper SIGTERM on a timeout or
+ * cancel, or psyche dies: PR_SET_PDEATHSIG) the keeper kills them all
+ * (listing /proc/thread-self/children until none is left) before it exits.
+ * A tool call does not leave daemons behind.
+ *
+ * Between fork and exec only async-signal-safe calls happen (the agent runs
+ * on its own thread while the UI thread runs). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -21,8 +28,6 @@
 #include "log.h"
 #include "tools.h"
 #include "util.h"
-
-extern char **environ;
 
 /* ---- blocklist ------------------------------------------------------------------ */
 
@@ -233,11 +238,111 @@ static void cap_free(capture *c)
 /* ---- running ------------------------------------------------------------------------ */
 
 typedef struct child_report {
-    int kind;  /* 1: sandbox bits applied; 2: exec/chdir failed */
-    int value; /* bits, or errno */
+    int kind;  /* 1: sandbox bits applied; 2: exec/chdir failed; 3: the keeper's count of processes it killed */
+    int value; /* bits, errno, or count */
 } child_report;
 
-static void child_run(psy_tools *t, char *const argv[], char *const envp[], int in, int out, int err, int rep)
+/* Kills every child of the calling process (a subreaper, so orphaned
+ * descendants are its children too) until none is left. Returns how many it
+ * killed. Async-signal-safe. */
+static int kill_all_children(void)
+{
+    int killed = 0;
+    for (;;) {
+        int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return killed; /* no CONFIG_PROC_CHILDREN: the parent's group kill remains */
+        char b[4096];
+        ssize_t n = read(fd, b, sizeof b - 1);
+        close(fd);
+        int found = 0;
+        long pid = 0;
+        for (ssize_t i = 0; i <= n; i++) {
+            if (i < n && b[i] >= '0' && b[i] <= '9') {
+                pid = pid * 10 + (b[i] - '0');
+            } else if (pid > 0) {
+                kill((pid_t)pid, SIGKILL);
+                found++;
+                pid = 0;
+            }
+        }
+        if (found == 0) {
+            if (waitpid(-1, NULL, WNOHANG) > 0) continue; /* a zombie not listed yet */
+            return killed;
+        }
+        killed += found;
+        /* Each one killed dies and is reaped; what it leaves is reparented
+         * to us and listed in the next round. */
+        for (int k = 0; k < found; k++)
+            if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD) return killed;
+    }
+}
+
+/* The command's own process: sandbox, report, exec. Never returns. */
+static void command_run(psy_tools *t, char *const argv[], char *const envp[], const sigset_t *mask, int rep)
+{
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    child_report r = {1, psy_sandbox_enter(&t->sb)};
+    (void)!write(rep, &r, sizeof r);
+    execve(argv[0], argv, envp);
+    r.kind = 2;
+    r.value = errno;
+    (void)!write(rep, &r, sizeof r);
+    _exit(127);
+}
+
+/* The keeper (see the top of the file). Never returns. */
+static void keeper_run(psy_tools *t, char *const argv[], char *const envp[], pid_t parent, int rep, int kep)
+{
+    sigset_t waitset, old;
+    sigemptyset(&waitset);
+    sigaddset(&waitset, SIGCHLD);
+    sigaddset(&waitset, SIGTERM);
+    sigaddset(&waitset, SIGHUP);
+    sigaddset(&waitset, SIGINT);
+    sigprocmask(SIG_BLOCK, &waitset, &old);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != parent) _exit(125); /* psyche is already gone */
+    pid_t cmd = fork();
+    if (cmd == 0) command_run(t, argv, envp, &old, rep);
+    close(rep);
+    close(0), close(1), close(2); /* the output pipes close when the command's processes are gone */
+    if (cmd < 0) _exit(126);
+    int status = 0;
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&waitset, &si);
+        if (sig < 0) continue;
+        if (sig != SIGCHLD) {
+            kill_all_children();
+            _exit(128 + sig);
+        }
+        pid_t w;
+        bool done = false;
+        int st;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+            if (w == cmd) status = st, done = true;
+        if (done) break;
+    }
+    child_report r = {3, kill_all_children()};
+    (void)!write(kep, &r, sizeof r);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        kill(getpid(), sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+static void child_run(psy_tools *t, char *const argv[], char *const envp[], const int io[3], int rep, int kep,
+                      pid_t parent)
 {
     sigset_t all;
     sigemptyset(&all);
@@ -247,24 +352,17 @@ static void child_run(psy_tools *t, char *const argv[], char *const envp[], int 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-    setpgid(0, 0);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
+    setsid(); /* a new session: no controlling terminal, and a group of its own */
+    dup2(io[0], 0);
+    dup2(io[1], 1);
+    dup2(io[2], 2);
     child_report r = {2, 0};
     if (chdir(t->ws.root) < 0) {
         r.value = errno;
         (void)!write(rep, &r, sizeof r);
         _exit(126);
     }
-    r.kind = 1;
-    r.value = psy_sandbox_enter(&t->sb);
-    (void)!write(rep, &r, sizeof r);
-    execve("/bin/sh", argv, envp);
-    r.kind = 2;
-    r.value = errno;
-    (void)!write(rep, &r, sizeof r);
-    _exit(127);
+    keeper_run(t, argv, envp, parent, rep, kep);
 }
 
 static void drain(int *fd, capture *c)
@@ -295,47 +393,45 @@ static void pump(int fds[2], capture caps[2], int64_t stop_at_ms)
 
 static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
 {
-    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1};
+    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1}, pk[2] = {-1, -1};
     capture caps[2];
     cap_init(&caps[0], t->cfg.max_output_bytes);
     cap_init(&caps[1], t->cfg.max_output_bytes);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    char **envp = NULL, *tmpdir_var = NULL;
+    char **argv = NULL, **envp = NULL;
     bool ok = false;
-    if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC)) {
+    if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC) ||
+        pipe2(pk, O_CLOEXEC | O_NONBLOCK)) {
         psy__tool_fail(res, "Cannot run the command: %s", strerror(errno));
         goto out;
     }
     int64_t t0 = now_mono_ms();
-    psy_sandbox_refresh(&t->sb); /* files made since the last command */
-    const char *tmpdir = psy_sandbox_tmpdir(&t->sb);
-    if (tmpdir) {
-        size_t n = 0;
-        while (environ[n]) n++;
-        envp = calloc(n + 2, sizeof *envp);
-        buf tv = BUF_INIT;
-        buf_printf(&tv, "TMPDIR=%s", tmpdir);
-        tmpdir_var = buf_detach(&tv);
-        if (!envp || !tmpdir_var) {
-            psy__tool_fail(res, "Cannot run the command: out of memory");
-            goto out;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (strncmp(environ[i], "TMPDIR=", 7)) envp[k++] = environ[i];
-        envp[k++] = tmpdir_var;
-        envp[k] = NULL;
+    /* New names of secrets (a command may have made or renamed some) before the sandbox is built. */
+    if (psy_secrets_scan(&t->secrets, t->ws.root_fd) && !t->cfg.allow_sensitive) {
+        /* Fail closed: what was not scanned may hold secrets the sandbox would show. */
+        psy__tool_fail(res,
+                       "Refusing to run commands: the workspace's secrets scan did not complete (%s). Move that "
+                       "folder out of the workspace.",
+                       t->secrets.why);
+        goto out;
     }
+    psy_sandbox_refresh(&t->sb); /* files made since the last command */
+    if (psy_sandbox_argv(&t->sb, cmd, &argv) || psy_sandbox_envp(&t->sb, &envp)) {
+        psy__tool_fail(res, "Cannot run the command: out of memory");
+        goto out;
+    }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         psy__tool_fail(res, "Cannot run the command: fork: %s", strerror(errno));
         goto out;
     }
-    if (pid == 0) child_run(t, argv, envp ? envp : environ, devnull, po[1], pe[1], pr[1]);
-    setpgid(pid, pid); /* also in the parent, so the group exists before any kill */
-    close(po[1]), close(pe[1]), close(pr[1]);
-    po[1] = pe[1] = pr[1] = -1;
+    if (pid == 0) {
+        int io[3] = {devnull, po[1], pe[1]};
+        child_run(t, argv, envp, io, pr[1], pk[1], parent);
+    }
+    close(po[1]), close(pe[1]), close(pr[1]), close(pk[1]);
+    po[1] = pe[1] = pr[1] = pk[1] = -1;
 
     int sandbox_bits = 0, exec_errno = 0;
     child_report r;
@@ -385,7 +481,7 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
         }
     }
     if (timed_out || cancelled) {
-        kill(-pid, SIGTERM);
+        kill(pid, SIGTERM); /* the keeper kills everything of the command, then exits */
         int64_t grace = now_mono_ms() + 300;
         while (now_mono_ms() < grace) {
             siginfo_t si;
@@ -403,6 +499,8 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
 
+    child_report kr;
+    if (read(pk[0], &kr, sizeof kr) == (ssize_t)sizeof kr && kr.kind == 3 && kr.value > 0) lingering = true;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
     cJSON_AddStringToObject(res, "command", cmd);
     cJSON_AddNumberToObject(res, "exit_code", code);
@@ -428,8 +526,9 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
         cJSON_AddStringToObject(res, "sandbox", psy_sandbox_detail(&t->sb));
     } else {
         char sbm[1600];
-        snprintf(sbm, sizeof sbm, "partly applied (%s%s%s): %s",
-                 sandbox_bits & PSY_SB_FS ? "files" : "files NOT confined",
+        snprintf(sbm, sizeof sbm, "partly applied (%s%s%s%s): %s",
+                 sandbox_bits & PSY_SB_FS ? "files" : t->sb.bwrap ? "bubblewrap" : "files NOT confined",
+                 sandbox_bits & PSY_SB_SECCOMP ? ", TIOCSTI filter" : ", TIOCSTI NOT filtered",
                  sandbox_bits & PSY_SB_NETNS ? ", network namespace" : "",
                  sandbox_bits & PSY_SB_NETLL ? ", TCP rules" : "", psy_sandbox_detail(&t->sb));
         cJSON_AddStringToObject(res, "sandbox", sbm);
@@ -450,13 +549,14 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
         ok = true;
     }
 out:
-    free(envp);
-    free(tmpdir_var);
+    psy_sandbox_strv_free(argv);
+    psy_sandbox_strv_free(envp);
     if (devnull >= 0) close(devnull);
     for (int i = 0; i < 2; i++) {
         if (po[i] >= 0) close(po[i]);
         if (pe[i] >= 0) close(pe[i]);
         if (pr[i] >= 0) close(pr[i]);
+        if (pk[i] >= 0) close(pk[i]);
     }
     cap_free(&caps[0]);
     cap_free(&caps[1]);

@@ -29,6 +29,7 @@
 #define SEARCH_MAX_FILES 20000
 #define SEARCH_LINE_MAX 400
 #define WALK_MAX_DEPTH 64
+#define SEARCH_MATCH_LIMIT 1000000 /* PCRE2 match() calls per line; a hit is a tool error */
 
 static int arg_int(const cJSON *args, const char *k, int def)
 {
@@ -61,7 +62,104 @@ static bool sensitive_blocked(psy_tools *t, const char *rel, const char **rule)
     return psy_path_sensitive(rel, rule);
 }
 
+/* Sets result.error for a failed psy_ws_openat of rel; returns rc. */
+static int open_failed(cJSON *res, const char *rel, int rc)
+{
+    if (rc == -ENOENT)
+        psy__tool_fail(res, "File not found: %s", rel);
+    else if (rc == -EXDEV || rc == -ELOOP)
+        psy__tool_fail(res,
+                       "Path '%s' leads outside the workspace or through a symlink that changed while it was "
+                       "opened; refused",
+                       rel);
+    else
+        psy__tool_fail(res, "Cannot open %s: %s", rel, strerror(-rc));
+    return rc;
+}
+
+int psy__tool_open(psy_tools *t, const char *rel, int flags, int *fd, cJSON *res)
+{
+    int rc = psy_ws_openat(&t->ws, rel, flags, 0, fd);
+    return rc ? open_failed(res, rel, rc) : 0;
+}
+
+bool psy__tool_protected(psy_tools *t, const char *rel, const struct stat *st, const char *verb, cJSON *res)
+{
+    const char *rule;
+    if (sensitive_blocked(t, rel, &rule)) {
+        psy__tool_fail(res, "Refusing to %s '%s': it looks like a file holding secrets (%s)", verb, rel, rule);
+        return true;
+    }
+    if (t->cfg.allow_sensitive && !(psy__tool_flags() & PSY_TOOL_STRICT_PATHS)) return false;
+    if (psy_secrets_has(&t->secrets, st)) {
+        psy__tool_fail(res,
+                       "Refusing to %s '%s': it is a protected file (a secret renamed or linked under another "
+                       "name)",
+                       verb, rel);
+        return true;
+    }
+    if (!t->secrets.complete) {
+        psy__tool_fail(res, "Refusing to %s '%s': the workspace's secrets scan did not complete (%s)", verb, rel,
+                       t->secrets.why[0] ? t->secrets.why : "not run");
+        return true;
+    }
+    return false;
+}
+
+/* Reads all of fd (at most max bytes, else -EFBIG); *out is malloc'd and NUL-terminated. */
+static int read_fd_all(int fd, size_t max, char **out, size_t *len)
+{
+    buf b = BUF_INIT;
+    char tmp[65536];
+    for (;;) {
+        ssize_t k = read(fd, tmp, sizeof tmp);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            int e = errno;
+            buf_free(&b);
+            return -e;
+        }
+        if (k == 0) break;
+        if (b.len + (size_t)k > max) {
+            buf_free(&b);
+            return -EFBIG;
+        }
+        if (buf_append(&b, tmp, (size_t)k)) {
+            buf_free(&b);
+            return -ENOMEM;
+        }
+    }
+    *len = b.len;
+    if (!b.data && buf_putc(&b, 0) == 0) b.len = 0;
+    *out = buf_detach(&b);
+    return *out ? 0 : -ENOMEM;
+}
+
 /* ---- read_file ------------------------------------------------------------- */
+
+/* Opens rel for reading and checks the handle: a regular file, not
+ * protected, within the size limit. Returns the fd or -1 (result.error set). */
+static int open_regular(psy_tools *t, const char *rel, const char *verb, struct stat *st, cJSON *res)
+{
+    int fd;
+    if (psy__tool_open(t, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, &fd, res)) return -1;
+    if (fstat(fd, st) < 0) {
+        psy__tool_fail(res, "Cannot read %s: %s", rel, strerror(errno));
+    } else if (S_ISDIR(st->st_mode)) {
+        psy__tool_fail(res, "'%s' is a directory; use list_directory", rel);
+    } else if (!S_ISREG(st->st_mode)) {
+        psy__tool_fail(res, "'%s' is not a regular file", rel);
+    } else if (psy__tool_protected(t, rel, st, verb, res)) {
+        /* error set */
+    } else if ((size_t)st->st_size > t->cfg.max_file_size) {
+        psy__tool_fail(res, "File too large: %s is %lld bytes (limit %zu)", rel, (long long)st->st_size,
+                       t->cfg.max_file_size);
+    } else {
+        return fd;
+    }
+    close(fd);
+    return -1;
+}
 
 static bool tool_read_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
 {
@@ -77,24 +175,10 @@ static bool tool_read_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
         psy__tool_fail(res, "Refusing to read '%s': it looks like a file holding secrets (%s)", rel, rule);
         goto out;
     }
-    if (stat(path, &st) < 0) {
-        psy__tool_fail(res, errno == ENOENT ? "File not found: %s" : "Cannot read %s: %s", rel, strerror(errno));
-        goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        psy__tool_fail(res, "'%s' is a directory; use list_directory", rel);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        psy__tool_fail(res, "'%s' is not a regular file", rel);
-        goto out;
-    }
-    if ((size_t)st.st_size > t->cfg.max_file_size) {
-        psy__tool_fail(res, "File too large: %s is %lld bytes (limit %zu)", rel, (long long)st.st_size,
-                       t->cfg.max_file_size);
-        goto out;
-    }
-    int rc = read_file_all(path, t->cfg.max_file_size, &data, &len);
+    int fd = open_regular(t, rel, "read", &st, res);
+    if (fd < 0) goto out;
+    int rc = read_fd_all(fd, t->cfg.max_file_size, &data, &len);
+    close(fd);
     if (rc) {
         if (rc == -EFBIG)
             psy__tool_fail(res, "File too large: %s (limit %zu bytes)", rel, t->cfg.max_file_size);
@@ -139,38 +223,37 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* Replaces path with data atomically (temp file + rename), with mode. */
-static int write_atomic(const char *path, const char *data, size_t n, mode_t mode)
+/* Replaces name in the directory dfd with data atomically: a temporary file
+ * made with O_EXCL in the same directory (through the handle), fsync,
+ * renameat. mode is applied to the new file. */
+static int write_atomic_at(int dfd, const char *name, const char *data, size_t n, mode_t mode)
 {
-    char tmp[PATH_MAX];
-    char dir[PATH_MAX], base[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    snprintf(base, sizeof base, "%s", path);
-    int k = snprintf(tmp, sizeof tmp, "%s/.%s.psyche-XXXXXX", dirname(dir), basename(base));
-    if (k < 0 || (size_t)k >= sizeof tmp) return -ENAMETOOLONG;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) return -errno;
+    char tmp[NAME_MAX + 1];
+    int fd = -1;
+    for (int tries = 0; tries < 16 && fd < 0; tries++) {
+        char id[37];
+        uuid4(id);
+        int k = snprintf(tmp, sizeof tmp, ".%.200s.psyche-%.12s", name, id);
+        if (k < 0 || (size_t)k >= sizeof tmp) return -ENAMETOOLONG;
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) return -errno;
+    }
+    if (fd < 0) return -EEXIST;
     int rc = write_all(fd, data, n);
     if (!rc && fchmod(fd, mode & 07777) < 0) rc = -errno;
     if (!rc && fsync(fd) < 0) rc = -errno;
     if (close(fd) < 0 && !rc) rc = -errno;
-    if (!rc && rename(tmp, path) < 0) rc = -errno;
-    if (rc) unlink(tmp);
+    if (!rc && renameat(dfd, tmp, dfd, name) < 0) rc = -errno;
+    if (rc) unlinkat(dfd, tmp, 0);
     return rc;
 }
 
-static int mkdirs(const char *dir)
+/* Splits rel into its directory (malloc'd copy, "." when none) and base name (pointer into rel). */
+static char *split_rel(const char *rel, const char **base)
 {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) return -errno;
-        *s = '/';
-    }
-    if (mkdir(p, 0755) < 0 && errno != EEXIST) return -errno;
-    return 0;
+    const char *s = strrchr(rel, '/');
+    *base = s ? s + 1 : rel;
+    return s ? strndup(rel, (size_t)(s - rel)) : strdup(".");
 }
 
 static bool tool_create_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
@@ -178,44 +261,45 @@ static bool tool_create_file(psy_tools *t, void *ud, const cJSON *args, cJSON *r
     (void)ud;
     char *path = psy__tool_path(t, args, "file_path", NULL, res);
     if (!path) return false;
-    const char *rel = psy_ws_rel(&t->ws, path);
+    const char *rel = psy_ws_rel(&t->ws, path), *base;
     const char *content = arg_str(args, "content");
     size_t n = content ? strlen(content) : 0;
     bool ok = false;
-    struct stat st;
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    dirname(dir);
-    if (lstat(path, &st) == 0) {
-        psy__tool_fail(res, "File '%s' already exists; use edit_file to change it", rel);
+    int dfd = -1;
+    char *dir = split_rel(rel, &base);
+    if (!dir || strcmp(rel, ".") == 0) {
+        psy__tool_fail(res, dir ? "'%s' is the workspace itself, not a file" : "out of memory", rel);
         goto out;
     }
-    if (stat(dir, &st) < 0) {
+    int rc = psy_ws_openat(&t->ws, dir, O_PATH | O_DIRECTORY, 0, &dfd);
+    if (rc == -ENOENT) {
         if (!arg_bool(args, "create_dirs", true)) {
-            psy__tool_fail(res, "Directory '%s' does not exist (set create_dirs to true to create it)",
-                           psy_ws_rel(&t->ws, dir));
+            psy__tool_fail(res, "Directory '%s' does not exist (set create_dirs to true to create it)", dir);
             goto out;
         }
-        int rc = mkdirs(dir);
+        rc = psy_ws_mkdirs(&t->ws, dir);
         if (rc) {
-            psy__tool_fail(res, "Cannot create directory '%s': %s", psy_ws_rel(&t->ws, dir), strerror(-rc));
+            psy__tool_fail(res, "Cannot create directory '%s': %s", dir, strerror(-rc));
             goto out;
         }
-    } else if (!S_ISDIR(st.st_mode)) {
-        psy__tool_fail(res, "'%s' is not a directory", psy_ws_rel(&t->ws, dir));
+        rc = psy_ws_openat(&t->ws, dir, O_PATH | O_DIRECTORY, 0, &dfd);
+    }
+    if (rc) {
+        psy__tool_fail(res, rc == -ENOTDIR ? "'%s' is not a directory" : "Cannot open directory '%s': %s", dir,
+                       strerror(-rc));
         goto out;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         psy__tool_fail(
             res, errno == EEXIST ? "File '%s' already exists; use edit_file to change it" : "Cannot create '%s': %s",
             rel, strerror(errno));
         goto out;
     }
-    int rc = write_all(fd, content ? content : "", n);
+    rc = write_all(fd, content ? content : "", n);
     if (close(fd) < 0 && !rc) rc = -errno;
     if (rc) {
-        unlink(path);
+        unlinkat(dfd, base, 0);
         psy__tool_fail(res, "Cannot write '%s': %s", rel, strerror(-rc));
         goto out;
     }
@@ -224,8 +308,25 @@ static bool tool_create_file(psy_tools *t, void *ud, const cJSON *args, cJSON *r
     cJSON_AddNumberToObject(res, "lines_written", (double)count_lines(content ? content : "", n));
     ok = true;
 out:
+    if (dfd >= 0) close(dfd);
+    free(dir);
     free(path);
     return ok;
+}
+
+/* Writes base.bak (a copy of data, with the original's mode) and then the
+ * edited text, both through dfd. Returns true, or false with result.error. */
+static bool edit_write(int dfd, const char *rel, const char *base, const char *data, size_t len, const buf *edited,
+                       mode_t mode, cJSON *res)
+{
+    char bak[NAME_MAX + 1];
+    if (snprintf(bak, sizeof bak, "%s.bak", base) >= (int)sizeof bak)
+        return psy__tool_fail(res, "Cannot write the backup of '%s': the name is too long; nothing was changed", rel);
+    int rc = write_atomic_at(dfd, bak, data, len, mode);
+    if (rc) return psy__tool_fail(res, "Cannot write the backup %s.bak: %s; nothing was changed", rel, strerror(-rc));
+    rc = write_atomic_at(dfd, base, buf_str(edited), edited->len, mode);
+    if (rc) return psy__tool_fail(res, "Cannot write '%s': %s; the file is unchanged", rel, strerror(-rc));
+    return true;
 }
 
 static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
@@ -233,25 +334,41 @@ static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
     (void)ud;
     char *path = psy__tool_path(t, args, "file_path", NULL, res);
     if (!path) return false;
-    const char *rel = psy_ws_rel(&t->ws, path);
+    const char *rel = psy_ws_rel(&t->ws, path), *base;
     const char *olds = arg_str(args, "old_string"), *news = arg_str(args, "new_string");
     size_t on = strlen(olds), nn = news ? strlen(news) : 0;
-    char *data = NULL, *bak = NULL;
+    char *data = NULL, *dir = split_rel(rel, &base);
     size_t len = 0;
     buf out = BUF_INIT;
     bool ok = false;
+    int dfd = -1, fd = -1;
     struct stat st;
-    if (stat(path, &st) < 0) {
+    if (!dir) {
+        psy__tool_fail(res, "out of memory");
+        goto out;
+    }
+    /* Everything about a protected file is refused before its content is
+     * looked at: a match/no-match answer would tell a guess from the truth. */
+    const char *rule;
+    if (sensitive_blocked(t, rel, &rule)) {
+        psy__tool_fail(res, "Refusing to edit '%s': it looks like a file holding secrets (%s)", rel, rule);
+        goto out;
+    }
+    if (psy__tool_open(t, dir, O_PATH | O_DIRECTORY, &dfd, res)) goto out;
+    int rc = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (rc < 0) {
         psy__tool_fail(res,
                        errno == ENOENT ? "File not found: %s (use create_file for new files)" : "Cannot read %s: %s",
                        rel, strerror(errno));
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
+    fd = rc;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         psy__tool_fail(res, "'%s' is not a regular file", rel);
         goto out;
     }
-    int rc = read_file_all(path, t->cfg.max_file_size, &data, &len);
+    if (psy__tool_protected(t, rel, &st, "edit", res)) goto out;
+    rc = read_fd_all(fd, t->cfg.max_file_size, &data, &len);
     if (rc) {
         psy__tool_fail(res, "Cannot read %s: %s", rel, rc == -EFBIG ? "file too large" : strerror(-rc));
         goto out;
@@ -272,37 +389,27 @@ static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
                        count, rel);
         goto out;
     }
-    if (asprintf(&bak, "%s.bak", path) < 0) {
-        bak = NULL;
-        psy__tool_fail(res, "out of memory");
-        goto out;
-    }
-    rc = write_atomic(bak, data, len, st.st_mode);
-    if (rc) {
-        psy__tool_fail(res, "Cannot write the backup %s.bak: %s; nothing was changed", rel, strerror(-rc));
-        goto out;
-    }
     if (buf_append(&out, data, at) || buf_append(&out, news ? news : "", nn) ||
         buf_append(&out, data + at + on, len - at - on)) {
         psy__tool_fail(res, "out of memory");
         goto out;
     }
-    rc = write_atomic(path, buf_str(&out), out.len, st.st_mode);
-    if (rc) {
-        psy__tool_fail(res, "Cannot write '%s': %s; the file is unchanged", rel, strerror(-rc));
-        goto out;
-    }
+    if (!edit_write(dfd, rel, base, data, len, &out, st.st_mode, res)) goto out;
+    char bakrel[PATH_MAX];
+    snprintf(bakrel, sizeof bakrel, "%s.bak", rel);
     cJSON_AddStringToObject(res, "file_path", rel);
     cJSON_AddNumberToObject(res, "size_bytes", (double)out.len);
     cJSON_AddBoolToObject(res, "backup_created", true);
-    cJSON_AddStringToObject(res, "backup_path", psy_ws_rel(&t->ws, bak));
+    cJSON_AddStringToObject(res, "backup_path", bakrel);
     cJSON_AddNumberToObject(res, "line", (double)(count_lines(data, at) + (at == 0 || data[at - 1] == '\n')));
     cJSON_AddNumberToObject(res, "chars_replaced", (double)on);
     cJSON_AddNumberToObject(res, "chars_inserted", (double)nn);
     ok = true;
 out:
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
     buf_free(&out);
-    free(bak);
+    free(dir);
     free(data);
     free(path);
     return ok;
@@ -310,20 +417,25 @@ out:
 
 /* ---- walking the workspace ----------------------------------------------------- */
 
-/* Called for each entry; rel is relative to the walk's start. Returns 0 to
- * go on, 1 to stop the whole walk. */
-typedef int (*walk_fn)(void *ud, const char *abs, const char *rel, const char *name, const struct stat *lst);
+/* Called for each entry; dfd is a handle on the directory holding it, rel
+ * is relative to the walk's start. Returns 0 to go on, 1 to stop the walk. */
+typedef int (*walk_fn)(void *ud, int dfd, const char *rel, const char *name, const struct stat *lst);
 
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted, depth-first; never follows symlinks; does not enter .git. */
-static int walk(psy_tools *t, const char *abs, const char *rel, bool recursive, int depth, walk_fn fn, void *ud)
+/* The sorted names of the directory dfd (not closed). *n_out entries, caller frees each and the array. */
+static char **read_names(int dfd, size_t *n_out)
 {
-    DIR *d = opendir(abs);
-    if (!d) return 0;
+    *n_out = 0;
+    int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        return NULL;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
@@ -340,6 +452,17 @@ static int walk(psy_tools *t, const char *abs, const char *rel, bool recursive, 
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);
+    *n_out = n;
+    return names;
+}
+
+/* Sorted, depth-first, through directory handles: never follows a symlink
+ * (each level is opened with O_NOFOLLOW from its parent's handle, so a folder
+ * swapped for a symlink is not entered); does not enter .git. */
+static int walk(psy_tools *t, int dfd, const char *rel, bool recursive, int depth, walk_fn fn, void *ud)
+{
+    size_t n;
+    char **names = read_names(dfd, &n);
     int stop = 0;
     for (size_t i = 0; i < n; i++) {
         if (stop || atomic_load(&t->cancel)) {
@@ -347,14 +470,19 @@ static int walk(psy_tools *t, const char *abs, const char *rel, bool recursive, 
             free(names[i]);
             continue;
         }
-        char a[PATH_MAX], r[PATH_MAX];
-        int ka = snprintf(a, sizeof a, "%s/%s", abs, names[i]);
+        char r[PATH_MAX];
         int kr = rel[0] ? snprintf(r, sizeof r, "%s/%s", rel, names[i]) : snprintf(r, sizeof r, "%s", names[i]);
         struct stat st;
-        if (ka > 0 && (size_t)ka < sizeof a && kr > 0 && (size_t)kr < sizeof r && lstat(a, &st) == 0) {
-            stop = fn(ud, a, r, names[i], &st);
-            if (!stop && recursive && S_ISDIR(st.st_mode) && strcmp(names[i], ".git") != 0 && depth < WALK_MAX_DEPTH)
-                stop = walk(t, a, r, true, depth + 1, fn, ud);
+        if (kr > 0 && (size_t)kr < sizeof r && fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            stop = fn(ud, dfd, r, names[i], &st);
+            if (!stop && recursive && S_ISDIR(st.st_mode) && strcmp(names[i], ".git") != 0 &&
+                depth < WALK_MAX_DEPTH) {
+                int sub = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub >= 0) {
+                    stop = walk(t, sub, r, true, depth + 1, fn, ud);
+                    close(sub);
+                }
+            }
         }
         free(names[i]);
     }
@@ -382,9 +510,9 @@ typedef struct list_ctx {
     bool truncated;
 } list_ctx;
 
-static int list_one(void *ud, const char *abs, const char *rel, const char *name, const struct stat *st)
+static int list_one(void *ud, int dfd, const char *rel, const char *name, const struct stat *st)
 {
-    (void)abs;
+    (void)dfd;
     list_ctx *c = ud;
     if (!glob_match(c->pattern, rel, name)) return 0;
     if (c->count >= LIST_MAX_ENTRIES) {
@@ -419,15 +547,18 @@ static bool tool_list_directory(psy_tools *t, void *ud, const cJSON *args, cJSON
     const char *rel = psy_ws_rel(&t->ws, path);
     struct stat st;
     bool ok = false;
-    if (stat(path, &st) < 0) {
+    int dfd = -1, rc = psy_ws_openat(&t->ws, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, &dfd);
+    if (rc == -ENOENT) {
         psy__tool_fail(res, "Directory not found: %s", rel);
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (rc == -ENOTDIR || (rc == 0 && (fstat(dfd, &st) < 0 || !S_ISDIR(st.st_mode)))) {
         psy__tool_fail(res, "'%s' is not a directory; use read_file", rel);
+    } else if (rc) {
+        open_failed(res, rel, rc);
     } else {
         bool recursive = arg_bool(args, "recursive", false);
         list_ctx c = {.pattern = arg_str(args, "pattern"), .base_rel = strcmp(rel, ".") ? rel : ""};
         c.entries = cJSON_CreateArray();
-        walk(t, path, "", recursive, 0, list_one, &c);
+        walk(t, dfd, "", recursive, 0, list_one, &c);
         cJSON_AddStringToObject(res, "directory", rel);
         cJSON_AddItemToObject(res, "entries", c.entries);
         cJSON_AddNumberToObject(res, "total_items", c.count);
@@ -439,6 +570,7 @@ static bool tool_list_directory(psy_tools *t, void *ud, const cJSON *args, cJSON
             cJSON_AddStringToObject(res, "note", "listing stopped at 2000 entries; narrow it with a pattern");
         ok = true;
     }
+    if (dfd >= 0) close(dfd);
     free(path);
     return ok;
 }
@@ -454,6 +586,8 @@ typedef struct search_ctx {
     bool truncated;
     int skipped_binary, skipped_large, skipped_sensitive;
     cJSON *out;
+    pcre2_match_context *mctx; /* the match limit */
+    char limit_err[PATH_MAX + 160]; /* set when a match hit a PCRE2 resource limit */
 } search_ctx;
 
 static void add_line(cJSON *arr_or_obj, const char *key, const char *s, size_t n)
@@ -475,26 +609,42 @@ static void add_line(cJSON *arr_or_obj, const char *key, const char *s, size_t n
     buf_free(&b);
 }
 
-static int search_one(void *ud, const char *abs, const char *rel, const char *name, const struct stat *st)
+static int search_one(void *ud, int dfd, const char *rel, const char *name, const struct stat *lst)
 {
     search_ctx *c = ud;
-    if (!S_ISREG(st->st_mode) || !glob_match(c->glob, rel, name)) return 0;
+    if (!S_ISREG(lst->st_mode) || !glob_match(c->glob, rel, name)) return 0;
     const char *rule;
     if (sensitive_blocked(c->t, rel, &rule)) {
         c->skipped_sensitive++;
         return 0;
     }
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat sst;
+    const struct stat *st = &sst;
+    cJSON *scratch = cJSON_CreateObject();
+    bool prot = fstat(fd, &sst) < 0 || !S_ISREG(sst.st_mode) || psy__tool_protected(c->t, rel, &sst, "read", scratch);
+    cJSON_Delete(scratch);
+    if (prot) {
+        close(fd);
+        c->skipped_sensitive++;
+        return 0;
+    }
     if (st->st_size > (off_t)SEARCH_MAX_FILE) {
+        close(fd);
         c->skipped_large++;
         return 0;
     }
     if (++c->files > SEARCH_MAX_FILES) {
+        close(fd);
         c->truncated = true;
         return 1;
     }
     char *data;
     size_t len;
-    if (read_file_all(abs, SEARCH_MAX_FILE, &data, &len)) return 0;
+    int rrc = read_fd_all(fd, SEARCH_MAX_FILE, &data, &len);
+    close(fd);
+    if (rrc) return 0;
     if (memchr(data, 0, len < 8192 ? len : 8192)) {
         c->skipped_binary++;
         free(data);
@@ -518,7 +668,16 @@ static int search_one(void *ud, const char *abs, const char *rel, const char *na
     for (size_t l = 0; l < nl && !stop; l++) {
         size_t s = starts[l], e = l + 1 < nl ? starts[l + 1] - 1 : len;
         if (e > s && data[e - 1] == '\n' && l + 1 == nl) e--;
-        int rc = pcre2_match(c->re, (PCRE2_SPTR)(data + s), e - s, 0, 0, c->md, NULL);
+        int rc = pcre2_match(c->re, (PCRE2_SPTR)(data + s), e - s, 0, 0, c->md, c->mctx);
+        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+            rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+            /* Not "no match": the engine gave up. Say so instead of answering 0 matches. */
+            PCRE2_UCHAR msg[120];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            snprintf(c->limit_err, sizeof c->limit_err, "%s at %s line %zu", (char *)msg, rel, l + 1);
+            stop = 1;
+            break;
+        }
         if (rc < 0) continue;
         if (c->matches >= c->max_results) {
             c->truncated = true;
@@ -570,10 +729,13 @@ static bool tool_search_codebase(psy_tools *t, void *ud, const cJSON *args, cJSO
     }
     pcre2_jit_compile(c.re, PCRE2_JIT_COMPLETE);
     c.md = pcre2_match_data_create_from_pattern(c.re, NULL);
+    c.mctx = pcre2_match_context_create(NULL);
+    if (c.mctx) pcre2_set_match_limit(c.mctx, SEARCH_MATCH_LIMIT);
     c.out = cJSON_CreateArray();
-    walk(t, t->ws.root, "", true, 0, search_one, &c);
+    walk(t, t->ws.root_fd, "", true, 0, search_one, &c);
     bool cancelled = atomic_load(&t->cancel);
     pcre2_match_data_free(c.md);
+    pcre2_match_context_free(c.mctx);
     pcre2_code_free(c.re);
     cJSON_AddItemToObject(res, "matches", c.out);
     cJSON_AddNumberToObject(res, "match_count", c.matches);
@@ -590,6 +752,12 @@ static bool tool_search_codebase(psy_tools *t, void *ud, const cJSON *args, cJSO
     if (c.truncated)
         cJSON_AddStringToObject(res, "note", "stopped at max_results; narrow the pattern or the file_glob");
     if (cancelled) return psy__tool_fail(res, "search cancelled");
+    if (c.limit_err[0])
+        return psy__tool_fail(res,
+                              "The regex is too costly: PCRE2 stopped (%s), so the search is incomplete and "
+                              "'no match' cannot be told. Simplify the pattern (avoid nested quantifiers such as "
+                              "(a+)+ or (.*)*).",
+                              c.limit_err);
     return true;
 }
 

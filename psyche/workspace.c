@@ -3,12 +3,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -32,6 +35,7 @@ static int mkdir_p(const char *dir)
 int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size_t errlen)
 {
     memset(ws, 0, sizeof *ws);
+    ws->root_fd = -1;
     if (!dir || !*dir) {
         snprintf(err, errlen, "workspace directory is not set");
         return -EINVAL;
@@ -55,8 +59,22 @@ int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size
         free(r);
         return -ENOTDIR;
     }
+    ws->root_fd = open(r, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ws->root_fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "workspace '%s': %s", dir, strerror(e));
+        free(r);
+        return -e;
+    }
     ws->root = r;
     ws->root_len = strlen(r);
+    const char *force = getenv("PSYCHE_NO_OPENAT2");
+    ws->no_openat2 = force && *force && strcmp(force, "0") != 0;
+    if (!ws->no_openat2) {
+        int fd = -1;
+        ws->no_openat2 = psy_ws_openat(ws, ".", O_PATH | O_DIRECTORY, 0, &fd) == -ENOSYS;
+        if (fd >= 0) close(fd);
+    }
     return 0;
 }
 
@@ -64,7 +82,120 @@ void psy_ws_close(psy_workspace *ws)
 {
     if (!ws) return;
     free(ws->root);
+    if (ws->root_fd > 0) close(ws->root_fd);
     memset(ws, 0, sizeof *ws);
+    ws->root_fd = -1;
+}
+
+/* ---- opening beneath the root ------------------------------------------- */
+
+static int openat2_beneath(const psy_workspace *ws, const char *rel, int flags, mode_t mode, int *fd)
+{
+    struct open_how how = {
+        .flags = (unsigned)(flags | O_CLOEXEC),
+        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    for (int tries = 0; tries < 8; tries++) {
+        long r = syscall(SYS_openat2, ws->root_fd, rel, &how, sizeof how);
+        if (r >= 0) {
+            *fd = (int)r;
+            return 0;
+        }
+        if (errno != EAGAIN && errno != EINTR) return -errno; /* EAGAIN: a rename raced the lookup */
+    }
+    return -EAGAIN;
+}
+
+/* The fallback: one component at a time, never following a symlink. */
+static int walk_beneath(const psy_workspace *ws, const char *rel, int flags, mode_t mode, int *fd)
+{
+    int cur = openat(ws->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0) return -errno;
+    const char *p = rel;
+    for (;;) {
+        while (*p == '/') p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *q = p + n;
+        while (*q == '/') q++;
+        bool last = *q == 0;
+        char comp[NAME_MAX + 1];
+        if (n > NAME_MAX) {
+            close(cur);
+            return -ENAMETOOLONG;
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        if (n == 0) strcpy(comp, ".");
+        if (strcmp(comp, "..") == 0) {
+            close(cur);
+            return -EXDEV;
+        }
+        int next = last ? openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+                        : openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e2 = errno;
+        struct stat lst;
+        if (next < 0 && e2 == ENOTDIR && fstatat(cur, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode))
+            e2 = ELOOP; /* a symlink where a folder was expected: not followed */
+        close(cur);
+        if (next < 0) return -e2;
+        if (last) {
+            *fd = next;
+            return 0;
+        }
+        cur = next;
+        p = q;
+    }
+}
+
+int psy_ws_openat(const psy_workspace *ws, const char *rel, int flags, mode_t mode, int *fd)
+{
+    *fd = -1;
+    if (!ws || ws->root_fd < 0 || !rel) return -EINVAL;
+    if (!*rel) rel = ".";
+    if (!ws->no_openat2) return openat2_beneath(ws, rel, flags, mode, fd);
+    return walk_beneath(ws, rel, flags, mode, fd);
+}
+
+int psy_ws_mkdirs(const psy_workspace *ws, const char *rel)
+{
+    int cur = openat(ws->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0) return -errno;
+    const char *p = rel;
+    int rc = 0;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char comp[NAME_MAX + 1];
+        if (n > NAME_MAX) {
+            rc = -ENAMETOOLONG;
+            break;
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        p += n;
+        if (strcmp(comp, ".") == 0) continue;
+        if (strcmp(comp, "..") == 0) {
+            rc = -EXDEV;
+            break;
+        }
+        if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+            rc = -errno;
+            break;
+        }
+        int next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            rc = errno == ELOOP ? -ELOOP : -errno;
+            break;
+        }
+        close(cur);
+        cur = next;
+    }
+    close(cur);
+    return rc;
 }
 
 static bool inside(const psy_workspace *ws, const char *p)

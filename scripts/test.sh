@@ -49,6 +49,8 @@ run rpc-build         make -j"$jobs" BUILD=build/rpc LLAMA_RPC=1 LLAMA_PREFIX="$
 run unit              make -j"$jobs" test-unit
 run integration       make test-integration
 run interop           make test-interop
+run security          make test-security
+run security-fallback make test-security-fallback
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

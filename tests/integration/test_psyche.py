@@ -772,7 +772,8 @@ def test_sandbox_tmp_key():
                             {"content": "Done.", "when": "[Tool result for execute_bash]"}]}
     try:
         for allowed in ("true", "false"):
-            env = Env(dict(script), workspace_sandbox_tmp=allowed)
+            # sandbox_tmp opens the real /tmp in the Landlock mode; under bubblewrap /tmp is private to the command
+            env = Env(dict(script), workspace_sandbox_tmp=allowed, sandbox="landlock")
             p = Psyche(env, "--no-memory")
             try:
                 p.send("touch it")

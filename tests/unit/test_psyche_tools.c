@@ -23,6 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+
 #include "log.h"
 #include "../../psyche/tools.h"
 #include "util.h"
@@ -1084,9 +1089,134 @@ static void test_sandbox_disabled(void **state)
     assert_contains(str(r, "sandbox"), "not sandboxed");
 }
 
+
+/* ---- the boundary's building blocks (issue 8) ------------------------------------------ */
+
+/* psy_ws_openat: never outside, with openat2 and with the O_NOFOLLOW walk. */
+static void test_ws_openat_beneath(void **state)
+{
+    fixture *f = *state;
+    put(f, "d/in.txt", "in", 2);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/out", f->ws);
+    assert_int_equal(symlink("/etc", p), 0);
+    snprintf(p, sizeof p, "%s/d/up", f->ws);
+    assert_int_equal(symlink("..", p), 0);
+    psy_workspace ws = *psy_tools_get_workspace(f->t); /* a copy: the flag is flipped below */
+    for (int fallback = 0; fallback < 2; fallback++) {
+        ws.no_openat2 = fallback;
+        int fd;
+        assert_int_equal(psy_ws_openat(&ws, "d/in.txt", O_RDONLY, 0, &fd), 0);
+        close(fd);
+        int rc = psy_ws_openat(&ws, "out/passwd", O_RDONLY, 0, &fd);
+        assert_true(rc == -EXDEV || rc == -ELOOP);
+        assert_int_equal(fd, -1);
+        rc = psy_ws_openat(&ws, "../../etc/passwd", O_RDONLY, 0, &fd);
+        assert_true(rc == -EXDEV || rc == -ELOOP);
+        rc = psy_ws_openat(&ws, "/proc/self/root/etc/passwd", O_RDONLY, 0, &fd);
+        assert_true(rc < 0);
+        /* a symlink that stays inside: openat2 follows it, the walk refuses it */
+        rc = psy_ws_openat(&ws, "d/up/d/in.txt", O_RDONLY, 0, &fd);
+        if (fallback) {
+            assert_int_equal(rc, -ELOOP);
+        } else {
+            assert_int_equal(rc, 0);
+            close(fd);
+        }
+    }
+    assert_int_equal(psy_ws_mkdirs(&ws, "a/b/c"), 0);
+    assert_int_not_equal(psy_ws_mkdirs(&ws, "out/x"), 0); /* through a symlink: refused */
+    snprintf(p, sizeof p, "%s/a/b/c", f->ws);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(access("/etc/x", F_OK), -1);
+}
+
+/* Secrets are known by identity: a rename or a hard link keeps them protected. */
+static void test_secrets_by_identity(void **state)
+{
+    fixture *f = *state;
+    put(f, ".env", "TOKEN=1\n", 8);
+    put(f, "sub/.aws/config", "k\n", 2);
+    put(f, "plain.txt", "ok\n", 3);
+    psy_secrets s = {0};
+    assert_int_equal(psy_secrets_scan(&s, psy_tools_get_workspace(f->t)->root_fd), 0);
+    assert_true(s.complete);
+    assert_int_equal(s.n_paths, 3); /* .env, sub/.aws, sub/.aws/config */
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s/.env", f->ws);
+    snprintf(b, sizeof b, "%s/renamed.txt", f->ws);
+    assert_int_equal(rename(a, b), 0);
+    snprintf(a, sizeof a, "%s/sub/.aws/config", f->ws);
+    snprintf(b, sizeof b, "%s/linked", f->ws);
+    assert_int_equal(link(a, b), 0);
+    struct stat st;
+    assert_int_equal(stat(b, &st), 0);
+    assert_true(psy_secrets_has(&s, &st));
+    snprintf(b, sizeof b, "%s/renamed.txt", f->ws);
+    assert_int_equal(stat(b, &st), 0);
+    assert_true(psy_secrets_has(&s, &st));
+    snprintf(b, sizeof b, "%s/plain.txt", f->ws);
+    assert_int_equal(stat(b, &st), 0);
+    assert_false(psy_secrets_has(&s, &st));
+    /* the next scan names them under their new names */
+    assert_int_equal(psy_secrets_scan(&s, psy_tools_get_workspace(f->t)->root_fd), 0);
+    bool renamed = false, linked = false;
+    for (size_t i = 0; i < s.n_paths; i++) {
+        renamed |= strcmp(s.paths[i], "renamed.txt") == 0;
+        linked |= strcmp(s.paths[i], "linked") == 0;
+    }
+    assert_true(renamed && linked);
+    psy_secrets_free(&s);
+    /* and the file tools refuse them (a new tool set scans at start) */
+    retool(f, NULL);
+    bool ok;
+    cJSON *r = call(f, "read_file", "{\"file_path\": \"renamed.txt\"}", &ok);
+    assert_true(ok); /* not protected: this tool set never saw it as .env */
+    r = call(f, "read_file", "{\"file_path\": \"linked\"}", &ok);
+    assert_false(ok); /* a hard link of sub/.aws/config, which is still there */
+    assert_contains(str(r, "error"), "protected");
+}
+
+/* The seccomp filter refuses TIOCSTI and TIOCLINUX (also with high bits set
+ * in the request), and nothing else. The kernel's own legacy_tiocsti switch
+ * answers EIO, so EPERM shows the filter did it. */
+static void test_seccomp_refuses_tty_push(void **state)
+{
+    (void)state;
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(m >= 0);
+    assert_int_equal(grantpt(m), 0);
+    assert_int_equal(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    assert_true(sl >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (psy_seccomp_deny_tty_push()) _exit(10);
+        char c = 'x';
+        if (ioctl(sl, TIOCSTI, &c) == 0 || errno != EPERM) _exit(11);
+        if (syscall(SYS_ioctl, sl, (unsigned long)TIOCSTI | (1UL << 32), &c) == 0 || errno != EPERM) _exit(12);
+        char sub = 2;
+        if (ioctl(sl, TIOCLINUX, &sub) == 0 || errno != EPERM) _exit(13);
+        struct winsize w;
+        if (ioctl(sl, TIOCGWINSZ, &w) != 0) _exit(14);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    close(sl);
+    close(m);
+}
+
 int main(void)
 {
     log_init("test", LOG_WARN, NULL);
+    /* These tests check the Landlock layer (home reads, TMPDIR scratch,
+     * background pids seen from outside): pin it. The bubblewrap mode is
+     * tested by tests/security/ (run both with and without bubblewrap). */
+    setenv("PSYCHE_SANDBOX", "landlock", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_path_confinement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensitive_paths, setup, teardown),
@@ -1108,6 +1238,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_nested_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_disabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_openat_beneath, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_by_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seccomp_refuses_tty_push, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
