@@ -6,6 +6,7 @@
  *   psyche -p "message"      one turn, the answer on stdout
  *   psyche --repl            one message per input line; answers on stdout
  *   psyche --events          like --repl (or with -p), one JSON object per event on stdout
+ *   psyche model pull|list   getting a model (model.c; runs without the agent)
  *
  * Exit statuses: PSY_EXIT_* in front_print.h. Owns the process: signals
  * (SIGTERM/SIGINT/SIGHUP take the shutdown path; a second one skips what is
@@ -23,6 +24,7 @@
 #include "crash.h"
 #include "front_print.h"
 #include "log.h"
+#include "model.h"
 #include "paths.h"
 #include "settings.h"
 #include "startup.h"
@@ -48,6 +50,8 @@ static void usage_text(FILE *f)
     fputs("usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
           "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
           "       psyche --print-config [--config FILE]\n"
+          "       psyche model pull URL | --hf USER/REPO[:QUANT]    download a model (psyche model --help)\n"
+          "       psyche model list\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -254,6 +258,7 @@ static int run_agent(const psy_settings *cfg, const main_opts *o, const char *wh
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "model")) return psy_model_main(argc - 1, argv + 1); /* no agent */
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;

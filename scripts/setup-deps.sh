@@ -3,7 +3,7 @@
 # Runs quietly when everything is there, so every `make` can call it.
 set -euo pipefail
 pkgs=(build-essential cmake git pkg-config ca-certificates
-      libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev
+      libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev libcurl4-openssl-dev
       nodejs npm python3 tmux)
 missing=()
 for p in "${pkgs[@]}"; do
