@@ -269,6 +269,7 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
                  errno == ENOSPC ? "; free some space and run the same command again" : "");
     }
     fclose(s.f);
+    if (rc && s.have + s.written == 0) unlink(req->part_path); /* nothing to resume: no empty file left */
     if (!rc) *size = s.have + s.written;
     return rc;
 }
