@@ -179,8 +179,8 @@ static int check_settings(psy_settings *cfg, const main_opts *o, const char *con
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
         snprintf(err, errlen,
-                 "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
-                 "config (make test-models builds a tiny test model)",
+                 "no model: cannot read %s (%s); get one with " PSY_MODEL_PULL_HINT
+                 " (or pass --model FILE.gguf)",
                  cfg->model_path, strerror(errno));
         return PSY_EXIT_NO_MODEL;
     }

@@ -395,7 +395,7 @@ static int list(const char *config)
         free(ents[i]);
     }
     free(ents);
-    if (n <= 0) printf("No models downloaded yet (psyche model pull --hf Qwen/Qwen2.5-3B-Instruct-GGUF).\n");
+    if (n <= 0) printf("No models downloaded yet (" PSY_MODEL_PULL_HINT ").\n");
     printf("Folder: %s\n", dir);
     if (chosen) printf("Configured: %s ([model] path in %s)%s\n", chosen, cfg, chosen_listed ? "" : ", outside the cache folder");
     else printf("Configured: none ([model] path is not set in %s)\n", cfg);

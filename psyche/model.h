@@ -12,6 +12,9 @@
 #ifndef PSY_MODEL_H
 #define PSY_MODEL_H
 
+/* The one thing to do when no model is configured, for messages. */
+#define PSY_MODEL_PULL_HINT "psyche model pull --hf Qwen/Qwen2.5-3B-Instruct-GGUF"
+
 /* Runs the subcommand; argv[0] is "model". Returns a PSY_EXIT_* status:
  * 0 done, 1 a failed download or check, 2 bad arguments, 3 not found (HTTP
  * 404, no file for the quantisation). */

@@ -247,3 +247,40 @@ def test_list_shows_models_sizes_and_the_configured_one(srv, home):
     assert any(ln.startswith("  tiny-chat-Q8_0.gguf ") and size in ln for ln in lines), out.stdout
     assert any(ln.startswith("  other.gguf.part ") and "partial" in ln for ln in lines), out.stdout
     assert "Configured: %s" % os.path.join(home.models, "tiny-chat.gguf") in out.stdout
+
+
+HINT = "psyche model pull --hf Qwen/Qwen2.5-3B-Instruct-GGUF"
+
+
+def test_with_no_model_the_one_line_names_model_pull():
+    from test_psyche import Env, run_p
+    env = Env(children_restart_retry_s=60)
+    env.env["PSYCHE_MODEL_PATH"] = ""  # the real elpis with no model at all
+    try:
+        out = run_p(env, "hi", "--no-memory", timeout=45)
+        assert out.returncode == 3, (out.returncode, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1 and HINT in out.stderr, out.stderr
+        env.env["PSYCHE_MODEL_PATH"] = os.path.join(env.dir, "nope.gguf")  # a missing file: refused at once
+        out = run_p(env, "hi", "--no-memory", timeout=45)
+        assert out.returncode == 3 and HINT in out.stderr, (out.returncode, out.stderr)
+    finally:
+        env.cleanup()
+
+
+def test_a_pulled_model_is_used_from_any_folder():
+    from test_psyche import Env, run_p
+    srv = Server()
+    env = Env()
+    del env.env["PSYCHE_MODEL_PATH"]  # only the user's config names the model
+    env.env.update(XDG_CONFIG_HOME=os.path.join(env.dir, "config"), XDG_CACHE_HOME=os.path.join(env.dir, "cache"),
+                   PSYCHE_HF_ENDPOINT=srv.url)
+    try:
+        out = subprocess.run([PSYCHE, "model", "pull", "--hf", REPO], cwd=env.ws, env=env.env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        out = run_p(env, "hello", "--no-memory", timeout=120)
+        assert out.returncode == 0, (out.returncode, out.stderr)
+        assert out.stdout.strip(), out.stdout
+    finally:
+        env.cleanup()
+        srv.stop()
