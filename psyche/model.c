@@ -176,22 +176,28 @@ static int hf_from_listing(const char *json, const char *ep, const char *repo, c
     return rc;
 }
 
-/* --hf USER/REPO[:QUANT]: lists the repository and picks the file. */
+/* USER/REPO[:QUANT] with both names non-empty and no other '/'. */
+static bool hf_spec_valid(const char *spec)
+{
+    size_t n = strcspn(spec, ":");
+    const char *slash = memchr(spec, '/', n);
+    if (!slash || slash == spec) return false;
+    size_t rest = n - (size_t)(slash - spec) - 1; /* the length of REPO */
+    return rest > 0 && !memchr(slash + 1, '/', rest);
+}
+
+/* --hf USER/REPO[:QUANT] (checked by hf_spec_valid): lists the repository
+ * and picks the file. */
 static int hf_resolve(const char *spec, source *src, char *err, size_t errlen)
 {
     const char *colon = strchr(spec, ':');
     char *repo = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
     const char *quant = colon && colon[1] ? colon + 1 : HF_DEFAULT_QUANT;
     char *ep = hf_endpoint(), *json = NULL;
-    const char *slash = repo ? strchr(repo, '/') : NULL;
     int rc = 0;
     if (!repo || !ep) {
         rc = -ENOMEM;
         snprintf(err, errlen, "out of memory");
-    } else if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/')) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "--hf wants USER/REPO[:QUANT] (e.g. Qwen/Qwen2.5-3B-Instruct-GGUF:Q4_K_M), got "
-                 "\"%s\"", spec);
     } else {
         buf api = BUF_INIT;
         buf_printf(&api, "%s/api/models/%s?blobs=true", ep, repo);
@@ -325,6 +331,11 @@ static int pull(const pull_opts *o)
         snprintf(err, sizeof err, "%s names no file; give the address of a .gguf file "
                  "(https://huggingface.co/USER/REPO/resolve/main/FILE.gguf)", o->url);
     }
+    if (!rc && (!*src.file || src.file[0] == '.')) { /* "..", ".hidden": not a name to save a model as */
+        rc = -EINVAL;
+        snprintf(err, sizeof err, "refusing to save a download as \"%s\"; give the address of a .gguf file",
+                 src.file);
+    }
     if (!rc && o->sha256) snprintf(src.sha, sizeof src.sha, "%s", o->sha256);
     char *dir = rc ? NULL : models_dir(true, err, sizeof err), *cfg = NULL;
     buf final = BUF_INIT;
@@ -336,6 +347,10 @@ static int pull(const pull_opts *o)
         else rc = psy_model_config_write(cfg, buf_str(&final), err, sizeof err);
         if (!rc) fprintf(stderr, "psyche: [model] path set in %s\n", cfg);
         else rc = -EIO; /* the model is there; only the config failed */
+        const char *env = getenv("PSYCHE_CONFIG");
+        if (!rc && !o->config && env && *env)
+            fprintf(stderr, "psyche: note: PSYCHE_CONFIG is set, so psyche reads %s instead (pull again with "
+                    "--config %s, or unset it)\n", env, env);
     }
     if (!rc) printf("%s\n", buf_str(&final));
     if (rc) say_error(err);
@@ -426,6 +441,11 @@ static int parse_pull(int argc, char **argv, pull_opts *o)
     }
     if (!o->url == !o->hf) {
         fprintf(stderr, "psyche model pull: give either a URL or --hf USER/REPO[:QUANT]\n");
+        return PSY_EXIT_USAGE;
+    }
+    if (o->hf && !hf_spec_valid(o->hf)) {
+        fprintf(stderr, "psyche model pull: --hf wants USER/REPO[:QUANT] (e.g. "
+                        "Qwen/Qwen2.5-3B-Instruct-GGUF:Q4_K_M), got \"%s\"\n", o->hf);
         return PSY_EXIT_USAGE;
     }
     if (o->sha256 && !is_hex64(o->sha256)) {

@@ -197,8 +197,11 @@ def test_hf_errors_say_what_exists(srv, home):
     assert "tiny-chat-Q4_K_M.gguf" in out.stderr and "Q2_K" in out.stderr, out.stderr
     out = home.run("pull", "--hf", "test/Missing-GGUF")
     assert out.returncode == 3 and "no repository test/Missing-GGUF" in out.stderr, out.stderr
-    out = home.run("pull", "--hf", "no-slash")
-    assert out.returncode == 1 and "USER/REPO" in out.stderr, out.stderr
+    for bad in ("no-slash", "/repo", "user/", "a/b/c", "a/b/c:Q4_K_M"):
+        out = home.run("pull", "--hf", bad)
+        assert out.returncode == 2 and "USER/REPO" in out.stderr, (bad, out.stderr)
+    out = home.run("pull", srv.url + "/files/.hidden.gguf")  # never saved as a dot file (nor "..")
+    assert out.returncode == 1 and "refusing to save" in out.stderr, out.stderr
 
 
 @with_home
