@@ -133,6 +133,7 @@ typedef struct file_sink {
     int64_t shown_ms; /* when the bar was last drawn */
     int shown_tenth;  /* plain lines: the last tenth reported */
     int64_t t0_ms;
+    int64_t start; /* bytes in the file when the transfer began (for the rate) */
 } file_sink;
 
 static size_t file_write(char *p, size_t size, size_t n, void *ud)
@@ -147,7 +148,7 @@ static size_t file_write(char *p, size_t size, size_t n, void *ud)
                 s->werr = errno;
                 return 0;
             }
-            s->have = 0;
+            s->have = s->start = 0;
         }
     }
     size_t len = size * n;
@@ -160,19 +161,19 @@ static size_t file_write(char *p, size_t size, size_t n, void *ud)
 }
 
 /* The progress display: a bar redrawn at most 5 times a second on a
- * terminal, otherwise one line per tenth (logs and pipes stay short). */
-static int file_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+ * terminal (and once more at the end: force), otherwise one line per tenth
+ * (logs and pipes stay short). now and total count the whole file; total 0
+ * is unknown. */
+static void show_progress(file_sink *s, int64_t now, int64_t total, bool force)
 {
-    file_sink *s = ud;
-    (void)ultotal, (void)ulnow;
-    int64_t total = dltotal > 0 ? s->have + dltotal : 0, now = s->have + dlnow, t = now_mono_ms();
+    int64_t t = now_mono_ms();
     char a[32], b[32];
     psy_fetch_human_size(now, a, sizeof a);
     psy_fetch_human_size(total, b, sizeof b);
     if (s->bar) {
-        if (t - s->shown_ms < 200) return 0;
+        if (!force && (now == 0 || t - s->shown_ms < 200)) return;
         s->shown_ms = t;
-        double rate = t > s->t0_ms ? (double)dlnow * 1000.0 / (double)(t - s->t0_ms) : 0;
+        double rate = t > s->t0_ms ? (double)(now - s->start) * 1000.0 / (double)(t - s->t0_ms) : 0;
         char r[32], bar[31];
         psy_fetch_human_size((int64_t)rate, r, sizeof r);
         int fill = total ? (int)(30 * now / total) : 0;
@@ -184,6 +185,13 @@ static int file_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_of
         s->shown_tenth = (int)(10 * now / total);
         fprintf(stderr, "psyche: %d%% (%s of %s)\n", 10 * s->shown_tenth, a, b);
     }
+}
+
+static int file_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    file_sink *s = ud;
+    (void)ultotal, (void)ulnow;
+    show_progress(s, s->have + dlnow, dltotal > 0 ? s->have + dltotal : 0, false);
     return 0;
 }
 
@@ -258,9 +266,11 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
     curl_easy_setopt(s.c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(s.c, CURLOPT_XFERINFOFUNCTION, file_progress);
     curl_easy_setopt(s.c, CURLOPT_XFERINFODATA, &s);
+    s.start = s.have;
     CURLcode res = curl_easy_perform(s.c);
-    if (s.bar) fputc('\n', stderr);
     rc = file_result(&s, res, req, cerr, err, errlen);
+    if (s.bar && !rc) show_progress(&s, s.have + s.written, s.have + s.written, true);
+    if (s.bar) fputc('\n', stderr);
     curl_easy_cleanup(s.c);
     /* What was written stays for a resume, so it must really be on disk. */
     if ((fflush(s.f) || fsync(fileno(s.f))) && !rc) {

@@ -287,3 +287,31 @@ def test_a_pulled_model_is_used_from_any_folder():
     finally:
         env.cleanup()
         srv.stop()
+
+
+@with_home
+def test_a_terminal_gets_a_progress_bar(srv, home):
+    import pty
+    master, slave = pty.openpty()
+    chunks = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    proc = subprocess.run([PSYCHE, "model", "pull", srv.url + "/files/tiny-chat.gguf"], cwd=home.dir, env=home.env,
+                          stdout=subprocess.PIPE, stderr=slave, text=True, timeout=60)
+    os.close(slave)
+    t.join(10)
+    os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "\r[" in err and "100% " in err and "psyche: 10% (" not in err, repr(err)  # a bar, not lines
