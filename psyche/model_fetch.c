@@ -1,8 +1,9 @@
 /* model_fetch.c - the libcurl side of `psyche model pull`: one easy handle
  * per request, redirects followed (Hugging Face resolves to a CDN), no
  * transfer left running when a call returns. A download appends to its
- * partial file, asking the server for the rest with a Range header; a server
- * that ignores the Range (200 instead of 206) restarts the file. Owns only
+ * partial file, asking the server for the rest with a Range header; when the
+ * server cannot resume (200 instead of 206: libcurl refuses it) the file is
+ * started again. Owns only
  * the handle and file of the call in progress. */
 #include "model_fetch.h"
 
@@ -128,7 +129,6 @@ typedef struct file_sink {
     int64_t have;    /* bytes in the file before this transfer (after a restart: 0) */
     int64_t written; /* bytes written by this transfer */
     int werr;        /* errno of a failed write */
-    bool checked;    /* the response status was looked at */
     bool bar;
     int64_t shown_ms; /* when the bar was last drawn */
     int shown_tenth;  /* plain lines: the last tenth reported */
@@ -139,18 +139,6 @@ typedef struct file_sink {
 static size_t file_write(char *p, size_t size, size_t n, void *ud)
 {
     file_sink *s = ud;
-    if (!s->checked) {
-        s->checked = true;
-        long code = 0;
-        curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &code);
-        if (s->have > 0 && code == 200) { /* the Range was ignored: the whole body comes */
-            if (ftruncate(fileno(s->f), 0) || fseek(s->f, 0, SEEK_SET)) {
-                s->werr = errno;
-                return 0;
-            }
-            s->have = s->start = 0;
-        }
-    }
     size_t len = size * n;
     if (fwrite(p, 1, len, s->f) != len) {
         s->werr = errno ? errno : EIO;
@@ -241,9 +229,24 @@ static int file_result(file_sink *s, CURLcode res, const psy_fetch_req *req, con
     return transfer_error(s->c, res, req->url, cerr, err, errlen);
 }
 
+/* One transfer into s->f from s->have on (a Range when not 0). */
+static CURLcode transfer(file_sink *s, const psy_fetch_req *req)
+{
+    curl_easy_setopt(s->c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s->have);
+    if (s->have > 0) fprintf(stderr, "psyche: resuming at byte %lld\n", (long long)s->have);
+    curl_easy_setopt(s->c, CURLOPT_WRITEFUNCTION, file_write);
+    curl_easy_setopt(s->c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(s->c, CURLOPT_XFERINFOFUNCTION, file_progress);
+    curl_easy_setopt(s->c, CURLOPT_XFERINFODATA, s);
+    s->start = s->have;
+    s->t0_ms = now_mono_ms();
+    return curl_easy_perform(s->c);
+}
+
 int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t errlen)
 {
-    file_sink s = {.path = req->part_path, .bar = req->progress_bar, .t0_ms = now_mono_ms()};
+    file_sink s = {.path = req->part_path, .bar = req->progress_bar};
     int rc = open_part(req, &s.f, &s.have, err, errlen);
     if (rc) return rc;
     if (req->expected_size >= 0 && s.have == req->expected_size) { /* already complete */
@@ -257,17 +260,14 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
         snprintf(err, errlen, "cannot start libcurl (out of memory?)");
         return -ENOMEM;
     }
-    if (s.have > 0) {
-        curl_easy_setopt(s.c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s.have);
-        fprintf(stderr, "psyche: resuming at byte %lld\n", (long long)s.have);
+    CURLcode res = transfer(&s, req);
+    if (res == CURLE_RANGE_ERROR && s.have > 0 && s.written == 0) { /* the server cannot resume */
+        fprintf(stderr, "psyche: the server cannot resume a download; starting again\n");
+        if (ftruncate(fileno(s.f), 0) == 0) {
+            s.have = 0;
+            res = transfer(&s, req);
+        }
     }
-    curl_easy_setopt(s.c, CURLOPT_WRITEFUNCTION, file_write);
-    curl_easy_setopt(s.c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(s.c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(s.c, CURLOPT_XFERINFOFUNCTION, file_progress);
-    curl_easy_setopt(s.c, CURLOPT_XFERINFODATA, &s);
-    s.start = s.have;
-    CURLcode res = curl_easy_perform(s.c);
     rc = file_result(&s, res, req, cerr, err, errlen);
     if (s.bar && !rc) show_progress(&s, s.have + s.written, s.have + s.written, true);
     if (s.bar) fputc('\n', stderr);

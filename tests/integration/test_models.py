@@ -26,6 +26,7 @@ class Server:
         with open(MODEL, "rb") as f:
             self.model = f.read()
         self.cut = None
+        self.ignore_range = False  # answer 200 with the whole file, as some servers do
         self.ranges = []  # the Range header of each model request ("" when none)
         self.hf_sha = {}  # file name -> the sha256 the API announces
         srv = self
@@ -81,7 +82,7 @@ class Server:
     def send_model(self, h):
         rng = h.headers.get("Range") or ""
         self.ranges.append(rng)
-        start = int(rng[len("bytes="):].split("-")[0]) if rng.startswith("bytes=") else 0
+        start = int(rng[len("bytes="):].split("-")[0]) if rng.startswith("bytes=") and not self.ignore_range else 0
         body = self.model[start:]
         h.send_response(206 if start else 200)
         if start:
@@ -162,6 +163,19 @@ def test_an_interrupted_download_resumes_with_a_range(srv, home):
     assert srv.ranges == ["", "bytes=5000000-"], srv.ranges
     assert home.read(home.models, "tiny-chat.gguf") == srv.model
     assert not os.path.exists(part)
+
+
+@with_home
+def test_a_server_that_ignores_the_range_restarts_the_file(srv, home):
+    srv.cut = 3000000
+    url = srv.url + "/files/tiny-chat.gguf"
+    assert home.run("pull", url).returncode == 1
+    srv.ignore_range = True
+    out = home.run("pull", url)
+    assert out.returncode == 0, out.stderr
+    assert srv.ranges == ["", "bytes=3000000-", ""], srv.ranges  # refused by libcurl, then from the start
+    assert "cannot resume" in out.stderr, out.stderr
+    assert home.read(home.models, "tiny-chat.gguf") == srv.model  # not the first 3 MB twice
 
 
 @with_home
