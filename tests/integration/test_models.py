@@ -39,6 +39,7 @@ class Server:
                 srv.handle(self)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda request, address: None  # a client that hangs up early is no error here
         self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -176,6 +177,16 @@ def test_a_server_that_ignores_the_range_restarts_the_file(srv, home):
     assert srv.ranges == ["", "bytes=3000000-", ""], srv.ranges  # refused by libcurl, then from the start
     assert "cannot resume" in out.stderr, out.stderr
     assert home.read(home.models, "tiny-chat.gguf") == srv.model  # not the first 3 MB twice
+
+
+@with_home
+def test_a_full_disk_says_so(srv, home):
+    os.makedirs(home.models)
+    os.symlink("/dev/full", os.path.join(home.models, "tiny-chat.gguf.part"))  # every write: ENOSPC
+    out = home.run("pull", srv.url + "/files/tiny-chat.gguf")
+    assert out.returncode == 1, out.stderr
+    assert "the disk is full" in out.stderr and "free some space" in out.stderr, out.stderr
+    assert not os.path.exists(home.config)
 
 
 @with_home
