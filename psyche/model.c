@@ -231,8 +231,8 @@ static int check_gguf(const char *path, const char *shown, char *err, size_t err
     return -EINVAL;
 }
 
-/* Size, sha256 (when known) and magic of a downloaded file. A file that
- * fails the sha256 or magic check is removed: resuming it cannot help. */
+/* Size, sha256 (when known) and magic of a file: 0, -EPIPE (short: resume
+ * it), -EBADMSG (checksum) or -EINVAL (not a GGUF), with err. */
 static int check_file(const char *path, const source *src, int64_t size, char *err, size_t errlen)
 {
     char a[32], b[32];
@@ -256,7 +256,6 @@ static int check_file(const char *path, const source *src, int64_t size, char *e
         }
     }
     if (!rc) rc = check_gguf(path, src->file, err, errlen);
-    if (rc == -EBADMSG || rc == -EINVAL) unlink(path);
     return rc;
 }
 
@@ -288,7 +287,8 @@ static char *models_dir(bool create, char *err, size_t errlen)
 }
 
 /* Downloads src to final (through final.part) unless final is already
- * there and passes the checks. */
+ * there and passes the checks. A final file that fails them is replaced
+ * only by a download that passes. */
 static int download(const source *src, const char *final, char *err, size_t errlen)
 {
     struct stat st;
@@ -306,6 +306,7 @@ static int download(const source *src, const char *final, char *err, size_t errl
     int64_t size = 0;
     int rc = psy_fetch_file(&req, &size, err, errlen);
     if (!rc) rc = check_file(buf_str(&part), src, size, err, errlen);
+    if (rc == -EBADMSG || rc == -EINVAL) unlink(buf_str(&part)); /* resuming it cannot help */
     if (!rc && rename(buf_str(&part), final)) {
         rc = -errno;
         snprintf(err, errlen, "cannot rename %s to %s: %s", buf_str(&part), final, strerror(errno));

@@ -198,6 +198,10 @@ def test_a_sha256_mismatch_is_refused_and_nothing_is_kept(srv, home):
     good = hashlib.sha256(srv.model).hexdigest().upper()  # any case
     out = home.run("pull", srv.url + "/files/tiny-chat.gguf", "--sha256", good)
     assert out.returncode == 0, out.stderr
+    # a wrong --sha256 for a model already there downloads again, and keeps the one there
+    out = home.run("pull", srv.url + "/files/tiny-chat.gguf", "--sha256", "cd" * 32)
+    assert out.returncode == 1 and "checksum mismatch" in out.stderr, out.stderr
+    assert os.listdir(home.models) == ["tiny-chat.gguf"] and home.read(home.models, "tiny-chat.gguf") == srv.model
 
 
 @with_home
