@@ -44,6 +44,7 @@ typedef struct source {
     char *file;   /* the file name to save as (no folder) */
     int64_t size; /* -1: unknown */
     char sha[SHA256_HEX_LEN + 1]; /* "" unknown */
+    bool hf;                      /* from --hf: HF_TOKEN, when set, goes with the requests */
 } source;
 
 static void source_free(source *s)
@@ -64,7 +65,8 @@ static void usage(FILE *f)
           "--config FILE; --no-config leaves configs alone). --hf picks the repository's .gguf file\n"
           "whose name contains QUANT (default " HF_DEFAULT_QUANT "), e.g.\n"
           "  psyche model pull --hf Qwen/Qwen2.5-3B-Instruct-GGUF:Q4_K_M\n"
-          "$PSYCHE_HF_ENDPOINT replaces https://huggingface.co (a mirror).\n"
+          "$PSYCHE_HF_ENDPOINT replaces https://huggingface.co (a mirror); $HF_TOKEN, when set, is sent\n"
+          "with --hf requests (for gated models).\n"
           "list shows the downloaded models, their sizes and which one the config names.\n"
           "Exit status: 0 done; 1 a failed download or check; 2 bad arguments; 3 not found.\n",
           f);
@@ -202,7 +204,7 @@ static int hf_resolve(const char *spec, source *src, char *err, size_t errlen)
         buf api = BUF_INIT;
         buf_printf(&api, "%s/api/models/%s?blobs=true", ep, repo);
         fprintf(stderr, "psyche: listing %s\n", buf_str(&api));
-        rc = psy_fetch_text(buf_str(&api), HF_API_MAX_BYTES, &json, err, errlen);
+        rc = psy_fetch_text(buf_str(&api), getenv("HF_TOKEN"), HF_API_MAX_BYTES, &json, err, errlen);
         buf_free(&api);
         if (rc == -ENOENT)
             snprintf(err, errlen, "no repository %s at %s (HTTP 404); check the name (USER/REPO, as in the "
@@ -302,7 +304,8 @@ static int download(const source *src, const char *final, char *err, size_t errl
     psy_fetch_req req = {.url = src->url,
                          .part_path = buf_str(&part),
                          .expected_size = src->size,
-                         .progress_bar = isatty(STDERR_FILENO)};
+                         .progress_bar = isatty(STDERR_FILENO),
+                         .bearer = src->hf ? getenv("HF_TOKEN") : NULL};
     int64_t size = 0;
     int rc = psy_fetch_file(&req, &size, err, errlen);
     if (!rc) rc = check_file(buf_str(&part), src, size, err, errlen);
@@ -326,6 +329,7 @@ static int pull(const pull_opts *o)
     char err[2048] = "";
     source src = {.size = -1};
     int rc = 0;
+    src.hf = o->hf != NULL;
     if (o->hf) rc = hf_resolve(o->hf, &src, err, sizeof err);
     else if (!(src.file = url_file_name(o->url)) || !(src.url = strdup(o->url))) {
         rc = -EINVAL;

@@ -29,11 +29,26 @@ void psy_fetch_human_size(int64_t n, char *out, size_t len)
 
 /* A handle with what every request wants: redirects, a user agent, errors
  * for HTTP >= 400, and a stall limit instead of a total timeout (a model
- * takes as long as it takes, but a dead connection must not hang). */
-static CURL *new_handle(const char *url, char *cerr)
+ * takes as long as it takes, but a dead connection must not hang). With a
+ * bearer token, an Authorization header in *hdrs (the caller frees it with
+ * curl_slist_free_all after the transfer; libcurl does not send it on to
+ * another host when it follows a redirect). */
+static CURL *new_handle(const char *url, const char *bearer, struct curl_slist **hdrs, char *cerr)
 {
+    *hdrs = NULL;
     CURL *c = curl_easy_init();
     if (!c) return NULL;
+    if (bearer && *bearer) {
+        buf h = BUF_INIT;
+        buf_printf(&h, "Authorization: Bearer %s", bearer);
+        *hdrs = curl_slist_append(NULL, buf_str(&h));
+        buf_free(&h);
+        if (!*hdrs) {
+            curl_easy_cleanup(c);
+            return NULL;
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
@@ -62,7 +77,8 @@ static int transfer_error(CURL *c, CURLcode res, const char *url, const char *ce
     }
     if (res == CURLE_HTTP_RETURNED_ERROR && (code == 401 || code == 403)) {
         snprintf(err, errlen, "access refused (HTTP %ld): %s; the model may be gated: accept its licence on "
-                 "the website, or pick another repository", code, url);
+                 "its page, then set HF_TOKEN to an access token of yours (--hf), or pick another repository",
+                 code, url);
         return -EACCES;
     }
     if (res == CURLE_HTTP_RETURNED_ERROR) {
@@ -88,10 +104,11 @@ static size_t mem_write(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-int psy_fetch_text(const char *url, size_t max, char **out, char *err, size_t errlen)
+int psy_fetch_text(const char *url, const char *bearer, size_t max, char **out, char *err, size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE];
-    CURL *c = new_handle(url, cerr);
+    struct curl_slist *hdrs;
+    CURL *c = new_handle(url, bearer, &hdrs, cerr);
     if (!c) {
         snprintf(err, errlen, "cannot start libcurl (out of memory?)");
         return -ENOMEM;
@@ -108,6 +125,7 @@ int psy_fetch_text(const char *url, size_t max, char **out, char *err, size_t er
         rc = transfer_error(c, res, url, cerr, err, errlen);
     }
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
     if (!rc && buf_putc(&m.b, '\0')) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
@@ -255,7 +273,8 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
         return 0;
     }
     char cerr[CURL_ERROR_SIZE];
-    if (!(s.c = new_handle(req->url, cerr))) {
+    struct curl_slist *hdrs;
+    if (!(s.c = new_handle(req->url, req->bearer, &hdrs, cerr))) {
         fclose(s.f);
         snprintf(err, errlen, "cannot start libcurl (out of memory?)");
         return -ENOMEM;
@@ -272,6 +291,7 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
     if (s.bar && !rc) show_progress(&s, s.have + s.written, s.have + s.written, true);
     if (s.bar) fputc('\n', stderr);
     curl_easy_cleanup(s.c);
+    curl_slist_free_all(hdrs);
     /* What was written stays for a resume, so it must really be on disk. */
     if ((fflush(s.f) || fsync(fileno(s.f))) && !rc) {
         rc = -errno;

@@ -13,14 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* GET url into *out (NUL-terminated, caller frees; at most max bytes). */
-int psy_fetch_text(const char *url, size_t max, char **out, char *err, size_t errlen);
+/* GET url into *out (NUL-terminated, caller frees; at most max bytes).
+ * bearer: an access token sent as "Authorization: Bearer" (NULL: none). */
+int psy_fetch_text(const char *url, const char *bearer, size_t max, char **out, char *err, size_t errlen);
 
 typedef struct psy_fetch_req {
     const char *url;
     const char *part_path; /* the file to write; what it already holds is resumed with an HTTP Range */
     int64_t expected_size; /* -1: unknown (the server's length is used) */
     bool progress_bar;     /* a redrawn bar on stderr (a terminal); else a plain line per 10% */
+    const char *bearer;    /* an access token (Authorization: Bearer), or NULL */
 } psy_fetch_req;
 
 /* Downloads req->url into req->part_path, resuming what is there. On

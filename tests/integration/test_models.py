@@ -16,6 +16,7 @@ from mcp import build_path
 PSYCHE = build_path("bin", "psyche")
 MODEL = build_path("models", "tiny-chat.gguf")
 REPO = "test/Tiny-GGUF"
+GATED = "test/Gated-GGUF"  # answers 401 without "Authorization: Bearer sekrit"
 
 
 class Server:
@@ -60,6 +61,10 @@ class Server:
 
     def handle(self, h):
         path = h.path.split("?")[0]
+        if GATED in path:
+            if h.headers.get("Authorization") != "Bearer sekrit":
+                return self.send(h, 401, b"gated", "text/plain")
+            path = path.replace(GATED, REPO)
         if path == "/api/models/" + REPO:
             return self.send(h, 200, self.listing(), "application/json")
         if path.startswith("/%s/resolve/main/" % REPO):  # as Hugging Face does: a redirect to a CDN
@@ -177,6 +182,16 @@ def test_a_server_that_ignores_the_range_restarts_the_file(srv, home):
     assert srv.ranges == ["", "bytes=3000000-", ""], srv.ranges  # refused by libcurl, then from the start
     assert "cannot resume" in out.stderr, out.stderr
     assert home.read(home.models, "tiny-chat.gguf") == srv.model  # not the first 3 MB twice
+
+
+@with_home
+def test_hf_token_opens_a_gated_repository(srv, home):
+    out = home.run("pull", "--hf", GATED)
+    assert out.returncode == 1 and "HTTP 401" in out.stderr and "HF_TOKEN" in out.stderr, out.stderr
+    home.env["HF_TOKEN"] = "sekrit"
+    out = home.run("pull", "--hf", GATED)
+    assert out.returncode == 0, out.stderr
+    assert home.read(home.models, "tiny-chat-Q4_K_M.gguf") == srv.model
 
 
 @with_home
