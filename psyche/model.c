@@ -138,6 +138,10 @@ static const cJSON *hf_pick(const cJSON *siblings, const char *repo, const char 
                  "Qwen/Qwen2.5-3B-Instruct-GGUF)", repo);
     else if (n == 0)
         snprintf(err, errlen, "%s has no .gguf file matching \"%s\"; its files: %s", repo, quant, buf_str(&all));
+    else if (n > 1 && strstr(buf_str(&names), "-of-"))
+        snprintf(err, errlen, "%s splits \"%s\" into parts (%s), which psyche model pull does not join yet; "
+                 "pick a repository that has it in one file (often USER/REPO from bartowski or unsloth)",
+                 repo, quant, buf_str(&names));
     else if (n > 1)
         snprintf(err, errlen, "%s has several .gguf files matching \"%s\": %s; name one exactly "
                  "(USER/REPO:NAME) or pull it by URL", repo, quant, buf_str(&names));

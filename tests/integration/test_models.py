@@ -50,7 +50,8 @@ class Server:
         self.httpd.server_close()
 
     def listing(self):
-        names = ["README.md", "tiny-chat-Q4_K_M.gguf", "tiny-chat-Q8_0.gguf", "mmproj-tiny-Q8_0.gguf"]
+        names = ["README.md", "tiny-chat-Q4_K_M.gguf", "tiny-chat-Q8_0.gguf", "mmproj-tiny-Q8_0.gguf",
+                 "big-Q5_K_M-00001-of-00002.gguf", "big-Q5_K_M-00002-of-00002.gguf", "a-Q6_K.gguf", "b-Q6_K.gguf"]
         sib = [{"rfilename": n} for n in names]
         for s in sib:
             if s["rfilename"].endswith(".gguf"):
@@ -239,6 +240,12 @@ def test_hf_errors_say_what_exists(srv, home):
     out = home.run("pull", "--hf", REPO + ":Q2_K")
     assert out.returncode == 3, out.stderr
     assert "tiny-chat-Q4_K_M.gguf" in out.stderr and "Q2_K" in out.stderr, out.stderr
+    out = home.run("pull", "--hf", REPO + ":Q5_K_M")
+    assert out.returncode == 3 and "into parts" in out.stderr and "00002-of-00002" in out.stderr, out.stderr
+    out = home.run("pull", "--hf", REPO + ":Q6_K")
+    assert out.returncode == 3 and "several .gguf files" in out.stderr and "b-Q6_K.gguf" in out.stderr, out.stderr
+    out = home.run("pull", "--hf", REPO + ":b-Q6_K.gguf")  # a whole name picks one
+    assert out.returncode == 0, out.stderr
     out = home.run("pull", "--hf", "test/Missing-GGUF")
     assert out.returncode == 3 and "no repository test/Missing-GGUF" in out.stderr, out.stderr
     for bad in ("no-slash", "/repo", "user/", "a/b/c", "a/b/c:Q4_K_M"):
