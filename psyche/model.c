@@ -32,6 +32,7 @@
 #define HF_DEFAULT_ENDPOINT "https://huggingface.co"
 #define HF_DEFAULT_QUANT "Q4_K_M"
 #define HF_API_MAX_BYTES (16u << 20)
+#define MODEL_MAX_PARTS 64 /* the most files of one split model */
 
 typedef struct pull_opts {
     const char *url, *hf, *sha256, *config;
@@ -114,45 +115,102 @@ static char *hf_endpoint(void)
     return strndup(e, n);
 }
 
-/* The siblings of repo whose names end in .gguf and contain quant (any
- * case); projector files (mmproj) only when nothing else matches. Returns
- * the one match, or NULL with err (none, or several). */
-static const cJSON *hf_pick(const cJSON *siblings, const char *repo, const char *quant, char *err, size_t errlen)
+static const char *rfilename(const cJSON *sibling)
 {
-    const cJSON *s, *pick = NULL;
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sibling, "rfilename"));
+}
+
+static int by_rfilename(const void *a, const void *b)
+{
+    return strcmp(rfilename(*(const cJSON *const *)a), rfilename(*(const cJSON *const *)b));
+}
+
+/* k of a split part "NAME-0000k-of-0000m.gguf" (then *of = m), else 0. */
+static int split_part(const char *name, int *of)
+{
+    static const char pat[] = "-00000-of-00000.gguf";
+    size_t len = strlen(name), n = sizeof pat - 1;
+    if (len <= n) return 0;
+    const char *t = name + len - n;
+    for (size_t i = 0; i < n; i++)
+        if (pat[i] == '0' ? !isdigit((unsigned char)t[i]) : tolower((unsigned char)t[i]) != pat[i]) return 0;
+    *of = atoi(t + 10);
+    return atoi(t + 1);
+}
+
+/* Whether picks[0..n) (sorted) are all the parts of one split model, in
+ * order: llama.cpp loads the others when given the first. */
+static bool one_split_set(const cJSON **picks, int n)
+{
+    const char *first = rfilename(picks[0]);
+    size_t stem = strlen(first) - (sizeof "-00000-of-00000.gguf" - 1);
+    for (int i = 0; i < n; i++) {
+        const char *name = rfilename(picks[i]);
+        int of = 0;
+        if (split_part(name, &of) != i + 1 || of != n) return false;
+        if (strlen(name) != strlen(first) || strncmp(name, first, stem)) return false;
+    }
+    return n > 1;
+}
+
+/* The siblings of repo whose names end in .gguf and contain quant (any
+ * case); projector files (mmproj) only when nothing else matches. Fills
+ * picks with the one match, or with every part of one split model (sorted),
+ * and returns how many; 0 with err for none or an ambiguous choice. */
+static int hf_pick(const cJSON *siblings, const char *repo, const char *quant, const cJSON **picks, char *err,
+                   size_t errlen)
+{
+    const cJSON *s;
     buf names = BUF_INIT, all = BUF_INIT;
     int n = 0;
     for (int pass = 0; pass < 2 && n == 0; pass++) {
         cJSON_ArrayForEach(s, siblings) {
-            const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "rfilename"));
+            const char *name = rfilename(s);
             size_t len = name ? strlen(name) : 0;
             if (len < 5 || strcasecmp(name + len - 5, ".gguf")) continue;
             if (pass == 0) buf_printf(&all, "%s%s", all.len ? ", " : "", name);
             if (!strcasestr(name, quant) || (pass == 0 && strcasestr(name, "mmproj"))) continue;
             buf_printf(&names, "%s%s", n ? ", " : "", name);
-            pick = s, n++;
+            if (n < MODEL_MAX_PARTS) picks[n] = s;
+            n++;
         }
     }
+    if (n > 1 && n <= MODEL_MAX_PARTS) qsort(picks, (size_t)n, sizeof *picks, by_rfilename);
+    bool ok = n == 1 || (n > 1 && n <= MODEL_MAX_PARTS && one_split_set(picks, n));
     if (n == 0 && all.len == 0)
         snprintf(err, errlen, "%s has no .gguf file; pick a repository with GGUF in its name (e.g. "
                  "Qwen/Qwen2.5-3B-Instruct-GGUF)", repo);
     else if (n == 0)
         snprintf(err, errlen, "%s has no .gguf file matching \"%s\"; its files: %s", repo, quant, buf_str(&all));
-    else if (n > 1 && strstr(buf_str(&names), "-of-"))
-        snprintf(err, errlen, "%s splits \"%s\" into parts (%s), which psyche model pull does not join yet; "
-                 "pick a repository that has it in one file (often USER/REPO from bartowski or unsloth)",
-                 repo, quant, buf_str(&names));
-    else if (n > 1)
+    else if (!ok)
         snprintf(err, errlen, "%s has several .gguf files matching \"%s\": %s; name one exactly "
                  "(USER/REPO:NAME) or pull it by URL", repo, quant, buf_str(&names));
     buf_free(&names);
     buf_free(&all);
-    return n == 1 ? pick : NULL;
+    return ok ? n : 0;
 }
 
-/* Fills src from the repository listing text (the API's JSON). */
-static int hf_from_listing(const char *json, const char *ep, const char *repo, const char *quant, source *src,
-                           char *err, size_t errlen)
+/* One file of the listing into src. */
+static int hf_source(const cJSON *f, const char *ep, const char *repo, source *src)
+{
+    const char *name = rfilename(f);
+    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(f, "lfs");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(lfs ? lfs : f, "size");
+    const char *sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(lfs, "sha256"));
+    const char *base = strrchr(name, '/');
+    buf u = BUF_INIT;
+    buf_printf(&u, "%s/%s/resolve/main/%s", ep, repo, name);
+    src->url = buf_detach(&u);
+    src->file = strdup(base ? base + 1 : name);
+    src->size = cJSON_IsNumber(size) && size->valuedouble >= 0 ? (int64_t)size->valuedouble : -1;
+    src->hf = true;
+    if (sha && is_hex64(sha)) snprintf(src->sha, sizeof src->sha, "%s", sha);
+    return src->url && src->file ? 0 : -ENOMEM;
+}
+
+/* Fills srcs[0..*n) from the repository listing text (the API's JSON). */
+static int hf_from_listing(const char *json, const char *ep, const char *repo, const char *quant, source *srcs,
+                           int *n, char *err, size_t errlen)
 {
     cJSON *root = cJSON_Parse(json);
     const cJSON *sib = cJSON_GetObjectItemCaseSensitive(root, "siblings");
@@ -162,22 +220,11 @@ static int hf_from_listing(const char *json, const char *ep, const char *repo, c
         cJSON_Delete(root);
         return -EIO;
     }
-    const cJSON *f = hf_pick(sib, repo, quant, err, errlen);
-    int rc = f ? 0 : -ENOENT;
-    if (f) {
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "rfilename"));
-        const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(f, "lfs");
-        const cJSON *size = cJSON_GetObjectItemCaseSensitive(lfs ? lfs : f, "size");
-        const char *sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(lfs, "sha256"));
-        const char *base = strrchr(name, '/');
-        buf u = BUF_INIT;
-        buf_printf(&u, "%s/%s/resolve/main/%s", ep, repo, name);
-        src->url = buf_detach(&u);
-        src->file = strdup(base ? base + 1 : name);
-        src->size = cJSON_IsNumber(size) && size->valuedouble >= 0 ? (int64_t)size->valuedouble : -1;
-        if (sha && is_hex64(sha)) snprintf(src->sha, sizeof src->sha, "%s", sha);
-        if (!src->url || !src->file) rc = -ENOMEM;
-    }
+    const cJSON *picks[MODEL_MAX_PARTS];
+    *n = hf_pick(sib, repo, quant, picks, err, errlen);
+    int rc = *n ? 0 : -ENOENT;
+    for (int i = 0; i < *n && !rc; i++) rc = hf_source(picks[i], ep, repo, &srcs[i]);
+    if (rc == -ENOMEM) snprintf(err, errlen, "out of memory");
     cJSON_Delete(root);
     return rc;
 }
@@ -194,7 +241,7 @@ static bool hf_spec_valid(const char *spec)
 
 /* --hf USER/REPO[:QUANT] (checked by hf_spec_valid): lists the repository
  * and picks the file. */
-static int hf_resolve(const char *spec, source *src, char *err, size_t errlen)
+static int hf_resolve(const char *spec, source *srcs, int *n, char *err, size_t errlen)
 {
     const char *colon = strchr(spec, ':');
     char *repo = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
@@ -213,7 +260,7 @@ static int hf_resolve(const char *spec, source *src, char *err, size_t errlen)
         if (rc == -ENOENT)
             snprintf(err, errlen, "no repository %s at %s (HTTP 404); check the name (USER/REPO, as in the "
                      "address of its page)", repo, ep);
-        if (!rc) rc = hf_from_listing(json, ep, repo, quant, src, err, errlen);
+        if (!rc) rc = hf_from_listing(json, ep, repo, quant, srcs, n, err, errlen);
     }
     free(json);
     free(ep);
@@ -328,45 +375,76 @@ static int download(const source *src, const char *final, char *err, size_t errl
     return rc;
 }
 
+/* What to download: the one file of a URL, or the file (or the parts) that
+ * --hf picks. 0 or an errno with err. */
+static int resolve(const pull_opts *o, source *srcs, int *n, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (o->hf) {
+        rc = hf_resolve(o->hf, srcs, n, err, errlen);
+    } else {
+        *n = 1;
+        srcs[0].file = url_file_name(o->url);
+        srcs[0].url = strdup(o->url);
+        if (!srcs[0].file || !srcs[0].url) {
+            snprintf(err, errlen, "%s names no file; give the address of a .gguf file "
+                     "(https://huggingface.co/USER/REPO/resolve/main/FILE.gguf)", o->url);
+            return -EINVAL;
+        }
+    }
+    for (int i = 0; i < *n && !rc; i++)
+        if (!*srcs[i].file || srcs[i].file[0] == '.') { /* "..", ".hidden": not a name to save a model as */
+            snprintf(err, errlen, "refusing to save a download as \"%s\"; give the address of a .gguf file",
+                     srcs[i].file);
+            rc = -EINVAL;
+        }
+    if (!rc && o->sha256 && *n > 1) {
+        snprintf(err, errlen, "--sha256 names one file but this model comes in %d parts (Hugging Face gives "
+                 "each part's sha256)", *n);
+        rc = -EINVAL;
+    }
+    if (!rc && o->sha256) snprintf(srcs[0].sha, sizeof srcs[0].sha, "%s", o->sha256);
+    if (!rc && *n > 1) fprintf(stderr, "psyche: the model comes in %d parts; downloading them all\n", *n);
+    return rc;
+}
+
+/* Sets [model] path in the user's config to model. */
+static int write_config(const pull_opts *o, const char *model, char *err, size_t errlen)
+{
+    char *cfg = config_path(o->config, err, errlen);
+    int rc = cfg ? psy_model_config_write(cfg, model, err, errlen) : -ENOENT;
+    if (!rc) fprintf(stderr, "psyche: [model] path set in %s\n", cfg);
+    const char *env = getenv("PSYCHE_CONFIG");
+    if (!rc && !o->config && env && *env)
+        fprintf(stderr, "psyche: note: PSYCHE_CONFIG is set, so psyche reads %s instead (pull again with "
+                "--config %s, or unset it)\n", env, env);
+    free(cfg);
+    return rc ? -EIO : 0; /* the model is there; only the config failed */
+}
+
 static int pull(const pull_opts *o)
 {
     char err[2048] = "";
-    source src = {.size = -1};
-    int rc = 0;
-    src.hf = o->hf != NULL;
-    if (o->hf) rc = hf_resolve(o->hf, &src, err, sizeof err);
-    else if (!(src.file = url_file_name(o->url)) || !(src.url = strdup(o->url))) {
-        rc = -EINVAL;
-        snprintf(err, sizeof err, "%s names no file; give the address of a .gguf file "
-                 "(https://huggingface.co/USER/REPO/resolve/main/FILE.gguf)", o->url);
-    }
-    if (!rc && (!*src.file || src.file[0] == '.')) { /* "..", ".hidden": not a name to save a model as */
-        rc = -EINVAL;
-        snprintf(err, sizeof err, "refusing to save a download as \"%s\"; give the address of a .gguf file",
-                 src.file);
-    }
-    if (!rc && o->sha256) snprintf(src.sha, sizeof src.sha, "%s", o->sha256);
-    char *dir = rc ? NULL : models_dir(true, err, sizeof err), *cfg = NULL;
-    buf final = BUF_INIT;
+    source srcs[MODEL_MAX_PARTS];
+    memset(srcs, 0, sizeof srcs);
+    for (int i = 0; i < MODEL_MAX_PARTS; i++) srcs[i].size = -1;
+    int n = 0, rc = resolve(o, srcs, &n, err, sizeof err);
+    char *dir = rc ? NULL : models_dir(true, err, sizeof err);
     if (!rc && !dir) rc = -EIO;
-    if (!rc) buf_printf(&final, "%s/%s", dir, src.file);
-    if (!rc) rc = download(&src, buf_str(&final), err, sizeof err);
-    if (!rc && !o->no_config) {
-        if (!(cfg = config_path(o->config, err, sizeof err))) rc = -ENOENT;
-        else rc = psy_model_config_write(cfg, buf_str(&final), err, sizeof err);
-        if (!rc) fprintf(stderr, "psyche: [model] path set in %s\n", cfg);
-        else rc = -EIO; /* the model is there; only the config failed */
-        const char *env = getenv("PSYCHE_CONFIG");
-        if (!rc && !o->config && env && *env)
-            fprintf(stderr, "psyche: note: PSYCHE_CONFIG is set, so psyche reads %s instead (pull again with "
-                    "--config %s, or unset it)\n", env, env);
+    buf first = BUF_INIT; /* the path of the (first) file: what llama.cpp opens */
+    for (int i = 0; i < n && !rc; i++) {
+        buf final = BUF_INIT;
+        buf_printf(&final, "%s/%s", dir, srcs[i].file);
+        rc = download(&srcs[i], buf_str(&final), err, sizeof err);
+        if (i == 0) buf_puts(&first, buf_str(&final));
+        buf_free(&final);
     }
-    if (!rc) printf("%s\n", buf_str(&final));
+    if (!rc && !o->no_config) rc = write_config(o, buf_str(&first), err, sizeof err);
+    if (!rc) printf("%s\n", buf_str(&first));
     if (rc) say_error(err);
-    buf_free(&final);
-    free(cfg);
+    buf_free(&first);
     free(dir);
-    source_free(&src);
+    for (int i = 0; i < MODEL_MAX_PARTS; i++) source_free(&srcs[i]);
     return rc ? status_of(rc) : PSY_EXIT_OK;
 }
 

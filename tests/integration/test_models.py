@@ -51,7 +51,8 @@ class Server:
 
     def listing(self):
         names = ["README.md", "tiny-chat-Q4_K_M.gguf", "tiny-chat-Q8_0.gguf", "mmproj-tiny-Q8_0.gguf",
-                 "big-Q5_K_M-00001-of-00002.gguf", "big-Q5_K_M-00002-of-00002.gguf", "a-Q6_K.gguf", "b-Q6_K.gguf"]
+                 "big-Q5_K_M-00002-of-00002.gguf", "big-Q5_K_M-00001-of-00002.gguf", "a-Q6_K.gguf", "b-Q6_K.gguf",
+                 "c-Q3_K_M-00001-of-00003.gguf", "c-Q3_K_M-00002-of-00003.gguf"]  # c: a part is missing
         sib = [{"rfilename": n} for n in names]
         for s in sib:
             if s["rfilename"].endswith(".gguf"):
@@ -236,12 +237,25 @@ def test_hf_picks_the_quantisation_and_checks_the_announced_sha(srv, home):
 
 
 @with_home
+def test_hf_downloads_every_part_of_a_split_model(srv, home):
+    out = home.run("pull", "--hf", REPO + ":Q5_K_M")
+    assert out.returncode == 0, out.stderr
+    first = os.path.join(home.models, "big-Q5_K_M-00001-of-00002.gguf")
+    assert out.stdout.strip() == first and "2 parts" in out.stderr, (out.stdout, out.stderr)
+    assert sorted(os.listdir(home.models)) == ["big-Q5_K_M-00001-of-00002.gguf", "big-Q5_K_M-00002-of-00002.gguf"]
+    assert first in home.read(home.config).decode()  # llama.cpp opens the first part and finds the rest
+    out = home.run("pull", "--hf", REPO + ":Q5_K_M", "--sha256", "ab" * 32)
+    assert out.returncode == 1 and "2 parts" in out.stderr, out.stderr
+
+
+@with_home
 def test_hf_errors_say_what_exists(srv, home):
     out = home.run("pull", "--hf", REPO + ":Q2_K")
     assert out.returncode == 3, out.stderr
     assert "tiny-chat-Q4_K_M.gguf" in out.stderr and "Q2_K" in out.stderr, out.stderr
-    out = home.run("pull", "--hf", REPO + ":Q5_K_M")
-    assert out.returncode == 3 and "into parts" in out.stderr and "00002-of-00002" in out.stderr, out.stderr
+    out = home.run("pull", "--hf", REPO + ":Q3_K_M")  # parts of a split model, one missing
+    assert out.returncode == 3 and "several .gguf files" in out.stderr, out.stderr
+    assert "c-Q3_K_M-00002-of-00003.gguf" in out.stderr, out.stderr
     out = home.run("pull", "--hf", REPO + ":Q6_K")
     assert out.returncode == 3 and "several .gguf files" in out.stderr and "b-Q6_K.gguf" in out.stderr, out.stderr
     out = home.run("pull", "--hf", REPO + ":b-Q6_K.gguf")  # a whole name picks one
