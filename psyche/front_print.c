@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "front_child.h"
 #include "linereader.h"
+#include "model.h"
 #include "termsafe.h"
 
 #define LINE_MAX_BYTES (1 << 20)
@@ -268,7 +269,7 @@ static void on_start_failed(frontend *fe, const psy_event *ev)
     const char *log = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "log"));
     buf b = BUF_INIT;
     buf_printf(&b, "elpis could not be started: %s", cause ? cause : "out of memory");
-    if (no_model) buf_puts(&b, " (psyche --model FILE.gguf; make test-models builds a tiny test model)");
+    if (no_model) buf_puts(&b, "; get one with " PSY_MODEL_PULL_HINT " (or psyche --model FILE.gguf)");
     else buf_printf(&b, " (log: %s)", log ? log : "?");
     end_line(fe);
     fputs("psyche: ", stderr);

@@ -6,6 +6,7 @@
  *   psyche -p "message"      one turn, the answer on stdout
  *   psyche --repl            one message per input line; answers on stdout
  *   psyche --events          like --repl (or with -p), one JSON object per event on stdout
+ *   psyche model pull|list   getting a model (model.c; runs without the agent)
  *
  * Exit statuses: PSY_EXIT_* in front_print.h. Owns the process: signals
  * (SIGTERM/SIGINT/SIGHUP take the shutdown path; a second one skips what is
@@ -24,6 +25,7 @@
 #include "doctor.h"
 #include "front_print.h"
 #include "log.h"
+#include "model.h"
 #include "paths.h"
 #include "settings.h"
 #include "startup.h"
@@ -50,6 +52,8 @@ static void usage_text(FILE *f)
           "              [-p MESSAGE [--summary] | --repl | --events] [--raw] [--log-level LEVEL]\n"
           "       psyche --print-config [--config FILE]\n"
           "       psyche --doctor [--config FILE] [--workspace DIR]   which sandbox protections are on\n"
+          "       psyche model pull URL | --hf USER/REPO[:QUANT]    download a model (psyche model --help)\n"
+          "       psyche model list\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -178,8 +182,8 @@ static int check_settings(psy_settings *cfg, const main_opts *o, const char *con
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
         snprintf(err, errlen,
-                 "no model: cannot read %s (%s); pass --model FILE.gguf or set [model] path in the "
-                 "config (make test-models builds a tiny test model)",
+                 "no model: cannot read %s (%s); get one with " PSY_MODEL_PULL_HINT
+                 " (or pass --model FILE.gguf)",
                  cfg->model_path, strerror(errno));
         return PSY_EXIT_NO_MODEL;
     }
@@ -257,6 +261,7 @@ static int run_agent(const psy_settings *cfg, const main_opts *o, const char *wh
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "model")) return psy_model_main(argc - 1, argv + 1); /* no agent */
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;

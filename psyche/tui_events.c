@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "front_child.h"
+#include "model.h"
 #include "tui.h"
 
 /* ---------------------------------------------------------- agent events */
@@ -192,8 +193,8 @@ static void on_child(psy_tui *t, const psy_event *ev)
         if (slot) snprintf(slot, sizeof t->child_cause[0], "%s", cause);           /* for the sidebar */
         buf_printf(&b, "%s cannot start: %s\n", child ? child : "a child", cause); /* the cause first, in full */
         if (no_model)
-            buf_puts(&b, "Start psyche with --model FILE.gguf (a GGUF chat model) or set [model] path in "
-                         "the config; make test-models builds a tiny test model.\n");
+            buf_puts(&b, "Get a model with " PSY_MODEL_PULL_HINT ", or start psyche with --model "
+                         "FILE.gguf (a GGUF chat model).\n");
     }
     free(cause);
     size_t n = 0;
