@@ -24,6 +24,7 @@
 #include "crash.h"
 #include "linereader.h"
 #include "log.h"
+#include "serve.h"
 #include "settings.h"
 
 /* The TUI is written alongside; until tui.c exists, the line mode stands in.
@@ -43,6 +44,7 @@ static void usage(FILE *f)
             "usage: psyche [--config FILE] [--model PATH] [--workspace DIR] [--no-memory] [--no-idle]\n"
             "              [-p MESSAGE | --repl | --events] [--log-level LEVEL]\n"
             "       psyche --print-config [--config FILE]\n"
+            "       psyche serve [--host ADDR] [--port N] [--api-key-file FILE]   (see psyche serve --help)\n"
             "       psyche --version | --help\n"
             "\n"
             "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -279,6 +281,7 @@ static int run_lines(frontend *fe, const char *message)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "serve")) return psy_serve_main(argc - 1, argv + 1); /* serve.c */
     static psy_settings cfg;
     const cfg_key *keys;
     size_t nkeys = psy_settings_table(&cfg, &keys);
