@@ -126,7 +126,7 @@ static int opt_number(const cJSON *o, const char *name, double lo, double hi, bo
     *has = false;
     if (!j || cJSON_IsNull(j)) return 0;
     if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) || j->valuedouble < lo || j->valuedouble > hi)
-        return bad(err, errlen, param, j->string, "%s must be a number from %g to %g", name, lo, hi);
+        return bad(err, errlen, param, name, "%s must be a number from %g to %g", name, lo, hi);
     *has = true;
     *v = j->valuedouble;
     return 0;
@@ -139,7 +139,7 @@ static int parse_max_tokens(const cJSON *o, psy_chat_req *r, char *err, size_t e
         const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, names[i]);
         if (!j || cJSON_IsNull(j)) continue;
         if (!cJSON_IsNumber(j) || j->valuedouble < 1 || j->valuedouble > 1e7 || j->valuedouble != floor(j->valuedouble))
-            return bad(err, errlen, param, j->string, "%s must be a positive integer", names[i]);
+            return bad(err, errlen, param, names[i], "%s must be a positive integer", names[i]);
         if (r->max_tokens < 0) r->max_tokens = (int)j->valuedouble;
     }
     return 0;
@@ -174,7 +174,7 @@ static int opt_string(const cJSON *o, const char *name, char **out, char *err, s
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!j || cJSON_IsNull(j)) return 0;
-    if (!cJSON_IsString(j)) return bad(err, errlen, param, j->string, "%s must be a string", name);
+    if (!cJSON_IsString(j)) return bad(err, errlen, param, name, "%s must be a string", name);
     return (*out = strdup(j->valuestring)) ? 0 : -ENOMEM;
 }
 
