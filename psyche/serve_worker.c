@@ -253,10 +253,20 @@ static void run_chat(psy_serve *s, psy_job *j)
     /* the channel's flag: set when the client leaves or a stop sequence is found */
     int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, on_delta, &g,
                              psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
-    if (rc == -ECANCELED && g.stop_hit && !psy_chan_cancelled(j->ch)) {
+    if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
+        size_t safe;
+        buf_reset(&g.raw);
+        buf_puts(&g.raw, cJSON_IsString(c) ? c->valuestring : "");
+        g.stop_hit = psy_oai_find_stop(g.raw.data, g.raw.len, j->req.stop, j->req.n_stop, &g.cut, &safe);
+    }
+    if ((rc == 0 || rc == -ECANCELED) && g.stop_hit && !psy_chan_cancelled(j->ch)) {
+        /* a stop sequence: the text ends before it, even if elpis went on a little */
         g.raw.len = g.cut;
         g.raw.data[g.cut] = 0;
-        psy_oai_usage u = {.prompt_tokens = count_prompt(s, j), .completion_tokens = g.tokens};
+        const cJSON *us = cJSON_GetObjectItemCaseSensitive(res, "usage");
+        psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
+        if (rc) u = (psy_oai_usage){.prompt_tokens = count_prompt(s, j), .completion_tokens = g.tokens};
         finish_chat(s, j, &g, g.raw.data, "stop", &u);
     } else if (rc == 0) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");

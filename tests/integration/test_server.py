@@ -1,0 +1,484 @@
+"""Integration tests of `psyche serve` over real HTTP on loopback: the real
+elpis on the tiny model (usage, cached tokens, raw SSE through `curl -N`) and
+fake_elpis.py where a test needs scripted text or timing (stop sequences, the
+merged system prompt, a client that disconnects, a child that crashes, a full
+queue, SIGTERM draining, a bounded load test). Each server gets its own temp
+dir for HOME and state and listens on a free port (--port 0)."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from mcp import ROOT, build_path, check_sanitizer_log
+
+PSYCHE = build_path("bin", "psyche")
+TINY = build_path("models", "tiny-chat.gguf")
+FAKE = os.path.join(ROOT, "tests", "integration", "fake_elpis.py")
+KEY = "test-key-0123456789abcdef"
+
+
+class Server:
+    """A running `psyche serve`; stop() ends it with SIGTERM and returns its exit status."""
+
+    def __init__(self, fake_script=None, args=(), keys=None, wait_ready=True, **settings):
+        self.dir = tempfile.mkdtemp(prefix="psyche-serve-test-")
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.state)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "MNEMOSYNE_", "XDG_"))}
+        env.update({"HOME": self.dir, "PSYCHE_PATHS_STATE_DIR": self.state, "PSYCHE_MODEL_PATH": TINY,
+                    "PSYCHE_AGENT_MAX_TOKENS": "16", "PSYCHE_CHILDREN_STOP_GRACE_MS": "2000"})
+        self.log_path = os.path.join(self.dir, "requests.jsonl")
+        if fake_script is not None:
+            fake_script.setdefault("log", self.log_path)
+            script = os.path.join(self.dir, "script.json")
+            with open(script, "w") as f:
+                json.dump(fake_script, f)
+            env["PSYCHE_CHILDREN_ELPIS_COMMAND"] = "%s,%s,%s" % (sys.executable, FAKE, script)
+            env["PSYCHE_MODEL_PATH"] = ""
+        for k, v in settings.items():
+            env["PSYCHE_" + k.upper()] = str(v)
+        argv = [PSYCHE, "serve", "--port", "0"] + list(args)
+        if keys is not None:
+            kf = os.path.join(self.dir, "keys")
+            with open(kf, "w") as f:
+                f.write("# test keys\n" + "\n".join(keys) + "\n")
+            argv += ["--api-key-file", kf]
+        self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.port = None
+        self.stderr = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.port is None:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.stderr.append(line)
+            m = re.search(r"listening on http://[^:]+:(\d+)/v1", line)
+            if m:
+                self.port = int(m.group(1))
+        assert self.port, "psyche serve did not start: %s" % "".join(self.stderr)
+        threading.Thread(target=self._drain, daemon=True).start()
+        if wait_ready:
+            self.wait_health()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def wait_health(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st, _, body = self.request("GET", "/health")
+            if st == 200:
+                return json.loads(body)
+            time.sleep(0.1)
+        raise AssertionError("server never became healthy: %s" % body)
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict(r.getheaders()), data.decode("utf-8", "replace")
+
+    def chat(self, body, headers=None, timeout=60):
+        st, hd, data = self.request("POST", "/v1/chat/completions", body, headers, timeout)
+        return st, json.loads(data) if data.startswith("{") else data
+
+    def metric(self, name):
+        st, _, text = self.request("GET", "/metrics")
+        assert st == 200, text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def requests_logged(self):
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(l) for l in f]
+        except OSError:
+            return []
+
+    def log(self):
+        try:
+            with open(os.path.join(self.state, "psyche-serve.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("psyche serve did not stop on SIGTERM")
+        for name in ("psyche-serve", "elpis"):
+            check_sanitizer_log(os.path.join(self.state, name + ".log"))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
+
+
+def user(text, **extra):
+    body = {"model": "psyche", "messages": [{"role": "user", "content": text}]}
+    body.update(extra)
+    return body
+
+
+def sse_events(text):
+    """The data: payloads of an SSE body, in order."""
+    return [l[len("data: "):] for l in text.split("\n") if l.startswith("data: ")]
+
+
+# ------------------------------------------------------------------ real elpis
+
+def test_models_health_and_metrics():
+    s = Server()
+    try:
+        st, _, body = s.request("GET", "/v1/models")
+        assert st == 200, body
+        models = json.loads(body)
+        assert models["object"] == "list" and models["data"][0]["id"] == "psyche"
+        h = s.wait_health()
+        assert h["status"] == "ok" and h["children"]["elpis"]["alive"] and h["context_length"] > 0, h
+        st, hd, text = s.request("GET", "/metrics")
+        assert st == 200 and hd["Content-Type"].startswith("text/plain"), hd
+        assert "# TYPE psyche_http_requests_total counter" in text
+        assert 'psyche_http_requests_total{route="models",status="200"} 1' in text, text
+    finally:
+        assert s.stop() == 0
+
+
+def test_chat_usage_and_cached_tokens_on_the_second_request():
+    s = Server()
+    try:
+        body = user("Hello there, how are you?", max_tokens=4, temperature=0)
+        st, r = s.chat(body)
+        assert st == 200, r
+        assert r["object"] == "chat.completion" and r["choices"][0]["message"]["role"] == "assistant"
+        assert r["choices"][0]["finish_reason"] in ("stop", "length")
+        u = r["usage"]
+        assert u["prompt_tokens"] > 0 and 0 < u["completion_tokens"] <= 4, u
+        assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+        # the same conversation again: elpis reuses the KV prefix and says so
+        st, r2 = s.chat(body)
+        assert st == 200, r2
+        cached = r2["usage"]["prompt_tokens_details"]["cached_tokens"]
+        assert 0 < cached <= r2["usage"]["prompt_tokens"], r2["usage"]
+        assert s.metric('psyche_tokens_total{kind="cached"}') >= cached
+    finally:
+        assert s.stop() == 0
+
+
+def test_raw_sse_with_curl():
+    s = Server()
+    try:
+        body = json.dumps(user("Tell me a story", max_tokens=6, stream=True, stream_options={"include_usage": True}))
+        out = subprocess.run(["curl", "-sN", "-H", "Content-Type: application/json", "-d", body,
+                              "http://127.0.0.1:%d/v1/chat/completions" % s.port],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        events = sse_events(out.stdout)
+        assert events[-1] == "[DONE]", out.stdout
+        chunks = [json.loads(e) for e in events[:-1]]
+        assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+        assert len({c["id"] for c in chunks}) == 1
+        assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+        finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+        assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] in ("stop", "length")
+        usage = chunks[-1]
+        assert usage["choices"] == [] and usage["usage"]["completion_tokens"] > 0, usage
+        # every chunk is framed as "data: {...}\n\n"
+        assert out.stdout.startswith("data: {") and out.stdout.endswith("data: [DONE]\n\n")
+        # without include_usage there is no usage chunk
+        out = subprocess.run(["curl", "-sN", "-H", "Content-Type: application/json", "-d",
+                              json.dumps(user("again", max_tokens=3, stream=True)),
+                              "http://127.0.0.1:%d/v1/chat/completions" % s.port],
+                             capture_output=True, text=True, timeout=60)
+        chunks = [json.loads(e) for e in sse_events(out.stdout)[:-1]]
+        assert all("usage" not in c for c in chunks), out.stdout
+    finally:
+        assert s.stop() == 0
+
+
+def test_emotion_read_and_event():
+    s = Server()
+    try:
+        st, _, body = s.request("GET", "/v1/psyche/emotion")
+        assert st == 200 and "valence" in json.loads(body), body
+        st, _, body = s.request("POST", "/v1/psyche/emotion", {"event_type": "success", "intensity": 2})
+        assert st == 200, body
+        e = json.loads(body)
+        assert e["valence"] > 0 and e["update_count"] >= 1, e
+        for bad in ({}, {"event_type": ""}, {"event_type": "success", "intensity": 9}, "[1]"):
+            st, _, body = s.request("POST", "/v1/psyche/emotion", bad)
+            assert st == 400 and json.loads(body)["error"]["type"] == "invalid_request_error", (bad, body)
+    finally:
+        assert s.stop() == 0
+
+
+# ------------------------------------------------------------ errors and limits
+
+def test_malformed_and_invalid_requests():
+    s = Server(fake_script={})
+    try:
+        for raw, param in (("{not json", None), ("[]", None), ('{"model":"m"}', "messages"),
+                           (json.dumps(user("x", n=2)), "n"), (json.dumps(user("x", temperature=7)), "temperature"),
+                           (json.dumps(user("x", stop=["a", "b", "c", "d", "e"])), "stop")):
+            st, hd, body = s.request("POST", "/v1/chat/completions", raw)
+            assert st == 400 and hd["Content-Type"] == "application/json", (raw, st, body)
+            err = json.loads(body)["error"]
+            assert err["type"] == "invalid_request_error" and err["param"] == param and err["message"], err
+        st, _, body = s.request("GET", "/v1/nothing")
+        assert st == 404 and json.loads(body)["error"]["code"] == "unknown_url", body
+        st, _, body = s.request("GET", "/v1/chat/completions")  # wrong method
+        assert st == 404, body
+        assert s.proc.poll() is None
+    finally:
+        assert s.stop() == 0
+
+
+def test_oversized_requests_get_413():
+    s = Server(fake_script={}, server_max_body_bytes=2048)
+    try:
+        big = json.dumps(user("x" * 5000))
+        st, _, body = s.request("POST", "/v1/chat/completions", big)
+        assert st == 413 and json.loads(body)["error"]["code"] == "request_too_large", body
+        # without Content-Length (chunked upload) the limit holds too
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        c.putrequest("POST", "/v1/chat/completions")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        for i in range(0, len(big), 1000):
+            piece = big[i:i + 1000].encode()
+            c.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        c.send(b"0\r\n\r\n")
+        r = c.getresponse()
+        assert r.status == 413, r.read()
+        c.close()
+        # a small request still works afterwards
+        st, r = s.chat(user("hi"))
+        assert st == 200, r
+    finally:
+        assert s.stop() == 0
+
+
+def test_api_keys():
+    s = Server(fake_script={}, keys=[KEY, "second-key-abcdefghijklmnop"])
+    try:
+        st, hd, body = s.request("GET", "/v1/models")
+        assert st == 401 and json.loads(body)["error"]["type"] == "authentication_error", body
+        assert hd.get("WWW-Authenticate") == "Bearer"
+        st, _, _ = s.request("GET", "/v1/models", headers={"Authorization": "Bearer " + KEY[:-1]})
+        assert st == 401
+        st, _, _ = s.request("GET", "/v1/models", headers={"Authorization": "Bearer " + KEY + "x"})
+        assert st == 401
+        st, _, _ = s.request("GET", "/v1/models", headers={"Authorization": "Bearer " + KEY})
+        assert st == 200
+        st, r = s.chat(user("hi"), headers={"Authorization": "Bearer second-key-abcdefghijklmnop"})
+        assert st == 200, r
+        st, _, _ = s.request("GET", "/health")  # for load balancers: no key needed
+        assert st == 200
+        assert KEY not in s.log() and "second-key" not in s.log()  # keys are never logged
+    finally:
+        assert s.stop() == 0
+
+
+def test_public_address_without_keys_is_refused():
+    out = subprocess.run([PSYCHE, "serve", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True,
+                         timeout=30, env=dict(os.environ, HOME=tempfile.gettempdir(),
+                                              PSYCHE_PATHS_STATE_DIR=tempfile.mkdtemp(prefix="psyche-serve-test-")))
+    assert out.returncode == 1, out
+    assert "without API keys" in out.stderr and "--api-key-file" in out.stderr, out.stderr
+    out = subprocess.run([PSYCHE, "serve", "--port", "99999"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "port" in out.stderr, out.stderr
+
+
+# ------------------------------------------------------------ scripted elpis
+
+def test_system_prompt_merged_and_sampling_overrides():
+    s = Server(fake_script={"default": "fine"})
+    try:
+        body = {"model": "m", "messages": [{"role": "system", "content": "Talk like a pirate."},
+                                           {"role": "user", "content": "hi"}]}
+        assert s.chat(body)[0] == 200
+        body["temperature"] = 0.3
+        body["max_completion_tokens"] = 7
+        assert s.chat(body)[0] == 200
+        gens = [r["arguments"] for r in s.requests_logged() if r["tool"] == "generate"]
+        assert len(gens) == 2, gens
+        sys_msg = gens[0]["messages"][0]
+        assert sys_msg["role"] == "system" and "Psyche" in sys_msg["content"], sys_msg
+        assert "Talk like a pirate." in sys_msg["content"]  # the client's prompt is honoured, not dropped
+        assert [m["role"] for m in gens[0]["messages"]] == ["system", "user"]
+        assert "temperature" not in gens[0]  # emotion decides unless the client says
+        assert gens[1]["temperature"] == 0.3 and gens[1]["max_tokens"] == 7
+    finally:
+        assert s.stop() == 0
+
+
+def test_stop_sequences_cut_the_answer():
+    s = Server(fake_script={"responses": [{"content": "Hello there END secret words", "chunk": 3},
+                                          {"content": "Streamed text STOP hidden", "chunk": 2}]})
+    try:
+        st, r = s.chat(user("a", stop="END"))
+        assert st == 200, r
+        assert r["choices"][0]["message"]["content"] == "Hello there ", r
+        assert r["choices"][0]["finish_reason"] == "stop"
+        st, text = s.chat(user("b", stop=["STOP"], stream=True, stream_options={"include_usage": True}))
+        events = sse_events(text)
+        chunks = [json.loads(e) for e in events[:-1]]
+        content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        assert content == "Streamed text ", content  # nothing of the stop sequence leaked, not even a part
+        assert chunks[-1]["usage"]["prompt_tokens"] > 0
+    finally:
+        assert s.stop() == 0
+
+
+def test_client_disconnect_cancels_the_generation():
+    # 200 pieces, 50 ms each: 10 s unless cancelled
+    s = Server(fake_script={"responses": [{"content": "word " * 200, "chunk": 5, "delay": 0.05}],
+                            "default": "quick answer"})
+    try:
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        body = json.dumps(user("long please", stream=True)).encode()
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        got = b""
+        while b"word" not in got:
+            got += sock.recv(4096)
+        sock.close()
+        t0 = time.monotonic()
+        while s.metric('psyche_chat_completions_total{finish="cancelled"}') < 1:
+            assert time.monotonic() - t0 < 8, "the generation was not cancelled"
+            time.sleep(0.05)
+        # the engine is free at once: the next request does not wait for the rest of the long one
+        st, r = s.chat(user("next"), timeout=8)
+        assert st == 200 and r["choices"][0]["message"]["content"] == "quick answer", r
+        assert time.monotonic() - t0 < 8
+    finally:
+        assert s.stop() == 0
+
+
+def test_child_crash_gives_503_then_recovers():
+    s = Server(fake_script={"responses": [{"content": "x", "crash": True, "when": "crash now"}],
+                            "default": "back again"},
+               children_restart_backoff_max_s=1)
+    try:
+        st, r = s.chat(user("crash now"))
+        assert st == 503 and r["error"]["type"] == "server_error", r
+        assert "restart" in r["error"]["message"]
+        s.wait_health(timeout=30)
+        st, r = s.chat(user("hello"))
+        assert st == 200 and r["choices"][0]["message"]["content"] == "back again", r
+        assert s.metric('psyche_child_restarts_total{child="elpis"}') >= 1
+    finally:
+        assert s.stop() == 0
+
+
+def _wait(cond, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_full_queue_answers_429():
+    s = Server(fake_script={"responses": [{"content": "slow " * 20, "chunk": 5, "delay": 0.1}],
+                            "default": "ok"}, server_queue_max=1)
+    try:
+        results = []
+        t1 = threading.Thread(target=lambda: results.append(s.chat(user("first"))[0]))
+        t1.start()
+        _wait(lambda: json.loads(s.request("GET", "/health")[2])["busy"])
+        t2 = threading.Thread(target=lambda: results.append(s.chat(user("second"))[0]))
+        t2.start()
+        _wait(lambda: json.loads(s.request("GET", "/health")[2])["queue_depth"] == 1)
+        st, r = s.chat(user("third"))
+        assert st == 429 and r["error"]["type"] == "rate_limit_error", r
+        t1.join()
+        t2.join()
+        assert sorted(results) == [200, 200], results
+    finally:
+        assert s.stop() == 0
+
+
+def test_sigterm_drains_requests_in_flight():
+    s = Server(fake_script={"responses": [{"content": "one two three four five ", "chunk": 4, "delay": 0.2}]})
+    try:
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=s.chat(user("go"))))
+        t.start()
+        _wait(lambda: json.loads(s.request("GET", "/health")[2])["busy"])
+        s.proc.send_signal(signal.SIGTERM)
+        t.join(30)
+        st, r = out["r"]
+        assert st == 200 and r["choices"][0]["message"]["content"] == "one two three four five ", r
+    finally:
+        assert s.stop() == 0
+
+
+def test_load_8_clients_all_answered_or_429_rss_flat():
+    s = Server(fake_script={"default": "a short answer from the fake model"}, server_queue_max=4)
+    try:
+        for _ in range(20):  # warm up allocator pools before the first RSS sample
+            s.chat(user("warm"))
+        rss0 = s.rss_kb()
+        stop_at = time.monotonic() + 15
+        counts, bad = {}, []
+        lock = threading.Lock()
+
+        def client(i):
+            n = 0
+            while time.monotonic() < stop_at:
+                n += 1
+                try:
+                    stream = n % 2 == 0
+                    st, r = s.chat(user("client %d request %d" % (i, n), stream=stream), timeout=30)
+                    ok = st == 429 or (st == 200 and (stream and r.endswith("data: [DONE]\n\n") or
+                                                      not stream and r["choices"][0]["message"]["content"]))
+                except Exception as e:  # noqa: BLE001 - every failure is reported below
+                    st, ok = repr(e), False
+                with lock:
+                    counts[st] = counts.get(st, 0) + 1
+                    if not ok:
+                        bad.append(st)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not bad, (bad[:5], counts)
+        assert counts.get(200, 0) > 50, counts
+        assert s.proc.poll() is None
+        rss1 = s.rss_kb()
+        assert rss1 < rss0 * 1.5 + 8192, (rss0, rss1)
+        h = s.wait_health()
+        assert h["queue_depth"] == 0, h
+    finally:
+        assert s.stop() == 0
