@@ -405,6 +405,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: psyche serve [--host ADDR] [--port N] [--api-key-file FILE] [--config FILE]\n"
                "                    [--model PATH] [--log-level LEVEL]\n"
+               "       psyche serve --print-config      (the [server] settings and their defaults)\n"
                "\n"
                "Serves Psyche over an OpenAI-compatible HTTP API (see docs/server.md). Listens on\n"
                "127.0.0.1:8741 by default; any other address needs an API key file.\n");
@@ -543,6 +544,13 @@ int psy_serve_main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--print-config")) { /* the [server] defaults, for docs/configuration.md */
+            char err[512];
+            int rc = cfg_load(serve_keys, N_SERVE_KEYS, NULL, false, "PSYCHE", err, sizeof err);
+            if (rc) fprintf(stderr, "psyche serve: %s\n", err);
+            else cfg_write_toml(serve_keys, N_SERVE_KEYS, stdout);
+            cfg_free(serve_keys, N_SERVE_KEYS);
+            return rc ? 2 : 0;
         }
     static psy_settings cfg;
     size_t n = 0;
