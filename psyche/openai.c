@@ -67,6 +67,55 @@ static bool known_role(const char *r)
     return false;
 }
 
+/* An assistant's tool_calls, appended to its text the way the model is asked
+ * to write a call ({"name": ..., "arguments": {...}}), so it sees what it did. */
+static int render_tool_calls(const cJSON *calls, int i, buf *out, char *err, size_t errlen, const char **param)
+{
+    if (!calls || cJSON_IsNull(calls)) return 0;
+    const cJSON *c;
+    bool ok = cJSON_IsArray(calls);
+    cJSON_ArrayForEach(c, (ok ? calls : NULL))
+    {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        if (!cJSON_IsString(name) || (args && !cJSON_IsString(args))) {
+            ok = false;
+            break;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", name->valuestring);
+        cJSON *parsed = args ? cJSON_Parse(args->valuestring) : cJSON_CreateObject();
+        if (parsed) cJSON_AddItemToObject(o, "arguments", parsed);
+        else cJSON_AddStringToObject(o, "arguments", args->valuestring);
+        char *t = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        int rc = !t || (out->len && buf_putc(out, '\n')) || buf_puts(out, t) ? -ENOMEM : 0;
+        free(t);
+        if (rc) return rc;
+    }
+    if (!ok)
+        return bad(err, errlen, param, "messages",
+                   "messages[%d].tool_calls must be [{id, type: \"function\", function: {name, arguments}}]", i);
+    return 0;
+}
+
+/* A tool result becomes a user message naming the call (every chat template
+ * knows the user role; not all know a tool role). */
+static int render_tool_result(const cJSON *m, int i, buf *text, char *err, size_t errlen, const char **param)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+    if (!cJSON_IsString(id))
+        return bad(err, errlen, param, "messages", "messages[%d] (role tool) needs tool_call_id", i);
+    buf b = BUF_INIT;
+    int rc = buf_printf(&b, "[Tool result for call %s]\n%s", id->valuestring, buf_str(text));
+    if (!rc) {
+        buf_free(text);
+        *text = b;
+    } else buf_free(&b);
+    return rc;
+}
+
 /* One message: system/developer text goes to *sys, the rest to r->messages. */
 static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *err, size_t errlen,
                         const char **param)
@@ -75,20 +124,27 @@ static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *
     if (!cJSON_IsObject(m) || !cJSON_IsString(role) || !known_role(role->valuestring))
         return bad(err, errlen, param, "messages",
                    "messages[%d] needs a role: system, developer, user, assistant or tool", i);
+    const char *rn = role->valuestring;
     buf text = BUF_INIT;
     int rc = content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &text, err, errlen, param);
+    if (!rc && !strcmp(rn, "assistant"))
+        rc = render_tool_calls(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), i, &text, err, errlen, param);
+    if (!rc && !strcmp(rn, "tool")) {
+        rc = render_tool_result(m, i, &text, err, errlen, param);
+        rn = "user";
+    }
     if (rc) {
         buf_free(&text);
         return rc;
     }
-    bool is_sys = !strcmp(role->valuestring, "system") || !strcmp(role->valuestring, "developer");
+    bool is_sys = !strcmp(rn, "system") || !strcmp(rn, "developer");
     if (is_sys) {
         if (sys->len) rc = buf_puts(sys, "\n\n");
         if (!rc) rc = buf_puts(sys, buf_str(&text));
     } else {
         cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddStringToObject(o, "role", role->valuestring) ||
-            !cJSON_AddStringToObject(o, "content", buf_str(&text)) || !cJSON_AddItemToArray(r->messages, o)) {
+        if (!o || !cJSON_AddStringToObject(o, "role", rn) || !cJSON_AddStringToObject(o, "content", buf_str(&text)) ||
+            !cJSON_AddItemToArray(r->messages, o)) {
             cJSON_Delete(o);
             rc = -ENOMEM;
         }
@@ -178,6 +234,32 @@ static int opt_string(const cJSON *o, const char *name, char **out, char *err, s
     return (*out = strdup(j->valuestring)) ? 0 : -ENOMEM;
 }
 
+/* tools: [{type: "function", function: {name, description?, parameters?}}];
+ * tool_choice "none" drops them (the model is not offered any). */
+static int parse_tools(const cJSON *o, psy_chat_req *r, char *err, size_t errlen, const char **param)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(o, "tools");
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(o, "tool_choice");
+    if (!tools || cJSON_IsNull(tools)) return 0;
+    bool ok = cJSON_IsArray(tools);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, (ok ? tools : NULL))
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "function"), "name");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") || !cJSON_IsString(name) ||
+            !*name->valuestring)
+            ok = false;
+    }
+    if (!ok)
+        return bad(err, errlen, param, "tools",
+                   "tools must be an array of {\"type\": \"function\", \"function\": {\"name\", \"description\", "
+                   "\"parameters\"}}");
+    if (cJSON_IsString(choice) && !strcmp(choice->valuestring, "none")) return 0;
+    if (cJSON_GetArraySize(tools) && !(r->tools = cJSON_Duplicate(tools, 1))) return -ENOMEM;
+    return 0;
+}
+
 /* stream, stream_options.include_usage, n, tools, user. */
 static int parse_flags(const cJSON *o, psy_chat_req *r, char *err, size_t errlen, const char **param)
 {
@@ -194,12 +276,8 @@ static int parse_flags(const cJSON *o, psy_chat_req *r, char *err, size_t errlen
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "n");
     if (n && !cJSON_IsNull(n) && !(cJSON_IsNumber(n) && n->valuedouble == 1))
         return bad(err, errlen, param, "n", "only n=1 is supported: Psyche gives one answer per request");
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(o, "tools");
-    if (tools && !cJSON_IsNull(tools)) {
-        if (!cJSON_IsArray(tools)) return bad(err, errlen, param, "tools", "tools must be an array of tool definitions");
-        if (!(r->tools = cJSON_Duplicate(tools, 1))) return -ENOMEM;
-    }
-    return opt_string(o, "user", &r->user, err, errlen, param);
+    int rc = parse_tools(o, r, err, errlen, param);
+    return rc ? rc : opt_string(o, "user", &r->user, err, errlen, param);
 }
 
 int psy_oai_parse_chat(const char *body, size_t len, psy_chat_req *out, char *err, size_t errlen, const char **param)
@@ -304,7 +382,7 @@ static cJSON *envelope(const char *id, const char *object, long created, const c
 }
 
 cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content,
-                          const char *finish_reason, const psy_oai_usage *u)
+                          const cJSON *tool_calls, const char *finish_reason, const psy_oai_usage *u)
 {
     cJSON *o = envelope(id, "chat.completion", created, model);
     cJSON *c = cJSON_CreateObject();
@@ -312,7 +390,10 @@ cJSON *psy_oai_completion(const char *id, long created, const char *model, const
     cJSON_AddNumberToObject(c, "index", 0);
     cJSON *m = cJSON_AddObjectToObject(c, "message");
     cJSON_AddStringToObject(m, "role", "assistant");
-    cJSON_AddStringToObject(m, "content", content ? content : "");
+    if (tool_calls && cJSON_GetArraySize(tool_calls)) {
+        cJSON_AddNullToObject(m, "content");
+        cJSON_AddItemToObject(m, "tool_calls", cJSON_Duplicate(tool_calls, 1));
+    } else cJSON_AddStringToObject(m, "content", content ? content : "");
     cJSON_AddNullToObject(m, "refusal");
     cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", finish_reason ? finish_reason : "stop");
@@ -338,6 +419,28 @@ cJSON *psy_oai_chunk(const char *id, long created, const char *model, const char
     cJSON_AddNullToObject(c, "logprobs");
     if (finish_reason) cJSON_AddStringToObject(c, "finish_reason", finish_reason);
     else cJSON_AddNullToObject(c, "finish_reason");
+    return o;
+}
+
+cJSON *psy_oai_tool_chunk(const char *id, long created, const char *model, int index, const cJSON *call, bool head)
+{
+    cJSON *o = psy_oai_chunk(id, created, model, NULL, NULL, NULL, NULL);
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0),
+                                                "delta");
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(call, "id");
+    cJSON *tc = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(d, "tool_calls"), tc);
+    cJSON_AddNumberToObject(tc, "index", index);
+    if (head) {
+        cJSON_AddStringToObject(tc, "id", cJSON_IsString(cid) ? cid->valuestring : "call_0");
+        cJSON_AddStringToObject(tc, "type", "function");
+    }
+    cJSON *f = cJSON_AddObjectToObject(tc, "function");
+    if (head) cJSON_AddStringToObject(f, "name", cJSON_IsString(name) ? name->valuestring : "");
+    cJSON_AddStringToObject(f, "arguments", head ? "" : cJSON_IsString(args) ? args->valuestring : "{}");
     return o;
 }
 

@@ -14,7 +14,10 @@
 
 #define PSY_OAI_MAX_STOP 4
 
-/* A parsed POST /v1/chat/completions body. */
+/* A parsed POST /v1/chat/completions body. Messages for elpis are plain
+ * {role, content}: an assistant's tool_calls are appended to its content as
+ * {"name", "arguments"} objects, and a tool result becomes a user message
+ * "[Tool result for call <id>]\n<content>". */
 typedef struct psy_chat_req {
     cJSON *messages;      /* owned: [{role, content}] for elpis, client system messages removed */
     char *system;         /* owned: the client's system/developer messages joined, or NULL */
@@ -29,7 +32,7 @@ typedef struct psy_chat_req {
     int max_tokens;       /* max_completion_tokens or max_tokens; -1 = not given */
     char *stop[PSY_OAI_MAX_STOP]; /* owned */
     int n_stop;
-    cJSON *tools;         /* owned: the client's tools array, or NULL */
+    cJSON *tools;         /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
 } psy_chat_req;
 
 typedef struct psy_oai_usage {
@@ -55,15 +58,21 @@ cJSON *psy_oai_elpis_messages(const char *psyche_system, const psy_chat_req *r);
  * rate_limit_error, server_error). Returns a malloc'd string or NULL. */
 char *psy_oai_error_json(int status, const char *message, const char *param, const char *code);
 
-/* A whole non-streaming answer (object "chat.completion"). */
+/* A whole non-streaming answer (object "chat.completion"). With tool_calls
+ * (an array, may be NULL) the message has them and content null. */
 cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content,
-                          const char *finish_reason, const psy_oai_usage *u);
+                          const cJSON *tool_calls, const char *finish_reason, const psy_oai_usage *u);
 
 /* One "chat.completion.chunk". role: "assistant" on the first chunk, else
  * NULL; content: a delta or NULL; finish_reason: NULL until the last choice
  * chunk. With usage != NULL the chunk is the usage chunk (choices: []). */
 cJSON *psy_oai_chunk(const char *id, long created, const char *model, const char *role, const char *content,
                      const char *finish_reason, const psy_oai_usage *u);
+
+/* One streamed piece of tool call number index (call: {id, type, function:
+ * {name, arguments}}): head = the chunk with id, type, name and empty
+ * arguments; else the chunk with the arguments text. */
+cJSON *psy_oai_tool_chunk(const char *id, long created, const char *model, int index, const cJSON *call, bool head);
 
 /* "data: <json>\n\n" as a malloc'd string (consumes nothing), or NULL. */
 char *psy_oai_sse(const cJSON *chunk);

@@ -208,7 +208,6 @@ static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *r
         free(j);
         return;
     }
-    if (j->req.tools) log_info("chat request with tools: tool calling is not implemented yet; answering without");
     j->kind = JOB_CHAT;
     char uuid[40];
     uuid4(uuid);

@@ -173,7 +173,8 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     cJSON_AddItemToObject(a, "messages", msgs);
     cJSON_AddNumberToObject(a, "max_tokens", j->req.max_tokens > 0 ? j->req.max_tokens : s->cfg->max_tokens);
     if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
-    cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
+    else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
     return a;
 }
 
@@ -198,14 +199,29 @@ static long count_prompt(psy_serve *s, psy_job *j)
 }
 
 /* The end of a successful chat: the rest of the text, the finish and usage. */
-static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, const char *finish,
-                        const psy_oai_usage *u)
+static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, const cJSON *tool_calls,
+                        const char *finish, const psy_oai_usage *u)
 {
-    psy_metrics_generation(&s->metrics, finish, u->prompt_tokens, u->completion_tokens, u->cached_tokens);
+    psy_metrics_generation(&s->metrics, !strcmp(finish, "tool_calls") ? "stop" : finish, u->prompt_tokens,
+                           u->completion_tokens, u->cached_tokens);
     if (!j->req.stream) {
-        reply_json(j, 200, psy_oai_completion(j->id, j->created, j->req.model, content, finish, u));
+        reply_json(j, 200, psy_oai_completion(j->id, j->created, j->req.model, content, tool_calls, finish, u));
         return;
     }
+    int i = 0;
+    const cJSON *call;
+    cJSON_ArrayForEach(call, tool_calls) /* per index: id and name first, then the arguments */
+    {
+        for (int head = 1; head >= 0; head--) {
+            cJSON *c = psy_oai_tool_chunk(j->id, j->created, j->req.model, i, call, head);
+            char *sse = c ? psy_oai_sse(c) : NULL;
+            cJSON_Delete(c);
+            if (sse) psy_chan_write(j->ch, sse, strlen(sse));
+            free(sse);
+        }
+        i++;
+    }
+    if (i) content = "";
     /* the stream held back at most a partial stop sequence or character; content is the truth */
     size_t clen = strlen(content);
     if (clen > g->sent) {
@@ -250,8 +266,12 @@ static void run_chat(psy_serve *s, psy_job *j)
     if (j->req.stream) send_chunk(j, "assistant", "", NULL, NULL);
     cJSON *res = NULL;
     char err[512] = "";
-    /* the channel's flag: set when the client leaves or a stop sequence is found */
-    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, on_delta, &g,
+    /* the channel's flag: set when the client leaves or a stop sequence is found.
+     * With tools, elpis's function_call decides between a call and text; its
+     * text is not streamed piece by piece (it may turn out to be a call). */
+    bool tools = j->req.tools != NULL;
+    int rc = mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args,
+                             s->cfg->generation_timeout_s * 1000, tools ? NULL : on_delta, &g,
                              psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
     if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
@@ -267,14 +287,16 @@ static void run_chat(psy_serve *s, psy_job *j)
         const cJSON *us = cJSON_GetObjectItemCaseSensitive(res, "usage");
         psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
         if (rc) u = (psy_oai_usage){.prompt_tokens = count_prompt(s, j), .completion_tokens = g.tokens};
-        finish_chat(s, j, &g, g.raw.data, "stop", &u);
+        finish_chat(s, j, &g, g.raw.data, NULL, "stop", &u);
     } else if (rc == 0) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(res, "finish_reason");
         const cJSON *us = cJSON_GetObjectItemCaseSensitive(res, "usage");
         psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
-        finish_chat(s, j, &g, cJSON_IsString(c) ? c->valuestring : "",
-                    psy_oai_finish_reason(cJSON_IsString(fr) ? fr->valuestring : NULL), &u);
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(res, "tool_calls");
+        bool called = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
+        finish_chat(s, j, &g, cJSON_IsString(c) ? c->valuestring : "", called ? calls : NULL,
+                    called ? "tool_calls" : psy_oai_finish_reason(cJSON_IsString(fr) ? fr->valuestring : NULL), &u);
         log_info("%s: %ld prompt tokens (%ld cached), %ld generated", j->id, u.prompt_tokens, u.cached_tokens,
                  u.completion_tokens);
     } else {

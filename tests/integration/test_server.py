@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from mcp import ROOT, build_path, check_sanitizer_log
+from mcp import ROOT, SANITIZER_MARKS, build_path, check_sanitizer_log
 
 PSYCHE = build_path("bin", "psyche")
 TINY = build_path("models", "tiny-chat.gguf")
@@ -138,6 +138,8 @@ class Server:
             raise AssertionError("psyche serve did not stop on SIGTERM")
         for name in ("psyche-serve", "elpis"):
             check_sanitizer_log(os.path.join(self.state, name + ".log"))
+        err = "".join(self.stderr)  # sanitizers report on stderr
+        assert not any(m in err for m in SANITIZER_MARKS), err
         shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
@@ -355,6 +357,48 @@ def test_stop_sequences_cut_the_answer():
         content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
         assert content == "Streamed text ", content  # nothing of the stop sequence leaked, not even a part
         assert chunks[-1]["usage"]["prompt_tokens"] > 0
+    finally:
+        assert s.stop() == 0
+
+
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+CALL = [{"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]
+
+
+def test_tool_calls_round_trip_plain_and_streamed():
+    s = Server(fake_script={"responses": [{"tool_calls": CALL, "content": "{\"name\":\"get_weather\"}"},
+                                          {"tool_calls": CALL, "content": ""},
+                                          {"content": "It is -3 C in Oslo."}]})
+    try:
+        st, r = s.chat(user("Weather in Oslo?", tools=WEATHER))
+        assert st == 200, r
+        ch = r["choices"][0]
+        assert ch["finish_reason"] == "tool_calls" and ch["message"]["content"] is None, ch
+        assert ch["message"]["tool_calls"] == CALL
+        # streamed: per-index deltas, id and name first, then the arguments
+        st, text = s.chat(user("Weather in Oslo?", tools=WEATHER, stream=True))
+        chunks = [json.loads(e) for e in sse_events(text)[:-1]]
+        deltas = [c["choices"][0]["delta"]["tool_calls"] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
+        assert deltas[0] == [{"index": 0, "id": "call_abc", "type": "function",
+                              "function": {"name": "get_weather", "arguments": ""}}], deltas
+        assert deltas[1] == [{"index": 0, "function": {"arguments": "{\"city\":\"Oslo\"}"}}], deltas
+        assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+        # the client runs the tool and sends the result back
+        body = {"model": "m", "tools": WEATHER, "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": None, "tool_calls": CALL},
+            {"role": "tool", "tool_call_id": "call_abc", "content": "-3 C"}]}
+        st, r = s.chat(body)
+        assert st == 200 and r["choices"][0]["message"]["content"] == "It is -3 C in Oslo.", r
+        assert r["choices"][0]["finish_reason"] == "stop"
+        calls = [q for q in s.requests_logged() if q["tool"] == "function_call"]
+        assert len(calls) == 3 and calls[0]["arguments"]["tools"] == WEATHER
+        msgs = calls[2]["arguments"]["messages"]
+        assert '"name":"get_weather"' in msgs[-2]["content"] and msgs[-1]["content"].endswith("-3 C"), msgs
+        # tool_choice none: plain generation, the tools are not offered
+        st, r = s.chat(user("hi", tools=WEATHER, tool_choice="none"))
+        assert st == 200 and s.requests_logged()[-1]["tool"] == "generate"
     finally:
         assert s.stop() == 0
 

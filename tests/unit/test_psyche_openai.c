@@ -139,6 +139,83 @@ static void test_elpis_messages_merge_system(void **state)
     psy_chat_req_free(&r);
 }
 
+/* A tools round trip: the client sends back the assistant's call and the
+ * tool's result; elpis sees both as plain text messages. */
+static void test_tool_messages(void **state)
+{
+    (void)state;
+    psy_chat_req r;
+    char err[512];
+    const char *param;
+    const char *body =
+        "{\"model\":\"m\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"parameters\":{\"type\":\"object\"}}}],\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"-3 C\"}]}";
+    assert_int_equal(parse(body, &r, err, &param), 0);
+    assert_non_null(r.tools);
+    assert_int_equal(cJSON_GetArraySize(r.messages), 3);
+    cJSON *a = cJSON_GetArrayItem(r.messages, 1);
+    assert_string_equal(cJSON_GetObjectItem(a, "content")->valuestring,
+                        "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}");
+    cJSON *t = cJSON_GetArrayItem(r.messages, 2);
+    assert_string_equal(cJSON_GetObjectItem(t, "role")->valuestring, "user");
+    assert_string_equal(cJSON_GetObjectItem(t, "content")->valuestring, "[Tool result for call call_1]\n-3 C");
+    psy_chat_req_free(&r);
+
+    /* tool_choice "none": the tools are not offered */
+    assert_int_equal(parse("{\"model\":\"m\",\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
+                           "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                           &r, err, &param), 0);
+    assert_null(r.tools);
+    psy_chat_req_free(&r);
+
+    static const char *const bad_bodies[] = {
+        "{\"model\":\"m\",\"tools\":[{\"type\":\"function\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"tools\":[{\"type\":\"retrieval\",\"function\":{\"name\":\"f\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
+    };
+    static const char *const bad_params[] = {"tools", "tools", "messages", "messages"};
+    for (size_t i = 0; i < 4; i++) {
+        param = NULL;
+        if (parse(bad_bodies[i], &r, err, &param) != -EINVAL || !param || strcmp(param, bad_params[i]))
+            fail_msg("bad body %zu accepted or wrong param (%s): %s", i, param ? param : "NULL", err);
+    }
+}
+
+static void test_tool_call_output(void **state)
+{
+    (void)state;
+    cJSON *calls = cJSON_Parse("[{\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                               "\"arguments\":\"{\\\"a\\\":1}\"}}]");
+    psy_oai_usage u = {1, 2, 0};
+    cJSON *c = psy_oai_completion("id", 1, "m", "ignored", calls, "tool_calls", &u);
+    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0);
+    cJSON *msg = cJSON_GetObjectItem(ch, "message");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(msg, "content")));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0), "id")->valuestring,
+                        "call_9");
+    assert_string_equal(cJSON_GetObjectItem(ch, "finish_reason")->valuestring, "tool_calls");
+    cJSON_Delete(c);
+    /* streaming: the head chunk names the call, the next carries its arguments, both at index 0 */
+    cJSON *call = cJSON_GetArrayItem(calls, 0);
+    c = psy_oai_tool_chunk("id", 1, "m", 0, call, true);
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "delta"));
+    assert_string_equal(s, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\","
+                           "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}");
+    free(s);
+    cJSON_Delete(c);
+    c = psy_oai_tool_chunk("id", 1, "m", 0, call, false);
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "delta"));
+    assert_string_equal(s, "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]}");
+    free(s);
+    cJSON_Delete(c);
+    cJSON_Delete(calls);
+}
+
 static void test_error_objects(void **state)
 {
     (void)state;
@@ -163,7 +240,7 @@ static void test_completion_and_chunks(void **state)
 {
     (void)state;
     psy_oai_usage u = {.prompt_tokens = 70, .completion_tokens = 8, .cached_tokens = 69};
-    cJSON *c = psy_oai_completion("id1", 5, "m", "hello", "length", &u);
+    cJSON *c = psy_oai_completion("id1", 5, "m", "hello", NULL, "length", &u);
     assert_string_equal(cJSON_GetObjectItem(c, "object")->valuestring, "chat.completion");
     cJSON *ch0 = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0);
     assert_string_equal(cJSON_GetObjectItem(ch0, "finish_reason")->valuestring, "length");
@@ -223,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_parse_defaults),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_elpis_messages_merge_system),
+        cmocka_unit_test(test_tool_messages),
+        cmocka_unit_test(test_tool_call_output),
         cmocka_unit_test(test_error_objects),
         cmocka_unit_test(test_completion_and_chunks),
         cmocka_unit_test(test_find_stop),
