@@ -151,7 +151,18 @@ static void run_job(psy_serve *s, const psy_http_req *req, psy_http_reply *rep, 
     }
     j->ch = ch;
     psy_chan_ref(ch); /* ours; the job holds the other */
-    int rc = psy_serve_submit(s, j);
+    pthread_mutex_lock(&s->mu);
+    bool up = s->elpis_up;
+    pthread_mutex_unlock(&s->mu);
+    /* refuse at once rather than queue behind a restart (and before a stream's 200) */
+    int rc = up ? psy_serve_submit(s, j) : -ENOTCONN;
+    if (rc == -ENOTCONN) {
+        psy_job_free(j);
+        psy_chan_unref(ch);
+        reply_error(rep, 503, "the inference engine (elpis) is starting or restarting; retry in a few seconds", NULL,
+                    "engine_restarting");
+        return;
+    }
     if (rc == -EAGAIN || rc == -ESHUTDOWN) {
         psy_chan_unref(ch);
         if (rc == -EAGAIN)

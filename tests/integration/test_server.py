@@ -17,12 +17,15 @@ import tempfile
 import threading
 import time
 
-from mcp import ROOT, SANITIZER_MARKS, build_path, check_sanitizer_log
+from mcp import BUILD, ROOT, SANITIZER_MARKS, build_path, check_sanitizer_log
 
 PSYCHE = build_path("bin", "psyche")
 TINY = build_path("models", "tiny-chat.gguf")
 FAKE = os.path.join(ROOT, "tests", "integration", "fake_elpis.py")
 KEY = "test-key-0123456789abcdef"
+# Under ASan freed memory sits in quarantine (RSS grows by design) and TSan is slow: the RSS bound
+# is checked in the plain build; leaks are LeakSanitizer's job in the ASan build.
+SANITIZED = "san" in BUILD or bool(os.environ.get("SAN"))
 
 
 class Server:
@@ -518,10 +521,10 @@ def test_load_8_clients_all_answered_or_429_rss_flat():
         for t in threads:
             t.join()
         assert not bad, (bad[:5], counts)
-        assert counts.get(200, 0) > 50, counts
+        assert counts.get(200, 0) > (10 if SANITIZED else 50), counts
         assert s.proc.poll() is None
         rss1 = s.rss_kb()
-        assert rss1 < rss0 * 1.5 + 8192, (rss0, rss1)
+        assert SANITIZED or rss1 < rss0 * 1.5 + 8192, (rss0, rss1)
         h = s.wait_health()
         assert h["queue_depth"] == 0, h
     finally:
