@@ -56,6 +56,10 @@ static const cfg_key serve_keys[] = {
     {"server", "model_name", CFG_STRING, &g_scfg.model_name, "psyche", 0, 0, "the model id /v1/models shows"},
     {"server", "drain_timeout_s", CFG_INT, &g_scfg.drain_timeout_s, "30", 0, 3600,
      "on SIGTERM, wait this long for requests in flight before cancelling them"},
+    {"server", "conversation_idle_s", CFG_INT, &g_scfg.conversation_idle_s, "1800", 1, 604800,
+     "a conversation without a request this long is forgotten"},
+    {"server", "max_conversations", CFG_INT, &g_scfg.max_conversations, "1024", 1, 1000000,
+     "conversations kept at most; beyond, the least recently used is forgotten"},
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 
@@ -184,25 +188,24 @@ static void run_job(psy_serve *s, const psy_http_req *req, psy_http_reply *rep, 
     psy_chan_unref(ch);
 }
 
-/* X-Psyche-Conversation, else the user field, else a hash of the first messages. */
-static void conversation_key(const psy_http_req *req, const psy_chat_req *r, char *out, size_t outlen)
+/* X-Psyche-Conversation, else the user field, else a hash of the system text
+ * and the first message; always within the API key's user. */
+static void conversation_key(const psy_http_req *req, const psy_chat_req *r, char *out)
 {
     if (req->conversation && *req->conversation) {
-        snprintf(out, outlen, "h:%s", req->conversation);
+        psy_conv_key(req->key_index, 'h', req->conversation, out);
         return;
     }
     if (r->user && *r->user) {
-        snprintf(out, outlen, "u:%s", r->user);
+        psy_conv_key(req->key_index, 'u', r->user, out);
         return;
     }
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the system text and the first message */
-    const char *parts[2] = {r->system ? r->system : "", ""};
     char *first = cJSON_PrintUnformatted(cJSON_GetArrayItem(r->messages, 0));
-    parts[1] = first ? first : "";
-    for (int p = 0; p < 2; p++)
-        for (const char *c = parts[p]; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    buf id = BUF_INIT;
+    buf_printf(&id, "%s\n%s", r->system ? r->system : "", first ? first : "");
+    psy_conv_key(req->key_index, 'p', buf_str(&id), out);
+    buf_free(&id);
     free(first);
-    snprintf(out, outlen, "p:%016llx", (unsigned long long)h);
 }
 
 static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *rep)
@@ -224,7 +227,10 @@ static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *r
     uuid4(uuid);
     snprintf(j->id, sizeof j->id, "chatcmpl-%s", uuid);
     j->created = (long)now_wall();
-    conversation_key(req, &j->req, j->conv, sizeof j->conv);
+    conversation_key(req, &j->req, j->conv);
+    pthread_mutex_lock(&s->mu);
+    psy_convs_touch(&s->convs, j->conv, now_mono());
+    pthread_mutex_unlock(&s->mu);
     bool stream = j->req.stream;
     run_job(s, req, rep, j, stream);
 }
@@ -278,6 +284,7 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     cJSON_AddStringToObject(o, "model", s->scfg->model_name);
     cJSON_AddStringToObject(o, "model_path", s->model_path);
     cJSON_AddNumberToObject(o, "context_length", (double)s->context_length);
+    cJSON_AddNumberToObject(o, "conversations", (double)s->convs.n);
     cJSON_AddNumberToObject(o, "queue_depth", s->queued);
     cJSON_AddNumberToObject(o, "queue_max", s->scfg->queue_max);
     cJSON_AddBoolToObject(o, "busy", s->busy);
@@ -480,6 +487,10 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *err, size_t e
     pthread_condattr_destroy(&ca);
     s->elpis.pidfd = -1;
     s->system_prompt = strdup(serve_system);
+    if (psy_convs_init(&s->convs, (size_t)s->scfg->max_conversations, s->scfg->conversation_idle_s)) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     char exe[4096 + 16], dir[4096];
     ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
     dir[n > 0 ? n : 0] = 0;
@@ -519,6 +530,7 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *err, size_t e
 static void serve_free(psy_serve *s)
 {
     psy_child_free(&s->elpis);
+    psy_convs_free(&s->convs);
     free(s->system_prompt);
     free(s->state_dir);
     psy_metrics_free(&s->metrics);

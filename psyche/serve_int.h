@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "openai.h"
+#include "serve_conv.h"
 #include "serve_metrics.h"
 #include "settings.h"
 #include "supervisor.h"
@@ -32,6 +33,8 @@ typedef struct psy_serve_cfg {
     char *cors_origin;
     char *model_name;
     int drain_timeout_s;
+    int conversation_idle_s;
+    int max_conversations;
 } psy_serve_cfg;
 
 typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST } psy_job_kind;
@@ -42,7 +45,7 @@ typedef struct psy_job {
     psy_job_kind kind;
     psy_chat_req req;      /* JOB_CHAT */
     cJSON *args;           /* JOB_EMOTION_POST: update_emotion arguments (owned) */
-    char conv[65];         /* conversation key (fair queueing) */
+    char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
     char id[64];           /* "chatcmpl-<uuid>" */
     long created;
     psy_chan *ch;          /* the job's reference; the connection holds another */
@@ -73,7 +76,8 @@ typedef struct psy_serve {
     psy_job *running;      /* that job (its channel may be interrupted under mu) */
     bool stopping;         /* the worker should finish */
     bool draining;         /* SIGTERM: new requests are refused */
-    char last_conv[65];    /* conversation served last (fairness) */
+    char last_conv[PSY_CONV_KEY]; /* conversation served last (fairness) */
+    psy_conv_table convs;  /* conversations seen, idle ones evicted */
     bool elpis_up;
     bool elpis_ever_up;
     int elpis_restarts;

@@ -204,6 +204,9 @@ static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, c
 {
     psy_metrics_generation(&s->metrics, !strcmp(finish, "tool_calls") ? "stop" : finish, u->prompt_tokens,
                            u->completion_tokens, u->cached_tokens);
+    pthread_mutex_lock(&s->mu);
+    psy_convs_usage(&s->convs, j->conv, u->prompt_tokens, u->completion_tokens, u->cached_tokens);
+    pthread_mutex_unlock(&s->mu);
     if (!j->req.stream) {
         reply_json(j, 200, psy_oai_completion(j->id, j->created, j->req.model, content, tool_calls, finish, u));
         return;
@@ -409,6 +412,8 @@ static void *worker_main(void *arg)
         if (psy_child_tick(&s->elpis, &s->pol, now_mono(), &s->stop_flag, on_child, s)) sync_elpis(s);
         publish(s);
         pthread_mutex_lock(&s->mu);
+        size_t gone = psy_convs_evict_idle(&s->convs, now_mono());
+        if (gone) log_info("%zu idle conversation(s) forgotten", gone);
         psy_job *j = s->stopping ? NULL : pop_job(s);
         if (!j && !s->stopping) wait_for_work(s);
         bool stop = s->stopping;
@@ -419,12 +424,11 @@ static void *worker_main(void *arg)
             run_job(s, j);
             psy_child_check(&s->elpis, now_mono(), on_child, s);
             pthread_mutex_lock(&s->mu);
-            s->running = NULL;
+            s->running = NULL; /* before the free: psy_serve_worker_stop may look at it */
             pthread_mutex_unlock(&s->mu);
             psy_job_free(j);
             pthread_mutex_lock(&s->mu);
             s->busy = false;
-            s->running = NULL;
             pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
         } else if (stop) break;

@@ -406,6 +406,25 @@ def test_tool_calls_round_trip_plain_and_streamed():
         assert s.stop() == 0
 
 
+def test_conversations_are_counted_and_idle_ones_forgotten():
+    s = Server(fake_script={}, server_conversation_idle_s=2)
+    try:
+        health = lambda: json.loads(s.request("GET", "/health")[2])  # noqa: E731
+        assert health()["conversations"] == 0
+        for _ in range(2):  # one conversation by header, requests of it do not add more
+            assert s.chat(user("hi"), headers={"X-Psyche-Conversation": "chat-1"})[0] == 200
+        assert s.chat(user("hi", user="ann"))[0] == 200                  # the user field
+        body = {"model": "m", "messages": [{"role": "user", "content": "first"}]}
+        assert s.chat(body)[0] == 200                                    # the prefix hash: the same
+        body["messages"] += [{"role": "assistant", "content": "a"}, {"role": "user", "content": "second"}]
+        assert s.chat(body)[0] == 200                                    # chat continued
+        assert health()["conversations"] == 3, health()
+        _wait(lambda: health()["conversations"] == 0, timeout=15)
+        assert "idle conversation(s) forgotten" in s.log()
+    finally:
+        assert s.stop() == 0
+
+
 def test_client_disconnect_cancels_the_generation():
     # 200 pieces, 50 ms each: 10 s unless cancelled
     s = Server(fake_script={"responses": [{"content": "word " * 200, "chunk": 5, "delay": 0.05}],

@@ -1,8 +1,9 @@
 /* test_psyche_serve.c - the pieces of psyche serve that need no network:
  * API-key matching, the loopback check that guards binding, the channel
  * between the worker and a connection (cancel vs interrupt, close from
- * another thread), the metrics registry's Prometheus text, and that the
- * listener refuses a public address without keys. */
+ * another thread), the metrics registry's Prometheus text, that the
+ * listener refuses a public address without keys, and the conversation
+ * table (keys per user, idle and LRU eviction). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "../../psyche/http.h"
+#include "../../psyche/serve_conv.h"
 #include "../../psyche/serve_metrics.h"
 
 static void test_key_match(void **state)
@@ -158,6 +160,39 @@ static void test_metrics_text(void **state)
     psy_metrics_free(&m);
 }
 
+static void test_conversations(void **state)
+{
+    (void)state;
+    char a[PSY_CONV_KEY], b[PSY_CONV_KEY], c[PSY_CONV_KEY];
+    psy_conv_key(0, 'h', "chat-1", a);
+    psy_conv_key(1, 'h', "chat-1", b); /* the same id under another API key is another conversation */
+    psy_conv_key(0, 'u', "chat-1", c);
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strncmp(a, "0:h:", 4), 0);
+    assert_int_equal((int)strlen(a), 4 + 16);
+
+    psy_conv_table t;
+    assert_int_equal(psy_convs_init(&t, 2, 100), 0);
+    assert_int_equal(psy_convs_touch(&t, a, 10)->requests, 1);
+    assert_int_equal(psy_convs_touch(&t, a, 20)->requests, 2);
+    psy_convs_usage(&t, a, 70, 8, 69);
+    psy_convs_touch(&t, b, 30);
+    assert_int_equal(t.n, 2);
+    psy_convs_touch(&t, c, 40); /* full: a (used at 20) is the least recently used; b then c stay */
+    assert_int_equal(t.n, 2);
+    for (size_t i = 0; i < t.n; i++) assert_string_not_equal(t.v[i].key, a);
+    assert_int_equal(psy_convs_touch(&t, a, 50)->requests, 1); /* forgotten, so it starts over (b goes) */
+    assert_int_equal(psy_convs_evict_idle(&t, 145), 1);         /* c (40) is idle past 100 s, a (50) is not */
+    assert_int_equal(t.n, 1);
+    psy_convs_usage(&t, a, 5, 1, 4);
+    assert_int_equal(t.v[0].cached_tokens, 4);
+    psy_convs_usage(&t, b, 1, 1, 1); /* gone: nothing happens */
+    assert_int_equal(psy_convs_evict_idle(&t, 1000), 1);
+    assert_int_equal(t.n, 0);
+    psy_convs_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_chan_across_threads),
         cmocka_unit_test(test_chan_cancel_and_interrupt),
         cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_conversations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
