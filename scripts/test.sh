@@ -2,7 +2,8 @@
 # `make test`: the whole suite, as CI runs it.
 #  1. plain build: unit, integration (real binaries over stdio), interop (official MCP SDK client)
 #  2. ASan+UBSan build: unit and integration again
-#  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design)
+#  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design),
+#     and psyche serve (connection threads, the worker, the channels between them)
 # Each stage prints its own "N passed, N failed"; the last line sums them all.
 set -u
 cd "$(dirname "$0")/.."
@@ -56,8 +57,9 @@ run asan-integration  make "${san[@]}" test-integration
 # the protocol thread, the inference thread and the streams between them.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
-run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis test-models
+run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis build/tsan/bin/psyche test-models
 run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py
+run tsan-serve        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_server.py
 
 echo
 printf '%s\n' "${stages[@]}"

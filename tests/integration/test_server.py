@@ -35,7 +35,8 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="psyche-serve-test-")
         self.state = os.path.join(self.dir, "state")
         os.makedirs(self.state)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "MNEMOSYNE_", "XDG_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "MNEMOSYNE_", "XDG_"))
+               or k == "ELPIS_MODEL_THREADS"}  # the TSan stage runs elpis on one thread
         env.update({"HOME": self.dir, "PSYCHE_PATHS_STATE_DIR": self.state, "PSYCHE_MODEL_PATH": TINY,
                     "PSYCHE_AGENT_MAX_TOKENS": "16", "PSYCHE_CHILDREN_STOP_GRACE_MS": "2000"})
         self.log_path = os.path.join(self.dir, "requests.jsonl")
