@@ -22,6 +22,7 @@
 #include "crash.h"
 #include "log.h"
 #include "serve_int.h"
+#include "serve_memory.h"
 #include "util.h"
 
 #define MAX_KEYS 256
@@ -227,6 +228,7 @@ static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *r
     uuid4(uuid);
     snprintf(j->id, sizeof j->id, "chatcmpl-%s", uuid);
     j->created = (long)now_wall();
+    j->user = req->key_index;
     conversation_key(req, &j->req, j->conv);
     pthread_mutex_lock(&s->mu);
     psy_convs_touch(&s->convs, j->conv, now_mono());
@@ -279,8 +281,9 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     cJSON_AddNumberToObject(e, "restarts", s->elpis_restarts);
     cJSON_AddNumberToObject(e, "pid", s->elpis_pid);
     cJSON *m = cJSON_AddObjectToObject(ch, "mnemosyne");
-    cJSON_AddBoolToObject(m, "alive", 0);
-    cJSON_AddBoolToObject(m, "disabled", 1); /* server-side memory is not implemented yet */
+    cJSON_AddBoolToObject(m, "disabled", !s->cfg->memory);
+    cJSON_AddNumberToObject(m, "users", (double)s->n_users);
+    cJSON_AddNumberToObject(m, "running", s->mem_running);
     cJSON_AddStringToObject(o, "model", s->scfg->model_name);
     cJSON_AddStringToObject(o, "model_path", s->model_path);
     cJSON_AddNumberToObject(o, "context_length", (double)s->context_length);
@@ -473,7 +476,8 @@ static int setup_logging(const psy_settings *cfg, char **state, char *err, size_
     return 0;
 }
 
-static int serve_init(psy_serve *s, const psy_settings *cfg, char *err, size_t errlen)
+static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, size_t n_keys, char *err,
+                      size_t errlen)
 {
     s->cfg = cfg;
     s->scfg = &g_scfg;
@@ -524,12 +528,13 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *err, size_t e
                               .restart_window_s = cfg->restart_window_s,
                               .retry_s = cfg->restart_retry_s,
                               .stop_grace_ms = cfg->stop_grace_ms};
-    return 0;
+    return psy_serve_mem_init(s, keys, n_keys, err, errlen);
 }
 
 static void serve_free(psy_serve *s)
 {
     psy_child_free(&s->elpis);
+    psy_serve_mem_free(s);
     psy_convs_free(&s->convs);
     free(s->system_prompt);
     free(s->state_dir);
@@ -551,7 +556,7 @@ static int serve_with_settings(psy_settings *cfg, char *err, size_t errlen)
         log_info("psyche serve starting (pid %d), config: %s", (int)getpid(), cfg_sources());
         crash_install("psyche-serve", NULL, NULL);
         install_signals();
-        rc = serve_init(&s, cfg, err, errlen);
+        rc = serve_init(&s, cfg, keys, n_keys, err, errlen);
         if (!rc) rc = serve_run(&s, keys, n_keys, err, errlen);
         serve_free(&s);
     }

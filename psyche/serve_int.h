@@ -47,6 +47,7 @@ typedef struct psy_job {
     cJSON *args;           /* JOB_EMOTION_POST: update_emotion arguments (owned) */
     char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
     char id[64];           /* "chatcmpl-<uuid>" */
+    int user;              /* the API key's index, -1 without keys (whose memories) */
     long created;
     psy_chan *ch;          /* the job's reference; the connection holds another */
     struct psy_job *next;
@@ -62,6 +63,8 @@ typedef struct psy_serve {
 
     /* worker-only */
     psy_child elpis;
+    struct psy_serve_user *users; /* serve_memory.c: one mnemosyne per user (NULL: memory off) */
+    size_t n_users;
     psy_sup_policy pol;
     pthread_t worker;
     bool worker_started;
@@ -82,6 +85,7 @@ typedef struct psy_serve {
     bool elpis_ever_up;
     int elpis_restarts;
     int elpis_pid;
+    int mem_running;       /* users' mnemosyne children up */
     char model_path[512];
     long context_length;
 } psy_serve;

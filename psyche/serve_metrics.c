@@ -70,6 +70,13 @@ void psy_metrics_restart(psy_metrics *m, const char *child)
     pthread_mutex_unlock(&m->mu);
 }
 
+void psy_metrics_recalled(psy_metrics *m, long n)
+{
+    pthread_mutex_lock(&m->mu);
+    m->recalled += (unsigned long)(n > 0 ? n : 0);
+    pthread_mutex_unlock(&m->mu);
+}
+
 static int render_requests(const psy_metrics *m, buf *out)
 {
     int rc = 0;
@@ -119,8 +126,11 @@ int psy_metrics_render(psy_metrics *m, buf *out)
                         "# HELP psyche_child_restarts_total Restarts of the child programs.\n"
                         "# TYPE psyche_child_restarts_total counter\n"
                         "psyche_child_restarts_total{child=\"elpis\"} %lu\n"
-                        "psyche_child_restarts_total{child=\"mnemosyne\"} %lu\n",
-                        m->queue_depth, m->restarts[0], m->restarts[1]);
+                        "psyche_child_restarts_total{child=\"mnemosyne\"} %lu\n"
+                        "# HELP psyche_memories_total Memories recalled into prompts (stored: not yet).\n"
+                        "# TYPE psyche_memories_total counter\n"
+                        "psyche_memories_total{op=\"recalled\"} %lu\n",
+                        m->queue_depth, m->restarts[0], m->restarts[1], m->recalled);
     pthread_mutex_unlock(&m->mu);
     return rc ? -ENOMEM : 0; /* on -ENOMEM out may hold part of the text: the caller drops it */
 }

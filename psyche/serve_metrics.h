@@ -29,6 +29,7 @@ typedef struct psy_metrics {
     unsigned long finish[PSY_METRICS_FINISH]; /* stop, length, cancelled, error */
     long queue_depth;
     unsigned long restarts[2]; /* elpis, mnemosyne */
+    unsigned long recalled;    /* memories put into prompts */
 } psy_metrics;
 
 void psy_metrics_init(psy_metrics *m);
@@ -40,6 +41,8 @@ void psy_metrics_generation(psy_metrics *m, const char *finish, long prompt, lon
 void psy_metrics_queue(psy_metrics *m, long depth);
 /* child: "elpis" or "mnemosyne". */
 void psy_metrics_restart(psy_metrics *m, const char *child);
+/* n memories were recalled into a prompt. */
+void psy_metrics_recalled(psy_metrics *m, long n);
 /* Appends the Prometheus text exposition. Returns 0 or -ENOMEM. */
 int psy_metrics_render(psy_metrics *m, buf *out);
 

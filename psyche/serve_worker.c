@@ -14,7 +14,9 @@
 #include "buf.h"
 #include "log.h"
 #include "mcp_client.h"
+#include "prompt.h"
 #include "serve_int.h"
+#include "serve_memory.h"
 #include "util.h"
 
 void psy_job_free(psy_job *j)
@@ -165,10 +167,32 @@ static void on_delta(void *ud, double progress, const char *message)
     flush_text(g, safe);
 }
 
+/* Automatic retrieval: the user's memories relevant to the newest user
+ * message go in front of it, as in the terminal UI (the system prompt stays
+ * a stable prefix for the KV cache). */
+static void recall_into(psy_serve *s, psy_job *j, cJSON *msgs)
+{
+    cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") || !cJSON_IsString(content)) return;
+    cJSON *mems = psy_serve_mem_recall(s, j->user, content->valuestring);
+    if (!mems) return;
+    char *note = psy_prompt_volatile(mems, NULL);
+    psy_metrics_recalled(&s->metrics, cJSON_GetArraySize(mems));
+    cJSON_Delete(mems);
+    buf b = BUF_INIT;
+    if (note && !buf_printf(&b, "%s\n\n%s", note, content->valuestring))
+        cJSON_ReplaceItemInObjectCaseSensitive(last, "content", cJSON_CreateString(b.data));
+    buf_free(&b);
+    free(note);
+}
+
 static cJSON *chat_args(psy_serve *s, psy_job *j)
 {
     cJSON *msgs = psy_oai_elpis_messages(s->system_prompt, &j->req);
     if (!msgs) return NULL;
+    recall_into(s, j, msgs);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "messages", msgs);
     cJSON_AddNumberToObject(a, "max_tokens", j->req.max_tokens > 0 ? j->req.max_tokens : s->cfg->max_tokens);
@@ -366,7 +390,9 @@ static void sync_elpis(psy_serve *s)
 
 static void publish(psy_serve *s)
 {
+    int mem = psy_serve_mem_running(s);
     pthread_mutex_lock(&s->mu);
+    s->mem_running = mem;
     s->elpis_up = psy_child_up(&s->elpis);
     s->elpis_ever_up |= s->elpis_up;
     s->elpis_restarts = s->elpis.restarts;
@@ -410,6 +436,7 @@ static void *worker_main(void *arg)
     publish(s);
     for (;;) {
         if (psy_child_tick(&s->elpis, &s->pol, now_mono(), &s->stop_flag, on_child, s)) sync_elpis(s);
+        psy_serve_mem_tick(s);
         publish(s);
         pthread_mutex_lock(&s->mu);
         size_t gone = psy_convs_evict_idle(&s->convs, now_mono());
@@ -461,4 +488,5 @@ void psy_serve_worker_stop(psy_serve *s)
         psy_job_free(j);
     }
     psy_child_stop(&s->elpis, s->cfg->stop_grace_ms);
+    psy_serve_mem_stop(s);
 }

@@ -20,6 +20,7 @@ import time
 from mcp import BUILD, ROOT, SANITIZER_MARKS, build_path, check_sanitizer_log
 
 PSYCHE = build_path("bin", "psyche")
+MNEMOSYNE = build_path("bin", "mnemosyne")
 TINY = build_path("models", "tiny-chat.gguf")
 FAKE = os.path.join(ROOT, "tests", "integration", "fake_elpis.py")
 KEY = "test-key-0123456789abcdef"
@@ -422,6 +423,46 @@ def test_conversations_are_counted_and_idle_ones_forgotten():
         assert health()["conversations"] == 3, health()
         _wait(lambda: health()["conversations"] == 0, timeout=15)
         assert "idle conversation(s) forgotten" in s.log()
+    finally:
+        assert s.stop() == 0
+
+
+def fnv64(text):
+    h = 1469598103934665603
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def test_two_users_cannot_see_each_others_memories():
+    keys = [KEY, "second-key-abcdefghijklmnop"]
+    s = Server(fake_script={"default": "ok"}, keys=keys, wait_ready=False)
+    try:
+        # seed user 1's database (the server opens it on user 1's first request)
+        users = os.path.join(s.dir, ".local", "share", "psyche", "serve-users")
+        db = os.path.join(users, fnv64(KEY) + ".db")
+        seed = os.path.join(s.dir, "seed.jsonl")
+        with open(seed, "w") as f:
+            f.write(json.dumps({"content": "The secret password of Ann is violet-harbor", "memory_type": "semantic"}))
+        os.makedirs(users, exist_ok=True)
+        out = subprocess.run([MNEMOSYNE, "--db", db, "import", seed], capture_output=True, text=True, timeout=30,
+                             env=dict(os.environ, HOME=s.dir))
+        assert out.returncode == 0, out.stderr
+        s.wait_health()
+        q = user("What is the secret password of Ann?")
+        assert s.chat(q, headers={"Authorization": "Bearer " + keys[1]})[0] == 200
+        assert s.chat(q, headers={"Authorization": "Bearer " + KEY})[0] == 200
+        gens = [r["arguments"]["messages"] for r in s.requests_logged() if r["tool"] == "generate"]
+        assert len(gens) == 2
+        other, owner = gens[0][-1]["content"], gens[1][-1]["content"]
+        assert "violet-harbor" not in json.dumps(gens[0]), other           # user 2 never sees it
+        assert "[Relevant memories]" in owner and "violet-harbor" in owner, owner  # user 1 does, next to the question
+        assert owner.endswith("What is the secret password of Ann?")
+        assert os.path.exists(os.path.join(users, fnv64(keys[1]) + ".db"))  # user 2 has a database of its own
+        st, _, body = s.request("GET", "/health")
+        assert json.loads(body)["children"]["mnemosyne"]["running"] == 2, body
+        st, _, text = s.request("GET", "/metrics", headers={"Authorization": "Bearer " + KEY})
+        assert 'psyche_memories_total{op="recalled"} 1' in text, text
     finally:
         assert s.stop() == 0
 
