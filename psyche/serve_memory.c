@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "context.h"
 #include "log.h"
 #include "mcp_client.h"
 #include "serve_int.h"
@@ -190,4 +191,49 @@ cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)
     if (cJSON_GetArraySize(r) > 0) return r;
     cJSON_Delete(r);
     return NULL;
+}
+
+/* "User: <text>\n\nAssistant: <answer>", each cut (with "...") so one
+ * exchange stays a readable memory. */
+static void exchange_text(buf *out, const char *user_text, const char *answer)
+{
+    size_t ul = strlen(user_text), al = strlen(answer);
+    buf_printf(out, "User: %.*s%s\n\nAssistant: %.*s%s", (int)(ul > 300 ? 300 : ul), user_text, ul > 300 ? "..." : "",
+               (int)(al > 800 ? 800 : al), answer, al > 800 ? "..." : "");
+}
+
+int psy_serve_mem_store_exchange(psy_serve *s, int user, const char *user_text, const char *answer,
+                                 const cJSON *emotion)
+{
+    struct psy_serve_user *u = user_of(s, user);
+    if (!u || !s->cfg->auto_store || !user_text || !answer || !*answer) return 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(emotion, "valence");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(emotion, "arousal");
+    char why[200];
+    double score = psy_importance(user_text, answer, 0, NULL, cJSON_IsNumber(v) ? v->valuedouble : 0,
+                                  cJSON_IsNumber(a) ? a->valuedouble : 0, why, sizeof why);
+    log_debug("memory: importance %s", why);
+    if (score < s->cfg->importance_threshold) return 0;
+    mcp_client *c = user_client(s, u);
+    if (!c) return -ENOTCONN;
+    buf text = BUF_INIT;
+    exchange_text(&text, user_text, answer);
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "content", buf_str(&text));
+    cJSON_AddStringToObject(args, "memory_type", "episodic");
+    cJSON *tags = cJSON_AddArrayToObject(args, "tags");
+    cJSON_AddItemToArray(tags, cJSON_CreateString("auto-stored"));
+    cJSON_AddItemToArray(tags, cJSON_CreateString("server"));
+    cJSON_AddStringToObject(args, "source", "assistant");
+    buf_free(&text);
+    cJSON *res = NULL;
+    char err[512];
+    int rc = mcp_client_call(c, "store_memory", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
+                             sizeof err);
+    cJSON_Delete(res);
+    if (rc) {
+        log_warn("memory: store_memory: %s", err);
+        return rc < 0 ? rc : -EIO;
+    }
+    return 1;
 }

@@ -5,7 +5,9 @@
  * UI's ([memory] db_path, or memories.db in the data folder). With keys,
  * each key is a user with <data folder>/serve-users/<hash of the key>.db, so
  * no request can search another key's memories. A user's mnemosyne starts on
- * its first request and is supervised like elpis afterwards.
+ * its first request and is supervised like elpis afterwards. Retrieval puts
+ * memories before the newest user message; storage keeps exchanges that are
+ * important enough, as the terminal UI does.
  *
  * Worker thread only (it owns the children). */
 #ifndef PSY_SERVE_MEMORY_H
@@ -30,6 +32,13 @@ void psy_serve_mem_stop(struct psy_serve *s);
 /* The memories of user (the API key's index, -1 without keys) relevant to
  * query, or NULL when memory is off, down or finds nothing. Caller frees. */
 cJSON *psy_serve_mem_recall(struct psy_serve *s, int user, const char *query);
+/* Automatic storage, as in the terminal UI: the exchange (the newest user
+ * message and the answer) is stored in user's memories when its importance
+ * (context.h's psy_importance, with the mood of emotion, which may be NULL)
+ * reaches [memory] importance_threshold. Returns 1 stored, 0 not worth it
+ * (or memory off), -errno when mnemosyne failed (logged). */
+int psy_serve_mem_store_exchange(struct psy_serve *s, int user, const char *user_text, const char *answer,
+                                 const cJSON *emotion);
 /* The database file of user (static storage of the table; NULL when off). */
 const char *psy_serve_mem_db(struct psy_serve *s, int user);
 /* FNV-1a 64 of a key as 16 hex digits (the database's name); out needs 17 bytes. */

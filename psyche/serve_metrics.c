@@ -77,6 +77,13 @@ void psy_metrics_recalled(psy_metrics *m, long n)
     pthread_mutex_unlock(&m->mu);
 }
 
+void psy_metrics_stored(psy_metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stored++;
+    pthread_mutex_unlock(&m->mu);
+}
+
 static int render_requests(const psy_metrics *m, buf *out)
 {
     int rc = 0;
@@ -127,10 +134,10 @@ int psy_metrics_render(psy_metrics *m, buf *out)
                         "# TYPE psyche_child_restarts_total counter\n"
                         "psyche_child_restarts_total{child=\"elpis\"} %lu\n"
                         "psyche_child_restarts_total{child=\"mnemosyne\"} %lu\n"
-                        "# HELP psyche_memories_total Memories recalled into prompts (stored: not yet).\n"
+                        "# HELP psyche_memories_total Memories recalled into prompts, exchanges stored.\n"
                         "# TYPE psyche_memories_total counter\n"
-                        "psyche_memories_total{op=\"recalled\"} %lu\n",
-                        m->queue_depth, m->restarts[0], m->restarts[1], m->recalled);
+                        "psyche_memories_total{op=\"recalled\"} %lu\npsyche_memories_total{op=\"stored\"} %lu\n",
+                        m->queue_depth, m->restarts[0], m->restarts[1], m->recalled, m->stored);
     pthread_mutex_unlock(&m->mu);
     return rc ? -ENOMEM : 0; /* on -ENOMEM out may hold part of the text: the caller drops it */
 }

@@ -30,6 +30,7 @@ typedef struct psy_metrics {
     long queue_depth;
     unsigned long restarts[2]; /* elpis, mnemosyne */
     unsigned long recalled;    /* memories put into prompts */
+    unsigned long stored;      /* exchanges stored as memories */
 } psy_metrics;
 
 void psy_metrics_init(psy_metrics *m);
@@ -43,6 +44,8 @@ void psy_metrics_queue(psy_metrics *m, long depth);
 void psy_metrics_restart(psy_metrics *m, const char *child);
 /* n memories were recalled into a prompt. */
 void psy_metrics_recalled(psy_metrics *m, long n);
+/* One exchange was stored as a memory. */
+void psy_metrics_stored(psy_metrics *m);
 /* Appends the Prometheus text exposition. Returns 0 or -ENOMEM. */
 int psy_metrics_render(psy_metrics *m, buf *out);
 

@@ -260,6 +260,19 @@ static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, c
     psy_chan_write(j->ch, "data: [DONE]\n\n", 14);
 }
 
+/* The answer is out (the channel is closed first, so the client does not
+ * wait for the store); then the exchange may become a memory. */
+static void remember(psy_serve *s, psy_job *j, const char *answer, const cJSON *emotion)
+{
+    psy_chan_close(j->ch);
+    const cJSON *last = cJSON_GetArrayItem(j->req.messages, cJSON_GetArraySize(j->req.messages) - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") || !cJSON_IsString(text)) return;
+    if (psy_serve_mem_store_exchange(s, j->user, text->valuestring, answer, emotion) == 1)
+        psy_metrics_stored(&s->metrics);
+}
+
 static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
 {
     char msg[768];
@@ -315,6 +328,7 @@ static void run_chat(psy_serve *s, psy_job *j)
         psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
         if (rc) u = (psy_oai_usage){.prompt_tokens = count_prompt(s, j), .completion_tokens = g.tokens};
         finish_chat(s, j, &g, g.raw.data, NULL, "stop", &u);
+        remember(s, j, g.raw.data, cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
     } else if (rc == 0) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(res, "finish_reason");
@@ -324,6 +338,8 @@ static void run_chat(psy_serve *s, psy_job *j)
         bool called = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
         finish_chat(s, j, &g, cJSON_IsString(c) ? c->valuestring : "", called ? calls : NULL,
                     called ? "tool_calls" : psy_oai_finish_reason(cJSON_IsString(fr) ? fr->valuestring : NULL), &u);
+        if (!called) remember(s, j, cJSON_IsString(c) ? c->valuestring : "",
+                              cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
         log_info("%s: %ld prompt tokens (%ld cached), %ld generated", j->id, u.prompt_tokens, u.cached_tokens,
                  u.completion_tokens);
     } else {

@@ -467,6 +467,33 @@ def test_two_users_cannot_see_each_others_memories():
         assert s.stop() == 0
 
 
+def test_exchanges_are_stored_in_the_users_own_memories():
+    keys = [KEY, "second-key-abcdefghijklmnop"]
+    s = Server(fake_script={"default": "Noted: your cat is called Pixel."}, keys=keys,
+               memory_importance_threshold=0)
+    try:
+        st, r = s.chat(user("Please remember that my cat is called Pixel."),
+                       headers={"Authorization": "Bearer " + keys[1]})
+        assert st == 200 and r["choices"][0]["message"]["content"] == "Noted: your cat is called Pixel.", r
+        # the answer goes out before the store: wait for it
+        _wait(lambda: 'psyche_memories_total{op="stored"} 1' in
+              s.request("GET", "/metrics", headers={"Authorization": "Bearer " + KEY})[2])
+        users = os.path.join(s.dir, ".local", "share", "psyche", "serve-users")
+        for key, want in ((keys[1], 1), (KEY, 0)):
+            db = os.path.join(users, fnv64(key) + ".db")
+            if not want and not os.path.exists(db):
+                continue  # user 1 never came: no database at all
+            out = subprocess.run([MNEMOSYNE, "--db", db, "search", "cat Pixel", "--json"], capture_output=True,
+                                 text=True, timeout=30, env=dict(os.environ, HOME=s.dir))
+            found = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+            assert len(found) == want, (key, found, out.stderr)
+            if want:
+                assert found[0]["content"].startswith("User: Please remember that my cat is called Pixel."), found
+                assert "Assistant: Noted: your cat is called Pixel." in found[0]["content"], found
+    finally:
+        assert s.stop() == 0
+
+
 def test_client_disconnect_cancels_the_generation():
     # 200 pieces, 50 ms each: 10 s unless cancelled
     s = Server(fake_script={"responses": [{"content": "word " * 200, "chunk": 5, "delay": 0.05}],
