@@ -177,8 +177,7 @@ int psy_http_key_match(char *const *keys, size_t n_keys, const char *presented)
 
 static bool addr_loopback(const struct sockaddr *sa)
 {
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
         if (IN6_IS_ADDR_LOOPBACK(a)) return true;
@@ -323,8 +322,8 @@ static enum MHD_Result send_body(psy_http *h, struct MHD_Connection *conn, req_c
     return ok;
 }
 
-static enum MHD_Result send_error(psy_http *h, struct MHD_Connection *conn, req_ctx *rc, int status,
-                                  const char *msg, const char *code)
+static enum MHD_Result send_error(psy_http *h, struct MHD_Connection *conn, req_ctx *rc, int status, const char *msg,
+                                  const char *code)
 {
     return send_body(h, conn, rc, status, psy_oai_error_json(status, msg, NULL, code), NULL);
 }
@@ -403,8 +402,8 @@ static enum MHD_Result dispatch(psy_http *h, struct MHD_Connection *conn, const 
     }
     if (!strcmp(method, "OPTIONS") && h->cfg.cors_origin && *h->cfg.cors_origin)
         return send_body(h, conn, rc, 204, NULL, "text/plain");
-    psy_http_req req = {.method = method, .path = url, .body = buf_str(&rc->body), .body_len = rc->body.len,
-                        .conn = conn};
+    psy_http_req req = {
+        .method = method, .path = url, .body = buf_str(&rc->body), .body_len = rc->body.len, .conn = conn};
     req.conversation = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Psyche-Conversation");
     req.key_index = strcmp(url, "/health") ? check_key(h, conn) : -1;
     if (req.key_index == -2)
@@ -482,10 +481,10 @@ int psy_http_start(psy_http **out, const psy_http_cfg *cfg, char *err, size_t er
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, &ss,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+                            MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s port %d (in use, or not an address of this machine?)", cfg->host,
                  cfg->port);

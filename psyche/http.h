@@ -53,9 +53,9 @@ int psy_chan_take(psy_chan *c, int *status, char **body, size_t *len);
 typedef struct psy_http psy_http;
 
 typedef struct psy_http_req {
-    const char *method;       /* "GET", "POST", ... */
-    const char *path;         /* without the query string */
-    const char *body;         /* NUL-terminated; body_len bytes */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* without the query string */
+    const char *body;   /* NUL-terminated; body_len bytes */
     size_t body_len;
     int key_index;            /* the API key that matched, or -1 without keys */
     const char *conversation; /* X-Psyche-Conversation header, or NULL */
@@ -75,15 +75,15 @@ typedef void (*psy_http_handler)(void *ud, const psy_http_req *req, psy_http_rep
 typedef void (*psy_http_done)(void *ud, const char *route, int status, double seconds);
 
 typedef struct psy_http_cfg {
-    const char *host;         /* numeric address or name; "127.0.0.1" */
-    int port;                 /* 0 = any free port (see psy_http_port) */
-    char *const *keys;        /* API keys (not copied; must outlive the listener) */
-    size_t n_keys;            /* 0: no authentication (then only loopback may be bound) */
-    size_t max_body;          /* bytes; larger bodies get 413 */
-    int body_timeout_s;       /* the whole upload must arrive within this (408 / closed) */
-    int idle_timeout_s;       /* a connection silent this long is closed */
+    const char *host;   /* numeric address or name; "127.0.0.1" */
+    int port;           /* 0 = any free port (see psy_http_port) */
+    char *const *keys;  /* API keys (not copied; must outlive the listener) */
+    size_t n_keys;      /* 0: no authentication (then only loopback may be bound) */
+    size_t max_body;    /* bytes; larger bodies get 413 */
+    int body_timeout_s; /* the whole upload must arrive within this (408 / closed) */
+    int idle_timeout_s; /* a connection silent this long is closed */
     int max_connections;
-    const char *cors_origin;  /* NULL or "": no CORS headers */
+    const char *cors_origin; /* NULL or "": no CORS headers */
     psy_http_handler handler;
     psy_http_done done;
     void *ud;

@@ -117,8 +117,7 @@ static int render_tool_result(const cJSON *m, int i, buf *text, char *err, size_
 }
 
 /* One message: system/developer text goes to *sys, the rest to r->messages. */
-static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *err, size_t errlen,
-                        const char **param)
+static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *err, size_t errlen, const char **param)
 {
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
     if (!cJSON_IsObject(m) || !cJSON_IsString(role) || !known_role(role->valuestring))
@@ -264,7 +263,8 @@ static int parse_tools(const cJSON *o, psy_chat_req *r, char *err, size_t errlen
 static int parse_flags(const cJSON *o, psy_chat_req *r, char *err, size_t errlen, const char **param)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stream");
-    if (st && !cJSON_IsNull(st) && !cJSON_IsBool(st)) return bad(err, errlen, param, "stream", "stream must be true or false");
+    if (st && !cJSON_IsNull(st) && !cJSON_IsBool(st))
+        return bad(err, errlen, param, "stream", "stream must be true or false");
     r->stream = cJSON_IsTrue(st);
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(o, "stream_options");
     if (so && !cJSON_IsNull(so)) {
@@ -297,8 +297,7 @@ int psy_oai_parse_chat(const char *body, size_t len, psy_chat_req *out, char *er
         rc = bad(err, errlen, param, "model", "model is required (any name; GET /v1/models lists Psyche's)");
     else if (!(out->model = strdup(model->valuestring))) rc = -ENOMEM;
     else rc = parse_messages(cJSON_GetObjectItemCaseSensitive(o, "messages"), out, err, errlen, param);
-    if (!rc)
-        rc = opt_number(o, "temperature", 0, 2, &out->has_temperature, &out->temperature, err, errlen, param);
+    if (!rc) rc = opt_number(o, "temperature", 0, 2, &out->has_temperature, &out->temperature, err, errlen, param);
     if (!rc) rc = opt_number(o, "top_p", 0, 1, &out->has_top_p, &out->top_p, err, errlen, param);
     if (!rc) rc = parse_max_tokens(o, out, err, errlen, param);
     if (!rc) rc = parse_stop(o, out, err, errlen, param);
@@ -327,7 +326,8 @@ cJSON *psy_oai_elpis_messages(const char *psyche_system, const psy_chat_req *r)
     buf_free(&sys);
     const cJSON *m;
     cJSON_ArrayForEach(m, r->messages) cJSON_AddItemToArray(arr, cJSON_Duplicate(m, 1));
-    if (arr && cJSON_GetArraySize(arr) != cJSON_GetArraySize(r->messages) + ((psyche_system && *psyche_system) || r->system)) {
+    if (arr &&
+        cJSON_GetArraySize(arr) != cJSON_GetArraySize(r->messages) + ((psyche_system && *psyche_system) || r->system)) {
         cJSON_Delete(arr); /* an allocation failed on the way */
         return NULL;
     }
@@ -381,8 +381,8 @@ static cJSON *envelope(const char *id, const char *object, long created, const c
     return o;
 }
 
-cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content,
-                          const cJSON *tool_calls, const char *finish_reason, const psy_oai_usage *u)
+cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content, const cJSON *tool_calls,
+                          const char *finish_reason, const psy_oai_usage *u)
 {
     cJSON *o = envelope(id, "chat.completion", created, model);
     cJSON *c = cJSON_CreateObject();

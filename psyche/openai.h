@@ -19,20 +19,20 @@
  * {"name", "arguments"} objects, and a tool result becomes a user message
  * "[Tool result for call <id>]\n<content>". */
 typedef struct psy_chat_req {
-    cJSON *messages;      /* owned: [{role, content}] for elpis, client system messages removed */
-    char *system;         /* owned: the client's system/developer messages joined, or NULL */
-    char *model;          /* owned */
-    char *user;           /* owned, or NULL */
+    cJSON *messages; /* owned: [{role, content}] for elpis, client system messages removed */
+    char *system;    /* owned: the client's system/developer messages joined, or NULL */
+    char *model;     /* owned */
+    char *user;      /* owned, or NULL */
     bool stream;
     bool include_usage;   /* stream_options.include_usage */
     bool has_temperature; /* given: overrides the emotional modulation */
     double temperature;
     bool has_top_p;
     double top_p;
-    int max_tokens;       /* max_completion_tokens or max_tokens; -1 = not given */
+    int max_tokens;               /* max_completion_tokens or max_tokens; -1 = not given */
     char *stop[PSY_OAI_MAX_STOP]; /* owned */
     int n_stop;
-    cJSON *tools;         /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
+    cJSON *tools; /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
 } psy_chat_req;
 
 typedef struct psy_oai_usage {
@@ -44,8 +44,7 @@ typedef struct psy_oai_usage {
 /* Parses and validates a request body. Returns 0, or -EINVAL with a message
  * for the client in err and the offending field's name in *param (static
  * storage, NULL when the body as a whole is wrong). On error *out is empty. */
-int psy_oai_parse_chat(const char *body, size_t len, psy_chat_req *out, char *err, size_t errlen,
-                       const char **param);
+int psy_oai_parse_chat(const char *body, size_t len, psy_chat_req *out, char *err, size_t errlen, const char **param);
 void psy_chat_req_free(psy_chat_req *r);
 
 /* The messages elpis gets: one system message (Psyche's, then the client's
@@ -60,8 +59,8 @@ char *psy_oai_error_json(int status, const char *message, const char *param, con
 
 /* A whole non-streaming answer (object "chat.completion"). With tool_calls
  * (an array, may be NULL) the message has them and content null. */
-cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content,
-                          const cJSON *tool_calls, const char *finish_reason, const psy_oai_usage *u);
+cJSON *psy_oai_completion(const char *id, long created, const char *model, const char *content, const cJSON *tool_calls,
+                          const char *finish_reason, const psy_oai_usage *u);
 
 /* One "chat.completion.chunk". role: "assistant" on the first chunk, else
  * NULL; content: a delta or NULL; finish_reason: NULL until the last choice

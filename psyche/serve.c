@@ -252,7 +252,7 @@ static void handle_emotion(psy_serve *s, const psy_http_req *req, psy_http_reply
         const cJSON *cx = cJSON_GetObjectItemCaseSensitive(o, "context");
         const char *bad = !cJSON_IsObject(o) ? "the body must be a JSON object {event_type, intensity?, context?}"
                           : !cJSON_IsString(et) || !*et->valuestring ? "event_type must be a non-empty string "
-                                                                      "(e.g. success, failure, user_positive)"
+                                                                       "(e.g. success, failure, user_positive)"
                           : in && !(cJSON_IsNumber(in) && in->valuedouble >= 0 && in->valuedouble <= 2)
                               ? "intensity must be a number from 0 to 2"
                           : cx && !cJSON_IsString(cx) ? "context must be a string"
@@ -433,9 +433,11 @@ static void usage(FILE *f)
 
 static int parse_flags(int argc, char **argv, const cfg_key *keys, size_t n, char *err, size_t errlen)
 {
-    static const struct { const char *flag, *key; } flags[] = {
-        {"--host", "server.host"},         {"--port", "server.port"},     {"--api-key-file", "server.api_key_file"},
-        {"--model", "model.path"},         {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
+    static const struct {
+        const char *flag, *key;
+    } flags[] = {
+        {"--host", "server.host"}, {"--port", "server.port"},        {"--api-key-file", "server.api_key_file"},
+        {"--model", "model.path"}, {"--log-level", "logging.level"}, {"--log-file", "logging.file"},
     };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
@@ -476,8 +478,7 @@ static int setup_logging(const psy_settings *cfg, char **state, char *err, size_
     return 0;
 }
 
-static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, size_t n_keys, char *err,
-                      size_t errlen)
+static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, size_t n_keys, char *err, size_t errlen)
 {
     s->cfg = cfg;
     s->scfg = &g_scfg;

@@ -31,10 +31,7 @@ void psy_conv_key(int user_index, char kind, const char *identity, char *out)
     snprintf(out, PSY_CONV_KEY, "%d:%c:%016llx", user_index, kind, (unsigned long long)h);
 }
 
-static void remove_at(psy_conv_table *t, size_t i)
-{
-    t->v[i] = t->v[--t->n]; /* order does not matter */
-}
+static void remove_at(psy_conv_table *t, size_t i) { t->v[i] = t->v[--t->n]; /* order does not matter */ }
 
 size_t psy_convs_evict_idle(psy_conv_table *t, double now)
 {

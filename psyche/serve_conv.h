@@ -16,15 +16,15 @@
 
 typedef struct psy_conv_entry {
     char key[PSY_CONV_KEY];
-    double last_used;   /* now_mono() of the last request */
+    double last_used; /* now_mono() of the last request */
     long requests;
     long prompt_tokens, completion_tokens, cached_tokens;
 } psy_conv_entry;
 
 typedef struct psy_conv_table {
-    psy_conv_entry *v;  /* owned */
-    size_t n, cap;      /* cap: the most conversations kept */
-    double idle_s;      /* an entry unused this long is evicted */
+    psy_conv_entry *v; /* owned */
+    size_t n, cap;     /* cap: the most conversations kept */
+    double idle_s;     /* an entry unused this long is evicted */
 } psy_conv_table;
 
 /* Returns 0 or -ENOMEM. */

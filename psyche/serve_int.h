@@ -43,13 +43,13 @@ typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST } psy_job_kind;
  * which frees it after closing its channel. */
 typedef struct psy_job {
     psy_job_kind kind;
-    psy_chat_req req;      /* JOB_CHAT */
-    cJSON *args;           /* JOB_EMOTION_POST: update_emotion arguments (owned) */
+    psy_chat_req req;        /* JOB_CHAT */
+    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments (owned) */
     char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
-    char id[64];           /* "chatcmpl-<uuid>" */
-    int user;              /* the API key's index, -1 without keys (whose memories) */
+    char id[64];             /* "chatcmpl-<uuid>" */
+    int user;                /* the API key's index, -1 without keys (whose memories) */
     long created;
-    psy_chan *ch;          /* the job's reference; the connection holds another */
+    psy_chan *ch; /* the job's reference; the connection holds another */
     struct psy_job *next;
 } psy_job;
 
@@ -57,9 +57,9 @@ typedef struct psy_serve {
     const psy_settings *cfg;
     const psy_serve_cfg *scfg;
     psy_metrics metrics;
-    char *state_dir;       /* owned */
-    char *system_prompt;   /* owned: Psyche's part of every system prompt */
-    long started;          /* epoch seconds */
+    char *state_dir;     /* owned */
+    char *system_prompt; /* owned: Psyche's part of every system prompt */
+    long started;        /* epoch seconds */
 
     /* worker-only */
     psy_child elpis;
@@ -68,24 +68,24 @@ typedef struct psy_serve {
     psy_sup_policy pol;
     pthread_t worker;
     bool worker_started;
-    int stop_flag;         /* set: child starts and waits end early */
+    int stop_flag; /* set: child starts and waits end early */
 
     /* guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     psy_job *head;
-    int queued;            /* chat jobs waiting (control jobs are not counted) */
-    bool busy;             /* the worker is running a job */
-    psy_job *running;      /* that job (its channel may be interrupted under mu) */
-    bool stopping;         /* the worker should finish */
-    bool draining;         /* SIGTERM: new requests are refused */
+    int queued;                   /* chat jobs waiting (control jobs are not counted) */
+    bool busy;                    /* the worker is running a job */
+    psy_job *running;             /* that job (its channel may be interrupted under mu) */
+    bool stopping;                /* the worker should finish */
+    bool draining;                /* SIGTERM: new requests are refused */
     char last_conv[PSY_CONV_KEY]; /* conversation served last (fairness) */
-    psy_conv_table convs;  /* conversations seen, idle ones evicted */
+    psy_conv_table convs;         /* conversations seen, idle ones evicted */
     bool elpis_up;
     bool elpis_ever_up;
     int elpis_restarts;
     int elpis_pid;
-    int mem_running;       /* users' mnemosyne children up */
+    int mem_running; /* users' mnemosyne children up */
     char model_path[512];
     long context_length;
 } psy_serve;

@@ -21,8 +21,8 @@
 
 struct psy_serve_user {
     psy_child child;
-    char *db;      /* owned */
-    bool started;  /* the first start was made (then psy_child_tick supervises) */
+    char *db;     /* owned */
+    bool started; /* the first start was made (then psy_child_tick supervises) */
 };
 
 void psy_serve_mem_key_id(const char *key, char *out)
@@ -125,7 +125,8 @@ static void on_mem_child(void *ud, psy_child *ch, const char *event, const char 
 void psy_serve_mem_tick(psy_serve *s)
 {
     for (size_t i = 0; i < s->n_users; i++)
-        if (s->users[i].started) psy_child_tick(&s->users[i].child, &s->pol, now_mono(), &s->stop_flag, on_mem_child, s);
+        if (s->users[i].started)
+            psy_child_tick(&s->users[i].child, &s->pol, now_mono(), &s->stop_flag, on_mem_child, s);
 }
 
 int psy_serve_mem_running(psy_serve *s)

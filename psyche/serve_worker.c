@@ -119,8 +119,7 @@ static void reply_error(psy_job *j, int status, const char *msg, const char *cod
     free(e);
 }
 
-static void send_chunk(psy_job *j, const char *role, const char *content, const char *finish,
-                       const psy_oai_usage *u)
+static void send_chunk(psy_job *j, const char *role, const char *content, const char *finish, const psy_oai_usage *u)
 {
     cJSON *c = psy_oai_chunk(j->id, j->created, j->req.model, role, content, finish, u);
     char *s = c ? psy_oai_sse(c) : NULL;
@@ -133,11 +132,11 @@ static void send_chunk(psy_job *j, const char *role, const char *content, const 
 
 typedef struct gen {
     psy_job *j;
-    buf raw;          /* everything elpis streamed so far */
-    size_t sent;      /* bytes of raw already sent as chunks */
-    bool stop_hit;    /* a stop sequence was found at raw[cut] */
+    buf raw;       /* everything elpis streamed so far */
+    size_t sent;   /* bytes of raw already sent as chunks */
+    bool stop_hit; /* a stop sequence was found at raw[cut] */
     size_t cut;
-    long tokens;      /* completion tokens so far (progress) */
+    long tokens; /* completion tokens so far (progress) */
 } gen;
 
 /* Sends raw[sent..upto) as a content chunk. */
@@ -286,8 +285,10 @@ static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
         snprintf(msg, sizeof msg, "elpis refused the request: %s", err);
         reply_error(j, 400, msg, "context_length_exceeded");
     } else if (rc == -EPIPE || !psy_child_up(&s->elpis)) {
-        reply_error(j, 503, "the inference engine (elpis) stopped during the request and is being restarted; "
-                            "retry in a few seconds", "engine_restarting");
+        reply_error(j, 503,
+                    "the inference engine (elpis) stopped during the request and is being restarted; "
+                    "retry in a few seconds",
+                    "engine_restarting");
     } else {
         snprintf(msg, sizeof msg, "generation failed: %s", *err ? err : strerror(rc < 0 ? -rc : EIO));
         reply_error(j, 500, msg, rc == -ETIMEDOUT ? "timeout" : NULL);
@@ -310,9 +311,9 @@ static void run_chat(psy_serve *s, psy_job *j)
      * With tools, elpis's function_call decides between a call and text; its
      * text is not streamed piece by piece (it may turn out to be a call). */
     bool tools = j->req.tools != NULL;
-    int rc = mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args,
-                             s->cfg->generation_timeout_s * 1000, tools ? NULL : on_delta, &g,
-                             psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
+    int rc =
+        mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args, s->cfg->generation_timeout_s * 1000,
+                        tools ? NULL : on_delta, &g, psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
     if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
         size_t safe;
@@ -338,8 +339,9 @@ static void run_chat(psy_serve *s, psy_job *j)
         bool called = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
         finish_chat(s, j, &g, cJSON_IsString(c) ? c->valuestring : "", called ? calls : NULL,
                     called ? "tool_calls" : psy_oai_finish_reason(cJSON_IsString(fr) ? fr->valuestring : NULL), &u);
-        if (!called) remember(s, j, cJSON_IsString(c) ? c->valuestring : "",
-                              cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
+        if (!called)
+            remember(s, j, cJSON_IsString(c) ? c->valuestring : "",
+                     cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
         log_info("%s: %ld prompt tokens (%ld cached), %ld generated", j->id, u.prompt_tokens, u.cached_tokens,
                  u.completion_tokens);
     } else {

@@ -58,7 +58,8 @@ static void test_parse_defaults(void **state)
     char err[512];
     const char *param;
     assert_int_equal(parse("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":\"END\"}",
-                           &r, err, &param), 0);
+                           &r, err, &param),
+                     0);
     assert_false(r.stream || r.include_usage || r.has_temperature || r.has_top_p);
     assert_int_equal(r.max_tokens, -1);
     assert_null(r.system);
@@ -71,26 +72,32 @@ static void test_parse_defaults(void **state)
 static void test_parse_errors(void **state)
 {
     (void)state;
-    static const struct { const char *body, *param, *words; } cases[] = {
+    static const struct {
+        const char *body, *param, *words;
+    } cases[] = {
         {"{bad", NULL, "not a JSON object"},
         {"[1]", NULL, "not a JSON object"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model", "model is required"},
         {"{\"model\":\"m\"}", "messages", "non-empty array"},
         {"{\"model\":\"m\",\"messages\":[]}", "messages", "non-empty array"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", "messages", "messages[0] needs a role"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", "messages",
+         "messages[0] needs a role"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages", "string or an array"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "messages",
          "only text content parts"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"}]}", "messages", "only system messages"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"}]}", "messages",
+         "only system messages"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", "n", "only n=1"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":3}", "temperature",
          "from 0 to 2"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":\"a\"}", "top_p", "from 0 to 1"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":\"a\"}", "top_p",
+         "from 0 to 1"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", "max_tokens",
          "positive integer"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":1.5}",
          "max_completion_tokens", "positive integer"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}",
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\","
+         "\"e\"]}",
          "stop", "at most 4"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":\"\"}", "stop", "non-empty"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}", "stream",
@@ -119,7 +126,9 @@ static void test_elpis_messages_merge_system(void **state)
     char err[512];
     const char *param;
     assert_int_equal(parse("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Talk like a pirate.\"},"
-                           "{\"role\":\"user\",\"content\":\"hi\"}]}", &r, err, &param), 0);
+                           "{\"role\":\"user\",\"content\":\"hi\"}]}",
+                           &r, err, &param),
+                     0);
     cJSON *m = psy_oai_elpis_messages("You are Psyche.", &r);
     assert_int_equal(cJSON_GetArraySize(m), 2);
     const char *sys = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "content")->valuestring;
@@ -131,7 +140,8 @@ static void test_elpis_messages_merge_system(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "content")->valuestring, "Talk like a pirate.");
     cJSON_Delete(m);
     psy_chat_req_free(&r);
-    assert_int_equal(parse("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r, err, &param), 0);
+    assert_int_equal(parse("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r, err, &param),
+                     0);
     m = psy_oai_elpis_messages(NULL, &r); /* no system message at all */
     assert_int_equal(cJSON_GetArraySize(m), 1);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "role")->valuestring, "user");
@@ -167,7 +177,8 @@ static void test_tool_messages(void **state)
     /* tool_choice "none": the tools are not offered */
     assert_int_equal(parse("{\"model\":\"m\",\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
                            "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                           &r, err, &param), 0);
+                           &r, err, &param),
+                     0);
     assert_null(r.tools);
     psy_chat_req_free(&r);
 
@@ -196,14 +207,16 @@ static void test_tool_call_output(void **state)
     cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0);
     cJSON *msg = cJSON_GetObjectItem(ch, "message");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(msg, "content")));
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0), "id")->valuestring,
-                        "call_9");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0), "id")->valuestring,
+        "call_9");
     assert_string_equal(cJSON_GetObjectItem(ch, "finish_reason")->valuestring, "tool_calls");
     cJSON_Delete(c);
     /* streaming: the head chunk names the call, the next carries its arguments, both at index 0 */
     cJSON *call = cJSON_GetArrayItem(calls, 0);
     c = psy_oai_tool_chunk("id", 1, "m", 0, call, true);
-    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "delta"));
+    char *s =
+        cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "delta"));
     assert_string_equal(s, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\","
                            "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}");
     free(s);
@@ -219,9 +232,12 @@ static void test_tool_call_output(void **state)
 static void test_error_objects(void **state)
 {
     (void)state;
-    static const struct { int status; const char *type; } cases[] = {
+    static const struct {
+        int status;
+        const char *type;
+    } cases[] = {
         {400, "invalid_request_error"}, {401, "authentication_error"}, {404, "not_found_error"},
-        {413, "invalid_request_error"}, {429, "rate_limit_error"},      {503, "server_error"},
+        {413, "invalid_request_error"}, {429, "rate_limit_error"},     {503, "server_error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *s = psy_oai_error_json(cases[i].status, "msg", i ? NULL : "n", i ? "c" : NULL);
@@ -229,7 +245,8 @@ static void test_error_objects(void **state)
         cJSON *e = cJSON_GetObjectItem(o, "error");
         assert_string_equal(cJSON_GetObjectItem(e, "message")->valuestring, "msg");
         assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, cases[i].type);
-        assert_true(i ? cJSON_IsNull(cJSON_GetObjectItem(e, "param")) : cJSON_IsString(cJSON_GetObjectItem(e, "param")));
+        assert_true(i ? cJSON_IsNull(cJSON_GetObjectItem(e, "param"))
+                      : cJSON_IsString(cJSON_GetObjectItem(e, "param")));
         assert_true(i ? cJSON_IsString(cJSON_GetObjectItem(e, "code")) : cJSON_IsNull(cJSON_GetObjectItem(e, "code")));
         cJSON_Delete(o);
         free(s);
@@ -247,7 +264,8 @@ static void test_completion_and_chunks(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ch0, "message"), "content")->valuestring, "hello");
     cJSON *us = cJSON_GetObjectItem(c, "usage");
     assert_int_equal(cJSON_GetObjectItem(us, "total_tokens")->valueint, 78);
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(us, "prompt_tokens_details"), "cached_tokens")->valueint, 69);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(us, "prompt_tokens_details"), "cached_tokens")->valueint,
+                     69);
     cJSON_Delete(c);
 
     c = psy_oai_chunk("id1", 5, "m", "assistant", "", NULL, NULL);
@@ -256,7 +274,8 @@ static void test_completion_and_chunks(void **state)
     free(sse);
     cJSON *d = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "delta");
     assert_string_equal(cJSON_GetObjectItem(d, "role")->valuestring, "assistant");
-    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "finish_reason")));
+    assert_true(
+        cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "finish_reason")));
     cJSON_Delete(c);
     c = psy_oai_chunk("id1", 5, "m", NULL, NULL, NULL, &u); /* the usage chunk: no choices */
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "choices")), 0);
@@ -296,14 +315,10 @@ static void test_find_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_full_request),
-        cmocka_unit_test(test_parse_defaults),
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_elpis_messages_merge_system),
-        cmocka_unit_test(test_tool_messages),
-        cmocka_unit_test(test_tool_call_output),
-        cmocka_unit_test(test_error_objects),
-        cmocka_unit_test(test_completion_and_chunks),
+        cmocka_unit_test(test_parse_full_request), cmocka_unit_test(test_parse_defaults),
+        cmocka_unit_test(test_parse_errors),       cmocka_unit_test(test_elpis_messages_merge_system),
+        cmocka_unit_test(test_tool_messages),      cmocka_unit_test(test_tool_call_output),
+        cmocka_unit_test(test_error_objects),      cmocka_unit_test(test_completion_and_chunks),
         cmocka_unit_test(test_find_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

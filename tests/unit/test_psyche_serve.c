@@ -55,8 +55,13 @@ static void noop_handler(void *ud, const psy_http_req *req, psy_http_reply *rep)
 static void test_public_address_needs_keys(void **state)
 {
     (void)state;
-    psy_http_cfg cfg = {.host = "0.0.0.0", .port = 0, .max_body = 1024, .body_timeout_s = 5, .idle_timeout_s = 5,
-                        .max_connections = 4, .handler = noop_handler};
+    psy_http_cfg cfg = {.host = "0.0.0.0",
+                        .port = 0,
+                        .max_body = 1024,
+                        .body_timeout_s = 5,
+                        .idle_timeout_s = 5,
+                        .max_connections = 4,
+                        .handler = noop_handler};
     psy_http *h = NULL;
     char err[512] = "";
     assert_int_equal(psy_http_start(&h, &cfg, err, sizeof err), -EACCES);
@@ -183,7 +188,7 @@ static void test_conversations(void **state)
     assert_int_equal(t.n, 2);
     for (size_t i = 0; i < t.n; i++) assert_string_not_equal(t.v[i].key, a);
     assert_int_equal(psy_convs_touch(&t, a, 50)->requests, 1); /* forgotten, so it starts over (b goes) */
-    assert_int_equal(psy_convs_evict_idle(&t, 145), 1);         /* c (40) is idle past 100 s, a (50) is not */
+    assert_int_equal(psy_convs_evict_idle(&t, 145), 1);        /* c (40) is idle past 100 s, a (50) is not */
     assert_int_equal(t.n, 1);
     psy_convs_usage(&t, a, 5, 1, 4);
     assert_int_equal(t.v[0].cached_tokens, 4);
