@@ -39,7 +39,9 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "MNEMOSYNE_", "XDG_"))
                or k == "ELPIS_MODEL_THREADS"}  # the TSan stage runs elpis on one thread
         env.update({"HOME": self.dir, "PSYCHE_PATHS_STATE_DIR": self.state, "PSYCHE_MODEL_PATH": TINY,
-                    "PSYCHE_AGENT_MAX_TOKENS": "16", "PSYCHE_CHILDREN_STOP_GRACE_MS": "2000"})
+                    "PSYCHE_AGENT_MAX_TOKENS": "16", "PSYCHE_CHILDREN_STOP_GRACE_MS": "2000",
+                    # memory only where a test is about it (a user's first request starts a mnemosyne)
+                    "PSYCHE_MEMORY_ENABLED": "false"})
         self.log_path = os.path.join(self.dir, "requests.jsonl")
         if fake_script is not None:
             fake_script.setdefault("log", self.log_path)
@@ -409,7 +411,7 @@ def test_tool_calls_round_trip_plain_and_streamed():
 
 
 def test_conversations_are_counted_and_idle_ones_forgotten():
-    s = Server(fake_script={}, server_conversation_idle_s=2)
+    s = Server(fake_script={}, server_conversation_idle_s=3)
     try:
         health = lambda: json.loads(s.request("GET", "/health")[2])  # noqa: E731
         assert health()["conversations"] == 0
@@ -436,7 +438,7 @@ def fnv64(text):
 
 def test_two_users_cannot_see_each_others_memories():
     keys = [KEY, "second-key-abcdefghijklmnop"]
-    s = Server(fake_script={"default": "ok"}, keys=keys, wait_ready=False)
+    s = Server(fake_script={"default": "ok"}, keys=keys, wait_ready=False, memory_enabled="true")
     try:
         # seed user 1's database (the server opens it on user 1's first request)
         users = os.path.join(s.dir, ".local", "share", "psyche", "serve-users")
@@ -470,7 +472,7 @@ def test_two_users_cannot_see_each_others_memories():
 def test_exchanges_are_stored_in_the_users_own_memories():
     keys = [KEY, "second-key-abcdefghijklmnop"]
     s = Server(fake_script={"default": "Noted: your cat is called Pixel."}, keys=keys,
-               memory_importance_threshold=0)
+               memory_enabled="true", memory_importance_threshold=0)
     try:
         st, r = s.chat(user("Please remember that my cat is called Pixel."),
                        headers={"Authorization": "Bearer " + keys[1]})
@@ -543,7 +545,8 @@ def _wait(cond, timeout=20):
 
 
 def test_full_queue_answers_429():
-    s = Server(fake_script={"responses": [{"content": "slow " * 20, "chunk": 5, "delay": 0.1}],
+    # the first answer takes 5 s: time enough to queue the second and be refused the third
+    s = Server(fake_script={"responses": [{"content": "slow " * 50, "chunk": 5, "delay": 0.1}],
                             "default": "ok"}, server_queue_max=1)
     try:
         results = []
@@ -563,7 +566,7 @@ def test_full_queue_answers_429():
 
 
 def test_sigterm_drains_requests_in_flight():
-    s = Server(fake_script={"responses": [{"content": "one two three four five ", "chunk": 4, "delay": 0.2}]})
+    s = Server(fake_script={"responses": [{"content": "one two three four five ", "chunk": 4, "delay": 0.5}]})
     try:
         out = {}
         t = threading.Thread(target=lambda: out.update(r=s.chat(user("go"))))
