@@ -316,6 +316,8 @@ static enum MHD_Result send_body(psy_http *h, struct MHD_Connection *conn, req_c
     }
     add_common_headers(h, r, ctype ? ctype : "application/json");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    /* busy or restarting: both pass within seconds; clients (the openai libraries) wait this long */
+    if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
     rc->status = status;
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);

@@ -556,8 +556,9 @@ def test_full_queue_answers_429():
         t2 = threading.Thread(target=lambda: results.append(s.chat(user("second"))[0]))
         t2.start()
         _wait(lambda: json.loads(s.request("GET", "/health")[2])["queue_depth"] == 1)
-        st, r = s.chat(user("third"))
-        assert st == 429 and r["error"]["type"] == "rate_limit_error", r
+        st, hd, body = s.request("POST", "/v1/chat/completions", user("third"))
+        assert st == 429 and json.loads(body)["error"]["type"] == "rate_limit_error", body
+        assert hd.get("Retry-After") == "1", hd
         t1.join()
         t2.join()
         assert sorted(results) == [200, 200], results
