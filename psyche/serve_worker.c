@@ -467,7 +467,10 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (j) {
             run_job(s, j);
+            /* a death during the job is published before its answer is released, so a
+             * client that got 503 never reads a stale "ok" from /health */
             psy_child_check(&s->elpis, now_mono(), on_child, s);
+            publish(s);
             pthread_mutex_lock(&s->mu);
             s->running = NULL; /* before the free: psy_serve_worker_stop may look at it */
             pthread_mutex_unlock(&s->mu);

@@ -529,7 +529,13 @@ def test_child_crash_gives_503_then_recovers():
         st, r = s.chat(user("crash now"))
         assert st == 503 and r["error"]["type"] == "server_error", r
         assert "restart" in r["error"]["message"]
-        s.wait_health(timeout=30)
+
+        def restarted():
+            st, _, body = s.request("GET", "/health")
+            h = json.loads(body)
+            return st == 200 and h["children"]["elpis"]["restarts"] >= 1
+
+        _wait(restarted, timeout=30)
         st, r = s.chat(user("hello"))
         assert st == 200 and r["choices"][0]["message"]["content"] == "back again", r
         assert s.metric('psyche_child_restarts_total{child="elpis"}') >= 1
