@@ -125,15 +125,10 @@ static int load_keys(const char *path, char ***keys, size_t *n, char *err, size_
 
 /* ------------------------------------------------------------ routing */
 
-static char *error_body(int status, const char *msg, const char *param, const char *code)
-{
-    return psy_oai_error_json(status, msg, param, code);
-}
-
 static void reply_error(psy_http_reply *rep, int status, const char *msg, const char *param, const char *code)
 {
     rep->status = status;
-    rep->body = error_body(status, msg, param, code);
+    rep->body = psy_oai_error_json(status, msg, param, code);
 }
 
 static void reply_cjson(psy_http_reply *rep, int status, cJSON *o /* consumed */)
@@ -146,7 +141,7 @@ static void reply_cjson(psy_http_reply *rep, int status, cJSON *o /* consumed */
 
 /* Queues j and, unless it streams, waits for its answer (cancelling it when
  * the client leaves). */
-static void run_job(psy_serve *s, const psy_http_req *req, psy_http_reply *rep, psy_job *j, bool stream)
+static void submit_and_wait(psy_serve *s, const psy_http_req *req, psy_http_reply *rep, psy_job *j, bool stream)
 {
     psy_chan *ch = psy_chan_new();
     if (!ch) {
@@ -235,7 +230,7 @@ static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *r
     psy_convs_touch(&s->convs, j->conv, now_mono());
     pthread_mutex_unlock(&s->mu);
     bool stream = j->req.stream;
-    run_job(s, req, rep, j, stream);
+    submit_and_wait(s, req, rep, j, stream);
 }
 
 static void handle_emotion(psy_serve *s, const psy_http_req *req, psy_http_reply *rep)
@@ -267,7 +262,7 @@ static void handle_emotion(psy_serve *s, const psy_http_req *req, psy_http_reply
         j->kind = JOB_EMOTION_POST;
         j->args = o;
     }
-    run_job(s, req, rep, j, false);
+    submit_and_wait(s, req, rep, j, false);
 }
 
 static void handle_health(psy_serve *s, psy_http_reply *rep)
