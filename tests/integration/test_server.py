@@ -296,6 +296,31 @@ def test_oversized_requests_get_413():
         assert s.stop() == 0
 
 
+def test_header_limit_and_slow_bodies():
+    s = Server(fake_script={}, server_body_timeout_s=2)
+    try:
+        # headers over the 64 KiB connection memory: refused by libmicrohttpd
+        st, _, _ = s.request("GET", "/health", headers={"X-Big": "a" * 70000})
+        assert st == 431, st
+        # a body trickling in for longer than body_timeout_s: the connection is closed
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        t0 = time.monotonic()
+        closed = False
+        while time.monotonic() - t0 < 20 and not closed:
+            time.sleep(0.3)
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                closed = True
+        sock.close()
+        assert closed and time.monotonic() - t0 >= 2, time.monotonic() - t0
+        assert "request body not complete after 2 s" in s.log()
+        assert s.chat(user("still serving"))[0] == 200
+    finally:
+        assert s.stop() == 0
+
+
 def test_api_keys():
     s = Server(fake_script={}, keys=[KEY, "second-key-abcdefghijklmnop"])
     try:
