@@ -169,15 +169,14 @@ static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
     return psy_child_up(&u->child) ? u->child.c : NULL;
 }
 
-cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)
+cJSON *psy_serve_mem_search(psy_serve *s, int user, const char *query, int n)
 {
     struct psy_serve_user *u = user_of(s, user);
-    if (!u || !s->cfg->auto_retrieval || !query || !*query) return NULL;
-    mcp_client *c = user_client(s, u);
+    mcp_client *c = u ? user_client(s, u) : NULL;
     if (!c) return NULL;
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "query", query);
-    cJSON_AddNumberToObject(args, "n_results", s->cfg->retrieval_count);
+    cJSON_AddNumberToObject(args, "n_results", n);
     cJSON *res = NULL;
     char err[512];
     int rc = mcp_client_call(c, "search_memories", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
@@ -189,6 +188,42 @@ cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)
     }
     cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(res, "results");
     cJSON_Delete(res);
+    if (cJSON_IsArray(r)) return r;
+    cJSON_Delete(r);
+    return cJSON_CreateArray();
+}
+
+int psy_serve_mem_store(psy_serve *s, int user, cJSON *args)
+{
+    struct psy_serve_user *u = user_of(s, user);
+    mcp_client *c = u ? user_client(s, u) : NULL;
+    if (!c) {
+        cJSON_Delete(args);
+        return -ENOTCONN;
+    }
+    cJSON *res = NULL;
+    char err[512];
+    int rc = mcp_client_call(c, "store_memory", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
+                             sizeof err);
+    cJSON_Delete(res);
+    if (rc) log_warn("memory: store_memory: %s", err);
+    return rc < 0 ? rc : rc ? -EIO : 0;
+}
+
+int psy_serve_mem_next_active(psy_serve *s, int after)
+{
+    size_t n = s->n_users, start = after < 0 ? 0 : (size_t)after + 1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
+        if (s->users[i].started && psy_child_up(&s->users[i].child)) return (int)i;
+    }
+    return -2;
+}
+
+cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)
+{
+    if (!user_of(s, user) || !s->cfg->auto_retrieval || !query || !*query) return NULL;
+    cJSON *r = psy_serve_mem_search(s, user, query, s->cfg->retrieval_count);
     if (cJSON_GetArraySize(r) > 0) return r;
     cJSON_Delete(r);
     return NULL;
@@ -215,8 +250,6 @@ int psy_serve_mem_store_exchange(psy_serve *s, int user, const char *user_text, 
                                   cJSON_IsNumber(a) ? a->valuedouble : 0, why, sizeof why);
     log_debug("memory: importance %s", why);
     if (score < s->cfg->importance_threshold) return 0;
-    mcp_client *c = user_client(s, u);
-    if (!c) return -ENOTCONN;
     buf text = BUF_INIT;
     exchange_text(&text, user_text, answer);
     cJSON *args = cJSON_CreateObject();
@@ -227,14 +260,6 @@ int psy_serve_mem_store_exchange(psy_serve *s, int user, const char *user_text, 
     cJSON_AddItemToArray(tags, cJSON_CreateString("server"));
     cJSON_AddStringToObject(args, "source", "assistant");
     buf_free(&text);
-    cJSON *res = NULL;
-    char err[512];
-    int rc = mcp_client_call(c, "store_memory", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
-                             sizeof err);
-    cJSON_Delete(res);
-    if (rc) {
-        log_warn("memory: store_memory: %s", err);
-        return rc < 0 ? rc : -EIO;
-    }
-    return 1;
+    int rc = psy_serve_mem_store(s, user, args);
+    return rc ? rc : 1;
 }

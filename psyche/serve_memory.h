@@ -39,6 +39,14 @@ cJSON *psy_serve_mem_recall(struct psy_serve *s, int user, const char *query);
  * (or memory off), -errno when mnemosyne failed (logged). */
 int psy_serve_mem_store_exchange(struct psy_serve *s, int user, const char *user_text, const char *answer,
                                  const cJSON *emotion);
+/* search_memories on user's mnemosyne (started if need be): the results
+ * array (caller frees; may be empty), or NULL when memory is off or down. */
+cJSON *psy_serve_mem_search(struct psy_serve *s, int user, const char *query, int n);
+/* store_memory with args (consumed) on user's mnemosyne. 0 or -errno (logged). */
+int psy_serve_mem_store(struct psy_serve *s, int user, cJSON *args);
+/* The next user after `after` (round robin; -1 or less: from the first)
+ * whose mnemosyne is running, for a dream; -2 when none. */
+int psy_serve_mem_next_active(struct psy_serve *s, int after);
 /* The database file of user (static storage of the table; NULL when off). */
 const char *psy_serve_mem_db(struct psy_serve *s, int user);
 /* FNV-1a 64 of a key as 16 hex digits (the database's name); out needs 17 bytes. */
