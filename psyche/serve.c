@@ -287,6 +287,7 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     cJSON_AddNumberToObject(o, "queue_depth", s->queued);
     cJSON_AddNumberToObject(o, "queue_max", s->scfg->queue_max);
     cJSON_AddBoolToObject(o, "busy", s->busy);
+    cJSON_AddBoolToObject(o, "dreaming", s->dreaming);
     cJSON_AddNumberToObject(o, "uptime_s", now_wall() - (double)s->started);
     bool up = s->elpis_up && !s->draining;
     pthread_mutex_unlock(&s->mu);
@@ -487,6 +488,9 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->elpis.pidfd = -1;
+    s->last_activity = now_mono();
+    s->last_dream = -1;
+    s->dream_user = -1;
     s->system_prompt = strdup(serve_system);
     if (psy_convs_init(&s->convs, (size_t)s->scfg->max_conversations, s->scfg->conversation_idle_s)) {
         snprintf(err, errlen, "out of memory");

@@ -68,7 +68,9 @@ typedef struct psy_serve {
     psy_sup_policy pol;
     pthread_t worker;
     bool worker_started;
-    int stop_flag; /* set: child starts and waits end early */
+    int stop_flag;    /* set: child starts and waits end early */
+    int dream_user;   /* the user dreamt for last (round robin) */
+    int dream_cancel; /* set by psy_serve_submit: a request ends a dream at once */
 
     /* guarded by mu */
     pthread_mutex_t mu;
@@ -85,7 +87,10 @@ typedef struct psy_serve {
     bool elpis_ever_up;
     int elpis_restarts;
     int elpis_pid;
-    int mem_running; /* users' mnemosyne children up */
+    int mem_running;      /* users' mnemosyne children up */
+    double last_activity; /* now_mono() of the last request queued */
+    double last_dream;    /* now_mono() when the last dream ended; -1: none yet */
+    bool dreaming;
     char model_path[512];
     long context_length;
 } psy_serve;
@@ -100,5 +105,13 @@ int psy_serve_submit(psy_serve *s, psy_job *j);
 /* True while the worker has nothing queued or running. */
 bool psy_serve_idle(psy_serve *s);
 void psy_job_free(psy_job *j);
+
+/* serve_dream.c (worker thread). Due: memory and [idle] dreams on, nobody
+ * has asked anything for dream_after_s, the last dream dream_interval_s ago
+ * (called with mu held). */
+bool psy_serve_dream_due(psy_serve *s, double now);
+/* One dream for the next user whose memories are open; cancelled at once by
+ * a request. */
+void psy_serve_dream(psy_serve *s);
 
 #endif

@@ -37,6 +37,8 @@ int psy_serve_submit(psy_serve *s, psy_job *j)
 {
     pthread_mutex_lock(&s->mu);
     int rc = 0;
+    s->last_activity = now_mono();
+    __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE); /* a dream in progress ends now */
     if (s->draining || s->stopping) rc = -ESHUTDOWN;
     else if (j->kind == JOB_CHAT && s->queued >= s->scfg->queue_max) rc = -EAGAIN;
     if (!rc && j->kind != JOB_CHAT) { /* control jobs are short: they go first */
@@ -460,7 +462,11 @@ static void *worker_main(void *arg)
         size_t gone = psy_convs_evict_idle(&s->convs, now_mono());
         if (gone) log_info("%zu idle conversation(s) forgotten", gone);
         psy_job *j = s->stopping ? NULL : pop_job(s);
-        if (!j && !s->stopping) wait_for_work(s);
+        bool dream = !j && !s->stopping && psy_serve_dream_due(s, now_mono());
+        if (dream) {
+            s->dreaming = true;
+            s->dream_cancel = 0; /* under mu: a submit after this point cancels it */
+        } else if (!j && !s->stopping) wait_for_work(s);
         bool stop = s->stopping;
         s->busy = j != NULL;
         s->running = j;
@@ -478,6 +484,12 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&s->mu);
             s->busy = false;
             pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+        } else if (dream) {
+            psy_serve_dream(s);
+            pthread_mutex_lock(&s->mu);
+            s->dreaming = false;
+            s->last_dream = now_mono();
             pthread_mutex_unlock(&s->mu);
         } else if (stop) break;
     }
@@ -497,6 +509,7 @@ void psy_serve_worker_stop(psy_serve *s)
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     __atomic_store_n(&s->stop_flag, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE);
     for (psy_job *j = s->head; j; j = j->next) psy_chan_cancel(j->ch);
     if (s->running) psy_chan_interrupt(s->running->ch); /* the client still gets what was made */
     pthread_cond_broadcast(&s->cv);

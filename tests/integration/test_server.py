@@ -41,7 +41,7 @@ class Server:
         env.update({"HOME": self.dir, "PSYCHE_PATHS_STATE_DIR": self.state, "PSYCHE_MODEL_PATH": TINY,
                     "PSYCHE_AGENT_MAX_TOKENS": "16", "PSYCHE_CHILDREN_STOP_GRACE_MS": "2000",
                     # memory only where a test is about it (a user's first request starts a mnemosyne)
-                    "PSYCHE_MEMORY_ENABLED": "false"})
+                    "PSYCHE_MEMORY_ENABLED": "false", "PSYCHE_IDLE_ENABLED": "false"})
         self.log_path = os.path.join(self.dir, "requests.jsonl")
         if fake_script is not None:
             fake_script.setdefault("log", self.log_path)
@@ -517,6 +517,32 @@ def test_exchanges_are_stored_in_the_users_own_memories():
             if want:
                 assert found[0]["content"].startswith("User: Please remember that my cat is called Pixel."), found
                 assert "Assistant: Noted: your cat is called Pixel." in found[0]["content"], found
+    finally:
+        assert s.stop() == 0
+
+
+def test_dreams_while_nobody_is_there_and_a_request_cancels_them():
+    s = Server(fake_script={"background": [{"content": "I realize the pattern connects our talks.", "chunk": 8},
+                                           {"content": "slow " * 200, "chunk": 5, "delay": 0.05}],
+                            "default": "hello"},
+               memory_enabled="true", idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=1)
+    try:
+        assert s.chat(user("Hi there"))[0] == 200  # opens the user's memories: now there is someone to dream for
+        _wait(lambda: "dream: kept an insight" in s.log(), timeout=30)
+        dreams = [r["arguments"] for r in s.requests_logged() if r["tool"] == "generate" and
+                  r["arguments"].get("background")]
+        assert dreams and dreams[0]["messages"][0]["role"] == "system", dreams
+        db = os.path.join(s.dir, ".local", "share", "psyche", "memories.db")
+        out = subprocess.run([MNEMOSYNE, "--db", db, "search", "Dream insight pattern", "--json"],
+                             capture_output=True, text=True, timeout=30, env=dict(os.environ, HOME=s.dir))
+        assert "[Dream insight" in out.stdout, out.stdout + out.stderr
+        # the second dream is slow (10 s); a request ends it at once
+        _wait(lambda: json.loads(s.request("GET", "/health")[2])["dreaming"], timeout=30)
+        t0 = time.monotonic()
+        st, r = s.chat(user("Are you awake?"))
+        assert st == 200 and r["choices"][0]["message"]["content"] == "hello", r
+        assert time.monotonic() - t0 < 5
+        _wait(lambda: "dream: cancelled by a request" in s.log(), timeout=10)
     finally:
         assert s.stop() == 0
 
