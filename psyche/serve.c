@@ -598,7 +598,7 @@ int psy_serve_main(int argc, char **argv)
     int status = rc ? 2 : 0;
     if (!rc && (rc = serve_with_settings(&cfg, err, sizeof err))) status = 1;
     if (rc) fprintf(stderr, "psyche serve: %s\n", err);
-    if (rc) log_error("%s", err);
+    if (rc && status == 1) log_error("%s", err); /* usage errors were only said on stderr */
     log_info("stopped");
     log_close();
     cfg_free(keys, n);
