@@ -98,6 +98,7 @@ SYSLIBS += -lsqlite3
 SYSLIBS += -lncursesw
 SYSLIBS += -lpcre2-8
 SYSLIBS += -lcurl
+SYSLIBS += -lmicrohttpd
 SYSLIBS += -lpthread -lm -ldl
 
 CFLAGS  := $(CFLAGS_BASE) -DLLAMA_CPP_VERSION='"$(LLAMA_RELEASE) ($(LLAMA_COMMIT))"' \

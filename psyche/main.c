@@ -27,6 +27,7 @@
 #include "log.h"
 #include "model.h"
 #include "paths.h"
+#include "serve.h"
 #include "settings.h"
 #include "startup.h"
 #include "tui.h"
@@ -54,6 +55,7 @@ static void usage_text(FILE *f)
           "       psyche --doctor [--config FILE] [--workspace DIR]   which sandbox protections are on\n"
           "       psyche model pull URL | --hf USER/REPO[:QUANT]    download a model (psyche model --help)\n"
           "       psyche model list\n"
+          "       psyche serve [--host ADDR] [--port N] [--api-key-file FILE]   (see psyche serve --help)\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -262,6 +264,7 @@ static int run_agent(const psy_settings *cfg, const main_opts *o, const char *wh
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "model")) return psy_model_main(argc - 1, argv + 1); /* no agent */
+    if (argc > 1 && !strcmp(argv[1], "serve")) return psy_serve_main(argc - 1, argv + 1); /* serve.c */
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;

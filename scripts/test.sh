@@ -2,7 +2,8 @@
 # `make test`: the whole suite, as CI runs it.
 #  1. plain build: unit, integration (real binaries over stdio), interop (official MCP SDK client)
 #  2. ASan+UBSan build: unit and integration again
-#  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design)
+#  3. TSan build: elpis's concurrency tests (the one-thread-owns-llama design),
+#     and psyche serve (connection threads, the worker, the channels between them)
 #  4. the build itself: Makefile behaviour, lint (clang-format, clang-tidy and
 #     the shell-script checker), make install into a DESTDIR, and the .deb
 # Each stage prints its own "N passed, N failed"; the last line sums them all.
@@ -67,8 +68,9 @@ run fuzz              make -j"$jobs" test-fuzz
 # the protocol thread, the inference thread and the streams between them.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
-run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis test-models
+run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis build/tsan/bin/psyche build/tsan/bin/mnemosyne test-models
 run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py test_elpis_batching.py test_elpis_upstream.py
+run tsan-serve        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_server.py
 
 run build             make test-build
 run lint              make lint

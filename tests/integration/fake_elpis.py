@@ -15,7 +15,8 @@ Script:
 R: {"content": "text", "when": "substring of the last message" (optional),
     "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk),
     "crash": true (die by SIGSEGV instead of answering),
-    "prompt_tokens": N (usage.prompt_tokens to report instead of the estimate)}
+    "prompt_tokens": N (usage.prompt_tokens to report instead of the estimate),
+    "tool_calls": [...] (what function_call returns; generate ignores it)}
 A response with "when" is taken only when the last message contains it;
 the first usable unused response wins.
 """
@@ -153,7 +154,10 @@ def call(req_id, name, a, meta):
     if name == "generate":
         return generate(req_id, a, meta)
     if name == "function_call":
-        return {"tool_calls": None, "content": "", "emotional_state": state(), "usage": {}}
+        msgs = a.get("messages") or []
+        r = pick("responses", (msgs[-1].get("content") or "") if msgs else "")
+        return {"tool_calls": r.get("tool_calls"), "content": r.get("content", ""), "emotional_state": state(),
+                "usage": {"prompt_tokens": 10, "cached_tokens": 0, "completion_tokens": 5}, "finish_reason": "stop"}
     if name == "update_emotion":
         dv, da = EVENTS.get(a.get("event_type"), (0.0, 0.05))
         k = max(0.0, min(2.0, float(a.get("intensity", 1.0))))

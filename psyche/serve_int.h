@@ -1,0 +1,117 @@
+/* serve_int.h - what serve.c (CLI, lifecycle, routing on connection threads)
+ * and serve_worker.c (the one thread that talks to the children) share.
+ *
+ * The rule: only the worker thread touches `elpis` (the psy_child) and
+ * calls the children. Connection threads queue jobs with psy_serve_submit()
+ * and read the answer from the job's channel; they read the published
+ * snapshot fields under `mu`. */
+#ifndef PSY_SERVE_INT_H
+#define PSY_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "http.h"
+#include "openai.h"
+#include "serve_conv.h"
+#include "serve_metrics.h"
+#include "settings.h"
+#include "supervisor.h"
+
+/* [server] settings. Strings are owned by the config layer. */
+typedef struct psy_serve_cfg {
+    char *host;
+    int port;
+    char *api_key_file;
+    int max_body_bytes;
+    int body_timeout_s;
+    int idle_timeout_s;
+    int max_connections;
+    int queue_max;
+    char *cors_origin;
+    char *model_name;
+    int drain_timeout_s;
+    int conversation_idle_s;
+    int max_conversations;
+} psy_serve_cfg;
+
+typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST } psy_job_kind;
+
+/* One unit of work for the worker. Owned by the queue, then by the worker,
+ * which frees it after closing its channel. */
+typedef struct psy_job {
+    psy_job_kind kind;
+    psy_chat_req req;        /* JOB_CHAT */
+    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments (owned) */
+    char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
+    char id[64];             /* "chatcmpl-<uuid>" */
+    int user;                /* the API key's index, -1 without keys (whose memories) */
+    long created;
+    psy_chan *ch; /* the job's reference; the connection holds another */
+    struct psy_job *next;
+} psy_job;
+
+typedef struct psy_serve {
+    const psy_settings *cfg;
+    const psy_serve_cfg *scfg;
+    psy_metrics metrics;
+    char *state_dir;     /* owned */
+    char *system_prompt; /* owned: Psyche's part of every system prompt */
+    long started;        /* epoch seconds */
+
+    /* worker-only */
+    psy_child elpis;
+    struct psy_serve_user *users; /* serve_memory.c: one mnemosyne per user (NULL: memory off) */
+    size_t n_users;
+    psy_sup_policy pol;
+    pthread_t worker;
+    bool worker_started;
+    int stop_flag;    /* set: child starts and waits end early */
+    int dream_user;   /* the user dreamt for last (round robin) */
+    int dream_cancel; /* set by psy_serve_submit: a request ends a dream at once */
+
+    /* guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    psy_job *head;
+    int queued;                   /* chat jobs waiting (control jobs are not counted) */
+    bool busy;                    /* the worker is running a job */
+    psy_job *running;             /* that job (its channel may be interrupted under mu) */
+    bool stopping;                /* the worker should finish */
+    bool draining;                /* SIGTERM: new requests are refused */
+    char last_conv[PSY_CONV_KEY]; /* conversation served last (fairness) */
+    psy_conv_table convs;         /* conversations seen, idle ones evicted */
+    bool elpis_up;
+    bool elpis_ever_up;
+    int elpis_restarts;
+    int elpis_pid;
+    int mem_running;      /* users' mnemosyne children up */
+    double last_activity; /* now_mono() of the last request queued */
+    double last_dream;    /* now_mono() when the last dream ended; -1: none yet */
+    bool dreaming;
+    char model_path[512];
+    long context_length;
+} psy_serve;
+
+/* Starts the worker thread (which starts elpis). Returns 0 or -errno. */
+int psy_serve_worker_start(psy_serve *s);
+/* Cancels what is running and queued, stops the worker and the children. */
+void psy_serve_worker_stop(psy_serve *s);
+/* Queues a job (takes it). Chat jobs beyond queue_max: -EAGAIN (the job is
+ * freed); while draining: -ESHUTDOWN. Control jobs go first. */
+int psy_serve_submit(psy_serve *s, psy_job *j);
+/* True while the worker has nothing queued or running. */
+bool psy_serve_idle(psy_serve *s);
+void psy_job_free(psy_job *j);
+
+/* serve_dream.c (worker thread). Due: memory and [idle] dreams on, nobody
+ * has asked anything for dream_after_s, the last dream dream_interval_s ago
+ * (called with mu held). */
+bool psy_serve_dream_due(psy_serve *s, double now);
+/* One dream for the next user whose memories are open; cancelled at once by
+ * a request. */
+void psy_serve_dream(psy_serve *s);
+
+#endif

@@ -1,0 +1,526 @@
+/* serve_worker.c - the one thread of `psyche serve` that talks to the
+ * children: it starts and supervises elpis, takes jobs from a bounded queue
+ * (fair between conversations) and answers each through its channel,
+ * streaming chat completions as SSE chunks while elpis generates.
+ *
+ * Never called from libmicrohttpd's threads except psy_serve_submit and
+ * psy_serve_idle, which only touch the queue under the mutex. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mcp_client.h"
+#include "prompt.h"
+#include "serve_int.h"
+#include "serve_memory.h"
+#include "util.h"
+
+void psy_job_free(psy_job *j)
+{
+    if (!j) return;
+    psy_chat_req_free(&j->req);
+    cJSON_Delete(j->args);
+    if (j->ch) {
+        psy_chan_close(j->ch);
+        psy_chan_unref(j->ch);
+    }
+    free(j);
+}
+
+/* ------------------------------------------------------------- queue */
+
+int psy_serve_submit(psy_serve *s, psy_job *j)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    s->last_activity = now_mono();
+    __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE); /* a dream in progress ends now */
+    if (s->draining || s->stopping) rc = -ESHUTDOWN;
+    else if (j->kind == JOB_CHAT && s->queued >= s->scfg->queue_max) rc = -EAGAIN;
+    if (!rc && j->kind != JOB_CHAT) { /* control jobs are short: they go first */
+        j->next = s->head;
+        s->head = j;
+    } else if (!rc) {
+        psy_job **p = &s->head;
+        while (*p) p = &(*p)->next;
+        *p = j;
+        s->queued++;
+        psy_metrics_queue(&s->metrics, s->queued);
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (rc) psy_job_free(j);
+    return rc;
+}
+
+bool psy_serve_idle(psy_serve *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool idle = !s->head && !s->busy;
+    pthread_mutex_unlock(&s->mu);
+    return idle;
+}
+
+/* The next job: a control job, else the first chat job of a conversation
+ * other than the one served last (so no conversation starves another),
+ * else the head. Called with mu held. */
+static psy_job *pop_job(psy_serve *s)
+{
+    psy_job **pick = &s->head;
+    if (*pick && (*pick)->kind == JOB_CHAT && !strcmp((*pick)->conv, s->last_conv))
+        for (psy_job **p = &s->head; *p; p = &(*p)->next)
+            if (strcmp((*p)->conv, s->last_conv)) {
+                pick = p;
+                break;
+            }
+    psy_job *j = *pick;
+    if (!j) return NULL;
+    *pick = j->next;
+    j->next = NULL;
+    if (j->kind == JOB_CHAT) {
+        s->queued--;
+        snprintf(s->last_conv, sizeof s->last_conv, "%s", j->conv);
+        psy_metrics_queue(&s->metrics, s->queued);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------- replies */
+
+static void reply_json(psy_job *j, int status, cJSON *o /* consumed */)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        status = 500;
+        s = psy_oai_error_json(500, "out of memory while building the answer", NULL, NULL);
+    }
+    psy_chan_set_status(j->ch, status);
+    if (s) psy_chan_write(j->ch, s, strlen(s));
+    free(s);
+}
+
+/* An error: as the status and body of a plain answer, or as an SSE event
+ * when the stream has started (its status is already sent). */
+static void reply_error(psy_job *j, int status, const char *msg, const char *code)
+{
+    char *e = psy_oai_error_json(status, msg, NULL, code);
+    if (!e) return;
+    if (j->kind == JOB_CHAT && j->req.stream) {
+        buf b = BUF_INIT;
+        if (!buf_printf(&b, "data: %s\n\n", e)) psy_chan_write(j->ch, b.data, b.len);
+        buf_free(&b);
+    } else {
+        psy_chan_set_status(j->ch, status);
+        psy_chan_write(j->ch, e, strlen(e));
+    }
+    free(e);
+}
+
+static void send_chunk(psy_job *j, const char *role, const char *content, const char *finish, const psy_oai_usage *u)
+{
+    cJSON *c = psy_oai_chunk(j->id, j->created, j->req.model, role, content, finish, u);
+    char *s = c ? psy_oai_sse(c) : NULL;
+    cJSON_Delete(c);
+    if (s) psy_chan_write(j->ch, s, strlen(s));
+    free(s);
+}
+
+/* ------------------------------------------------------------- chat */
+
+typedef struct gen {
+    psy_job *j;
+    buf raw;       /* everything elpis streamed so far */
+    size_t sent;   /* bytes of raw already sent as chunks */
+    bool stop_hit; /* a stop sequence was found at raw[cut] */
+    size_t cut;
+    long tokens; /* completion tokens so far (progress) */
+} gen;
+
+/* Sends raw[sent..upto) as a content chunk. */
+static void flush_text(gen *g, size_t upto)
+{
+    if (upto <= g->sent) return;
+    if (g->j->req.stream) {
+        char *piece = strndup(g->raw.data + g->sent, upto - g->sent);
+        if (piece) send_chunk(g->j, NULL, piece, NULL, NULL);
+        free(piece);
+    }
+    g->sent = upto;
+}
+
+static void on_delta(void *ud, double progress, const char *message)
+{
+    gen *g = ud;
+    if (progress > 0) g->tokens = (long)progress;
+    if (!message || g->stop_hit) return;
+    buf_puts(&g->raw, message);
+    size_t cut, safe;
+    if (psy_oai_find_stop(g->raw.data, g->raw.len, g->j->req.stop, g->j->req.n_stop, &cut, &safe)) {
+        g->stop_hit = true;
+        g->cut = cut;
+        psy_chan_interrupt(g->j->ch); /* elpis stops within a token */
+    }
+    flush_text(g, safe);
+}
+
+/* Automatic retrieval: the user's memories relevant to the newest user
+ * message go in front of it, as in the terminal UI (the system prompt stays
+ * a stable prefix for the KV cache). */
+static void recall_into(psy_serve *s, psy_job *j, cJSON *msgs)
+{
+    cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") || !cJSON_IsString(content)) return;
+    cJSON *mems = psy_serve_mem_recall(s, j->user, content->valuestring);
+    if (!mems) return;
+    char *note = psy_prompt_volatile(mems, NULL);
+    psy_metrics_recalled(&s->metrics, cJSON_GetArraySize(mems));
+    cJSON_Delete(mems);
+    buf b = BUF_INIT;
+    if (note && !buf_printf(&b, "%s\n\n%s", note, content->valuestring))
+        cJSON_ReplaceItemInObjectCaseSensitive(last, "content", cJSON_CreateString(b.data));
+    buf_free(&b);
+    free(note);
+}
+
+static cJSON *chat_args(psy_serve *s, psy_job *j)
+{
+    cJSON *msgs = psy_oai_elpis_messages(s->system_prompt, &j->req);
+    if (!msgs) return NULL;
+    recall_into(s, j, msgs);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddItemToObject(a, "messages", msgs);
+    cJSON_AddNumberToObject(a, "max_tokens", j->req.max_tokens > 0 ? j->req.max_tokens : s->cfg->max_tokens);
+    if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
+    if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
+    else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    return a;
+}
+
+static long num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+}
+
+/* Prompt tokens of a generation elpis did not finish (a stop sequence). */
+static long count_prompt(psy_serve *s, psy_job *j)
+{
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddItemToObject(args, "messages", psy_oai_elpis_messages(s->system_prompt, &j->req));
+    cJSON *res = NULL;
+    char err[256];
+    long n = 0;
+    if (!mcp_client_call(s->elpis.c, "count_tokens", args, 10000, NULL, NULL, NULL, &res, err, sizeof err))
+        n = num(res, "tokens");
+    cJSON_Delete(res);
+    return n;
+}
+
+/* The end of a successful chat: the rest of the text, the finish and usage. */
+static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, const cJSON *tool_calls,
+                        const char *finish, const psy_oai_usage *u)
+{
+    psy_metrics_generation(&s->metrics, !strcmp(finish, "tool_calls") ? "stop" : finish, u->prompt_tokens,
+                           u->completion_tokens, u->cached_tokens);
+    pthread_mutex_lock(&s->mu);
+    psy_convs_usage(&s->convs, j->conv, u->prompt_tokens, u->completion_tokens, u->cached_tokens);
+    pthread_mutex_unlock(&s->mu);
+    if (!j->req.stream) {
+        reply_json(j, 200, psy_oai_completion(j->id, j->created, j->req.model, content, tool_calls, finish, u));
+        return;
+    }
+    int i = 0;
+    const cJSON *call;
+    cJSON_ArrayForEach(call, tool_calls) /* per index: id and name first, then the arguments */
+    {
+        for (int head = 1; head >= 0; head--) {
+            cJSON *c = psy_oai_tool_chunk(j->id, j->created, j->req.model, i, call, head);
+            char *sse = c ? psy_oai_sse(c) : NULL;
+            cJSON_Delete(c);
+            if (sse) psy_chan_write(j->ch, sse, strlen(sse));
+            free(sse);
+        }
+        i++;
+    }
+    if (i) content = "";
+    /* the stream held back at most a partial stop sequence or character; content is the truth */
+    size_t clen = strlen(content);
+    if (clen > g->sent) {
+        send_chunk(j, NULL, content + g->sent, NULL, NULL);
+        g->sent = clen;
+    }
+    send_chunk(j, NULL, NULL, finish, NULL);
+    if (j->req.include_usage) send_chunk(j, NULL, NULL, NULL, u);
+    psy_chan_write(j->ch, "data: [DONE]\n\n", 14);
+}
+
+/* The answer is out (the channel is closed first, so the client does not
+ * wait for the store); then the exchange may become a memory. */
+static void remember(psy_serve *s, psy_job *j, const char *answer, const cJSON *emotion)
+{
+    psy_chan_close(j->ch);
+    const cJSON *last = cJSON_GetArrayItem(j->req.messages, cJSON_GetArraySize(j->req.messages) - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") || !cJSON_IsString(text)) return;
+    if (psy_serve_mem_store_exchange(s, j->user, text->valuestring, answer, emotion) == 1)
+        psy_metrics_stored(&s->metrics);
+}
+
+static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
+{
+    char msg[768];
+    if (psy_chan_cancelled(j->ch)) {
+        psy_metrics_generation(&s->metrics, "cancelled", 0, 0, 0);
+        log_info("%s: the client went away; generation cancelled", j->id);
+        return;
+    }
+    psy_metrics_generation(&s->metrics, "error", 0, 0, 0);
+    if (rc == MCP_CLIENT_TOOL_ERROR) {
+        snprintf(msg, sizeof msg, "elpis refused the request: %s", err);
+        reply_error(j, 400, msg, "context_length_exceeded");
+    } else if (rc == -EPIPE || !psy_child_up(&s->elpis)) {
+        reply_error(j, 503,
+                    "the inference engine (elpis) stopped during the request and is being restarted; "
+                    "retry in a few seconds",
+                    "engine_restarting");
+    } else {
+        snprintf(msg, sizeof msg, "generation failed: %s", *err ? err : strerror(rc < 0 ? -rc : EIO));
+        reply_error(j, 500, msg, rc == -ETIMEDOUT ? "timeout" : NULL);
+    }
+    log_warn("%s: generation failed: %s", j->id, *err ? err : strerror(rc < 0 ? -rc : EIO));
+}
+
+static void run_chat(psy_serve *s, psy_job *j)
+{
+    cJSON *args = chat_args(s, j);
+    if (!args) {
+        reply_error(j, 500, "out of memory while building the prompt", NULL);
+        return;
+    }
+    gen g = {.j = j};
+    if (j->req.stream) send_chunk(j, "assistant", "", NULL, NULL);
+    cJSON *res = NULL;
+    char err[512] = "";
+    /* the channel's flag: set when the client leaves or a stop sequence is found.
+     * With tools, elpis's function_call decides between a call and text; its
+     * text is not streamed piece by piece (it may turn out to be a call). */
+    bool tools = j->req.tools != NULL;
+    int rc =
+        mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args, s->cfg->generation_timeout_s * 1000,
+                        tools ? NULL : on_delta, &g, psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
+    if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
+        size_t safe;
+        buf_reset(&g.raw);
+        buf_puts(&g.raw, cJSON_IsString(c) ? c->valuestring : "");
+        g.stop_hit = psy_oai_find_stop(g.raw.data, g.raw.len, j->req.stop, j->req.n_stop, &g.cut, &safe);
+    }
+    if ((rc == 0 || rc == -ECANCELED) && g.stop_hit && !psy_chan_cancelled(j->ch)) {
+        /* a stop sequence: the text ends before it, even if elpis went on a little */
+        g.raw.len = g.cut;
+        g.raw.data[g.cut] = 0;
+        const cJSON *us = cJSON_GetObjectItemCaseSensitive(res, "usage");
+        psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
+        if (rc) u = (psy_oai_usage){.prompt_tokens = count_prompt(s, j), .completion_tokens = g.tokens};
+        finish_chat(s, j, &g, g.raw.data, NULL, "stop", &u);
+        remember(s, j, g.raw.data, cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
+    } else if (rc == 0) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(res, "finish_reason");
+        const cJSON *us = cJSON_GetObjectItemCaseSensitive(res, "usage");
+        psy_oai_usage u = {num(us, "prompt_tokens"), num(us, "completion_tokens"), num(us, "cached_tokens")};
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(res, "tool_calls");
+        bool called = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
+        finish_chat(s, j, &g, cJSON_IsString(c) ? c->valuestring : "", called ? calls : NULL,
+                    called ? "tool_calls" : psy_oai_finish_reason(cJSON_IsString(fr) ? fr->valuestring : NULL), &u);
+        if (!called)
+            remember(s, j, cJSON_IsString(c) ? c->valuestring : "",
+                     cJSON_GetObjectItemCaseSensitive(res, "emotional_state"));
+        log_info("%s: %ld prompt tokens (%ld cached), %ld generated", j->id, u.prompt_tokens, u.cached_tokens,
+                 u.completion_tokens);
+    } else {
+        chat_failed(s, j, rc, err);
+    }
+    cJSON_Delete(res);
+    buf_free(&g.raw);
+}
+
+/* ------------------------------------------------------------- emotion */
+
+static void run_emotion(psy_serve *s, psy_job *j)
+{
+    bool post = j->kind == JOB_EMOTION_POST;
+    cJSON *args = post ? j->args : cJSON_CreateObject();
+    j->args = NULL;
+    cJSON *res = NULL;
+    char err[512] = "";
+    int rc = mcp_client_call(s->elpis.c, post ? "update_emotion" : "get_emotion", args, 10000, NULL, NULL,
+                             psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
+    if (!rc) {
+        reply_json(j, 200, res);
+        return;
+    }
+    cJSON_Delete(res);
+    if (rc == MCP_CLIENT_TOOL_ERROR || rc == -EPROTO) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "elpis refused the event: %s", err);
+        reply_error(j, 400, msg, NULL);
+    } else reply_error(j, 503, "the inference engine (elpis) is not answering; retry in a few seconds", NULL);
+}
+
+/* ------------------------------------------------------------- the thread */
+
+static void on_child(void *ud, psy_child *ch, const char *event, const char *text, const char *detail,
+                     const char *log_tail)
+{
+    psy_serve *s = ud;
+    (void)detail;
+    log_notice("%s", text);
+    if (!strcmp(event, "died") && log_tail && *log_tail) log_notice("%s's last log lines:\n%s", ch->name, log_tail);
+    if (!strcmp(event, "restarted")) psy_metrics_restart(&s->metrics, ch->name);
+}
+
+/* elpis came up: what /health and /v1/models show. */
+static void sync_elpis(psy_serve *s)
+{
+    cJSON *res = NULL;
+    char err[256];
+    long ctx = 0;
+    char model[512] = "";
+    if (!mcp_client_call(s->elpis.c, "get_capabilities", cJSON_CreateObject(), 10000, NULL, NULL, NULL, &res, err,
+                         sizeof err)) {
+        ctx = num(res, "context_length");
+        const cJSON *mp = cJSON_GetObjectItemCaseSensitive(res, "model_path");
+        if (cJSON_IsString(mp)) snprintf(model, sizeof model, "%s", mp->valuestring);
+    }
+    cJSON_Delete(res);
+    pthread_mutex_lock(&s->mu);
+    s->context_length = ctx;
+    snprintf(s->model_path, sizeof s->model_path, "%s", model);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void publish(psy_serve *s)
+{
+    int mem = psy_serve_mem_running(s);
+    pthread_mutex_lock(&s->mu);
+    s->mem_running = mem;
+    s->elpis_up = psy_child_up(&s->elpis);
+    s->elpis_ever_up |= s->elpis_up;
+    s->elpis_restarts = s->elpis.restarts;
+    s->elpis_pid = (int)psy_child_pid(&s->elpis);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void run_job(psy_serve *s, psy_job *j)
+{
+    if (psy_chan_cancelled(j->ch)) { /* the client left while it waited */
+        if (j->kind == JOB_CHAT) psy_metrics_generation(&s->metrics, "cancelled", 0, 0, 0);
+        return;
+    }
+    if (!psy_child_up(&s->elpis)) {
+        reply_error(j, 503, "the inference engine (elpis) is starting or restarting; retry in a few seconds",
+                    "engine_restarting");
+        return;
+    }
+    if (j->kind == JOB_CHAT) run_chat(s, j);
+    else run_emotion(s, j);
+}
+
+static void wait_for_work(psy_serve *s)
+{
+    double due = psy_child_next_due(&s->elpis, now_mono());
+    int ms = due < 0 ? 1000 : due > 1 ? 1000 : (int)(due * 1000) + 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+static void *worker_main(void *arg)
+{
+    psy_serve *s = arg;
+    char err[1024];
+    if (psy_child_start(&s->elpis, &s->pol, &s->stop_flag, err, sizeof err)) log_error("%s", err);
+    else sync_elpis(s);
+    publish(s);
+    for (;;) {
+        if (psy_child_tick(&s->elpis, &s->pol, now_mono(), &s->stop_flag, on_child, s)) sync_elpis(s);
+        psy_serve_mem_tick(s);
+        publish(s);
+        pthread_mutex_lock(&s->mu);
+        size_t gone = psy_convs_evict_idle(&s->convs, now_mono());
+        if (gone) log_info("%zu idle conversation(s) forgotten", gone);
+        psy_job *j = s->stopping ? NULL : pop_job(s);
+        bool dream = !j && !s->stopping && psy_serve_dream_due(s, now_mono());
+        if (dream) {
+            s->dreaming = true;
+            s->dream_cancel = 0; /* under mu: a submit after this point cancels it */
+        } else if (!j && !s->stopping) wait_for_work(s);
+        bool stop = s->stopping;
+        s->busy = j != NULL;
+        s->running = j;
+        pthread_mutex_unlock(&s->mu);
+        if (j) {
+            run_job(s, j);
+            /* a death during the job is published before its answer is released, so a
+             * client that got 503 never reads a stale "ok" from /health */
+            psy_child_check(&s->elpis, now_mono(), on_child, s);
+            publish(s);
+            pthread_mutex_lock(&s->mu);
+            s->running = NULL; /* before the free: psy_serve_worker_stop may look at it */
+            pthread_mutex_unlock(&s->mu);
+            psy_job_free(j);
+            pthread_mutex_lock(&s->mu);
+            s->busy = false;
+            pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+        } else if (dream) {
+            psy_serve_dream(s);
+            pthread_mutex_lock(&s->mu);
+            s->dreaming = false;
+            s->last_dream = now_mono();
+            pthread_mutex_unlock(&s->mu);
+        } else if (stop) break;
+    }
+    return NULL;
+}
+
+int psy_serve_worker_start(psy_serve *s)
+{
+    int rc = pthread_create(&s->worker, NULL, worker_main, s);
+    if (rc) return -rc;
+    s->worker_started = true;
+    return 0;
+}
+
+void psy_serve_worker_stop(psy_serve *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    __atomic_store_n(&s->stop_flag, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE);
+    for (psy_job *j = s->head; j; j = j->next) psy_chan_cancel(j->ch);
+    if (s->running) psy_chan_interrupt(s->running->ch); /* the client still gets what was made */
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->worker_started) pthread_join(s->worker, NULL);
+    s->worker_started = false;
+    psy_job *j;
+    while ((j = s->head)) {
+        s->head = j->next;
+        psy_job_free(j);
+    }
+    psy_child_stop(&s->elpis, s->cfg->stop_grace_ms);
+    psy_serve_mem_stop(s);
+}
