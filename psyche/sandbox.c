@@ -596,11 +596,6 @@ int psy_sandbox_refresh(psy_sandbox *sb)
     return rc;
 }
 
-const char *psy_sandbox_tmpdir(const psy_sandbox *sb)
-{
-    return sb && sb->fs && sb->scratch[0] ? sb->scratch : NULL;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -623,17 +618,6 @@ void psy_sandbox_free(psy_sandbox *sb)
     free(sb->watch);
     sb->watch = NULL;
     sb->cap_watch = 0;
-}
-
-bool psy_sandbox_active(const psy_sandbox *sb)
-{
-    return sb && sb->enabled && (sb->bwrap || sb->fs);
-}
-
-const char *psy_sandbox_detail(const psy_sandbox *sb)
-{
-    if (!sb || !sb->detail[0]) return "not sandboxed: not set up";
-    return sb->detail;
 }
 
 int psy_sandbox_expected(const psy_sandbox *sb)

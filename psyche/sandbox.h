@@ -138,10 +138,16 @@ void psy_sandbox_free(psy_sandbox *sb);
 
 /* True when at least the file-system confinement is in force (bubblewrap's
  * mount namespace, or Landlock). */
-bool psy_sandbox_active(const psy_sandbox *sb);
+static inline bool psy_sandbox_active(const psy_sandbox *sb)
+{
+    return sb && sb->enabled && (sb->bwrap || sb->fs);
+}
 /* "landlock ABI 7: writes only in <ws>, /tmp ...; network blocked (...)"
  * or "not sandboxed: <why>". Never NULL. */
-const char *psy_sandbox_detail(const psy_sandbox *sb);
+static inline const char *psy_sandbox_detail(const psy_sandbox *sb)
+{
+    return sb && sb->detail[0] ? sb->detail : "not sandboxed: not set up";
+}
 
 /* Rebuilds the file rules from the disk as it is now (files made since the
  * last build in directories granted entry by entry become readable) when
@@ -150,7 +156,10 @@ const char *psy_sandbox_detail(const psy_sandbox *sb);
 int psy_sandbox_refresh(psy_sandbox *sb);
 /* The TMPDIR commands should get (a scratch directory of ours when /tmp
  * itself cannot be readable), or NULL to leave it alone. */
-const char *psy_sandbox_tmpdir(const psy_sandbox *sb);
+static inline const char *psy_sandbox_tmpdir(const psy_sandbox *sb)
+{
+    return sb && sb->fs && sb->scratch[0] ? sb->scratch : NULL;
+}
 
 /* In the forked child, before exec: applies the sandbox. Returns the PSY_SB_*
  * bits that were applied (0 when disabled or unavailable); a failing step is
