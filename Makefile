@@ -151,6 +151,10 @@ lint:
 clean:
 	rm -rf build
 
+# Allocation-failure walk and fuzz targets (owned by common; see those files).
+include tests/alloc/alloc.mk
+include tests/fuzz/fuzz.mk
+
 # Keep objects of tests and tools between runs.
 .SECONDARY:
 

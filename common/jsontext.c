@@ -202,7 +202,10 @@ int json_text_check(const char *s, size_t n, char *err, size_t errlen)
     int rc = value(&c);
     if (rc) return rc;
     skip_ws(&c);
-    if (c.i < n) return fail(&c, "trailing data after the JSON value (send one message per line)");
+    if (c.i < n) {
+        fail(&c, "trailing data after the JSON value (send one message per line)");
+        return -E2BIG;
+    }
     return 0;
 }
 

@@ -26,8 +26,9 @@
  * and the reason, and the return value the kind: -EILSEQ for a character we
  * refuse inside a string ("byte 17: raw control character 0x00 inside a
  * string (escape it)", \u0000, invalid UTF-8, an unpaired surrogate: what
- * came before it is well-formed), -EINVAL for anything else ("byte 40:
- * trailing data after the JSON value (send one message per line)"). */
+ * came before it is well-formed), -E2BIG for one complete value followed by
+ * more ("byte 40: trailing data after the JSON value (send one message per
+ * line)"), -EINVAL for anything else (a syntax error). */
 int json_text_check(const char *s, size_t n, char *err, size_t errlen);
 
 /* Finds the value of the member named by path (path[0] in the top-level

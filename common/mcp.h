@@ -17,6 +17,7 @@
 #ifndef PSY_MCP_H
 #define PSY_MCP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -33,8 +34,9 @@
 #define MCP_INTERNAL_ERROR -32603
 #define MCP_RESOURCE_NOT_FOUND -32002
 
-/* A handler returns MCP_ASYNC when it has taken a reference and will reply later. */
-#define MCP_ASYNC 1
+/* A handler returns MCP_ASYNC when it has taken a reference and will reply
+ * later (a negative code like every other non-success, never a positive one). */
+#define MCP_ASYNC (-EINPROGRESS)
 
 typedef struct mcp_server mcp_server;
 typedef struct mcp_request mcp_request;

@@ -24,6 +24,10 @@
 #include "log.h"
 #include "util.h"
 
+#define OUTPUT_POLL_MS 200        /* how long one wait for room in the output lasts */
+#define OUTPUT_STALLS_AT_EXIT 10  /* waits (~2 s) before dropping output when shutting down */
+#define READ_CHUNK 65536          /* bytes read from the input at a time */
+
 struct mcp_request {
     int refs;                 /* guarded by s->mu */
     mcp_server *s;
@@ -66,13 +70,13 @@ static int write_all_locked(mcp_server *s, const char *p, size_t n)
     int stalls = 0;
     while (n > 0 && !s->out_broken) {
         struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
-        int r = poll(&pfd, 1, 200);
+        int r = poll(&pfd, 1, OUTPUT_POLL_MS);
         if (r < 0 && errno != EINTR) {
             s->out_broken = true;
             return -errno;
         }
         if (r <= 0) {
-            if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > 10) {
+            if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) && ++stalls > OUTPUT_STALLS_AT_EXIT) {
                 s->out_broken = true;
                 log_warn("the client is not reading its input; dropping output to shut down");
                 return -EPIPE;
@@ -97,52 +101,160 @@ static int write_all_locked(mcp_server *s, const char *p, size_t n)
     return s->out_broken ? -EPIPE : 0;
 }
 
-/* Takes ownership of msg. */
-static int send_msg(mcp_server *s, cJSON *msg, bool locked)
+/* ---- building messages: every cJSON call can fail; a jb remembers it ---- */
+
+/* A builder: after the calls, failed says whether any step ran out of
+ * memory (the message is then incomplete and must not be sent). */
+typedef struct jb {
+    bool failed;
+} jb;
+
+/* Adds item to obj (an object, with key, or an array, key NULL); on failure
+ * deletes item. Returns item, or NULL. obj may be NULL (its own creation failed). */
+static cJSON *jb_add(jb *b, cJSON *obj, const char *key, cJSON *item)
 {
-    char *text = cJSON_PrintUnformatted(msg);
+    bool ok = obj && item && (key ? cJSON_AddItemToObject(obj, key, item) : cJSON_AddItemToArray(obj, item));
+    if (ok) return item;
+    cJSON_Delete(item);
+    b->failed = true;
+    return NULL;
+}
+
+static cJSON *jb_obj(jb *b, cJSON *obj, const char *key) { return jb_add(b, obj, key, cJSON_CreateObject()); }
+static cJSON *jb_arr(jb *b, cJSON *obj, const char *key) { return jb_add(b, obj, key, cJSON_CreateArray()); }
+static void jb_str(jb *b, cJSON *obj, const char *key, const char *v) { jb_add(b, obj, key, cJSON_CreateString(v)); }
+static void jb_num(jb *b, cJSON *obj, const char *key, double v) { jb_add(b, obj, key, cJSON_CreateNumber(v)); }
+static void jb_bool(jb *b, cJSON *obj, const char *key, bool v) { jb_add(b, obj, key, cJSON_CreateBool(v)); }
+
+/* A new object, or NULL with b->failed. */
+static cJSON *jb_root(jb *b)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) b->failed = true;
+    return o;
+}
+
+/* The root when every step worked; else deletes it and returns NULL. */
+static cJSON *jb_done(jb *b, cJSON *root)
+{
+    if (!b->failed) return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+#define ERROR_LINE_MAX 1024
+
+/* An error reply written without allocating (for when memory ran out, or
+ * before anything could be parsed). id: the exact text of the id, idlen
+ * bytes, or NULL for null; message: plain text, escaped here. Caller holds
+ * s->mu. */
+static int send_error_text_locked(mcp_server *s, const char *id, size_t idlen, int code, const char *message)
+{
+    char line[ERROR_LINE_MAX];
+    if (!id || idlen > ERROR_LINE_MAX / 4) id = "null", idlen = 4;
+    size_t n = (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%.*s,\"error\":{\"code\":%d,\"message\":\"",
+                                (int)idlen, id, code);
+    for (const unsigned char *p = (const unsigned char *)message; *p && n + 16 < sizeof line; p++) {
+        if (*p == '"' || *p == '\\') line[n++] = '\\', line[n++] = (char)*p;
+        else if (*p < 0x20) n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
+        else line[n++] = (char)*p;
+    }
+    n += (size_t)snprintf(line + n, sizeof line - n, "\"}}\n");
+    return write_all_locked(s, line, n);
+}
+
+/* The reply for when building the real one ran out of memory: never leaves
+ * a request unanswered. id: the request's id (raw item or number), or NULL. */
+static int send_oom_locked(mcp_server *s, const cJSON *id)
+{
+    char num[32];
+    const char *text = NULL;
+    if (cJSON_IsRaw(id)) text = id->valuestring;
+    else if (cJSON_IsNumber(id)) snprintf(num, sizeof num, "%.17g", id->valuedouble), text = num;
+    log_error("out of memory while answering a request; sent an internal error instead");
+    return send_error_text_locked(s, text, text ? strlen(text) : 0, MCP_INTERNAL_ERROR, "out of memory");
+}
+
+/* Takes ownership of msg; NULL (its building failed) or a message that
+ * cannot be printed is answered with send_oom_locked for id. */
+static int send_msg(mcp_server *s, cJSON *msg, const cJSON *id, bool locked)
+{
+    char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
     cJSON_Delete(msg);
-    if (!text) return -ENOMEM;
-    size_t n = strlen(text);
-    text[n] = '\n'; /* overwrite the NUL: we send n+1 bytes, never as a string */
     if (!locked) pthread_mutex_lock(&s->mu);
-    int rc = write_all_locked(s, text, n + 1);
+    int rc;
+    if (text) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* overwrite the NUL: we send n+1 bytes, never as a string */
+        rc = write_all_locked(s, text, n + 1);
+    } else {
+        rc = send_oom_locked(s, id);
+    }
     if (!locked) pthread_mutex_unlock(&s->mu);
     free(text);
     return rc;
 }
 
-static cJSON *envelope(const cJSON *id)
+/* {"jsonrpc":"2.0","id":id} in b. */
+static cJSON *envelope(jb *b, const cJSON *id)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-    cJSON_AddItemToObject(m, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    cJSON *m = jb_root(b);
+    jb_str(b, m, "jsonrpc", "2.0");
+    jb_add(b, m, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
     return m;
+}
+
+static cJSON *error_msg(const cJSON *id, int code, const char *message)
+{
+    jb b = {false};
+    cJSON *m = envelope(&b, id);
+    cJSON *e = jb_obj(&b, m, "error");
+    jb_num(&b, e, "code", code);
+    jb_str(&b, e, "message", message);
+    return jb_done(&b, m);
 }
 
 static int send_error(mcp_server *s, const cJSON *id, int code, const char *message)
 {
-    cJSON *m = envelope(id);
-    cJSON *e = cJSON_AddObjectToObject(m, "error");
-    cJSON_AddNumberToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", message);
-    return send_msg(s, m, false);
+    return send_msg(s, error_msg(id, code, message), id, false);
 }
 
-static int send_result(mcp_server *s, const cJSON *id, cJSON *result)
+/* send_error with a formatted message; out of memory, the reply says so. */
+static int send_errorf(mcp_server *s, const cJSON *id, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int send_errorf(mcp_server *s, const cJSON *id, int code, const char *fmt, ...)
 {
-    cJSON *m = envelope(id);
-    cJSON_AddItemToObject(m, "result", result ? result : cJSON_CreateObject());
-    return send_msg(s, m, false);
+    buf m = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(&m, fmt, ap);
+    va_end(ap);
+    rc = rc ? send_msg(s, NULL, id, false) : send_error(s, id, code, buf_str(&m));
+    buf_free(&m);
+    return rc;
+}
+
+/* Takes ownership of result (NULL: {}); a failed builder passes failed. */
+static int send_result(mcp_server *s, const cJSON *id, cJSON *result, bool failed)
+{
+    jb b = {failed};
+    cJSON *m = envelope(&b, id);
+    jb_add(&b, m, "result", result ? result : cJSON_CreateObject());
+    return send_msg(s, jb_done(&b, m), id, false);
 }
 
 int mcp_notify(mcp_server *s, const char *method, cJSON *params)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-    cJSON_AddStringToObject(m, "method", method);
-    if (params) cJSON_AddItemToObject(m, "params", params);
-    return send_msg(s, m, false);
+    jb b = {false};
+    cJSON *m = jb_root(&b);
+    jb_str(&b, m, "jsonrpc", "2.0");
+    jb_str(&b, m, "method", method);
+    if (params) jb_add(&b, m, "params", params);
+    m = jb_done(&b, m);
+    if (!m) return -ENOMEM; /* a notification has no id to answer */
+    return send_msg(s, m, NULL, false);
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -157,7 +269,15 @@ static mcp_request *request_new(mcp_server *s, const cJSON *id, const cJSON *par
     r->tool = strdup(tool ? tool : "");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(meta, "progressToken");
-    if (tok && (cJSON_IsString(tok) || cJSON_IsNumber(tok))) r->progress_token = cJSON_Duplicate(tok, 1);
+    bool want_token = tok && (cJSON_IsString(tok) || cJSON_IsNumber(tok));
+    if (want_token) r->progress_token = cJSON_Duplicate(tok, 1);
+    if ((id && !r->id) || !r->tool || (want_token && !r->progress_token)) {
+        cJSON_Delete(r->id);
+        cJSON_Delete(r->progress_token);
+        free(r->tool);
+        free(r);
+        return NULL;
+    }
     r->last_progress = -INFINITY;
     pthread_mutex_lock(&s->mu);
     r->serial = ++s->next_serial;
@@ -222,7 +342,7 @@ static int finish(mcp_request *req, cJSON *msg)
     if (mcp_request_cancelled(req))
         cJSON_Delete(msg);
     else
-        rc = send_msg(s, msg, true);
+        rc = send_msg(s, msg, req->id, true); /* msg NULL: an out-of-memory error for the id */
     int left = --req->refs;
     pthread_mutex_unlock(&s->mu);
     if (left == 0) request_free(req);
@@ -231,59 +351,67 @@ static int finish(mcp_request *req, cJSON *msg)
 
 int mcp_reply_raw(mcp_request *req, cJSON *result)
 {
-    cJSON *m = envelope(req->id);
-    cJSON_AddItemToObject(m, "result", result ? result : cJSON_CreateObject());
-    return finish(req, m);
+    jb b = {false};
+    cJSON *m = envelope(&b, req->id);
+    jb_add(&b, m, "result", result ? result : cJSON_CreateObject());
+    return finish(req, jb_done(&b, m));
 }
 
+/* Takes ownership of structured; NULL when building failed. */
 static cJSON *tool_result(cJSON *structured, bool is_error)
 {
-    cJSON *res = cJSON_CreateObject();
-    cJSON *content = cJSON_AddArrayToObject(res, "content");
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "type", "text");
-    char *text = cJSON_PrintUnformatted(structured);
-    cJSON_AddStringToObject(item, "text", text ? text : "{}");
+    jb b = {false};
+    cJSON *res = jb_root(&b);
+    cJSON *item = jb_add(&b, jb_arr(&b, res, "content"), NULL, cJSON_CreateObject());
+    jb_str(&b, item, "type", "text");
+    char *text = structured ? cJSON_PrintUnformatted(structured) : NULL;
+    jb_add(&b, item, "text", text ? cJSON_CreateString(text) : NULL);
     free(text);
-    cJSON_AddItemToArray(content, item);
-    cJSON_AddItemToObject(res, "structuredContent", structured);
-    if (is_error) cJSON_AddBoolToObject(res, "isError", 1);
-    return res;
+    jb_add(&b, res, "structuredContent", structured);
+    if (is_error) jb_bool(&b, res, "isError", true);
+    return jb_done(&b, res);
+}
+
+/* The reply for a tool result: an out-of-memory error when any part failed. */
+static int reply_tool_result(mcp_request *req, cJSON *structured, bool is_error)
+{
+    cJSON *res = tool_result(structured, is_error);
+    if (!res) return finish(req, NULL);
+    return mcp_reply_raw(req, res);
 }
 
 int mcp_reply_result(mcp_request *req, cJSON *result)
 {
-    if (!result) result = cJSON_CreateObject();
-    return mcp_reply_raw(req, tool_result(result, false));
+    return reply_tool_result(req, result ? result : cJSON_CreateObject(), false);
 }
 
 int mcp_reply_tool_error(mcp_request *req, const char *fmt, ...)
 {
-    buf b = BUF_INIT;
+    buf m = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    int rc = buf_vprintf(&m, fmt, ap);
     va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", buf_str(&b));
-    log_info("request %ld %s: tool error: %s", req->serial, req->tool, buf_str(&b));
-    buf_free(&b);
-    return mcp_reply_raw(req, tool_result(o, true));
+    if (rc) return finish(req, NULL);
+    jb b = {false};
+    cJSON *o = jb_root(&b);
+    jb_str(&b, o, "error", buf_str(&m));
+    log_info("request %ld %s: tool error: %s", req->serial, req->tool, buf_str(&m));
+    buf_free(&m);
+    o = jb_done(&b, o);
+    return o ? reply_tool_result(req, o, true) : finish(req, NULL);
 }
 
 int mcp_reply_error(mcp_request *req, int code, const char *fmt, ...)
 {
-    buf b = BUF_INIT;
+    buf m = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    int rc = buf_vprintf(&m, fmt, ap);
     va_end(ap);
-    cJSON *m = envelope(req->id);
-    cJSON *e = cJSON_AddObjectToObject(m, "error");
-    cJSON_AddNumberToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", buf_str(&b));
-    buf_free(&b);
-    return finish(req, m);
+    cJSON *msg = rc ? NULL : error_msg(req->id, code, buf_str(&m));
+    buf_free(&m);
+    return finish(req, msg);
 }
 
 int mcp_progress(mcp_request *req, double progress, const char *message)
@@ -296,14 +424,17 @@ int mcp_progress(mcp_request *req, double progress, const char *message)
         return 0;
     }
     req->last_progress = progress;
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-    cJSON_AddStringToObject(m, "method", "notifications/progress");
-    cJSON *p = cJSON_AddObjectToObject(m, "params");
-    cJSON_AddItemToObject(p, "progressToken", cJSON_Duplicate(req->progress_token, 1));
-    cJSON_AddNumberToObject(p, "progress", progress);
-    if (message) cJSON_AddStringToObject(p, "message", message);
-    int rc = send_msg(s, m, true);
+    jb b = {false};
+    cJSON *m = jb_root(&b);
+    jb_str(&b, m, "jsonrpc", "2.0");
+    jb_str(&b, m, "method", "notifications/progress");
+    cJSON *p = jb_obj(&b, m, "params");
+    jb_add(&b, p, "progressToken", cJSON_Duplicate(req->progress_token, 1));
+    jb_num(&b, p, "progress", progress);
+    if (message) jb_str(&b, p, "message", message);
+    m = jb_done(&b, m);
+    /* progress is advisory: out of memory, this one is skipped */
+    int rc = m ? send_msg(s, m, NULL, true) : -ENOMEM;
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -334,35 +465,36 @@ static void on_initialize(mcp_server *s, const cJSON *id, const cJSON *params)
     const cJSON *cn = cJSON_GetObjectItemCaseSensitive(ci, "name");
     log_info("initialize from %s, protocol %s (asked %s)", cJSON_IsString(cn) ? cn->valuestring : "?", v,
              cJSON_IsString(pv) ? pv->valuestring : "none");
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "protocolVersion", v);
-    cJSON *caps = cJSON_AddObjectToObject(r, "capabilities");
-    cJSON_AddBoolToObject(cJSON_AddObjectToObject(caps, "tools"), "listChanged", 0);
+    jb b = {false};
+    cJSON *r = jb_root(&b);
+    jb_str(&b, r, "protocolVersion", v);
+    cJSON *caps = jb_obj(&b, r, "capabilities");
+    jb_bool(&b, jb_obj(&b, caps, "tools"), "listChanged", false);
     if (s->p.n_resources) {
-        cJSON *rc = cJSON_AddObjectToObject(caps, "resources");
-        cJSON_AddBoolToObject(rc, "subscribe", 0);
-        cJSON_AddBoolToObject(rc, "listChanged", 0);
+        cJSON *rc = jb_obj(&b, caps, "resources");
+        jb_bool(&b, rc, "subscribe", false);
+        jb_bool(&b, rc, "listChanged", false);
     }
-    cJSON_AddObjectToObject(caps, "logging");
-    cJSON *si = cJSON_AddObjectToObject(r, "serverInfo");
-    cJSON_AddStringToObject(si, "name", s->p.name);
-    cJSON_AddStringToObject(si, "version", s->p.version);
-    if (s->p.instructions) cJSON_AddStringToObject(r, "instructions", s->p.instructions);
-    send_result(s, id, r);
+    jb_obj(&b, caps, "logging");
+    cJSON *si = jb_obj(&b, r, "serverInfo");
+    jb_str(&b, si, "name", s->p.name);
+    jb_str(&b, si, "version", s->p.version);
+    if (s->p.instructions) jb_str(&b, r, "instructions", s->p.instructions);
+    send_result(s, id, jb_done(&b, r), b.failed);
 }
 
 static void on_tools_list(mcp_server *s, const cJSON *id)
 {
-    cJSON *r = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(r, "tools");
-    for (size_t i = 0; i < s->p.n_tools; i++) {
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "name", s->p.tools[i].name);
-        if (s->p.tools[i].description) cJSON_AddStringToObject(t, "description", s->p.tools[i].description);
-        cJSON_AddItemToObject(t, "inputSchema", cJSON_Duplicate(s->schemas[i], 1));
-        cJSON_AddItemToArray(arr, t);
+    jb b = {false};
+    cJSON *r = jb_root(&b);
+    cJSON *arr = jb_arr(&b, r, "tools");
+    for (size_t i = 0; i < s->p.n_tools && !b.failed; i++) {
+        cJSON *t = jb_add(&b, arr, NULL, cJSON_CreateObject());
+        jb_str(&b, t, "name", s->p.tools[i].name);
+        if (s->p.tools[i].description) jb_str(&b, t, "description", s->p.tools[i].description);
+        jb_add(&b, t, "inputSchema", cJSON_Duplicate(s->schemas[i], 1));
     }
-    send_result(s, id, r);
+    send_result(s, id, jb_done(&b, r), b.failed);
 }
 
 static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
@@ -376,10 +508,7 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
     for (i = 0; i < s->p.n_tools; i++)
         if (!strcmp(s->p.tools[i].name, name->valuestring)) break;
     if (i == s->p.n_tools) {
-        buf m = BUF_INIT;
-        buf_printf(&m, "Unknown tool: %s", name->valuestring);
-        send_error(s, id, MCP_INVALID_PARAMS, buf_str(&m));
-        buf_free(&m);
+        send_errorf(s, id, MCP_INVALID_PARAMS, "Unknown tool: %s", name->valuestring);
         return;
     }
     /* The handler gets a checked copy without nulls: null means "absent" for
@@ -389,10 +518,7 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
     char err[512];
     int vrc = jsonschema_check_args(s->schemas[i], cJSON_IsNull(given) ? NULL : given, 0, &args, err, sizeof err);
     if (vrc) {
-        buf m = BUF_INIT;
-        buf_printf(&m, "%s: %s", name->valuestring, err);
-        send_error(s, id, vrc == -ENOMEM ? MCP_INTERNAL_ERROR : MCP_INVALID_PARAMS, buf_str(&m));
-        buf_free(&m);
+        send_errorf(s, id, vrc == -ENOMEM ? MCP_INTERNAL_ERROR : MCP_INVALID_PARAMS, "%s: %s", name->valuestring, err);
         return;
     }
     mcp_request *req = request_new(s, id, params, name->valuestring);
@@ -407,9 +533,11 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
     pthread_mutex_lock(&s->mu);
     bool replied = req->replied;
     pthread_mutex_unlock(&s->mu);
-    if (rc < 0 && !replied) {
+    if (rc == MCP_ASYNC || replied) {
+        /* a worker replies (or did already) */
+    } else if (rc < 0) {
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s failed: %s", req->tool, strerror(-rc));
-    } else if (rc == 0 && !replied) {
+    } else {
         /* Defensive: a handler that neither replied nor went async would leave the client waiting forever. */
         log_error("tool %s returned without replying (a bug); answering with an internal error", req->tool);
         mcp_reply_error(req, MCP_INTERNAL_ERROR, "%s did not produce a result", req->tool);
@@ -420,18 +548,18 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
 
 static void on_resources_list(mcp_server *s, const cJSON *id)
 {
-    cJSON *r = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(r, "resources");
-    for (size_t i = 0; i < s->p.n_resources; i++) {
+    jb b = {false};
+    cJSON *r = jb_root(&b);
+    cJSON *arr = jb_arr(&b, r, "resources");
+    for (size_t i = 0; i < s->p.n_resources && !b.failed; i++) {
         const mcp_resource *res = &s->p.resources[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "uri", res->uri);
-        cJSON_AddStringToObject(o, "name", res->name);
-        if (res->description) cJSON_AddStringToObject(o, "description", res->description);
-        if (res->mime_type) cJSON_AddStringToObject(o, "mimeType", res->mime_type);
-        cJSON_AddItemToArray(arr, o);
+        cJSON *o = jb_add(&b, arr, NULL, cJSON_CreateObject());
+        jb_str(&b, o, "uri", res->uri);
+        jb_str(&b, o, "name", res->name);
+        if (res->description) jb_str(&b, o, "description", res->description);
+        if (res->mime_type) jb_str(&b, o, "mimeType", res->mime_type);
     }
-    send_result(s, id, r);
+    send_result(s, id, jb_done(&b, r), b.failed);
 }
 
 static void on_resources_read(mcp_server *s, const cJSON *id, const cJSON *params)
@@ -450,21 +578,17 @@ static void on_resources_read(mcp_server *s, const cJSON *id, const cJSON *param
             send_error(s, id, MCP_INTERNAL_ERROR, err);
             return;
         }
-        cJSON *r = cJSON_CreateObject();
-        cJSON *arr = cJSON_AddArrayToObject(r, "contents");
-        cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "uri", res->uri);
-        if (res->mime_type) cJSON_AddStringToObject(c, "mimeType", res->mime_type);
-        cJSON_AddStringToObject(c, "text", text);
-        cJSON_AddItemToArray(arr, c);
+        jb b = {false};
+        cJSON *r = jb_root(&b);
+        cJSON *c = jb_add(&b, jb_arr(&b, r, "contents"), NULL, cJSON_CreateObject());
+        jb_str(&b, c, "uri", res->uri);
+        if (res->mime_type) jb_str(&b, c, "mimeType", res->mime_type);
+        jb_str(&b, c, "text", text);
         free(text);
-        send_result(s, id, r);
+        send_result(s, id, jb_done(&b, r), b.failed);
         return;
     }
-    buf m = BUF_INIT;
-    buf_printf(&m, "Unknown resource: %s", uri->valuestring);
-    send_error(s, id, MCP_RESOURCE_NOT_FOUND, buf_str(&m));
-    buf_free(&m);
+    send_errorf(s, id, MCP_RESOURCE_NOT_FOUND, "Unknown resource: %s", uri->valuestring);
 }
 
 /* rid: the requestId as exact_id made it (compared by its text). */
@@ -497,7 +621,20 @@ static void on_set_level(mcp_server *s, const cJSON *id, const cJSON *params)
         return;
     }
     log_set_level(l);
-    send_result(s, id, NULL);
+    send_result(s, id, NULL, false);
+}
+
+/* An error reply for a line, with the line's own id when it can be read
+ * (a well-formed number or string), else null. Allocates nothing. */
+static void send_line_error(mcp_server *s, const char *line, size_t len, int code, const char *message)
+{
+    static const char *const id_path[] = {"id"};
+    size_t at = 0, n = 0;
+    bool ok = json_text_member(line, len, id_path, 1, &at, &n) == 0 && json_text_check(line + at, n, NULL, 0) == 0 &&
+              (line[at] == '"' || line[at] == '-' || (line[at] >= '0' && line[at] <= '9'));
+    pthread_mutex_lock(&s->mu);
+    send_error_text_locked(s, ok ? line + at : NULL, n, code, message);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* The id at path in the line as a raw item that prints exactly as it was
@@ -540,7 +677,7 @@ static void dispatch(mcp_server *s, const cJSON *msg, const char *line, size_t l
     static const char *const id_path[] = {"id"};
     bool oom = false;
     cJSON *id = exact_id(line, len, id_path, 1, parsed_id, &oom);
-    if (oom) send_error(s, NULL, MCP_INTERNAL_ERROR, "out of memory");
+    if (oom) send_line_error(s, line, len, MCP_INTERNAL_ERROR, "out of memory");
     else route(s, msg, id, line, len);
     cJSON_Delete(id);
 }
@@ -578,36 +715,20 @@ static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *
         return; /* others are ignored, as JSON-RPC requires */
     }
     if (!strcmp(m, "initialize")) on_initialize(s, id, params);
-    else if (!strcmp(m, "ping")) send_result(s, id, NULL);
+    else if (!strcmp(m, "ping")) send_result(s, id, NULL, false);
     else if (!strcmp(m, "tools/list")) on_tools_list(s, id);
     else if (!strcmp(m, "tools/call")) on_tools_call(s, id, params);
     else if (!strcmp(m, "resources/list")) on_resources_list(s, id);
     else if (!strcmp(m, "resources/read")) on_resources_read(s, id, params);
     else if (!strcmp(m, "resources/templates/list")) {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddArrayToObject(r, "resourceTemplates");
-        send_result(s, id, r);
+        jb b = {false};
+        cJSON *r = jb_root(&b);
+        jb_arr(&b, r, "resourceTemplates");
+        send_result(s, id, jb_done(&b, r), b.failed);
     } else if (!strcmp(m, "logging/setLevel")) on_set_level(s, id, params);
     else {
-        buf e = BUF_INIT;
-        buf_printf(&e, "Method not found: %s", m);
-        send_error(s, id, MCP_METHOD_NOT_FOUND, buf_str(&e));
-        buf_free(&e);
+        send_errorf(s, id, MCP_METHOD_NOT_FOUND, "Method not found: %s", m);
     }
-}
-
-/* The top-level id of a line that failed to parse, read from its text: a
- * raw item when it is a well-formed number or string, else NULL. */
-static cJSON *line_id(const char *line, size_t len)
-{
-    static const char *const id_path[] = {"id"};
-    size_t at, n;
-    if (json_text_member(line, len, id_path, 1, &at, &n) || json_text_check(line + at, n, NULL, 0)) return NULL;
-    if (line[at] != '"' && line[at] != '-' && (line[at] < '0' || line[at] > '9')) return NULL;
-    char *t = strndup(line + at, n);
-    cJSON *r = t ? cJSON_CreateRaw(t) : NULL;
-    free(t);
-    return r;
 }
 
 static void on_line(void *ud, char *line, size_t len)
@@ -616,37 +737,38 @@ static void on_line(void *ud, char *line, size_t len)
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i == len) return; /* blank lines are tolerated */
-    char why[160];
+    char why[160], message[200];
     int bad = json_text_check(line, len, why, sizeof why);
-    const char *end = NULL;
-    cJSON *msg = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (bad || !msg) {
-        /* Refused before dispatch: no handler ever sees, cuts short or echoes
-         * back such text. When the JSON is well-formed up to a refused
-         * character (or is one object and trailing data), answer with its id,
-         * so the caller is not left waiting; a syntax error gets a null id. */
-        cJSON *id = msg || bad == -EILSEQ ? line_id(line, len) : NULL;
-        buf e = BUF_INIT;
-        if (bad) buf_printf(&e, "Parse error: %s", why);
-        else buf_printf(&e, "Parse error: invalid JSON at byte %zu of %zu", end ? (size_t)(end - line) : 0, len);
-        send_error(s, id, MCP_PARSE_ERROR, buf_str(&e));
-        buf_free(&e);
-        cJSON_Delete(id);
+    cJSON *msg = bad ? NULL : cJSON_ParseWithLength(line, len);
+    if (msg) {
+        dispatch(s, msg, line, len);
         cJSON_Delete(msg);
         return;
     }
-    dispatch(s, msg, line, len);
-    cJSON_Delete(msg);
+    /* Refused before dispatch: no handler ever sees, cuts short or echoes
+     * back such text. The reply needs no memory. It carries the line's id
+     * when the JSON is well-formed up to the problem (a refused character,
+     * trailing data after one complete object, or valid JSON that cJSON
+     * could not hold in memory), so the caller is not left waiting; a
+     * syntax error gets a null id. */
+    bool id_readable = bad == 0 || bad == -EILSEQ || bad == -E2BIG;
+    if (bad) snprintf(message, sizeof message, "Parse error: %s", why);
+    else snprintf(message, sizeof message, "out of memory while parsing the message");
+    if (id_readable) {
+        send_line_error(s, line, len, bad ? MCP_PARSE_ERROR : MCP_INTERNAL_ERROR, message);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    send_error_text_locked(s, NULL, 0, MCP_PARSE_ERROR, message);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void on_oversize(void *ud, size_t len)
 {
     mcp_server *s = ud;
-    buf e = BUF_INIT;
-    buf_printf(&e, "message of %zu bytes exceeds the limit of %zu bytes; it was discarded", len, s->p.max_message);
-    log_warn("%s", buf_str(&e));
-    send_error(s, NULL, MCP_INVALID_REQUEST, buf_str(&e));
-    buf_free(&e);
+    log_warn("message of %zu bytes exceeds the limit of %zu bytes; it was discarded", len, s->p.max_message);
+    send_errorf(s, NULL, MCP_INVALID_REQUEST, "message of %zu bytes exceeds the limit of %zu bytes; it was discarded",
+                len, s->p.max_message);
 }
 
 /* ------------------------------------------------------------------ server */
@@ -696,7 +818,7 @@ int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
     s->out_fd = out_fd;
     line_reader lr;
     lr_init(&lr, s->p.max_message);
-    char *chunk = malloc(65536);
+    char *chunk = malloc(READ_CHUNK);
     int rc = 0;
     if (!chunk) return -ENOMEM;
     for (;;) {
@@ -710,7 +832,7 @@ int mcp_server_run(mcp_server *s, int in_fd, int out_fd)
         if (n <= 0) continue;
         if (pfd[1].revents) break;
         if (!pfd[0].revents) continue;
-        ssize_t r = read(in_fd, chunk, 65536);
+        ssize_t r = read(in_fd, chunk, READ_CHUNK);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
             rc = -errno;

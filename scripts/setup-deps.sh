@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake git pkg-config ca-certificates
       libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev
-      nodejs npm python3 tmux)
+      nodejs npm python3 tmux
+      clang-14 libclang-rt-14-dev)  # libFuzzer for tests/fuzz
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

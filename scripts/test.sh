@@ -50,6 +50,8 @@ san=(BUILD=build/asan SAN=address,undefined OPT=-O1)
 run asan-build        make -j"$jobs" "${san[@]}" all test-models
 run asan-unit         make -j"$jobs" "${san[@]}" test-unit
 run asan-integration  make "${san[@]}" test-integration
+run alloc-failure     make -j"$jobs" "${san[@]}" test-alloc
+run fuzz              make -j"$jobs" test-fuzz
 
 # One ggml thread: libgomp's barriers are invisible to TSan, so ggml's own
 # worker threads would be reported as racing. What this stage checks is ours:

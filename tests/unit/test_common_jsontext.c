@@ -43,12 +43,17 @@ static void test_syntax_errors(void **state)
     static const char *const bad[] = {
         "", "   ", "{", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{a:1}", "{\"a\":1,}", "01", "1.", ".5", "-", "1e",
         "+1", "tru", "nul", "NaN", "Infinity", "'x'", "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"", "[1 2]",
-        "{} {}", "{}x", "[1]]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i], strlen(bad[i])) != -EINVAL) fail_msg("accepted or wrong kind: '%s'", bad[i]);
     char err[160];
     assert_int_equal(json_text_check(NULL, 0, err, sizeof err), -EINVAL);
+    /* one complete value and more after it */
+    assert_int_equal(C("{} {}"), -E2BIG);
+    assert_int_equal(C("{}x"), -E2BIG);
+    assert_int_equal(C("[1]]"), -E2BIG);
+    assert_int_equal(json_text_check("{\"id\":1} {\"id\":2}", 17, err, sizeof err), -E2BIG);
+    assert_string_equal(err, "byte 9: trailing data after the JSON value (send one message per line)");
 }
 
 static void test_refused_characters(void **state)

@@ -23,7 +23,7 @@ static void test_iso8601_keeps_milliseconds(void **state)
         for (int ms = 0; ms < 1000; ms++) {
             double t = bases[b] + ms / 1000.0;
             iso8601(t, s, sizeof s);
-            char want[8];
+            char want[16];
             snprintf(want, sizeof want, ".%03d+", ms);
             if (!strstr(s, want)) fail_msg("%.3f -> %s (want %s)", t, s, want);
             double back;
