@@ -24,10 +24,22 @@ bool utf8_is_scalar(uint32_t cp)
  * cannot start a sequence (a continuation byte, 0xC0, 0xC1, 0xF5..0xFF). */
 static size_t lead_len(unsigned char c, uint32_t *bits, uint32_t *min)
 {
-    if (c < 0x80) return *bits = c, *min = 0, 1;
-    if (c >= 0xC2 && c <= 0xDF) return *bits = c & 0x1Fu, *min = 0x80, 2;
-    if (c >= 0xE0 && c <= 0xEF) return *bits = c & 0x0Fu, *min = 0x800, 3;
-    if (c >= 0xF0 && c <= 0xF4) return *bits = c & 0x07u, *min = 0x10000, 4;
+    static const struct {
+        unsigned char first, last, mask;
+        uint32_t min;
+        size_t len;
+    } leads[] = {
+        {0x00, 0x7F, 0x7F, 0, 1},
+        {0xC2, 0xDF, 0x1F, 0x80, 2},
+        {0xE0, 0xEF, 0x0F, 0x800, 3},
+        {0xF0, 0xF4, 0x07, 0x10000, 4},
+    };
+    for (size_t i = 0; i < sizeof leads / sizeof leads[0]; i++)
+        if (c >= leads[i].first && c <= leads[i].last) {
+            *bits = c & leads[i].mask;
+            *min = leads[i].min;
+            return leads[i].len;
+        }
     return 0;
 }
 
