@@ -13,6 +13,7 @@
  * left of it) and logging (to the state directory, never to the terminal the
  * TUI draws on). It never touches the agent's insides: only agent.h. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,8 @@
 #include "settings.h"
 #include "startup.h"
 #include "tui.h"
+#include "version.h"
 
-#define VERSION "0.1.0"
 
 typedef struct main_opts {
     psy_front_opts front;
@@ -163,6 +164,26 @@ static int own_arg(void *ud, int argc, char **argv, int *i)
     return 0;
 }
 
+/* The agent may read and write everything in its workspace, so a workspace
+ * that defaulted to the current folder must not silently be the user's home
+ * or the root. An explicit --workspace (or [workspace] dir) is the user's
+ * choice. 0, or PSY_EXIT_USAGE with err. */
+static int check_workspace(const psy_settings *cfg, char *err, size_t errlen)
+{
+    if (cfg->workspace && *cfg->workspace) return 0;
+    char cwd[PATH_MAX], home[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return 0; /* the tools report it with the cause */
+    const char *h = getenv("HOME");
+    bool is_home = h && *h && realpath(h, home) && !strcmp(cwd, home);
+    if (strcmp(cwd, "/") && !is_home) return 0;
+    const char *shown = is_home ? h : "/";
+    snprintf(err, errlen,
+             "the workspace would be %s (%s), where the agent could read and change everything; "
+             "start psyche in a project folder, or pass --workspace DIR (--workspace %s allows it explicitly)",
+             shown, is_home ? "your home folder" : "the root folder", shown);
+    return PSY_EXIT_USAGE;
+}
+
 /* Checks what the flags cannot: flag combinations, settings, a config file
  * the agent could have written, and for the line modes the model file.
  * 0 or a PSY_EXIT_* status with err. */
@@ -181,6 +202,7 @@ static int check_settings(psy_settings *cfg, const main_opts *o, const char *con
         return PSY_EXIT_USAGE;
     }
     if (config && startup_config_trusted(config, cfg->workspace, err, errlen)) return PSY_EXIT_USAGE;
+    if (check_workspace(cfg, err, errlen)) return PSY_EXIT_USAGE;
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
         snprintf(err, errlen,
@@ -205,7 +227,7 @@ static int open_log(const psy_settings *cfg, log_level lv, char *err, size_t err
     if (log_init("psyche", lv, buf_str(&path)) < 0)
         fprintf(stderr, "psyche: cannot open the log file %s; logging to stderr\n", buf_str(&path));
     buf_free(&path);
-    log_info("psyche %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
+    log_info("psyche %s starting (pid %d), config: %s", psy_version(), (int)getpid(), cfg_sources());
     return 0;
 }
 
@@ -270,7 +292,7 @@ int main(int argc, char **argv)
     g_argc = argc, g_argv = argv;
     const startup_params p = {.program = "psyche",
                               .env_prefix = "PSYCHE",
-                              .version = "psyche " VERSION,
+                              .version = NULL, /* psy_version_print: version, llama.cpp, options */
                               .keys = o.keys,
                               .n_keys = o.nkeys,
                               .flags = key_flags,

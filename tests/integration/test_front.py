@@ -202,3 +202,31 @@ def test_a_config_file_inside_the_workspace_is_refused():
         assert not env.requests(), "elpis was started"
     finally:
         env.cleanup()
+
+
+def test_home_or_root_as_the_default_workspace_is_refused():
+    """Issue 8 item 3: a workspace that defaulted to the current folder must not
+    silently be the user's home or /; an explicit --workspace is the user's choice."""
+    env = Env({"responses": [{"content": "fine"}]})
+    try:
+        env.env.pop("PSYCHE_WORKSPACE_DIR")
+        for cwd in (env.home, "/"):
+            out = subprocess.run([PSYCHE, "-p", "hi", "--no-memory"], cwd=cwd, env=env.env,
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2, (cwd, out.returncode, out.stderr)
+            assert "the workspace would be " + cwd in out.stderr, out.stderr
+        assert not env.requests(), "elpis was started"
+        out = subprocess.run([PSYCHE, "-p", "hi", "--no-memory", "--workspace", env.home], cwd=env.home,
+                             env=env.env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout == "fine\n", (out.returncode, out.stdout, out.stderr)
+    finally:
+        env.cleanup()
+
+
+def test_make_run_gives_the_agent_a_workspace_of_its_own():
+    """Issue 8 item 3: scripts/run.sh passes the repo's configs explicitly and a
+    workspace under the data folder, never the source tree."""
+    with open(os.path.join(ROOT, "scripts", "run.sh")) as f:
+        text = f.read()
+    assert 'args=(--workspace "$workspace")' in text
+    assert "psyche/workspace" in text and "PSYCHE_CONFIG=" in text
