@@ -5,15 +5,18 @@
  * --print-config) and stderr (usage errors): the log is not set up yet when
  * most of this runs. */
 #include "startup.h"
+#include "version.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "defaults.h"
 #include "paths.h"
 
 #define ERR_LEN 1024
@@ -70,6 +73,9 @@ int startup_config_find(const char *program, const char *env_prefix, int argc, c
     buf name = BUF_INIT;
     if ((rc = buf_printf(&name, "%s.toml", program))) goto done;
     char ignored[256];
+    /* First run of an installed program: the shipped defaults become the user's file to edit. */
+    if (defaults_seed(program, NULL, NULL, ignored, sizeof ignored))
+        fprintf(stderr, "%s: warning: %s\n", program, ignored);
     if (paths_file(PATHS_CONFIG, name.data, &found, ignored, sizeof ignored) == 0) {
         if (is_file(found)) {
             from = STARTUP_CONFIG_USER;
@@ -243,7 +249,8 @@ static int early_flags(const startup_params *p, int argc, char **argv, startup_s
             return stop(st, 0);
         }
         if (!strcmp(argv[i], "--version")) {
-            printf("%s\n", p->version);
+            if (p->version) printf("%s\n", p->version);
+            else psy_version_print(stdout, p->program); /* version, llama.cpp, build options */
             return stop(st, 0);
         }
     }

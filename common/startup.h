@@ -67,7 +67,7 @@ typedef struct startup_flag {
 typedef struct startup_params {
     const char *program;    /* "elpis": log lines, <program>.toml */
     const char *env_prefix; /* "ELPIS": ELPIS_CONFIG and ELPIS_<SECTION>_<KEY> */
-    const char *version;    /* the --version line, e.g. "elpis 0.1.0" */
+    const char *version;    /* the --version line, or NULL for psy_version_print (version.h) */
     const cfg_key *keys;    /* the program's settings table */
     size_t n_keys;
     const startup_flag *flags; /* value flags beyond the common ones */

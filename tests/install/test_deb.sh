@@ -38,9 +38,16 @@ run() { (cd "$tmp/elsewhere" && env -i HOME="$home" PATH="$r/usr/bin:/usr/bin:/b
 check "psyche --version" run psyche --version
 check "psyche-mkmodel with the packaged vocab files" run psyche-mkmodel --out-dir "$home/models"
 check "elpis --doctor on the test model" run elpis --doctor --model "$home/models/tiny-chat.gguf"
+# stats reads and never creates a database: a first import makes it.
+printf '{"content":"The user likes green tea"}\n' >"$tmp/one.jsonl"
+check "mnemosyne import into an empty HOME" run mnemosyne import "$tmp/one.jsonl"
+check "mnemosyne made its database under HOME" test -f "$home/.local/share/psyche/memories.db"
 check "mnemosyne stats" run mnemosyne stats
+check "the first run copied the shipped config to HOME" test -f "$home/.config/psyche/mnemosyne.toml"
+echo "# mine" >>"$home/.config/psyche/mnemosyne.toml"
+check "mnemosyne stats with the user's own config" run mnemosyne stats
+check "a later run never overwrites the user's config" grep -q "^# mine" "$home/.config/psyche/mnemosyne.toml"
 db="$home/.local/share/psyche/memories.db"
-check "the user's memory database exists" test -f "$db"
 sum=$(cd "$home" && find . -type f -exec md5sum {} + | sort)
 
 check "dpkg removes it" dpkg_r -r psyche

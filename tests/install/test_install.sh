@@ -41,8 +41,15 @@ done
 check "psyche-mkmodel finds its installed vocab files" run psyche-mkmodel --out-dir "$tmp/models"
 check "elpis --doctor on the installed mkmodel's test model" \
   run elpis --doctor --model "$tmp/models/tiny-chat.gguf"
-check "mnemosyne stats in an empty HOME" run mnemosyne stats
+# stats reads and never creates a database: a first import makes it.
+printf '{"content":"The user likes green tea"}\n' >"$tmp/one.jsonl"
+check "mnemosyne import into an empty HOME" run mnemosyne import "$tmp/one.jsonl"
 check "mnemosyne made its database under HOME" test -f "$tmp/home/.local/share/psyche/memories.db"
+check "mnemosyne stats" run mnemosyne stats
+check "the first run copied the shipped config to HOME" test -f "$tmp/home/.config/psyche/mnemosyne.toml"
+echo "# mine" >>"$tmp/home/.config/psyche/mnemosyne.toml"
+check "mnemosyne stats with the user's own config" run mnemosyne stats
+check "a later run never overwrites the user's config" grep -q "^# mine" "$tmp/home/.config/psyche/mnemosyne.toml"
 
 # Documentation: the man pages render without warnings and have a NAME line.
 for page in "$inst"/share/man/man1/*.1 "$inst"/share/man/man5/psyche.toml.5; do
