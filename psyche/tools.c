@@ -106,7 +106,7 @@ int psy_tools_register(psy_tools *t, const psy_tool_def *def)
         psy_tool_def *d = realloc(t->defs, nc * sizeof *d);
         if (!d) goto oom;
         t->defs = d;
-        cJSON **s = realloc(t->schemas, nc * sizeof *s);
+        cJSON **s = realloc(t->schemas, nc * sizeof *s); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!s) goto oom;
         t->schemas = s;
         t->cap = nc;
@@ -130,15 +130,9 @@ oom:
     return -ENOMEM;
 }
 
-size_t psy_tools_count(const psy_tools *t)
-{
-    return t ? t->n : 0;
-}
+size_t psy_tools_count(const psy_tools *t) { return t ? t->n : 0; }
 
-const psy_tool_def *psy_tools_at(const psy_tools *t, size_t i)
-{
-    return t && i < t->n ? &t->defs[i] : NULL;
-}
+const psy_tool_def *psy_tools_at(const psy_tools *t, size_t i) { return t && i < t->n ? &t->defs[i] : NULL; }
 
 const psy_tool_def *psy_tools_find(const psy_tools *t, const char *name)
 {
@@ -158,25 +152,13 @@ void psy_tools_reset_cancel(psy_tools *t)
     if (t) atomic_store(&t->cancel, false);
 }
 
-psy_tool_outcome psy_tools_last_outcome(const psy_tools *t)
-{
-    return t ? t->outcome : PSY_TOOL_REFUSED;
-}
+psy_tool_outcome psy_tools_last_outcome(const psy_tools *t) { return t ? t->outcome : PSY_TOOL_REFUSED; }
 
-const psy_workspace *psy_tools_get_workspace(const psy_tools *t)
-{
-    return &t->ws;
-}
+const psy_workspace *psy_tools_get_workspace(const psy_tools *t) { return &t->ws; }
 
-const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t)
-{
-    return &t->sb;
-}
+const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t) { return &t->sb; }
 
-const psy_tools_config *psy_tools_get_config(const psy_tools *t)
-{
-    return &t->cfg;
-}
+const psy_tools_config *psy_tools_get_config(const psy_tools *t) { return &t->cfg; }
 
 /* ---- helpers for the tools ----------------------------------------------- */
 
@@ -224,10 +206,7 @@ static bool has_dotdot(const char *p)
 /* Flags of the call in progress on this thread. */
 static _Thread_local unsigned call_flags;
 
-unsigned psy__tool_flags(void)
-{
-    return call_flags;
-}
+unsigned psy__tool_flags(void) { return call_flags; }
 
 char *psy__tool_path(psy_tools *t, const cJSON *args, const char *key, const char *def, cJSON *result)
 {
@@ -303,8 +282,8 @@ static bool check_value(cJSON *args, cJSON *v, const cJSON *ps, char *msg, size_
               : strcmp(type, "object") == 0  ? cJSON_IsObject(v)
                                              : true;
     if (!ok) {
-        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, strchr("aeiou", type[0]) ? "an" : "a",
-                 type, json_type_name(v));
+        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, strchr("aeiou", type[0]) ? "an" : "a", type,
+                 json_type_name(v));
         return false;
     }
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(ps, "minimum");
@@ -491,14 +470,12 @@ char *psy_tools_reference(const psy_tools *t, bool read_only_only)
             const cJSON *desc = cJSON_GetObjectItemCaseSensitive(p, "description");
             buf_printf(&b, "%s%s (", first ? "  arguments: " : "; ", p->string);
             if (cJSON_IsString(ty)) buf_printf(&b, "%s, ", ty->valuestring);
-            if (required)
-                buf_puts(&b, "required");
+            if (required) buf_puts(&b, "required");
             else if (def) {
                 char *ds = cJSON_PrintUnformatted(def);
                 buf_printf(&b, "default %s", ds ? ds : "?");
                 free(ds);
-            } else
-                buf_puts(&b, "optional");
+            } else buf_puts(&b, "optional");
             buf_putc(&b, ')');
             if (cJSON_IsString(desc)) buf_printf(&b, ": %s", desc->valuestring);
             first = false;
