@@ -4,8 +4,9 @@
  *   elpis --doctor [--model PATH]   elpis --version   elpis --help
  *
  * stdout carries only MCP messages; everything else goes to stderr or the
- * log file. Startup order: config, logging, signals, engine (loads the model
- * on its own thread), then the protocol loop until EOF or SIGTERM/SIGINT. */
+ * log file. Startup order: config, flags and logging (common/startup.h),
+ * signals, engine (loads the model on its own thread), then the protocol loop
+ * until EOF or SIGTERM/SIGINT. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,10 @@ static void usage(FILE *f)
                "       elpis --version | --help\n"
                "\n"
                "An MCP server (JSON-RPC over stdio) for local LLM inference on llama.cpp whose sampling\n"
-               "follows a valence-arousal emotional state. Settings: configs/elpis.toml, environment\n"
-               "ELPIS_<SECTION>_<KEY> (e.g. ELPIS_MODEL_PATH), then these flags. See docs/configuration.md.\n");
+               "follows a valence-arousal emotional state. Settings: --config FILE, else $ELPIS_CONFIG, else\n"
+               "$XDG_CONFIG_HOME/psyche/elpis.toml, else /etc/psyche/elpis.toml (never the current folder);\n"
+               "then the environment ELPIS_<SECTION>_<KEY> (e.g. ELPIS_MODEL_PATH), then these flags.\n"
+               "See docs/configuration.md.\n");
 }
 
 static void stop_server(void *ud)
