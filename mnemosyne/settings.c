@@ -13,7 +13,7 @@
 
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
-size_t mem_settings_table(mem_settings *s, const cfg_key **out)
+size_t mem_settings_table(mem_settings *s, const cfg_key **out) // NOLINT(readability-function-size): a data table
 {
     static cfg_key t[64];
     const cfg_key keys[] = {
