@@ -145,6 +145,27 @@ static void test_defaults_and_blank(void **state)
     cJSON_Delete(schema);
 }
 
+/* JSONSCHEMA_ENUM_HINT: an enum is not checked, the type still is. */
+static void test_enum_hint(void **state)
+{
+    (void)state;
+    cJSON *schema = cJSON_Parse(SCHEMA);
+    cJSON *args = cJSON_Parse("{\"s\":\"a\",\"e\":\"bored\"}");
+    cJSON *out = NULL;
+    char err[256] = "";
+    assert_int_equal(jsonschema_check_args(schema, args, 0, &out, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'e'"));
+    assert_int_equal(jsonschema_check_args(schema, args, JSONSCHEMA_ENUM_HINT, &out, err, sizeof err), 0);
+    assert_string_equal(cJSON_GetObjectItem(out, "e")->valuestring, "bored");
+    cJSON_Delete(out);
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"s\":\"a\",\"e\":5}");
+    assert_int_equal(jsonschema_check_args(schema, args, JSONSCHEMA_ENUM_HINT, &out, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "argument 'e' must be a string, got number");
+    cJSON_Delete(args);
+    cJSON_Delete(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_check_args_copy),
         cmocka_unit_test(test_defaults_and_blank),
+        cmocka_unit_test(test_enum_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

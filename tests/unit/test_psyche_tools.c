@@ -731,7 +731,7 @@ static void test_search_codebase(void **state)
     assert_contains(str(r, "error"), "Invalid regex");
     r = call(f, "search_codebase", "{\"pattern\": \"foo\", \"context_lines\": 11}", &ok);
     assert_false(ok);
-    assert_contains(str(r, "error"), "between 0 and 10");
+    assert_contains(str(r, "error"), "'context_lines' must be in 0..10, got 11");
     r = call(f, "search_codebase", "{\"pattern\": \"o\", \"max_results\": 2}", &ok);
     assert_true(ok);
     assert_int_equal((int)num(r, "match_count"), 2);
@@ -758,7 +758,7 @@ static void test_registry(void **state)
     assert_contains(str(r, "error"), "execute_bash");
     r = call(f, "read_file", "[1]", &ok);
     assert_false(ok);
-    assert_contains(str(r, "error"), "must be a JSON object");
+    assert_contains(str(r, "error"), "'arguments' must be an object, got array");
     r = call(f, "read_file", "{\"file_path\": 7}", &ok);
     assert_false(ok);
     assert_contains(str(r, "error"), "'file_path' must be a string");
