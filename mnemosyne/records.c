@@ -33,11 +33,11 @@ static int check_text(mem_store *s, const char *what, const char *t, size_t max,
 {
     if (!t) return required ? mem__set_err(s, -EINVAL, "%s is required", what) : 0;
     size_t n = strlen(t);
-    if (required && blank(t, n))
-        return mem__set_err(s, -EINVAL, "%s is empty; give some text to remember", what);
+    if (required && blank(t, n)) return mem__set_err(s, -EINVAL, "%s is empty; give some text to remember", what);
     if (n > max)
-        return mem__set_err(s, -EINVAL, "%s is %zu bytes, over the limit of %zu bytes ([storage] max_content_bytes); "
-                                        "split it or store a summary",
+        return mem__set_err(s, -EINVAL,
+                            "%s is %zu bytes, over the limit of %zu bytes ([storage] max_content_bytes); "
+                            "split it or store a summary",
                             what, n, max);
     if (!utf8_valid(t, n)) return mem__set_err(s, -EINVAL, "%s is not valid UTF-8", what);
     return 0;
@@ -47,7 +47,8 @@ static int join_names(char *out, size_t outlen, const char *const *list)
 {
     size_t u = 0;
     out[0] = '\0';
-    for (size_t i = 0; list[i] && u < outlen; i++) u += (size_t)snprintf(out + u, outlen - u, "%s%s", i ? ", " : "", list[i]);
+    for (size_t i = 0; list[i] && u < outlen; i++)
+        u += (size_t)snprintf(out + u, outlen - u, "%s%s", i ? ", " : "", list[i]);
     return 0;
 }
 
@@ -100,7 +101,9 @@ static char *tags_json(mem_store *s, const char *const *tags, size_t n, int *rc)
         size_t len = t ? strlen(t) : 0;
         if (!t || !len || blank(t, len) || len > MEM_MAX_TAG_BYTES || !utf8_valid(t, len)) {
             *rc = mem__set_err(s, -EINVAL, "tag %zu is %s; tags are non-empty UTF-8 strings of at most %d bytes", i,
-                               !t || !len || blank(t, len) ? "empty" : len > MEM_MAX_TAG_BYTES ? "too long" : "not valid UTF-8",
+                               !t || !len || blank(t, len) ? "empty"
+                               : len > MEM_MAX_TAG_BYTES   ? "too long"
+                                                           : "not valid UTF-8",
                                MEM_MAX_TAG_BYTES);
             cJSON_Delete(arr);
             return NULL;
@@ -323,12 +326,9 @@ int mem_store_get(mem_store *s, const char *id, mem_record *out)
     if ((rc = mem__prepare(s, sql, &st))) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int x = sqlite3_step(st);
-    if (x == SQLITE_ROW)
-        rc = mem__row_to_record(st, 0, out);
-    else if (x == SQLITE_DONE)
-        rc = mem__set_err(s, -ENOENT, "no memory with id %s", id);
-    else
-        rc = mem__sql_err(s, x, "reading a memory");
+    if (x == SQLITE_ROW) rc = mem__row_to_record(st, 0, out);
+    else if (x == SQLITE_DONE) rc = mem__set_err(s, -ENOENT, "no memory with id %s", id);
+    else rc = mem__sql_err(s, x, "reading a memory");
     sqlite3_finalize(st);
     return rc;
 }
@@ -381,6 +381,20 @@ int mem_store_delete(mem_store *s, const char *id, bool *deleted)
     return 0;
 }
 
+/* Runs sql (an UPDATE of one row) with ?1 = seq and ?2 = now; what names it
+ * in the error. 0 or a negative errno with the store's error set. */
+static int exec_at(mem_store *s, const char *sql, int64_t seq, const char *what)
+{
+    sqlite3_stmt *q;
+    int rc = mem__prepare(s, sql, &q);
+    if (rc) return rc;
+    sqlite3_bind_int64(q, 1, seq);
+    sqlite3_bind_double(q, 2, mem_store_now(s));
+    int x = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, what);
+}
+
 int mem_store_restore(mem_store *s, const char *id)
 {
     int rc = check_id(s, id);
@@ -394,11 +408,12 @@ int mem_store_restore(mem_store *s, const char *id)
                           mem_status_name(st));
     sqlite3_stmt *q;
     /* the memory that superseded it no longer stands for it */
-    if (!rc) rc = mem__prepare(s,
-                               "UPDATE memories SET lineage = (SELECT coalesce(json_group_array(value), '[]')"
-                               " FROM json_each(memories.lineage) WHERE value != ?2)"
-                               " WHERE id = (SELECT superseded_by FROM memories WHERE seq = ?1) AND json_valid(lineage)",
-                               &q);
+    if (!rc)
+        rc = mem__prepare(s,
+                          "UPDATE memories SET lineage = (SELECT coalesce(json_group_array(value), '[]')"
+                          " FROM json_each(memories.lineage) WHERE value != ?2)"
+                          " WHERE id = (SELECT superseded_by FROM memories WHERE seq = ?1) AND json_valid(lineage)",
+                          &q);
     if (!rc) {
         sqlite3_bind_int64(q, 1, seq);
         sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
@@ -407,17 +422,11 @@ int mem_store_restore(mem_store *s, const char *id)
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "updating the lineage");
     }
     if (!rc)
-        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
-                             " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
-                             " last_accessed = ?2 WHERE seq = ?1",
-                          &q);
-    if (!rc) {
-        sqlite3_bind_int64(q, 1, seq);
-        sqlite3_bind_double(q, 2, mem_store_now(s));
-        int x = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "restoring the memory");
-    }
+        rc = exec_at(s,
+                     "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
+                     " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
+                     " last_accessed = ?2 WHERE seq = ?1",
+                     seq, "restoring the memory");
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (!rc) mem__vx_note(s, seq, MEM_SHORT_TERM, NULL);
@@ -634,16 +643,11 @@ int mem_store_archive(mem_store *s, const char *id)
     rc = seq_of(s, id, &seq, &st);
     if (!rc && st == MEM_ARCHIVED)
         rc = mem__set_err(s, -EALREADY, "memory %s is already archived; delete --purge removes it for good", id);
-    sqlite3_stmt *q;
-    if (!rc) rc = mem__prepare(s, "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
-                                  " WHERE seq = ?1", &q);
-    if (!rc) {
-        sqlite3_bind_int64(q, 1, seq);
-        sqlite3_bind_double(q, 2, mem_store_now(s));
-        int x = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "archiving the memory");
-    }
+    if (!rc)
+        rc = exec_at(s,
+                     "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
+                     " WHERE seq = ?1",
+                     seq, "archiving the memory");
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (!rc) mem__vx_note(s, seq, MEM_ARCHIVED, NULL);
