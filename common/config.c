@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "toml.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -324,32 +325,22 @@ static int on_item(void *ud, const toml_item *it, char *err, size_t errlen)
 
 static int load_file(const cfg_key *keys, size_t n, const char *file, bool required, char *err, size_t errlen)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        int e = errno;
-        if (e == ENOENT && !required) {
-            snprintf(src_file, sizeof src_file, " + %s (not found)", file);
-            return 0;
-        }
-        return failf(err, errlen, -e, "%s: cannot open: %s", file, strerror(e));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file_all(file, CFG_MAX_FILE, &text, &len);
+    if (rc == -ENOENT && !required) {
+        snprintf(src_file, sizeof src_file, " + %s (not found)", file);
+        return 0;
     }
-    buf text = BUF_INIT;
-    char chunk[4096];
-    size_t got;
-    int rc = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&text, chunk, got))) break;
-    if (!rc && ferror(f)) {
-        int e = errno ? errno : EIO;
-        rc = failf(err, errlen, -e, "%s: cannot read: %s", file, strerror(e));
-    }
-    (void)fclose(f); /* read-only: nothing to lose */
-    if (rc == -ENOMEM) failf(err, errlen, rc, "%s: out of memory", file);
-    if (!rc) {
-        load_ctx c = {keys, n};
-        rc = toml_parse(text.data, text.len, file, on_item, &c, err, errlen);
-    }
-    buf_free(&text);
+    if (rc == -EFBIG)
+        return failf(err, errlen, rc, "%s: larger than %zu MiB: not a settings file?", file, CFG_MAX_FILE >> 20);
+    if (rc == -ENOMEM) return failf(err, errlen, rc, "%s: out of memory", file);
+    if (rc)
+        return failf(err, errlen, rc, "%s: cannot %s: %s", file, rc == -EISDIR || rc == -EIO ? "read" : "open",
+                     strerror(-rc));
+    load_ctx c = {keys, n};
+    rc = toml_parse(text, len, file, on_item, &c, err, errlen);
+    free(text);
     if (!rc) snprintf(src_file, sizeof src_file, " + %s", file);
     return rc;
 }
