@@ -185,10 +185,8 @@ static int write_model(const char *vocab_from, const char *out, int embd, int la
         };
         for (size_t k = 0; k < sizeof t / sizeof t[0] && !rc; k++) {
             snprintf(nm, sizeof nm, "blk.%d.%s.weight", il, t[k].name);
-            if (t[k].norm)
-                rc = add_tensor(&m, nm, embd, 0, 1.0f, true);
-            else
-                rc = add_tensor(&m, nm, t[k].in_ff ? ff : embd, t[k].out_ff ? ff : embd, s, false);
+            if (t[k].norm) rc = add_tensor(&m, nm, embd, 0, 1.0f, true);
+            else rc = add_tensor(&m, nm, t[k].in_ff ? ff : embd, t[k].out_ff ? ff : embd, s, false);
         }
     }
     if (!rc) {
@@ -381,10 +379,8 @@ static int elpis_generate(mcp_client *c, cJSON *messages /* owned */, int n, boo
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(res, "usage");
     int got = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens")->valueint;
     if (progress && pc.n == 0) fprintf(stderr, "elpis_bench: no progress notifications arrived\n");
-    if (out)
-        *out = res;
-    else
-        cJSON_Delete(res);
+    if (out) *out = res;
+    else cJSON_Delete(res);
     return got;
 }
 
@@ -421,8 +417,9 @@ static double run_stream_ratio(const opts *o, const char *model, int threads, in
         /* elpis hands out valid UTF-8 (stray bytes become U+FFFD): compare like
          * with like. */
         buf clean = BUF_INIT;
-        utf8_sanitize_append(&clean, text, strlen(text), true);
-        if (cJSON_IsString(content) && k == k2 && !strcmp(content->valuestring, buf_str(&clean))) same++;
+        size_t used;
+        bool sane = !utf8_append_sanitized(&clean, text, strlen(text), true, &used);
+        if (sane && cJSON_IsString(content) && k == k2 && !strcmp(content->valuestring, buf_str(&clean))) same++;
         buf_free(&clean);
         cJSON_Delete(res);
         /* The same call without a progressToken: the server's cost apart from pushing tokens. */
@@ -433,10 +430,9 @@ static double run_stream_ratio(const opts *o, const char *model, int threads, in
     double mb = median(bare_tps, reps), me = median(elpis_tps, reps), mq = median(quiet_tps, reps);
     double bb = best(bare_tps, reps), be = best(elpis_tps, reps), bq = best(quiet_tps, reps);
     printf("  bare libllama loop   %8.0f tok/s  median of %d runs of %d tokens (best %.0f)\n", mb, reps, n, bb);
-    printf("  elpis over MCP       %8.0f tok/s  every token pushed as notifications/progress (best %.0f)\n", me,
-           be);
-    printf("  elpis, no progress   %8.0f tok/s  the whole reply at the end (best %.0f): %.3f of bare, best %.3f\n",
-           mq, bq, mq / mb, bq / bb);
+    printf("  elpis over MCP       %8.0f tok/s  every token pushed as notifications/progress (best %.0f)\n", me, be);
+    printf("  elpis, no progress   %8.0f tok/s  the whole reply at the end (best %.0f): %.3f of bare, best %.3f\n", mq,
+           bq, mq / mb, bq / bb);
     printf("  same text both ways  %d of %d runs\n", same, reps);
     printf("  (a) ratio            %8.3f   (target >= 0.95); best against best %.3f\n", me / mb, be / bb);
     mcp_client_close(c, 5000);
@@ -604,10 +600,8 @@ int main(int argc, char **argv)
     char *slash = strrchr(o.build, '/');
     if (slash) *slash = '\0';
     slash = strrchr(o.build, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(o.build, sizeof o.build, "build");
+    if (slash) *slash = '\0';
+    else snprintf(o.build, sizeof o.build, "build");
     static const struct option lo[] = {{"build", 1, 0, 'b'},       {"tokens", 1, 0, 'n'},  {"reps", 1, 0, 'r'},
                                        {"turns", 1, 0, 't'},       {"threads", 1, 0, 'j'}, {"tiny-only", 0, 0, 'T'},
                                        {"medium-only", 0, 0, 'M'}, {"help", 0, 0, 'h'},    {0, 0, 0, 0}};

@@ -147,12 +147,6 @@ void uuid4(char *out)
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-size_t utf8_sanitize_append(buf *out, const char *s, size_t n, bool final)
-{
-    size_t used;
-    (void)utf8_append_sanitized(out, s, n, final, &used); /* -ENOMEM: used says how far it got */
-    return used;
-}
 
 int read_file_all(const char *path, size_t max, char **out, size_t *len)
 {

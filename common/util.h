@@ -25,11 +25,6 @@ int parse_int(const char *s, int lo, int hi, int *out);
 int parse_double(const char *s, double *out);
 /* Random version-4 UUID; out needs 37 bytes. */
 void uuid4(char *out);
-/* DEPRECATED wrapper of utf8_append_sanitized (utf8.h) for elpis/engine.c and
- * psyche/tools.c until their owners switch; returns the bytes consumed and
- * ignores -ENOMEM. To be removed. */
-struct buf;
-size_t utf8_sanitize_append(struct buf *out, const char *s, size_t n, bool final);
 /* Reads a whole file; caller frees *out. Refuses files over max bytes (-EFBIG). */
 int read_file_all(const char *path, size_t max, char **out, size_t *len);
 

@@ -64,6 +64,17 @@ bool engine_job_cancelled(gen_job *job)
     return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) || (job->is_cancelled && job->is_cancelled(job));
 }
 
+int engine_job_append(gen_job *job, buf *raw, bool final)
+{
+    size_t before = job->content.len, used = 0;
+    int rc = utf8_append_sanitized(&job->content, buf_str(raw), raw->len, final, &used);
+    buf_consume(raw, used);
+    if (job->content.len > before && job->on_piece)
+        job->on_piece(job, job->content.data + before, job->content.len - before);
+    if (rc) snprintf(job->error, sizeof job->error, "out of memory storing the reply");
+    return rc;
+}
+
 void engine_route_llama_log(void) { llama_log_set(llama_log_cb, NULL); }
 
 static bool abort_cb(void *data)

@@ -82,12 +82,10 @@ static void sse_event(http_call *h, const char *data)
     const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
     if (cJSON_IsString(content) && *content->valuestring) {
-        buf_append(&h->raw, content->valuestring, strlen(content->valuestring));
-        size_t before = job->content.len;
-        buf_consume(&h->raw, utf8_sanitize_append(&job->content, buf_str(&h->raw), h->raw.len, false));
         if (!h->got_usage) job->completion_tokens++; /* one delta is one token on llama-server; usage corrects it */
-        if (job->content.len > before && job->on_piece)
-            job->on_piece(job, job->content.data + before, job->content.len - before);
+        if (buf_append(&h->raw, content->valuestring, strlen(content->valuestring)))
+            snprintf(job->error, sizeof job->error, "out of memory storing the reply");
+        if (job->error[0] || engine_job_append(job, &h->raw, false)) h->done = true;
     }
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
     if (cJSON_IsString(fr)) snprintf(h->finish, sizeof h->finish, "%s", fr->valuestring);
@@ -295,10 +293,7 @@ static void run_generate(engine *e, gen_job *job)
     } else if (rc == 0 && !job->error[0]) {
         job->error[0] = '\0';
         job->finish = !strcmp(h.finish, "length") ? GEN_LENGTH : GEN_STOP;
-        size_t before = job->content.len;
-        utf8_sanitize_append(&job->content, buf_str(&h.raw), h.raw.len, true);
-        if (job->content.len > before && job->on_piece)
-            job->on_piece(job, job->content.data + before, job->content.len - before);
+        if (engine_job_append(job, &h.raw, true)) job->finish = GEN_ERROR;
     } else if (rc == -ENOMEM) {
         snprintf(job->error, sizeof job->error, "out of memory building the request");
     }

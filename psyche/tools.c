@@ -181,12 +181,12 @@ cJSON *psy__add_text(cJSON *obj, const char *key, const char *s, size_t n)
     while (i < n) {
         const char *z = memchr(s + i, 0, n - i);
         size_t seg = z ? (size_t)(z - (s + i)) : n - i;
-        utf8_sanitize_append(&b, s + i, seg, true);
-        i += seg;
-        if (z) {
-            buf_puts(&b, "\xEF\xBF\xBD");
-            i++;
+        size_t used;
+        if (utf8_append_sanitized(&b, s + i, seg, true, &used) || (z && buf_puts(&b, "\xEF\xBF\xBD"))) {
+            buf_free(&b);
+            return NULL; /* out of memory, as cJSON_AddStringToObject */
         }
+        i += seg + (z ? 1 : 0);
     }
     cJSON *item = cJSON_AddStringToObject(obj, key, buf_str(&b));
     buf_free(&b);
