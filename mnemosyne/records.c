@@ -220,15 +220,8 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
 /* First n characters of text, cut on a character boundary. */
 char *mem__prefix_chars(const char *text, int n)
 {
-    size_t i = 0;
-    int c = 0;
-    while (text[i]) {
-        if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            if (c == n) break;
-            c++;
-        }
-        i++;
-    }
+    size_t len = strlen(text);
+    size_t i = n < 0 ? len : utf8_truncate_chars(text, len, (size_t)n);
     char *out = malloc(i + 1);
     if (!out) return NULL;
     memcpy(out, text, i);

@@ -111,7 +111,5 @@ double mem_mood_rerank(double score, double similarity, double w);
 /* excited / frustrated / calm / depleted, the same split as Elpis. */
 const char *mem_quadrant(double valence, double arousal);
 
-/* Characters (UTF-8 code points) in s[0..n). */
-size_t mem_utf8_chars(const char *s, size_t n);
 
 #endif

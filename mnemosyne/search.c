@@ -336,7 +336,7 @@ static void score_one(const search_ctx *x, cand *c)
     sc->mood = -1;
     double score = sc->relevance;
     if (x->quality) {
-        size_t chars = mem_utf8_chars(r->content, strlen(r->content));
+        size_t chars = utf8_count(r->content, strlen(r->content));
         score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, !strcmp(r->memory_type, "semantic"),
                             mem_role_of(r->tags, r->source));
     }
