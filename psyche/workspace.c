@@ -15,22 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-
-static int mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof tmp) return -ENAMETOOLONG;
-    memcpy(tmp, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != 0) continue;
-        char c = tmp[i];
-        tmp[i] = 0;
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -errno;
-        tmp[i] = c;
-    }
-    return 0;
-}
+#include "fs.h"
 
 int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size_t errlen)
 {
@@ -41,7 +26,7 @@ int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size
         return -EINVAL;
     }
     if (create) {
-        int rc = mkdir_p(dir);
+        int rc = fs_mkdir_p(dir, 0755);
         if (rc) {
             snprintf(err, errlen, "cannot create workspace '%s': %s", dir, strerror(-rc));
             return rc;

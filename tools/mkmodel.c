@@ -15,6 +15,7 @@
  * Files are written to a temporary name and renamed, so a reader never sees a
  * half-written model. Only gguf/ggml are used here; llama_* is never called. */
 #include "buf.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <math.h>
@@ -269,8 +270,8 @@ static int write_atomic(const struct gguf_context *g, const char *path, long *si
 
 static int make_dir(const char *path)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
-    int rc = -errno;
+    int rc = fs_mkdir_p(path, 0755);
+    if (!rc) return 0;
     fprintf(stderr, "mkmodel: cannot create directory %s: %s\n", path, strerror(-rc));
     return rc;
 }
