@@ -86,8 +86,8 @@ void log_msg(log_level level, const char *fmt, ...)
     if (len > sizeof line - 2) {
         /* A log line is a diagnostic, not data: cut it, but say so. */
         len = sizeof line - 2;
-        memcpy(line + len - 5, "[...]",
-               5); // NOLINT(bugprone-not-null-terminated-result): written by length, never read as a string
+        // NOLINTNEXTLINE(bugprone-not-null-terminated-result): written by length, never read as a string
+        memcpy(line + len - 5, "[...]", 5);
     }
     line[len++] = '\n';
     pthread_mutex_lock(&log_mu);

@@ -182,8 +182,8 @@ static int hf_pick(const cJSON *siblings, const char *repo, const char *quant, c
         }
     }
     if (n > 1 && n <= MODEL_MAX_PARTS)
-        qsort(picks, (size_t)n, sizeof *picks,
-              by_rfilename); // NOLINT(bugprone-sizeof-expression): picks holds pointers
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): picks holds pointers
+        qsort(picks, (size_t)n, sizeof *picks, by_rfilename);
     bool ok = n == 1 || (n > 1 && n <= MODEL_MAX_PARTS && one_split_set(picks, n));
     if (n == 0 && all.len == 0)
         snprintf(err, errlen,
