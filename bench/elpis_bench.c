@@ -32,6 +32,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,12 +326,11 @@ static mcp_client *elpis_start(const opts *o, const char *model, int threads, in
     snprintf(cx, sizeof cx, "%d", n_ctx);
     snprintf(log, sizeof log, "/tmp/elpis_bench.%d.log", (int)getpid());
     char *argv[] = {bin, "--model", (char *)model, "--threads", th, "--ctx", cx, "--log-level", "warn", NULL};
-    /* An empty config: the repository's configs/elpis.toml must not change the
-     * figures. */
+    /* An empty config: a user's elpis.toml must not change the figures. */
     static char cfg[64];
     snprintf(cfg, sizeof cfg, "/tmp/elpis_bench.%d.toml", (int)getpid());
     FILE *f = fopen(cfg, "w");
-    if (f) fclose(f);
+    if (f) (void)fclose(f); /* empty: nothing written to lose */
     setenv("ELPIS_CONFIG", cfg, 1);
     mcp_client *c = NULL;
     char err[512];
@@ -575,7 +575,7 @@ static void describe_machine(int threads)
                 cpu[strcspn(cpu, "\n")] = '\0';
                 break;
             }
-        fclose(f);
+        (void)fclose(f); /* read-only */
     }
     double load[3] = {0};
     if (getloadavg(load, 3) < 0) load[0] = -1;
@@ -605,17 +605,21 @@ int main(int argc, char **argv)
     static const struct option lo[] = {{"build", 1, 0, 'b'},       {"tokens", 1, 0, 'n'},  {"reps", 1, 0, 'r'},
                                        {"turns", 1, 0, 't'},       {"threads", 1, 0, 'j'}, {"tiny-only", 0, 0, 'T'},
                                        {"medium-only", 0, 0, 'M'}, {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    int ch, optidx = 0, bad = 0;
+    while ((ch = getopt_long(argc, argv, "", lo, &optidx)) != -1) {
         switch (ch) {
         case 'b': snprintf(o.build, sizeof o.build, "%s", optarg); break;
-        case 'n': o.tokens = atoi(optarg); break;
-        case 'r': o.reps = atoi(optarg); break;
-        case 't': o.turns = atoi(optarg); break;
-        case 'j': o.threads = atoi(optarg); break;
+        case 'n': bad |= parse_int(optarg, 1, INT_MAX, &o.tokens); break;
+        case 'r': bad |= parse_int(optarg, 1, INT_MAX, &o.reps); break;
+        case 't': bad |= parse_int(optarg, 1, INT_MAX, &o.turns); break;
+        case 'j': bad |= parse_int(optarg, 0, INT_MAX, &o.threads); break;
         case 'T': o.medium = false; break;
         case 'M': o.tiny = false; break;
         default: usage(); return ch == 'h' ? 0 : 2;
+        }
+        if (bad) {
+            fprintf(stderr, "elpis_bench: --%s wants a positive whole number, got '%s'\n", lo[optidx].name, optarg);
+            return 2;
         }
     }
     if (o.reps < 1) o.reps = 1;

@@ -24,6 +24,8 @@
  * one-line facts among longer chatter, asked directly, paraphrased, and
  * knowledge updates stored seconds apart. */
 #include <math.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +46,14 @@ static double ru(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
 #define PICK(a) (a)[ri((int)(sizeof(a) / sizeof((a)[0])))]
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *firsts[] = {"Marta", "Tomas", "Ines", "Oskar", "Leila", "Bruno", "Hana", "Felix", "Greta",
-                               "Ravi", "Sofia", "Jonas", "Amara", "Pavel", "Yuki", "Elena", "Diego", "Nora",
-                               "Karim", "Lucia", "Mateo", "Freya", "Idris", "Olga", "Sami", "Vera", "Hugo",
-                               "Alma", "Emil", "Zara", "Nikolai", "Talia", "Anton", "Mira", "Cyrus", "Lena"};
-static const char *lasts[] = {"Quist", "Berg", "Moreau", "Okafor", "Lindqvist", "Castell", "Novak", "Tanaka",
-                              "Reyes", "Haddad", "Kowalski", "Ferreira", "Nakamura", "Olsen", "Duarte", "Varga",
-                              "Brennan", "Ishikawa", "Marchetti", "Sorensen", "Adeyemi", "Petrov", "Laine"};
+static const char *firsts[] = {"Marta", "Tomas", "Ines",  "Oskar",   "Leila", "Bruno", "Hana",  "Felix", "Greta",
+                               "Ravi",  "Sofia", "Jonas", "Amara",   "Pavel", "Yuki",  "Elena", "Diego", "Nora",
+                               "Karim", "Lucia", "Mateo", "Freya",   "Idris", "Olga",  "Sami",  "Vera",  "Hugo",
+                               "Alma",  "Emil",  "Zara",  "Nikolai", "Talia", "Anton", "Mira",  "Cyrus", "Lena"};
+static const char *lasts[] = {"Quist",     "Berg",     "Moreau",  "Okafor", "Lindqvist", "Castell",
+                              "Novak",     "Tanaka",   "Reyes",   "Haddad", "Kowalski",  "Ferreira",
+                              "Nakamura",  "Olsen",    "Duarte",  "Varga",  "Brennan",   "Ishikawa",
+                              "Marchetti", "Sorensen", "Adeyemi", "Petrov", "Laine"};
 
 typedef struct attr {
     const char *name;
@@ -62,13 +65,14 @@ typedef struct attr {
 
 static const attr attrs[] = {
     {"job",
-     {"veterinarian", "pharmacist", "architect", "carpenter", "translator", "nurse", "pilot", "librarian",
-      "geologist", "chef", "electrician", "journalist", "dentist", "sculptor", "accountant", NULL},
-     {"%1$s told me about starting work as a %2$s last month.", "Catching up with %1$s: the new job as a %2$s means long shifts.",
+     {"veterinarian", "pharmacist", "architect", "carpenter", "translator", "nurse", "pilot", "librarian", "geologist",
+      "chef", "electrician", "journalist", "dentist", "sculptor", "accountant", NULL},
+     {"%1$s told me about starting work as a %2$s last month.",
+      "Catching up with %1$s: the new job as a %2$s means long shifts.",
       "%1$s finally got hired as a %2$s after the interviews."},
      {"What work does %1$s do?", "What is %1$s's job?", "What does %1$s do for a living?"},
-     {"%1$s complained that work email never stops, even on holiday.", "%1$s forwarded me a job posting for a %2$s; not interested.",
-      "%1$s asked if I knew a good %2$s in town."}},
+     {"%1$s complained that work email never stops, even on holiday.",
+      "%1$s forwarded me a job posting for a %2$s; not interested.", "%1$s asked if I knew a good %2$s in town."}},
     {"city",
      {"Lisbon", "Porto", "Tallinn", "Krakow", "Ghent", "Bergen", "Valencia", "Turku", "Ljubljana", "Bologna", "Graz",
       "Aarhus", "Leeds", "Lyon", "Gdansk", NULL},
@@ -78,8 +82,8 @@ static const attr attrs[] = {
      {"%1$s spent a weekend in %2$s for a friend's wedding.", "%1$s says the trains to %2$s are always late.",
       "%1$s lives for football on Sundays, apparently."}},
     {"pet",
-     {"a beagle named Pickle", "a grey cat called Mochi", "a parrot named Kiwi", "two rabbits", "a tortoise named Atlas",
-      "a husky called Juno", "a hamster named Biscuit", "an old tabby called Sergeant", NULL},
+     {"a beagle named Pickle", "a grey cat called Mochi", "a parrot named Kiwi", "two rabbits",
+      "a tortoise named Atlas", "a husky called Juno", "a hamster named Biscuit", "an old tabby called Sergeant", NULL},
      {"%1$s adopted %2$s from the shelter.", "%1$s has a new pet: %2$s.", "%1$s got %2$s for the kids."},
      {"What pet does %1$s have?", "Which animal did %1$s adopt?", "Does %1$s have any animals at home?"},
      {"%1$s is allergic to the neighbour's pet, sadly.", "%1$s watched a documentary about %2$s.",
@@ -128,9 +132,10 @@ static const char *chatter[] = {
     "Then we compared notes on running shoes.",
 };
 
-static const char *topics[] = {"the quarterly budget", "a podcast on ancient Rome", "the heat pump", "tax returns",
-                               "a board game night", "the marathon training plan", "the school fundraiser",
-                               "a broken laptop hinge", "garden compost", "the team offsite", "a film festival"};
+static const char *topics[] = {
+    "the quarterly budget", "a podcast on ancient Rome",  "the heat pump",         "tax returns",
+    "a board game night",   "the marathon training plan", "the school fundraiser", "a broken laptop hinge",
+    "garden compost",       "the team offsite",           "a film festival"};
 
 typedef struct fact {
     int person, attr, value;
@@ -228,15 +233,30 @@ typedef struct sfact {
 } sfact;
 
 static const sfact sfacts[] = {
-    {"%s's cat is called %s.", "%s's cat is now called %s.", "What is %s's cat called?",
-     "Which name did %s give the kitten?", {"Miso", "Pickle", "Juno", "Atlas", "Biscuit", "Mochi", "Tom", "Kiwi"}},
-    {"%s works as a %s.", "%s now works as a %s.", "What does %s work as?", "What is %s's profession?",
+    {"%s's cat is called %s.",
+     "%s's cat is now called %s.",
+     "What is %s's cat called?",
+     "Which name did %s give the kitten?",
+     {"Miso", "Pickle", "Juno", "Atlas", "Biscuit", "Mochi", "Tom", "Kiwi"}},
+    {"%s works as a %s.",
+     "%s now works as a %s.",
+     "What does %s work as?",
+     "What is %s's profession?",
      {"nurse", "pilot", "carpenter", "beekeeper", "translator", "chef", "dentist", "geologist"}},
-    {"%s lives in %s.", "%s now lives in %s.", "Where does %s live?", "Which town is %s's home?",
+    {"%s lives in %s.",
+     "%s now lives in %s.",
+     "Where does %s live?",
+     "Which town is %s's home?",
      {"Porto", "Graz", "Lisbon", "Tallinn", "Ghent", "Bergen", "Turku", "Leeds"}},
-    {"%s likes %s.", "%s now likes %s.", "What does %s like to drink?", "What is %s's favourite beverage?",
+    {"%s likes %s.",
+     "%s now likes %s.",
+     "What does %s like to drink?",
+     "What is %s's favourite beverage?",
      {"green tea", "black coffee", "mint tea", "hot cocoa", "oolong", "espresso", "chai", "lemonade"}},
-    {"%s plays the %s.", "%s now plays the %s.", "What does %s play?", "Which instrument is %s learning?",
+    {"%s plays the %s.",
+     "%s now plays the %s.",
+     "What does %s play?",
+     "Which instrument is %s learning?",
      {"cello", "banjo", "trumpet", "harp", "drums", "oboe", "violin", "ukulele"}},
 };
 #define NSFACT COUNT(sfacts)
@@ -282,7 +302,7 @@ static sq *short_facts_build(mem_store *st, int npeople, int nchat, char (**ids)
 {
     int cap = npeople * 2 + nchat + 16, n = 0;
     *ids = calloc((size_t)cap, MEM_ID_LEN);
-    sq *qs = calloc((size_t)(npeople * 3 + 1), sizeof *qs);
+    sq *qs = calloc((size_t)npeople * 3 + 1, sizeof *qs);
     char name[64], text[512];
     *nq = 0;
     for (int p = 0; p < npeople; p++) {
@@ -322,9 +342,12 @@ static void short_facts_report(mem_store *st, const sq *qs, int nq, char (*ids)[
         const char *name;
         bool bm25, vec;
         int quality;
-    } m[] = {{"BM25 only", true, false, 0}, {"vector only", false, true, 0}, {"hybrid (RRF)", true, true, 0},
+    } m[] = {{"BM25 only", true, false, 0},
+             {"vector only", false, true, 0},
+             {"hybrid (RRF)", true, true, 0},
              {"hybrid + quality (the default)", true, true, 1}};
-    printf("\n| method | R@5 direct | R@5 paraphrase | R@5 update (new) | update: new ranked above old | new ranked 1st |\n");
+    printf("\n| method | R@5 direct | R@5 paraphrase | R@5 update (new) | update: new ranked above old | new ranked "
+           "1st |\n");
     printf("|---|---|---|---|---|---|\n");
     for (int mi = 0; mi < COUNT(m); mi++) {
         int hit[3] = {0}, tot[3] = {0}, above = 0, first = 0;
@@ -366,11 +389,12 @@ static int short_facts_bench(const char *dir, const char *model, double length_w
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
-    char (*ids)[MEM_ID_LEN];
+    char(*ids)[MEM_ID_LEN];
     int nq;
     sq *qs = short_facts_build(st, npeople, nchat, &ids, &nq);
-    printf("\nshort facts: %d people (one fact each, every 4th restated 5 s later), %d chatter memories, %d questions\n",
-           npeople, nchat, nq);
+    printf(
+        "\nshort facts: %d people (one fact each, every 4th restated 5 s later), %d chatter memories, %d questions\n",
+        npeople, nchat, nq);
     short_facts_report(st, qs, nq, ids);
     mem_store_close(st);
     free(ids);
@@ -390,16 +414,22 @@ int main(int argc, char **argv)
     int npeople = 60, nfiller = 6000, mult = 0;
     double length_weight = -1;
     const char *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seed") && i + 1 < argc) rs = (strtoull(argv[++i], NULL, 10) + 1) * 0x9E3779B97F4A7C15ULL | 1;
-        else if (!strcmp(argv[i], "--people") && i + 1 < argc) npeople = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--filler") && i + 1 < argc) nfiller = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--candidates") && i + 1 < argc) mult = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--length-weight") && i + 1 < argc) length_weight = atof(argv[++i]);
-        else {
-            fprintf(stderr, "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M] "
-                            "[--length-weight W]\n");
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL; /* every flag takes a value */
+        long long seed;
+        int bad = -EINVAL;
+        if (!strcmp(a, "--seed") && !(bad = parse_ll(v, 0, LLONG_MAX, &seed)))
+            rs = ((unsigned long long)seed + 1) * 0x9E3779B97F4A7C15ULL | 1;
+        else if (!strcmp(a, "--people")) bad = parse_int(v, 1, 100000, &npeople);
+        else if (!strcmp(a, "--filler")) bad = parse_int(v, 0, INT_MAX, &nfiller);
+        else if (!strcmp(a, "--model") && v) model = v, bad = 0;
+        else if (!strcmp(a, "--candidates")) bad = parse_int(v, 0, 1000, &mult);
+        else if (!strcmp(a, "--length-weight")) bad = parse_double(v, &length_weight);
+        if (bad) {
+            fprintf(stderr, "mnemosyne_recall: bad argument '%s'\n", argv[i]);
+            fprintf(stderr,
+                    "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M] "
+                    "[--length-weight W]\n");
             return 2;
         }
     }
@@ -510,7 +540,8 @@ int main(int argc, char **argv)
            "abstain %d), embedding %s\n\n",
            h.n, npeople, nfiller, nq, per_type[0], per_type[1], per_type[2], per_type[3],
            mem_embedder_name(mem_store_embedder(st[0])));
-    printf("| method | R@5 all | R@10 all | R@5 single | R@5 multi | R@5 update | outdated above new | top-1 score answerable / abstain |\n");
+    printf("| method | R@5 all | R@10 all | R@5 single | R@5 multi | R@5 update | outdated above new | top-1 score "
+           "answerable / abstain |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     for (int mi = 0; mi < COUNT(methods); mi++) {
         const method *m = &methods[mi];

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,37 @@ static void on_event(void *ud, char *line, size_t len)
             const cJSON *what = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "data"), "event");
             if (cJSON_IsString(what) && (!strcmp(what->valuestring, "died") || !strcmp(what->valuestring, "gave_up")))
                 c->child_events++;
-        }
-        else if (!strcmp(e, "error")) c->errors++;
+        } else if (!strcmp(e, "error")) c->errors++;
         else if (!strcmp(e, "tool_end")) c->tools++;
     }
     cJSON_Delete(m);
+}
+
+/* The numeric fields of /proc/PID/stat after the state: f[0] is field 4
+ * (ppid), f[10] field 14 (utime), f[20] field 24 (rss). Returns how many
+ * were read (0 when the process is gone). */
+enum { STAT_PPID = 0, STAT_UTIME = 10, STAT_STIME = 11, STAT_RSS = 20, STAT_N = 21 };
+static int proc_stat(pid_t pid, long long f[STAT_N])
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    size_t r = fread(text, 1, sizeof text - 1, fp);
+    (void)fclose(fp); /* read-only */
+    text[r] = 0;
+    char *p = strrchr(text, ')'); /* the name may hold spaces and parentheses */
+    if (!p || !p[1] || !p[2]) return 0;
+    p += 3; /* ") S " */
+    int n = 0;
+    while (n < STAT_N) {
+        char *end;
+        f[n] = strtoll(p, &end, 10);
+        if (end == p) break;
+        n++;
+        p = end;
+    }
+    return n;
 }
 
 /* CPU ticks and RSS (kB) of pid and all its descendants. */
@@ -57,26 +84,16 @@ static void tree_usage(pid_t root, unsigned long long *ticks, long *rss_kb)
     pid_t tree[256];
     int n = 1;
     tree[0] = root;
+    long long f[STAT_N];
     for (int pass = 0; pass < 4; pass++) { /* a few levels of children */
         DIR *d = opendir("/proc");
         struct dirent *de;
         while (d && (de = readdir(d))) {
-            pid_t pid = (pid_t)atoi(de->d_name);
-            if (pid <= 0) continue;
-            char path[64], text[1024];
-            snprintf(path, sizeof path, "/proc/%d/stat", pid);
-            FILE *f = fopen(path, "r");
-            if (!f) continue;
-            size_t r = fread(text, 1, sizeof text - 1, f);
-            fclose(f);
-            text[r] = 0;
-            char *p = strrchr(text, 0x29);
-            if (!p) continue;
-            int ppid;
-            if (sscanf(p + 2, "%*c %d", &ppid) != 1) continue;
+            int pid;
+            if (parse_int(de->d_name, 1, INT_MAX, &pid) || proc_stat(pid, f) < 1) continue;
             bool parent_in = false, self_in = false;
             for (int i = 0; i < n; i++) {
-                if (tree[i] == ppid) parent_in = true;
+                if (tree[i] == f[STAT_PPID]) parent_in = true;
                 if (tree[i] == pid) self_in = true;
             }
             if (parent_in && !self_in && n < 256) tree[n++] = pid;
@@ -84,21 +101,9 @@ static void tree_usage(pid_t root, unsigned long long *ticks, long *rss_kb)
         if (d) closedir(d);
     }
     for (int i = 0; i < n; i++) {
-        char path[64], text[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", tree[i]);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t r = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-        text[r] = 0;
-        char *p = strrchr(text, 0x29);
-        unsigned long long ut = 0, st = 0;
-        long rss = 0;
-        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
-                        &ut, &st, &rss) == 3) {
-            *ticks += ut + st;
-            *rss_kb += rss * (sysconf(_SC_PAGESIZE) / 1024);
-        }
+        if (proc_stat(tree[i], f) < STAT_N) continue;
+        *ticks += (unsigned long long)(f[STAT_UTIME] + f[STAT_STIME]);
+        *rss_kb += (long)f[STAT_RSS] * (sysconf(_SC_PAGESIZE) / 1024);
     }
 }
 
@@ -128,7 +133,8 @@ int main(int argc, char **argv)
     double minutes = 2;
     const char *build = "build";
     for (int i = 1; i < argc - 1; i++) {
-        if (!strcmp(argv[i], "--minutes")) minutes = atof(argv[++i]);
+        if (!strcmp(argv[i], "--minutes") && parse_double(argv[++i], &minutes))
+            return fprintf(stderr, "psyche_soak: --minutes wants a number, got '%s'\n", argv[i]), 2;
         else if (!strcmp(argv[i], "--build")) build = argv[++i];
     }
     char base[] = "/tmp/psyche-soak.XXXXXX";
