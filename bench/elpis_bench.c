@@ -591,30 +591,30 @@ static void usage(void)
                     "                   [--tiny-only | --medium-only]\n");
 }
 
-int main(int argc, char **argv)
+/* The options into *o. Returns -1 to go on, else the exit status (--help: 0, a bad option: 2). */
+static int parse_opts(int argc, char **argv, opts *o)
 {
-    opts o = {.tokens = 400, .reps = 7, .turns = 12, .threads = 0, .tiny = true, .medium = true};
     /* Default build folder: the one this binary lives in
      * (BUILD/bench/elpis_bench). */
-    snprintf(o.build, sizeof o.build, "%s", argv[0]);
-    char *slash = strrchr(o.build, '/');
+    snprintf(o->build, sizeof o->build, "%s", argv[0]);
+    char *slash = strrchr(o->build, '/');
     if (slash) *slash = '\0';
-    slash = strrchr(o.build, '/');
+    slash = strrchr(o->build, '/');
     if (slash) *slash = '\0';
-    else snprintf(o.build, sizeof o.build, "build");
+    else snprintf(o->build, sizeof o->build, "build");
     static const struct option lo[] = {{"build", 1, 0, 'b'},       {"tokens", 1, 0, 'n'},  {"reps", 1, 0, 'r'},
                                        {"turns", 1, 0, 't'},       {"threads", 1, 0, 'j'}, {"tiny-only", 0, 0, 'T'},
                                        {"medium-only", 0, 0, 'M'}, {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int ch, optidx = 0, bad = 0;
     while ((ch = getopt_long(argc, argv, "", lo, &optidx)) != -1) {
         switch (ch) {
-        case 'b': snprintf(o.build, sizeof o.build, "%s", optarg); break;
-        case 'n': bad |= parse_int(optarg, 1, INT_MAX, &o.tokens); break;
-        case 'r': bad |= parse_int(optarg, 1, INT_MAX, &o.reps); break;
-        case 't': bad |= parse_int(optarg, 1, INT_MAX, &o.turns); break;
-        case 'j': bad |= parse_int(optarg, 0, INT_MAX, &o.threads); break;
-        case 'T': o.medium = false; break;
-        case 'M': o.tiny = false; break;
+        case 'b': snprintf(o->build, sizeof o->build, "%s", optarg); break;
+        case 'n': bad |= parse_int(optarg, 1, INT_MAX, &o->tokens); break;
+        case 'r': bad |= parse_int(optarg, 1, INT_MAX, &o->reps); break;
+        case 't': bad |= parse_int(optarg, 1, INT_MAX, &o->turns); break;
+        case 'j': bad |= parse_int(optarg, 0, INT_MAX, &o->threads); break;
+        case 'T': o->medium = false; break;
+        case 'M': o->tiny = false; break;
         default: usage(); return ch == 'h' ? 0 : 2;
         }
         if (bad) {
@@ -622,24 +622,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (o.reps < 1) o.reps = 1;
-    if (o.reps > MAX_REPS) o.reps = MAX_REPS;
-    if (o.tokens < 8) o.tokens = 8;
-    int threads = o.threads > 0 ? o.threads : cores();
+    if (o->reps < 1) o->reps = 1;
+    if (o->reps > MAX_REPS) o->reps = MAX_REPS;
+    if (o->tokens < 8) o->tokens = 8;
+    return -1;
+}
 
-    llama_log_set(silent_log, NULL);
-    llama_backend_init();
-    describe_machine(threads);
-
-    char tiny[1100], medium[1100];
-    snprintf(tiny, sizeof tiny, "%s/models/tiny-chat.gguf", o.build);
-    snprintf(medium, sizeof medium, "%s/models/bench-medium.gguf", o.build);
+/* The model paths under o->build; writes bench-medium.gguf when it is wanted and missing. 0 or 1 (reported). */
+static int prepare_models(const opts *o, char *tiny, char *medium, size_t len)
+{
+    snprintf(tiny, len, "%s/models/tiny-chat.gguf", o->build);
+    snprintf(medium, len, "%s/models/bench-medium.gguf", o->build);
     struct stat st;
     if (stat(tiny, &st) != 0) {
         fprintf(stderr, "elpis_bench: %s is missing: run make test-models\n", tiny);
         return 1;
     }
-    if (o.medium && stat(medium, &st) != 0) {
+    if (o->medium && stat(medium, &st) != 0) {
         double t0 = now_s();
         int rc = write_model(tiny, medium, 256, 4, 8, 768, 1024);
         if (rc) {
@@ -650,7 +649,21 @@ int main(int argc, char **argv)
                "F32) in %.1f s\n",
                medium, now_s() - t0);
     }
+    return 0;
+}
 
+int main(int argc, char **argv)
+{
+    opts o = {.tokens = 400, .reps = 7, .turns = 12, .threads = 0, .tiny = true, .medium = true};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
+    int threads = o.threads > 0 ? o.threads : cores();
+    llama_log_set(silent_log, NULL);
+    llama_backend_init();
+    describe_machine(threads);
+
+    char tiny[1100], medium[1100];
+    if (prepare_models(&o, tiny, medium, sizeof tiny)) return 1;
     struct {
         const char *name, *path;
         int ctx, tokens, reply;
