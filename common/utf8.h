@@ -20,9 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define UTF8_MAX_CP 0x10FFFFu     /* the largest Unicode scalar value */
-#define UTF8_REPLACEMENT 0xFFFDu  /* U+FFFD REPLACEMENT CHARACTER */
-#define UTF8_MAX_SEQ 4            /* bytes in the longest sequence */
+#define UTF8_MAX_CP 0x10FFFFu    /* the largest Unicode scalar value */
+#define UTF8_REPLACEMENT 0xFFFDu /* U+FFFD REPLACEMENT CHARACTER */
+#define UTF8_MAX_SEQ 4           /* bytes in the longest sequence */
 
 struct buf;
 
