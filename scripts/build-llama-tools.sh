@@ -20,13 +20,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=LLAMA_VERSION
-. "$here/LLAMA_VERSION"
 # shellcheck source=scripts/llama-source.sh
-. "$here/scripts/llama-source.sh"
-
-cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
-native=${GGML_NATIVE:-ON}
+. "$here/scripts/llama-source.sh" # LLAMA_VERSION, $cache, $native
 prefix="$cache/$(llama_base_key "$native")-tools"
 
 if [ "${1:-}" = --print-prefix ] || [ -f "$prefix/.complete" ]; then

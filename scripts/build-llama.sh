@@ -17,13 +17,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=LLAMA_VERSION
-. "$here/LLAMA_VERSION"
 # shellcheck source=scripts/llama-source.sh
-. "$here/scripts/llama-source.sh"
-
-cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
-native=${GGML_NATIVE:-ON}
+. "$here/scripts/llama-source.sh" # LLAMA_VERSION, $cache, $native
 cuda=${LLAMA_CUDA:-0}
 rpc=${LLAMA_RPC:-0}
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)

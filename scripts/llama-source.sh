@@ -1,14 +1,22 @@
 # shellcheck shell=bash
-# llama-source.sh - sourced by build-llama.sh and build-llama-tools.sh: the
-# cache key of this machine's llama.cpp build, and fetching llama.cpp's source
-# at the commit LLAMA_VERSION names. The caller has sourced LLAMA_VERSION and
-# defined log().
+# llama-source.sh - sourced by build-llama.sh and build-llama-tools.sh (with
+# $here set to the repository): LLAMA_VERSION's variables, the cache root
+# ($cache: PSYCHE_CACHE, default ~/.cache/psyche), $native (GGML_NATIVE,
+# default ON), the cache key of this machine's llama.cpp build, and fetching
+# llama.cpp's source at the commit LLAMA_VERSION names. The caller defines log().
 #
 # Debian 12 has no llama.cpp, and only Debian's archive and the npm registry
 # are reachable, so the source comes from the npm package node-llama-cpp,
 # which carries the llama.cpp release as a git bundle. We do NOT apply
 # node-llama-cpp's own patches (its PR-22566.diff breaks creating models
 # from metadata).
+
+# shellcheck source=LLAMA_VERSION disable=SC2154 # $here: set by the caller
+. "$here/LLAMA_VERSION"
+# shellcheck disable=SC2034 # used by the scripts that source this one
+cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
+# shellcheck disable=SC2034
+native=${GGML_NATIVE:-ON}
 
 # llama_base_key NATIVE: "llama-<release>-<commit>-<arch>-<cpu flags>", where
 # the CPU flags are a hash of /proc/cpuinfo's, or "portable" when NATIVE is not ON.
