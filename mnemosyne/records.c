@@ -178,6 +178,19 @@ static int put_vector(mem_store *s, int64_t seq, const float *vec, bool replace)
     return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, "storing the memory's vector");
 }
 
+/* Runs sql with every column of r bound (bind_record's numbering); what
+ * names it in the error. 0 or a negative errno with the store's error set. */
+static int exec_record(mem_store *s, const char *sql, const mem_record *r, const char *what)
+{
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    bind_record(st, r);
+    int x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, what);
+}
+
 int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq)
 {
     static const char sql[] =
@@ -185,13 +198,8 @@ int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t
         " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
         " archived_at, archive_reason, supersedes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
-    sqlite3_stmt *st;
-    int rc = mem__prepare(s, sql, &st);
+    int rc = exec_record(s, sql, r, "storing the memory");
     if (rc) return rc;
-    bind_record(st, r);
-    int x = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (x != SQLITE_DONE) return mem__sql_err(s, x, "storing the memory");
     *seq = sqlite3_last_insert_rowid(s->db);
     return put_vector(s, *seq, vec, false);
 }
@@ -207,13 +215,8 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
         " last_accessed = ?7, access_count = ?8, valence = ?9, arousal = ?10, quadrant = ?11, salience = ?12,"
         " importance = ?13, tags = ?14, metadata = ?15, source = ?16, trust = ?17, superseded_by = ?18,"
         " lineage = ?19, archived_at = ?20, archive_reason = ?21, supersedes = ?22 WHERE id = ?1";
-    sqlite3_stmt *st;
-    int rc = mem__prepare(s, sql, &st);
+    int rc = exec_record(s, sql, r, "updating the memory");
     if (rc) return rc;
-    bind_record(st, r);
-    int x = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (x != SQLITE_DONE) return mem__sql_err(s, x, "updating the memory");
     return vec ? put_vector(s, seq, vec, true) : 0;
 }
 
