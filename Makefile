@@ -245,7 +245,7 @@ bench: all $(MODELS) $(BENCHES)
 # lint = clang-format check + clang-tidy (.clang-tidy) + shellcheck. None of
 # them builds anything; clang-tidy needs llama.h, so after a first `make`.
 FORMAT_SRCS := $(wildcard $(addsuffix /*.[ch],$(SRC_DIRS)) tools/*.c bench/*.c tests/unit/*.[ch] tests/fuzz/*.c)
-TIDY_SRCS   := $(wildcard $(addsuffix /*.c,$(SRC_DIRS)) tools/*.c)
+TIDY_SRCS   := $(wildcard $(addsuffix /*.c,$(SRC_DIRS)) tools/*.c bench/*.c)
 SHELL_SRCS  := $(wildcard scripts/*.sh tests/*.sh tests/*/*.sh)
 
 lint: format-check tidy shellcheck

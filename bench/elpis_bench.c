@@ -32,6 +32,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,10 +186,8 @@ static int write_model(const char *vocab_from, const char *out, int embd, int la
         };
         for (size_t k = 0; k < sizeof t / sizeof t[0] && !rc; k++) {
             snprintf(nm, sizeof nm, "blk.%d.%s.weight", il, t[k].name);
-            if (t[k].norm)
-                rc = add_tensor(&m, nm, embd, 0, 1.0f, true);
-            else
-                rc = add_tensor(&m, nm, t[k].in_ff ? ff : embd, t[k].out_ff ? ff : embd, s, false);
+            if (t[k].norm) rc = add_tensor(&m, nm, embd, 0, 1.0f, true);
+            else rc = add_tensor(&m, nm, t[k].in_ff ? ff : embd, t[k].out_ff ? ff : embd, s, false);
         }
     }
     if (!rc) {
@@ -327,12 +326,11 @@ static mcp_client *elpis_start(const opts *o, const char *model, int threads, in
     snprintf(cx, sizeof cx, "%d", n_ctx);
     snprintf(log, sizeof log, "/tmp/elpis_bench.%d.log", (int)getpid());
     char *argv[] = {bin, "--model", (char *)model, "--threads", th, "--ctx", cx, "--log-level", "warn", NULL};
-    /* An empty config: the repository's configs/elpis.toml must not change the
-     * figures. */
+    /* An empty config: a user's elpis.toml must not change the figures. */
     static char cfg[64];
     snprintf(cfg, sizeof cfg, "/tmp/elpis_bench.%d.toml", (int)getpid());
     FILE *f = fopen(cfg, "w");
-    if (f) fclose(f);
+    if (f) (void)fclose(f); /* empty: nothing written to lose */
     setenv("ELPIS_CONFIG", cfg, 1);
     mcp_client *c = NULL;
     char err[512];
@@ -381,10 +379,8 @@ static int elpis_generate(mcp_client *c, cJSON *messages /* owned */, int n, boo
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(res, "usage");
     int got = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens")->valueint;
     if (progress && pc.n == 0) fprintf(stderr, "elpis_bench: no progress notifications arrived\n");
-    if (out)
-        *out = res;
-    else
-        cJSON_Delete(res);
+    if (out) *out = res;
+    else cJSON_Delete(res);
     return got;
 }
 
@@ -421,8 +417,9 @@ static double run_stream_ratio(const opts *o, const char *model, int threads, in
         /* elpis hands out valid UTF-8 (stray bytes become U+FFFD): compare like
          * with like. */
         buf clean = BUF_INIT;
-        utf8_sanitize_append(&clean, text, strlen(text), true);
-        if (cJSON_IsString(content) && k == k2 && !strcmp(content->valuestring, buf_str(&clean))) same++;
+        size_t used;
+        bool sane = !utf8_append_sanitized(&clean, text, strlen(text), true, &used);
+        if (sane && cJSON_IsString(content) && k == k2 && !strcmp(content->valuestring, buf_str(&clean))) same++;
         buf_free(&clean);
         cJSON_Delete(res);
         /* The same call without a progressToken: the server's cost apart from pushing tokens. */
@@ -433,10 +430,9 @@ static double run_stream_ratio(const opts *o, const char *model, int threads, in
     double mb = median(bare_tps, reps), me = median(elpis_tps, reps), mq = median(quiet_tps, reps);
     double bb = best(bare_tps, reps), be = best(elpis_tps, reps), bq = best(quiet_tps, reps);
     printf("  bare libllama loop   %8.0f tok/s  median of %d runs of %d tokens (best %.0f)\n", mb, reps, n, bb);
-    printf("  elpis over MCP       %8.0f tok/s  every token pushed as notifications/progress (best %.0f)\n", me,
-           be);
-    printf("  elpis, no progress   %8.0f tok/s  the whole reply at the end (best %.0f): %.3f of bare, best %.3f\n",
-           mq, bq, mq / mb, bq / bb);
+    printf("  elpis over MCP       %8.0f tok/s  every token pushed as notifications/progress (best %.0f)\n", me, be);
+    printf("  elpis, no progress   %8.0f tok/s  the whole reply at the end (best %.0f): %.3f of bare, best %.3f\n", mq,
+           bq, mq / mb, bq / bb);
     printf("  same text both ways  %d of %d runs\n", same, reps);
     printf("  (a) ratio            %8.3f   (target >= 0.95); best against best %.3f\n", me / mb, be / bb);
     mcp_client_close(c, 5000);
@@ -579,7 +575,7 @@ static void describe_machine(int threads)
                 cpu[strcspn(cpu, "\n")] = '\0';
                 break;
             }
-        fclose(f);
+        (void)fclose(f); /* read-only */
     }
     double load[3] = {0};
     if (getloadavg(load, 3) < 0) load[0] = -1;
@@ -595,53 +591,54 @@ static void usage(void)
                     "                   [--tiny-only | --medium-only]\n");
 }
 
-int main(int argc, char **argv)
+/* The options into *o. Returns -1 to go on, else the exit status (--help: 0, a bad option: 2). */
+static int parse_opts(int argc, char **argv, opts *o)
 {
-    opts o = {.tokens = 400, .reps = 7, .turns = 12, .threads = 0, .tiny = true, .medium = true};
     /* Default build folder: the one this binary lives in
      * (BUILD/bench/elpis_bench). */
-    snprintf(o.build, sizeof o.build, "%s", argv[0]);
-    char *slash = strrchr(o.build, '/');
+    snprintf(o->build, sizeof o->build, "%s", argv[0]);
+    char *slash = strrchr(o->build, '/');
     if (slash) *slash = '\0';
-    slash = strrchr(o.build, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(o.build, sizeof o.build, "build");
+    slash = strrchr(o->build, '/');
+    if (slash) *slash = '\0';
+    else snprintf(o->build, sizeof o->build, "build");
     static const struct option lo[] = {{"build", 1, 0, 'b'},       {"tokens", 1, 0, 'n'},  {"reps", 1, 0, 'r'},
                                        {"turns", 1, 0, 't'},       {"threads", 1, 0, 'j'}, {"tiny-only", 0, 0, 'T'},
                                        {"medium-only", 0, 0, 'M'}, {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    int ch, optidx = 0, bad = 0;
+    while ((ch = getopt_long(argc, argv, "", lo, &optidx)) != -1) {
         switch (ch) {
-        case 'b': snprintf(o.build, sizeof o.build, "%s", optarg); break;
-        case 'n': o.tokens = atoi(optarg); break;
-        case 'r': o.reps = atoi(optarg); break;
-        case 't': o.turns = atoi(optarg); break;
-        case 'j': o.threads = atoi(optarg); break;
-        case 'T': o.medium = false; break;
-        case 'M': o.tiny = false; break;
+        case 'b': snprintf(o->build, sizeof o->build, "%s", optarg); break;
+        case 'n': bad |= parse_int(optarg, 1, INT_MAX, &o->tokens); break;
+        case 'r': bad |= parse_int(optarg, 1, INT_MAX, &o->reps); break;
+        case 't': bad |= parse_int(optarg, 1, INT_MAX, &o->turns); break;
+        case 'j': bad |= parse_int(optarg, 0, INT_MAX, &o->threads); break;
+        case 'T': o->medium = false; break;
+        case 'M': o->tiny = false; break;
         default: usage(); return ch == 'h' ? 0 : 2;
         }
+        if (bad) {
+            fprintf(stderr, "elpis_bench: --%s wants a positive whole number, got '%s'\n", lo[optidx].name, optarg);
+            return 2;
+        }
     }
-    if (o.reps < 1) o.reps = 1;
-    if (o.reps > MAX_REPS) o.reps = MAX_REPS;
-    if (o.tokens < 8) o.tokens = 8;
-    int threads = o.threads > 0 ? o.threads : cores();
+    if (o->reps < 1) o->reps = 1;
+    if (o->reps > MAX_REPS) o->reps = MAX_REPS;
+    if (o->tokens < 8) o->tokens = 8;
+    return -1;
+}
 
-    llama_log_set(silent_log, NULL);
-    llama_backend_init();
-    describe_machine(threads);
-
-    char tiny[1100], medium[1100];
-    snprintf(tiny, sizeof tiny, "%s/models/tiny-chat.gguf", o.build);
-    snprintf(medium, sizeof medium, "%s/models/bench-medium.gguf", o.build);
+/* The model paths under o->build; writes bench-medium.gguf when it is wanted and missing. 0 or 1 (reported). */
+static int prepare_models(const opts *o, char *tiny, char *medium, size_t len)
+{
+    snprintf(tiny, len, "%s/models/tiny-chat.gguf", o->build);
+    snprintf(medium, len, "%s/models/bench-medium.gguf", o->build);
     struct stat st;
     if (stat(tiny, &st) != 0) {
         fprintf(stderr, "elpis_bench: %s is missing: run make test-models\n", tiny);
         return 1;
     }
-    if (o.medium && stat(medium, &st) != 0) {
+    if (o->medium && stat(medium, &st) != 0) {
         double t0 = now_s();
         int rc = write_model(tiny, medium, 256, 4, 8, 768, 1024);
         if (rc) {
@@ -652,7 +649,21 @@ int main(int argc, char **argv)
                "F32) in %.1f s\n",
                medium, now_s() - t0);
     }
+    return 0;
+}
 
+int main(int argc, char **argv)
+{
+    opts o = {.tokens = 400, .reps = 7, .turns = 12, .threads = 0, .tiny = true, .medium = true};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
+    int threads = o.threads > 0 ? o.threads : cores();
+    llama_log_set(silent_log, NULL);
+    llama_backend_init();
+    describe_machine(threads);
+
+    char tiny[1100], medium[1100];
+    if (prepare_models(&o, tiny, medium, sizeof tiny)) return 1;
     struct {
         const char *name, *path;
         int ctx, tokens, reply;

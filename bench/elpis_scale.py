@@ -18,39 +18,19 @@ are medians. llama-server comes from scripts/build-llama-tools.sh."""
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from mcp import Client  # noqa: E402
+from mcp import Client, empty_config, free_port  # noqa: E402
 
 
-EMPTY = os.path.join(tempfile.gettempdir(), "elpis-scale-empty-%d.toml" % os.getpid())
-with open(EMPTY, "w") as _f:
-    _f.write("# defaults\n")
-
-
-def pump(c, until, timeout=60):
-    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
-    while not until():
-        m = c.read_message(timeout)
-        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
-            c.responses[m["id"]] = m
-        else:
-            c.notifications.append(m)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+EMPTY = empty_config("scale")
 
 
 def prompt(i):
@@ -137,7 +117,7 @@ def elpis_ttft(c, long_text):
     t0 = time.monotonic()
     sid = c.request_async("tools/call", {"name": "generate", "arguments": {
         "messages": prompt(99), "max_tokens": 4, "temperature": 0}}, progress_token="t")
-    pump(c, lambda: any(n.get("params", {}).get("progressToken") == "t" for n in c.notifications), 600)
+    c.pump(lambda: any(n.get("params", {}).get("progressToken") == "t" for n in c.notifications), 600)
     first = time.monotonic() - t0
     c.wait(sid, 600)
     if rid:

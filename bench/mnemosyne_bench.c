@@ -11,6 +11,7 @@
  * the BM25 leg work as it would on real text. Seeded: the same data every run. */
 #include <errno.h>
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,8 @@ static double zipf_cdf[VOCAB];
 
 static void make_vocab(void)
 {
-    static const char *syl[] = {"ka", "lo", "mi", "ren", "to", "sa", "vel", "dor", "an", "ti", "bru", "ne", "gar",
-                                "os", "le", "quin", "pa", "ri", "mo", "zen", "ul", "fa", "ke", "dru"};
+    static const char *syl[] = {"ka",  "lo", "mi", "ren",  "to", "sa", "vel", "dor", "an", "ti", "bru", "ne",
+                                "gar", "os", "le", "quin", "pa", "ri", "mo",  "zen", "ul", "fa", "ke",  "dru"};
     size_t ns = sizeof syl / sizeof syl[0];
     for (int i = 0; i < VOCAB; i++) {
         int n = 1 + (int)(rnd() % 3);
@@ -73,7 +74,8 @@ static void sentence(char *out, size_t cap, int nmin, int nmax)
     int n = nmin + (int)(rnd() % (unsigned)(nmax - nmin + 1));
     size_t u = 0;
     out[0] = 0;
-    for (int i = 0; i < n && u + 20 < cap; i++) u += (size_t)snprintf(out + u, cap - u, "%s%s", i ? " " : "", zipf_word());
+    for (int i = 0; i < n && u + 20 < cap; i++)
+        u += (size_t)snprintf(out + u, cap - u, "%s%s", i ? " " : "", zipf_word());
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -197,12 +199,17 @@ int main(int argc, char **argv)
 {
     int max = 100000, nq = 300;
     const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--max") && i + 1 < argc) max = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--queries") && i + 1 < argc) nq = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-        else {
-            fprintf(stderr, "usage: mnemosyne_bench [--max N] [--queries Q] [--dir DIR]\n");
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL; /* every flag takes a value */
+        int bad = -EINVAL;
+        if (!strcmp(argv[i], "--max")) bad = parse_int(v, 1, INT_MAX, &max);
+        else if (!strcmp(argv[i], "--queries")) bad = parse_int(v, 1, INT_MAX, &nq);
+        else if (!strcmp(argv[i], "--dir") && v) dir = v, bad = 0;
+        if (bad) {
+            fprintf(stderr,
+                    "mnemosyne_bench: bad argument '%s' (N and Q are positive whole numbers)\n"
+                    "usage: mnemosyne_bench [--max N] [--queries Q] [--dir DIR]\n",
+                    argv[i]);
             return 2;
         }
     }
@@ -245,8 +252,7 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("  consolidation of a %d-memory batch: %.1f ms (%d clusters, %d promoted, %d archived)\n",
-               r.total_processed, (now_mono() - t0) * 1e3, r.clusters_formed, r.memories_promoted,
-               r.memories_archived);
+               r.total_processed, (now_mono() - t0) * 1e3, r.clusters_formed, r.memories_promoted, r.memories_archived);
         mem_consolidation_report_free(&r);
         mem_stats st;
         mem_store_stats(s, &st);

@@ -24,6 +24,8 @@
  * one-line facts among longer chatter, asked directly, paraphrased, and
  * knowledge updates stored seconds apart. */
 #include <math.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +46,14 @@ static double ru(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
 #define PICK(a) (a)[ri((int)(sizeof(a) / sizeof((a)[0])))]
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *firsts[] = {"Marta", "Tomas", "Ines", "Oskar", "Leila", "Bruno", "Hana", "Felix", "Greta",
-                               "Ravi", "Sofia", "Jonas", "Amara", "Pavel", "Yuki", "Elena", "Diego", "Nora",
-                               "Karim", "Lucia", "Mateo", "Freya", "Idris", "Olga", "Sami", "Vera", "Hugo",
-                               "Alma", "Emil", "Zara", "Nikolai", "Talia", "Anton", "Mira", "Cyrus", "Lena"};
-static const char *lasts[] = {"Quist", "Berg", "Moreau", "Okafor", "Lindqvist", "Castell", "Novak", "Tanaka",
-                              "Reyes", "Haddad", "Kowalski", "Ferreira", "Nakamura", "Olsen", "Duarte", "Varga",
-                              "Brennan", "Ishikawa", "Marchetti", "Sorensen", "Adeyemi", "Petrov", "Laine"};
+static const char *firsts[] = {"Marta", "Tomas", "Ines",  "Oskar",   "Leila", "Bruno", "Hana",  "Felix", "Greta",
+                               "Ravi",  "Sofia", "Jonas", "Amara",   "Pavel", "Yuki",  "Elena", "Diego", "Nora",
+                               "Karim", "Lucia", "Mateo", "Freya",   "Idris", "Olga",  "Sami",  "Vera",  "Hugo",
+                               "Alma",  "Emil",  "Zara",  "Nikolai", "Talia", "Anton", "Mira",  "Cyrus", "Lena"};
+static const char *lasts[] = {"Quist",     "Berg",     "Moreau",  "Okafor", "Lindqvist", "Castell",
+                              "Novak",     "Tanaka",   "Reyes",   "Haddad", "Kowalski",  "Ferreira",
+                              "Nakamura",  "Olsen",    "Duarte",  "Varga",  "Brennan",   "Ishikawa",
+                              "Marchetti", "Sorensen", "Adeyemi", "Petrov", "Laine"};
 
 typedef struct attr {
     const char *name;
@@ -62,13 +65,14 @@ typedef struct attr {
 
 static const attr attrs[] = {
     {"job",
-     {"veterinarian", "pharmacist", "architect", "carpenter", "translator", "nurse", "pilot", "librarian",
-      "geologist", "chef", "electrician", "journalist", "dentist", "sculptor", "accountant", NULL},
-     {"%1$s told me about starting work as a %2$s last month.", "Catching up with %1$s: the new job as a %2$s means long shifts.",
+     {"veterinarian", "pharmacist", "architect", "carpenter", "translator", "nurse", "pilot", "librarian", "geologist",
+      "chef", "electrician", "journalist", "dentist", "sculptor", "accountant", NULL},
+     {"%1$s told me about starting work as a %2$s last month.",
+      "Catching up with %1$s: the new job as a %2$s means long shifts.",
       "%1$s finally got hired as a %2$s after the interviews."},
      {"What work does %1$s do?", "What is %1$s's job?", "What does %1$s do for a living?"},
-     {"%1$s complained that work email never stops, even on holiday.", "%1$s forwarded me a job posting for a %2$s; not interested.",
-      "%1$s asked if I knew a good %2$s in town."}},
+     {"%1$s complained that work email never stops, even on holiday.",
+      "%1$s forwarded me a job posting for a %2$s; not interested.", "%1$s asked if I knew a good %2$s in town."}},
     {"city",
      {"Lisbon", "Porto", "Tallinn", "Krakow", "Ghent", "Bergen", "Valencia", "Turku", "Ljubljana", "Bologna", "Graz",
       "Aarhus", "Leeds", "Lyon", "Gdansk", NULL},
@@ -78,8 +82,8 @@ static const attr attrs[] = {
      {"%1$s spent a weekend in %2$s for a friend's wedding.", "%1$s says the trains to %2$s are always late.",
       "%1$s lives for football on Sundays, apparently."}},
     {"pet",
-     {"a beagle named Pickle", "a grey cat called Mochi", "a parrot named Kiwi", "two rabbits", "a tortoise named Atlas",
-      "a husky called Juno", "a hamster named Biscuit", "an old tabby called Sergeant", NULL},
+     {"a beagle named Pickle", "a grey cat called Mochi", "a parrot named Kiwi", "two rabbits",
+      "a tortoise named Atlas", "a husky called Juno", "a hamster named Biscuit", "an old tabby called Sergeant", NULL},
      {"%1$s adopted %2$s from the shelter.", "%1$s has a new pet: %2$s.", "%1$s got %2$s for the kids."},
      {"What pet does %1$s have?", "Which animal did %1$s adopt?", "Does %1$s have any animals at home?"},
      {"%1$s is allergic to the neighbour's pet, sadly.", "%1$s watched a documentary about %2$s.",
@@ -128,9 +132,10 @@ static const char *chatter[] = {
     "Then we compared notes on running shoes.",
 };
 
-static const char *topics[] = {"the quarterly budget", "a podcast on ancient Rome", "the heat pump", "tax returns",
-                               "a board game night", "the marathon training plan", "the school fundraiser",
-                               "a broken laptop hinge", "garden compost", "the team offsite", "a film festival"};
+static const char *topics[] = {
+    "the quarterly budget", "a podcast on ancient Rome",  "the heat pump",         "tax returns",
+    "a board game night",   "the marathon training plan", "the school fundraiser", "a broken laptop hinge",
+    "garden compost",       "the team offsite",           "a film festival"};
 
 typedef struct fact {
     int person, attr, value;
@@ -228,15 +233,30 @@ typedef struct sfact {
 } sfact;
 
 static const sfact sfacts[] = {
-    {"%s's cat is called %s.", "%s's cat is now called %s.", "What is %s's cat called?",
-     "Which name did %s give the kitten?", {"Miso", "Pickle", "Juno", "Atlas", "Biscuit", "Mochi", "Tom", "Kiwi"}},
-    {"%s works as a %s.", "%s now works as a %s.", "What does %s work as?", "What is %s's profession?",
+    {"%s's cat is called %s.",
+     "%s's cat is now called %s.",
+     "What is %s's cat called?",
+     "Which name did %s give the kitten?",
+     {"Miso", "Pickle", "Juno", "Atlas", "Biscuit", "Mochi", "Tom", "Kiwi"}},
+    {"%s works as a %s.",
+     "%s now works as a %s.",
+     "What does %s work as?",
+     "What is %s's profession?",
      {"nurse", "pilot", "carpenter", "beekeeper", "translator", "chef", "dentist", "geologist"}},
-    {"%s lives in %s.", "%s now lives in %s.", "Where does %s live?", "Which town is %s's home?",
+    {"%s lives in %s.",
+     "%s now lives in %s.",
+     "Where does %s live?",
+     "Which town is %s's home?",
      {"Porto", "Graz", "Lisbon", "Tallinn", "Ghent", "Bergen", "Turku", "Leeds"}},
-    {"%s likes %s.", "%s now likes %s.", "What does %s like to drink?", "What is %s's favourite beverage?",
+    {"%s likes %s.",
+     "%s now likes %s.",
+     "What does %s like to drink?",
+     "What is %s's favourite beverage?",
      {"green tea", "black coffee", "mint tea", "hot cocoa", "oolong", "espresso", "chai", "lemonade"}},
-    {"%s plays the %s.", "%s now plays the %s.", "What does %s play?", "Which instrument is %s learning?",
+    {"%s plays the %s.",
+     "%s now plays the %s.",
+     "What does %s play?",
+     "Which instrument is %s learning?",
      {"cello", "banjo", "trumpet", "harp", "drums", "oboe", "violin", "ukulele"}},
 };
 #define NSFACT COUNT(sfacts)
@@ -282,7 +302,7 @@ static sq *short_facts_build(mem_store *st, int npeople, int nchat, char (**ids)
 {
     int cap = npeople * 2 + nchat + 16, n = 0;
     *ids = calloc((size_t)cap, MEM_ID_LEN);
-    sq *qs = calloc((size_t)(npeople * 3 + 1), sizeof *qs);
+    sq *qs = calloc((size_t)npeople * 3 + 1, sizeof *qs);
     char name[64], text[512];
     *nq = 0;
     for (int p = 0; p < npeople; p++) {
@@ -322,9 +342,12 @@ static void short_facts_report(mem_store *st, const sq *qs, int nq, char (*ids)[
         const char *name;
         bool bm25, vec;
         int quality;
-    } m[] = {{"BM25 only", true, false, 0}, {"vector only", false, true, 0}, {"hybrid (RRF)", true, true, 0},
+    } m[] = {{"BM25 only", true, false, 0},
+             {"vector only", false, true, 0},
+             {"hybrid (RRF)", true, true, 0},
              {"hybrid + quality (the default)", true, true, 1}};
-    printf("\n| method | R@5 direct | R@5 paraphrase | R@5 update (new) | update: new ranked above old | new ranked 1st |\n");
+    printf("\n| method | R@5 direct | R@5 paraphrase | R@5 update (new) | update: new ranked above old | new ranked "
+           "1st |\n");
     printf("|---|---|---|---|---|---|\n");
     for (int mi = 0; mi < COUNT(m); mi++) {
         int hit[3] = {0}, tot[3] = {0}, above = 0, first = 0;
@@ -366,11 +389,12 @@ static int short_facts_bench(const char *dir, const char *model, double length_w
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
-    char (*ids)[MEM_ID_LEN];
+    char(*ids)[MEM_ID_LEN];
     int nq;
     sq *qs = short_facts_build(st, npeople, nchat, &ids, &nq);
-    printf("\nshort facts: %d people (one fact each, every 4th restated 5 s later), %d chatter memories, %d questions\n",
-           npeople, nchat, nq);
+    printf(
+        "\nshort facts: %d people (one fact each, every 4th restated 5 s later), %d chatter memories, %d questions\n",
+        npeople, nchat, nq);
     short_facts_report(st, qs, nq, ids);
     mem_store_close(st);
     free(ids);
@@ -385,117 +409,219 @@ typedef struct method {
     int store; /* 0 default store, 1 the store without the length factor */
 } method;
 
-int main(int argc, char **argv)
+typedef struct recall_opts {
+    int npeople, nfiller, mult; /* mult: candidate multiplier, 0 = the store's */
+    double length_weight;       /* < 0: the store's */
+    const char *model;          /* embedding GGUF, NULL = hashed n-grams */
+} recall_opts;
+
+/* Reads the flags into *o (and the seed into rs). 0, or 2 after the usage. */
+static int parse_args(int argc, char **argv, recall_opts *o)
 {
-    int npeople = 60, nfiller = 6000, mult = 0;
-    double length_weight = -1;
-    const char *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seed") && i + 1 < argc) rs = (strtoull(argv[++i], NULL, 10) + 1) * 0x9E3779B97F4A7C15ULL | 1;
-        else if (!strcmp(argv[i], "--people") && i + 1 < argc) npeople = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--filler") && i + 1 < argc) nfiller = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--candidates") && i + 1 < argc) mult = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--length-weight") && i + 1 < argc) length_weight = atof(argv[++i]);
-        else {
-            fprintf(stderr, "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M] "
-                            "[--length-weight W]\n");
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL; /* every flag takes a value */
+        long long seed;
+        int bad = -EINVAL;
+        if (!strcmp(a, "--seed") && !(bad = parse_ll(v, 0, LLONG_MAX, &seed)))
+            rs = ((unsigned long long)seed + 1) * 0x9E3779B97F4A7C15ULL | 1;
+        else if (!strcmp(a, "--people")) bad = parse_int(v, 1, 100000, &o->npeople);
+        else if (!strcmp(a, "--filler")) bad = parse_int(v, 0, INT_MAX, &o->nfiller);
+        else if (!strcmp(a, "--model") && v) o->model = v, bad = 0;
+        else if (!strcmp(a, "--candidates")) bad = parse_int(v, 0, 1000, &o->mult);
+        else if (!strcmp(a, "--length-weight")) bad = parse_double(v, &o->length_weight);
+        if (bad) {
+            fprintf(stderr, "mnemosyne_recall: bad argument '%s'\n", argv[i]);
+            fprintf(stderr,
+                    "usage: mnemosyne_recall [--seed S] [--people N] [--filler N] [--model GGUF] [--candidates M] "
+                    "[--length-weight W]\n");
             return 2;
         }
     }
-    log_init("recall", LOG_WARN, NULL);
-    NOW = 1800000000.0;
-    hay h = {0};
-    int nq_cap = npeople * NATTR + 16;
-    question *qs = calloc((size_t)nq_cap, sizeof *qs);
-    int nq = 0;
+    return 0;
+}
+
+/* The question (if any) about attribute a of person p, appended at qs[*nq].
+ * value/evid: what was stated of each person's attributes (-1: nothing). */
+static void ask(hay *h, question *qs, int *nq, const int *value, const int *evid, int npeople, int p, int a)
+{
+    char n1[64], n2[64];
+    person_name(p, n1, sizeof n1);
+    question *q = &qs[*nq];
+    int e = evid[p * NATTR + a];
+    q->outdated = -1;
+    if (e < 0) { /* abstention: never stated */
+        if (ri(3)) return;
+        q->type = 3;
+        snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+        (*nq)++;
+        return;
+    }
+    int r = ri(10);
+    if (r < 6) { /* single */
+        q->type = 0;
+        snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+        q->evidence[0] = e;
+        q->n_evidence = 1;
+    } else if (r < 8) { /* knowledge update: a newer statement supersedes the planted one */
+        int nv = (value[p * NATTR + a] + 1 + ri(nvalues(a) - 1)) % nvalues(a);
+        h->recs[e].created_at = h->recs[e].last_accessed = NOW - (90 + ru() * 90) * 86400.0;
+        int e2 = plant(h, p, a, nv, 1 + ru() * 20);
+        q->type = 2;
+        snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
+        q->evidence[0] = e2;
+        q->n_evidence = 1;
+        q->outdated = e;
+    } else { /* multi-session: the same fact of two people */
+        int p2 = ri(npeople);
+        int e2 = p2 != p ? evid[p2 * NATTR + a] : -1;
+        if (e2 < 0) return;
+        person_name(p2, n2, sizeof n2);
+        char both[160];
+        snprintf(both, sizeof both, "%s and %s", n1, n2);
+        q->type = 1;
+        snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], both);
+        q->evidence[0] = e;
+        q->evidence[1] = e2;
+        q->n_evidence = 2;
+    }
+    (*nq)++;
+}
+
+/* The haystack in *h and the questions about it (malloc'd, *nq of them). */
+static question *build(hay *h, const recall_opts *o, int *nq)
+{
+    int np = o->npeople;
+    question *qs = calloc((size_t)np * NATTR + 16, sizeof *qs);
     /* each person: a random subset of attributes is stated, the rest are abstention material */
-    int *value = malloc(sizeof(int) * (size_t)(npeople * NATTR));
-    int *evid = malloc(sizeof(int) * (size_t)(npeople * NATTR));
-    for (int p = 0; p < npeople; p++) {
+    int *value = malloc(sizeof(int) * (size_t)np * NATTR);
+    int *evid = malloc(sizeof(int) * (size_t)np * NATTR);
+    if (!qs || !value || !evid) {
+        fprintf(stderr, "mnemosyne_recall: out of memory\n");
+        exit(1);
+    }
+    for (int p = 0; p < np; p++) {
         for (int a = 0; a < NATTR; a++) {
             value[p * NATTR + a] = -1;
             evid[p * NATTR + a] = -1;
             if (ri(100) < 55) {
                 value[p * NATTR + a] = ri(nvalues(a));
-                evid[p * NATTR + a] = plant(&h, p, a, value[p * NATTR + a], ru() * 180);
+                evid[p * NATTR + a] = plant(h, p, a, value[p * NATTR + a], ru() * 180);
             }
         }
     }
-    for (int i = 0; i < nfiller; i++) filler(&h, npeople);
-    char n1[64], n2[64];
-    for (int p = 0; p < npeople; p++) {
-        person_name(p, n1, sizeof n1);
-        for (int a = 0; a < NATTR; a++) {
-            question *q = &qs[nq];
-            int e = evid[p * NATTR + a];
-            if (e < 0) { /* abstention: never stated */
-                if (ri(3)) continue;
-                q->type = 3;
-                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
-                q->outdated = -1;
-                nq++;
-                continue;
-            }
-            int r = ri(10);
-            if (r < 6) { /* single */
-                q->type = 0;
-                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
-                q->evidence[0] = e;
-                q->n_evidence = 1;
-                q->outdated = -1;
-                nq++;
-            } else if (r < 8) { /* knowledge update: a newer statement supersedes the planted one */
-                int nv = (value[p * NATTR + a] + 1 + ri(nvalues(a) - 1)) % nvalues(a);
-                h.recs[e].created_at = h.recs[e].last_accessed = NOW - (90 + ru() * 90) * 86400.0;
-                int e2 = plant(&h, p, a, nv, 1 + ru() * 20);
-                q->type = 2;
-                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], n1);
-                q->evidence[0] = e2;
-                q->n_evidence = 1;
-                q->outdated = e;
-                nq++;
-            } else { /* multi-session: the same fact of two people */
-                int p2 = ri(npeople);
-                int e2 = p2 != p ? evid[p2 * NATTR + a] : -1;
-                if (e2 < 0) continue;
-                person_name(p2, n2, sizeof n2);
-                char both[160];
-                snprintf(both, sizeof both, "%s and %s", n1, n2);
-                q->type = 1;
-                snprintf(q->text, sizeof q->text, attrs[a].ask[ri(3)], both);
-                q->evidence[0] = e;
-                q->evidence[1] = e2;
-                q->n_evidence = 2;
-                q->outdated = -1;
-                nq++;
-            }
-        }
-    }
-    char dir[] = "/tmp/mnemosyne-recall-XXXXXX", path[128], err[1024];
-    if (!mkdtemp(dir)) return 1;
+    for (int i = 0; i < o->nfiller; i++) filler(h, np);
+    *nq = 0;
+    for (int p = 0; p < np; p++)
+        for (int a = 0; a < NATTR; a++) ask(h, qs, nq, value, evid, np, p, a);
+    free(value);
+    free(evid);
+    return qs;
+}
+
+/* st[0] holds the haystack under dir; st[1] is the same file without the length factor. 0 or 1 (reported). */
+static int open_stores(const char *dir, const recall_opts *o, hay *h, mem_store *st[2])
+{
+    char path[128], err[1024];
     snprintf(path, sizeof path, "%s/recall.db", dir);
     mem_store_params sp;
     mem_store_default_params(&sp);
     sp.path = path;
     sp.synchronous_full = false;
-    sp.embed.model_path = model;
-    if (mult > 0) sp.retrieval.candidate_multiplier = mult;
-    if (length_weight >= 0) sp.retrieval.length_weight = length_weight;
-    mem_store *st[2];
+    sp.embed.model_path = o->model;
+    if (o->mult > 0) sp.retrieval.candidate_multiplier = o->mult;
+    if (o->length_weight >= 0) sp.retrieval.length_weight = o->length_weight;
     if (mem_store_open(&sp, &st[0], err, sizeof err)) {
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
     size_t imp, skip;
-    if (mem_store_import(st[0], h.recs, (size_t)h.n, true, &imp, &skip)) {
+    if (mem_store_import(st[0], h->recs, (size_t)h->n, true, &imp, &skip)) {
         fprintf(stderr, "import: %s\n", mem_store_errmsg(st[0]));
         return 1;
     }
     sp.retrieval.length_factor = false; /* length factor 1 for every memory */
-    if (mem_store_open(&sp, &st[1], err, sizeof err)) return 1;
+    if (mem_store_open(&sp, &st[1], err, sizeof err)) {
+        fprintf(stderr, "open: %s\n", err);
+        return 1;
+    }
     for (int i = 0; i < 2; i++) mem_store_set_time(st[i], NOW);
+    return 0;
+}
 
+/* One method's sums over the questions. */
+typedef struct tally {
+    double r5[4], r10[4], top_ans, top_abs;
+    int stale_first, n_ans;
+} tally;
+
+/* Scores the results res[0..n) of question q into t. */
+static void score(const hay *h, const question *q, const mem_record *res, size_t n, tally *t)
+{
+    double top = n ? res[0].relevance : 0;
+    if (q->type == 3) {
+        t->top_abs += top;
+        return;
+    }
+    t->top_ans += top;
+    t->n_ans++;
+    int f5 = 0, f10 = 0, pos_new = 99, pos_old = 99;
+    for (size_t k = 0; k < n; k++) {
+        for (int e = 0; e < q->n_evidence; e++)
+            if (!strcmp(res[k].id, h->recs[q->evidence[e]].id)) {
+                f10++;
+                f5 += k < 5;
+                if (e == 0) pos_new = (int)k;
+            }
+        if (q->outdated >= 0 && !strcmp(res[k].id, h->recs[q->outdated].id)) pos_old = (int)k;
+    }
+    t->r5[q->type] += (double)f5 / q->n_evidence;
+    t->r10[q->type] += (double)f10 / q->n_evidence;
+    if (q->type == 2 && pos_old < pos_new) t->stale_first++;
+}
+
+/* Asks every question with method m and prints its row. 0 or 1 (reported). */
+static int run_method(const method *m, mem_store *const st[2], const hay *h, const question *qs, int nq,
+                      const int per_type[4])
+{
+    tally t = {0};
+    for (int i = 0; i < nq; i++) {
+        mem_query mq;
+        mem_query_default(&mq);
+        mq.text = qs[i].text;
+        mq.n_results = 10;
+        mq.use_bm25 = m->bm25;
+        mq.use_vector = m->vec;
+        mq.quality = m->quality;
+        mq.touch = false;
+        mem_record *res;
+        size_t n;
+        if (mem_store_search(st[m->store], &mq, &res, &n)) {
+            fprintf(stderr, "search: %s\n", mem_store_errmsg(st[m->store]));
+            return 1;
+        }
+        score(h, &qs[i], res, n, &t);
+        mem_records_free(res, n);
+    }
+    double all5 = (t.r5[0] + t.r5[1] + t.r5[2]) / t.n_ans, all10 = (t.r10[0] + t.r10[1] + t.r10[2]) / t.n_ans;
+    printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %d/%d | %.3f / %.3f |\n", m->name, all5, all10,
+           t.r5[0] / per_type[0], per_type[1] ? t.r5[1] / per_type[1] : 0, per_type[2] ? t.r5[2] / per_type[2] : 0,
+           t.stale_first, per_type[2], t.top_ans / t.n_ans, per_type[3] ? t.top_abs / per_type[3] : 0);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    recall_opts o = {.npeople = 60, .nfiller = 6000, .length_weight = -1};
+    if (parse_args(argc, argv, &o)) return 2;
+    log_init("recall", LOG_WARN, NULL);
+    NOW = 1800000000.0;
+    hay h = {0};
+    int nq;
+    question *qs = build(&h, &o, &nq);
+    char dir[] = "/tmp/mnemosyne-recall-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    mem_store *st[2];
+    if (open_stores(dir, &o, &h, st)) return 1;
     static const method methods[] = {
         {"BM25 only", true, false, 0, 0},
         {"vector only", false, true, 0, 0},
@@ -503,70 +629,22 @@ int main(int argc, char **argv)
         {"hybrid + quality", true, true, 1, 0},
         {"hybrid + quality, no length factor", true, true, 1, 1},
     };
-    static const char *tname[] = {"single", "multi", "update", "abstain"};
     int per_type[4] = {0};
     for (int i = 0; i < nq; i++) per_type[qs[i].type]++;
     printf("mnemosyne_recall: %d memories (%d people, %d filler), %d questions (single %d, multi %d, update %d, "
            "abstain %d), embedding %s\n\n",
-           h.n, npeople, nfiller, nq, per_type[0], per_type[1], per_type[2], per_type[3],
+           h.n, o.npeople, o.nfiller, nq, per_type[0], per_type[1], per_type[2], per_type[3],
            mem_embedder_name(mem_store_embedder(st[0])));
-    printf("| method | R@5 all | R@10 all | R@5 single | R@5 multi | R@5 update | outdated above new | top-1 score answerable / abstain |\n");
+    printf("| method | R@5 all | R@10 all | R@5 single | R@5 multi | R@5 update | outdated above new | top-1 score "
+           "answerable / abstain |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
-    for (int mi = 0; mi < COUNT(methods); mi++) {
-        const method *m = &methods[mi];
-        double r5[4] = {0}, r10[4] = {0}, top_ans = 0, top_abs = 0;
-        int stale_first = 0, n_ans = 0;
-        for (int i = 0; i < nq; i++) {
-            question *q = &qs[i];
-            mem_query mq;
-            mem_query_default(&mq);
-            mq.text = q->text;
-            mq.n_results = 10;
-            mq.use_bm25 = m->bm25;
-            mq.use_vector = m->vec;
-            mq.quality = m->quality;
-            mq.touch = false;
-            mem_record *res;
-            size_t n;
-            if (mem_store_search(st[m->store], &mq, &res, &n)) {
-                fprintf(stderr, "search: %s\n", mem_store_errmsg(st[m->store]));
-                return 1;
-            }
-            double top = n ? res[0].relevance : 0;
-            if (q->type == 3) {
-                top_abs += top;
-            } else {
-                top_ans += top;
-                n_ans++;
-                int f5 = 0, f10 = 0, pos_new = 99, pos_old = 99;
-                for (size_t k = 0; k < n; k++) {
-                    for (int e = 0; e < q->n_evidence; e++)
-                        if (!strcmp(res[k].id, h.recs[q->evidence[e]].id)) {
-                            f10++;
-                            f5 += k < 5;
-                            if (e == 0) pos_new = (int)k;
-                        }
-                    if (q->outdated >= 0 && !strcmp(res[k].id, h.recs[q->outdated].id)) pos_old = (int)k;
-                }
-                r5[q->type] += (double)f5 / q->n_evidence;
-                r10[q->type] += (double)f10 / q->n_evidence;
-                if (q->type == 2 && pos_old < pos_new) stale_first++;
-            }
-            mem_records_free(res, n);
-        }
-        double all5 = (r5[0] + r5[1] + r5[2]) / n_ans, all10 = (r10[0] + r10[1] + r10[2]) / n_ans;
-        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %d/%d | %.3f / %.3f |\n", m->name, all5, all10,
-               r5[0] / per_type[0], per_type[1] ? r5[1] / per_type[1] : 0, per_type[2] ? r5[2] / per_type[2] : 0,
-               stale_first, per_type[2], top_ans / n_ans, per_type[3] ? top_abs / per_type[3] : 0);
-    }
-    (void)tname;
+    for (int mi = 0; mi < COUNT(methods); mi++)
+        if (run_method(&methods[mi], st, &h, qs, nq, per_type)) return 1;
     for (int i = 0; i < 2; i++) mem_store_close(st[i]);
-    if (short_facts_bench(dir, model, length_weight, 80, 1200)) return 1;
+    if (short_facts_bench(dir, o.model, o.length_weight, 80, 1200)) return 1;
     for (int i = 0; i < h.n; i++) mem_record_clear(&h.recs[i]);
     free(h.recs);
     free(qs);
-    free(value);
-    free(evid);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "toml.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -250,23 +251,19 @@ static void known_list(const cfg_key *keys, size_t n, const char *section, buf *
     }
 }
 
-static int unknown_key(const cfg_key *keys, size_t n, const char *section, const char *key, char *err,
-                       size_t errlen)
+static int unknown_key(const cfg_key *keys, size_t n, const char *section, const char *key, char *err, size_t errlen)
 {
     buf known = BUF_INIT;
     int rc;
     if (!*section && !section_known(keys, n, "")) {
         known_list(keys, n, NULL, &known);
-        rc = failf(err, errlen, -EINVAL, "key '%s' must be in a section (known sections: %s)", key,
-                   buf_str(&known));
+        rc = failf(err, errlen, -EINVAL, "key '%s' must be in a section (known sections: %s)", key, buf_str(&known));
     } else if (!*section) {
         known_list(keys, n, section, &known);
-        rc = failf(err, errlen, -EINVAL, "unknown key '%s' outside any section (known keys: %s)", key,
-                   buf_str(&known));
+        rc = failf(err, errlen, -EINVAL, "unknown key '%s' outside any section (known keys: %s)", key, buf_str(&known));
     } else {
         known_list(keys, n, section, &known);
-        rc = failf(err, errlen, -EINVAL, "unknown key '%s' in [%s] (known keys: %s)", key, section,
-                   buf_str(&known));
+        rc = failf(err, errlen, -EINVAL, "unknown key '%s' in [%s] (known keys: %s)", key, section, buf_str(&known));
     }
     buf_free(&known);
     return rc;
@@ -287,8 +284,7 @@ static int on_item(void *ud, const toml_item *it, char *err, size_t errlen)
         if (section_known(c->keys, c->n, it->section)) return 0;
         buf known = BUF_INIT;
         known_list(c->keys, c->n, NULL, &known);
-        int rc = failf(err, errlen, -EINVAL, "unknown section [%s] (known sections: %s)", it->section,
-                       buf_str(&known));
+        int rc = failf(err, errlen, -EINVAL, "unknown section [%s] (known sections: %s)", it->section, buf_str(&known));
         buf_free(&known);
         return rc;
     }
@@ -329,32 +325,22 @@ static int on_item(void *ud, const toml_item *it, char *err, size_t errlen)
 
 static int load_file(const cfg_key *keys, size_t n, const char *file, bool required, char *err, size_t errlen)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        int e = errno;
-        if (e == ENOENT && !required) {
-            snprintf(src_file, sizeof src_file, " + %s (not found)", file);
-            return 0;
-        }
-        return failf(err, errlen, -e, "%s: cannot open: %s", file, strerror(e));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file_all(file, CFG_MAX_FILE, &text, &len);
+    if (rc == -ENOENT && !required) {
+        snprintf(src_file, sizeof src_file, " + %s (not found)", file);
+        return 0;
     }
-    buf text = BUF_INIT;
-    char chunk[4096];
-    size_t got;
-    int rc = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&text, chunk, got))) break;
-    if (!rc && ferror(f)) {
-        int e = errno ? errno : EIO;
-        rc = failf(err, errlen, -e, "%s: cannot read: %s", file, strerror(e));
-    }
-    fclose(f);
-    if (rc == -ENOMEM) failf(err, errlen, rc, "%s: out of memory", file);
-    if (!rc) {
-        load_ctx c = {keys, n};
-        rc = toml_parse(text.data, text.len, file, on_item, &c, err, errlen);
-    }
-    buf_free(&text);
+    if (rc == -EFBIG)
+        return failf(err, errlen, rc, "%s: larger than %zu MiB: not a settings file?", file, CFG_MAX_FILE >> 20);
+    if (rc == -ENOMEM) return failf(err, errlen, rc, "%s: out of memory", file);
+    if (rc)
+        return failf(err, errlen, rc, "%s: cannot %s: %s", file, rc == -EISDIR || rc == -EIO ? "read" : "open",
+                     strerror(-rc));
+    load_ctx c = {keys, n};
+    rc = toml_parse(text, len, file, on_item, &c, err, errlen);
+    free(text);
     if (!rc) snprintf(src_file, sizeof src_file, " + %s", file);
     return rc;
 }
@@ -421,8 +407,8 @@ static int load_env(const cfg_key *keys, size_t n, const char *prefix, char *err
 
 /* ---- the API ---------------------------------------------------------- */
 
-int cfg_load(const cfg_key *keys, size_t n, const char *file, bool file_required, const char *env_prefix,
-             char *err, size_t errlen)
+int cfg_load(const cfg_key *keys, size_t n, const char *file, bool file_required, const char *env_prefix, char *err,
+             size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
     src_file[0] = src_env[0] = src_flags[0] = '\0';
@@ -515,7 +501,8 @@ static int write_help(buf *b, const cfg_key *k)
 {
     static const char *const type_names[] = {"integer", "number", "boolean", "string", "array of strings"};
     int rc = buf_puts(b, "\n# ");
-    for (const char *p = k->help ? k->help : ""; *p && !rc; p++) rc = *p == '\n' ? buf_puts(b, "\n# ") : buf_putc(b, *p);
+    for (const char *p = k->help ? k->help : ""; *p && !rc; p++)
+        rc = *p == '\n' ? buf_puts(b, "\n# ") : buf_putc(b, *p);
     if (!rc) rc = buf_printf(b, "\n# %s", type_names[k->type]);
     if (!rc && k->type == CFG_INT && ranged(k)) rc = buf_printf(b, " in %.0f..%.0f", k->min, k->max);
     if (!rc && k->type == CFG_DOUBLE && ranged(k)) rc = buf_printf(b, " in %g..%g", k->min, k->max);

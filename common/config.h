@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* The largest settings file read (a TOML file of a few hundred lines is normal). */
+#define CFG_MAX_FILE ((size_t)16 << 20)
+
 typedef enum { CFG_INT, CFG_DOUBLE, CFG_BOOL, CFG_STRING, CFG_STRLIST } cfg_type;
 
 typedef struct cfg_strlist {
@@ -35,10 +38,10 @@ typedef struct cfg_key {
     const char *section; /* "model" for [model] */
     const char *key;     /* "ctx" */
     cfg_type type;
-    void *dest;          /* int *, double *, bool *, char **, cfg_strlist * */
-    const char *def;     /* default, written as in the environment; NULL = "" / 0 / empty */
-    double min, max;     /* inclusive range for CFG_INT/CFG_DOUBLE; ignored when min == max */
-    const char *help;    /* one line for --help and docs/configuration.md */
+    void *dest;       /* int *, double *, bool *, char **, cfg_strlist * */
+    const char *def;  /* default, written as in the environment; NULL = "" / 0 / empty */
+    double min, max;  /* inclusive range for CFG_INT/CFG_DOUBLE; ignored when min == max */
+    const char *help; /* one line for --help and docs/configuration.md */
 } cfg_key;
 
 /* Applies defaults, then the file (if file != NULL; a missing file is an error
@@ -46,13 +49,13 @@ typedef struct cfg_key {
  * errno with a message in err. On error the destinations hold valid (default
  * or partly loaded) values and cfg_free() is still to be called. The
  * destinations are overwritten, not freed: cfg_free() before loading again. */
-int cfg_load(const cfg_key *keys, size_t n, const char *file, bool file_required,
-             const char *env_prefix, char *err, size_t errlen);
+int cfg_load(const cfg_key *keys, size_t n, const char *file, bool file_required, const char *env_prefix, char *err,
+             size_t errlen);
 
 /* Sets one key from text, as a flag would: name is "section.key".
  * origin names the source for error messages (e.g. "--ctx"). */
-int cfg_set(const cfg_key *keys, size_t n, const char *name, const char *value,
-            const char *origin, char *err, size_t errlen);
+int cfg_set(const cfg_key *keys, size_t n, const char *name, const char *value, const char *origin, char *err,
+            size_t errlen);
 
 /* Frees every string and list the table points at and clears them. */
 void cfg_free(const cfg_key *keys, size_t n);

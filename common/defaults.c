@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "fs.h"
 #include "paths.h"
+#include "util.h"
 
 #define DEFAULTS_SHARE_REL "/../share/psyche" /* from the folder holding the binary */
 
@@ -35,28 +37,6 @@ int defaults_share_dir(char **out, char *err, size_t errlen)
     }
     *out = buf_detach(&b);
     return 0;
-}
-
-/* Reads a whole small file into *data (malloc'd) and *len. */
-static int read_all(const char *path, char **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -errno;
-    buf b = BUF_INIT;
-    char chunk[4096];
-    size_t got;
-    int rc = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&b, chunk, got))) break;
-    if (!rc && ferror(f)) rc = -EIO;
-    if (fclose(f) && !rc) rc = -EIO;
-    if (rc) {
-        buf_free(&b);
-        return rc;
-    }
-    *len = b.len;
-    *data = b.data ? buf_detach(&b) : strdup("");
-    return *data ? 0 : -ENOMEM;
 }
 
 /* Writes data to a temporary file next to dest and links it to dest: dest
@@ -99,7 +79,7 @@ int defaults_seed(const char *program, const char *share_dir, bool *seeded, char
     if (!rc && (rc = paths_dir_create(PATHS_CONFIG, &dir, err, errlen))) goto done;
     if (!rc && buf_printf(&dest, "%s/%s.toml", dir, program)) rc = -ENOMEM;
     if (!rc && access(dest.data, F_OK) == 0) goto done; /* the user's file: never touched */
-    if (!rc && (rc = read_all(src.data, &data, &len)))
+    if (!rc && (rc = read_file_all(src.data, CFG_MAX_FILE, &data, &len)))
         snprintf(err, errlen, "cannot read the default config %s: %s", src.data, strerror(-rc));
     if (!rc) {
         rc = link_new_file(dest.data, data, len);

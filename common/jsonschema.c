@@ -110,10 +110,10 @@ static int check_type(ctx *c, cJSON *parent, cJSON **v, const cJSON *type, const
             ok = true;
         }
     }
-    int rc = ok || !any ? 0
-                        : fail(c, "argument '%s' must be %s %s, got %s", name,
-                               strchr("aeiou", buf_str(&want)[0]) ? "an" : "a", buf_str(&want),
-                               jsonschema_type_name(*v));
+    int rc = ok || !any
+                 ? 0
+                 : fail(c, "argument '%s' must be %s %s, got %s", name, strchr("aeiou", buf_str(&want)[0]) ? "an" : "a",
+                        buf_str(&want), jsonschema_type_name(*v));
     buf_free(&want);
     return rc;
 oom:
@@ -138,7 +138,9 @@ static int check_enum(ctx *c, const cJSON *v, const cJSON *en, const char *name)
     char *got = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
     if (!rc)
         rc = fail(c, "argument '%s' must be one of: %s (got '%s')", name, buf_str(&list),
-                  cJSON_IsString(v) ? v->valuestring : got ? got : "?");
+                  cJSON_IsString(v) ? v->valuestring
+                  : got             ? got
+                                    : "?");
     cJSON_free(got);
     buf_free(&list);
     return rc;
@@ -214,7 +216,8 @@ static int check_value(ctx *c, cJSON *parent, cJSON *v, const cJSON *schema, con
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
     int rc = type ? check_type(c, parent, &v, type, name) : 0;
-    if (!rc) rc = check_enum(c, v, cJSON_GetObjectItemCaseSensitive(schema, "enum"), name);
+    if (!rc && !(c->flags & JSONSCHEMA_ENUM_HINT))
+        rc = check_enum(c, v, cJSON_GetObjectItemCaseSensitive(schema, "enum"), name);
     if (!rc) rc = check_range(c, v, schema, name);
     if (!rc) rc = check_length(c, v, schema, name);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
@@ -228,7 +231,8 @@ static int check_value(ctx *c, cJSON *parent, cJSON *v, const cJSON *schema, con
         }
     }
     if (!rc && cJSON_IsObject(v) &&
-        (cJSON_GetObjectItemCaseSensitive(schema, "properties") || cJSON_GetObjectItemCaseSensitive(schema, "required")))
+        (cJSON_GetObjectItemCaseSensitive(schema, "properties") ||
+         cJSON_GetObjectItemCaseSensitive(schema, "required")))
         rc = check_object(c, v, schema, name);
     return rc;
 }
@@ -261,11 +265,11 @@ static int fill_defaults(cJSON *a, const cJSON *schema)
     return 0;
 }
 
-int jsonschema_check_args(const cJSON *schema, const cJSON *args, unsigned flags, cJSON **out, char *err,
-                          size_t errlen)
+int jsonschema_check_args(const cJSON *schema, const cJSON *args, unsigned flags, cJSON **out, char *err, size_t errlen)
 {
     ctx c = {flags, err, errlen};
-    if (args && !cJSON_IsObject(args)) return fail(&c, "'arguments' must be an object, got %s", jsonschema_type_name(args));
+    if (args && !cJSON_IsObject(args))
+        return fail(&c, "'arguments' must be an object, got %s", jsonschema_type_name(args));
     cJSON *a = args ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
     if (!a) {
         fail(&c, "out of memory");

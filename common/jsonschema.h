@@ -1,6 +1,7 @@
 /* jsonschema.h - the one JSON-Schema validator of the project, for the subset
  * our tool schemas use. The MCP server checks every tools/call with it, and
- * psyche checks the model's tool calls with it (with coercion on).
+ * psyche checks the model's tool calls with it (with coercion on, and enum as
+ * a hint).
  *
  * Keywords understood: type (a name or a list of names: string, number,
  * integer, boolean, array, object, null), enum, minimum, maximum, minLength
@@ -23,6 +24,10 @@
 #define JSONSCHEMA_COERCE (1u << 0)      /* "10" -> 10 for number/integer, "true"/"false" -> booleans */
 #define JSONSCHEMA_DEFAULTS (1u << 1)    /* absent top-level properties get their "default" */
 #define JSONSCHEMA_BLANK_EMPTY (1u << 2) /* a whitespace-only string has length 0 for minLength */
+#define JSONSCHEMA_ENUM_HINT                                                                                           \
+    (1u << 3) /* enum lists what the model should pick, it is not checked: for                                         \
+               * tools that read such a field leniently (psyche's store_memory                                         \
+               * takes any memory_type and files an unknown one as semantic) */
 
 /* Checks args (must be an object) against schema, touching nothing. */
 int jsonschema_validate(const cJSON *schema, const cJSON *args, char *err, size_t errlen);

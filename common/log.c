@@ -30,10 +30,8 @@ int log_init(const char *name, log_level level, const char *file)
     out_fd = 2;
     if (file && *file) {
         int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0)
-            rc = -errno;
-        else
-            out_fd = fd;
+        if (fd < 0) rc = -errno;
+        else out_fd = fd;
     }
     pthread_mutex_unlock(&log_mu);
     return rc;
@@ -54,11 +52,13 @@ const char *log_level_name(log_level l) { return (unsigned)l <= LOG_OFF ? names[
 
 int log_level_parse(const char *s, log_level *out)
 {
-    static const struct { const char *n; log_level l; } map[] = {
-        {"debug", LOG_DEBUG}, {"info", LOG_INFO},       {"notice", LOG_NOTICE},
-        {"warn", LOG_WARN},   {"warning", LOG_WARN},    {"error", LOG_ERROR},
-        {"critical", LOG_ERROR}, {"alert", LOG_ERROR}, {"emergency", LOG_ERROR},
-        {"off", LOG_OFF},     {"none", LOG_OFF},
+    static const struct {
+        const char *n;
+        log_level l;
+    } map[] = {
+        {"debug", LOG_DEBUG},     {"info", LOG_INFO},   {"notice", LOG_NOTICE},  {"warn", LOG_WARN},
+        {"warning", LOG_WARN},    {"error", LOG_ERROR}, {"critical", LOG_ERROR}, {"alert", LOG_ERROR},
+        {"emergency", LOG_ERROR}, {"off", LOG_OFF},     {"none", LOG_OFF},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcasecmp(s, map[i].n) == 0) {
@@ -76,9 +76,8 @@ void log_msg(log_level level, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), prog, names[level]);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), prog, names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -87,6 +86,7 @@ void log_msg(log_level level, const char *fmt, ...)
     if (len > sizeof line - 2) {
         /* A log line is a diagnostic, not data: cut it, but say so. */
         len = sizeof line - 2;
+        // NOLINTNEXTLINE(bugprone-not-null-terminated-result): written by length, never read as a string
         memcpy(line + len - 5, "[...]", 5);
     }
     line[len++] = '\n';

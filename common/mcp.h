@@ -24,15 +24,15 @@
 #include <cjson/cJSON.h>
 
 #define MCP_PROTOCOL_LATEST "2025-11-25"
-#define MCP_MAX_MESSAGE_DEFAULT (16u * 1024 * 1024)
+#define MCP_MAX_MESSAGE_DEFAULT ((size_t)16 * 1024 * 1024)
 
 /* JSON-RPC error codes */
-#define MCP_PARSE_ERROR -32700
-#define MCP_INVALID_REQUEST -32600
-#define MCP_METHOD_NOT_FOUND -32601
-#define MCP_INVALID_PARAMS -32602
-#define MCP_INTERNAL_ERROR -32603
-#define MCP_RESOURCE_NOT_FOUND -32002
+#define MCP_PARSE_ERROR (-32700)
+#define MCP_INVALID_REQUEST (-32600)
+#define MCP_METHOD_NOT_FOUND (-32601)
+#define MCP_INVALID_PARAMS (-32602)
+#define MCP_INTERNAL_ERROR (-32603)
+#define MCP_RESOURCE_NOT_FOUND (-32002)
 
 /* A handler returns MCP_ASYNC when it has taken a reference and will reply
  * later (a negative code like every other non-success, never a positive one). */
@@ -74,9 +74,9 @@ typedef struct mcp_server_params {
     size_t n_tools;
     const mcp_resource *resources;
     size_t n_resources;
-    void *userdata;           /* passed to every callback */
-    size_t max_message;       /* bytes per line; default MCP_MAX_MESSAGE_DEFAULT */
-    int tick_ms;              /* call tick at least this often; 0 = never */
+    void *userdata;     /* passed to every callback */
+    size_t max_message; /* bytes per line; default MCP_MAX_MESSAGE_DEFAULT */
+    int tick_ms;        /* call tick at least this often; 0 = never */
     void (*tick)(void *userdata);
     /* Called on the protocol thread after a request was marked cancelled. */
     void (*on_cancel)(mcp_request *req, void *userdata);
@@ -106,8 +106,8 @@ mcp_request *mcp_request_ref(mcp_request *req);
 void mcp_request_unref(mcp_request *req);
 bool mcp_request_cancelled(const mcp_request *req);
 bool mcp_request_wants_progress(const mcp_request *req);
-const char *mcp_request_tool(const mcp_request *req);   /* tool name, "" for other methods */
-long mcp_request_serial(const mcp_request *req);        /* local number for logs */
+const char *mcp_request_tool(const mcp_request *req); /* tool name, "" for other methods */
+long mcp_request_serial(const mcp_request *req);      /* local number for logs */
 mcp_server *mcp_request_server(const mcp_request *req);
 /* A handler may attach one pointer (e.g. its job); the server never touches it. */
 void mcp_request_set_data(mcp_request *req, void *data);

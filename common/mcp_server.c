@@ -24,31 +24,31 @@
 #include "log.h"
 #include "util.h"
 
-#define OUTPUT_POLL_MS 200        /* how long one wait for room in the output lasts */
-#define OUTPUT_STALLS_AT_EXIT 10  /* waits (~2 s) before dropping output when shutting down */
-#define READ_CHUNK 65536          /* bytes read from the input at a time */
+#define OUTPUT_POLL_MS 200       /* how long one wait for room in the output lasts */
+#define OUTPUT_STALLS_AT_EXIT 10 /* waits (~2 s) before dropping output when shutting down */
+#define READ_CHUNK 65536         /* bytes read from the input at a time */
 
 struct mcp_request {
-    int refs;                 /* guarded by s->mu */
+    int refs; /* guarded by s->mu */
     mcp_server *s;
-    cJSON *id;                /* owned copy of the JSON-RPC id */
-    cJSON *progress_token;    /* owned copy, or NULL */
-    char *tool;               /* owned */
+    cJSON *id;             /* owned copy of the JSON-RPC id */
+    cJSON *progress_token; /* owned copy, or NULL */
+    char *tool;            /* owned */
     long serial;
-    bool replied;             /* guarded by s->mu */
-    int cancelled;            /* atomic */
-    double last_progress;     /* guarded by s->mu */
+    bool replied;         /* guarded by s->mu */
+    int cancelled;        /* atomic */
+    double last_progress; /* guarded by s->mu */
     void *data;
     struct mcp_request *next; /* in-flight list, guarded by s->mu */
 };
 
 struct mcp_server {
     mcp_server_params p;
-    cJSON **schemas;          /* parsed input schemas, one per tool */
-    pthread_mutex_t mu;       /* output, in-flight list, refcounts */
+    cJSON **schemas;    /* parsed input schemas, one per tool */
+    pthread_mutex_t mu; /* output, in-flight list, refcounts */
     int out_fd;
     bool out_broken;
-    int closing;              /* atomic: the loop has ended; writes give up soon */
+    int closing; /* atomic: the loop has ended; writes give up soon */
     int stop_pipe[2];
     mcp_request *inflight;
     long next_serial;
@@ -154,8 +154,9 @@ static int send_error_text_locked(mcp_server *s, const char *id, size_t idlen, i
 {
     char line[ERROR_LINE_MAX];
     if (!id || idlen > ERROR_LINE_MAX / 4) id = "null", idlen = 4;
-    size_t n = (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%.*s,\"error\":{\"code\":%d,\"message\":\"",
-                                (int)idlen, id, code);
+    size_t n =
+        (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%.*s,\"error\":{\"code\":%d,\"message\":\"",
+                         (int)idlen, id, code);
     for (const unsigned char *p = (const unsigned char *)message; *p && n + 16 < sizeof line; p++) {
         if (*p == '"' || *p == '\\') line[n++] = '\\', line[n++] = (char)*p;
         else if (*p < 0x20) n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
@@ -222,7 +223,8 @@ static int send_error(mcp_server *s, const cJSON *id, int code, const char *mess
 }
 
 /* send_error with a formatted message; out of memory, the reply says so. */
-static int send_errorf(mcp_server *s, const cJSON *id, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int send_errorf(mcp_server *s, const cJSON *id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int send_errorf(mcp_server *s, const cJSON *id, int code, const char *fmt, ...)
 {
@@ -339,10 +341,8 @@ static int finish(mcp_request *req, cJSON *msg)
             break;
         }
     int rc = 0;
-    if (mcp_request_cancelled(req))
-        cJSON_Delete(msg);
-    else
-        rc = send_msg(s, msg, req->id, true); /* msg NULL: an out-of-memory error for the id */
+    if (mcp_request_cancelled(req)) cJSON_Delete(msg);
+    else rc = send_msg(s, msg, req->id, true); /* msg NULL: an out-of-memory error for the id */
     int left = --req->refs;
     pthread_mutex_unlock(&s->mu);
     if (left == 0) request_free(req);
@@ -616,8 +616,9 @@ static void on_set_level(mcp_server *s, const cJSON *id, const cJSON *params)
     const cJSON *lv = cJSON_GetObjectItemCaseSensitive(params, "level");
     log_level l;
     if (!cJSON_IsString(lv) || log_level_parse(lv->valuestring, &l)) {
-        send_error(s, id, MCP_INVALID_PARAMS,
-                   "logging/setLevel needs params.level: debug, info, notice, warning, error, critical, alert or emergency");
+        send_error(
+            s, id, MCP_INVALID_PARAMS,
+            "logging/setLevel needs params.level: debug, info, notice, warning, error, critical, alert or emergency");
         return;
     }
     log_set_level(l);
@@ -694,7 +695,9 @@ static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *
         return;
     }
     if (!cJSON_IsString(method) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0")) {
-        if (id) send_error(s, id, MCP_INVALID_REQUEST, "not a JSON-RPC 2.0 request ('jsonrpc' must be \"2.0\" and 'method' a string)");
+        if (id)
+            send_error(s, id, MCP_INVALID_REQUEST,
+                       "not a JSON-RPC 2.0 request ('jsonrpc' must be \"2.0\" and 'method' a string)");
         return;
     }
     const char *m = method->valuestring;
@@ -710,8 +713,7 @@ static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *
             cJSON *rid = exact_id(line, len, rid_path, 2, cJSON_GetObjectItemCaseSensitive(params, "requestId"), &oom);
             on_cancelled(s, rid);
             cJSON_Delete(rid);
-        }
-        else if (!strcmp(m, "notifications/initialized")) log_debug("client initialized");
+        } else if (!strcmp(m, "notifications/initialized")) log_debug("client initialized");
         return; /* others are ignored, as JSON-RPC requires */
     }
     if (!strcmp(m, "initialize")) on_initialize(s, id, params);
@@ -790,7 +792,9 @@ mcp_server *mcp_server_new(const mcp_server_params *p)
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     s->out_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
-    s->schemas = calloc(p->n_tools ? p->n_tools : 1, sizeof *s->schemas);
+    s->schemas =
+        calloc(p->n_tools ? p->n_tools : 1,
+               sizeof *s->schemas); // NOLINT(bugprone-sizeof-expression): schemas is an array of pointers, one per tool
     if (!s->schemas || pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
         mcp_server_free(s);
         return NULL;

@@ -92,7 +92,7 @@ static bool wait_for(proc *p, int ms)
     int64_t end = now_mono_ms() + ms;
     while (proc_alive(p)) {
         if (now_mono_ms() >= end) return false;
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return true;
@@ -121,12 +121,10 @@ int proc_stop(proc *p, int grace_ms)
 
 void proc_describe_status(int status, char *out, size_t outlen)
 {
-    if (WIFEXITED(status))
-        snprintf(out, outlen, "exit code %d", WEXITSTATUS(status));
+    if (WIFEXITED(status)) snprintf(out, outlen, "exit code %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         snprintf(out, outlen, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else
-        snprintf(out, outlen, "status %d", status);
+    else snprintf(out, outlen, "status %d", status);
 }
 
 char *file_tail(const char *path, int n_lines)

@@ -24,7 +24,8 @@ static void compress(uint32_t h[8], const uint8_t p[64])
 {
     uint32_t w[64];
     for (int t = 0; t < 16; t++)
-        w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
+        w[t] = (uint32_t)p[4 * (size_t)t] << 24 | (uint32_t)p[4 * (size_t)t + 1] << 16 |
+               (uint32_t)p[4 * (size_t)t + 2] << 8 | p[4 * (size_t)t + 3];
     for (int t = 16; t < 64; t++) {
         uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
         uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
@@ -78,8 +79,8 @@ void sha256_hex(const uint8_t d[SHA256_DIGEST_LEN], char out[SHA256_HEX_LEN + 1]
 {
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < SHA256_DIGEST_LEN; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
+        out[2 * (size_t)i] = hex[d[i] >> 4];
+        out[2 * (size_t)i + 1] = hex[d[i] & 15];
     }
     out[SHA256_HEX_LEN] = '\0';
 }
@@ -104,7 +105,7 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN + 1])
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sha256_update(&c, chunk, n);
     int rc = ferror(f) ? -EIO : 0;
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     if (rc) return rc;
     sha256_final(&c, d);
     sha256_hex(d, out);

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "defaults.h"
 #include "paths.h"
+#include "version.h"
 
 #define ERR_LEN 1024
 
@@ -43,8 +44,8 @@ static bool is_file(const char *path)
 
 /* The first of --config and $<PREFIX>_CONFIG that is given: 0 with *path set
  * (or left NULL when neither is). */
-static int explicit_config(const char *env_prefix, int argc, char **argv, char **path,
-                           startup_config_origin *origin, char *err, size_t errlen)
+static int explicit_config(const char *env_prefix, int argc, char **argv, char **path, startup_config_origin *origin,
+                           char *err, size_t errlen)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config")) continue;
@@ -249,9 +250,8 @@ static int early_flags(const startup_params *p, int argc, char **argv, startup_s
             return stop(st, 0);
         }
         if (!strcmp(argv[i], "--version")) {
-            if (p->version) printf("%s\n", p->version);
-            else psy_version_print(stdout, p->program); /* version, llama.cpp, build options */
-            return stop(st, 0);
+            int rc = p->version ? (printf("%s\n", p->version) < 0 ? -EIO : 0) : psy_version_print(stdout, p->program);
+            return stop(st, rc ? 1 : 0);
         }
     }
     return 0;

@@ -67,7 +67,7 @@ typedef struct startup_flag {
 typedef struct startup_params {
     const char *program;    /* "elpis": log lines, <program>.toml */
     const char *env_prefix; /* "ELPIS": ELPIS_CONFIG and ELPIS_<SECTION>_<KEY> */
-    const char *version;    /* the --version line, or NULL for psy_version_print (version.h) */
+    const char *version;    /* the --version line; NULL (the programs): psy_version_print's, from version.h */
     const cfg_key *keys;    /* the program's settings table */
     size_t n_keys;
     const startup_flag *flags; /* value flags beyond the common ones */
@@ -83,11 +83,11 @@ typedef struct startup_params {
 } startup_params;
 
 typedef struct startup_state {
-    char *config_path;               /* the file loaded (owned), or NULL */
+    char *config_path; /* the file loaded (owned), or NULL */
     startup_config_origin origin;
-    log_level level;                 /* the level logging was set up with */
-    bool log_level_given;            /* --log-level was on the command line */
-    int exit_code;                   /* when startup_begin returned -ECANCELED */
+    log_level level;      /* the level logging was set up with */
+    bool log_level_given; /* --log-level was on the command line */
+    int exit_code;        /* when startup_begin returned -ECANCELED */
 } startup_state;
 
 /* Loads the configuration and reads the flags. Returns 0 to go on; or

@@ -3,7 +3,7 @@
  *
  * "Valid" is RFC 3629: shortest form only, no surrogates (U+D800..U+DFFF),
  * nothing above U+10FFFF. Every function takes an explicit length and never
- * reads past it; none allocates except utf8_sanitize_append (into a buf).
+ * reads past it; none allocates except utf8_append_sanitized (into a buf).
  * Where a function walks text that may be invalid, each byte that does not
  * start a valid sequence counts as one character (shown as U+FFFD, one
  * column wide), so counts, cuts and widths agree with what a sanitised copy
@@ -20,9 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define UTF8_MAX_CP 0x10FFFFu     /* the largest Unicode scalar value */
-#define UTF8_REPLACEMENT 0xFFFDu  /* U+FFFD REPLACEMENT CHARACTER */
-#define UTF8_MAX_SEQ 4            /* bytes in the longest sequence */
+#define UTF8_MAX_CP 0x10FFFFu    /* the largest Unicode scalar value */
+#define UTF8_REPLACEMENT 0xFFFDu /* U+FFFD REPLACEMENT CHARACTER */
+#define UTF8_MAX_SEQ 4           /* bytes in the longest sequence */
 
 struct buf;
 

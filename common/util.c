@@ -47,26 +47,45 @@ void iso8601(double epoch, char *out, size_t outlen)
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+}
+
+/* Reads 1..width decimal digits at *p into *out and moves *p past them, then
+ * past `sep` when sep is not 0. Returns 0, or -EINVAL when the digits or the
+ * separator are missing. */
+static int take_digits(const char **p, int width, char sep, int *out)
+{
+    const char *q = *p;
+    int v = 0, n = 0;
+    while (n < width && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0'), n++;
+    if (!n || (sep && *q++ != sep)) return -EINVAL;
+    *out = v;
+    *p = q;
+    return 0;
 }
 
 int iso8601_parse(const char *s, double *epoch)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    int y, mo, d, h, mi, n = 0;
-    double sec;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &y, &mo, &d, &h, &mi, &sec, &n) < 6) return -EINVAL;
-    const char *z = s + n;
+    int y, mo, d, h, mi;
+    const char *z = s;
+    if (take_digits(&z, 4, '-', &y) || take_digits(&z, 2, '-', &mo) || take_digits(&z, 2, 'T', &d) ||
+        take_digits(&z, 2, ':', &h) || take_digits(&z, 2, ':', &mi))
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    double sec = strtod(z, &end);
+    if (end == z || errno) return -EINVAL;
+    z = end;
     int off = 0;
     if (*z == 'Z' || *z == 'z') {
         z++;
     } else if (*z == '+' || *z == '-') {
-        int oh, om;
-        if (sscanf(z + 1, "%2d:%2d", &oh, &om) != 2) return -EINVAL;
-        off = (oh * 60 + om) * 60 * (*z == '-' ? -1 : 1);
-        z += 6;
+        int sign = *z++ == '-' ? -1 : 1, oh, om;
+        if (take_digits(&z, 2, ':', &oh) || take_digits(&z, 2, 0, &om)) return -EINVAL;
+        off = (oh * 60 + om) * 60 * sign;
     }
     if (*z) return -EINVAL;
     tm.tm_year = y - 1900;
@@ -81,6 +100,38 @@ int iso8601_parse(const char *s, double *epoch)
     return 0;
 }
 
+int parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
+    if (!s || !*s) return -EINVAL;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end) return -EINVAL;
+    if (errno == ERANGE || v < lo || v > hi) return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int parse_int(const char *s, int lo, int hi, int *out)
+{
+    long long v;
+    int rc = parse_ll(s, lo, hi, &v);
+    if (!rc) *out = (int)v;
+    return rc;
+}
+
+int parse_double(const char *s, double *out)
+{
+    if (!s || !*s) return -EINVAL;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end) return -EINVAL;
+    if (errno == ERANGE) return -ERANGE;
+    *out = v;
+    return 0;
+}
+
 void uuid4(char *out)
 {
     unsigned char b[16];
@@ -92,16 +143,10 @@ void uuid4(char *out)
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-size_t utf8_sanitize_append(buf *out, const char *s, size_t n, bool final)
-{
-    size_t used;
-    (void)utf8_append_sanitized(out, s, n, final, &used); /* -ENOMEM: used says how far it got */
-    return used;
-}
 
 int read_file_all(const char *path, size_t max, char **out, size_t *len)
 {

@@ -10,20 +10,21 @@
 
 #include "utf8.h"
 
-double now_wall(void);      /* seconds since the epoch */
-double now_mono(void);      /* seconds on the monotonic clock */
+double now_wall(void); /* seconds since the epoch */
+double now_mono(void); /* seconds on the monotonic clock */
 int64_t now_mono_ms(void);
 /* "2026-11-27T17:50:59.123+00:00" (UTC, with the zone); out needs 40 bytes. */
 void iso8601(double epoch, char *out, size_t outlen);
 /* Parses what iso8601 writes (and "Z", other offsets). Returns 0 or -EINVAL. */
 int iso8601_parse(const char *s, double *epoch);
+/* Whole-string number parsing (what atoi/sscanf cannot report): s must be
+ * a decimal number and nothing else. Returns 0 with *out set, -EINVAL when s is
+ * empty or not a number, -ERANGE when it is outside [lo, hi]. */
+int parse_ll(const char *s, long long lo, long long hi, long long *out);
+int parse_int(const char *s, int lo, int hi, int *out);
+int parse_double(const char *s, double *out);
 /* Random version-4 UUID; out needs 37 bytes. */
 void uuid4(char *out);
-/* DEPRECATED wrapper of utf8_append_sanitized (utf8.h) for elpis/engine.c and
- * psyche/tools.c until their owners switch; returns the bytes consumed and
- * ignores -ENOMEM. To be removed. */
-struct buf;
-size_t utf8_sanitize_append(struct buf *out, const char *s, size_t n, bool final);
 /* Reads a whole file; caller frees *out. Refuses files over max bytes (-EFBIG). */
 int read_file_all(const char *path, size_t max, char **out, size_t *len);
 

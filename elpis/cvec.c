@@ -1,7 +1,10 @@
 /* cvec.c - control vector files (gguf) and their per-request blend. */
 #include "cvec.h"
 
+#include "util.h"
+
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,7 @@ static int load_one(const char *path, int n_embd, int n_layer, float *dst, char 
     for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
         const char *name = gguf_get_tensor_name(g, i);
         int layer;
-        if (sscanf(name, "direction.%d", &layer) != 1) continue;
+        if (strncmp(name, "direction.", 10) || parse_int(name + 10, INT_MIN, INT_MAX, &layer)) continue;
         struct ggml_tensor *t = ggml_get_tensor(meta, name);
         if (!t || t->type != GGML_TYPE_F32 || ggml_nelements(t) != n_embd) {
             snprintf(err, errlen, "%s: tensor %s must be %d float32 values (the model's n_embd)", path, name, n_embd);

@@ -64,6 +64,17 @@ bool engine_job_cancelled(gen_job *job)
     return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) || (job->is_cancelled && job->is_cancelled(job));
 }
 
+int engine_job_append(gen_job *job, buf *raw, bool final)
+{
+    size_t before = job->content.len, used = 0;
+    int rc = utf8_append_sanitized(&job->content, buf_str(raw), raw->len, final, &used);
+    buf_consume(raw, used);
+    if (job->content.len > before && job->on_piece)
+        job->on_piece(job, job->content.data + before, job->content.len - before);
+    if (rc) snprintf(job->error, sizeof job->error, "out of memory storing the reply");
+    return rc;
+}
+
 void engine_route_llama_log(void) { llama_log_set(llama_log_cb, NULL); }
 
 static bool abort_cb(void *data)
@@ -94,53 +105,42 @@ static uint64_t gpu_free_bytes(void)
 
 /* ------------------------------------------------------------- loading */
 
-static int load(engine *e)
+/* The context per sequence: [model] ctx, else the trained one (at most that). */
+static int pick_ctx(const engine_params *p, const model_meta *mm)
 {
-    OWNER_ONLY(e);
-    const engine_params *p = &e->p;
-    double t0 = now_mono();
-    engine_route_llama_log();
-    llama_backend_init();
-    e->info.gpu_offload_supported = llama_supports_gpu_offload();
-    log_info("llama.cpp system: %s", llama_print_system_info());
-    log_info("GPU offload supported by this build: %s", e->info.gpu_offload_supported ? "yes" : "no");
-
-    model_meta mm;
-    int rc = model_meta_read(p->model_path, &mm, e->load_err, sizeof e->load_err);
-    if (rc) return rc;
-    int n_ctx = p->n_ctx > 0 ? p->n_ctx : (mm.n_ctx_train > 0 ? mm.n_ctx_train : 4096);
-    if (mm.n_ctx_train > 0 && n_ctx > mm.n_ctx_train) {
-        log_warn("[model] ctx = %d is more than the model was trained for (%d); using %d", n_ctx, mm.n_ctx_train,
-                 mm.n_ctx_train);
-        n_ctx = mm.n_ctx_train;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : (mm->n_ctx_train > 0 ? mm->n_ctx_train : 4096);
+    if (mm->n_ctx_train > 0 && n_ctx > mm->n_ctx_train) {
+        log_warn("[model] ctx = %d is more than the model was trained for (%d); using %d", n_ctx, mm->n_ctx_train,
+                 mm->n_ctx_train);
+        n_ctx = mm->n_ctx_train;
     }
+    return n_ctx;
+}
 
-    rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, e->load_err, sizeof e->load_err);
-    if (rc) return rc;
+/* The layers to offload: gpu_layers, resolved for "auto" (< 0) and rpc servers. */
+static int pick_layers(engine *e, const model_meta *mm, int n_ctx)
+{
+    const engine_params *p = &e->p;
     int layers = p->n_gpu_layers;
     if (p->n_rpc_servers && layers == 0) {
-        layers = 1000000; /* rpc_servers without gpu_layers: every layer goes to the servers */
+        layers = ENGINE_GPU_LAYERS_ALL; /* rpc_servers without gpu_layers: every layer goes to the servers */
         log_info("rpc_servers: offloading all layers to %zu rpc-server(s)", p->n_rpc_servers);
-    } else if (layers < 0) { /* auto */
-        layers = e->info.gpu_offload_supported ? budget_auto_layers(&mm, n_ctx * e->n_seq, p->n_batch, gpu_free_bytes()) : 0;
-        log_info("gpu_layers = auto: %d of %d layers fit free device memory", layers, mm.n_layer);
+    } else if (layers == ENGINE_GPU_LAYERS_AUTO) {
+        layers =
+            e->info.gpu_offload_supported ? budget_auto_layers(mm, n_ctx * e->n_seq, p->n_batch, gpu_free_bytes()) : 0;
+        log_info("gpu_layers = auto: %d of %d layers fit free device memory", layers, mm->n_layer);
     } else if (layers > 0 && !e->info.gpu_offload_supported) {
         log_warn("gpu_layers = %d was asked, but this llama.cpp build is CPU-only: NO layers will be offloaded. "
                  "Rebuild with CUDA: make clean && make LLAMA_CUDA=1",
                  layers);
     }
-    e->info.gpu_layers = layers;
+    return layers;
+}
 
-    struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = layers;
-    e->model = llama_model_load_from_file(p->model_path, mp);
-    if (!e->model) {
-        snprintf(e->load_err, sizeof e->load_err,
-                 "llama.cpp could not load '%s' (unsupported architecture or damaged file; see the log)", p->model_path);
-        return -EINVAL;
-    }
-    e->vocab = llama_model_get_vocab(e->model);
-
+/* The llama context (n_ctx cells per sequence), its slots and the batch. */
+static int create_context(engine *e, int n_ctx)
+{
+    const engine_params *p = &e->p;
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)(n_ctx * e->n_seq);
     cp.n_seq_max = (uint32_t)e->n_seq;
@@ -160,14 +160,20 @@ static int load(engine *e)
                  n_ctx, e->n_seq);
         return -ENOMEM;
     }
+    e->info.n_threads = cp.n_threads;
     if (slots_init(e, n_ctx)) return -ENOMEM;
     e->batch = llama_batch_init(p->n_batch, 0, 1);
     e->have_batch = true;
+    return 0;
+}
 
+/* What engine_info says about the loaded model. */
+static void fill_info(engine *e, const model_meta *mm, int n_ctx)
+{
     engine_info *in = &e->info;
     snprintf(in->backend, sizeof in->backend, "llama.cpp");
-    snprintf(in->model_path, sizeof in->model_path, "%s", p->model_path);
-    snprintf(in->arch, sizeof in->arch, "%s", mm.arch);
+    snprintf(in->model_path, sizeof in->model_path, "%s", e->p.model_path);
+    snprintf(in->arch, sizeof in->arch, "%s", mm->arch);
     llama_model_desc(e->model, in->desc, sizeof in->desc);
     in->n_params = llama_model_n_params(e->model);
     in->size_bytes = llama_model_size(e->model);
@@ -176,13 +182,16 @@ static int load(engine *e)
     in->n_ctx_train = llama_model_n_ctx_train(e->model);
     in->n_ctx = (int)llama_n_ctx_seq(e->ctx);
     if (in->n_ctx > n_ctx) in->n_ctx = n_ctx;
-    in->n_threads = cp.n_threads;
     in->n_slots = e->p.slots;
+}
 
-    /* Chat template: config override, else the model's, else chatml. */
-    if (p->chat_template && *p->chat_template) {
-        e->tmpl = p->chat_template;
-        snprintf(in->chat_template, sizeof in->chat_template, "%s", p->chat_template);
+/* Chat template: config override, else the model's, else chatml. */
+static void pick_template(engine *e)
+{
+    engine_info *in = &e->info;
+    if (e->p.chat_template && *e->p.chat_template) {
+        e->tmpl = e->p.chat_template;
+        snprintf(in->chat_template, sizeof in->chat_template, "%s", e->p.chat_template);
     } else {
         e->tmpl = llama_model_chat_template(e->model, NULL);
         snprintf(in->chat_template, sizeof in->chat_template, "%s", e->tmpl ? "model" : "chatml");
@@ -194,20 +203,64 @@ static int load(engine *e)
         e->tmpl = "chatml";
         snprintf(in->chat_template, sizeof in->chat_template, "chatml");
     }
+}
 
-    /* Steering vectors. */
-    rc = cvec_load(&e->cvecs, p->cvec_dir, in->n_embd, in->n_layer, e->load_err, sizeof e->load_err);
+/* Steering vectors from cvec_dir, when there are any. */
+static int load_steering(engine *e)
+{
+    engine_info *in = &e->info;
+    const char *dir = e->p.cvec_dir;
+    int rc = cvec_load(&e->cvecs, dir, in->n_embd, in->n_layer, e->load_err, sizeof e->load_err);
     if (rc) return rc;
     if (e->cvecs.loaded) {
         e->cvec_buf = malloc(sizeof(float) * (size_t)in->n_embd * (size_t)in->n_layer);
         if (!e->cvec_buf) return -ENOMEM;
         in->steering = true;
-        log_info("steering: %d control vectors from %s", e->cvecs.loaded, p->cvec_dir);
-    } else if (p->cvec_dir && *p->cvec_dir) {
+        log_info("steering: %d control vectors from %s", e->cvecs.loaded, dir);
+    } else if (dir && *dir) {
         log_warn("steering: no control vectors in %s (expected excited.gguf, frustrated.gguf, calm.gguf, "
                  "depleted.gguf); sampling modulation only",
-                 p->cvec_dir);
+                 dir);
     }
+    return 0;
+}
+
+static int load(engine *e)
+{
+    OWNER_ONLY(e);
+    const engine_params *p = &e->p;
+    double t0 = now_mono();
+    engine_route_llama_log();
+    llama_backend_init();
+    e->info.gpu_offload_supported = llama_supports_gpu_offload();
+    log_info("llama.cpp system: %s", llama_print_system_info());
+    log_info("GPU offload supported by this build: %s", e->info.gpu_offload_supported ? "yes" : "no");
+
+    model_meta mm;
+    int rc = model_meta_read(p->model_path, &mm, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
+    int n_ctx = pick_ctx(p, &mm);
+    rc = elpis_rpc_add(p->rpc_servers, p->n_rpc_servers, e->load_err, sizeof e->load_err);
+    if (rc) return rc;
+    int layers = pick_layers(e, &mm, n_ctx);
+    e->info.gpu_layers = layers;
+
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = layers;
+    e->model = llama_model_load_from_file(p->model_path, mp);
+    if (!e->model) {
+        snprintf(e->load_err, sizeof e->load_err,
+                 "llama.cpp could not load '%s' (unsupported architecture or damaged file; see the log)",
+                 p->model_path);
+        return -EINVAL;
+    }
+    e->vocab = llama_model_get_vocab(e->model);
+    if ((rc = create_context(e, n_ctx))) return rc;
+    fill_info(e, &mm, n_ctx);
+    pick_template(e);
+    if ((rc = load_steering(e))) return rc;
+
+    engine_info *in = &e->info;
     in->load_seconds = now_mono() - t0;
     char sz[32];
     budget_fmt_bytes(in->size_bytes, sz, sizeof sz);
@@ -354,8 +407,8 @@ void engine_finish(engine *e, gen_job *job)
         log_info("request %ld generate%s: %s, prompt %d tokens (%d cached), %d generated, queue %.0f ms, eval %.0f ms, "
                  "gen %.0f ms, slot %d%s%s",
                  job->tag, job->background ? " (background)" : "", gen_finish_name(job->finish), job->prompt_tokens,
-                 job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms,
-                 job->slot, job->error[0] ? ": " : "", job->error);
+                 job->cached_tokens, job->completion_tokens, job->queue_ms, job->eval_ms, job->gen_ms, job->slot,
+                 job->error[0] ? ": " : "", job->error);
     pthread_mutex_lock(&e->mu);
     e->pending--;
     pthread_mutex_unlock(&e->mu);
@@ -509,10 +562,8 @@ int engine_submit(engine *e, gen_job *job)
         pthread_mutex_unlock(&e->mu);
         return -ESHUTDOWN;
     }
-    if (e->tail)
-        e->tail->next = job;
-    else
-        e->head = job;
+    if (e->tail) e->tail->next = job;
+    else e->head = job;
     e->tail = job;
     e->pending++;
     pthread_cond_signal(&e->cv);
@@ -539,10 +590,8 @@ void engine_close(engine *e)
     __atomic_store_n(&e->stop_flag, 1, __ATOMIC_RELEASE); /* running jobs stop at the next step */
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    if (e->remote)
-        upstream_stop(e);
-    else
-        pthread_join(e->thread, NULL);
+    if (e->remote) upstream_stop(e);
+    else pthread_join(e->thread, NULL);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

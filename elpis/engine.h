@@ -32,21 +32,25 @@
 typedef struct engine engine;
 
 #define ENGINE_MAX_SLOTS 32
+/* n_gpu_layers values with a meaning of their own: AUTO fits free device
+ * memory; ALL is more layers than any model has ("-1" in the config). */
+#define ENGINE_GPU_LAYERS_AUTO (-1)
+#define ENGINE_GPU_LAYERS_ALL 1000000
 
 typedef struct engine_params {
     const char *model_path;
-    int n_ctx;                  /* tokens per sequence; 0 = the model's trained context */
-    int n_threads;              /* 0 = number of cores */
-    int n_gpu_layers;           /* -1 = auto (fit free device memory) */
-    int n_batch;                /* tokens per decode step (prompt chunks + one per generating slot) */
-    int slots;                  /* foreground sequences decoded together (1..ENGINE_MAX_SLOTS) */
-    const char *chat_template;  /* NULL/"" = from the model's metadata */
+    int n_ctx;                 /* tokens per sequence; 0 = the model's trained context */
+    int n_threads;             /* 0 = number of cores */
+    int n_gpu_layers;          /* ENGINE_GPU_LAYERS_AUTO, ENGINE_GPU_LAYERS_ALL or a count */
+    int n_batch;               /* tokens per decode step (prompt chunks + one per generating slot) */
+    int slots;                 /* foreground sequences decoded together (1..ENGINE_MAX_SLOTS) */
+    const char *chat_template; /* NULL/"" = from the model's metadata */
     uint32_t seed;
-    const char *cvec_dir;       /* NULL/"" = no steering vectors */
-    int cvec_layer_start;       /* first layer to steer (1-based); 0 = 1 */
-    int cvec_layer_end;         /* last layer; 0 = the model's last */
-    double cvec_max_norm;       /* cap of each layer's blended vector norm */
-    char *const *rpc_servers;   /* "host:port" of llama.cpp rpc-server processes (rpc.c); borrowed */
+    const char *cvec_dir;     /* NULL/"" = no steering vectors */
+    int cvec_layer_start;     /* first layer to steer (1-based); 0 = 1 */
+    int cvec_layer_end;       /* last layer; 0 = the model's last */
+    double cvec_max_norm;     /* cap of each layer's blended vector norm */
+    char *const *rpc_servers; /* "host:port" of llama.cpp rpc-server processes (rpc.c); borrowed */
     size_t n_rpc_servers;
     /* backend "openai" (upstream.c): an OpenAI-compatible server instead of llama.cpp */
     const char *backend;        /* NULL/"" or "llama.cpp"; "openai" */
@@ -65,22 +69,22 @@ void engine_route_llama_log(void);
 
 /* Immutable after engine_open() returns: safe to read from any thread. */
 typedef struct engine_info {
-    char backend[16];           /* "llama.cpp" or "openai" */
-    char model_path[1024];      /* or the upstream's base URL */
+    char backend[16];      /* "llama.cpp" or "openai" */
+    char model_path[1024]; /* or the upstream's base URL */
     char arch[64];
     char desc[128];
-    char chat_template[64];     /* the name or "model" (from GGUF metadata) */
+    char chat_template[64]; /* the name or "model" (from GGUF metadata) */
     uint64_t n_params;
     uint64_t size_bytes;
     int n_layer, n_embd, n_ctx_train;
-    int n_ctx;                  /* per sequence, as created */
+    int n_ctx; /* per sequence, as created */
     int n_threads;
-    int n_slots;                /* foreground slots (plus one background sequence) */
-    int gpu_layers;             /* what was asked of llama.cpp */
+    int n_slots;    /* foreground slots (plus one background sequence) */
+    int gpu_layers; /* what was asked of llama.cpp */
     bool gpu_offload_supported;
-    bool steering;              /* control vectors loaded */
-    int upstream_slots;         /* openai: the upstream's parallel slots if it says (llama-server /props) */
-    bool ctx_estimated;         /* openai: the upstream does not say its context; n_ctx is assumed */
+    bool steering;      /* control vectors loaded */
+    int upstream_slots; /* openai: the upstream's parallel slots if it says (llama-server /props) */
+    bool ctx_estimated; /* openai: the upstream does not say its context; n_ctx is assumed */
     double load_seconds;
 } engine_info;
 
@@ -93,38 +97,38 @@ typedef struct gen_job gen_job;
 struct gen_job {
     /* --- input, set before engine_submit --- */
     job_kind kind;
-    const cJSON *messages;      /* borrowed; array of {role, content}; or NULL with text */
-    const char *text;           /* JOB_COUNT_TOKENS on plain text */
+    const cJSON *messages; /* borrowed; array of {role, content}; or NULL with text */
+    const char *text;      /* JOB_COUNT_TOKENS on plain text */
     int max_tokens;
-    float temperature;          /* 0 = greedy */
+    float temperature; /* 0 = greedy */
     float top_p;
-    bool background;            /* run on the background sequence */
-    char session[64];           /* optional: prefer the slot whose last job had this hint */
-    bool steer;                 /* apply the blended control vector */
-    float steering[4];          /* excited, frustrated, calm, depleted */
+    bool background;   /* run on the background sequence */
+    char session[64];  /* optional: prefer the slot whose last job had this hint */
+    bool steer;        /* apply the blended control vector */
+    float steering[4]; /* excited, frustrated, calm, depleted */
     /* Called on the engine thread for each complete UTF-8 piece of output. */
     void (*on_piece)(gen_job *job, const char *text, size_t len);
     /* Called exactly once, on the engine thread, when the job is over
      * (also when it was cancelled before it started). */
     void (*on_done)(gen_job *job);
     void *userdata;
-    long tag;                   /* shown in the log line of the job (the MCP request number) */
+    long tag; /* shown in the log line of the job (the MCP request number) */
     /* Optional: asked between tokens; true stops the job as engine_cancel would.
      * Runs on the engine thread (e.g. checks an MCP request's cancelled flag). */
     bool (*is_cancelled)(gen_job *job);
     /* --- any thread --- */
-    int cancel;                 /* atomic; see engine_cancel */
+    int cancel; /* atomic; see engine_cancel */
     /* --- output, valid in on_done (content also during on_piece) --- */
-    buf content;                /* owned by the job: free with buf_free */
+    buf content; /* owned by the job: free with buf_free */
     int prompt_tokens;
     int cached_tokens;
     int completion_tokens;
-    bool estimated;             /* JOB_COUNT_TOKENS: prompt_tokens is an estimate (no /tokenize upstream) */
+    bool estimated; /* JOB_COUNT_TOKENS: prompt_tokens is an estimate (no /tokenize upstream) */
     gen_finish finish;
-    int slot;                   /* the slot (KV sequence) it ran on; -1: none */
+    int slot; /* the slot (KV sequence) it ran on; -1: none */
     char error[512];
     double queue_ms, eval_ms, gen_ms;
-    gen_job *next;              /* queue link, engine-private */
+    gen_job *next; /* queue link, engine-private */
 };
 
 /* Starts the engine thread and loads the model on it. Returns 0, or a

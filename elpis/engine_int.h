@@ -24,21 +24,21 @@ typedef enum { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN } slot_state;
 /* One KV sequence and the job (if any) that is using it. A slot keeps its
  * cache after its job ends, so the next job with the same prefix reuses it. */
 typedef struct slot {
-    int seq;                    /* its llama.cpp sequence id */
-    bool background;            /* the background slot (the last one) */
+    int seq;         /* its llama.cpp sequence id */
+    bool background; /* the background slot (the last one) */
     seq_cache cache;
     slot_state state;
-    gen_job *job;               /* borrowed from the submitter until on_done */
-    llama_token *prompt;        /* owned: the job's prompt tokens */
-    int n_prompt, next_prompt;  /* prompt length; index of the next token to evaluate */
-    struct llama_sampler *smp;  /* owned: this job's sampler chain */
-    buf raw;                    /* token bytes not yet valid UTF-8 */
-    llama_token last;           /* sampled, to be evaluated in the next step */
-    int i_batch;                /* index of its logits in the current batch; -1: none */
-    int batch_pos0, batch_n;    /* the positions it added to the current batch */
-    double t_start, t_gen;      /* monotonic: job started, first token sampled */
-    char session[64];           /* the last job's session hint */
-    uint64_t last_used;         /* step counter at its last job's start (LRU) */
+    gen_job *job;              /* borrowed from the submitter until on_done */
+    llama_token *prompt;       /* owned: the job's prompt tokens */
+    int n_prompt, next_prompt; /* prompt length; index of the next token to evaluate */
+    struct llama_sampler *smp; /* owned: this job's sampler chain */
+    buf raw;                   /* token bytes not yet valid UTF-8 */
+    llama_token last;          /* sampled, to be evaluated in the next step */
+    int i_batch;               /* index of its logits in the current batch; -1: none */
+    int batch_pos0, batch_n;   /* the positions it added to the current batch */
+    double t_start, t_gen;     /* monotonic: job started, first token sampled */
+    char session[64];          /* the last job's session hint */
+    uint64_t last_used;        /* step counter at its last job's start (LRU) */
 } slot;
 
 struct engine {
@@ -58,24 +58,28 @@ struct engine {
     struct llama_model *model;
     struct llama_context *ctx;
     const struct llama_vocab *vocab;
-    const char *tmpl;     /* template text or builtin name */
-    int n_seq;            /* slots + 1 background */
-    slot *slots;          /* n_seq; slots[n_seq - 1] is the background slot */
+    const char *tmpl; /* template text or builtin name */
+    int n_seq;        /* slots + 1 background */
+    slot *slots;      /* n_seq; slots[n_seq - 1] is the background slot */
     cvec_set cvecs;
     float *cvec_buf;
     bool cvec_active;
-    uint32_t n_sampled;   /* sampled generations so far (seed offset); atomic in upstream workers */
-    uint64_t n_jobs;      /* jobs started (slot LRU clock) */
+    uint32_t n_sampled;       /* sampled generations so far (seed offset); atomic in upstream workers */
+    uint64_t n_jobs;          /* jobs started (slot LRU clock) */
     struct llama_batch batch; /* n_batch tokens, one sequence each; reused by every decode */
     bool have_batch;
-    bool remote;          /* backend "openai": no engine thread */
-    struct upstream *up;  /* backend "openai": owned, see upstream.c; NULL for llama.cpp */
+    bool remote;         /* backend "openai": no engine thread */
+    struct upstream *up; /* backend "openai": owned, see upstream.c; NULL for llama.cpp */
 };
 
 #define OWNER_ONLY(e) assert(pthread_equal(pthread_self(), (e)->thread))
 
 /* engine.c */
 bool engine_job_cancelled(gen_job *job);
+/* Moves the complete characters of raw (all of it when final: an incomplete
+ * one becomes U+FFFD) into job->content as valid UTF-8 and hands the new text
+ * to on_piece. 0, or -ENOMEM with job->error set (the text so far stays). */
+int engine_job_append(gen_job *job, buf *raw, bool final);
 int engine_render(engine *e, gen_job *job, buf *out, bool add_assistant);
 int engine_tokenize(engine *e, const char *text, size_t len, bool special, llama_token **toks);
 void engine_apply_steering(engine *e, gen_job *job);

@@ -20,24 +20,24 @@
 struct gen_call {
     gen_job job;
     elpis *app;
-    mcp_request *req;       /* direct generate/function_call: the request (ref held) */
-    cJSON *messages;        /* owned: what the engine renders */
-    cJSON *tools;           /* function_call: owned copy of the tool list */
+    mcp_request *req; /* direct generate/function_call: the request (ref held) */
+    cJSON *messages;  /* owned: what the engine renders */
+    cJSON *tools;     /* function_call: owned copy of the tool list */
     double temperature, top_p;
-    double last_progress;   /* engine thread only: last progress value sent */
-    double last_sent;       /* engine thread only: when (monotonic) */
-    buf delta;              /* engine thread only: text not yet sent as progress */
+    double last_progress; /* engine thread only: last progress value sent */
+    double last_sent;     /* engine thread only: when (monotonic) */
+    buf delta;            /* engine thread only: text not yet sent as progress */
     /* streams */
     bool is_stream;
     char id[37];
-    buf text;               /* all text so far (guarded by st_mu) */
-    size_t read_off;        /* what generate_stream_read returned already */
-    int tokens;             /* completion tokens so far (guarded by st_mu) */
+    buf text;        /* all text so far (guarded by st_mu) */
+    size_t read_off; /* what generate_stream_read returned already */
+    int tokens;      /* completion tokens so far (guarded by st_mu) */
     bool complete;
     bool in_table;
-    double last_access;     /* monotonic */
-    int refs;               /* table + job, guarded by st_mu */
-    cJSON *final_state;     /* emotional_state at completion */
+    double last_access; /* monotonic */
+    int refs;           /* table + job, guarded by st_mu */
+    cJSON *final_state; /* emotional_state at completion */
     gen_call *next;
 };
 
@@ -305,7 +305,8 @@ static int tool_function_call(mcp_request *req, const cJSON *args, void *ud)
     elpis *app = ud;
     char err[256];
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(args, "tools");
-    if (cJSON_GetArraySize(tools) == 0) return mcp_reply_error(req, MCP_INVALID_PARAMS, "function_call: tools is empty"), 0;
+    if (cJSON_GetArraySize(tools) == 0)
+        return mcp_reply_error(req, MCP_INVALID_PARAMS, "function_call: tools is empty"), 0;
     gen_call *c = call_new(app, req, args, err, sizeof err);
     if (!c) return mcp_reply_error(req, MCP_INVALID_PARAMS, "function_call: %s", err), 0;
     c->tools = cJSON_Duplicate(tools, 1);
@@ -406,16 +407,25 @@ static int tool_stream_start(mcp_request *req, const cJSON *args, void *ud)
     return mcp_reply_result(req, r), 0;
 }
 
-static int tool_stream_read(mcp_request *req, const cJSON *args, void *ud)
+/* The stream args' stream_id names, with st_mu held (the caller unlocks);
+ * NULL, unlocked and with the tool error replied, when there is none. */
+static gen_call *stream_lock(elpis *app, mcp_request *req, const cJSON *args)
 {
-    elpis *app = ud;
     const char *id = cJSON_GetObjectItemCaseSensitive(args, "stream_id")->valuestring;
     pthread_mutex_lock(&app->st_mu);
     gen_call *c = stream_find_locked(app, id);
     if (!c) {
         pthread_mutex_unlock(&app->st_mu);
-        return mcp_reply_tool_error(req, "Unknown stream_id: %s", id), 0;
+        mcp_reply_tool_error(req, "Unknown stream_id: %s", id);
     }
+    return c;
+}
+
+static int tool_stream_read(mcp_request *req, const cJSON *args, void *ud)
+{
+    elpis *app = ud;
+    gen_call *c = stream_lock(app, req, args);
+    if (!c) return 0;
     c->last_access = now_mono();
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "new_content", buf_str(&c->text) + c->read_off);
@@ -441,19 +451,14 @@ static int tool_stream_read(mcp_request *req, const cJSON *args, void *ud)
 static int tool_stream_cancel(mcp_request *req, const cJSON *args, void *ud)
 {
     elpis *app = ud;
-    const char *id = cJSON_GetObjectItemCaseSensitive(args, "stream_id")->valuestring;
-    pthread_mutex_lock(&app->st_mu);
-    gen_call *c = stream_find_locked(app, id);
-    if (!c) {
-        pthread_mutex_unlock(&app->st_mu);
-        return mcp_reply_tool_error(req, "Unknown stream_id: %s", id), 0;
-    }
+    gen_call *c = stream_lock(app, req, args);
+    if (!c) return 0;
     engine_cancel(&c->job);
     stream_remove_locked(app, c);
     pthread_mutex_unlock(&app->st_mu);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "status", "cancelled");
-    cJSON_AddStringToObject(r, "stream_id", id);
+    cJSON_AddStringToObject(r, "stream_id", cJSON_GetObjectItemCaseSensitive(args, "stream_id")->valuestring);
     return mcp_reply_result(req, r), 0;
 }
 
@@ -527,10 +532,8 @@ static int tool_get_capabilities(mcp_request *req, const cJSON *args, void *ud)
 static void count_done(gen_job *job)
 {
     gen_call *c = job->userdata;
-    if (job->finish == GEN_ERROR)
-        mcp_reply_tool_error(c->req, "%s", job->error);
-    else if (job->finish == GEN_CANCELLED)
-        mcp_reply_tool_error(c->req, "cancelled");
+    if (job->finish == GEN_ERROR) mcp_reply_tool_error(c->req, "%s", job->error);
+    else if (job->finish == GEN_CANCELLED) mcp_reply_tool_error(c->req, "cancelled");
     else {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "tokens", job->prompt_tokens);
@@ -596,25 +599,27 @@ static void tick(void *ud)
 
 /* -------------------------------------------------------------- schemas */
 
-#define MESSAGES_SCHEMA                                                                                              \
-    "\"messages\":{\"type\":\"array\",\"description\":\"chat messages\",\"items\":{\"type\":\"object\","            \
-    "\"properties\":{\"role\":{\"type\":\"string\"},\"content\":{\"type\":[\"string\",\"null\"]}},"                \
+#define MESSAGES_SCHEMA                                                                                                \
+    "\"messages\":{\"type\":\"array\",\"description\":\"chat messages\",\"items\":{\"type\":\"object\","               \
+    "\"properties\":{\"role\":{\"type\":\"string\"},\"content\":{\"type\":[\"string\",\"null\"]}},"                    \
     "\"required\":[\"role\"]}}"
-#define GEN_PROPS                                                                                                    \
-    MESSAGES_SCHEMA ",\"max_tokens\":{\"type\":\"integer\",\"minimum\":1,\"default\":2048},"                       \
-                    "\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5,"                 \
-                    "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                 \
-                    "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                             \
-                    "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "          \
-                    "background KV sequence so the conversation's cache is kept\"},"                  \
-                    "\"session\":{\"type\":\"string\",\"maxLength\":63,\"description\":\"optional conversation "   \
+#define GEN_PROPS                                                                                                      \
+    MESSAGES_SCHEMA ",\"max_tokens\":{\"type\":\"integer\",\"minimum\":1,\"default\":2048},"                           \
+                    "\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5,"                     \
+                    "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                     \
+                    "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                                \
+                    "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "             \
+                    "background KV sequence so the conversation's cache is kept\"},"                                   \
+                    "\"session\":{\"type\":\"string\",\"maxLength\":63,\"description\":\"optional conversation "       \
                     "id: keeps the conversation on the slot that caches its prefix\"}"
-#define STREAM_ID "{\"type\":\"object\",\"properties\":{\"stream_id\":{\"type\":\"string\"}},\"required\":[\"stream_id\"]}"
+#define STREAM_ID                                                                                                      \
+    "{\"type\":\"object\",\"properties\":{\"stream_id\":{\"type\":\"string\"}},\"required\":[\"stream_id\"]}"
 #define EMPTY "{\"type\":\"object\",\"properties\":{}}"
 
 static const mcp_tool tools[] = {
-    {"generate", "Generate a reply to chat messages; sampling follows the emotional state. With "
-                 "_meta.progressToken, text deltas arrive as notifications/progress.",
+    {"generate",
+     "Generate a reply to chat messages; sampling follows the emotional state. With "
+     "_meta.progressToken, text deltas arrive as notifications/progress.",
      "{\"type\":\"object\",\"properties\":{" GEN_PROPS "},\"required\":[\"messages\"]}", tool_generate},
     {"function_call", "Generate with OpenAI-format tools offered; returns tool_calls or null.",
      "{\"type\":\"object\",\"properties\":{" MESSAGES_SCHEMA ",\"tools\":{\"type\":\"array\",\"items\":{\"type\":"

@@ -124,12 +124,8 @@ static void release(engine *e, slot *sl, gen_finish f)
     job->finish = f;
     if (sl->state == SLOT_GEN) job->gen_ms = (now_mono() - sl->t_gen) * 1000.0;
     else job->eval_ms = (now_mono() - sl->t_start) * 1000.0;
-    if (sl->raw.len) { /* an incomplete character at the end becomes U+FFFD */
-        size_t before = job->content.len;
-        utf8_sanitize_append(&job->content, buf_str(&sl->raw), sl->raw.len, true);
-        if (job->content.len > before && job->on_piece)
-            job->on_piece(job, job->content.data + before, job->content.len - before);
-    }
+    /* An incomplete character at the end becomes U+FFFD. */
+    if (sl->raw.len && engine_job_append(job, &sl->raw, true)) job->finish = GEN_ERROR;
     buf_reset(&sl->raw);
     free(sl->prompt);
     sl->prompt = NULL;
@@ -302,19 +298,20 @@ static void sample(engine *e, slot *sl)
     }
     char piece[256];
     int32_t pl = llama_token_to_piece(e->vocab, t, piece, sizeof piece, 0, false);
-    if (pl > 0) buf_append(&sl->raw, piece, (size_t)pl);
     job->completion_tokens++;
-    size_t before = job->content.len;
-    size_t used = utf8_sanitize_append(&job->content, buf_str(&sl->raw), sl->raw.len, false);
-    buf_consume(&sl->raw, used);
-    if (job->content.len > before && job->on_piece)
-        job->on_piece(job, job->content.data + before, job->content.len - before);
+    if (pl > 0 && buf_append(&sl->raw, piece, (size_t)pl)) {
+        snprintf(job->error, sizeof job->error, "out of memory storing the reply");
+        release(e, sl, GEN_ERROR);
+        return;
+    }
+    if (engine_job_append(job, &sl->raw, false)) {
+        release(e, sl, GEN_ERROR);
+        return;
+    }
     if (job->completion_tokens >= job->max_tokens) /* no need to evaluate the last token */
         release(e, sl, GEN_LENGTH);
-    else if (sl->cache.n >= e->info.n_ctx)
-        release(e, sl, GEN_CONTEXT_FULL);
-    else
-        sl->last = t;
+    else if (sl->cache.n >= e->info.n_ctx) release(e, sl, GEN_CONTEXT_FULL);
+    else sl->last = t;
 }
 
 /* A decode succeeded: record what each slot added, move finished prompts to
@@ -347,10 +344,8 @@ void slots_step(engine *e)
     }
     if (!fill_batch(e)) return;
     int32_t r = llama_decode(e->ctx, e->batch);
-    if (r != 0)
-        decode_failed(e, r);
-    else
-        decoded(e);
+    if (r != 0) decode_failed(e, r);
+    else decoded(e);
     for (int s = 0; s < e->n_seq; s++) e->slots[s].batch_n = 0;
 }
 

@@ -28,26 +28,26 @@
 #include "util.h"
 
 struct upstream {
-    char base[512];          /* base_url without a trailing slash or /v1 */
-    char *auth;              /* owned: "Authorization: Bearer ..." or NULL */
-    char model[256];         /* the model name sent in requests ("" = the server's) */
+    char base[512];  /* base_url without a trailing slash or /v1 */
+    char *auth;      /* owned: "Authorization: Bearer ..." or NULL */
+    char model[256]; /* the model name sent in requests ("" = the server's) */
     long timeout_s;
     int retries;
-    pthread_t *workers;      /* owned: n_workers threads */
+    pthread_t *workers; /* owned: n_workers threads */
     int n_workers;
 };
 
 /* One HTTP exchange. */
 typedef struct http_call {
     engine *e;
-    CURL *curl;              /* the handle of the attempt under way */
-    gen_job *job;            /* for cancellation and streaming; NULL at start-up */
-    bool stream;             /* parse the body as server-sent events */
+    CURL *curl;   /* the handle of the attempt under way */
+    gen_job *job; /* for cancellation and streaming; NULL at start-up */
+    bool stream;  /* parse the body as server-sent events */
     long status;
-    buf body;                /* the whole body (non-stream, or an error answer) */
-    buf line;                /* stream: the partial SSE line */
-    buf raw;                 /* stream: delta bytes not yet valid UTF-8 */
-    bool done;               /* stream: [DONE] or a finish_reason seen */
+    buf body;  /* the whole body (non-stream, or an error answer) */
+    buf line;  /* stream: the partial SSE line */
+    buf raw;   /* stream: delta bytes not yet valid UTF-8 */
+    bool done; /* stream: [DONE] or a finish_reason seen */
     bool got_usage;
     char finish[32];
 } http_call;
@@ -82,12 +82,10 @@ static void sse_event(http_call *h, const char *data)
     const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
     if (cJSON_IsString(content) && *content->valuestring) {
-        buf_append(&h->raw, content->valuestring, strlen(content->valuestring));
-        size_t before = job->content.len;
-        buf_consume(&h->raw, utf8_sanitize_append(&job->content, buf_str(&h->raw), h->raw.len, false));
         if (!h->got_usage) job->completion_tokens++; /* one delta is one token on llama-server; usage corrects it */
-        if (job->content.len > before && job->on_piece)
-            job->on_piece(job, job->content.data + before, job->content.len - before);
+        if (buf_append(&h->raw, content->valuestring, strlen(content->valuestring)))
+            snprintf(job->error, sizeof job->error, "out of memory storing the reply");
+        if (job->error[0] || engine_job_append(job, &h->raw, false)) h->done = true;
     }
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
     if (cJSON_IsString(fr)) snprintf(h->finish, sizeof h->finish, "%s", fr->valuestring);
@@ -166,10 +164,8 @@ static void upstream_message(const buf *body, char *out, size_t outlen)
     cJSON *j = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     const cJSON *m = cJSON_IsString(err) ? err : cJSON_GetObjectItemCaseSensitive(err, "message");
-    if (cJSON_IsString(m))
-        snprintf(out, outlen, "%s", m->valuestring);
-    else
-        snprintf(out, outlen, "%.200s", body->len ? buf_str((buf *)body) : "(empty answer)");
+    if (cJSON_IsString(m)) snprintf(out, outlen, "%s", m->valuestring);
+    else snprintf(out, outlen, "%.200s", body->len ? buf_str((buf *)body) : "(empty answer)");
     cJSON_Delete(j);
 }
 
@@ -187,7 +183,7 @@ static bool backoff(engine *e, gen_job *job, int k)
     double until = now_mono() + (k < 4 ? 0.5 * (1 << k) : 8.0);
     while (now_mono() < until) {
         if (stopping(e) || (job && engine_job_cancelled(job))) return false;
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        struct timespec ts = {0, 50L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return true;
@@ -218,9 +214,10 @@ static int http_do(engine *e, http_call *h, const char *path, const char *body, 
         if (rc == CURLE_OK && !retryable(rc, h->status)) return 0;
         if (rc == CURLE_OK && h->status / 100 == 2 && sent) return 0;
         if (rc != CURLE_OK)
-            snprintf(err, errlen, "cannot reach the upstream at %s%s: %s (is it running? check [model] base_url)", u->base,
-                     path, rc == CURLE_OPERATION_TIMEDOUT ? "no answer within [model] timeout_seconds"
-                                                          : curl_easy_strerror(rc));
+            snprintf(err, errlen, "cannot reach the upstream at %s%s: %s (is it running? check [model] base_url)",
+                     u->base, path,
+                     rc == CURLE_OPERATION_TIMEDOUT ? "no answer within [model] timeout_seconds"
+                                                    : curl_easy_strerror(rc));
         else {
             char m[300];
             upstream_message(&h->body, m, sizeof m);
@@ -245,8 +242,8 @@ static void status_error(engine *e, const http_call *h, const char *path, char *
     char m[300];
     upstream_message(&h->body, m, sizeof m);
     const char *advice = h->status == 401 || h->status == 403 ? " (check [model] api_key_file)"
-                         : h->status == 404 ? " (check [model] base_url and [model] model)"
-                                            : "";
+                         : h->status == 404                   ? " (check [model] base_url and [model] model)"
+                                                              : "";
     snprintf(out, outlen, "the upstream at %s answered HTTP %ld on %s: %s%s", e->up->base, h->status, path, m, advice);
 }
 
@@ -296,10 +293,7 @@ static void run_generate(engine *e, gen_job *job)
     } else if (rc == 0 && !job->error[0]) {
         job->error[0] = '\0';
         job->finish = !strcmp(h.finish, "length") ? GEN_LENGTH : GEN_STOP;
-        size_t before = job->content.len;
-        utf8_sanitize_append(&job->content, buf_str(&h.raw), h.raw.len, true);
-        if (job->content.len > before && job->on_piece)
-            job->on_piece(job, job->content.data + before, job->content.len - before);
+        if (engine_job_append(job, &h.raw, true)) job->finish = GEN_ERROR;
     } else if (rc == -ENOMEM) {
         snprintf(job->error, sizeof job->error, "out of memory building the request");
     }
@@ -318,7 +312,8 @@ static cJSON *post_json(engine *e, gen_job *job, const char *path, cJSON *req, l
     int rc = body ? http_do(e, &h, path, body, err, sizeof err) : -ENOMEM;
     free(body);
     *status = rc == 0 ? h.status : 0;
-    cJSON *j = rc == 0 && h.status / 100 == 2 ? cJSON_ParseWithLength(h.body.data ? h.body.data : "", h.body.len) : NULL;
+    cJSON *j =
+        rc == 0 && h.status / 100 == 2 ? cJSON_ParseWithLength(h.body.data ? h.body.data : "", h.body.len) : NULL;
     http_free(&h);
     return j;
 }
@@ -390,12 +385,9 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&e->mu);
         if (!job) break;
         job->queue_ms = (now_mono() - job->queue_ms) * 1000.0; /* queue_ms held the submit time */
-        if (stop || engine_job_cancelled(job))
-            job->finish = GEN_CANCELLED;
-        else if (job->kind == JOB_COUNT_TOKENS)
-            run_count(e, job);
-        else
-            run_generate(e, job);
+        if (stop || engine_job_cancelled(job)) job->finish = GEN_CANCELLED;
+        else if (job->kind == JOB_COUNT_TOKENS) run_count(e, job);
+        else run_generate(e, job);
         engine_finish(e, job);
     }
     return NULL;
@@ -414,7 +406,7 @@ static int read_key(const char *path, char **auth, char *err, size_t errlen)
     }
     char key[4096];
     size_t n = fread(key, 1, sizeof key - 1, f);
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     while (n && isspace((unsigned char)key[n - 1])) n--;
     key[n] = '\0';
     if (!n) {
@@ -452,7 +444,10 @@ static int probe(engine *e, char *err, size_t errlen)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(m0, "id");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(m0, "meta");
     const cJSON *v;
-    snprintf(in->desc, sizeof in->desc, "%.127s", e->up->model[0] ? e->up->model : cJSON_IsString(id) ? id->valuestring : "?");
+    snprintf(in->desc, sizeof in->desc, "%.127s",
+             e->up->model[0]      ? e->up->model
+             : cJSON_IsString(id) ? id->valuestring
+                                  : "?");
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(meta, "n_ctx_train"))) in->n_ctx_train = v->valueint;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(meta, "n_params"))) in->n_params = (uint64_t)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(meta, "size"))) in->size_bytes = (uint64_t)v->valuedouble;
@@ -461,7 +456,8 @@ static int probe(engine *e, char *err, size_t errlen)
     if (get_json(e, "/props", &props, perr, sizeof perr) == 0) {
         const cJSON *gs = cJSON_GetObjectItemCaseSensitive(props, "default_generation_settings");
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(gs, "n_ctx"))) in->n_ctx = v->valueint;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(props, "total_slots"))) in->upstream_slots = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(props, "total_slots")))
+            in->upstream_slots = v->valueint;
     }
     cJSON_Delete(props);
     in->ctx_estimated = in->n_ctx <= 0;

@@ -58,10 +58,8 @@ static cJSON *overlay_stored(mem_store *s, cJSON *line, int *rc)
     const cJSON *idj = cJSON_GetObjectItemCaseSensitive(line, "id");
     if (!cJSON_IsString(idj) || !*idj->valuestring || strlen(idj->valuestring) >= MEM_ID_LEN) return line;
     char id[MEM_ID_LEN];
-    if (mem_id_is_uuid(idj->valuestring))
-        snprintf(id, sizeof id, "%s", idj->valuestring);
-    else
-        mem_id_from_name(idj->valuestring, id);
+    if (mem_id_is_uuid(idj->valuestring)) snprintf(id, sizeof id, "%s", idj->valuestring);
+    else mem_id_from_name(idj->valuestring, id);
     mem_record old;
     int g = mem_store_get(s, id, &old);
     if (g == -ENOENT) return line;
@@ -157,12 +155,11 @@ int mem_cli_import(mem_store *s, const char *file, const mem_import_opts *opts, 
         n++;
     }
     free(line);
-    if (f != stdin) fclose(f);
+    if (f != stdin) (void)fclose(f); /* read-only: nothing to lose */
     if (!rc) {
         mem_import_result res;
         rc = mem_store_import_ex(s, recs, n, opts, &res);
-        if (rc)
-            snprintf(err, errlen, "%s: %s", file, mem_store_errmsg(s));
+        if (rc) snprintf(err, errlen, "%s: %s", file, mem_store_errmsg(s));
         else if (opts->replace)
             fprintf(out, "imported %zu memories, replaced %zu (%s)\n", res.imported, res.replaced,
                     opts->keep_trust ? "trust kept" : "marked low-trust; use --keep-trust for your own edits");
@@ -228,8 +225,7 @@ int mem_cli_delete(mem_store *s, const char *id, bool purge, FILE *out, char *er
     if (!rc && purge && !deleted) rc = -ENOENT, snprintf(err, errlen, "no memory with id %s", id);
     else if (rc) fail(err, errlen, rc, mem_store_errmsg(s));
     if (rc) return rc;
-    if (purge)
-        fprintf(out, "deleted %s for good\n", id);
+    if (purge) fprintf(out, "deleted %s for good\n", id);
     else
         fprintf(out, "archived %s (mnemosyne restore %s brings it back; delete --purge removes it for good)\n", id, id);
     return 0;
@@ -253,9 +249,11 @@ int mem_cli_forget(mem_store *s, bool yes, FILE *in, FILE *out, char *err, size_
         if (!isatty(fileno(in)))
             return fail(err, errlen, -ECANCELED,
                         "forget deletes every memory and needs a confirmation: run it in a terminal, or add --yes");
-        fprintf(out, "This deletes all %lld memories in %s for good (an export first keeps a copy).\n"
-                     "Type 'forget' to confirm: ", (long long)st.total, mem_store_path(s));
-        fflush(out);
+        fprintf(out,
+                "This deletes all %lld memories in %s for good (an export first keeps a copy).\n"
+                "Type 'forget' to confirm: ",
+                (long long)st.total, mem_store_path(s));
+        (void)fflush(out); /* a prompt; the answer is read either way */
         char line[64] = "";
         if (!fgets(line, sizeof line, in) || strcmp(line, "forget\n"))
             return fail(err, errlen, -ECANCELED, "not confirmed; nothing was deleted");

@@ -25,8 +25,8 @@
 #include "settings.h"
 #include "startup.h"
 #include "tools.h"
+#include "version.h"
 
-#define VERSION "0.1.0"
 
 static void usage(FILE *f)
 {
@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "       mnemosyne [options] export > memories.jsonl\n"
             "       mnemosyne [options] import FILE.jsonl [--keep-trust] [--replace]\n"
             "       mnemosyne [options] edit MEMORY_ID [--content TEXT] [--summary TEXT] [--tags a,b] [--type TYPE]\n"
-            "       mnemosyne [options] search \"query\" [-n N] [--status active|all|short_term|long_term|archived] [--json]\n"
+            "       mnemosyne [options] search \"query\" [-n N] [--status active|all|short_term|long_term|archived] "
+            "[--json]\n"
             "       mnemosyne [options] restore MEMORY_ID | delete MEMORY_ID [--purge] | unlink MEMORY_ID\n"
             "       mnemosyne [options] consolidate | forget [--yes]\n"
             "       mnemosyne --print-config | --version | --help\n"
@@ -63,11 +64,11 @@ static void stop_server(void *ud)
 }
 
 typedef struct cli_args {
-    const char *cmd;      /* NULL = serve */
-    const char *operand;  /* FILE, query or id */
+    const char *cmd;     /* NULL = serve */
+    const char *operand; /* FILE, query or id */
     bool keep_trust, replace, json;
     bool purge, yes; /* delete --purge, forget --yes */
-    int n;                /* MEM_N_RESULTS_DEFAULT unless -n */
+    int n;           /* MEM_N_RESULTS_DEFAULT unless -n */
     const char *status;
     const char *content, *summary, *tags, *type; /* edit */
 } cli_args;
@@ -121,7 +122,8 @@ static int cmd_edit(mem_store *st, const cli_args *a, char *err, size_t errlen)
 static int cmd_search(mem_store *st, const cli_args *a, char *err, size_t errlen)
 {
     unsigned mask = parse_mask(a->status);
-    if (!mask) return snprintf(err, errlen, "--status: expected active, all, short_term, long_term or archived"), -EINVAL;
+    if (!mask)
+        return snprintf(err, errlen, "--status: expected active, all, short_term, long_term or archived"), -EINVAL;
     return mem_cli_search(st, a->operand, a->n, mask, a->json, stdout, err, errlen);
 }
 
@@ -180,16 +182,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"stats", cmd_stats, true, NULL},
-    {"export", cmd_export, true, NULL},
-    {"search", cmd_search, true, "the query"},
-    {"import", cmd_import, false, "FILE.jsonl"},
-    {"edit", cmd_edit, false, "MEMORY_ID"},
-    {"restore", cmd_restore, false, "MEMORY_ID"},
-    {"delete", cmd_delete, false, "MEMORY_ID"},
-    {"unlink", cmd_unlink, false, "MEMORY_ID"},
-    {"forget", cmd_forget, false, NULL},
-    {"consolidate", cmd_consolidate, false, NULL},
+    {"stats", cmd_stats, true, NULL},           {"export", cmd_export, true, NULL},
+    {"search", cmd_search, true, "the query"},  {"import", cmd_import, false, "FILE.jsonl"},
+    {"edit", cmd_edit, false, "MEMORY_ID"},     {"restore", cmd_restore, false, "MEMORY_ID"},
+    {"delete", cmd_delete, false, "MEMORY_ID"}, {"unlink", cmd_unlink, false, "MEMORY_ID"},
+    {"forget", cmd_forget, false, NULL},        {"consolidate", cmd_consolidate, false, NULL},
 };
 
 static const command *find_command(const char *name)
@@ -224,9 +221,12 @@ static int own_arg(void *ud, int argc, char **argv, int *i)
 {
     cli_args *a = ud;
     const char *x = argv[*i];
-    bool *sw = !strcmp(x, "--keep-trust") ? &a->keep_trust : !strcmp(x, "--replace") ? &a->replace
-             : !strcmp(x, "--purge")      ? &a->purge      : !strcmp(x, "--yes") || !strcmp(x, "-y") ? &a->yes
-             : !strcmp(x, "--json")       ? &a->json       : NULL;
+    bool *sw = !strcmp(x, "--keep-trust")                ? &a->keep_trust
+               : !strcmp(x, "--replace")                 ? &a->replace
+               : !strcmp(x, "--purge")                   ? &a->purge
+               : !strcmp(x, "--yes") || !strcmp(x, "-y") ? &a->yes
+               : !strcmp(x, "--json")                    ? &a->json
+                                                         : NULL;
     if (sw) return *sw = true, 0;
     for (size_t f = 0; f < sizeof value_flags / sizeof value_flags[0]; f++) {
         if (strcmp(x, value_flags[f].flag)) continue;
@@ -260,14 +260,15 @@ static int check_args(const cli_args *a)
     const command *c = find_command(a->cmd);
     const char *cmd = c ? c->name : "";
     bool editing = a->content || a->summary || a->tags || a->type;
-    const char *misplaced = editing && strcmp(cmd, "edit")       ? "--content, --summary, --tags and --type belong to the edit command"
-                          : a->replace && strcmp(cmd, "import")  ? "--replace belongs to the import command"
-                          : a->keep_trust && strcmp(cmd, "import") ? "--keep-trust belongs to the import command"
-                          : a->purge && strcmp(cmd, "delete")    ? "--purge belongs to the delete command"
-                          : a->yes && strcmp(cmd, "forget")      ? "--yes belongs to the forget command"
-                          : (a->json || a->status || a->n != MEM_N_RESULTS_DEFAULT) && strcmp(cmd, "search")
-                              ? "-n, --status and --json belong to the search command"
-                              : NULL;
+    const char *misplaced = editing && strcmp(cmd, "edit")
+                                ? "--content, --summary, --tags and --type belong to the edit command"
+                            : a->replace && strcmp(cmd, "import")    ? "--replace belongs to the import command"
+                            : a->keep_trust && strcmp(cmd, "import") ? "--keep-trust belongs to the import command"
+                            : a->purge && strcmp(cmd, "delete")      ? "--purge belongs to the delete command"
+                            : a->yes && strcmp(cmd, "forget")        ? "--yes belongs to the forget command"
+                            : (a->json || a->status || a->n != MEM_N_RESULTS_DEFAULT) && strcmp(cmd, "search")
+                                ? "-n, --status and --json belong to the search command"
+                                : NULL;
     if (misplaced) return fprintf(stderr, "mnemosyne: %s\n", misplaced), 2;
     if (c && c->what && !a->operand) return fprintf(stderr, "mnemosyne %s: missing %s\n", cmd, c->what), 2;
     if (c && !c->what && a->operand)
@@ -318,9 +319,15 @@ int main(int argc, char **argv)
     static mem_settings cfg;
     static cli_args a = {.n = MEM_N_RESULTS_DEFAULT};
     static const startup_flag flags[] = {{"--db", "storage.db_path"}, {"--embedding-model", "storage.embedding_model"}};
-    startup_params p = {.program = "mnemosyne", .env_prefix = "MNEMOSYNE", .version = "mnemosyne " VERSION,
-                        .flags = flags, .n_flags = sizeof flags / sizeof flags[0], .log_level = &cfg.log_level,
-                        .log_file = &cfg.log_file, .usage = usage, .own_arg = own_arg, .ud = &a};
+    startup_params p = {.program = "mnemosyne",
+                        .env_prefix = "MNEMOSYNE",
+                        .flags = flags,
+                        .n_flags = sizeof flags / sizeof flags[0],
+                        .log_level = &cfg.log_level,
+                        .log_file = &cfg.log_file,
+                        .usage = usage,
+                        .own_arg = own_arg,
+                        .ud = &a};
     const cfg_key *keys;
     p.n_keys = mem_settings_table(&cfg, &keys);
     p.keys = keys;
@@ -331,7 +338,7 @@ int main(int argc, char **argv)
     } else if (!(rc = check_args(&a))) {
         if (a.cmd && !st.log_level_given && st.level < LOG_WARN) /* subcommands: keep the terminal quiet */
             log_init("mnemosyne", LOG_WARN, cfg.log_file && *cfg.log_file ? cfg.log_file : NULL);
-        log_info("mnemosyne %s starting (pid %d), config: %s", VERSION, (int)getpid(), cfg_sources());
+        log_info("mnemosyne %s starting (pid %d), config: %s", psy_version(), (int)getpid(), cfg_sources());
         rc = run(&cfg, &a);
     }
     startup_end(&p, &st);

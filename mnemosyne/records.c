@@ -33,11 +33,11 @@ static int check_text(mem_store *s, const char *what, const char *t, size_t max,
 {
     if (!t) return required ? mem__set_err(s, -EINVAL, "%s is required", what) : 0;
     size_t n = strlen(t);
-    if (required && blank(t, n))
-        return mem__set_err(s, -EINVAL, "%s is empty; give some text to remember", what);
+    if (required && blank(t, n)) return mem__set_err(s, -EINVAL, "%s is empty; give some text to remember", what);
     if (n > max)
-        return mem__set_err(s, -EINVAL, "%s is %zu bytes, over the limit of %zu bytes ([storage] max_content_bytes); "
-                                        "split it or store a summary",
+        return mem__set_err(s, -EINVAL,
+                            "%s is %zu bytes, over the limit of %zu bytes ([storage] max_content_bytes); "
+                            "split it or store a summary",
                             what, n, max);
     if (!utf8_valid(t, n)) return mem__set_err(s, -EINVAL, "%s is not valid UTF-8", what);
     return 0;
@@ -47,7 +47,8 @@ static int join_names(char *out, size_t outlen, const char *const *list)
 {
     size_t u = 0;
     out[0] = '\0';
-    for (size_t i = 0; list[i] && u < outlen; i++) u += (size_t)snprintf(out + u, outlen - u, "%s%s", i ? ", " : "", list[i]);
+    for (size_t i = 0; list[i] && u < outlen; i++)
+        u += (size_t)snprintf(out + u, outlen - u, "%s%s", i ? ", " : "", list[i]);
     return 0;
 }
 
@@ -100,7 +101,9 @@ static char *tags_json(mem_store *s, const char *const *tags, size_t n, int *rc)
         size_t len = t ? strlen(t) : 0;
         if (!t || !len || blank(t, len) || len > MEM_MAX_TAG_BYTES || !utf8_valid(t, len)) {
             *rc = mem__set_err(s, -EINVAL, "tag %zu is %s; tags are non-empty UTF-8 strings of at most %d bytes", i,
-                               !t || !len || blank(t, len) ? "empty" : len > MEM_MAX_TAG_BYTES ? "too long" : "not valid UTF-8",
+                               !t || !len || blank(t, len) ? "empty"
+                               : len > MEM_MAX_TAG_BYTES   ? "too long"
+                                                           : "not valid UTF-8",
                                MEM_MAX_TAG_BYTES);
             cJSON_Delete(arr);
             return NULL;
@@ -175,6 +178,19 @@ static int put_vector(mem_store *s, int64_t seq, const float *vec, bool replace)
     return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, "storing the memory's vector");
 }
 
+/* Runs sql with every column of r bound (bind_record's numbering); what
+ * names it in the error. 0 or a negative errno with the store's error set. */
+static int exec_record(mem_store *s, const char *sql, const mem_record *r, const char *what)
+{
+    sqlite3_stmt *st;
+    int rc = mem__prepare(s, sql, &st);
+    if (rc) return rc;
+    bind_record(st, r);
+    int x = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, what);
+}
+
 int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t *seq)
 {
     static const char sql[] =
@@ -182,13 +198,8 @@ int mem__insert_row(mem_store *s, const mem_record *r, const float *vec, int64_t
         " valence, arousal, quadrant, salience, importance, tags, metadata, source, trust, superseded_by, lineage,"
         " archived_at, archive_reason, supersedes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
-    sqlite3_stmt *st;
-    int rc = mem__prepare(s, sql, &st);
+    int rc = exec_record(s, sql, r, "storing the memory");
     if (rc) return rc;
-    bind_record(st, r);
-    int x = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (x != SQLITE_DONE) return mem__sql_err(s, x, "storing the memory");
     *seq = sqlite3_last_insert_rowid(s->db);
     return put_vector(s, *seq, vec, false);
 }
@@ -204,28 +215,16 @@ int mem__update_row(mem_store *s, const mem_record *r, int64_t seq, const float 
         " last_accessed = ?7, access_count = ?8, valence = ?9, arousal = ?10, quadrant = ?11, salience = ?12,"
         " importance = ?13, tags = ?14, metadata = ?15, source = ?16, trust = ?17, superseded_by = ?18,"
         " lineage = ?19, archived_at = ?20, archive_reason = ?21, supersedes = ?22 WHERE id = ?1";
-    sqlite3_stmt *st;
-    int rc = mem__prepare(s, sql, &st);
+    int rc = exec_record(s, sql, r, "updating the memory");
     if (rc) return rc;
-    bind_record(st, r);
-    int x = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (x != SQLITE_DONE) return mem__sql_err(s, x, "updating the memory");
     return vec ? put_vector(s, seq, vec, true) : 0;
 }
 
 /* First n characters of text, cut on a character boundary. */
 char *mem__prefix_chars(const char *text, int n)
 {
-    size_t i = 0;
-    int c = 0;
-    while (text[i]) {
-        if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            if (c == n) break;
-            c++;
-        }
-        i++;
-    }
+    size_t len = strlen(text);
+    size_t i = n < 0 ? len : utf8_truncate_chars(text, len, (size_t)n);
     char *out = malloc(i + 1);
     if (!out) return NULL;
     memcpy(out, text, i);
@@ -323,12 +322,9 @@ int mem_store_get(mem_store *s, const char *id, mem_record *out)
     if ((rc = mem__prepare(s, sql, &st))) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int x = sqlite3_step(st);
-    if (x == SQLITE_ROW)
-        rc = mem__row_to_record(st, 0, out);
-    else if (x == SQLITE_DONE)
-        rc = mem__set_err(s, -ENOENT, "no memory with id %s", id);
-    else
-        rc = mem__sql_err(s, x, "reading a memory");
+    if (x == SQLITE_ROW) rc = mem__row_to_record(st, 0, out);
+    else if (x == SQLITE_DONE) rc = mem__set_err(s, -ENOENT, "no memory with id %s", id);
+    else rc = mem__sql_err(s, x, "reading a memory");
     sqlite3_finalize(st);
     return rc;
 }
@@ -381,6 +377,20 @@ int mem_store_delete(mem_store *s, const char *id, bool *deleted)
     return 0;
 }
 
+/* Runs sql (an UPDATE of one row) with ?1 = seq and ?2 = now; what names it
+ * in the error. 0 or a negative errno with the store's error set. */
+static int exec_at(mem_store *s, const char *sql, int64_t seq, const char *what)
+{
+    sqlite3_stmt *q;
+    int rc = mem__prepare(s, sql, &q);
+    if (rc) return rc;
+    sqlite3_bind_int64(q, 1, seq);
+    sqlite3_bind_double(q, 2, mem_store_now(s));
+    int x = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return x == SQLITE_DONE ? 0 : mem__sql_err(s, x, what);
+}
+
 int mem_store_restore(mem_store *s, const char *id)
 {
     int rc = check_id(s, id);
@@ -394,11 +404,12 @@ int mem_store_restore(mem_store *s, const char *id)
                           mem_status_name(st));
     sqlite3_stmt *q;
     /* the memory that superseded it no longer stands for it */
-    if (!rc) rc = mem__prepare(s,
-                               "UPDATE memories SET lineage = (SELECT coalesce(json_group_array(value), '[]')"
-                               " FROM json_each(memories.lineage) WHERE value != ?2)"
-                               " WHERE id = (SELECT superseded_by FROM memories WHERE seq = ?1) AND json_valid(lineage)",
-                               &q);
+    if (!rc)
+        rc = mem__prepare(s,
+                          "UPDATE memories SET lineage = (SELECT coalesce(json_group_array(value), '[]')"
+                          " FROM json_each(memories.lineage) WHERE value != ?2)"
+                          " WHERE id = (SELECT superseded_by FROM memories WHERE seq = ?1) AND json_valid(lineage)",
+                          &q);
     if (!rc) {
         sqlite3_bind_int64(q, 1, seq);
         sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
@@ -407,17 +418,11 @@ int mem_store_restore(mem_store *s, const char *id)
         if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "updating the lineage");
     }
     if (!rc)
-        rc = mem__prepare(s, "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
-                             " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
-                             " last_accessed = ?2 WHERE seq = ?1",
-                          &q);
-    if (!rc) {
-        sqlite3_bind_int64(q, 1, seq);
-        sqlite3_bind_double(q, 2, mem_store_now(s));
-        int x = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "restoring the memory");
-    }
+        rc = exec_at(s,
+                     "UPDATE memories SET status = 'short_term', archived_at = NULL, archive_reason = NULL,"
+                     " superseded_by = CASE WHEN archive_reason = 'deleted' THEN superseded_by END,"
+                     " last_accessed = ?2 WHERE seq = ?1",
+                     seq, "restoring the memory");
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (!rc) mem__vx_note(s, seq, MEM_SHORT_TERM, NULL);
@@ -634,16 +639,11 @@ int mem_store_archive(mem_store *s, const char *id)
     rc = seq_of(s, id, &seq, &st);
     if (!rc && st == MEM_ARCHIVED)
         rc = mem__set_err(s, -EALREADY, "memory %s is already archived; delete --purge removes it for good", id);
-    sqlite3_stmt *q;
-    if (!rc) rc = mem__prepare(s, "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
-                                  " WHERE seq = ?1", &q);
-    if (!rc) {
-        sqlite3_bind_int64(q, 1, seq);
-        sqlite3_bind_double(q, 2, mem_store_now(s));
-        int x = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (x != SQLITE_DONE) rc = mem__sql_err(s, x, "archiving the memory");
-    }
+    if (!rc)
+        rc = exec_at(s,
+                     "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"
+                     " WHERE seq = ?1",
+                     seq, "archiving the memory");
     if (!rc) rc = mem__commit(s);
     mem__rollback(s);
     if (!rc) mem__vx_note(s, seq, MEM_ARCHIVED, NULL);

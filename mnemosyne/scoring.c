@@ -126,8 +126,8 @@ mem_role mem_role_of(const char *tags_json, const char *source)
     return MEM_ROLE_NONE;
 }
 
-double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
-                   size_t chars, bool semantic, mem_role role)
+double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance, size_t chars,
+                   bool semantic, mem_role role)
 {
     double wr = p->relevance_weight, wc = p->recency_weight, wi = p->importance_weight;
     double sum = wr + wc + wi;
@@ -169,12 +169,4 @@ const char *mem_quadrant(double valence, double arousal)
 {
     if (arousal >= 0) return valence >= 0 ? "excited" : "frustrated";
     return valence >= 0 ? "calm" : "depleted";
-}
-
-size_t mem_utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) c++;
-    return c;
 }

@@ -13,32 +13,32 @@
 
 /* Retrieval settings (section [retrieval] of configs/mnemosyne.toml). */
 typedef struct mem_retrieval_params {
-    double vector_weight;        /* RRF weight of the vector leg, 0.5 */
-    double bm25_weight;          /* RRF weight of the BM25 leg, 0.5 */
-    double rrf_k;                /* 60 */
-    int candidate_multiplier;    /* each leg returns multiplier * n_results, 2 */
+    double vector_weight;         /* RRF weight of the vector leg, 0.5 */
+    double bm25_weight;           /* RRF weight of the BM25 leg, 0.5 */
+    double rrf_k;                 /* 60 */
+    int candidate_multiplier;     /* each leg returns multiplier * n_results, 2 */
     double min_vector_similarity; /* vector hits at or below this cosine are dropped, 0 */
-    int64_t bm25_max_rows;       /* rows the BM25 leg may score, rarest terms first, 2000; 0 = no bound */
-    bool quality;                /* apply the quality score, true */
-    double relevance_weight;     /* 0.5 */
-    double recency_weight;       /* 0.3 */
-    double importance_weight;    /* 0.2 */
-    double recency_decay_rate;   /* per hour, 0.995 */
-    double max_recency_hours;    /* 720 */
-    double max_content_length;   /* characters for a full length factor, 500 */
-    bool length_factor;          /* apply the length preference, true */
-    double length_weight;        /* length factor = 1 - w * (1 - min(chars, max_content_length)/max_content_length):
-                                    a short memory loses at most w; 0 (measured: no gain, docs/mnemosyne.md) */
-    double superseded_factor;    /* score factor of a memory a newer one restates, 0.5 */
-    double update_similarity;    /* cosine above which a new memory restating the same subject supersedes the
-                                    older one (both legs must rank it first), 0.25; 0 = never link */
-    double semantic_type_factor; /* 1.2 */
+    int64_t bm25_max_rows;        /* rows the BM25 leg may score, rarest terms first, 2000; 0 = no bound */
+    bool quality;                 /* apply the quality score, true */
+    double relevance_weight;      /* 0.5 */
+    double recency_weight;        /* 0.3 */
+    double importance_weight;     /* 0.2 */
+    double recency_decay_rate;    /* per hour, 0.995 */
+    double max_recency_hours;     /* 720 */
+    double max_content_length;    /* characters for a full length factor, 500 */
+    bool length_factor;           /* apply the length preference, true */
+    double length_weight;         /* length factor = 1 - w * (1 - min(chars, max_content_length)/max_content_length):
+                                     a short memory loses at most w; 0 (measured: no gain, docs/mnemosyne.md) */
+    double superseded_factor;     /* score factor of a memory a newer one restates, 0.5 */
+    double update_similarity;     /* cosine above which a new memory restating the same subject supersedes the
+                                     older one (both legs must rank it first), 0.25; 0 = never link */
+    double semantic_type_factor;  /* 1.2 */
     double assistant_role_factor; /* 1.1: tagged "assistant", or untagged with source assistant */
-    double user_role_factor;     /* 0.9: tagged "user", or untagged with source user */
-    double emotion_weight;       /* default w of the mood re-rank, 0.3 */
-    bool angular_similarity;     /* (cos+1)/2 instead of 1 - euclid/2.83 */
-    int default_n_results;       /* n_results of a query that gives none, 10 */
-    int context_results;         /* memories get_memory_context ranks before fitting the budget, 20 */
+    double user_role_factor;      /* 0.9: tagged "user", or untagged with source user */
+    double emotion_weight;        /* default w of the mood re-rank, 0.3 */
+    bool angular_similarity;      /* (cos+1)/2 instead of 1 - euclid/2.83 */
+    int default_n_results;        /* n_results of a query that gives none, 10 */
+    int context_results;          /* memories get_memory_context ranks before fitting the budget, 20 */
 } mem_retrieval_params;
 
 void mem_retrieval_default_params(mem_retrieval_params *p);
@@ -97,8 +97,8 @@ double mem_match_strength(double cosine, double match, bool use_vector, double w
  * to sum 1 (all zero = relevance only); rel is clamped to [0, 1]; length is
  * mem_length_preference(chars, max_content_length, length_weight), 1 when
  * p->length_factor is off. */
-double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance,
-                   size_t chars, bool semantic, mem_role role);
+double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance, size_t chars,
+                   bool semantic, mem_role role);
 
 /* Mood similarity in [0, 1]: 1 - euclidean/2.83 (clamped at 0), or angular
  * (cos+1)/2 (0.5 when either vector is shorter than 1e-6). Either side
@@ -111,7 +111,5 @@ double mem_mood_rerank(double score, double similarity, double w);
 /* excited / frustrated / calm / depleted, the same split as Elpis. */
 const char *mem_quadrant(double valence, double arousal);
 
-/* Characters (UTF-8 code points) in s[0..n). */
-size_t mem_utf8_chars(const char *s, size_t n);
 
 #endif

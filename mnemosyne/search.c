@@ -63,7 +63,8 @@ static int cmp_df(const void *a, const void *b)
 static int term_dfs(mem_store *s, mem_term *t, int n, int64_t budget, double total)
 {
     sqlite3_stmt *st;
-    int rc = mem__prepare(s, "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)", &st);
+    int rc =
+        mem__prepare(s, "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)", &st);
     if (rc) return rc;
     for (int i = 0; i < n && !rc; i++) {
         char q[80];
@@ -71,10 +72,8 @@ static int term_dfs(mem_store *s, mem_term *t, int n, int64_t budget, double tot
         sqlite3_bind_text(st, 1, q, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, budget + 1);
         int x = sqlite3_step(st);
-        if (x == SQLITE_ROW)
-            t[i].df = sqlite3_column_int64(st, 0);
-        else
-            rc = mem__sql_err(s, x, "BM25 term statistics");
+        if (x == SQLITE_ROW) t[i].df = sqlite3_column_int64(st, 0);
+        else rc = mem__sql_err(s, x, "BM25 term statistics");
         sqlite3_reset(st);
         double df = (double)t[i].df;
         t[i].idf = log(1.0 + (total - df + 0.5) / (df + 0.5)); /* BM25's IDF, > 0 */
@@ -127,8 +126,10 @@ static int bm25_leg(mem_store *s, const mem_term *terms, int nt, unsigned mask, 
     bm25_match_expr(s, terms, nt, &match);
     if (!match.len) return 0;
     sqlite3_stmt *st = NULL, *stq = NULL;
-    int rc = mem__prepare(s, "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1"
-                             " ORDER BY bm25(memories_fts, 1.0, 0.5, 1.0) LIMIT ?2", &st);
+    int rc = mem__prepare(s,
+                          "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1"
+                          " ORDER BY bm25(memories_fts, 1.0, 0.5, 1.0) LIMIT ?2",
+                          &st);
     if (!rc) rc = mem__prepare(s, "SELECT status FROM memories WHERE seq = ?1", &stq);
     int limit = mask == MEM_STATUS_ALL ? k : 2 * k;
     while (!rc) {
@@ -335,7 +336,7 @@ static void score_one(const search_ctx *x, cand *c)
     sc->mood = -1;
     double score = sc->relevance;
     if (x->quality) {
-        size_t chars = mem_utf8_chars(r->content, strlen(r->content));
+        size_t chars = utf8_count(r->content, strlen(r->content));
         score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, !strcmp(r->memory_type, "semantic"),
                             mem_role_of(r->tags, r->source));
     }
@@ -385,8 +386,7 @@ static void order_updates(cand *c, size_t n)
         size_t j = i + 1;
         if (c[i].loaded && c[i].r.superseded_by[0] && c[i].r.status != MEM_ARCHIVED)
             while (j < n && !(c[j].loaded && !strcmp(c[j].r.id, c[i].r.superseded_by))) j++;
-        else
-            j = n;
+        else j = n;
         if (j == n) {
             i++;
             continue;
@@ -412,7 +412,8 @@ static int validate(mem_store *s, const mem_query *q, int n_results)
         return mem__set_err(s, -EINVAL, "n_results must be in 1..%d (got %d)", MEM_MAX_RESULTS, n_results);
     if (!q->status_mask || q->status_mask > MEM_STATUS_ALL)
         return mem__set_err(s, -EINVAL, "status filter is empty or unknown");
-    if (q->has_emotion && (!isfinite(q->valence) || !isfinite(q->arousal) || fabs(q->valence) > 1 || fabs(q->arousal) > 1))
+    if (q->has_emotion &&
+        (!isfinite(q->valence) || !isfinite(q->arousal) || fabs(q->valence) > 1 || fabs(q->arousal) > 1))
         return mem__set_err(s, -EINVAL, "emotional_context valence and arousal must be numbers in -1..1");
     if (q->emotion_weight > 1 || isnan(q->emotion_weight))
         return mem__set_err(s, -EINVAL, "emotion_weight must be in 0..1 (got %g)", q->emotion_weight);
@@ -484,7 +485,8 @@ static void touch_results(mem_store *s, mem_record *res, size_t n, double now)
         for (size_t i = 0; i < n; i++) {
             res[i].access_count++;
             res[i].last_accessed = now;
-            res[i].importance = mem_importance(res[i].salience, (now - res[i].created_at) / 86400.0, res[i].access_count);
+            res[i].importance =
+                mem_importance(res[i].salience, (now - res[i].created_at) / 86400.0, res[i].access_count);
         }
     } else {
         log_warn("search: access counts not updated: %s", s->err);
@@ -527,16 +529,14 @@ int mem_store_search(mem_store *s, const mem_query *q, mem_record **out, size_t 
     if ((rc = mem__vectors_ready(s))) return rc;
     x.nt = mem__query_terms(q->text, x.terms);
     x.qv = malloc(sizeof *x.qv * (size_t)mem_embedder_dim(s->emb));
-    x.c = calloc((size_t)(2 * k), sizeof *x.c);
+    x.c = calloc(2 * (size_t)k, sizeof *x.c);
     if (!x.qv || !x.c) {
         rc = mem__set_err(s, -ENOMEM, "out of memory");
     } else if (x.use_vec && (rc = mem_embed(s->emb, q->text, strlen(q->text), x.qv))) {
         mem__set_err(s, rc, "embedding the query failed");
     } else if (!(rc = mem__begin_read(s))) {
-        if (!(rc = run_legs(&x, k)) && !(rc = load_and_score(&x)))
-            mem__commit(s);
-        else
-            mem__rollback(s);
+        if (!(rc = run_legs(&x, k)) && !(rc = load_and_score(&x))) mem__commit(s);
+        else mem__rollback(s);
         if (!rc) rc = take_results(&x, n_results, out, nout);
     }
     for (size_t i = 0; x.c && i < x.nc; i++)

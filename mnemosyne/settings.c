@@ -11,9 +11,12 @@
 
 #include "paths.h"
 
-#define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
+#define K(sec, key, type, dest, def, lo, hi, help)                                                                     \
+    {                                                                                                                  \
+        sec, key, type, dest, def, lo, hi, help                                                                        \
+    }
 
-size_t mem_settings_table(mem_settings *s, const cfg_key **out)
+size_t mem_settings_table(mem_settings *s, const cfg_key **out) // NOLINT(readability-function-size): a data table
 {
     static cfg_key t[64];
     const cfg_key keys[] = {
@@ -27,7 +30,8 @@ size_t mem_settings_table(mem_settings *s, const cfg_key **out)
           "dimensions of the built-in hashed embedding"),
         K("storage", "embedding_ctx", CFG_INT, &s->embedding_ctx, "512", 16, 32768,
           "tokens embedded per memory with a GGUF model (longer text is truncated)"),
-        K("storage", "embedding_threads", CFG_INT, &s->embedding_threads, "2", 1, 256, "CPU threads for the embedding model"),
+        K("storage", "embedding_threads", CFG_INT, &s->embedding_threads, "2", 1, 256,
+          "CPU threads for the embedding model"),
         K("storage", "embedding_gpu_layers", CFG_INT, &s->embedding_gpu_layers, "0", -1, 100000,
           "embedding model layers offloaded to the GPU (-1 = all; needs a CUDA build)"),
         K("storage", "synchronous", CFG_STRING, &s->synchronous, "full", 0, 0,
@@ -65,9 +69,11 @@ size_t mem_settings_table(mem_settings *s, const cfg_key **out)
           "vector hits with a cosine at or below this are dropped"),
         K("retrieval", "quality", CFG_BOOL, &s->quality, "true", 0, 0,
           "apply the quality score (relevance, recency, importance, length, type, role) after fusion"),
-        K("retrieval", "relevance_weight", CFG_DOUBLE, &s->relevance_weight, "0.5", 0, 1, "quality: weight of the normalised relevance"),
+        K("retrieval", "relevance_weight", CFG_DOUBLE, &s->relevance_weight, "0.5", 0, 1,
+          "quality: weight of the normalised relevance"),
         K("retrieval", "recency_weight", CFG_DOUBLE, &s->recency_weight, "0.3", 0, 1, "quality: weight of recency"),
-        K("retrieval", "importance_weight", CFG_DOUBLE, &s->importance_weight, "0.2", 0, 1, "quality: weight of importance"),
+        K("retrieval", "importance_weight", CFG_DOUBLE, &s->importance_weight, "0.2", 0, 1,
+          "quality: weight of importance"),
         K("retrieval", "recency_decay_rate", CFG_DOUBLE, &s->recency_decay_rate, "0.995", 0.9, 1,
           "quality: recency = rate ^ age in hours"),
         K("retrieval", "max_recency_hours", CFG_DOUBLE, &s->max_recency_hours, "720.0", 24, 876000,
@@ -147,8 +153,9 @@ int mem_settings_to_params(const mem_settings *s, mem_store_params *p, char *pat
     p->n_low_trust_sources = s->low_trust_sources.n;
     for (size_t i = 0; i < s->low_trust_sources.n; i++)
         if (!mem_source_valid(s->low_trust_sources.items[i])) {
-            snprintf(err, errlen, "[trust] low_sources: unknown source \"%s\" (sources: user, assistant, tool, dream, "
-                                  "summary, compaction, import)",
+            snprintf(err, errlen,
+                     "[trust] low_sources: unknown source \"%s\" (sources: user, assistant, tool, dream, "
+                     "summary, compaction, import)",
                      s->low_trust_sources.items[i]);
             return -EINVAL;
         }

@@ -18,9 +18,9 @@
 
 #define VERSION "0.1.0"
 
-#define EMOTION_SCHEMA                                                                                              \
-    "{\"type\":\"object\",\"description\":\"the emotional state at the time: valence and arousal in -1..1 \"" \
-    ",\"properties\":{\"valence\":{\"type\":\"number\"},\"arousal\":{\"type\":\"number\"},"                  \
+#define EMOTION_SCHEMA                                                                                                 \
+    "{\"type\":\"object\",\"description\":\"the emotional state at the time: valence and arousal in -1..1 \""          \
+    ",\"properties\":{\"valence\":{\"type\":\"number\"},\"arousal\":{\"type\":\"number\"},"                            \
     "\"quadrant\":{\"type\":\"string\"}}}"
 
 static const char store_schema[] =
@@ -45,10 +45,9 @@ static const char search_schema[] =
     "\"description\":\"default active (short- and long-term; archived memories are excluded)\"}},"
     "\"required\":[\"query\"]}";
 
-static const char consolidate_schema[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"importance_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
-    "\"similarity_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
+static const char consolidate_schema[] = "{\"type\":\"object\",\"properties\":{"
+                                         "\"importance_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
+                                         "\"similarity_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
 
 static const char context_schema[] =
     "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},"
@@ -137,10 +136,8 @@ static int tool_store(mcp_request *req, const cJSON *args, void *ud)
     cJSON_AddStringToObject(o, "memory_status", mem_status_name(r.status));
     cJSON_AddStringToObject(o, "trust", r.trust);
     cJSON_AddStringToObject(o, "source", r.source);
-    if (r.supersedes[0])
-        cJSON_AddStringToObject(o, "supersedes", r.supersedes);
-    else
-        cJSON_AddNullToObject(o, "supersedes");
+    if (r.supersedes[0]) cJSON_AddStringToObject(o, "supersedes", r.supersedes);
+    else cJSON_AddNullToObject(o, "supersedes");
     mem_record_clear(&r);
     return mcp_reply_result(req, o);
 }
@@ -283,7 +280,7 @@ static int tool_context(mcp_request *req, const cJSON *args, void *ud)
     for (size_t i = 0; i < n; i++) {
         char iso[40];
         iso8601(res[i].created_at, iso, sizeof iso);
-        size_t chars = 3 + mem_utf8_chars(iso, strlen(iso)) + mem_utf8_chars(res[i].content, strlen(res[i].content));
+        size_t chars = 3 + utf8_count(iso, strlen(iso)) + utf8_count(res[i].content, strlen(res[i].content));
         long cost = (long)(chars / 4);
         if (tokens + cost > max_tokens) {
             truncated = true;
@@ -328,10 +325,8 @@ static int tool_restore(mcp_request *req, const cJSON *args, void *ud)
     cJSON_AddBoolToObject(o, "restored", true);
     cJSON_AddStringToObject(o, "memory_id", id);
     cJSON_AddStringToObject(o, "status", mem_status_name(MEM_SHORT_TERM));
-    if (was[0])
-        cJSON_AddStringToObject(o, "was_superseded_by", was);
-    else
-        cJSON_AddNullToObject(o, "was_superseded_by");
+    if (was[0]) cJSON_AddStringToObject(o, "was_superseded_by", was);
+    else cJSON_AddNullToObject(o, "was_superseded_by");
     return mcp_reply_result(req, o);
 }
 

@@ -19,11 +19,16 @@
 
 #include "log.h"
 #include "store_int.h"
+#include "util.h"
 
+/* The vector epoch recorded in meta; 0 when none is recorded (or it is not a
+ * number, which only costs one reload of the index). */
 static int64_t vx_epoch_of(mem_store *s)
 {
     char ep[32];
-    return mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0 ? atoll(ep) : 0;
+    long long v = 0;
+    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) || parse_ll(ep, 0, INT64_MAX - 1, &v)) return 0;
+    return v;
 }
 
 static int64_t data_version(mem_store *s)
@@ -85,10 +90,8 @@ static size_t vx_find(const mem_vindex *vx, int64_t seq, bool *found)
     size_t lo = 0, hi = vx->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (vx->seq[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (vx->seq[mid] < seq) lo = mid + 1;
+        else hi = mid;
     }
     *found = lo < vx->n && vx->seq[lo] == seq;
     return lo;
@@ -397,7 +400,8 @@ static int reembed(mem_store *s)
     int rc = reembed_needed(s, model, &needed);
     if (rc || !needed) return rc; /* every vector is current: nothing to write */
     rebatch b = {.n = 0};
-    if (!(b.vec = malloc(sizeof *b.vec * (size_t)dim * REEMBED_BATCH))) return mem__set_err(s, -ENOMEM, "out of memory");
+    if (!(b.vec = malloc(sizeof *b.vec * (size_t)dim * REEMBED_BATCH)))
+        return mem__set_err(s, -ENOMEM, "out of memory");
     int64_t done = 0, last = 0;
     while (!(rc = reembed_read(s, model, last, &b)) && b.n > 0) {
         last = b.seq[b.n - 1];
@@ -479,7 +483,8 @@ static int cmp_hit_desc(const void *a, const void *b)
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static int32_t dot_i8(const int8_t *restrict a, const int8_t *restrict b, int dim)
+static int32_t
+dot_i8(const int8_t *restrict a, const int8_t *restrict b, int dim)
 {
     int32_t s = 0;
     for (int i = 0; i < dim; i++) s += (int16_t)a[i] * (int16_t)b[i];
@@ -574,12 +579,10 @@ int mem__vx_exact(mem_store *s, const float *qv, int64_t *seq, float *score, siz
 void mem__vx_note(mem_store *s, int64_t seq, int status, const float *vec)
 {
     if (!s->vx_loaded) return; /* loaded at the next search anyway */
-    if (status == MEM_VX_REMOVED)
-        mem__vx_remove(&s->vx, seq);
+    if (status == MEM_VX_REMOVED) mem__vx_remove(&s->vx, seq);
     else if (vec && mem__vx_add(&s->vx, seq, (mem_status)status, vec))
         s->vx_loaded = false; /* out of memory: reload at the next search */
-    else if (!vec)
-        mem__vx_set_status(&s->vx, seq, (mem_status)status);
+    else if (!vec) mem__vx_set_status(&s->vx, seq, (mem_status)status);
 }
 
 void mem__vx_drop(mem_store *s)
@@ -591,9 +594,8 @@ void mem__vx_drop(mem_store *s)
 int mem__bump_vector_epoch(mem_store *s)
 {
     char ep[32];
-    long long epoch = 0;
-    if (mem__meta_get(s->db, "vector_epoch", ep, sizeof ep) == 0) epoch = atoll(ep);
-    snprintf(ep, sizeof ep, "%lld", epoch + 1);
-    return mem__meta_set(s->db, "vector_epoch", ep) ? mem__sql_err(s, sqlite3_errcode(s->db), "recording the vector epoch")
-                                                    : 0;
+    snprintf(ep, sizeof ep, "%lld", (long long)vx_epoch_of(s) + 1);
+    return mem__meta_set(s->db, "vector_epoch", ep)
+               ? mem__sql_err(s, sqlite3_errcode(s->db), "recording the vector epoch")
+               : 0;
 }

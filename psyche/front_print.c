@@ -63,7 +63,7 @@ static void print_event_json(const psy_event *ev)
         fputc('\n', stdout);
         free(s);
     }
-    fflush(stdout);
+    (void)fflush(stdout); /* a closed stdout is the reader gone: nothing to report it to */
 }
 
 static void end_line(frontend *fe)
@@ -83,7 +83,7 @@ static void put_line(frontend *fe, FILE *f, const char *prefix, const char *text
 /* Streamed text as it was written (after cleaning): is a line open? */
 static void wrote(frontend *fe, const char *s, size_t n)
 {
-    fwrite(s, 1, n, stdout);
+    (void)fwrite(s, 1, n, stdout); /* a closed stdout: nobody left to tell */
     if (n) fe->mid_line = s[n - 1] != '\n';
 }
 
@@ -155,7 +155,7 @@ static void print_event_text(frontend *fe, const psy_event *ev)
         break;
     default: break;
     }
-    fflush(stdout);
+    (void)fflush(stdout); /* a closed stdout is the reader gone: nothing to report it to */
 }
 
 /* --------------------------------------------------------------- input */
@@ -230,7 +230,7 @@ static bool handle_line(frontend *fe, const char *line)
         fe->outstanding++;
         psy_agent_submit(fe->a, line[0] == '/' ? line + 1 : line); /* "//x" sends "/x" */
     }
-    fflush(stdout);
+    (void)fflush(stdout); /* a closed stdout is the reader gone: nothing to report it to */
     return true;
 }
 

@@ -42,8 +42,8 @@ typedef struct pull_opts {
 /* What to download: owned strings. */
 typedef struct source {
     char *url;
-    char *file;   /* the file name to save as (no folder) */
-    int64_t size; /* -1: unknown */
+    char *file;                   /* the file name to save as (no folder) */
+    int64_t size;                 /* -1: unknown */
     char sha[SHA256_HEX_LEN + 1]; /* "" unknown */
     bool hf;                      /* from --hf: HF_TOKEN, when set, goes with the requests */
 } source;
@@ -73,10 +73,7 @@ static void usage(FILE *f)
           f);
 }
 
-static int status_of(int rc)
-{
-    return rc == -ENOENT ? PSY_EXIT_NO_MODEL : PSY_EXIT_FAILED;
-}
+static int status_of(int rc) { return rc == -ENOENT ? PSY_EXIT_NO_MODEL : PSY_EXIT_FAILED; }
 
 static void say_error(const char *err)
 {
@@ -125,6 +122,14 @@ static int by_rfilename(const void *a, const void *b)
     return strcmp(rfilename(*(const cJSON *const *)a), rfilename(*(const cJSON *const *)b));
 }
 
+/* The value of five decimal digits at p (the caller has checked them). */
+static int digits5(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 5; i++) v = v * 10 + (p[i] - '0');
+    return v;
+}
+
 /* k of a split part "NAME-0000k-of-0000m.gguf" (then *of = m), else 0. */
 static int split_part(const char *name, int *of)
 {
@@ -134,8 +139,8 @@ static int split_part(const char *name, int *of)
     const char *t = name + len - n;
     for (size_t i = 0; i < n; i++)
         if (pat[i] == '0' ? !isdigit((unsigned char)t[i]) : tolower((unsigned char)t[i]) != pat[i]) return 0;
-    *of = atoi(t + 10);
-    return atoi(t + 1);
+    *of = digits5(t + 10);
+    return digits5(t + 1);
 }
 
 /* Whether picks[0..n) (sorted) are all the parts of one split model, in
@@ -164,7 +169,8 @@ static int hf_pick(const cJSON *siblings, const char *repo, const char *quant, c
     buf names = BUF_INIT, all = BUF_INIT;
     int n = 0;
     for (int pass = 0; pass < 2 && n == 0; pass++) {
-        cJSON_ArrayForEach(s, siblings) {
+        cJSON_ArrayForEach(s, siblings)
+        {
             const char *name = rfilename(s);
             size_t len = name ? strlen(name) : 0;
             if (len < 5 || strcasecmp(name + len - 5, ".gguf")) continue;
@@ -175,16 +181,22 @@ static int hf_pick(const cJSON *siblings, const char *repo, const char *quant, c
             n++;
         }
     }
-    if (n > 1 && n <= MODEL_MAX_PARTS) qsort(picks, (size_t)n, sizeof *picks, by_rfilename);
+    if (n > 1 && n <= MODEL_MAX_PARTS)
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): picks holds pointers
+        qsort(picks, (size_t)n, sizeof *picks, by_rfilename);
     bool ok = n == 1 || (n > 1 && n <= MODEL_MAX_PARTS && one_split_set(picks, n));
     if (n == 0 && all.len == 0)
-        snprintf(err, errlen, "%s has no .gguf file; pick a repository with GGUF in its name (e.g. "
-                 "Qwen/Qwen2.5-3B-Instruct-GGUF)", repo);
+        snprintf(err, errlen,
+                 "%s has no .gguf file; pick a repository with GGUF in its name (e.g. "
+                 "Qwen/Qwen2.5-3B-Instruct-GGUF)",
+                 repo);
     else if (n == 0)
         snprintf(err, errlen, "%s has no .gguf file matching \"%s\"; its files: %s", repo, quant, buf_str(&all));
     else if (!ok)
-        snprintf(err, errlen, "%s has several .gguf files matching \"%s\": %s; name one exactly "
-                 "(USER/REPO:NAME) or pull it by URL", repo, quant, buf_str(&names));
+        snprintf(err, errlen,
+                 "%s has several .gguf files matching \"%s\": %s; name one exactly "
+                 "(USER/REPO:NAME) or pull it by URL",
+                 repo, quant, buf_str(&names));
     buf_free(&names);
     buf_free(&all);
     return ok ? n : 0;
@@ -209,14 +221,16 @@ static int hf_source(const cJSON *f, const char *ep, const char *repo, source *s
 }
 
 /* Fills srcs[0..*n) from the repository listing text (the API's JSON). */
-static int hf_from_listing(const char *json, const char *ep, const char *repo, const char *quant, source *srcs,
-                           int *n, char *err, size_t errlen)
+static int hf_from_listing(const char *json, const char *ep, const char *repo, const char *quant, source *srcs, int *n,
+                           char *err, size_t errlen)
 {
     cJSON *root = cJSON_Parse(json);
     const cJSON *sib = cJSON_GetObjectItemCaseSensitive(root, "siblings");
     if (!cJSON_IsArray(sib)) {
-        snprintf(err, errlen, "%s/api/models/%s did not answer a repository listing; is PSYCHE_HF_ENDPOINT "
-                 "right?", ep, repo);
+        snprintf(err, errlen,
+                 "%s/api/models/%s did not answer a repository listing; is PSYCHE_HF_ENDPOINT "
+                 "right?",
+                 ep, repo);
         cJSON_Delete(root);
         return -EIO;
     }
@@ -258,8 +272,10 @@ static int hf_resolve(const char *spec, source *srcs, int *n, char *err, size_t 
         rc = psy_fetch_text(buf_str(&api), getenv("HF_TOKEN"), HF_API_MAX_BYTES, &json, err, errlen);
         buf_free(&api);
         if (rc == -ENOENT)
-            snprintf(err, errlen, "no repository %s at %s (HTTP 404); check the name (USER/REPO, as in the "
-                     "address of its page)", repo, ep);
+            snprintf(err, errlen,
+                     "no repository %s at %s (HTTP 404); check the name (USER/REPO, as in the "
+                     "address of its page)",
+                     repo, ep);
         if (!rc) rc = hf_from_listing(json, ep, repo, quant, srcs, n, err, errlen);
     }
     free(json);
@@ -276,11 +292,12 @@ static int check_gguf(const char *path, const char *shown, char *err, size_t err
     unsigned char m[4] = {0};
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(m, 1, sizeof m, f) : 0;
-    if (f) fclose(f);
+    if (f) (void)fclose(f); /* read-only */
     if (n == 4 && !memcmp(m, "GGUF", 4)) return 0;
-    snprintf(err, errlen, "%s is not a GGUF model file (it starts with %02x %02x %02x %02x, not \"GGUF\"); "
-             "pull a .gguf file (on Hugging Face: a repository with GGUF in its name)", shown, m[0], m[1], m[2],
-             m[3]);
+    snprintf(err, errlen,
+             "%s is not a GGUF model file (it starts with %02x %02x %02x %02x, not \"GGUF\"); "
+             "pull a .gguf file (on Hugging Face: a repository with GGUF in its name)",
+             shown, m[0], m[1], m[2], m[3]);
     return -EINVAL;
 }
 
@@ -292,8 +309,10 @@ static int check_file(const char *path, const source *src, int64_t size, char *e
     if (src->size >= 0 && size != src->size) {
         psy_fetch_human_size(size, a, sizeof a);
         psy_fetch_human_size(src->size, b, sizeof b);
-        snprintf(err, errlen, "%s is %s (%lld bytes) but should be %s (%lld bytes); run the same command again "
-                 "to resume", src->file, a, (long long)size, b, (long long)src->size);
+        snprintf(err, errlen,
+                 "%s is %s (%lld bytes) but should be %s (%lld bytes); run the same command again "
+                 "to resume",
+                 src->file, a, (long long)size, b, (long long)src->size);
         return -EPIPE;
     }
     int rc = 0;
@@ -303,8 +322,10 @@ static int check_file(const char *path, const source *src, int64_t size, char *e
         rc = sha256_file_hex(path, got);
         if (rc) snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
         else if (strcasecmp(got, src->sha)) {
-            snprintf(err, errlen, "checksum mismatch: %s has sha256 %s, expected %s; the download was deleted, "
-                     "run the command again to download it afresh", src->file, got, src->sha);
+            snprintf(err, errlen,
+                     "checksum mismatch: %s has sha256 %s, expected %s; the download was deleted, "
+                     "run the command again to download it afresh",
+                     src->file, got, src->sha);
             rc = -EBADMSG;
         }
     }
@@ -387,8 +408,10 @@ static int resolve(const pull_opts *o, source *srcs, int *n, char *err, size_t e
         srcs[0].file = url_file_name(o->url);
         srcs[0].url = strdup(o->url);
         if (!srcs[0].file || !srcs[0].url) {
-            snprintf(err, errlen, "%s names no file; give the address of a .gguf file "
-                     "(https://huggingface.co/USER/REPO/resolve/main/FILE.gguf)", o->url);
+            snprintf(err, errlen,
+                     "%s names no file; give the address of a .gguf file "
+                     "(https://huggingface.co/USER/REPO/resolve/main/FILE.gguf)",
+                     o->url);
             return -EINVAL;
         }
     }
@@ -399,8 +422,10 @@ static int resolve(const pull_opts *o, source *srcs, int *n, char *err, size_t e
             rc = -EINVAL;
         }
     if (!rc && o->sha256 && *n > 1) {
-        snprintf(err, errlen, "--sha256 names one file but this model comes in %d parts (Hugging Face gives "
-                 "each part's sha256)", *n);
+        snprintf(err, errlen,
+                 "--sha256 names one file but this model comes in %d parts (Hugging Face gives "
+                 "each part's sha256)",
+                 *n);
         rc = -EINVAL;
     }
     if (!rc && o->sha256) snprintf(srcs[0].sha, sizeof srcs[0].sha, "%s", o->sha256);
@@ -416,8 +441,10 @@ static int write_config(const pull_opts *o, const char *model, char *err, size_t
     if (!rc) fprintf(stderr, "psyche: [model] path set in %s\n", cfg);
     const char *env = getenv("PSYCHE_CONFIG");
     if (!rc && !o->config && env && *env)
-        fprintf(stderr, "psyche: note: PSYCHE_CONFIG is set, so psyche reads %s instead (pull again with "
-                "--config %s, or unset it)\n", env, env);
+        fprintf(stderr,
+                "psyche: note: PSYCHE_CONFIG is set, so psyche reads %s instead (pull again with "
+                "--config %s, or unset it)\n",
+                env, env);
     free(cfg);
     return rc ? -EIO : 0; /* the model is there; only the config failed */
 }
@@ -456,8 +483,7 @@ static char *configured_model(const char *cfg)
     char *text = NULL, *path = NULL, err[512];
     size_t len = 0;
     if (read_file_all(cfg, 1 << 20, &text, &len)) return NULL;
-    if (psy_model_config_get_path(text, len, cfg, &path, err, sizeof err))
-        fprintf(stderr, "psyche model: %s\n", err);
+    if (psy_model_config_get_path(text, len, cfg, &path, err, sizeof err)) fprintf(stderr, "psyche model: %s\n", err);
     free(text);
     return path;
 }
@@ -499,7 +525,9 @@ static int list(const char *config)
     free(ents);
     if (n <= 0) printf("No models downloaded yet (" PSY_MODEL_PULL_HINT ").\n");
     printf("Folder: %s\n", dir);
-    if (chosen) printf("Configured: %s ([model] path in %s)%s\n", chosen, cfg, chosen_listed ? "" : ", outside the cache folder");
+    if (chosen)
+        printf("Configured: %s ([model] path in %s)%s\n", chosen, cfg,
+               chosen_listed ? "" : ", outside the cache folder");
     else printf("Configured: none ([model] path is not set in %s)\n", cfg);
     free(chosen);
     free(dir);
@@ -531,8 +559,10 @@ static int parse_pull(int argc, char **argv, pull_opts *o)
         return PSY_EXIT_USAGE;
     }
     if (o->hf && !hf_spec_valid(o->hf)) {
-        fprintf(stderr, "psyche model pull: --hf wants USER/REPO[:QUANT] (e.g. "
-                        "Qwen/Qwen2.5-3B-Instruct-GGUF:Q4_K_M), got \"%s\"\n", o->hf);
+        fprintf(stderr,
+                "psyche model pull: --hf wants USER/REPO[:QUANT] (e.g. "
+                "Qwen/Qwen2.5-3B-Instruct-GGUF:Q4_K_M), got \"%s\"\n",
+                o->hf);
         return PSY_EXIT_USAGE;
     }
     if (o->sha256 && !is_hex64(o->sha256)) {

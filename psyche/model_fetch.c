@@ -22,7 +22,7 @@
 void psy_fetch_human_size(int64_t n, char *out, size_t len)
 {
     if (n < 1000) snprintf(out, len, "%lld B", (long long)n);
-    else if (n < 1000 * 1000) snprintf(out, len, "%.1f kB", n / 1e3);
+    else if (n < 1000LL * 1000) snprintf(out, len, "%.1f kB", n / 1e3);
     else if (n < 1000LL * 1000 * 1000) snprintf(out, len, "%.1f MB", n / 1e6);
     else snprintf(out, len, "%.2f GB", n / 1e9);
 }
@@ -71,12 +71,15 @@ static int transfer_error(CURL *c, CURLcode res, const char *url, const char *ce
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     const char *why = *cerr ? cerr : curl_easy_strerror(res);
     if (res == CURLE_HTTP_RETURNED_ERROR && (code == 404 || code == 410)) {
-        snprintf(err, errlen, "not found (HTTP %ld): %s; check the address (for --hf: the user, repository "
-                 "and quantisation)", code, url);
+        snprintf(err, errlen,
+                 "not found (HTTP %ld): %s; check the address (for --hf: the user, repository "
+                 "and quantisation)",
+                 code, url);
         return -ENOENT;
     }
     if (res == CURLE_HTTP_RETURNED_ERROR && (code == 401 || code == 403)) {
-        snprintf(err, errlen, "access refused (HTTP %ld): %s; the model may be gated: accept its licence on "
+        snprintf(err, errlen,
+                 "access refused (HTTP %ld): %s; the model may be gated: accept its licence on "
                  "its page, then set HF_TOKEN to an access token of yours (--hf), or pick another repository",
                  code, url);
         return -EACCES;
@@ -208,7 +211,7 @@ static int open_part(const psy_fetch_req *req, FILE **f, int64_t *have, char *er
     *f = fopen(req->part_path, "ab");
     if (!*f || fseeko(*f, 0, SEEK_END)) {
         int e = errno;
-        if (*f) fclose(*f);
+        if (*f) (void)fclose(*f); /* nothing written yet */
         snprintf(err, errlen, "cannot write %s: %s", req->part_path, strerror(e));
         return -e;
     }
@@ -220,8 +223,7 @@ static int open_part(const psy_fetch_req *req, FILE **f, int64_t *have, char *er
 }
 
 /* What a finished transfer means: 0, or the errno and message. */
-static int file_result(file_sink *s, CURLcode res, const psy_fetch_req *req, const char *cerr, char *err,
-                       size_t errlen)
+static int file_result(file_sink *s, CURLcode res, const psy_fetch_req *req, const char *cerr, char *err, size_t errlen)
 {
     long code = 0;
     curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &code);
@@ -230,8 +232,10 @@ static int file_result(file_sink *s, CURLcode res, const psy_fetch_req *req, con
     if (res == CURLE_OK) return 0;
     if (res == CURLE_HTTP_RETURNED_ERROR && code == 416 && s->have > 0) return 0; /* nothing left to send */
     if (res == CURLE_WRITE_ERROR && s->werr == ENOSPC) {
-        snprintf(err, errlen, "the disk is full: %s stopped at %s; free some space and run the same command "
-                 "again (the download resumes)", req->part_path, a);
+        snprintf(err, errlen,
+                 "the disk is full: %s stopped at %s; free some space and run the same command "
+                 "again (the download resumes)",
+                 req->part_path, a);
         return -ENOSPC;
     }
     if (res == CURLE_WRITE_ERROR && s->werr) {
@@ -268,14 +272,14 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
     int rc = open_part(req, &s.f, &s.have, err, errlen);
     if (rc) return rc;
     if (req->expected_size >= 0 && s.have == req->expected_size) { /* already complete */
-        fclose(s.f);
+        (void)fclose(s.f);                                         /* nothing written */
         *size = s.have;
         return 0;
     }
     char cerr[CURL_ERROR_SIZE];
     struct curl_slist *hdrs;
     if (!(s.c = new_handle(req->url, req->bearer, &hdrs, cerr))) {
-        fclose(s.f);
+        (void)fclose(s.f); /* nothing written */
         snprintf(err, errlen, "cannot start libcurl (out of memory?)");
         return -ENOMEM;
     }
@@ -298,7 +302,7 @@ int psy_fetch_file(const psy_fetch_req *req, int64_t *size, char *err, size_t er
         snprintf(err, errlen, "cannot write %s: %s%s", req->part_path, strerror(errno),
                  errno == ENOSPC ? "; free some space and run the same command again" : "");
     }
-    fclose(s.f);
+    (void)fclose(s.f);                                         /* flushed and synced above: nothing left to lose */
     if (rc && s.have + s.written == 0) unlink(req->part_path); /* nothing to resume: no empty file left */
     if (!rc) *size = s.have + s.written;
     return rc;

@@ -137,7 +137,7 @@ static bool watched_changed(const psy_sandbox *sb)
 
 typedef struct read_walk {
     psy_sandbox *sb;
-    int budget;  /* entries each area's scan may look at */
+    int budget; /* entries each area's scan may look at */
 } read_walk;
 
 static const char *base_of(const char *p)
@@ -497,19 +497,17 @@ static void make_detail(psy_sandbox *sb, int ll_errno)
             buf_printf(&d, "; TMPDIR=%s (files made in /tmp itself are not readable: it holds the workspace or a home)",
                        sb->scratch);
     } else if (ll_errno == ENOSYS || ll_errno == EOPNOTSUPP) {
-        buf_printf(&d, "files not sandboxed: Landlock %s in this kernel", ll_errno == ENOSYS ? "is not built" : "is disabled");
+        buf_printf(&d, "files not sandboxed: Landlock %s in this kernel",
+                   ll_errno == ENOSYS ? "is not built" : "is disabled");
     } else {
         buf_printf(&d, "files not sandboxed: Landlock unavailable (%s)", strerror(ll_errno ? ll_errno : EINVAL));
     }
-    if (sb->allow_network)
-        buf_puts(&d, "; network allowed (configured)");
+    if (sb->allow_network) buf_puts(&d, "; network allowed (configured)");
     else if (sb->netns)
         buf_printf(&d, "; network blocked (own network namespace%s%s)", sb->netns_userns ? " in a user namespace" : "",
                    sb->net_tcp ? " and Landlock TCP rules" : "");
-    else if (sb->net_tcp)
-        buf_puts(&d, "; network: TCP blocked by Landlock, UDP not restricted");
-    else
-        buf_puts(&d, "; network not restricted");
+    else if (sb->net_tcp) buf_puts(&d, "; network: TCP blocked by Landlock, UDP not restricted");
+    else buf_puts(&d, "; network not restricted");
     if (sb->scoped) buf_puts(&d, "; cannot signal processes outside the sandbox");
     snprintf(sb->detail, sizeof sb->detail, "%s", buf_str(&d));
     buf_free(&d);
@@ -560,8 +558,7 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
     if (cfg->no_bwrap || (force && strcmp(force, "landlock") == 0))
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "bubblewrap not used: forced off (%s)",
                  cfg->no_bwrap ? "configuration" : "PSYCHE_SANDBOX=landlock");
-    else
-        psy__bwrap_probe(sb);
+    else psy__bwrap_probe(sb);
     if (sb->bwrap) {
         psy__bwrap_detail(sb);
         log_info("sandbox: %s", sb->detail);
@@ -599,7 +596,7 @@ int psy_sandbox_refresh(psy_sandbox *sb)
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
-    remove(path);
+    (void)remove(path); /* best effort: what stays is reported by the caller's rmdir */
     return 0;
 }
 
@@ -625,8 +622,7 @@ int psy_sandbox_expected(const psy_sandbox *sb)
     if (!sb || !sb->enabled) return 0;
     int sec = sb->seccomp ? PSY_SB_SECCOMP : 0;
     if (sb->bwrap) return sec;
-    return (sb->fs ? PSY_SB_FS : 0) | (sb->netns ? PSY_SB_NETNS : 0) | (sb->fs && sb->net_tcp ? PSY_SB_NETLL : 0) |
-           sec;
+    return (sb->fs ? PSY_SB_FS : 0) | (sb->netns ? PSY_SB_NETNS : 0) | (sb->fs && sb->net_tcp ? PSY_SB_NETLL : 0) | sec;
 }
 
 /* Drops every capability (bounding set first, so an exec as root gains
@@ -648,7 +644,8 @@ int psy_sandbox_enter(const psy_sandbox *sb)
     if (!sb || !sb->enabled) return 0;
     int applied = 0;
     if (sb->seccomp && psy_seccomp_deny_tty_push() == 0) applied |= PSY_SB_SECCOMP;
-    if (sb->bwrap) return applied; /* bwrap makes the namespaces (and drops capabilities); Landlock would forbid its mounts */
+    if (sb->bwrap)
+        return applied; /* bwrap makes the namespaces (and drops capabilities); Landlock would forbid its mounts */
     /* The namespace first: writing uid_map is a write Landlock would refuse. */
     if (sb->netns && enter_netns(sb->uid, sb->gid, sb->netns_userns) > 0) applied |= PSY_SB_NETNS;
     drop_capabilities(); /* after the namespace: a plain CLONE_NEWNET needs CAP_SYS_ADMIN when run as root */

@@ -22,10 +22,7 @@ typedef struct block {
     size_t bad_end; /* end of the body (for error messages) when !have_json */
 } block;
 
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
 
 /* End (exclusive) of the balanced JSON value opening with text[i] == '{',
  * or 0 when the text ends first. Strings and their escapes are skipped. */
@@ -36,16 +33,12 @@ static size_t scan_object(const char *t, size_t len, size_t i)
     for (; i < len; i++) {
         char c = t[i];
         if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
             continue;
         }
-        if (c == '"')
-            in_str = true;
-        else if (c == '{' || c == '[')
-            depth++;
+        if (c == '"') in_str = true;
+        else if (c == '{' || c == '[') depth++;
         else if (c == '}' || c == ']') {
             if (--depth == 0) return i + 1;
         }
@@ -76,6 +69,19 @@ static size_t find_line_fence(const char *t, size_t len, size_t from)
         if (k == 0 || t[k - 1] == '\n') return f;
     }
     return (size_t)-1;
+}
+
+/* A block without valid JSON ends at the closing fence c ((size_t)-1: none,
+ * the block runs to the end of the text). */
+static void bad_block_ends(block *b, const char *t, size_t len, size_t c)
+{
+    if (c != (size_t)-1) {
+        b->closed = true;
+        b->end = fence_end(t, len, c);
+        b->bad_end = c;
+    } else {
+        b->bad_end = len;
+    }
 }
 
 /* Finds the first opening fence with info string tool_call. */
@@ -122,24 +128,10 @@ static bool find_block(const char *t, size_t len, block *b)
         }
         /* Unbalanced: a fence at a line start ends the block (JSON strings
          * cannot hold a raw newline, so that fence is not inside one). */
-        size_t c = find_line_fence(t, len, p);
-        if (c != (size_t)-1) {
-            b->closed = true;
-            b->end = fence_end(t, len, c);
-            b->bad_end = c;
-        } else {
-            b->bad_end = len;
-        }
+        bad_block_ends(b, t, len, find_line_fence(t, len, p));
         return true;
     }
-    size_t c = find3(t, len, p);
-    if (c != (size_t)-1) {
-        b->closed = true;
-        b->end = fence_end(t, len, c);
-        b->bad_end = c;
-    } else {
-        b->bad_end = len;
-    }
+    bad_block_ends(b, t, len, find3(t, len, p));
     return true;
 }
 

@@ -6,13 +6,13 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "jsonschema.h"
 #include "log.h"
 #include "util.h"
 
@@ -106,7 +106,7 @@ int psy_tools_register(psy_tools *t, const psy_tool_def *def)
         psy_tool_def *d = realloc(t->defs, nc * sizeof *d);
         if (!d) goto oom;
         t->defs = d;
-        cJSON **s = realloc(t->schemas, nc * sizeof *s);
+        cJSON **s = realloc(t->schemas, nc * sizeof *s); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!s) goto oom;
         t->schemas = s;
         t->cap = nc;
@@ -130,15 +130,9 @@ oom:
     return -ENOMEM;
 }
 
-size_t psy_tools_count(const psy_tools *t)
-{
-    return t ? t->n : 0;
-}
+size_t psy_tools_count(const psy_tools *t) { return t ? t->n : 0; }
 
-const psy_tool_def *psy_tools_at(const psy_tools *t, size_t i)
-{
-    return t && i < t->n ? &t->defs[i] : NULL;
-}
+const psy_tool_def *psy_tools_at(const psy_tools *t, size_t i) { return t && i < t->n ? &t->defs[i] : NULL; }
 
 const psy_tool_def *psy_tools_find(const psy_tools *t, const char *name)
 {
@@ -158,25 +152,13 @@ void psy_tools_reset_cancel(psy_tools *t)
     if (t) atomic_store(&t->cancel, false);
 }
 
-psy_tool_outcome psy_tools_last_outcome(const psy_tools *t)
-{
-    return t ? t->outcome : PSY_TOOL_REFUSED;
-}
+psy_tool_outcome psy_tools_last_outcome(const psy_tools *t) { return t ? t->outcome : PSY_TOOL_REFUSED; }
 
-const psy_workspace *psy_tools_get_workspace(const psy_tools *t)
-{
-    return &t->ws;
-}
+const psy_workspace *psy_tools_get_workspace(const psy_tools *t) { return &t->ws; }
 
-const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t)
-{
-    return &t->sb;
-}
+const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t) { return &t->sb; }
 
-const psy_tools_config *psy_tools_get_config(const psy_tools *t)
-{
-    return &t->cfg;
-}
+const psy_tools_config *psy_tools_get_config(const psy_tools *t) { return &t->cfg; }
 
 /* ---- helpers for the tools ----------------------------------------------- */
 
@@ -199,12 +181,12 @@ cJSON *psy__add_text(cJSON *obj, const char *key, const char *s, size_t n)
     while (i < n) {
         const char *z = memchr(s + i, 0, n - i);
         size_t seg = z ? (size_t)(z - (s + i)) : n - i;
-        utf8_sanitize_append(&b, s + i, seg, true);
-        i += seg;
-        if (z) {
-            buf_puts(&b, "\xEF\xBF\xBD");
-            i++;
+        size_t used;
+        if (utf8_append_sanitized(&b, s + i, seg, true, &used) || (z && buf_puts(&b, "\xEF\xBF\xBD"))) {
+            buf_free(&b);
+            return NULL; /* out of memory, as cJSON_AddStringToObject */
         }
+        i += seg + (z ? 1 : 0);
     }
     cJSON *item = cJSON_AddStringToObject(obj, key, buf_str(&b));
     buf_free(&b);
@@ -224,10 +206,7 @@ static bool has_dotdot(const char *p)
 /* Flags of the call in progress on this thread. */
 static _Thread_local unsigned call_flags;
 
-unsigned psy__tool_flags(void)
-{
-    return call_flags;
-}
+unsigned psy__tool_flags(void) { return call_flags; }
 
 char *psy__tool_path(psy_tools *t, const cJSON *args, const char *key, const char *def, cJSON *result)
 {
@@ -262,131 +241,11 @@ char *psy__tool_path(psy_tools *t, const cJSON *args, const char *key, const cha
 
 /* ---- argument checking ----------------------------------------------------- */
 
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v)) return "string";
-    if (cJSON_IsNumber(v)) return "number";
-    if (cJSON_IsBool(v)) return "boolean";
-    if (cJSON_IsArray(v)) return "array";
-    if (cJSON_IsObject(v)) return "object";
-    return "null";
-}
-
-/* Checks one value against a property schema; may replace it in args with a
- * coerced copy ("10" for an integer, "true" for a boolean: small models do
- * that). Returns false with msg set. */
-static bool check_value(cJSON *args, cJSON *v, const cJSON *ps, char *msg, size_t msglen)
-{
-    char k[128]; /* a copy: replacing v frees v->string */
-    snprintf(k, sizeof k, "%s", v->string);
-    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ps, "type");
-    const char *type = cJSON_IsString(ty) ? ty->valuestring : NULL;
-    if (!type) return true;
-    if ((strcmp(type, "integer") == 0 || strcmp(type, "number") == 0) && cJSON_IsString(v)) {
-        char *end;
-        double d = strtod(v->valuestring, &end);
-        if (end != v->valuestring && *end == 0 && isfinite(d)) {
-            cJSON_ReplaceItemInObjectCaseSensitive(args, k, cJSON_CreateNumber(d));
-            v = cJSON_GetObjectItemCaseSensitive(args, k);
-        }
-    }
-    if (strcmp(type, "boolean") == 0 && cJSON_IsString(v) &&
-        (strcmp(v->valuestring, "true") == 0 || strcmp(v->valuestring, "false") == 0)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(args, k, cJSON_CreateBool(strcmp(v->valuestring, "true") == 0));
-        v = cJSON_GetObjectItemCaseSensitive(args, k);
-    }
-    bool ok = strcmp(type, "string") == 0    ? cJSON_IsString(v)
-              : strcmp(type, "integer") == 0 ? cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble)
-              : strcmp(type, "number") == 0  ? cJSON_IsNumber(v)
-              : strcmp(type, "boolean") == 0 ? cJSON_IsBool(v)
-              : strcmp(type, "array") == 0   ? cJSON_IsArray(v)
-              : strcmp(type, "object") == 0  ? cJSON_IsObject(v)
-                                             : true;
-    if (!ok) {
-        snprintf(msg, msglen, "argument '%s' must be %s %s, got %s", k, strchr("aeiou", type[0]) ? "an" : "a",
-                 type, json_type_name(v));
-        return false;
-    }
-    const cJSON *mn = cJSON_GetObjectItemCaseSensitive(ps, "minimum");
-    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(ps, "maximum");
-    if (cJSON_IsNumber(v) && ((cJSON_IsNumber(mn) && v->valuedouble < mn->valuedouble) ||
-                              (cJSON_IsNumber(mx) && v->valuedouble > mx->valuedouble))) {
-        snprintf(msg, msglen, "argument '%s' must be between %g and %g, got %g", k,
-                 cJSON_IsNumber(mn) ? mn->valuedouble : -INFINITY, cJSON_IsNumber(mx) ? mx->valuedouble : INFINITY,
-                 v->valuedouble);
-        return false;
-    }
-    const cJSON *minl = cJSON_GetObjectItemCaseSensitive(ps, "minLength");
-    const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(ps, "maxLength");
-    if (cJSON_IsString(v)) {
-        size_t n = strlen(v->valuestring);
-        if (cJSON_IsNumber(maxl) && n > (size_t)maxl->valuedouble) {
-            snprintf(msg, msglen, "argument '%s' is too long (%zu characters, at most %d)", k, n, maxl->valueint);
-            return false;
-        }
-        bool blank = true;
-        for (const char *s = v->valuestring; *s && blank; s++) blank = *s == ' ' || *s == '\t' || *s == '\n';
-        if (cJSON_IsNumber(minl) && minl->valuedouble >= 1 && (n < (size_t)minl->valuedouble || blank)) {
-            snprintf(msg, msglen, "argument '%s' must not be empty", k);
-            return false;
-        }
-    }
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(ps, "items");
-    const cJSON *ity = cJSON_GetObjectItemCaseSensitive(items, "type");
-    if (cJSON_IsArray(v) && cJSON_IsString(ity) && strcmp(ity->valuestring, "string") == 0) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, v) if (!cJSON_IsString(e))
-        {
-            snprintf(msg, msglen, "argument '%s' must be a list of strings", k);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* A checked copy of args with nulls removed and defaults filled in, or NULL with msg. */
-static cJSON *check_args(const cJSON *schema, const cJSON *args, char *msg, size_t msglen)
-{
-    if (args && !cJSON_IsObject(args)) {
-        snprintf(msg, msglen, "arguments must be a JSON object");
-        return NULL;
-    }
-    cJSON *a = args ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
-    if (!a) {
-        snprintf(msg, msglen, "out of memory");
-        return NULL;
-    }
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    for (cJSON *v = a->child, *next; v; v = next) {
-        next = v->next;
-        if (cJSON_IsNull(v)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(a, v->string);
-            continue;
-        }
-        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, v->string);
-        if (ps && !check_value(a, v, ps, msg, msglen)) {
-            cJSON_Delete(a);
-            return NULL;
-        }
-    }
-    const cJSON *req;
-    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(schema, "required"))
-    {
-        if (cJSON_IsString(req) && !cJSON_HasObjectItem(a, req->valuestring)) {
-            snprintf(msg, msglen, "missing required argument '%s'", req->valuestring);
-            cJSON_Delete(a);
-            return NULL;
-        }
-    }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, props)
-    {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "default");
-        if (d && !cJSON_IsNull(d) && !cJSON_HasObjectItem(a, p->string))
-            cJSON_AddItemToObject(a, p->string, cJSON_Duplicate(d, true));
-    }
-    return a;
-}
+/* How the model's arguments are checked (common/jsonschema.h): small models
+ * write "10" for 10 and "true" for true, leave optional fields null, and send
+ * a blank string for a required one; an enum tells them what to pick, and the
+ * tools read such fields leniently. */
+#define TOOL_SCHEMA_FLAGS (JSONSCHEMA_COERCE | JSONSCHEMA_DEFAULTS | JSONSCHEMA_BLANK_EMPTY | JSONSCHEMA_ENUM_HINT)
 
 /* ---- dispatch -------------------------------------------------------------- */
 
@@ -428,8 +287,8 @@ cJSON *psy_tools_call(psy_tools *t, const char *name, const cJSON *args, const c
         psy__tool_fail(result, "Tool '%s' is not allowed here: only read-only tools may be used", name);
     } else {
         char msg[512];
-        cJSON *checked = check_args(t->schemas[idx], args, msg, sizeof msg);
-        if (!checked) {
+        cJSON *checked = NULL;
+        if (jsonschema_check_args(t->schemas[idx], args, TOOL_SCHEMA_FLAGS, &checked, msg, sizeof msg)) {
             psy__tool_fail(result, "Invalid arguments for %s: %s", name, msg);
         } else if (atomic_load(&t->cancel)) {
             /* cancelled between the decision to run it and now: it never starts */
@@ -491,14 +350,12 @@ char *psy_tools_reference(const psy_tools *t, bool read_only_only)
             const cJSON *desc = cJSON_GetObjectItemCaseSensitive(p, "description");
             buf_printf(&b, "%s%s (", first ? "  arguments: " : "; ", p->string);
             if (cJSON_IsString(ty)) buf_printf(&b, "%s, ", ty->valuestring);
-            if (required)
-                buf_puts(&b, "required");
+            if (required) buf_puts(&b, "required");
             else if (def) {
                 char *ds = cJSON_PrintUnformatted(def);
                 buf_printf(&b, "default %s", ds ? ds : "?");
                 free(ds);
-            } else
-                buf_puts(&b, "optional");
+            } else buf_puts(&b, "optional");
             buf_putc(&b, ')');
             if (cJSON_IsString(desc)) buf_printf(&b, ": %s", desc->valuestring);
             first = false;

@@ -139,7 +139,8 @@ struct psy_tools {
  * sets result.error and returns NULL. Caller frees the path. */
 char *psy__tool_path(psy_tools *t, const cJSON *args, const char *key, const char *def, cJSON *result);
 bool psy__tool_fail(cJSON *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Adds s[0..n) to obj under key as valid UTF-8 (invalid bytes and NULs become U+FFFD). */
+/* Adds s[0..n) to obj under key as valid UTF-8 (invalid bytes and NULs become U+FFFD).
+ * Returns the item, or NULL when out of memory (as cJSON_AddStringToObject). */
 cJSON *psy__add_text(cJSON *obj, const char *key, const char *s, size_t n);
 void psy__register_fs_tools(psy_tools *t);
 /* The PSY_TOOL_* flags of the call running on this thread. */

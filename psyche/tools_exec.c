@@ -369,8 +369,7 @@ static void drain(int *fd, capture *c)
 {
     char tmp[8192];
     ssize_t k = read(*fd, tmp, sizeof tmp);
-    if (k > 0)
-        cap_add(c, tmp, (size_t)k);
+    if (k > 0) cap_add(c, tmp, (size_t)k);
     else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
         close(*fd);
         *fd = -1;
@@ -391,123 +390,97 @@ static void pump(int fds[2], capture caps[2], int64_t stop_at_ms)
     }
 }
 
-static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
+/* One command's run as run_command's stages see it. */
+typedef struct cmd_run {
+    pid_t pid;        /* the keeper (child_run), leader of the command's group */
+    int fds[2];       /* stdout, stderr read ends; -1 once closed */
+    capture caps[2];  /* what was read from them */
+    int sandbox_bits; /* PSY_SB_* the child reported as applied */
+    int exec_errno;   /* the child could not start the command */
+    bool exited, timed_out, cancelled, lingering;
+    int status; /* waitpid's */
+} cmd_run;
+
+/* The child's reports on pr (sandbox bits, exec errno) until it closes its end. */
+static void read_reports(int pr, cmd_run *r)
 {
-    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1}, pk[2] = {-1, -1};
-    capture caps[2];
-    cap_init(&caps[0], t->cfg.max_output_bytes);
-    cap_init(&caps[1], t->cfg.max_output_bytes);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    char **argv = NULL, **envp = NULL;
-    bool ok = false;
-    if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC) ||
-        pipe2(pk, O_CLOEXEC | O_NONBLOCK)) {
-        psy__tool_fail(res, "Cannot run the command: %s", strerror(errno));
-        goto out;
-    }
-    int64_t t0 = now_mono_ms();
-    /* New names of secrets (a command may have made or renamed some) before the sandbox is built. */
-    if (psy_secrets_scan(&t->secrets, t->ws.root_fd) && !t->cfg.allow_sensitive) {
-        /* Fail closed: what was not scanned may hold secrets the sandbox would show. */
-        psy__tool_fail(res,
-                       "Refusing to run commands: the workspace's secrets scan did not complete (%s). Move that "
-                       "folder out of the workspace.",
-                       t->secrets.why);
-        goto out;
-    }
-    psy_sandbox_refresh(&t->sb); /* files made since the last command */
-    if (psy_sandbox_argv(&t->sb, cmd, &argv) || psy_sandbox_envp(&t->sb, &envp)) {
-        psy__tool_fail(res, "Cannot run the command: out of memory");
-        goto out;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        psy__tool_fail(res, "Cannot run the command: fork: %s", strerror(errno));
-        goto out;
-    }
-    if (pid == 0) {
-        int io[3] = {devnull, po[1], pe[1]};
-        child_run(t, argv, envp, io, pr[1], pk[1], parent);
-    }
-    close(po[1]), close(pe[1]), close(pr[1]), close(pk[1]);
-    po[1] = pe[1] = pr[1] = pk[1] = -1;
-
-    int sandbox_bits = 0, exec_errno = 0;
-    child_report r;
+    child_report rep;
     ssize_t k;
-    while ((k = read(pr[0], &r, sizeof r)) == (ssize_t)sizeof r || (k < 0 && errno == EINTR)) {
+    while ((k = read(pr, &rep, sizeof rep)) == (ssize_t)sizeof rep || (k < 0 && errno == EINTR)) {
         if (k < 0) continue;
-        if (r.kind == 1)
-            sandbox_bits = r.value;
-        else
-            exec_errno = r.value;
+        if (rep.kind == 1) r->sandbox_bits = rep.value;
+        else r->exec_errno = rep.value;
     }
+}
 
-    int fds[2] = {po[0], pe[0]};
-    po[0] = pe[0] = -1;
-    int64_t deadline = t0 + (int64_t)(t->cfg.bash_timeout_s * 1000);
-    bool exited = false, timed_out = false, cancelled = false, lingering = false;
+/* Reads the output until the command and its pipes are done, it runs past
+ * deadline, or the tool is cancelled. */
+static void watch(psy_tools *t, cmd_run *r, int64_t deadline)
+{
     int64_t exit_at = 0;
     for (;;) {
         int64_t now = now_mono_ms();
-        if (!exited) {
+        if (!r->exited) {
             siginfo_t si;
             memset(&si, 0, sizeof si);
-            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
-                exited = true;
+            if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == r->pid) {
+                r->exited = true;
                 exit_at = now;
             }
         }
-        if (fds[0] < 0 && fds[1] < 0 && exited) break;
-        if (exited && now - exit_at > 200) {
-            lingering = true; /* something in the background still holds the output open */
+        if (r->fds[0] < 0 && r->fds[1] < 0 && r->exited) break;
+        if (r->exited && now - exit_at > 200) {
+            r->lingering = true; /* something in the background still holds the output open */
             break;
         }
-        if (!exited && now >= deadline) {
-            timed_out = true;
+        if (!r->exited && now >= deadline) {
+            r->timed_out = true;
             break;
         }
         if (atomic_load(&t->cancel)) {
-            cancelled = true;
+            r->cancelled = true;
             break;
         }
         int64_t stop = now + 100 < deadline ? now + 100 : deadline;
-        if (fds[0] < 0 && fds[1] < 0) {
+        if (r->fds[0] < 0 && r->fds[1] < 0) {
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
         } else {
-            pump(fds, caps, stop);
+            pump(r->fds, r->caps, stop);
         }
     }
-    if (timed_out || cancelled) {
-        kill(pid, SIGTERM); /* the keeper kills everything of the command, then exits */
+}
+
+/* Stops what is left of the command (its whole group), reads the last output
+ * and reaps the keeper; pk is the keeper's report of stragglers it killed. */
+static void stop_and_reap(cmd_run *r, int pk)
+{
+    if (r->timed_out || r->cancelled) {
+        kill(r->pid, SIGTERM); /* the keeper kills everything of the command, then exits */
         int64_t grace = now_mono_ms() + 300;
         while (now_mono_ms() < grace) {
             siginfo_t si;
             memset(&si, 0, sizeof si);
-            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) break;
-            pump(fds, caps, now_mono_ms() + 20);
+            if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == r->pid) break;
+            pump(r->fds, r->caps, now_mono_ms() + 20);
         }
     }
     /* The leader is not reaped yet, so the group id cannot have been reused. */
-    kill(-pid, SIGKILL);
-    pump(fds, caps, now_mono_ms() + 500);
+    kill(-r->pid, SIGKILL);
+    pump(r->fds, r->caps, now_mono_ms() + 500);
     for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0) close(fds[i]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        if (r->fds[i] >= 0) close(r->fds[i]), r->fds[i] = -1;
+    while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR) {
     }
-
     child_report kr;
-    if (read(pk[0], &kr, sizeof kr) == (ssize_t)sizeof kr && kr.kind == 3 && kr.value > 0) lingering = true;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
-    cJSON_AddStringToObject(res, "command", cmd);
-    cJSON_AddNumberToObject(res, "exit_code", code);
-    if (WIFSIGNALED(status) && !timed_out && !cancelled)
-        cJSON_AddStringToObject(res, "signal", strsignal(WTERMSIG(status)));
-    size_t cut_out = cap_finish(&caps[0], res, "stdout");
-    size_t cut_err = cap_finish(&caps[1], res, "stderr");
+    if (read(pk, &kr, sizeof kr) == (ssize_t)sizeof kr && kr.kind == 3 && kr.value > 0) r->lingering = true;
+}
+
+/* The output streams and what was cut from them. */
+static void report_output(const psy_tools *t, cmd_run *r, cJSON *res)
+{
+    size_t cut_out = cap_finish(&r->caps[0], res, "stdout");
+    size_t cut_err = cap_finish(&r->caps[1], res, "stderr");
     if (cut_out) cJSON_AddNumberToObject(res, "stdout_cut_bytes", (double)cut_out);
     if (cut_err) cJSON_AddNumberToObject(res, "stderr_cut_bytes", (double)cut_err);
     if (cut_out || cut_err) {
@@ -518,36 +491,112 @@ static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
             t->cfg.max_output_bytes, cut_out, cut_err);
         cJSON_AddStringToObject(res, "output_note", note);
     }
-    cJSON_AddBoolToObject(res, "timed_out", timed_out);
-    if (lingering)
-        cJSON_AddStringToObject(res, "note", "background processes still running when the command ended were stopped");
-    int expected = psy_sandbox_expected(&t->sb);
-    if (sandbox_bits == expected) {
-        cJSON_AddStringToObject(res, "sandbox", psy_sandbox_detail(&t->sb));
-    } else {
-        char sbm[1600];
-        snprintf(sbm, sizeof sbm, "partly applied (%s%s%s%s): %s",
-                 sandbox_bits & PSY_SB_FS ? "files" : t->sb.bwrap ? "bubblewrap" : "files NOT confined",
-                 sandbox_bits & PSY_SB_SECCOMP ? ", TIOCSTI filter" : ", TIOCSTI NOT filtered",
-                 sandbox_bits & PSY_SB_NETNS ? ", network namespace" : "",
-                 sandbox_bits & PSY_SB_NETLL ? ", TCP rules" : "", psy_sandbox_detail(&t->sb));
-        cJSON_AddStringToObject(res, "sandbox", sbm);
-    }
+}
 
-    if (exec_errno) {
-        psy__tool_fail(res, "Cannot run /bin/sh: %s", strerror(exec_errno));
-    } else if (timed_out) {
+/* "sandbox": the configured confinement, or what of it the child could apply. */
+static void report_sandbox(const psy_tools *t, int bits, cJSON *res)
+{
+    if (bits == psy_sandbox_expected(&t->sb)) {
+        cJSON_AddStringToObject(res, "sandbox", psy_sandbox_detail(&t->sb));
+        return;
+    }
+    char sbm[1600];
+    snprintf(sbm, sizeof sbm, "partly applied (%s%s%s%s): %s",
+             bits & PSY_SB_FS ? "files"
+             : t->sb.bwrap    ? "bubblewrap"
+                              : "files NOT confined",
+             bits & PSY_SB_SECCOMP ? ", TIOCSTI filter" : ", TIOCSTI NOT filtered",
+             bits & PSY_SB_NETNS ? ", network namespace" : "", bits & PSY_SB_NETLL ? ", TCP rules" : "",
+             psy_sandbox_detail(&t->sb));
+    cJSON_AddStringToObject(res, "sandbox", sbm);
+}
+
+/* The result of a finished run; true when the command succeeded. */
+static bool report_run(psy_tools *t, const char *cmd, cmd_run *r, cJSON *res)
+{
+    int st = r->status;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    cJSON_AddStringToObject(res, "command", cmd);
+    cJSON_AddNumberToObject(res, "exit_code", code);
+    if (WIFSIGNALED(st) && !r->timed_out && !r->cancelled)
+        cJSON_AddStringToObject(res, "signal", strsignal(WTERMSIG(st)));
+    report_output(t, r, res);
+    cJSON_AddBoolToObject(res, "timed_out", r->timed_out);
+    if (r->lingering)
+        cJSON_AddStringToObject(res, "note", "background processes still running when the command ended were stopped");
+    report_sandbox(t, r->sandbox_bits, res);
+    if (r->exec_errno) {
+        psy__tool_fail(res, "Cannot run /bin/sh: %s", strerror(r->exec_errno));
+    } else if (r->timed_out) {
         t->outcome = PSY_TOOL_INTERRUPTED;
         psy__tool_fail(res, "Command timeout after %g seconds; its whole process group was killed",
                        t->cfg.bash_timeout_s);
-    } else if (cancelled) {
+    } else if (r->cancelled) {
         t->outcome = PSY_TOOL_INTERRUPTED;
         psy__tool_fail(res, "Command cancelled; its process group was killed");
     } else if (code != 0) {
         psy__tool_fail(res, "Command exited with code %d", code);
     } else {
-        ok = true;
+        return true;
     }
+    return false;
+}
+
+/* The sandbox's argv and environment for cmd, after the secrets scan it
+ * depends on. false (res says why) when the command must not run. */
+static bool prepare(psy_tools *t, const char *cmd, char ***argv, char ***envp, cJSON *res)
+{
+    /* New names of secrets (a command may have made or renamed some) before the sandbox is built. */
+    if (psy_secrets_scan(&t->secrets, t->ws.root_fd) && !t->cfg.allow_sensitive) {
+        /* Fail closed: what was not scanned may hold secrets the sandbox would show. */
+        psy__tool_fail(res,
+                       "Refusing to run commands: the workspace's secrets scan did not complete (%s). Move that "
+                       "folder out of the workspace.",
+                       t->secrets.why);
+        return false;
+    }
+    psy_sandbox_refresh(&t->sb); /* files made since the last command */
+    if (psy_sandbox_argv(&t->sb, cmd, argv) || psy_sandbox_envp(&t->sb, envp)) {
+        psy__tool_fail(res, "Cannot run the command: out of memory");
+        return false;
+    }
+    return true;
+}
+
+static bool run_command(psy_tools *t, const char *cmd, cJSON *res)
+{
+    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1}, pk[2] = {-1, -1};
+    cmd_run r = {.fds = {-1, -1}};
+    cap_init(&r.caps[0], t->cfg.max_output_bytes);
+    cap_init(&r.caps[1], t->cfg.max_output_bytes);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char **argv = NULL, **envp = NULL;
+    bool ok = false;
+    if (devnull < 0 || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(pr, O_CLOEXEC) ||
+        pipe2(pk, O_CLOEXEC | O_NONBLOCK)) {
+        psy__tool_fail(res, "Cannot run the command: %s", strerror(errno));
+        goto out;
+    }
+    int64_t t0 = now_mono_ms();
+    if (!prepare(t, cmd, &argv, &envp, res)) goto out;
+    pid_t parent = getpid();
+    r.pid = fork();
+    if (r.pid < 0) {
+        psy__tool_fail(res, "Cannot run the command: fork: %s", strerror(errno));
+        goto out;
+    }
+    if (r.pid == 0) {
+        int io[3] = {devnull, po[1], pe[1]};
+        child_run(t, argv, envp, io, pr[1], pk[1], parent);
+    }
+    close(po[1]), close(pe[1]), close(pr[1]), close(pk[1]);
+    po[1] = pe[1] = pr[1] = pk[1] = -1;
+    read_reports(pr[0], &r);
+    r.fds[0] = po[0], r.fds[1] = pe[0];
+    po[0] = pe[0] = -1;
+    watch(t, &r, t0 + (int64_t)(t->cfg.bash_timeout_s * 1000));
+    stop_and_reap(&r, pk[0]);
+    ok = report_run(t, cmd, &r, res);
 out:
     psy_sandbox_strv_free(argv);
     psy_sandbox_strv_free(envp);
@@ -558,8 +607,8 @@ out:
         if (pr[i] >= 0) close(pr[i]);
         if (pk[i] >= 0) close(pk[i]);
     }
-    cap_free(&caps[0]);
-    cap_free(&caps[1]);
+    cap_free(&r.caps[0]);
+    cap_free(&r.caps[1]);
     return ok;
 }
 

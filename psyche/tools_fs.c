@@ -65,15 +65,13 @@ static bool sensitive_blocked(psy_tools *t, const char *rel, const char **rule)
 /* Sets result.error for a failed psy_ws_openat of rel; returns rc. */
 static int open_failed(cJSON *res, const char *rel, int rc)
 {
-    if (rc == -ENOENT)
-        psy__tool_fail(res, "File not found: %s", rel);
+    if (rc == -ENOENT) psy__tool_fail(res, "File not found: %s", rel);
     else if (rc == -EXDEV || rc == -ELOOP)
         psy__tool_fail(res,
                        "Path '%s' leads outside the workspace or through a symlink that changed while it was "
                        "opened; refused",
                        rel);
-    else
-        psy__tool_fail(res, "Cannot open %s: %s", rel, strerror(-rc));
+    else psy__tool_fail(res, "Cannot open %s: %s", rel, strerror(-rc));
     return rc;
 }
 
@@ -180,10 +178,8 @@ static bool tool_read_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
     int rc = read_fd_all(fd, t->cfg.max_file_size, &data, &len);
     close(fd);
     if (rc) {
-        if (rc == -EFBIG)
-            psy__tool_fail(res, "File too large: %s (limit %zu bytes)", rel, t->cfg.max_file_size);
-        else
-            psy__tool_fail(res, "Cannot read %s: %s", rel, strerror(-rc));
+        if (rc == -EFBIG) psy__tool_fail(res, "File too large: %s (limit %zu bytes)", rel, t->cfg.max_file_size);
+        else psy__tool_fail(res, "Cannot read %s: %s", rel, strerror(-rc));
         goto out;
     }
     int max_lines = arg_int(args, "max_lines", 2000);
@@ -329,6 +325,51 @@ static bool edit_write(int dfd, const char *rel, const char *base, const char *d
     return true;
 }
 
+/* Opens the file edit_file changes: its directory (*dfd) and the file itself
+ * (*fd, *st), refusing secrets and protected files before the content is read.
+ * false (res says why) otherwise; the caller closes what was opened. */
+static bool open_for_edit(psy_tools *t, const char *rel, const char *dir, const char *base, int *dfd, int *fd,
+                          struct stat *st, cJSON *res)
+{
+    /* Everything about a protected file is refused before its content is
+     * looked at: a match/no-match answer would tell a guess from the truth. */
+    const char *rule;
+    if (sensitive_blocked(t, rel, &rule))
+        return psy__tool_fail(res, "Refusing to edit '%s': it looks like a file holding secrets (%s)", rel, rule);
+    if (psy__tool_open(t, dir, O_PATH | O_DIRECTORY, dfd, res)) return false;
+    *fd = openat(*dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (*fd < 0)
+        return psy__tool_fail(
+            res, errno == ENOENT ? "File not found: %s (use create_file for new files)" : "Cannot read %s: %s", rel,
+            strerror(errno));
+    if (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode)) return psy__tool_fail(res, "'%s' is not a regular file", rel);
+    return !psy__tool_protected(t, rel, st, "edit", res);
+}
+
+/* data[0..len) with the one occurrence of olds replaced by news, into out;
+ * *at is where it was. false (res says why) when olds is not there exactly once. */
+static bool replace_once(const char *rel, const char *data, size_t len, const char *olds, const char *news, buf *out,
+                         size_t *at, cJSON *res)
+{
+    size_t on = strlen(olds), count = 0;
+    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), olds, on)); p += on) {
+        if (count++ == 0) *at = (size_t)(p - data);
+    }
+    if (count == 0)
+        return psy__tool_fail(res,
+                              "old_string was not found in '%s'. Read the file again and copy the text exactly, "
+                              "whitespace included.",
+                              rel);
+    if (count > 1)
+        return psy__tool_fail(
+            res, "old_string appears %zu times in '%s'; add surrounding context so it matches exactly once", count,
+            rel);
+    if (buf_append(out, data, *at) || buf_append(out, news ? news : "", news ? strlen(news) : 0) ||
+        buf_append(out, data + *at + on, len - *at - on))
+        return psy__tool_fail(res, "out of memory");
+    return true;
+}
+
 static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res)
 {
     (void)ud;
@@ -336,9 +377,8 @@ static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
     if (!path) return false;
     const char *rel = psy_ws_rel(&t->ws, path), *base;
     const char *olds = arg_str(args, "old_string"), *news = arg_str(args, "new_string");
-    size_t on = strlen(olds), nn = news ? strlen(news) : 0;
     char *data = NULL, *dir = split_rel(rel, &base);
-    size_t len = 0;
+    size_t len = 0, at = 0;
     buf out = BUF_INIT;
     bool ok = false;
     int dfd = -1, fd = -1;
@@ -347,53 +387,13 @@ static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
         psy__tool_fail(res, "out of memory");
         goto out;
     }
-    /* Everything about a protected file is refused before its content is
-     * looked at: a match/no-match answer would tell a guess from the truth. */
-    const char *rule;
-    if (sensitive_blocked(t, rel, &rule)) {
-        psy__tool_fail(res, "Refusing to edit '%s': it looks like a file holding secrets (%s)", rel, rule);
-        goto out;
-    }
-    if (psy__tool_open(t, dir, O_PATH | O_DIRECTORY, &dfd, res)) goto out;
-    int rc = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (rc < 0) {
-        psy__tool_fail(res,
-                       errno == ENOENT ? "File not found: %s (use create_file for new files)" : "Cannot read %s: %s",
-                       rel, strerror(errno));
-        goto out;
-    }
-    fd = rc;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        psy__tool_fail(res, "'%s' is not a regular file", rel);
-        goto out;
-    }
-    if (psy__tool_protected(t, rel, &st, "edit", res)) goto out;
-    rc = read_fd_all(fd, t->cfg.max_file_size, &data, &len);
+    if (!open_for_edit(t, rel, dir, base, &dfd, &fd, &st, res)) goto out;
+    int rc = read_fd_all(fd, t->cfg.max_file_size, &data, &len);
     if (rc) {
         psy__tool_fail(res, "Cannot read %s: %s", rel, rc == -EFBIG ? "file too large" : strerror(-rc));
         goto out;
     }
-    size_t count = 0, at = 0;
-    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), olds, on)); p += on) {
-        if (count++ == 0) at = (size_t)(p - data);
-    }
-    if (count == 0) {
-        psy__tool_fail(res,
-                       "old_string was not found in '%s'. Read the file again and copy the text exactly, whitespace "
-                       "included.",
-                       rel);
-        goto out;
-    }
-    if (count > 1) {
-        psy__tool_fail(res, "old_string appears %zu times in '%s'; add surrounding context so it matches exactly once",
-                       count, rel);
-        goto out;
-    }
-    if (buf_append(&out, data, at) || buf_append(&out, news ? news : "", nn) ||
-        buf_append(&out, data + at + on, len - at - on)) {
-        psy__tool_fail(res, "out of memory");
-        goto out;
-    }
+    if (!replace_once(rel, data, len, olds, news, &out, &at, res)) goto out;
     if (!edit_write(dfd, rel, base, data, len, &out, st.st_mode, res)) goto out;
     char bakrel[PATH_MAX];
     snprintf(bakrel, sizeof bakrel, "%s.bak", rel);
@@ -402,8 +402,8 @@ static bool tool_edit_file(psy_tools *t, void *ud, const cJSON *args, cJSON *res
     cJSON_AddBoolToObject(res, "backup_created", true);
     cJSON_AddStringToObject(res, "backup_path", bakrel);
     cJSON_AddNumberToObject(res, "line", (double)(count_lines(data, at) + (at == 0 || data[at - 1] == '\n')));
-    cJSON_AddNumberToObject(res, "chars_replaced", (double)on);
-    cJSON_AddNumberToObject(res, "chars_inserted", (double)nn);
+    cJSON_AddNumberToObject(res, "chars_replaced", (double)strlen(olds));
+    cJSON_AddNumberToObject(res, "chars_inserted", (double)(news ? strlen(news) : 0));
     ok = true;
 out:
     if (fd >= 0) close(fd);
@@ -421,10 +421,7 @@ out:
  * is relative to the walk's start. Returns 0 to go on, 1 to stop the walk. */
 typedef int (*walk_fn)(void *ud, int dfd, const char *rel, const char *name, const struct stat *lst);
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The sorted names of the directory dfd (not closed). *n_out entries, caller frees each and the array. */
 static char **read_names(int dfd, size_t *n_out)
@@ -475,8 +472,7 @@ static int walk(psy_tools *t, int dfd, const char *rel, bool recursive, int dept
         struct stat st;
         if (kr > 0 && (size_t)kr < sizeof r && fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
             stop = fn(ud, dfd, r, names[i], &st);
-            if (!stop && recursive && S_ISDIR(st.st_mode) && strcmp(names[i], ".git") != 0 &&
-                depth < WALK_MAX_DEPTH) {
+            if (!stop && recursive && S_ISDIR(st.st_mode) && strcmp(names[i], ".git") != 0 && depth < WALK_MAX_DEPTH) {
                 int sub = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub >= 0) {
                     stop = walk(t, sub, r, true, depth + 1, fn, ud);
@@ -532,10 +528,8 @@ static int list_one(void *ud, int dfd, const char *rel, const char *name, const 
     if (S_ISREG(st->st_mode)) cJSON_AddNumberToObject(e, "size", (double)st->st_size);
     cJSON_AddItemToArray(c->entries, e);
     c->count++;
-    if (S_ISDIR(st->st_mode))
-        c->dirs++;
-    else
-        c->files++;
+    if (S_ISDIR(st->st_mode)) c->dirs++;
+    else c->files++;
     return 0;
 }
 
@@ -586,7 +580,7 @@ typedef struct search_ctx {
     bool truncated;
     int skipped_binary, skipped_large, skipped_sensitive;
     cJSON *out;
-    pcre2_match_context *mctx; /* the match limit */
+    pcre2_match_context *mctx;      /* the match limit */
     char limit_err[PATH_MAX + 160]; /* set when a match hit a PCRE2 resource limit */
 } search_ctx;
 
@@ -609,10 +603,11 @@ static void add_line(cJSON *arr_or_obj, const char *key, const char *s, size_t n
     buf_free(&b);
 }
 
-static int search_one(void *ud, int dfd, const char *rel, const char *name, const struct stat *lst)
+/* Reads the file search_codebase may look into: 1 with *data (caller frees)
+ * and *len, 0 when it is skipped (secrets, protected, large, binary, unreadable;
+ * counted in c), -1 when the walk must stop (too many files). */
+static int read_candidate(search_ctx *c, int dfd, const char *rel, const char *name, char **data, size_t *len)
 {
-    search_ctx *c = ud;
-    if (!S_ISREG(lst->st_mode) || !glob_match(c->glob, rel, name)) return 0;
     const char *rule;
     if (sensitive_blocked(c->t, rel, &rule)) {
         c->skipped_sensitive++;
@@ -620,52 +615,81 @@ static int search_one(void *ud, int dfd, const char *rel, const char *name, cons
     }
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return 0;
-    struct stat sst;
-    const struct stat *st = &sst;
+    struct stat st;
     cJSON *scratch = cJSON_CreateObject();
-    bool prot = fstat(fd, &sst) < 0 || !S_ISREG(sst.st_mode) || psy__tool_protected(c->t, rel, &sst, "read", scratch);
+    bool prot = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || psy__tool_protected(c->t, rel, &st, "read", scratch);
     cJSON_Delete(scratch);
+    int rc = 0;
     if (prot) {
-        close(fd);
         c->skipped_sensitive++;
-        return 0;
-    }
-    if (st->st_size > (off_t)SEARCH_MAX_FILE) {
-        close(fd);
+    } else if (st.st_size > (off_t)SEARCH_MAX_FILE) {
         c->skipped_large++;
-        return 0;
-    }
-    if (++c->files > SEARCH_MAX_FILES) {
-        close(fd);
+    } else if (++c->files > SEARCH_MAX_FILES) {
         c->truncated = true;
-        return 1;
+        rc = -1;
+    } else if (!read_fd_all(fd, SEARCH_MAX_FILE, data, len)) {
+        rc = 1;
+        if (memchr(*data, 0, *len < 8192 ? *len : 8192)) {
+            c->skipped_binary++;
+            free(*data);
+            rc = 0;
+        }
     }
-    char *data;
-    size_t len;
-    int rrc = read_fd_all(fd, SEARCH_MAX_FILE, &data, &len);
     close(fd);
-    if (rrc) return 0;
-    if (memchr(data, 0, len < 8192 ? len : 8192)) {
-        c->skipped_binary++;
-        free(data);
-        return 0;
-    }
-    /* line starts, so context lines are at hand */
-    size_t nl = 1, cap = 256;
-    size_t *starts = malloc(cap * sizeof *starts);
-    int stop = 0;
-    if (!starts) goto done;
-    starts[0] = 0;
+    return rc;
+}
+
+/* The offsets where the lines of data[0..len) start: *starts (caller frees), *nl of them. */
+static int line_starts(const char *data, size_t len, size_t **starts, size_t *nl)
+{
+    size_t n = 1, cap = 256;
+    size_t *st = malloc(cap * sizeof *st);
+    if (!st) return -ENOMEM;
+    st[0] = 0;
     for (size_t i = 0; i < len; i++) {
         if (data[i] != '\n' || i + 1 >= len) continue;
-        if (nl == cap) {
-            size_t *ns = realloc(starts, (cap *= 2) * sizeof *ns);
-            if (!ns) goto done;
-            starts = ns;
+        if (n == cap) {
+            size_t *ns = realloc(st, (cap *= 2) * sizeof *ns);
+            if (!ns) return free(st), -ENOMEM;
+            st = ns;
         }
-        starts[nl++] = i + 1;
+        st[n++] = i + 1;
     }
-    for (size_t l = 0; l < nl && !stop; l++) {
+    *starts = st;
+    *nl = n;
+    return 0;
+}
+
+/* One match on line l (bytes s..e of data) with its context lines, added to c->out. */
+static void add_match(search_ctx *c, const char *rel, const char *data, size_t len, const size_t *starts, size_t nl,
+                      size_t l, size_t s, size_t e)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+    cJSON *m = cJSON_CreateObject();
+    psy__add_text(m, "file", rel, strlen(rel));
+    cJSON_AddNumberToObject(m, "line_number", (double)(l + 1));
+    add_line(m, "line", data + s, e - s);
+    if (ov[1] >= ov[0] && ov[1] <= e - s) add_line(m, "match", data + s + ov[0], ov[1] - ov[0]);
+    if (c->context > 0) {
+        cJSON *before = cJSON_AddArrayToObject(m, "before");
+        cJSON *after = cJSON_AddArrayToObject(m, "after");
+        for (size_t k = l >= (size_t)c->context ? l - (size_t)c->context : 0; k < l; k++)
+            add_line(before, NULL, data + starts[k], starts[k + 1] - 1 - starts[k]);
+        for (size_t k = l + 1; k < nl && k <= l + (size_t)c->context; k++) {
+            size_t ke = k + 1 < nl ? starts[k + 1] - 1 : len;
+            if (ke > starts[k] && data[ke - 1] == '\n') ke--;
+            add_line(after, NULL, data + starts[k], ke - starts[k]);
+        }
+    }
+    cJSON_AddItemToArray(c->out, m);
+    c->matches++;
+}
+
+/* Matches every line of one file. Returns 1 when the walk must stop (enough
+ * results, or the engine hit a resource limit: c->limit_err), else 0. */
+static int search_lines(search_ctx *c, const char *rel, const char *data, size_t len, const size_t *starts, size_t nl)
+{
+    for (size_t l = 0; l < nl; l++) {
         size_t s = starts[l], e = l + 1 < nl ? starts[l + 1] - 1 : len;
         if (e > s && data[e - 1] == '\n' && l + 1 == nl) e--;
         int rc = pcre2_match(c->re, (PCRE2_SPTR)(data + s), e - s, 0, 0, c->md, c->mctx);
@@ -675,37 +699,31 @@ static int search_one(void *ud, int dfd, const char *rel, const char *name, cons
             PCRE2_UCHAR msg[120];
             pcre2_get_error_message(rc, msg, sizeof msg);
             snprintf(c->limit_err, sizeof c->limit_err, "%s at %s line %zu", (char *)msg, rel, l + 1);
-            stop = 1;
-            break;
+            return 1;
         }
         if (rc < 0) continue;
         if (c->matches >= c->max_results) {
             c->truncated = true;
-            stop = 1;
-            break;
+            return 1;
         }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
-        cJSON *m = cJSON_CreateObject();
-        psy__add_text(m, "file", rel, strlen(rel));
-        cJSON_AddNumberToObject(m, "line_number", (double)(l + 1));
-        add_line(m, "line", data + s, e - s);
-        if (ov[1] >= ov[0] && ov[1] <= e - s) add_line(m, "match", data + s + ov[0], ov[1] - ov[0]);
-        if (c->context > 0) {
-            cJSON *before = cJSON_AddArrayToObject(m, "before");
-            cJSON *after = cJSON_AddArrayToObject(m, "after");
-            for (size_t k = l >= (size_t)c->context ? l - (size_t)c->context : 0; k < l; k++)
-                add_line(before, NULL, data + starts[k], starts[k + 1] - 1 - starts[k]);
-            for (size_t k = l + 1; k < nl && k <= l + (size_t)c->context; k++) {
-                size_t ke = k + 1 < nl ? starts[k + 1] - 1 : len;
-                if (ke > starts[k] && data[ke - 1] == '\n') ke--;
-                add_line(after, NULL, data + starts[k], ke - starts[k]);
-            }
-        }
-        cJSON_AddItemToArray(c->out, m);
-        c->matches++;
+        add_match(c, rel, data, len, starts, nl, l, s, e);
     }
-done:
-    free(starts);
+    return 0;
+}
+
+static int search_one(void *ud, int dfd, const char *rel, const char *name, const struct stat *lst)
+{
+    search_ctx *c = ud;
+    if (!S_ISREG(lst->st_mode) || !glob_match(c->glob, rel, name)) return 0;
+    char *data;
+    size_t len, nl, *starts;
+    int rc = read_candidate(c, dfd, rel, name, &data, &len);
+    if (rc <= 0) return rc < 0 ? 1 : 0;
+    int stop = 0;
+    if (!line_starts(data, len, &starts, &nl)) { /* out of memory: the file is skipped */
+        stop = search_lines(c, rel, data, len, starts, nl);
+        free(starts);
+    }
     free(data);
     return stop;
 }

@@ -41,7 +41,7 @@ int psy_tui_view_open(void)
     define_key("\033[200~", PSY_TUI_KEY_PASTE_START);
     define_key("\033[201~", PSY_TUI_KEY_PASTE_END);
     fputs("\033[?2004h", stdout); /* straight to the terminal: putp would wait in stdio's buffer */
-    fflush(stdout);
+    (void)fflush(stdout);         /* a terminal mode; nothing to recover */
     if (has_colors()) {
         colors = true;
         start_color();
@@ -66,7 +66,7 @@ void psy_tui_view_close(void)
     if (!screen) return;
     endwin();
     fputs("\033[?2004l", stdout);
-    fflush(stdout);
+    (void)fflush(stdout); /* a terminal mode; nothing to recover */
     delscreen(screen);
     screen = NULL;
 }

@@ -15,22 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-
-static int mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof tmp) return -ENAMETOOLONG;
-    memcpy(tmp, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != 0) continue;
-        char c = tmp[i];
-        tmp[i] = 0;
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -errno;
-        tmp[i] = c;
-    }
-    return 0;
-}
+#include "fs.h"
 
 int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size_t errlen)
 {
@@ -41,7 +26,7 @@ int psy_ws_open(psy_workspace *ws, const char *dir, bool create, char *err, size
         return -EINVAL;
     }
     if (create) {
-        int rc = mkdir_p(dir);
+        int rc = fs_mkdir_p(dir, 0755);
         if (rc) {
             snprintf(err, errlen, "cannot create workspace '%s': %s", dir, strerror(-rc));
             return rc;
@@ -237,12 +222,10 @@ static int append_rest(buf *out, const char *rest, const char *user, char *err, 
     return 0;
 }
 
-int psy_ws_resolve(const psy_workspace *ws, const char *path, size_t len, char **out, char *err, size_t errlen)
+/* path[0..len) checked (no NUL, not blank, not too long) and copied into
+ * user as a string. 0 or a negative errno with err. */
+static int user_path(const char *path, size_t len, char user[PATH_MAX], char *err, size_t errlen)
 {
-    char dummy[8];
-    if (!err || !errlen) err = dummy, errlen = sizeof dummy;
-    *out = NULL;
-    if (!path) len = 0;
     if (len && memchr(path, 0, len)) {
         snprintf(err, errlen, "Path contains a NUL byte");
         return -EINVAL;
@@ -257,10 +240,85 @@ int psy_ws_resolve(const psy_workspace *ws, const char *path, size_t len, char *
         snprintf(err, errlen, "Path is too long (%zu bytes)", len);
         return -ENAMETOOLONG;
     }
-    char user[PATH_MAX];
     memcpy(user, path, len);
     user[len] = 0;
+    return 0;
+}
 
+/* The longest prefix cand[0..*cut) (of its n bytes) that realpath resolves:
+ * *res (caller frees) is that prefix resolved. Refuses a prefix that is a
+ * dangling symlink. 0 or a negative errno with err. cand is left as it was. */
+static int real_prefix(char *cand, size_t n, const char *user, char **res, size_t *cut, char *err, size_t errlen)
+{
+    size_t c = n; /* cand[0..c) is the prefix being tried */
+    for (;;) {
+        char save = cand[c];
+        cand[c] = 0;
+        *res = realpath(c ? cand : "/", NULL);
+        int e = errno;
+        cand[c] = save;
+        if (*res) break;
+        if (e != ENOENT) {
+            if (e == ENOTDIR) snprintf(err, errlen, "Path '%s': a part of it is not a directory", user);
+            else snprintf(err, errlen, "Path '%s': %s", user, strerror(e));
+            return -e;
+        }
+        /* The prefix itself exists as a link whose target does not: refuse,
+         * since creating it would create the target, wherever it points. */
+        struct stat st;
+        save = cand[c];
+        cand[c] = 0;
+        bool exists = lstat(cand, &st) == 0;
+        cand[c] = save;
+        if (exists) {
+            snprintf(err, errlen, "Path '%s' goes through a symlink whose target does not exist", user);
+            return -ELOOP;
+        }
+        size_t s = c;
+        while (s > 0 && cand[s - 1] != '/') s--; /* start of the last component */
+        if (s == 0) return -ENOENT;              /* cannot happen: cand is absolute */
+        c = s - 1;                               /* the slash before it */
+        while (c > 0 && cand[c - 1] == '/') c--;
+    }
+    *cut = c;
+    return 0;
+}
+
+/* The resolved prefix res (consumed) joined with the rest of cand, checked to
+ * be inside the workspace: *out (caller frees). 0 or a negative errno with err. */
+static int join_checked(const psy_workspace *ws, char *res, const char *rest, const char *user, char **out, char *err,
+                        size_t errlen)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, res) ? -ENOMEM : 0;
+    free(res);
+    if (!rc && *rest) rc = append_rest(&b, rest, user, err, errlen);
+    if (rc) {
+        if (rc == -ENOMEM) snprintf(err, errlen, "out of memory");
+    } else if (!inside(ws, buf_str(&b))) {
+        snprintf(err, errlen, "Path '%s' is outside workspace '%s'", user, ws->root);
+        rc = -EACCES;
+    } else if (b.len >= PATH_MAX) {
+        snprintf(err, errlen, "Path '%s' is too long", user);
+        rc = -ENAMETOOLONG;
+    }
+    if (rc) {
+        buf_free(&b);
+        return rc;
+    }
+    *out = buf_detach(&b);
+    return 0;
+}
+
+int psy_ws_resolve(const psy_workspace *ws, const char *path, size_t len, char **out, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) err = dummy, errlen = sizeof dummy;
+    *out = NULL;
+    if (!path) len = 0;
+    char user[PATH_MAX];
+    int rc = user_path(path, len, user, err, errlen);
+    if (rc) return rc;
     char cand[PATH_MAX + 2];
     int n =
         path[0] == '/' ? snprintf(cand, sizeof cand, "%s", user) : snprintf(cand, sizeof cand, "%s/%s", ws->root, user);
@@ -270,64 +328,11 @@ int psy_ws_resolve(const psy_workspace *ws, const char *path, size_t len, char *
     }
     /* Drop trailing slashes (except the root's own). */
     while (n > 1 && cand[n - 1] == '/') cand[--n] = 0;
-
-    /* Find the longest prefix realpath can resolve; remember where the rest starts. */
+    /* Find the longest prefix realpath can resolve; the rest is joined to it. */
     char *res = NULL;
-    size_t cut = (size_t)n; /* cand[0..cut) is the prefix being tried */
-    char save = 0;
-    for (;;) {
-        save = cand[cut];
-        cand[cut] = 0;
-        res = realpath(cut ? cand : "/", NULL);
-        int e = errno;
-        cand[cut] = save;
-        if (res) break;
-        if (e != ENOENT) {
-            if (e == ENOTDIR)
-                snprintf(err, errlen, "Path '%s': a part of it is not a directory", user);
-            else
-                snprintf(err, errlen, "Path '%s': %s", user, strerror(e));
-            return -e;
-        }
-        /* The prefix itself exists as a link whose target does not: refuse,
-         * since creating it would create the target, wherever it points. */
-        struct stat st;
-        save = cand[cut];
-        cand[cut] = 0;
-        bool exists = lstat(cand, &st) == 0;
-        cand[cut] = save;
-        if (exists) {
-            snprintf(err, errlen, "Path '%s' goes through a symlink whose target does not exist", user);
-            return -ELOOP;
-        }
-        size_t s = cut;
-        while (s > 0 && cand[s - 1] != '/') s--; /* start of the last component */
-        if (s == 0) return -ENOENT;              /* cannot happen: cand is absolute */
-        cut = s - 1;                             /* the slash before it */
-        while (cut > 0 && cand[cut - 1] == '/') cut--;
-    }
-
-    buf b = BUF_INIT;
-    int rc = buf_puts(&b, res) ? -ENOMEM : 0;
-    free(res);
-    if (!rc && cut < (size_t)n) rc = append_rest(&b, cand + cut, user, err, errlen);
-    if (rc) {
-        if (rc == -ENOMEM) snprintf(err, errlen, "out of memory");
-        buf_free(&b);
-        return rc;
-    }
-    if (!inside(ws, buf_str(&b))) {
-        snprintf(err, errlen, "Path '%s' is outside workspace '%s'", user, ws->root);
-        buf_free(&b);
-        return -EACCES;
-    }
-    if (b.len >= PATH_MAX) {
-        snprintf(err, errlen, "Path '%s' is too long", user);
-        buf_free(&b);
-        return -ENAMETOOLONG;
-    }
-    *out = buf_detach(&b);
-    return 0;
+    size_t cut = 0;
+    if ((rc = real_prefix(cand, (size_t)n, user, &res, &cut, err, errlen))) return rc;
+    return join_checked(ws, res, cand + cut, user, out, err, errlen);
 }
 
 /* ---- sensitive paths ------------------------------------------------------ */
@@ -360,10 +365,7 @@ static const char *name_rule(const char *s, size_t n)
     return NULL;
 }
 
-bool psy_name_sensitive(const char *name)
-{
-    return name && name_rule(name, strlen(name)) != NULL;
-}
+bool psy_name_sensitive(const char *name) { return name && name_rule(name, strlen(name)) != NULL; }
 
 bool psy_path_sensitive(const char *path, const char **what)
 {

@@ -20,14 +20,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=LLAMA_VERSION
-. "$here/LLAMA_VERSION"
-
-cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
-native=${GGML_NATIVE:-ON}
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8 || echo generic)
-[ "$native" = ON ] || flags=portable
-prefix="$cache/llama-${LLAMA_RELEASE}-${LLAMA_COMMIT}-$(uname -m)-${flags}-tools"
+# shellcheck source=scripts/llama-source.sh
+. "$here/scripts/llama-source.sh" # LLAMA_VERSION, $cache, $native
+prefix="$cache/$(llama_base_key "$native")-tools"
 
 if [ "${1:-}" = --print-prefix ] || [ -f "$prefix/.complete" ]; then
   echo "$prefix"
@@ -42,17 +37,7 @@ log "(this takes several minutes on 2 cores and happens once per machine)"
 # build resumes where it stopped instead of starting over (it takes minutes).
 work="$prefix.build"
 mkdir -p "$work"
-command -v npm >/dev/null || { log "npm is missing: run scripts/setup-deps.sh"; exit 1; }
-if [ ! -d "$work/src/.git" ]; then
-  (cd "$work" && npm pack --silent "node-llama-cpp@${NODE_LLAMA_CPP_VERSION}" >/dev/null)
-  tar -xzf "$work/node-llama-cpp-${NODE_LLAMA_CPP_VERSION}.tgz" -C "$work" package/llama/gitRelease.bundle
-  git -c advice.detachedHead=false clone -q "$work/package/llama/gitRelease.bundle" "$work/src"
-fi
-got=$(git -C "$work/src" rev-parse --short=7 HEAD)
-if [ "${got:0:7}" != "${LLAMA_COMMIT:0:7}" ]; then
-  log "the bundle holds commit $got, expected $LLAMA_COMMIT (LLAMA_VERSION); refusing to build"
-  exit 1
-fi
+llama_fetch_source "$work" # set -e: a failure ends the script
 
 cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=ON \

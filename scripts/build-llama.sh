@@ -7,11 +7,7 @@
 #   scripts/build-llama.sh                 build if needed, print the prefix
 #   scripts/build-llama.sh --print-prefix  print the prefix, build nothing
 #
-# Debian 12 has no llama.cpp, and only Debian's archive and the npm registry
-# are reachable, so the source comes from the npm package node-llama-cpp,
-# which carries the llama.cpp release as a git bundle. We do NOT apply
-# node-llama-cpp's own patches (its PR-22566.diff breaks creating models
-# from metadata).
+# Where the source comes from: scripts/llama-source.sh.
 #
 # Environment:
 #   LLAMA_CUDA=1         build with -DGGML_CUDA=ON (needs nvcc)
@@ -21,17 +17,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=LLAMA_VERSION
-. "$here/LLAMA_VERSION"
-
-cache=${PSYCHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psyche}
-native=${GGML_NATIVE:-ON}
+# shellcheck source=scripts/llama-source.sh
+. "$here/scripts/llama-source.sh" # LLAMA_VERSION, $cache, $native
 cuda=${LLAMA_CUDA:-0}
 rpc=${LLAMA_RPC:-0}
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8 || echo generic)
-[ "$native" = ON ] || flags=portable
-key="llama-${LLAMA_RELEASE}-${LLAMA_COMMIT}-$(uname -m)-${flags}"
+key=$(llama_base_key "$native")
 [ "$cuda" = 1 ] && key="$key-cuda"
 [ "$rpc" = 1 ] && key="$key-rpc"
 prefix="$cache/$key"
@@ -59,15 +50,7 @@ log "(this takes about 2-3 minutes on 2 cores and happens once per machine)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/psyche-llama.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-command -v npm >/dev/null || { log "npm is missing: run scripts/setup-deps.sh"; exit 1; }
-(cd "$work" && npm pack --silent "node-llama-cpp@${NODE_LLAMA_CPP_VERSION}" >/dev/null)
-tar -xzf "$work/node-llama-cpp-${NODE_LLAMA_CPP_VERSION}.tgz" -C "$work" package/llama/gitRelease.bundle
-git -c advice.detachedHead=false clone -q "$work/package/llama/gitRelease.bundle" "$work/src"
-got=$(git -C "$work/src" rev-parse --short=7 HEAD)
-if [ "${got:0:7}" != "${LLAMA_COMMIT:0:7}" ]; then
-  log "the bundle holds commit $got, expected $LLAMA_COMMIT (LLAMA_VERSION); refusing to build"
-  exit 1
-fi
+llama_fetch_source "$work" # set -e: a failure ends the script
 
 cmake_args=(-S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_INSTALL_PREFIX="$prefix"

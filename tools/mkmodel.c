@@ -15,6 +15,7 @@
  * Files are written to a temporary name and renamed, so a reader never sees a
  * half-written model. Only gguf/ggml are used here; llama_* is never called. */
 #include "buf.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <math.h>
@@ -56,10 +57,7 @@ static uint64_t stream_id(uint64_t seed, const char *name)
 }
 
 /* Uniform in [-1, 1), exactly representable (24 random bits). */
-static float uniform_pm1(uint64_t *state)
-{
-    return (float)(splitmix64(state) >> 40) * (2.0f / 16777216.0f) - 1.0f;
-}
+static float uniform_pm1(uint64_t *state) { return (float)(splitmix64(state) >> 40) * (2.0f / 16777216.0f) - 1.0f; }
 
 /* ---- model builder -------------------------------------------------------- */
 
@@ -272,8 +270,8 @@ static int write_atomic(const struct gguf_context *g, const char *path, long *si
 
 static int make_dir(const char *path)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
-    int rc = -errno;
+    int rc = fs_mkdir_p(path, 0755);
+    if (!rc) return 0;
     fprintf(stderr, "mkmodel: cannot create directory %s: %s\n", path, strerror(-rc));
     return rc;
 }
@@ -286,8 +284,7 @@ static int finish(struct model *m, const char *dir, const char *file, const char
     int rc = write_atomic(m->gguf, path.data, &size);
     if (!rc && size >= 100000)
         printf("wrote %s (%.1f MB, %d tensors): %s\n", path.data, (double)size / 1e6, m->n_tensors, what);
-    else if (!rc)
-        printf("wrote %s (%ld bytes, %d tensors): %s\n", path.data, size, m->n_tensors, what);
+    else if (!rc) printf("wrote %s (%ld bytes, %d tensors): %s\n", path.data, size, m->n_tensors, what);
     buf_free(&path);
     return rc;
 }
@@ -304,26 +301,47 @@ enum {
     CHAT_CTX = 512,
 };
 
+/* Opens the vocabulary vocab_name (*v) and starts the model *m with its
+ * general.* keys. 0, or a negative errno with nothing left to free. */
+static int model_begin(struct vocab *v, struct model *m, const char *vocab_dir, const char *vocab_name,
+                       const char *arch, const char *name, uint64_t seed)
+{
+    int rc = vocab_open(v, vocab_dir, vocab_name);
+    if (rc) return rc;
+    rc = model_init(m, seed);
+    if (rc) {
+        gguf_free(v->gguf);
+        return rc;
+    }
+    char desc[128];
+    snprintf(desc, sizeof desc, "Psyche test model: random weights (mkmodel seed %llu)", (unsigned long long)seed);
+    gguf_set_val_str(m->gguf, "general.architecture", arch);
+    gguf_set_val_str(m->gguf, "general.name", name);
+    gguf_set_val_str(m->gguf, "general.description", desc);
+    gguf_set_val_u32(m->gguf, "general.file_type", 0); /* LLAMA_FTYPE_ALL_F32 */
+    gguf_set_val_u32(m->gguf, "general.quantization_version", 2);
+    return 0;
+}
+
+/* Writes <out_dir>/<name>.gguf when rc is 0, and frees what model_begin made. */
+static int model_end(struct vocab *v, struct model *m, int rc, const char *out_dir, const char *name, const char *what)
+{
+    char file[64];
+    snprintf(file, sizeof file, "%s.gguf", name);
+    if (rc == -ENOMEM) fprintf(stderr, "mkmodel: out of memory building %s\n", name);
+    if (!rc) rc = finish(m, out_dir, file, what);
+    model_free(m);
+    gguf_free(v->gguf);
+    return rc;
+}
+
 static int make_chat(const char *vocab_dir, const char *out_dir, uint64_t seed)
 {
     struct vocab v;
-    int rc = vocab_open(&v, vocab_dir, "phi-3");
-    if (rc) return rc;
     struct model m;
-    rc = model_init(&m, seed);
-    if (rc) {
-        gguf_free(v.gguf);
-        return rc;
-    }
+    int rc = model_begin(&v, &m, vocab_dir, "phi-3", "llama", "tiny-chat", seed);
+    if (rc) return rc;
     struct gguf_context *g = m.gguf;
-    char desc[128];
-    snprintf(desc, sizeof desc, "Psyche test model: random weights (mkmodel seed %llu)",
-             (unsigned long long)seed);
-    gguf_set_val_str(g, "general.architecture", "llama");
-    gguf_set_val_str(g, "general.name", "tiny-chat");
-    gguf_set_val_str(g, "general.description", desc);
-    gguf_set_val_u32(g, "general.file_type", 0); /* LLAMA_FTYPE_ALL_F32 */
-    gguf_set_val_u32(g, "general.quantization_version", 2);
     gguf_set_val_u32(g, "llama.vocab_size", (uint32_t)v.n_vocab);
     gguf_set_val_u32(g, "llama.context_length", CHAT_CTX);
     gguf_set_val_u32(g, "llama.embedding_length", CHAT_EMBD);
@@ -347,22 +365,16 @@ static int make_chat(const char *vocab_dir, const char *out_dir, uint64_t seed)
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "attn_q", "weight"), E, E, WEIGHT_STD);
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "attn_k", "weight"), E, KV, WEIGHT_STD);
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "attn_v", "weight"), E, KV, WEIGHT_STD);
-        if (!rc)
-            rc = add_random(&m, blk_name(nm, sizeof nm, il, "attn_output", "weight"), E, E, WEIGHT_STD);
+        if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "attn_output", "weight"), E, E, WEIGHT_STD);
         if (!rc) rc = add_const(&m, blk_name(nm, sizeof nm, il, "ffn_norm", "weight"), E, 0, 1.0f);
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "ffn_gate", "weight"), E, F, WEIGHT_STD);
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "ffn_up", "weight"), E, F, WEIGHT_STD);
         if (!rc) rc = add_random(&m, blk_name(nm, sizeof nm, il, "ffn_down", "weight"), F, E, WEIGHT_STD);
     }
     char what[160];
-    snprintf(what, sizeof what,
-             "llama, n_vocab %lld, n_embd %d, %d layers, %d heads (%d kv), n_ff %d, ctx %d",
+    snprintf(what, sizeof what, "llama, n_vocab %lld, n_embd %d, %d layers, %d heads (%d kv), n_ff %d, ctx %d",
              (long long)N, CHAT_EMBD, CHAT_LAYERS, CHAT_HEADS, CHAT_HEADS_KV, CHAT_FF, CHAT_CTX);
-    if (rc == -ENOMEM) fprintf(stderr, "mkmodel: out of memory building tiny-chat\n");
-    if (!rc) rc = finish(&m, out_dir, "tiny-chat.gguf", what);
-    model_free(&m);
-    gguf_free(v.gguf);
-    return rc;
+    return model_end(&v, &m, rc, out_dir, "tiny-chat", what);
 }
 
 /* tiny-embed: a BERT encoder; llama.cpp mean-pools its last hidden states. */
@@ -400,23 +412,10 @@ static int add_linear(struct model *m, const char *prefix, int64_t in, int64_t o
 static int make_embed(const char *vocab_dir, const char *out_dir, uint64_t seed)
 {
     struct vocab v;
-    int rc = vocab_open(&v, vocab_dir, "bert-bge");
-    if (rc) return rc;
     struct model m;
-    rc = model_init(&m, seed);
-    if (rc) {
-        gguf_free(v.gguf);
-        return rc;
-    }
+    int rc = model_begin(&v, &m, vocab_dir, "bert-bge", "bert", "tiny-embed", seed);
+    if (rc) return rc;
     struct gguf_context *g = m.gguf;
-    char desc[128];
-    snprintf(desc, sizeof desc, "Psyche test model: random weights (mkmodel seed %llu)",
-             (unsigned long long)seed);
-    gguf_set_val_str(g, "general.architecture", "bert");
-    gguf_set_val_str(g, "general.name", "tiny-embed");
-    gguf_set_val_str(g, "general.description", desc);
-    gguf_set_val_u32(g, "general.file_type", 0);
-    gguf_set_val_u32(g, "general.quantization_version", 2);
     gguf_set_val_u32(g, "bert.context_length", EMBED_CTX);
     gguf_set_val_u32(g, "bert.embedding_length", EMBED_EMBD);
     gguf_set_val_u32(g, "bert.block_count", EMBED_LAYERS);
@@ -458,14 +457,9 @@ static int make_embed(const char *vocab_dir, const char *out_dir, uint64_t seed)
         if (!rc) rc = add_layer_norm(&m, nm, E);
     }
     char what[160];
-    snprintf(what, sizeof what,
-             "bert, n_vocab %lld, n_embd %d, %d layers, %d heads, n_ff %d, ctx %d, mean pooling",
+    snprintf(what, sizeof what, "bert, n_vocab %lld, n_embd %d, %d layers, %d heads, n_ff %d, ctx %d, mean pooling",
              (long long)N, EMBED_EMBD, EMBED_LAYERS, EMBED_HEADS, EMBED_FF, EMBED_CTX);
-    if (rc == -ENOMEM) fprintf(stderr, "mkmodel: out of memory building tiny-embed\n");
-    if (!rc) rc = finish(&m, out_dir, "tiny-embed.gguf", what);
-    model_free(&m);
-    gguf_free(v.gguf);
-    return rc;
+    return model_end(&v, &m, rc, out_dir, "tiny-embed", what);
 }
 
 /* ---- control vectors -------------------------------------------------------- */
@@ -538,13 +532,12 @@ static int make_cvecs(const char *out_dir, uint64_t seed)
                 rc = -ENOMEM;
                 break;
             }
-            for (int i = 0; i < CHAT_EMBD; i++)
-                d[i] = k * (em->arousal * a[il][i] + em->valence * v[il][i]);
+            for (int i = 0; i < CHAT_EMBD; i++) d[i] = k * (em->arousal * a[il][i] + em->valence * v[il][i]);
         }
         buf file = BUF_INIT;
         char what[96];
-        snprintf(what, sizeof what, "control vector, arousal %+g valence %+g, norm %g, layers 1..%d",
-                 em->arousal, em->valence, CVEC_NORM, CHAT_LAYERS);
+        snprintf(what, sizeof what, "control vector, arousal %+g valence %+g, norm %g, layers 1..%d", em->arousal,
+                 em->valence, CVEC_NORM, CHAT_LAYERS);
         if (!rc && buf_printf(&file, "%s.gguf", em->name)) rc = -ENOMEM;
         if (!rc) rc = finish(&m, dir.data, file.data, what);
         buf_free(&file);
@@ -558,14 +551,13 @@ static int make_cvecs(const char *out_dir, uint64_t seed)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mkmodel [--vocab-dir DIR] --out-dir OUT [--seed N]\n"
-            "  Writes OUT/tiny-chat.gguf, OUT/tiny-embed.gguf and\n"
-            "  OUT/cvec/{excited,frustrated,calm,depleted}.gguf: random-weight test models\n"
-            "  built on DIR/ggml-vocab-phi-3.gguf and DIR/ggml-vocab-bert-bge.gguf.\n"
-            "  The same seed (default 42) gives byte-identical files.\n"
-            "  DIR defaults to ../share/psyche/vocab next to this program (where\n"
-            "  make install puts the two files).\n");
+    fprintf(f, "usage: mkmodel [--vocab-dir DIR] --out-dir OUT [--seed N]\n"
+               "  Writes OUT/tiny-chat.gguf, OUT/tiny-embed.gguf and\n"
+               "  OUT/cvec/{excited,frustrated,calm,depleted}.gguf: random-weight test models\n"
+               "  built on DIR/ggml-vocab-phi-3.gguf and DIR/ggml-vocab-bert-bge.gguf.\n"
+               "  The same seed (default 42) gives byte-identical files.\n"
+               "  DIR defaults to ../share/psyche/vocab next to this program (where\n"
+               "  make install puts the two files).\n");
 }
 
 /* The installed vocab folder: <bindir>/../share/psyche/vocab, found from this

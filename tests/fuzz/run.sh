@@ -7,7 +7,7 @@
 set -u
 dir=${1:?usage: run.sh FUZZ_DIR TARGET...}; shift
 seconds=${FUZZ_SECONDS:-15}
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/psyche-fuzz.XXXXXX")
 passed=0 failed=0
 for t in "$@"; do
@@ -22,7 +22,9 @@ for t in "$@"; do
   else
     failed=$((failed + 1))
     tail -40 "$scratch/$t.log"
-    ls "$scratch/$t"/crash-* "$scratch/$t"/leak-* "$scratch/$t"/timeout-* 2>/dev/null | sed 's/^/reproducer: /'
+    for r in "$scratch/$t"/crash-* "$scratch/$t"/leak-* "$scratch/$t"/timeout-*; do
+      [ -e "$r" ] && echo "reproducer: $r"
+    done
   fi
 done
 if [ "$failed" -eq 0 ]; then rm -rf "$scratch"; else echo "inputs and logs kept in $scratch"; fi

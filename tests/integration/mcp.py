@@ -7,7 +7,9 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 
 BUILD = os.environ.get("BUILD", "build")
@@ -17,6 +19,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def build_path(*parts):
     p = os.path.join(BUILD, *parts)
     return p if os.path.isabs(p) else os.path.join(ROOT, p)
+
+
+def empty_config(tag):
+    """An empty settings file (the defaults) for one test module, named by tag:
+    with ELPIS_CONFIG pointing at it, no user's elpis.toml changes a test."""
+    path = os.path.join(tempfile.gettempdir(), "elpis-%s-empty-%d.toml" % (tag, os.getpid()))
+    with open(path, "w") as f:
+        f.write("# empty: defaults\n")
+    return path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class ServerError(Exception):
@@ -99,12 +117,20 @@ class Client:
     def wait(self, rid, timeout=60.0):
         deadline = time.monotonic() + timeout
         while rid not in self.responses:
-            m = self.read_message(max(0.01, deadline - time.monotonic()))
-            if "id" in m and ("result" in m or "error" in m) and "method" not in m:
-                self.responses[m["id"]] = m
-            else:
-                self.notifications.append(m)
+            self._keep(self.read_message(max(0.01, deadline - time.monotonic())))
         return self.responses.pop(rid)
+
+    def _keep(self, m):
+        """Files a message read: a response where wait finds it, anything else as a notification."""
+        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
+            self.responses[m["id"]] = m
+        else:
+            self.notifications.append(m)
+
+    def pump(self, until, timeout=60):
+        """Reads messages until until() holds, keeping responses where wait finds them."""
+        while not until():
+            self._keep(self.read_message(timeout))
 
     def request(self, method, params=None, timeout=60.0, progress_token=None):
         return self.wait(self.request_async(method, params, progress_token), timeout)

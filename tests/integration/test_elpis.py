@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp import Client, ServerError, build_path  # noqa: E402
+from mcp import Client, ServerError, build_path, empty_config  # noqa: E402
 
 ELPIS = build_path("bin", "elpis")
 MODEL = build_path("models", "tiny-chat.gguf")
@@ -49,9 +49,7 @@ TRAJ_KEYS = {"valence_velocity", "arousal_velocity", "trend", "momentum", "spira
 # A configuration file for every test: the repository's configs/elpis.toml is
 # someone else's to edit, so each server gets an empty one of its own (its
 # keys then come from the defaults, the environment and the flags).
-_EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "elpis-test-empty-%d.toml" % os.getpid())
-with open(_EMPTY_CONFIG, "w") as _f:
-    _f.write("# empty: defaults\n")
+_EMPTY_CONFIG = empty_config("test")
 
 
 def spawn(env=None, args=(), init=True):

@@ -8,30 +8,17 @@ Ordering checks rely on margins of tens of decode steps, not on timing."""
 import os
 import re
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp import Client, build_path  # noqa: E402
+from mcp import Client, build_path, empty_config  # noqa: E402
 
 ELPIS = build_path("bin", "elpis")
 MODEL = build_path("models", "tiny-chat.gguf")
 
-_EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "elpis-batch-empty-%d.toml" % os.getpid())
-with open(_EMPTY_CONFIG, "w") as _f:
-    _f.write("# empty: defaults\n")
+_EMPTY_CONFIG = empty_config("batch")
 
 PROMPTS = ["The first of four requests", "A second, rather different question about tea",
            "third", "Fourth: 1 2 3 4 5 6 7 8 9 10 11 12"]
-
-
-def pump(c, until, timeout=60):
-    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
-    while not until():
-        m = c.read_message(timeout)
-        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
-            c.responses[m["id"]] = m
-        else:
-            c.notifications.append(m)
 
 
 def spawn(slots, **env):
@@ -98,7 +85,7 @@ def test_cancelling_one_slot_leaves_the_others_running():
     try:
         doomed = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="d")
         keeper = c.request_async("tools/call", gen(PROMPTS[1], 150), progress_token="k")
-        pump(c, lambda: any(n.get("params", {}).get("progressToken") == "d" for n in c.notifications), 60)
+        c.pump(lambda: any(n.get("params", {}).get("progressToken") == "d" for n in c.notifications), 60)
         c.notify("notifications/cancelled", {"requestId": doomed})
         r = result(c, keeper)
         # The neighbour's cancellation did not disturb it: the whole answer, the same text as alone.
@@ -115,7 +102,7 @@ def test_a_short_request_is_answered_while_a_long_one_generates():
     try:
         # Sampled, up to the end of the 512-token context: hundreds of steps.
         long_rid = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="l")
-        pump(c, lambda: c.notifications, 60)
+        c.pump(lambda: c.notifications, 60)
         r = result(c, c.request_async("tools/call", gen("short", 4)))
         assert r["usage"]["completion_tokens"] == 4
         assert long_rid not in c.responses, "the short request waited for the long one"
@@ -176,7 +163,7 @@ def test_background_work_runs_beside_the_slots():
     c = spawn(1)
     try:
         fg = c.request_async("tools/call", gen(PROMPTS[0], 2000, None), progress_token="f")
-        pump(c, lambda: c.notifications, 60)
+        c.pump(lambda: c.notifications, 60)
         bg = result(c, c.request_async("tools/call", gen("idle thought", 4, background=True)))
         assert bg["usage"]["completion_tokens"] == 4
         assert fg not in c.responses, "background work waited for the conversation"

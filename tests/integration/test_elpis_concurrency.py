@@ -15,19 +15,16 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp import Client, build_path, check_sanitizer_log  # noqa: E402
+from mcp import Client, build_path, check_sanitizer_log, empty_config  # noqa: E402
 
 ELPIS = build_path("bin", "elpis")
 MODEL = build_path("models", "tiny-chat.gguf")
 LOOSE = float(os.environ.get("ELPIS_TEST_LOOSE_S", "10"))
 
-_EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "elpis-conc-empty-%d.toml" % os.getpid())
-with open(_EMPTY_CONFIG, "w") as _f:
-    _f.write("# empty: defaults\n")
+_EMPTY_CONFIG = empty_config("conc")
 
 
 def spawn(env=None):

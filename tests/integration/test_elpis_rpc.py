@@ -9,11 +9,10 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp import ROOT, Client, build_path  # noqa: E402
+from mcp import Client, ROOT, build_path, empty_config, free_port  # noqa: E402
 
 ELPIS = build_path("bin", "elpis")
 RPC_ELPIS = os.environ.get("ELPIS_RPC_BIN") or os.path.join(ROOT, "build", "rpc", "bin", "elpis")
@@ -21,9 +20,7 @@ MODEL = build_path("models", "tiny-chat.gguf")
 HOW = ("make BUILD=build/rpc LLAMA_RPC=1 LLAMA_PREFIX=$(scripts/build-llama-tools.sh) build/rpc/bin/elpis "
        "(make test does)")
 
-_EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "elpis-rpc-empty-%d.toml" % os.getpid())
-with open(_EMPTY_CONFIG, "w") as _f:
-    _f.write("# empty: defaults\n")
+_EMPTY_CONFIG = empty_config("rpc")
 
 
 def rpc_server_bin():
@@ -32,12 +29,6 @@ def rpc_server_bin():
     b = os.path.join(p, "bin", "rpc-server")
     assert os.path.exists(b) and os.path.exists(RPC_ELPIS), "the RPC build is missing: " + HOW
     return b
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RpcServers:

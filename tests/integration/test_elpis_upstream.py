@@ -5,7 +5,6 @@ upstream's own usage and token counts, emotion-shaped sampling, API keys,
 cancellation, and upstream failures as clear tool errors (issue 11 item 3)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,14 +12,12 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp import ROOT, Client, build_path  # noqa: E402
+from mcp import Client, ROOT, build_path, empty_config, free_port  # noqa: E402
 
 ELPIS = build_path("bin", "elpis")
 MODEL = build_path("models", "tiny-chat.gguf")
 
-_EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "elpis-upstream-empty-%d.toml" % os.getpid())
-with open(_EMPTY_CONFIG, "w") as _f:
-    _f.write("# empty: defaults\n")
+_EMPTY_CONFIG = empty_config("upstream")
 
 
 def tools_prefix():
@@ -30,22 +27,6 @@ def tools_prefix():
     assert os.path.exists(os.path.join(p, "bin", "llama-server")), \
         "llama-server is not built: run scripts/build-llama-tools.sh (make test does)"
     return p
-
-
-def pump(c, until, timeout=60):
-    """Reads messages until until() holds, keeping responses where Client.wait finds them."""
-    while not until():
-        m = c.read_message(timeout)
-        if "id" in m and ("result" in m or "error" in m) and "method" not in m:
-            c.responses[m["id"]] = m
-        else:
-            c.notifications.append(m)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LlamaServer:
@@ -204,7 +185,7 @@ def test_cancel_and_upstream_failures_are_clear_tool_errors():
         c = spawn(srv.url, ELPIS_MODEL_RETRIES="1")
         rid = c.request_async("tools/call", {"name": "generate", "arguments": {
             "messages": msgs("a long story"), "max_tokens": 400}}, progress_token="long")
-        pump(c, lambda: c.notifications, 60)
+        c.pump(lambda: c.notifications, 60)
         c.notify("notifications/cancelled", {"requestId": rid})
         sc, err = c.call("generate", {"messages": msgs("after"), "max_tokens": 2, "temperature": 0})
         assert not err, sc

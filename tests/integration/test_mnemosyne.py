@@ -11,6 +11,7 @@ Run alone: python3 tests/integration/test_mnemosyne.py  (BUILD=build by default)
 import json
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -434,6 +435,16 @@ def raw_cli(args, env=None, stdin=None):
     """The CLI without --db: the database comes from the config or the XDG resolver."""
     return subprocess.run([BIN] + list(args), input=stdin, capture_output=True, env=base_env(env), cwd=ROOT,
                           timeout=60 * SLOW)
+
+
+def test_cli_version_is_the_build_version():
+    # The same two lines as elpis --version: the project's version (VERSION +
+    # git) and llama.cpp's, from common/version.c, not a number of its own.
+    r = raw_cli(["--version"])
+    assert r.returncode == 0, r
+    lines = r.stdout.decode().splitlines()
+    assert re.match(r"^mnemosyne (\d+\.\d+\.\d+\S*|unknown)$", lines[0]), r.stdout
+    assert re.match(r"^llama\.cpp \S+ \(\w+\), cuda=(on|off) rpc=(on|off)", lines[1]), r.stdout
 
 
 def test_cli_reading_never_creates():

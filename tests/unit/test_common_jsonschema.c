@@ -14,18 +14,17 @@
 
 #include "jsonschema.h"
 
-static const char *SCHEMA =
-    "{\"type\":\"object\",\"required\":[\"s\"],\"properties\":{"
-    "\"s\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":5},"
-    "\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":10},"
-    "\"x\":{\"type\":\"number\"},"
-    "\"b\":{\"type\":\"boolean\"},"
-    "\"t\":{\"type\":[\"number\",\"null\"]},"
-    "\"e\":{\"type\":\"string\",\"enum\":[\"calm\",\"excited\"]},"
-    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"msgs\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"role\"],"
-    "\"properties\":{\"role\":{\"type\":\"string\",\"enum\":[\"user\",\"assistant\"]}}}},"
-    "\"opts\":{\"type\":\"object\",\"properties\":{\"deep\":{\"type\":\"integer\"}}}}}";
+static const char *SCHEMA = "{\"type\":\"object\",\"required\":[\"s\"],\"properties\":{"
+                            "\"s\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":5},"
+                            "\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":10},"
+                            "\"x\":{\"type\":\"number\"},"
+                            "\"b\":{\"type\":\"boolean\"},"
+                            "\"t\":{\"type\":[\"number\",\"null\"]},"
+                            "\"e\":{\"type\":\"string\",\"enum\":[\"calm\",\"excited\"]},"
+                            "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+                            "\"msgs\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"role\"],"
+                            "\"properties\":{\"role\":{\"type\":\"string\",\"enum\":[\"user\",\"assistant\"]}}}},"
+                            "\"opts\":{\"type\":\"object\",\"properties\":{\"deep\":{\"type\":\"integer\"}}}}}";
 
 /* Validates args_json; returns the error message ("" when it passed). */
 static const char *check(const char *args_json)
@@ -97,8 +96,8 @@ static void test_check_args_copy(void **state)
     assert_true(cJSON_GetObjectItem(out, "x")->valuedouble == 2.5);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(out, "b")));
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "opts"), "deep")->valueint, 7);
-    assert_null(cJSON_GetObjectItem(out, "e"));                        /* nulls removed */
-    assert_true(cJSON_IsString(cJSON_GetObjectItem(args, "n")));       /* the original is untouched */
+    assert_null(cJSON_GetObjectItem(out, "e"));                  /* nulls removed */
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(args, "n"))); /* the original is untouched */
     assert_null(cJSON_GetObjectItem(out, "t"));
     cJSON_Delete(out);
     /* a string that is not a number stays an error, with coercion too */
@@ -145,13 +144,33 @@ static void test_defaults_and_blank(void **state)
     cJSON_Delete(schema);
 }
 
+/* JSONSCHEMA_ENUM_HINT: an enum is not checked, the type still is. */
+static void test_enum_hint(void **state)
+{
+    (void)state;
+    cJSON *schema = cJSON_Parse(SCHEMA);
+    cJSON *args = cJSON_Parse("{\"s\":\"a\",\"e\":\"bored\"}");
+    cJSON *out = NULL;
+    char err[256] = "";
+    assert_int_equal(jsonschema_check_args(schema, args, 0, &out, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'e'"));
+    assert_int_equal(jsonschema_check_args(schema, args, JSONSCHEMA_ENUM_HINT, &out, err, sizeof err), 0);
+    assert_string_equal(cJSON_GetObjectItem(out, "e")->valuestring, "bored");
+    cJSON_Delete(out);
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"s\":\"a\",\"e\":5}");
+    assert_int_equal(jsonschema_check_args(schema, args, JSONSCHEMA_ENUM_HINT, &out, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "argument 'e' must be a string, got number");
+    cJSON_Delete(args);
+    cJSON_Delete(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepts),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_check_args_copy),
-        cmocka_unit_test(test_defaults_and_blank),
+        cmocka_unit_test(test_accepts),         cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_check_args_copy), cmocka_unit_test(test_defaults_and_blank),
+        cmocka_unit_test(test_enum_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

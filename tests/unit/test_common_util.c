@@ -51,6 +51,32 @@ static void test_iso8601_parse_forms(void **state)
     assert_int_equal(iso8601_parse("yesterday", &t), -EINVAL);
     assert_int_equal(iso8601_parse("2025-12-04T16:40:59.1+0", &t), -EINVAL);
     assert_int_equal(iso8601_parse("2025-12-04T16:40:59Zjunk", &t), -EINVAL);
+    assert_int_equal(iso8601_parse("2025-12-04T15:10:59-01:30", &t), 0);
+    assert_true(t == 1764866459.0);
+    assert_int_equal(iso8601_parse("2025-12-04T16:xx:59Z", &t), -EINVAL);
+    assert_int_equal(iso8601_parse("2025-12-04T16:40:Z", &t), -EINVAL);
+}
+
+static void test_parse_numbers_whole_string(void **state)
+{
+    (void)state;
+    long long v = 7;
+    int i = 7;
+    double d = 7;
+    assert_int_equal(parse_ll("-42", -100, 100, &v), 0);
+    assert_true(v == -42);
+    assert_int_equal(parse_ll("42x", -100, 100, &v), -EINVAL);
+    assert_int_equal(parse_ll("", -100, 100, &v), -EINVAL);
+    assert_int_equal(parse_ll("101", -100, 100, &v), -ERANGE);
+    assert_int_equal(parse_ll("99999999999999999999", 0, 1, &v), -ERANGE);
+    assert_true(v == -42); /* untouched on error */
+    assert_int_equal(parse_int("12", 1, 12, &i), 0);
+    assert_int_equal(i, 12);
+    assert_int_equal(parse_int("13", 1, 12, &i), -ERANGE);
+    assert_int_equal(parse_double("0.25", &d), 0);
+    assert_true(d == 0.25);
+    assert_int_equal(parse_double("0.25s", &d), -EINVAL);
+    assert_int_equal(parse_double(NULL, &d), -EINVAL);
 }
 
 int main(void)
@@ -58,6 +84,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_iso8601_keeps_milliseconds),
         cmocka_unit_test(test_iso8601_parse_forms),
+        cmocka_unit_test(test_parse_numbers_whole_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

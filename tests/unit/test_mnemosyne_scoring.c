@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "../../mnemosyne/scoring.h"
+#include "utf8.h"
 
-#define assert_near(a, b, eps)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (eps)))                                                  \
-            fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps)); \
+#define assert_near(a, b, eps)                                                                                         \
+    do {                                                                                                               \
+        double a_ = (a), b_ = (b);                                                                                     \
+        if (!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps));     \
     } while (0)
 
 #define EPS 1e-12
@@ -85,7 +85,7 @@ static void test_length_factor(void **state)
     assert_near(mem_match_strength(0.6, 1.0, false, 0.5, true, 0.5), 1.0, EPS);
     assert_near(mem_match_strength(0.4, 1.0, true, 3, true, 1), (3 * 0.4 + 1) / 4, EPS);
     assert_near(mem_match_strength(0.4, 1.0, false, 3, false, 1), 0.0, EPS);
-    assert_int_equal(mem_utf8_chars("h\xc3\xa9llo \xe2\x82\xac", 10), 7);
+    assert_int_equal(utf8_count("h\xc3\xa9llo \xe2\x82\xac", 10), 7); /* what search and tools count with */
 }
 
 static void test_rrf(void **state)
@@ -136,7 +136,8 @@ static void test_quality(void **state)
     assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_ASSISTANT), 0.2 * 0.9 * 1.1, EPS);
     assert_near(mem_quality(&p, 0.2, 0, 0.5, 500, false, MEM_ROLE_USER), 0.2 * 0.9 * 0.9, EPS);
     /* aged 100 hours */
-    assert_near(mem_quality(&p, 0.2, 100, 0.5, 500, false, MEM_ROLE_NONE), 0.2 * (0.5 + 0.3 * pow(0.995, 100) + 0.1), EPS);
+    assert_near(mem_quality(&p, 0.2, 100, 0.5, 500, false, MEM_ROLE_NONE), 0.2 * (0.5 + 0.3 * pow(0.995, 100) + 0.1),
+                EPS);
     /* no relevance, no score: recency and importance cannot lift a memory that does not match */
     assert_near(mem_quality(&p, 0.0, 0, 1.0, 500, true, MEM_ROLE_ASSISTANT), 0.0, EPS);
     /* a month-old exact match beats a fresh weak one */
@@ -207,10 +208,14 @@ static void test_quadrant(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_salience),        cmocka_unit_test(test_importance),
-        cmocka_unit_test(test_quality_recency), cmocka_unit_test(test_length_factor),
-        cmocka_unit_test(test_rrf),             cmocka_unit_test(test_quality),
-        cmocka_unit_test(test_mood_similarity), cmocka_unit_test(test_quadrant),
+        cmocka_unit_test(test_salience),
+        cmocka_unit_test(test_importance),
+        cmocka_unit_test(test_quality_recency),
+        cmocka_unit_test(test_length_factor),
+        cmocka_unit_test(test_rrf),
+        cmocka_unit_test(test_quality),
+        cmocka_unit_test(test_mood_similarity),
+        cmocka_unit_test(test_quadrant),
         cmocka_unit_test(test_role_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,10 +56,7 @@ static void put(const fixture *f, const char *rel, const char *content, size_t n
     fclose(fp);
 }
 
-static void puts_file(const fixture *f, const char *rel, const char *content)
-{
-    put(f, rel, content, strlen(content));
-}
+static void puts_file(const fixture *f, const char *rel, const char *content) { put(f, rel, content, strlen(content)); }
 
 /* File content (static storage), or NULL when missing. */
 static const char *slurp(const fixture *f, const char *rel)
@@ -335,10 +332,7 @@ static void test_blocklist(void **state)
     assert_null(slurp(f, "pwned"));
 }
 
-static void allow_dangerous(psy_tools_config *c)
-{
-    c->dangerous_commands = true;
-}
+static void allow_dangerous(psy_tools_config *c) { c->dangerous_commands = true; }
 
 static void test_blocklist_disabled(void **state)
 {
@@ -412,10 +406,7 @@ static void wait_dead(pid_t pid)
     if (alive(pid)) fail_msg("process %d is still alive", (int)pid);
 }
 
-static void short_timeout(psy_tools_config *c)
-{
-    c->bash_timeout_s = 1;
-}
+static void short_timeout(psy_tools_config *c) { c->bash_timeout_s = 1; }
 
 static void test_exec_timeout_kills_group(void **state)
 {
@@ -468,10 +459,7 @@ static void test_exec_cancel(void **state)
     wait_dead(read_pid(f, "c.pid"));
 }
 
-static void small_output(psy_tools_config *c)
-{
-    c->max_output_bytes = 1000;
-}
+static void small_output(psy_tools_config *c) { c->max_output_bytes = 1000; }
 
 static void test_exec_output_cap(void **state)
 {
@@ -554,10 +542,7 @@ static void test_read_file(void **state)
     assert_contains(str(r, "error"), "missing required argument 'file_path'");
 }
 
-static void tiny_files(psy_tools_config *c)
-{
-    c->max_file_size = 1000;
-}
+static void tiny_files(psy_tools_config *c) { c->max_file_size = 1000; }
 
 static void test_read_file_too_large(void **state)
 {
@@ -731,7 +716,7 @@ static void test_search_codebase(void **state)
     assert_contains(str(r, "error"), "Invalid regex");
     r = call(f, "search_codebase", "{\"pattern\": \"foo\", \"context_lines\": 11}", &ok);
     assert_false(ok);
-    assert_contains(str(r, "error"), "between 0 and 10");
+    assert_contains(str(r, "error"), "'context_lines' must be in 0..10, got 11");
     r = call(f, "search_codebase", "{\"pattern\": \"o\", \"max_results\": 2}", &ok);
     assert_true(ok);
     assert_int_equal((int)num(r, "match_count"), 2);
@@ -758,7 +743,7 @@ static void test_registry(void **state)
     assert_contains(str(r, "error"), "execute_bash");
     r = call(f, "read_file", "[1]", &ok);
     assert_false(ok);
-    assert_contains(str(r, "error"), "must be a JSON object");
+    assert_contains(str(r, "error"), "'arguments' must be an object, got array");
     r = call(f, "read_file", "{\"file_path\": 7}", &ok);
     assert_false(ok);
     assert_contains(str(r, "error"), "'file_path' must be a string");
@@ -843,10 +828,13 @@ static void test_call_outcomes(void **state)
 
     /* "must be an object", not "a object"; a schema without a type takes anything */
     int calls = 0;
-    psy_tool_def d = {"with_object", "Takes an object.",
+    psy_tool_def d = {"with_object",
+                      "Takes an object.",
                       "{\"type\":\"object\",\"properties\":{\"opts\":{\"type\":\"object\"},"
                       "\"free\":{\"description\":\"anything\"}}}",
-                      true, echo_tool, &calls};
+                      true,
+                      echo_tool,
+                      &calls};
     assert_int_equal(psy_tools_register(f->t, &d), 0);
     cJSON *r = call(f, "with_object", "{\"opts\": \"happy\"}", &ok);
     assert_false(ok);
@@ -970,7 +958,8 @@ static void test_sandbox(void **state)
     }
     /* with the default sandbox_tmp, /tmp is writable (compilers need it) but the rest is not */
     retool(f, NULL);
-    snprintf(args, sizeof args, "{\"command\": \"touch %s/tmp-ok && ! touch /var/lib/psyche-nope 2>/dev/null\"}", outside);
+    snprintf(args, sizeof args, "{\"command\": \"touch %s/tmp-ok && ! touch /var/lib/psyche-nope 2>/dev/null\"}",
+             outside);
     r = call(f, "execute_bash", args, &ok);
     if (!ok) fail_msg("tmp: %s / %s", str(r, "error"), str(r, "stderr"));
     snprintf(p, sizeof p, "%s/tmp-ok", outside);
@@ -983,10 +972,7 @@ static void test_sandbox(void **state)
 /* Secrets below the top of a home and inside the workspace: ~/proj/.env,
  * ~/proj/server.key, <workspace>/.env, with the home under /tmp (which is
  * writable by default) - the reviewer's cases. */
-static void secrets_default(psy_tools_config *c)
-{
-    c->sandbox = true; /* sandbox_tmp stays at its default, true */
-}
+static void secrets_default(psy_tools_config *c) { c->sandbox = true; /* sandbox_tmp stays at its default, true */ }
 
 static void small_scan(psy_tools_config *c)
 {
@@ -1050,8 +1036,8 @@ static void test_sandbox_nested_secrets(void **state)
     if (!ok) fail_msg("workspace reads: %s", str(r, "stderr"));
     assert_contains(str(r, "stdout"), ".env"); /* names stay listable */
     /* files made in a directory that holds a secret: writable now, readable from the next command on */
-    r = call(f, "execute_bash", "{\"command\": \"echo fresh > new.txt && mkdir -p made/sub && echo deep > made/sub/x\"}",
-             &ok);
+    r = call(f, "execute_bash",
+             "{\"command\": \"echo fresh > new.txt && mkdir -p made/sub && echo deep > made/sub/x\"}", &ok);
     if (!ok) fail_msg("writes: %s", str(r, "stderr"));
     r = call(f, "execute_bash", "{\"command\": \"cat new.txt made/sub/x\"}", &ok);
     if (!ok) fail_msg("reading what the last command made: %s", str(r, "stderr"));
@@ -1072,10 +1058,7 @@ static void test_sandbox_nested_secrets(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-static void sandbox_off(psy_tools_config *c)
-{
-    c->sandbox = false;
-}
+static void sandbox_off(psy_tools_config *c) { c->sandbox = false; }
 
 static void test_sandbox_disabled(void **state)
 {
