@@ -54,6 +54,7 @@ include LLAMA_VERSION
 CFLAGS  := $(CFLAGS_BASE) -DLLAMA_CPP_VERSION='"$(LLAMA_RELEASE) ($(LLAMA_COMMIT))"' $(SANFLAGS) $(LLAMA_INC) $(shell pkg-config --cflags libcjson 2>/dev/null) $(EXTRA_CFLAGS)
 SYSLIBS := -lcjson -lsqlite3 -lncursesw -lpcre2-8 -lpthread -lm -ldl
 SYSLIBS += -lmicrohttpd  # psyche serve (psyche/http.c)
+SYSLIBS += -lcurl  # psyche --connect (psyche/http_remote.c)
 LDFLAGS := $(SANFLAGS) -rdynamic $(EXTRA_LDFLAGS)
 LIBS    := $(LLAMA_LIBS) $(SYSLIBS)
 

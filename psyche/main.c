@@ -25,6 +25,7 @@
 #include "linereader.h"
 #include "log.h"
 #include "serve.h"
+#include "http_remote.h"
 #include "settings.h"
 
 /* The TUI is written alongside; until tui.c exists, the line mode stands in.
@@ -45,6 +46,7 @@ static void usage(FILE *f)
             "              [-p MESSAGE | --repl | --events] [--log-level LEVEL]\n"
             "       psyche --print-config [--config FILE]\n"
             "       psyche serve [--host ADDR] [--port N] [--api-key-file FILE]   (see psyche serve --help)\n"
+            "       psyche --connect URL [--api-key-file FILE] (-p MESSAGE | --repl)   (see psyche --connect --help)\n"
             "       psyche --version | --help\n"
             "\n"
             "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -282,6 +284,7 @@ static int run_lines(frontend *fe, const char *message)
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "serve")) return psy_serve_main(argc - 1, argv + 1); /* serve.c */
+    if (psy_remote_wanted(argc, argv)) return psy_remote_main(argc, argv); /* Hermes: http_remote.c */
     static psy_settings cfg;
     const cfg_key *keys;
     size_t nkeys = psy_settings_table(&cfg, &keys);

@@ -25,7 +25,6 @@
 #include "serve_memory.h"
 #include "util.h"
 
-#define MAX_KEYS 256
 
 /* Psyche's part of the system prompt in serve mode: stable (a KV prefix). */
 static const char serve_system[] =
@@ -75,52 +74,6 @@ static cfg_key *all_keys(psy_settings *cfg, size_t *n)
     memcpy(k + nb, serve_keys, sizeof serve_keys);
     *n = nb + N_SERVE_KEYS;
     return k;
-}
-
-/* One key per line; blank lines and # comments skipped. *keys is malloc'd. */
-static int load_keys(const char *path, char ***keys, size_t *n, char *err, size_t errlen)
-{
-    char *text = NULL;
-    size_t len;
-    *keys = NULL;
-    *n = 0;
-    int rc = read_file_all(path, 1 << 20, &text, &len);
-    if (rc) {
-        snprintf(err, errlen, "cannot read the API key file %s: %s", path, strerror(-rc));
-        return rc;
-    }
-    char **k = calloc(MAX_KEYS, sizeof *k);
-    if (!k) {
-        free(text);
-        return -ENOMEM;
-    }
-    size_t count = 0;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        while (*line == ' ' || *line == '\t') line++;
-        size_t l = strlen(line);
-        while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
-        if (!l || *line == '#') continue;
-        if (count == MAX_KEYS || l < 16) {
-            snprintf(err, errlen, count == MAX_KEYS ? "%s: more than %d keys" : "%s: a key shorter than 16 characters",
-                     path, MAX_KEYS);
-            rc = -EINVAL;
-            break;
-        }
-        if (!(k[count++] = strdup(line))) rc = -ENOMEM;
-    }
-    free(text);
-    if (!rc && !count) {
-        snprintf(err, errlen, "%s holds no API key (one per line, at least 16 characters)", path);
-        rc = -EINVAL;
-    }
-    if (rc) {
-        for (size_t i = 0; i < count; i++) free(k[i]);
-        free(k);
-        return rc;
-    }
-    *keys = k;
-    *n = count;
-    return 0;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -549,7 +502,7 @@ static int serve_with_settings(psy_settings *cfg, char *err, size_t errlen)
     char **keys = NULL;
     size_t n_keys = 0;
     int rc = 0;
-    if (g_scfg.api_key_file && *g_scfg.api_key_file) rc = load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
+    if (g_scfg.api_key_file && *g_scfg.api_key_file) rc = psy_http_load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
     static psy_serve s;
     memset(&s, 0, sizeof s);
     if (!rc) rc = setup_logging(cfg, &s.state_dir, err, errlen);

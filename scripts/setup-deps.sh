@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake git pkg-config ca-certificates
       libcjson-dev libcmocka-dev libsqlite3-dev libncurses-dev libpcre2-dev
-      libmicrohttpd-dev
+      libmicrohttpd-dev libcurl4-openssl-dev
       nodejs npm python3 tmux)
 missing=()
 for p in "${pkgs[@]}"; do
