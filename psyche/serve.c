@@ -63,17 +63,12 @@ static const cfg_key serve_keys[] = {
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 
-/* psyche's keys followed by [server]'s, in one malloc'd table. */
-static cfg_key *all_keys(psy_settings *cfg, size_t *n)
+_Static_assert(N_SERVE_KEYS <= PSY_SERVE_SETTINGS_MAX, "raise PSY_SERVE_SETTINGS_MAX in serve.h");
+
+size_t psy_serve_settings(const cfg_key **out)
 {
-    const cfg_key *base;
-    size_t nb = psy_settings_table(cfg, &base);
-    cfg_key *k = malloc((nb + N_SERVE_KEYS) * sizeof *k);
-    if (!k) return NULL;
-    memcpy(k, base, nb * sizeof *k);
-    memcpy(k + nb, serve_keys, sizeof serve_keys);
-    *n = nb + N_SERVE_KEYS;
-    return k;
+    *out = serve_keys;
+    return N_SERVE_KEYS;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -534,9 +529,8 @@ int psy_serve_main(int argc, char **argv)
             return rc ? 2 : 0;
         }
     static psy_settings cfg;
-    size_t n = 0;
-    cfg_key *keys = all_keys(&cfg, &n);
-    if (!keys) return 1;
+    const cfg_key *keys; /* psyche's table, [server] included (settings.c) */
+    size_t n = psy_settings_table(&cfg, &keys);
     char err[2048];
     const char *file = "configs/psyche.toml";
     bool required = false;
@@ -555,7 +549,6 @@ int psy_serve_main(int argc, char **argv)
     log_info("stopped");
     log_close();
     cfg_free(keys, n);
-    free(keys);
     if (g_sigfd >= 0) close(g_sigfd);
     return status;
 }

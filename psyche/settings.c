@@ -11,12 +11,13 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "serve.h"
 
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
 size_t psy_settings_table(psy_settings *s, const cfg_key **out)
 {
-    static cfg_key t[80];
+    static cfg_key t[80 + PSY_SERVE_SETTINGS_MAX];
     const cfg_key keys[] = {
         K("model", "path", CFG_STRING, &s->model_path, "", 0, 0,
           "GGUF chat model passed to elpis as --model; empty = elpis's own configuration (ELPIS_MODEL_PATH, configs/elpis.toml)"),
@@ -127,8 +128,11 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
     size_t n = sizeof keys / sizeof keys[0];
     _Static_assert(sizeof keys / sizeof keys[0] <= sizeof t / sizeof t[0], "settings table too small");
     for (size_t i = 0; i < n; i++) t[i] = keys[i];
+    const cfg_key *server; /* [server]: psyche serve's section (serve.c), so one psyche.toml serves both */
+    size_t ns = psy_serve_settings(&server);
+    for (size_t i = 0; i < ns; i++) t[n + i] = server[i];
     *out = t;
-    return n;
+    return n + ns;
 }
 
 static int mkdirs(const char *path)

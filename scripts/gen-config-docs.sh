@@ -27,9 +27,5 @@ MD
     (cd / && env -i PATH="$PATH" HOME=/home/user "$OLDPWD/$build/bin/$p" --print-config)
     printf '```\n'
   done
-  # psyche serve's own section (docs/server.md); read only by `psyche serve`
-  printf '\n## psyche serve (`[server]`, `PSYCHE_SERVER_<KEY>`; only `psyche serve` reads it)\n\n```toml\n'
-  (cd / && env -i PATH="$PATH" HOME=/home/user "$OLDPWD/$build/bin/psyche" serve --print-config)
-  printf '```\n'
 } > "$out"
 echo "wrote $out"

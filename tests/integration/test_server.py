@@ -678,3 +678,22 @@ def test_load_8_clients_all_answered_or_429_rss_flat():
         assert h["queue_depth"] == 0, h
     finally:
         assert s.stop() == 0
+
+
+def test_one_psyche_toml_for_the_terminal_ui_and_the_server():
+    """[server] keys are psyche's too: the terminal UI (and -p, --repl) loads a shared
+    psyche.toml without "unknown section", and still names a mistyped [server] key."""
+    d = tempfile.mkdtemp(prefix="psyche-shared-toml-")
+    try:
+        conf = os.path.join(d, "psyche.toml")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": d}
+        with open(conf, "w") as f:
+            f.write('[server]\nport = 9123\nhost = "127.0.0.1"\n')
+        r = subprocess.run([PSYCHE, "--print-config", "--config", conf], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and "port = 9123" in r.stdout, r
+        with open(conf, "w") as f:
+            f.write("[server]\nprot = 9123\n")
+        r = subprocess.run([PSYCHE, "--print-config", "--config", conf], capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and "prot" in r.stderr and "[server]" in r.stderr, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
