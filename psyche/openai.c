@@ -116,6 +116,36 @@ static int render_tool_result(const cJSON *m, int i, buf *text, char *err, size_
     return rc;
 }
 
+int psy_oai_append_tool_round(cJSON *elpis_msgs, const cJSON *call, const char *result)
+{
+    cJSON *calls = cJSON_CreateArray(), *am = cJSON_CreateObject(), *um = cJSON_CreateObject();
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+    buf said = BUF_INIT, res = BUF_INIT;
+    char err[128];
+    const char *param;
+    int rc = !calls || !am || !um || !cJSON_AddItemToArray(calls, cJSON_Duplicate(call, true)) ? -ENOMEM : 0;
+    if (!rc) rc = render_tool_calls(calls, 0, &said, err, sizeof err, &param);
+    cJSON *tm = cJSON_CreateObject();
+    cJSON_AddStringToObject(tm, "tool_call_id", cJSON_IsString(id) ? id->valuestring : "call");
+    if (!rc) rc = buf_puts(&res, result) ? -ENOMEM : render_tool_result(tm, 0, &res, err, sizeof err, &param);
+    cJSON_Delete(tm);
+    if (!rc) {
+        cJSON_AddStringToObject(am, "role", "assistant");
+        cJSON_AddStringToObject(am, "content", buf_str(&said));
+        cJSON_AddStringToObject(um, "role", "user");
+        cJSON_AddStringToObject(um, "content", buf_str(&res));
+        cJSON_AddItemToArray(elpis_msgs, am);
+        cJSON_AddItemToArray(elpis_msgs, um);
+        am = um = NULL;
+    }
+    cJSON_Delete(calls);
+    cJSON_Delete(am);
+    cJSON_Delete(um);
+    buf_free(&said);
+    buf_free(&res);
+    return rc;
+}
+
 /* One message: system/developer text goes to *sys, the rest to r->messages. */
 static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *err, size_t errlen, const char **param)
 {

@@ -55,6 +55,11 @@ cJSON *psy_oai_elpis_messages(const char *psyche_system, const psy_chat_req *r);
 /* {"error":{"message","type","param","code"}}; type from the HTTP status
  * (invalid_request_error, authentication_error, not_found_error,
  * rate_limit_error, server_error). Returns a malloc'd string or NULL. */
+/* Appends one tool round to elpis messages as psy_oai_elpis_messages shows
+ * a client's: the call as the assistant wrote it, then the result as a user
+ * message "[Tool result for call <id>]". 0, or -ENOMEM / -EINVAL. */
+int psy_oai_append_tool_round(cJSON *elpis_msgs, const cJSON *call, const char *result);
+
 char *psy_oai_error_json(int status, const char *message, const char *param, const char *code);
 
 /* A whole non-streaming answer (object "chat.completion"). With tool_calls

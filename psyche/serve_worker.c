@@ -200,6 +200,10 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
     if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
     else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    if (psy_serve_memtools_offer(s, j, a)) {
+        cJSON_Delete(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -298,6 +302,40 @@ static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
     log_warn("%s: generation failed: %s", j->id, *err ? err : strerror(rc < 0 ? -rc : EIO));
 }
 
+/* The generation: elpis's generate (streamed), or function_call when tools
+ * are offered. A call of the server's own memory tools is run here and the
+ * model asked again; after PSY_SERVE_MEMTOOL_STEPS rounds they are withdrawn
+ * so the next answer is text or a client's tool call. */
+static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen *g, cJSON **res, char *err,
+                      size_t errlen)
+{
+    for (int step = 0;; step++) {
+        if (step == PSY_SERVE_MEMTOOL_STEPS) psy_serve_memtools_withdraw(s, args);
+        bool tools = cJSON_GetObjectItemCaseSensitive(args, "tools") != NULL;
+        bool last = !tools || !s->scfg->memory_tools; /* no memory round can follow: hand args over */
+        cJSON *sent = last ? args : cJSON_Duplicate(args, true);
+        int rc = sent ? mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", sent,
+                                        s->cfg->generation_timeout_s * 1000, tools ? NULL : on_delta, g,
+                                        psy_chan_cancel_flag(j->ch), res, err, errlen)
+                      : -ENOMEM;
+        if (last) return rc;
+        const cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*res, "tool_calls"), 0);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
+        if (rc || !cJSON_IsString(name) || !psy_serve_memtool_is(name->valuestring)) {
+            cJSON_Delete(args);
+            return rc;
+        }
+        rc = psy_serve_memtool_run(s, j, args, call);
+        if (rc) snprintf(err, errlen, "out of memory while running %s", name->valuestring);
+        cJSON_Delete(*res);
+        *res = NULL;
+        if (rc) {
+            cJSON_Delete(args);
+            return rc;
+        }
+    }
+}
+
 static void run_chat(psy_serve *s, psy_job *j)
 {
     cJSON *args = chat_args(s, j);
@@ -312,10 +350,7 @@ static void run_chat(psy_serve *s, psy_job *j)
     /* the channel's flag: set when the client leaves or a stop sequence is found.
      * With tools, elpis's function_call decides between a call and text; its
      * text is not streamed piece by piece (it may turn out to be a call). */
-    bool tools = j->req.tools != NULL;
-    int rc =
-        mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args, s->cfg->generation_timeout_s * 1000,
-                        tools ? NULL : on_delta, &g, psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
+    int rc = call_elpis(s, j, args, &g, &res, err, sizeof err);
     if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
         size_t safe;

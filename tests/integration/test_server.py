@@ -697,3 +697,46 @@ def test_one_psyche_toml_for_the_terminal_ui_and_the_server():
         assert r.returncode == 2 and "prot" in r.stderr and "[server]" in r.stderr, r
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _mem_call(cid, name, args):
+    return [{"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]
+
+
+def test_the_model_uses_its_memory_tools_inside_the_server():
+    s = Server(fake_script={"responses": [
+        {"tool_calls": _mem_call("call_s", "store_memory", {"content": "The user's cat is called Miso."})},
+        {"tool_calls": _mem_call("call_r", "recall_memory", {"query": "cat called Miso"})},
+        {"content": "Your cat is Miso."}]}, wait_ready=False, memory_enabled="true", server_memory_tools="true")
+    try:
+        s.wait_health()
+        st, r = s.chat(user("What is my cat called?"))
+        assert st == 200, r
+        ch = r["choices"][0]
+        assert ch["message"]["content"] == "Your cat is Miso." and ch["finish_reason"] == "stop", ch
+        assert "tool_calls" not in ch["message"], ch
+        calls = [q for q in s.requests_logged() if q["tool"] == "function_call"]
+        assert len(calls) == 3, calls
+        names = [t["function"]["name"] for t in calls[0]["arguments"]["tools"]]
+        assert names == ["recall_memory", "store_memory"], names
+        msgs = calls[2]["arguments"]["messages"]
+        assert '"name":"recall_memory"' in msgs[-2]["content"], msgs[-2]
+        assert msgs[-1]["content"].startswith("[Tool result for call call_r]") and "Miso" in msgs[-1]["content"], msgs
+        assert s.metric('psyche_memories_total{op="stored"}') >= 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_memory_tools_stop_after_five_rounds():
+    recall = {"tool_calls": _mem_call("call_x", "recall_memory", {"query": "anything"})}
+    s = Server(fake_script={"responses": [recall] * 5 + [{"content": "done"}]}, wait_ready=False,
+               memory_enabled="true", server_memory_tools="true")
+    try:
+        s.wait_health()
+        st, r = s.chat(user("hi"))
+        assert st == 200 and r["choices"][0]["message"]["content"] == "done", r
+        tools = [q["tool"] for q in s.requests_logged() if q["tool"] in ("function_call", "generate")]
+        # five rounds with the memory tools, then they are withdrawn: a plain (streamable) generate
+        assert tools == ["function_call"] * 5 + ["generate"], tools
+    finally:
+        assert s.stop() == 0
