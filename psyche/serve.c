@@ -216,6 +216,34 @@ static void handle_emotion(psy_serve *s, const psy_http_req *req, psy_http_reply
     submit_and_wait(s, req, rep, j, false);
 }
 
+/* POST /v1/embeddings: the user's mnemosyne computes the vectors (run_embed). */
+static void handle_embeddings(psy_serve *s, const psy_http_req *req, psy_http_reply *rep)
+{
+    char err[512];
+    const char *param = NULL;
+    if (!s->cfg->memory) {
+        reply_error(rep, 503,
+                    "embeddings come from the memory server (mnemosyne), which is off: set [memory] enabled = true",
+                    NULL, "embeddings_unavailable");
+        return;
+    }
+    cJSON *args = psy_oai_parse_embeddings(req->body, req->body_len, err, sizeof err, &param);
+    if (!args) {
+        reply_error(rep, 400, err, param, NULL);
+        return;
+    }
+    psy_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        cJSON_Delete(args);
+        reply_error(rep, 500, "out of memory", NULL, NULL);
+        return;
+    }
+    j->kind = JOB_EMBED;
+    j->args = args;
+    j->user = req->key_index;
+    submit_and_wait(s, req, rep, j, false);
+}
+
 static void handle_health(psy_serve *s, psy_http_reply *rep)
 {
     cJSON *o = cJSON_CreateObject();
@@ -276,6 +304,9 @@ static void on_request(void *ud, const psy_http_req *req, psy_http_reply *rep)
     } else if (!strcmp(p, "/v1/psyche/emotion") && (get || post)) {
         rep->route = "emotion";
         handle_emotion(s, req, rep);
+    } else if (!strcmp(p, "/v1/embeddings") && post) {
+        rep->route = "embeddings";
+        handle_embeddings(s, req, rep);
     } else if (!strcmp(p, "/metrics") && get) {
         rep->route = "metrics";
         handle_metrics(s, rep);

@@ -38,14 +38,14 @@ typedef struct psy_serve_cfg {
     bool memory_tools;
 } psy_serve_cfg;
 
-typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST } psy_job_kind;
+typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST, JOB_EMBED } psy_job_kind;
 
 /* One unit of work for the worker. Owned by the queue, then by the worker,
  * which frees it after closing its channel. */
 typedef struct psy_job {
     psy_job_kind kind;
     psy_chat_req req;        /* JOB_CHAT */
-    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments (owned) */
+    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments; JOB_EMBED: {input, model, base64} (owned) */
     char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
     char id[64];             /* "chatcmpl-<uuid>" */
     int user;                /* the API key's index, -1 without keys (whose memories) */

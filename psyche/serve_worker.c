@@ -411,6 +411,30 @@ static void run_emotion(psy_serve *s, psy_job *j)
     } else reply_error(j, 503, "the inference engine (elpis) is not answering; retry in a few seconds", NULL);
 }
 
+/* ---------------------------------------------------------- embeddings */
+
+/* POST /v1/embeddings: mnemosyne's embed tool on the user's own mnemosyne. */
+static void run_embed(psy_serve *s, psy_job *j)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j->args, "model");
+    bool b64 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->args, "base64"));
+    cJSON *args = cJSON_CreateObject(), *res = NULL;
+    cJSON_AddItemToObject(args, "input", cJSON_DetachItemFromObjectCaseSensitive(j->args, "input"));
+    char err[512] = "";
+    int rc = psy_serve_mem_call(s, j->user, "embed", args, &res, err, sizeof err);
+    cJSON *o = rc ? NULL : psy_oai_embeddings(res, cJSON_IsString(model) ? model->valuestring : "", b64);
+    cJSON_Delete(res);
+    if (o) {
+        reply_json(j, 200, o);
+    } else {
+        char msg[700];
+        snprintf(msg, sizeof msg, "embedding failed: %s; embeddings come from the memory server (mnemosyne), so "
+                 "[memory] enabled must be true", rc ? err : "mnemosyne's answer has no embeddings");
+        log_warn("%s", msg);
+        reply_error(j, 503, msg, "embeddings_unavailable");
+    }
+}
+
 /* ------------------------------------------------------------- the thread */
 
 static void on_child(void *ud, psy_child *ch, const char *event, const char *text, const char *detail,
@@ -467,6 +491,7 @@ static void run_job(psy_serve *s, psy_job *j)
         return;
     }
     if (j->kind == JOB_CHAT) run_chat(s, j);
+    else if (j->kind == JOB_EMBED) run_embed(s, j);
     else run_emotion(s, j);
 }
 

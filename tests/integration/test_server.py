@@ -740,3 +740,38 @@ def test_memory_tools_stop_after_five_rounds():
         assert tools == ["function_call"] * 5 + ["generate"], tools
     finally:
         assert s.stop() == 0
+
+
+def test_embeddings_float_and_base64():
+    import base64
+    import struct
+    s = Server(fake_script={}, wait_ready=False, memory_enabled="true")
+    try:
+        s.wait_health()
+        st, _, body = s.request("POST", "/v1/embeddings", {"model": "m", "input": ["a cat called Miso", "rain"]})
+        assert st == 200, body
+        r = json.loads(body)
+        assert r["object"] == "list" and r["model"] == "m" and len(r["data"]) == 2, r
+        vec = r["data"][0]["embedding"]
+        assert r["data"][1]["index"] == 1 and len(vec) >= 16 and any(v != 0 for v in vec), r["data"][0]
+        assert abs(sum(v * v for v in vec) - 1.0) < 1e-3  # L2-normalised, as the vector search uses them
+        assert r["usage"]["prompt_tokens"] > 0
+        st, _, body = s.request("POST", "/v1/embeddings",
+                                {"model": "m", "input": "a cat called Miso", "encoding_format": "base64"})
+        assert st == 200, body
+        raw = base64.b64decode(json.loads(body)["data"][0]["embedding"])
+        got = struct.unpack("<%df" % (len(raw) // 4), raw)
+        assert len(got) == len(vec) and all(abs(a - b) < 1e-6 for a, b in zip(got, vec))
+        for bad, param in (({"model": "m", "input": [1, 2]}, "input"), ({"model": "m"}, "input"),
+                           ({"input": "x"}, "model"), ({"model": "m", "input": "x", "encoding_format": "hex"},
+                                                        "encoding_format")):
+            st, _, body = s.request("POST", "/v1/embeddings", bad)
+            assert st == 400 and json.loads(body)["error"]["param"] == param, (bad, body)
+    finally:
+        assert s.stop() == 0
+    s = Server(fake_script={})  # memory off: said, with what to do
+    try:
+        st, _, body = s.request("POST", "/v1/embeddings", {"model": "m", "input": "x"})
+        assert st == 503 and "[memory] enabled" in json.loads(body)["error"]["message"], body
+    finally:
+        assert s.stop() == 0
