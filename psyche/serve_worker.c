@@ -267,9 +267,34 @@ static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, c
 
 /* The answer is out (the channel is closed first, so the client does not
  * wait for the store); then the exchange may become a memory. */
+/* The conversation's transcript for its summary when it ends: its messages
+ * (system ones left out, each cut at 500 bytes as the terminal UI's summary
+ * does) and the answer. */
+static void keep_transcript(psy_serve *s, psy_job *j, const char *answer)
+{
+    buf t = BUF_INIT;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, j->req.messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(role) || !cJSON_IsString(text) || !strcmp(role->valuestring, "system")) continue;
+        size_t len = strlen(text->valuestring);
+        buf_printf(&t, "%s: %.*s%s\n", role->valuestring, (int)(len > 500 ? 500 : len), text->valuestring,
+                   len > 500 ? "..." : "");
+    }
+    size_t len = strlen(answer);
+    buf_printf(&t, "assistant: %.*s%s\n", (int)(len > 500 ? 500 : len), answer, len > 500 ? "..." : "");
+    pthread_mutex_lock(&s->mu);
+    psy_convs_set_transcript(&s->convs, j->conv, j->user, buf_str(&t));
+    pthread_mutex_unlock(&s->mu);
+    buf_free(&t);
+}
+
 static void remember(psy_serve *s, psy_job *j, const char *answer, const cJSON *emotion)
 {
     psy_chan_close(j->ch);
+    if (s->cfg->memory && s->cfg->summary) keep_transcript(s, j, answer);
     const cJSON *last = cJSON_GetArrayItem(j->req.messages, cJSON_GetArraySize(j->req.messages) - 1);
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(last, "content");
@@ -507,6 +532,62 @@ static void wait_for_work(psy_serve *s)
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
+/* A conversation that ended (evicted, or SIGTERM): its summary goes into
+ * its user's memories, as the terminal UI stores one at exit. */
+static void summarise(psy_serve *s, const psy_conv_gone *g)
+{
+    if (!psy_child_up(&s->elpis)) {
+        log_warn("a conversation ended without its summary: elpis is not running");
+        return;
+    }
+    cJSON *args = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(args, "messages");
+    cJSON *sys = cJSON_CreateObject(), *usr = cJSON_CreateObject();
+    cJSON_AddStringToObject(sys, "role", "system");
+    cJSON_AddStringToObject(sys, "content", psy_prompt_summary_system());
+    cJSON_AddStringToObject(usr, "role", "user");
+    cJSON_AddStringToObject(usr, "content", g->transcript);
+    cJSON_AddItemToArray(msgs, sys);
+    cJSON_AddItemToArray(msgs, usr);
+    cJSON_AddNumberToObject(args, "max_tokens", s->cfg->summary_max_tokens);
+    cJSON_AddNumberToObject(args, "temperature", s->cfg->summary_temperature);
+    cJSON_AddBoolToObject(args, "background", 1); /* the conversations' KV prefix stays */
+    cJSON *res = NULL;
+    char err[512] = "";
+    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, NULL, NULL, NULL,
+                             &res, err, sizeof err);
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "content");
+    if (!rc && cJSON_IsString(text) && *text->valuestring) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "content", text->valuestring);
+        cJSON_AddStringToObject(m, "memory_type", "semantic");
+        cJSON_AddItemToObject(m, "tags", cJSON_CreateStringArray((const char *[]){"conversation_summary", "server"}, 2));
+        if (!psy_serve_mem_store(s, g->user, m)) {
+            psy_metrics_stored(&s->metrics);
+            log_info("stored the summary of an ended conversation (user %d)", g->user);
+        }
+    } else {
+        log_warn("a conversation's summary failed: %s", rc ? err : "the model returned nothing");
+    }
+    cJSON_Delete(res);
+}
+
+/* Summarises the conversations that left the table (all of them when
+ * stopping). Worker thread, without the mutex. */
+static void summarise_gone(psy_serve *s, bool all)
+{
+    psy_conv_gone *list;
+    size_t n;
+    pthread_mutex_lock(&s->mu);
+    if (all) psy_convs_evict_all(&s->convs);
+    psy_convs_take_gone(&s->convs, &list, &n);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        summarise(s, &list[i]);
+        free(list[i].transcript);
+    }
+    free(list);
+}
+
 static void *worker_main(void *arg)
 {
     psy_serve *s = arg;
@@ -551,7 +632,12 @@ static void *worker_main(void *arg)
             s->dreaming = false;
             s->last_dream = now_mono();
             pthread_mutex_unlock(&s->mu);
-        } else if (stop) break;
+        } else if (stop) {
+            summarise_gone(s, true);
+            break;
+        } else {
+            summarise_gone(s, false);
+        }
     }
     return NULL;
 }

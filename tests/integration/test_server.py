@@ -775,3 +775,38 @@ def test_embeddings_float_and_base64():
         assert st == 503 and "[memory] enabled" in json.loads(body)["error"]["message"], body
     finally:
         assert s.stop() == 0
+
+
+def _summaries(s, key):
+    db = os.path.join(s.dir, ".local", "share", "psyche", "serve-users", fnv64(key) + ".db")
+    out = subprocess.run([MNEMOSYNE, "--db", db, "search", "Miso summary", "--json"], capture_output=True,
+                         text=True, timeout=30, env=dict(os.environ, HOME=s.dir))
+    return [r for r in (json.loads(l) for l in out.stdout.splitlines() if l.strip())
+            if "conversation_summary" in r.get("tags", [])]
+
+
+def test_an_ended_conversation_is_summarised_into_its_users_memories():
+    """As the terminal UI stores a summary at exit: an evicted conversation's and, on SIGTERM,
+    every open one's, in the memories of the user it belongs to."""
+    script = {"default": "Noted.", "background": [
+        {"content": "Summary: the user's cat is called Miso (evicted)."},
+        {"content": "Summary: the user's cat Miso likes rain (at SIGTERM)."}]}
+    hdr = {"Authorization": "Bearer " + KEY}
+    s = Server(fake_script=script, keys=[KEY], wait_ready=False, memory_enabled="true",
+               server_conversation_idle_s=3, memory_importance_threshold=1)
+    try:
+        s.wait_health()
+        st, r = s.chat(user("My cat is called Miso."), headers=dict(hdr, **{"X-Psyche-Conversation": "a"}))
+        assert st == 200, r
+        _wait(lambda: "stored the summary of an ended conversation" in s.log(), timeout=30)
+        st, r = s.chat(user("She likes rain."), headers=dict(hdr, **{"X-Psyche-Conversation": "b"}))
+        assert st == 200, r
+        s.proc.send_signal(signal.SIGTERM)  # before conversation b is idle: SIGTERM stores its summary
+        assert s.proc.wait(timeout=60) == 0
+        got = sorted(r["content"] for r in _summaries(s, KEY))
+        assert got == ["Summary: the user's cat Miso likes rain (at SIGTERM).",
+                       "Summary: the user's cat is called Miso (evicted)."], got
+        bg = [q for q in s.requests_logged() if q["tool"] == "generate" and q["arguments"].get("background")]
+        assert "user: My cat is called Miso." in bg[0]["arguments"]["messages"][-1]["content"], bg[0]
+    finally:
+        assert s.stop() == 0
