@@ -12,3 +12,8 @@ for b in elpis_bench mnemosyne_bench mnemosyne_recall psyche_soak; do
     *) "$build/bench/$b" ;;
   esac
 done
+# psyche serve: HTTP SSE vs MCP, /health under load, llama-server (docs/server.md)
+if [ -x "$build/bin/psyche" ] && [ -f "$build/models/tiny-chat.gguf" ]; then
+  echo "=== serve_bench"
+  python3 bench/serve_bench.py "$build" ${SERVE_BENCH_MODEL:+--model "$SERVE_BENCH_MODEL"}
+fi
