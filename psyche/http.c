@@ -539,7 +539,8 @@ int psy_http_load_keys(const char *path, char ***keys, size_t *n, char *err, siz
         while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
         if (!l || *line == '#') continue;
         if (count == PSY_HTTP_MAX_KEYS || l < 16) {
-            snprintf(err, errlen, count == PSY_HTTP_MAX_KEYS ? "%s: more than %d keys" : "%s: a key shorter than 16 characters",
+            snprintf(err, errlen,
+                     count == PSY_HTTP_MAX_KEYS ? "%s: more than %d keys" : "%s: a key shorter than 16 characters",
                      path, PSY_HTTP_MAX_KEYS);
             rc = -EINVAL;
             break;

@@ -34,8 +34,8 @@
 #include "tools.h"
 #include "util.h"
 
-#define REMOTE_MAX_STEPS 8      /* tool rounds per user message */
-#define REMOTE_RETRIES 5        /* tries of one request (backoff 0.5, 1, 2, 4 s) */
+#define REMOTE_MAX_STEPS 8 /* tool rounds per user message */
+#define REMOTE_RETRIES 5   /* tries of one request (backoff 0.5, 1, 2, 4 s) */
 #define REMOTE_BODY_MAX (1 << 20)
 
 enum { EXIT_TURN = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 69, EXIT_CANCELLED = 130 };
@@ -49,25 +49,25 @@ static void on_sigint(int sig)
 }
 
 typedef struct remote {
-    const char *url;     /* base URL as given, e.g. http://127.0.0.1:8741 (no trailing /v1) */
-    char *auth;          /* owned: "Authorization: Bearer KEY", or NULL */
-    char conv_id[40];    /* this session's conversation id */
-    psy_tools *tools;    /* owned: the local tools */
-    cJSON *tool_defs;    /* owned: the tools in OpenAI's shape */
-    cJSON *messages;     /* owned: the conversation so far */
+    const char *url;  /* base URL as given, e.g. http://127.0.0.1:8741 (no trailing /v1) */
+    char *auth;       /* owned: "Authorization: Bearer KEY", or NULL */
+    char conv_id[40]; /* this session's conversation id */
+    psy_tools *tools; /* owned: the local tools */
+    cJSON *tool_defs; /* owned: the tools in OpenAI's shape */
+    cJSON *messages;  /* owned: the conversation so far */
 } remote;
 
 /* One streamed response. */
 typedef struct stream {
     CURL *curl;
-    long status;        /* HTTP status, 0 until the headers arrived */
-    buf line;           /* a partial SSE line */
-    buf body;           /* the body of a non-200 answer */
-    buf content;        /* the answer's text */
-    cJSON *calls;       /* owned: [{id, type, function: {name, arguments}}] by index */
-    char finish[24];    /* finish_reason */
-    char err[512];      /* an error event's message */
-    bool done, shown;   /* [DONE] seen; some content printed */
+    long status;      /* HTTP status, 0 until the headers arrived */
+    buf line;         /* a partial SSE line */
+    buf body;         /* the body of a non-200 answer */
+    buf content;      /* the answer's text */
+    cJSON *calls;     /* owned: [{id, type, function: {name, arguments}}] by index */
+    char finish[24];  /* finish_reason */
+    char err[512];    /* an error event's message */
+    bool done, shown; /* [DONE] seen; some content printed */
 } stream;
 
 static const char *json_str(const cJSON *o, const char *key)
@@ -126,7 +126,10 @@ static void on_event(stream *s, const char *data)
     cJSON *o = cJSON_Parse(data);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
     if (!o || e) {
-        snprintf(s->err, sizeof s->err, "%s", !o ? "the server sent a chunk that is not JSON" : json_str(e, "message") ? json_str(e, "message") : "error");
+        snprintf(s->err, sizeof s->err, "%s",
+                 !o                       ? "the server sent a chunk that is not JSON"
+                 : json_str(e, "message") ? json_str(e, "message")
+                                          : "error");
         cJSON_Delete(o);
         return;
     }
@@ -212,7 +215,8 @@ static int check_health(const remote *r, char *err, size_t errlen)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     int rc = 0;
     if (cc != CURLE_OK) {
-        snprintf(err, errlen, "cannot reach the server at %s: %s (is `psyche serve` running there?)", url, curl_easy_strerror(cc));
+        snprintf(err, errlen, "cannot reach the server at %s: %s (is `psyche serve` running there?)", url,
+                 curl_easy_strerror(cc));
         rc = -EHOSTUNREACH;
     } else if (status != 200) {
         cJSON *o = cJSON_Parse(buf_str(&s.body));
@@ -376,7 +380,8 @@ static int turn(remote *r, const char *text)
         rc = post(r, &s);
         if (!rc && !strcmp(s.finish, "tool_calls") && cJSON_GetArraySize(s.calls) > 0) {
             if (step + 1 == REMOTE_MAX_STEPS) {
-                fprintf(stderr, "psyche: the model asked for tools %d times in a row; stopping this turn\n", REMOTE_MAX_STEPS);
+                fprintf(stderr, "psyche: the model asked for tools %d times in a row; stopping this turn\n",
+                        REMOTE_MAX_STEPS);
                 rc = -ELOOP;
             } else {
                 rc = run_calls(r, &s);
@@ -410,7 +415,8 @@ static cJSON *openai_tools(const psy_tools *t)
         cJSON_AddStringToObject(o, "type", "function");
         cJSON_AddStringToObject(f, "name", json_str(d, "name"));
         cJSON_AddStringToObject(f, "description", json_str(d, "description"));
-        cJSON_AddItemToObject(f, "parameters", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(d, "inputSchema"), true));
+        cJSON_AddItemToObject(f, "parameters",
+                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(d, "inputSchema"), true));
         cJSON_AddItemToArray(out, o);
     }
     cJSON_Delete(list);
@@ -424,12 +430,13 @@ typedef struct remote_opts {
 
 static void remote_usage(FILE *f)
 {
-    fprintf(f, "usage: psyche --connect URL [--api-key-file FILE] [--workspace DIR] [--no-sandbox] (-p MESSAGE | --repl)\n"
-               "  URL               a psyche serve, e.g. http://127.0.0.1:8741\n"
-               "  --api-key-file    file whose first key (one per line, # comments) is sent as the Bearer token\n"
-               "  --workspace DIR   where the model's file and shell tools run (default: the current directory)\n"
-               "  --no-sandbox      run execute_bash without the sandbox\n"
-               "The tools run on this machine; the server only sees their results.\n");
+    fprintf(f,
+            "usage: psyche --connect URL [--api-key-file FILE] [--workspace DIR] [--no-sandbox] (-p MESSAGE | --repl)\n"
+            "  URL               a psyche serve, e.g. http://127.0.0.1:8741\n"
+            "  --api-key-file    file whose first key (one per line, # comments) is sent as the Bearer token\n"
+            "  --workspace DIR   where the model's file and shell tools run (default: the current directory)\n"
+            "  --no-sandbox      run execute_bash without the sandbox\n"
+            "The tools run on this machine; the server only sees their results.\n");
 }
 
 bool psy_remote_wanted(int argc, char **argv)
@@ -447,11 +454,11 @@ static int parse_opts(int argc, char **argv, remote_opts *o)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **dst = !strcmp(a, "--connect")        ? &o->url
-                           : !strcmp(a, "--api-key-file") ? &o->key_file
+        const char **dst = !strcmp(a, "--connect")                     ? &o->url
+                           : !strcmp(a, "--api-key-file")              ? &o->key_file
                            : !strcmp(a, "-p") || !strcmp(a, "--print") ? &o->message
-                           : !strcmp(a, "--workspace")    ? &o->workspace
-                                                          : NULL;
+                           : !strcmp(a, "--workspace")                 ? &o->workspace
+                                                                       : NULL;
         if (dst && i + 1 < argc && strncmp(argv[i + 1], "--", 2)) *dst = argv[++i];
         else if (!strcmp(a, "--repl")) o->repl = true;
         else if (!strcmp(a, "--no-sandbox")) o->no_sandbox = true;

@@ -601,8 +601,8 @@ static char *floats_base64(const cJSON *row)
     }
     size_t o = 0;
     for (size_t i = 0; raw && out && i < bytes; i += 3) {
-        uint32_t w = (uint32_t)raw[i] << 16 | (i + 1 < bytes ? (uint32_t)raw[i + 1] << 8 : 0) |
-                     (i + 2 < bytes ? raw[i + 2] : 0);
+        uint32_t w =
+            (uint32_t)raw[i] << 16 | (i + 1 < bytes ? (uint32_t)raw[i + 1] << 8 : 0) | (i + 2 < bytes ? raw[i + 2] : 0);
         out[o++] = al[w >> 18 & 63];
         out[o++] = al[w >> 12 & 63];
         out[o++] = i + 1 < bytes ? al[w >> 6 & 63] : '=';

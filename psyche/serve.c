@@ -531,7 +531,8 @@ static int serve_with_settings(psy_settings *cfg, char *err, size_t errlen)
     char **keys = NULL;
     size_t n_keys = 0;
     int rc = 0;
-    if (g_scfg.api_key_file && *g_scfg.api_key_file) rc = psy_http_load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
+    if (g_scfg.api_key_file && *g_scfg.api_key_file)
+        rc = psy_http_load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
     static psy_serve s;
     memset(&s, 0, sizeof s);
     if (!rc) rc = setup_logging(cfg, &s.state_dir, err, errlen);

@@ -31,11 +31,11 @@ typedef struct psy_conv_gone {
 } psy_conv_gone;
 
 typedef struct psy_conv_table {
-    psy_conv_entry *v; /* owned */
+    psy_conv_entry *v;   /* owned */
     psy_conv_gone *gone; /* owned: waiting for the worker (psy_convs_take_gone) */
     size_t n_gone;
-    size_t n, cap;     /* cap: the most conversations kept */
-    double idle_s;     /* an entry unused this long is evicted */
+    size_t n, cap; /* cap: the most conversations kept */
+    double idle_s; /* an entry unused this long is evicted */
 } psy_conv_table;
 
 /* Returns 0 or -ENOMEM. */

@@ -169,8 +169,7 @@ static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
     return psy_child_up(&u->child) ? u->child.c : NULL;
 }
 
-int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err,
-                       size_t errlen)
+int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err, size_t errlen)
 {
     struct psy_serve_user *u = user_of(s, user);
     mcp_client *c = u ? user_client(s, u) : NULL;

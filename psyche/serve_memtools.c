@@ -23,13 +23,12 @@ static const char recall_def[] =
     "\"query\":{\"type\":\"string\",\"description\":\"what to look for\"},"
     "\"n_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"description\":\"how many memories (5)\"}},"
     "\"required\":[\"query\"]}}}";
-static const char store_def[] =
-    "{\"type\":\"function\",\"function\":{\"name\":\"store_memory\","
-    "\"description\":\"Remember something about this user for later conversations.\","
-    "\"parameters\":{\"type\":\"object\",\"properties\":{"
-    "\"content\":{\"type\":\"string\",\"description\":\"what to remember\"},"
-    "\"memory_type\":{\"enum\":[\"episodic\",\"semantic\",\"procedural\",\"emotional\"]}},"
-    "\"required\":[\"content\"]}}}";
+static const char store_def[] = "{\"type\":\"function\",\"function\":{\"name\":\"store_memory\","
+                                "\"description\":\"Remember something about this user for later conversations.\","
+                                "\"parameters\":{\"type\":\"object\",\"properties\":{"
+                                "\"content\":{\"type\":\"string\",\"description\":\"what to remember\"},"
+                                "\"memory_type\":{\"enum\":[\"episodic\",\"semantic\",\"procedural\",\"emotional\"]}},"
+                                "\"required\":[\"content\"]}}}";
 
 bool psy_serve_memtool_is(const char *name)
 {

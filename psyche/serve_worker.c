@@ -345,7 +345,8 @@ static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen 
                       : -ENOMEM;
         if (last) return rc;
         const cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*res, "tool_calls"), 0);
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
+        const cJSON *name =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
         if (rc || !cJSON_IsString(name) || !psy_serve_memtool_is(name->valuestring)) {
             cJSON_Delete(args);
             return rc;
@@ -453,8 +454,10 @@ static void run_embed(psy_serve *s, psy_job *j)
         reply_json(j, 200, o);
     } else {
         char msg[700];
-        snprintf(msg, sizeof msg, "embedding failed: %s; embeddings come from the memory server (mnemosyne), so "
-                 "[memory] enabled must be true", rc ? err : "mnemosyne's answer has no embeddings");
+        snprintf(msg, sizeof msg,
+                 "embedding failed: %s; embeddings come from the memory server (mnemosyne), so "
+                 "[memory] enabled must be true",
+                 rc ? err : "mnemosyne's answer has no embeddings");
         log_warn("%s", msg);
         reply_error(j, 503, msg, "embeddings_unavailable");
     }
@@ -553,14 +556,15 @@ static void summarise(psy_serve *s, const psy_conv_gone *g)
     cJSON_AddBoolToObject(args, "background", 1); /* the conversations' KV prefix stays */
     cJSON *res = NULL;
     char err[512] = "";
-    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, NULL, NULL, NULL,
-                             &res, err, sizeof err);
+    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, NULL, NULL, NULL, &res,
+                             err, sizeof err);
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "content");
     if (!rc && cJSON_IsString(text) && *text->valuestring) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "content", text->valuestring);
         cJSON_AddStringToObject(m, "memory_type", "semantic");
-        cJSON_AddItemToObject(m, "tags", cJSON_CreateStringArray((const char *[]){"conversation_summary", "server"}, 2));
+        cJSON_AddItemToObject(m, "tags",
+                              cJSON_CreateStringArray((const char *[]){"conversation_summary", "server"}, 2));
         if (!psy_serve_mem_store(s, g->user, m)) {
             psy_metrics_stored(&s->metrics);
             log_info("stored the summary of an ended conversation (user %d)", g->user);
