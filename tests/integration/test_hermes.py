@@ -2,7 +2,7 @@
 on loopback (fake_elpis.py scripts the model), over real HTTP. The client's
 tools run in the CLIENT's workspace, a folder the server never sees; --repl
 is also driven through tmux for Ctrl+C (the stream is closed and the server
-counts the generation as cancelled)."""
+counts the generation as cancelled); a full server is retried with backoff."""
 import os
 import shutil
 import socket
@@ -168,3 +168,27 @@ def wait_for(pred, what, timeout=60):
             return
         time.sleep(0.1)
     raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
+
+
+def test_a_full_server_is_retried_with_backoff():
+    """429 (queue full) before anything was shown: Hermes says so, waits and tries again."""
+    import json
+    import threading
+    from test_server import user
+    s = Server(fake_script={"responses": [{"content": "slow " * 30, "chunk": 5, "delay": 0.1, "when": "first"}],
+                            "default": "Answered after the wait."}, server_queue_max=1)
+    c = Client()
+    try:
+        threads = [threading.Thread(target=s.chat, args=(user(t),)) for t in ("first", "second")]
+        threads[0].start()
+        wait_for(lambda: json.loads(s.request("GET", "/health")[2])["busy"], "the first request")
+        threads[1].start()
+        wait_for(lambda: json.loads(s.request("GET", "/health")[2])["queue_depth"] == 1, "the queued one")
+        r = c.run(url(s), "-p", "from hermes", timeout=120)
+        assert r.returncode == 0 and r.stdout == "Answered after the wait.\n", r
+        assert "retrying in" in r.stderr and "HTTP 429" in r.stderr, r.stderr
+        for t in threads:
+            t.join()
+    finally:
+        c.close()
+        assert s.stop() == 0
