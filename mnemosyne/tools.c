@@ -60,6 +60,11 @@ static const char recent_schema[] =
     "{\"type\":\"object\",\"properties\":{\"hours\":{\"type\":\"number\",\"minimum\":0,\"maximum\":876000},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}";
 
+static const char embed_schema[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"input\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1,\"maxItems\":256,"
+    "\"description\":\"the texts to embed\"}},"
+    "\"required\":[\"input\"]}";
 static const char empty_schema[] = "{\"type\":\"object\",\"properties\":{}}";
 
 /* ------------------------------------------------------------- helpers */
@@ -344,6 +349,40 @@ static int tool_recent(mcp_request *req, const cJSON *args, void *ud)
     return mcp_reply_result(req, o);
 }
 
+/* embed: the vectors of the configured embedding (the one the vector leg
+ * uses), for psyche serve's POST /v1/embeddings. */
+static int tool_embed(mcp_request *req, const cJSON *args, void *ud)
+{
+    mem_server *app = ud;
+    mem_embedder *e = mem_store_embedder(app->store);
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(args, "input"), *t;
+    int dim = mem_embedder_dim(e), n = cJSON_GetArraySize(input);
+    if (!cJSON_IsArray(input) || n < 1 || n > 256)
+        return mcp_reply_tool_error(req, "input must be an array of 1 to 256 strings");
+    cJSON_ArrayForEach(t, input) if (!cJSON_IsString(t)) return mcp_reply_tool_error(req, "input must hold strings only");
+    float *vec = malloc((size_t)dim * sizeof *vec);
+    cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "embeddings");
+    long chars = 0;
+    int rc = vec && list ? 0 : -ENOMEM;
+    cJSON_ArrayForEach(t, input)
+    {
+        if (rc || (rc = mem_embed(e, t->valuestring, strlen(t->valuestring), vec))) break;
+        cJSON *row = cJSON_CreateArray();
+        for (int i = 0; row && i < dim; i++) cJSON_AddItemToArray(row, cJSON_CreateNumber(vec[i]));
+        cJSON_AddItemToArray(list, row);
+        chars += (long)strlen(t->valuestring);
+    }
+    free(vec);
+    if (rc) {
+        cJSON_Delete(o);
+        return mcp_reply_tool_error(req, "embedding failed: %s", strerror(rc < 0 ? -rc : rc));
+    }
+    cJSON_AddStringToObject(o, "model", mem_embedder_name(e));
+    cJSON_AddNumberToObject(o, "dim", dim);
+    cJSON_AddNumberToObject(o, "chars", (double)chars);
+    return mcp_reply_result(req, o);
+}
+
 static const mcp_tool tools[] = {
     {"store_memory",
      "Store a memory (short-term until consolidated). Returns its id and importance. Extra fields are ignored.",
@@ -366,6 +405,8 @@ static const mcp_tool tools[] = {
      "Undo an archiving (by consolidation or as stale): the memory returns to short-term, its superseded_by is "
      "cleared and it leaves the lineage of the memory that superseded it.",
      delete_schema, tool_restore},
+    {"embed", "The embedding vectors of texts, as the vector search computes them (model and dim included).",
+     embed_schema, tool_embed},
 };
 
 int mem_server_init(mem_server *app, mem_store *store, const mem_settings *cfg)

@@ -514,3 +514,50 @@ void psy_http_stop(psy_http *h)
     MHD_stop_daemon(h->d);
     free(h);
 }
+
+/* One key per line; blank lines and # comments skipped. *keys is malloc'd. */
+int psy_http_load_keys(const char *path, char ***keys, size_t *n, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len;
+    *keys = NULL;
+    *n = 0;
+    int rc = read_file_all(path, 1 << 20, &text, &len);
+    if (rc) {
+        snprintf(err, errlen, "cannot read the API key file %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    char **k = calloc(PSY_HTTP_MAX_KEYS, sizeof *k);
+    if (!k) {
+        free(text);
+        return -ENOMEM;
+    }
+    size_t count = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t') line++;
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
+        if (!l || *line == '#') continue;
+        if (count == PSY_HTTP_MAX_KEYS || l < 16) {
+            snprintf(err, errlen,
+                     count == PSY_HTTP_MAX_KEYS ? "%s: more than %d keys" : "%s: a key shorter than 16 characters",
+                     path, PSY_HTTP_MAX_KEYS);
+            rc = -EINVAL;
+            break;
+        }
+        if (!(k[count++] = strdup(line))) rc = -ENOMEM;
+    }
+    free(text);
+    if (!rc && !count) {
+        snprintf(err, errlen, "%s holds no API key (one per line, at least 16 characters)", path);
+        rc = -EINVAL;
+    }
+    if (rc) {
+        for (size_t i = 0; i < count; i++) free(k[i]);
+        free(k);
+        return rc;
+    }
+    *keys = k;
+    *n = count;
+    return 0;
+}

@@ -104,6 +104,13 @@ bool psy_http_client_gone(const psy_http_req *req);
 /* Pure helpers (unit-tested). */
 /* Constant-time search of keys for the presented one (time depends on the
  * keys' lengths only). Returns the index or -1. */
+/* Reads an API key file: one key per line (at least 16 characters, at most
+ * PSY_HTTP_MAX_KEYS keys); blank lines and # comments skipped. *keys is
+ * malloc'd with each key (the caller frees them all). Returns 0, or -errno
+ * with a message naming the file in err. Used by psyche serve (all keys) and
+ * by psyche --connect (the first key). */
+#define PSY_HTTP_MAX_KEYS 256
+int psy_http_load_keys(const char *path, char ***keys, size_t *n, char *err, size_t errlen);
 int psy_http_key_match(char *const *keys, size_t n_keys, const char *presented);
 /* True for 127.0.0.0/8, ::1 and "localhost". */
 bool psy_http_is_loopback(const char *host);

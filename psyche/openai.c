@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,36 @@ static int render_tool_result(const cJSON *m, int i, buf *text, char *err, size_
         buf_free(text);
         *text = b;
     } else buf_free(&b);
+    return rc;
+}
+
+int psy_oai_append_tool_round(cJSON *elpis_msgs, const cJSON *call, const char *result)
+{
+    cJSON *calls = cJSON_CreateArray(), *am = cJSON_CreateObject(), *um = cJSON_CreateObject();
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+    buf said = BUF_INIT, res = BUF_INIT;
+    char err[128];
+    const char *param;
+    int rc = !calls || !am || !um || !cJSON_AddItemToArray(calls, cJSON_Duplicate(call, true)) ? -ENOMEM : 0;
+    if (!rc) rc = render_tool_calls(calls, 0, &said, err, sizeof err, &param);
+    cJSON *tm = cJSON_CreateObject();
+    cJSON_AddStringToObject(tm, "tool_call_id", cJSON_IsString(id) ? id->valuestring : "call");
+    if (!rc) rc = buf_puts(&res, result) ? -ENOMEM : render_tool_result(tm, 0, &res, err, sizeof err, &param);
+    cJSON_Delete(tm);
+    if (!rc) {
+        cJSON_AddStringToObject(am, "role", "assistant");
+        cJSON_AddStringToObject(am, "content", buf_str(&said));
+        cJSON_AddStringToObject(um, "role", "user");
+        cJSON_AddStringToObject(um, "content", buf_str(&res));
+        cJSON_AddItemToArray(elpis_msgs, am);
+        cJSON_AddItemToArray(elpis_msgs, um);
+        am = um = NULL;
+    }
+    cJSON_Delete(calls);
+    cJSON_Delete(am);
+    cJSON_Delete(um);
+    buf_free(&said);
+    buf_free(&res);
     return rc;
 }
 
@@ -502,4 +533,112 @@ bool psy_oai_find_stop(const char *text, size_t len, char *const *stop, int n_st
     }
     *safe = utf8_complete_prefix(text, len - hold);
     return false;
+}
+
+/* ------------------------------------------------------------ embeddings */
+
+/* input: a string or an array of strings, as {input: [...]} items. */
+static int take_input(const cJSON *in, cJSON *out, char *err, size_t errlen, const char **param)
+{
+    cJSON *list = cJSON_AddArrayToObject(out, "input");
+    if (!list) return -ENOMEM;
+    if (cJSON_IsString(in)) return cJSON_AddItemToArray(list, cJSON_CreateString(in->valuestring)) ? 0 : -ENOMEM;
+    int n = cJSON_GetArraySize(in);
+    if (!cJSON_IsArray(in) || n < 1 || n > 256)
+        return bad(err, errlen, param, "input", "input must be a string or an array of 1 to 256 strings");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, in)
+    {
+        if (!cJSON_IsString(t))
+            return bad(err, errlen, param, "input",
+                       "input must hold strings (token arrays are not supported: send the text)");
+        if (!cJSON_AddItemToArray(list, cJSON_CreateString(t->valuestring))) return -ENOMEM;
+    }
+    return 0;
+}
+
+cJSON *psy_oai_parse_embeddings(const char *body, size_t len, char *err, size_t errlen, const char **param)
+{
+    cJSON *o = cJSON_ParseWithLength(body, len), *out = cJSON_CreateObject();
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(o, "model");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "encoding_format");
+    int rc = !out ? -ENOMEM : 0;
+    if (!rc && !cJSON_IsObject(o))
+        rc = bad(err, errlen, param, NULL, "the body must be a JSON object {model, input, encoding_format?}");
+    else if (!rc && (!cJSON_IsString(model) || !*model->valuestring))
+        rc = bad(err, errlen, param, "model", "model must be a non-empty string");
+    else if (!rc && fmt && !cJSON_IsNull(fmt) &&
+             !(cJSON_IsString(fmt) && (!strcmp(fmt->valuestring, "float") || !strcmp(fmt->valuestring, "base64"))))
+        rc = bad(err, errlen, param, "encoding_format", "encoding_format must be \"float\" or \"base64\"");
+    if (!rc) rc = take_input(cJSON_GetObjectItemCaseSensitive(o, "input"), out, err, errlen, param);
+    if (!rc) {
+        cJSON_AddStringToObject(out, "model", model->valuestring);
+        cJSON_AddBoolToObject(out, "base64", cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "base64"));
+    }
+    if (rc == -ENOMEM) bad(err, errlen, param, NULL, "out of memory");
+    cJSON_Delete(o);
+    if (rc) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Base64 (RFC 4648, padded) of n little-endian float32 values. Caller frees. */
+static char *floats_base64(const cJSON *row)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = (size_t)cJSON_GetArraySize(row), bytes = n * 4, k = 0;
+    unsigned char *raw = malloc(bytes + 1);
+    char *out = malloc((bytes + 2) / 3 * 4 + 1);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, (raw && out ? row : NULL))
+    {
+        float f = (float)v->valuedouble;
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        for (int b = 0; b < 4; b++) raw[k++] = (unsigned char)(u >> (8 * b));
+    }
+    size_t o = 0;
+    for (size_t i = 0; raw && out && i < bytes; i += 3) {
+        uint32_t w =
+            (uint32_t)raw[i] << 16 | (i + 1 < bytes ? (uint32_t)raw[i + 1] << 8 : 0) | (i + 2 < bytes ? raw[i + 2] : 0);
+        out[o++] = al[w >> 18 & 63];
+        out[o++] = al[w >> 12 & 63];
+        out[o++] = i + 1 < bytes ? al[w >> 6 & 63] : '=';
+        out[o++] = i + 2 < bytes ? al[w & 63] : '=';
+    }
+    free(raw);
+    if (out) out[o] = 0;
+    return out;
+}
+
+cJSON *psy_oai_embeddings(const cJSON *res, const char *model, bool b64)
+{
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(res, "embeddings"), *row;
+    const cJSON *chars = cJSON_GetObjectItemCaseSensitive(res, "chars");
+    if (!cJSON_IsArray(rows) || !cJSON_GetArraySize(rows)) return NULL;
+    cJSON *o = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(o, "data");
+    cJSON_AddStringToObject(o, "object", "list");
+    int i = 0;
+    cJSON_ArrayForEach(row, rows)
+    {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "object", "embedding");
+        cJSON_AddNumberToObject(e, "index", i++);
+        if (b64) {
+            char *t = floats_base64(row);
+            cJSON_AddItemToObject(e, "embedding", t ? cJSON_CreateString(t) : cJSON_CreateNull());
+            free(t);
+        } else {
+            cJSON_AddItemToObject(e, "embedding", cJSON_Duplicate(row, true));
+        }
+        cJSON_AddItemToArray(data, e);
+    }
+    cJSON_AddStringToObject(o, "model", model);
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    double tokens = cJSON_IsNumber(chars) ? (chars->valuedouble + 3) / 4 : 0;
+    cJSON_AddNumberToObject(u, "prompt_tokens", (long)tokens);
+    cJSON_AddNumberToObject(u, "total_tokens", (long)tokens);
+    return o;
 }

@@ -55,6 +55,21 @@ cJSON *psy_oai_elpis_messages(const char *psyche_system, const psy_chat_req *r);
 /* {"error":{"message","type","param","code"}}; type from the HTTP status
  * (invalid_request_error, authentication_error, not_found_error,
  * rate_limit_error, server_error). Returns a malloc'd string or NULL. */
+/* Appends one tool round to elpis messages as psy_oai_elpis_messages shows
+ * a client's: the call as the assistant wrote it, then the result as a user
+ * message "[Tool result for call <id>]". 0, or -ENOMEM / -EINVAL. */
+int psy_oai_append_tool_round(cJSON *elpis_msgs, const cJSON *call, const char *result);
+
+/* Checks a POST /v1/embeddings body: model (non-empty string), input (a
+ * string or 1..256 strings; token arrays are refused), encoding_format
+ * ("float", default, or "base64"). Returns {input: [strings], model, base64}
+ * (caller frees), or NULL with a message in err and the field in *param. */
+cJSON *psy_oai_parse_embeddings(const char *body, size_t len, char *err, size_t errlen, const char **param);
+/* The OpenAI embeddings list from mnemosyne's embed result ({embeddings,
+ * chars}); vectors as numbers, or base64 of little-endian float32 when b64.
+ * usage counts about 4 characters a token. NULL when res is malformed. */
+cJSON *psy_oai_embeddings(const cJSON *res, const char *model, bool b64);
+
 char *psy_oai_error_json(int status, const char *message, const char *param, const char *code);
 
 /* A whole non-streaming answer (object "chat.completion"). With tool_calls

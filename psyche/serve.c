@@ -25,7 +25,6 @@
 #include "serve_memory.h"
 #include "util.h"
 
-#define MAX_KEYS 256
 
 /* Psyche's part of the system prompt in serve mode: stable (a KV prefix). */
 static const char serve_system[] =
@@ -61,66 +60,18 @@ static const cfg_key serve_keys[] = {
      "a conversation without a request this long is forgotten"},
     {"server", "max_conversations", CFG_INT, &g_scfg.max_conversations, "1024", 1, 1000000,
      "conversations kept at most; beyond, the least recently used is forgotten"},
+    {"server", "memory_tools", CFG_BOOL, &g_scfg.memory_tools, "false", 0, 0,
+     "offer the model recall_memory/store_memory, run inside the server (at most 5 rounds); answers are then "
+     "not streamed piece by piece"},
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 
-/* psyche's keys followed by [server]'s, in one malloc'd table. */
-static cfg_key *all_keys(psy_settings *cfg, size_t *n)
-{
-    const cfg_key *base;
-    size_t nb = psy_settings_table(cfg, &base);
-    cfg_key *k = malloc((nb + N_SERVE_KEYS) * sizeof *k);
-    if (!k) return NULL;
-    memcpy(k, base, nb * sizeof *k);
-    memcpy(k + nb, serve_keys, sizeof serve_keys);
-    *n = nb + N_SERVE_KEYS;
-    return k;
-}
+_Static_assert(N_SERVE_KEYS <= PSY_SERVE_SETTINGS_MAX, "raise PSY_SERVE_SETTINGS_MAX in serve.h");
 
-/* One key per line; blank lines and # comments skipped. *keys is malloc'd. */
-static int load_keys(const char *path, char ***keys, size_t *n, char *err, size_t errlen)
+size_t psy_serve_settings(const cfg_key **out)
 {
-    char *text = NULL;
-    size_t len;
-    *keys = NULL;
-    *n = 0;
-    int rc = read_file_all(path, 1 << 20, &text, &len);
-    if (rc) {
-        snprintf(err, errlen, "cannot read the API key file %s: %s", path, strerror(-rc));
-        return rc;
-    }
-    char **k = calloc(MAX_KEYS, sizeof *k);
-    if (!k) {
-        free(text);
-        return -ENOMEM;
-    }
-    size_t count = 0;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        while (*line == ' ' || *line == '\t') line++;
-        size_t l = strlen(line);
-        while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
-        if (!l || *line == '#') continue;
-        if (count == MAX_KEYS || l < 16) {
-            snprintf(err, errlen, count == MAX_KEYS ? "%s: more than %d keys" : "%s: a key shorter than 16 characters",
-                     path, MAX_KEYS);
-            rc = -EINVAL;
-            break;
-        }
-        if (!(k[count++] = strdup(line))) rc = -ENOMEM;
-    }
-    free(text);
-    if (!rc && !count) {
-        snprintf(err, errlen, "%s holds no API key (one per line, at least 16 characters)", path);
-        rc = -EINVAL;
-    }
-    if (rc) {
-        for (size_t i = 0; i < count; i++) free(k[i]);
-        free(k);
-        return rc;
-    }
-    *keys = k;
-    *n = count;
-    return 0;
+    *out = serve_keys;
+    return N_SERVE_KEYS;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -265,6 +216,34 @@ static void handle_emotion(psy_serve *s, const psy_http_req *req, psy_http_reply
     submit_and_wait(s, req, rep, j, false);
 }
 
+/* POST /v1/embeddings: the user's mnemosyne computes the vectors (run_embed). */
+static void handle_embeddings(psy_serve *s, const psy_http_req *req, psy_http_reply *rep)
+{
+    char err[512];
+    const char *param = NULL;
+    if (!s->cfg->memory) {
+        reply_error(rep, 503,
+                    "embeddings come from the memory server (mnemosyne), which is off: set [memory] enabled = true",
+                    NULL, "embeddings_unavailable");
+        return;
+    }
+    cJSON *args = psy_oai_parse_embeddings(req->body, req->body_len, err, sizeof err, &param);
+    if (!args) {
+        reply_error(rep, 400, err, param, NULL);
+        return;
+    }
+    psy_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        cJSON_Delete(args);
+        reply_error(rep, 500, "out of memory", NULL, NULL);
+        return;
+    }
+    j->kind = JOB_EMBED;
+    j->args = args;
+    j->user = req->key_index;
+    submit_and_wait(s, req, rep, j, false);
+}
+
 static void handle_health(psy_serve *s, psy_http_reply *rep)
 {
     cJSON *o = cJSON_CreateObject();
@@ -325,6 +304,9 @@ static void on_request(void *ud, const psy_http_req *req, psy_http_reply *rep)
     } else if (!strcmp(p, "/v1/psyche/emotion") && (get || post)) {
         rep->route = "emotion";
         handle_emotion(s, req, rep);
+    } else if (!strcmp(p, "/v1/embeddings") && post) {
+        rep->route = "embeddings";
+        handle_embeddings(s, req, rep);
     } else if (!strcmp(p, "/metrics") && get) {
         rep->route = "metrics";
         handle_metrics(s, rep);
@@ -549,7 +531,8 @@ static int serve_with_settings(psy_settings *cfg, char *err, size_t errlen)
     char **keys = NULL;
     size_t n_keys = 0;
     int rc = 0;
-    if (g_scfg.api_key_file && *g_scfg.api_key_file) rc = load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
+    if (g_scfg.api_key_file && *g_scfg.api_key_file)
+        rc = psy_http_load_keys(g_scfg.api_key_file, &keys, &n_keys, err, errlen);
     static psy_serve s;
     memset(&s, 0, sizeof s);
     if (!rc) rc = setup_logging(cfg, &s.state_dir, err, errlen);
@@ -581,9 +564,8 @@ int psy_serve_main(int argc, char **argv)
             return rc ? 2 : 0;
         }
     static psy_settings cfg;
-    size_t n = 0;
-    cfg_key *keys = all_keys(&cfg, &n);
-    if (!keys) return 1;
+    const cfg_key *keys; /* psyche's table, [server] included (settings.c) */
+    size_t n = psy_settings_table(&cfg, &keys);
     char err[2048];
     const char *file = "configs/psyche.toml";
     bool required = false;
@@ -602,7 +584,6 @@ int psy_serve_main(int argc, char **argv)
     log_info("stopped");
     log_close();
     cfg_free(keys, n);
-    free(keys);
     if (g_sigfd >= 0) close(g_sigfd);
     return status;
 }

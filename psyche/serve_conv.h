@@ -16,15 +16,26 @@
 
 typedef struct psy_conv_entry {
     char key[PSY_CONV_KEY];
+    int user;         /* whose conversation (API key index, -1 without keys) */
+    char *transcript; /* owned, or NULL: "role: text" lines of the newest exchanges, for the summary */
     double last_used; /* now_mono() of the last request */
     long requests;
     long prompt_tokens, completion_tokens, cached_tokens;
 } psy_conv_entry;
 
+/* A conversation that left the table (evicted, or all of them at SIGTERM)
+ * with a transcript to summarise into its user's memories. */
+typedef struct psy_conv_gone {
+    int user;
+    char *transcript; /* owned */
+} psy_conv_gone;
+
 typedef struct psy_conv_table {
-    psy_conv_entry *v; /* owned */
-    size_t n, cap;     /* cap: the most conversations kept */
-    double idle_s;     /* an entry unused this long is evicted */
+    psy_conv_entry *v;   /* owned */
+    psy_conv_gone *gone; /* owned: waiting for the worker (psy_convs_take_gone) */
+    size_t n_gone;
+    size_t n, cap; /* cap: the most conversations kept */
+    double idle_s; /* an entry unused this long is evicted */
 } psy_conv_table;
 
 /* Returns 0 or -ENOMEM. */
@@ -43,5 +54,14 @@ psy_conv_entry *psy_convs_touch(psy_conv_table *t, const char *key, double now);
 void psy_convs_usage(psy_conv_table *t, const char *key, long prompt, long completion, long cached);
 /* Removes entries idle since before now - idle_s. Returns how many. */
 size_t psy_convs_evict_idle(psy_conv_table *t, double now);
+/* Replaces key's transcript with text (copied; only its last
+ * PSY_CONV_TRANSCRIPT_MAX bytes are kept) and records its user. */
+#define PSY_CONV_TRANSCRIPT_MAX 8192
+void psy_convs_set_transcript(psy_conv_table *t, const char *key, int user, const char *text);
+/* Removes every entry (SIGTERM); those with a transcript join the gone list. */
+void psy_convs_evict_all(psy_conv_table *t);
+/* Hands the gone list to the caller (who frees each transcript and the
+ * array); *n is its length. */
+void psy_convs_take_gone(psy_conv_table *t, psy_conv_gone **list, size_t *n);
 
 #endif

@@ -35,16 +35,17 @@ typedef struct psy_serve_cfg {
     int drain_timeout_s;
     int conversation_idle_s;
     int max_conversations;
+    bool memory_tools;
 } psy_serve_cfg;
 
-typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST } psy_job_kind;
+typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST, JOB_EMBED } psy_job_kind;
 
 /* One unit of work for the worker. Owned by the queue, then by the worker,
  * which frees it after closing its channel. */
 typedef struct psy_job {
     psy_job_kind kind;
     psy_chat_req req;        /* JOB_CHAT */
-    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments (owned) */
+    cJSON *args;             /* JOB_EMOTION_POST: update_emotion arguments; JOB_EMBED: {input, model, base64} (owned) */
     char conv[PSY_CONV_KEY]; /* conversation key (serve_conv.h) */
     char id[64];             /* "chatcmpl-<uuid>" */
     int user;                /* the API key's index, -1 without keys (whose memories) */
@@ -113,5 +114,18 @@ bool psy_serve_dream_due(psy_serve *s, double now);
 /* One dream for the next user whose memories are open; cancelled at once by
  * a request. */
 void psy_serve_dream(psy_serve *s);
+
+/* serve_memtools.c: the model's recall_memory / store_memory inside the
+ * server ([server] memory_tools). */
+#define PSY_SERVE_MEMTOOL_STEPS 5
+/* Adds both tools to the elpis arguments' tools (created if need be) when
+ * memory_tools is on and the user has memory. 0 or -ENOMEM. */
+int psy_serve_memtools_offer(psy_serve *s, const psy_job *j, cJSON *args);
+/* Removes them again (the last round must answer); no tools left: plain generate. */
+void psy_serve_memtools_withdraw(psy_serve *s, cJSON *args);
+bool psy_serve_memtool_is(const char *name);
+/* Runs call (a memory tool, checked with psy_serve_memtool_is) on the job's
+ * user and appends the call and its result to args' messages. 0 or -ENOMEM. */
+int psy_serve_memtool_run(psy_serve *s, const psy_job *j, cJSON *args, const cJSON *call);
 
 #endif

@@ -169,6 +169,19 @@ static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
     return psy_child_up(&u->child) ? u->child.c : NULL;
 }
 
+int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err, size_t errlen)
+{
+    struct psy_serve_user *u = user_of(s, user);
+    mcp_client *c = u ? user_client(s, u) : NULL;
+    *res = NULL;
+    if (!c) {
+        cJSON_Delete(args);
+        snprintf(err, errlen, "memory is off or its mnemosyne is not running");
+        return -ENOTCONN;
+    }
+    return mcp_client_call(c, tool, args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, res, err, errlen);
+}
+
 cJSON *psy_serve_mem_search(psy_serve *s, int user, const char *query, int n)
 {
     struct psy_serve_user *u = user_of(s, user);

@@ -42,6 +42,11 @@ int psy_serve_mem_store_exchange(struct psy_serve *s, int user, const char *user
 /* search_memories on user's mnemosyne (started if need be): the results
  * array (caller frees; may be empty), or NULL when memory is off or down. */
 cJSON *psy_serve_mem_search(struct psy_serve *s, int user, const char *query, int n);
+/* Any tool of user's mnemosyne (started if need be): args consumed, *res
+ * the result (caller frees). 0, -ENOTCONN (memory off or down), or
+ * mcp_client_call's error with err set. */
+int psy_serve_mem_call(struct psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err,
+                       size_t errlen);
 /* store_memory with args (consumed) on user's mnemosyne. 0 or -errno (logged). */
 int psy_serve_mem_store(struct psy_serve *s, int user, cJSON *args);
 /* The next user after `after` (round robin; -1 or less: from the first)

@@ -200,6 +200,10 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
     if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
     else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    if (psy_serve_memtools_offer(s, j, a)) {
+        cJSON_Delete(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -263,9 +267,34 @@ static void finish_chat(psy_serve *s, psy_job *j, gen *g, const char *content, c
 
 /* The answer is out (the channel is closed first, so the client does not
  * wait for the store); then the exchange may become a memory. */
+/* The conversation's transcript for its summary when it ends: its messages
+ * (system ones left out, each cut at 500 bytes as the terminal UI's summary
+ * does) and the answer. */
+static void keep_transcript(psy_serve *s, psy_job *j, const char *answer)
+{
+    buf t = BUF_INIT;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, j->req.messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(role) || !cJSON_IsString(text) || !strcmp(role->valuestring, "system")) continue;
+        size_t len = strlen(text->valuestring);
+        buf_printf(&t, "%s: %.*s%s\n", role->valuestring, (int)(len > 500 ? 500 : len), text->valuestring,
+                   len > 500 ? "..." : "");
+    }
+    size_t len = strlen(answer);
+    buf_printf(&t, "assistant: %.*s%s\n", (int)(len > 500 ? 500 : len), answer, len > 500 ? "..." : "");
+    pthread_mutex_lock(&s->mu);
+    psy_convs_set_transcript(&s->convs, j->conv, j->user, buf_str(&t));
+    pthread_mutex_unlock(&s->mu);
+    buf_free(&t);
+}
+
 static void remember(psy_serve *s, psy_job *j, const char *answer, const cJSON *emotion)
 {
     psy_chan_close(j->ch);
+    if (s->cfg->memory && s->cfg->summary) keep_transcript(s, j, answer);
     const cJSON *last = cJSON_GetArrayItem(j->req.messages, cJSON_GetArraySize(j->req.messages) - 1);
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(last, "content");
@@ -298,6 +327,41 @@ static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
     log_warn("%s: generation failed: %s", j->id, *err ? err : strerror(rc < 0 ? -rc : EIO));
 }
 
+/* The generation: elpis's generate (streamed), or function_call when tools
+ * are offered. A call of the server's own memory tools is run here and the
+ * model asked again; after PSY_SERVE_MEMTOOL_STEPS rounds they are withdrawn
+ * so the next answer is text or a client's tool call. */
+static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen *g, cJSON **res, char *err,
+                      size_t errlen)
+{
+    for (int step = 0;; step++) {
+        if (step == PSY_SERVE_MEMTOOL_STEPS) psy_serve_memtools_withdraw(s, args);
+        bool tools = cJSON_GetObjectItemCaseSensitive(args, "tools") != NULL;
+        bool last = !tools || !s->scfg->memory_tools; /* no memory round can follow: hand args over */
+        cJSON *sent = last ? args : cJSON_Duplicate(args, true);
+        int rc = sent ? mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", sent,
+                                        s->cfg->generation_timeout_s * 1000, tools ? NULL : on_delta, g,
+                                        psy_chan_cancel_flag(j->ch), res, err, errlen)
+                      : -ENOMEM;
+        if (last) return rc;
+        const cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*res, "tool_calls"), 0);
+        const cJSON *name =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
+        if (rc || !cJSON_IsString(name) || !psy_serve_memtool_is(name->valuestring)) {
+            cJSON_Delete(args);
+            return rc;
+        }
+        rc = psy_serve_memtool_run(s, j, args, call);
+        if (rc) snprintf(err, errlen, "out of memory while running %s", name->valuestring);
+        cJSON_Delete(*res);
+        *res = NULL;
+        if (rc) {
+            cJSON_Delete(args);
+            return rc;
+        }
+    }
+}
+
 static void run_chat(psy_serve *s, psy_job *j)
 {
     cJSON *args = chat_args(s, j);
@@ -312,10 +376,7 @@ static void run_chat(psy_serve *s, psy_job *j)
     /* the channel's flag: set when the client leaves or a stop sequence is found.
      * With tools, elpis's function_call decides between a call and text; its
      * text is not streamed piece by piece (it may turn out to be a call). */
-    bool tools = j->req.tools != NULL;
-    int rc =
-        mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", args, s->cfg->generation_timeout_s * 1000,
-                        tools ? NULL : on_delta, &g, psy_chan_cancel_flag(j->ch), &res, err, sizeof err);
+    int rc = call_elpis(s, j, args, &g, &res, err, sizeof err);
     if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
         size_t safe;
@@ -376,6 +437,32 @@ static void run_emotion(psy_serve *s, psy_job *j)
     } else reply_error(j, 503, "the inference engine (elpis) is not answering; retry in a few seconds", NULL);
 }
 
+/* ---------------------------------------------------------- embeddings */
+
+/* POST /v1/embeddings: mnemosyne's embed tool on the user's own mnemosyne. */
+static void run_embed(psy_serve *s, psy_job *j)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j->args, "model");
+    bool b64 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->args, "base64"));
+    cJSON *args = cJSON_CreateObject(), *res = NULL;
+    cJSON_AddItemToObject(args, "input", cJSON_DetachItemFromObjectCaseSensitive(j->args, "input"));
+    char err[512] = "";
+    int rc = psy_serve_mem_call(s, j->user, "embed", args, &res, err, sizeof err);
+    cJSON *o = rc ? NULL : psy_oai_embeddings(res, cJSON_IsString(model) ? model->valuestring : "", b64);
+    cJSON_Delete(res);
+    if (o) {
+        reply_json(j, 200, o);
+    } else {
+        char msg[700];
+        snprintf(msg, sizeof msg,
+                 "embedding failed: %s; embeddings come from the memory server (mnemosyne), so "
+                 "[memory] enabled must be true",
+                 rc ? err : "mnemosyne's answer has no embeddings");
+        log_warn("%s", msg);
+        reply_error(j, 503, msg, "embeddings_unavailable");
+    }
+}
+
 /* ------------------------------------------------------------- the thread */
 
 static void on_child(void *ud, psy_child *ch, const char *event, const char *text, const char *detail,
@@ -432,6 +519,7 @@ static void run_job(psy_serve *s, psy_job *j)
         return;
     }
     if (j->kind == JOB_CHAT) run_chat(s, j);
+    else if (j->kind == JOB_EMBED) run_embed(s, j);
     else run_emotion(s, j);
 }
 
@@ -445,6 +533,63 @@ static void wait_for_work(psy_serve *s)
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+/* A conversation that ended (evicted, or SIGTERM): its summary goes into
+ * its user's memories, as the terminal UI stores one at exit. */
+static void summarise(psy_serve *s, const psy_conv_gone *g)
+{
+    if (!psy_child_up(&s->elpis)) {
+        log_warn("a conversation ended without its summary: elpis is not running");
+        return;
+    }
+    cJSON *args = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(args, "messages");
+    cJSON *sys = cJSON_CreateObject(), *usr = cJSON_CreateObject();
+    cJSON_AddStringToObject(sys, "role", "system");
+    cJSON_AddStringToObject(sys, "content", psy_prompt_summary_system());
+    cJSON_AddStringToObject(usr, "role", "user");
+    cJSON_AddStringToObject(usr, "content", g->transcript);
+    cJSON_AddItemToArray(msgs, sys);
+    cJSON_AddItemToArray(msgs, usr);
+    cJSON_AddNumberToObject(args, "max_tokens", s->cfg->summary_max_tokens);
+    cJSON_AddNumberToObject(args, "temperature", s->cfg->summary_temperature);
+    cJSON_AddBoolToObject(args, "background", 1); /* the conversations' KV prefix stays */
+    cJSON *res = NULL;
+    char err[512] = "";
+    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, NULL, NULL, NULL, &res,
+                             err, sizeof err);
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "content");
+    if (!rc && cJSON_IsString(text) && *text->valuestring) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "content", text->valuestring);
+        cJSON_AddStringToObject(m, "memory_type", "semantic");
+        cJSON_AddItemToObject(m, "tags",
+                              cJSON_CreateStringArray((const char *[]){"conversation_summary", "server"}, 2));
+        if (!psy_serve_mem_store(s, g->user, m)) {
+            psy_metrics_stored(&s->metrics);
+            log_info("stored the summary of an ended conversation (user %d)", g->user);
+        }
+    } else {
+        log_warn("a conversation's summary failed: %s", rc ? err : "the model returned nothing");
+    }
+    cJSON_Delete(res);
+}
+
+/* Summarises the conversations that left the table (all of them when
+ * stopping). Worker thread, without the mutex. */
+static void summarise_gone(psy_serve *s, bool all)
+{
+    psy_conv_gone *list;
+    size_t n;
+    pthread_mutex_lock(&s->mu);
+    if (all) psy_convs_evict_all(&s->convs);
+    psy_convs_take_gone(&s->convs, &list, &n);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        summarise(s, &list[i]);
+        free(list[i].transcript);
+    }
+    free(list);
 }
 
 static void *worker_main(void *arg)
@@ -491,7 +636,12 @@ static void *worker_main(void *arg)
             s->dreaming = false;
             s->last_dream = now_mono();
             pthread_mutex_unlock(&s->mu);
-        } else if (stop) break;
+        } else if (stop) {
+            summarise_gone(s, true);
+            break;
+        } else {
+            summarise_gone(s, false);
+        }
     }
     return NULL;
 }

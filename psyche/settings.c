@@ -13,12 +13,13 @@
 #include "buf.h"
 #include "fs.h"
 #include "paths.h"
+#include "serve.h"
 
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
 size_t psy_settings_table(psy_settings *s, const cfg_key **out)
 {
-    static cfg_key t[80];
+    static cfg_key t[80 + PSY_SERVE_SETTINGS_MAX];
     const cfg_key keys[] = {
         K("model", "path", CFG_STRING, &s->model_path, "", 0, 0,
           "GGUF chat model passed to elpis as --model; empty = elpis's own configuration (ELPIS_MODEL_PATH, configs/elpis.toml)"),
@@ -130,8 +131,11 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
     _Static_assert(sizeof keys / sizeof keys[0] <= sizeof t / sizeof t[0], "settings table too small");
     for (size_t i = 0; i < n; i++) t[i] = keys[i];
     s->quit_summary = true;
+    const cfg_key *server; /* [server]: psyche serve's section (serve.c), so one psyche.toml serves both */
+    size_t ns = psy_serve_settings(&server);
+    for (size_t i = 0; i < ns; i++) t[n + i] = server[i];
     *out = t;
-    return n;
+    return n + ns;
 }
 
 /* given (a configured folder) or the XDG folder of kind, created. */

@@ -17,3 +17,8 @@ if [ -x "$build/bin/elpis" ]; then
   echo "=== elpis_scale"
   scripts/build-llama-tools.sh >/dev/null && python3 bench/elpis_scale.py --build "$build"
 fi
+# psyche serve: HTTP SSE vs MCP, /health under load, llama-server (docs/server.md)
+if [ -x "$build/bin/psyche" ] && [ -f "$build/models/tiny-chat.gguf" ]; then
+  echo "=== serve_bench"
+  python3 bench/serve_bench.py "$build" ${SERVE_BENCH_MODEL:+--model "$SERVE_BENCH_MODEL"}
+fi

@@ -20,12 +20,6 @@ for p in elpis mnemosyne psyche; do
   # The defaults: run where no config file is found, with no overriding environment.
   (cd / && env -i PATH="$PATH" HOME=/home/user "$build/bin/$p" --print-config) > "$tmp/$p.toml"
 done
-# psyche serve's own [server] section, once psyche has that command (wip/server).
-serve=""
-if (cd / && env -i PATH="$PATH" HOME=/home/user "$build/bin/psyche" serve --print-config) > "$tmp/serve.toml" 2>/dev/null
-then
-  serve=1
-fi
 upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
 
 {
@@ -49,12 +43,6 @@ MD
     cat "$tmp/$p.toml"
     printf '```\n'
   done
-  if [ -n "$serve" ]; then
-    # shellcheck disable=SC2016 # the backquotes are Markdown
-    printf '\n## psyche serve (`[server]`, `PSYCHE_SERVER_<KEY>`; only `psyche serve` reads it)\n\n```toml\n'
-    cat "$tmp/serve.toml"
-    printf '```\n'
-  fi
 } > "$md"
 echo "wrote $md"
 [ -n "$man" ] || exit 0
@@ -94,12 +82,8 @@ came from, the key, and what was expected.
 In the environment and in flags, strings are written without quotes, booleans
 as true or false, and lists as comma\-separated values.
 ROFF
-  for p in psyche elpis mnemosyne ${serve:+serve}; do
-    if [ "$p" = serve ]; then
-      printf '.SH PSYCHE.TOML: PSYCHE SERVE\nRead only by\n.BR "psyche serve" .\n'
-    else
-      printf '.SH %s\n' "$(upper "$p.toml")"
-    fi
+  for p in psyche elpis mnemosyne; do
+    printf '.SH %s\n' "$(upper "$p.toml")"
     roff_escape < "$tmp/$p.toml" | awk '
       /^\[.*\]$/      { printf ".SS %s\n", $0; n = 0; next }
       /^# /           { c[n++] = substr($0, 3); next }

@@ -13,7 +13,8 @@ Script:
    "context_length": 4096,
    "log": "/path/requests.jsonl"}  # every tools/call appended here (optional)
 R: {"content": "text", "when": "substring of the last message" (optional),
-    "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk),
+    "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk; for
+    function_call, which does not stream, the seconds the whole call takes),
     "crash": true (die by SIGSEGV instead of answering),
     "prompt_tokens": N (usage.prompt_tokens to report instead of the estimate),
     "tool_calls": [...] (what function_call returns; generate ignores it)}
@@ -156,6 +157,11 @@ def call(req_id, name, a, meta):
     if name == "function_call":
         msgs = a.get("messages") or []
         r = pick("responses", (msgs[-1].get("content") or "") if msgs else "")
+        end = time.monotonic() + float(r.get("delay", 0))  # "delay": the whole call's time here
+        while time.monotonic() < end and req_id not in cancelled:
+            time.sleep(0.005)
+        if req_id in cancelled:
+            return None
         return {"tool_calls": r.get("tool_calls"), "content": r.get("content", ""), "emotional_state": state(),
                 "usage": {"prompt_tokens": 10, "cached_tokens": 0, "completion_tokens": 5}, "finish_reason": "stop"}
     if name == "update_emotion":

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("BUILD", "build")
 BIN = os.path.join(BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD), "bin", "mnemosyne")
 TOOLS = ["store_memory", "search_memories", "get_memory_stats", "consolidate_memories", "should_consolidate",
-         "get_memory_context", "delete_memory", "get_recent_memories", "restore_memory"]
+         "get_memory_context", "delete_memory", "get_recent_memories", "restore_memory", "embed"]
 SAN_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
 # Sanitizer builds are slower: scale the waits, and keep the crash test's rounds bounded in time.
 SLOW = 4.0 if "san" in BUILD or os.environ.get("SAN") else 1.0

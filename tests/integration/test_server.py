@@ -678,3 +678,135 @@ def test_load_8_clients_all_answered_or_429_rss_flat():
         assert h["queue_depth"] == 0, h
     finally:
         assert s.stop() == 0
+
+
+def test_one_psyche_toml_for_the_terminal_ui_and_the_server():
+    """[server] keys are psyche's too: the terminal UI (and -p, --repl) loads a shared
+    psyche.toml without "unknown section", and still names a mistyped [server] key."""
+    d = tempfile.mkdtemp(prefix="psyche-shared-toml-")
+    try:
+        conf = os.path.join(d, "psyche.toml")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": d}
+        with open(conf, "w") as f:
+            f.write('[server]\nport = 9123\nhost = "127.0.0.1"\n')
+        r = subprocess.run([PSYCHE, "--print-config", "--config", conf], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and "port = 9123" in r.stdout, r
+        with open(conf, "w") as f:
+            f.write("[server]\nprot = 9123\n")
+        r = subprocess.run([PSYCHE, "--print-config", "--config", conf], capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and "prot" in r.stderr and "[server]" in r.stderr, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _mem_call(cid, name, args):
+    return [{"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]
+
+
+def test_the_model_uses_its_memory_tools_inside_the_server():
+    s = Server(fake_script={"responses": [
+        {"tool_calls": _mem_call("call_s", "store_memory", {"content": "The user's cat is called Miso."})},
+        {"tool_calls": _mem_call("call_r", "recall_memory", {"query": "cat called Miso"})},
+        {"content": "Your cat is Miso."}]}, wait_ready=False, memory_enabled="true", server_memory_tools="true")
+    try:
+        s.wait_health()
+        st, r = s.chat(user("What is my cat called?"))
+        assert st == 200, r
+        ch = r["choices"][0]
+        assert ch["message"]["content"] == "Your cat is Miso." and ch["finish_reason"] == "stop", ch
+        assert "tool_calls" not in ch["message"], ch
+        calls = [q for q in s.requests_logged() if q["tool"] == "function_call"]
+        assert len(calls) == 3, calls
+        names = [t["function"]["name"] for t in calls[0]["arguments"]["tools"]]
+        assert names == ["recall_memory", "store_memory"], names
+        msgs = calls[2]["arguments"]["messages"]
+        assert '"name":"recall_memory"' in msgs[-2]["content"], msgs[-2]
+        assert msgs[-1]["content"].startswith("[Tool result for call call_r]") and "Miso" in msgs[-1]["content"], msgs
+        assert s.metric('psyche_memories_total{op="stored"}') >= 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_memory_tools_stop_after_five_rounds():
+    recall = {"tool_calls": _mem_call("call_x", "recall_memory", {"query": "anything"})}
+    s = Server(fake_script={"responses": [recall] * 5 + [{"content": "done"}]}, wait_ready=False,
+               memory_enabled="true", server_memory_tools="true")
+    try:
+        s.wait_health()
+        st, r = s.chat(user("hi"))
+        assert st == 200 and r["choices"][0]["message"]["content"] == "done", r
+        tools = [q["tool"] for q in s.requests_logged() if q["tool"] in ("function_call", "generate")]
+        # five rounds with the memory tools, then they are withdrawn: a plain (streamable) generate
+        assert tools == ["function_call"] * 5 + ["generate"], tools
+    finally:
+        assert s.stop() == 0
+
+
+def test_embeddings_float_and_base64():
+    import base64
+    import struct
+    s = Server(fake_script={}, wait_ready=False, memory_enabled="true")
+    try:
+        s.wait_health()
+        st, _, body = s.request("POST", "/v1/embeddings", {"model": "m", "input": ["a cat called Miso", "rain"]})
+        assert st == 200, body
+        r = json.loads(body)
+        assert r["object"] == "list" and r["model"] == "m" and len(r["data"]) == 2, r
+        vec = r["data"][0]["embedding"]
+        assert r["data"][1]["index"] == 1 and len(vec) >= 16 and any(v != 0 for v in vec), r["data"][0]
+        assert abs(sum(v * v for v in vec) - 1.0) < 1e-3  # L2-normalised, as the vector search uses them
+        assert r["usage"]["prompt_tokens"] > 0
+        st, _, body = s.request("POST", "/v1/embeddings",
+                                {"model": "m", "input": "a cat called Miso", "encoding_format": "base64"})
+        assert st == 200, body
+        raw = base64.b64decode(json.loads(body)["data"][0]["embedding"])
+        got = struct.unpack("<%df" % (len(raw) // 4), raw)
+        assert len(got) == len(vec) and all(abs(a - b) < 1e-6 for a, b in zip(got, vec))
+        for bad, param in (({"model": "m", "input": [1, 2]}, "input"), ({"model": "m"}, "input"),
+                           ({"input": "x"}, "model"), ({"model": "m", "input": "x", "encoding_format": "hex"},
+                                                        "encoding_format")):
+            st, _, body = s.request("POST", "/v1/embeddings", bad)
+            assert st == 400 and json.loads(body)["error"]["param"] == param, (bad, body)
+    finally:
+        assert s.stop() == 0
+    s = Server(fake_script={})  # memory off: said, with what to do
+    try:
+        st, _, body = s.request("POST", "/v1/embeddings", {"model": "m", "input": "x"})
+        assert st == 503 and "[memory] enabled" in json.loads(body)["error"]["message"], body
+    finally:
+        assert s.stop() == 0
+
+
+def _summaries(s, key):
+    db = os.path.join(s.dir, ".local", "share", "psyche", "serve-users", fnv64(key) + ".db")
+    out = subprocess.run([MNEMOSYNE, "--db", db, "search", "Miso summary", "--json"], capture_output=True,
+                         text=True, timeout=30, env=dict(os.environ, HOME=s.dir))
+    return [r for r in (json.loads(l) for l in out.stdout.splitlines() if l.strip())
+            if "conversation_summary" in r.get("tags", [])]
+
+
+def test_an_ended_conversation_is_summarised_into_its_users_memories():
+    """As the terminal UI stores a summary at exit: an evicted conversation's and, on SIGTERM,
+    every open one's, in the memories of the user it belongs to."""
+    script = {"default": "Noted.", "background": [
+        {"content": "Summary: the user's cat is called Miso (evicted)."},
+        {"content": "Summary: the user's cat Miso likes rain (at SIGTERM)."}]}
+    hdr = {"Authorization": "Bearer " + KEY}
+    s = Server(fake_script=script, keys=[KEY], wait_ready=False, memory_enabled="true",
+               server_conversation_idle_s=3, memory_importance_threshold=1)
+    try:
+        s.wait_health()
+        st, r = s.chat(user("My cat is called Miso."), headers=dict(hdr, **{"X-Psyche-Conversation": "a"}))
+        assert st == 200, r
+        _wait(lambda: "stored the summary of an ended conversation" in s.log(), timeout=30)
+        st, r = s.chat(user("She likes rain."), headers=dict(hdr, **{"X-Psyche-Conversation": "b"}))
+        assert st == 200, r
+        s.proc.send_signal(signal.SIGTERM)  # before conversation b is idle: SIGTERM stores its summary
+        assert s.proc.wait(timeout=60) == 0
+        got = sorted(r["content"] for r in _summaries(s, KEY))
+        assert got == ["Summary: the user's cat Miso likes rain (at SIGTERM).",
+                       "Summary: the user's cat is called Miso (evicted)."], got
+        bg = [q for q in s.requests_logged() if q["tool"] == "generate" and q["arguments"].get("background")]
+        assert "user: My cat is called Miso." in bg[0]["arguments"]["messages"][-1]["content"], bg[0]
+    finally:
+        assert s.stop() == 0

@@ -1,7 +1,8 @@
 // Interop: the official `openai` npm client against `psyche serve` (build/bin/psyche) on the tiny
 // model, over loopback: models.list, chat (plain and streamed), usage with cached tokens on the
 // second request of a conversation, the client's typed errors for 400 and 401, and a tools round
-// trip (plain and streamed) against a second server whose elpis is tests/integration/fake_elpis.py.
+// trip (plain and streamed) against a second server whose elpis is tests/integration/fake_elpis.py,
+// and embeddings (the client asks for base64 by default and decodes it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -164,4 +165,18 @@ test("openai: tools round trip, plain and streamed", async () => {
     { role: "tool", tool_call_id: "call_abc", content: "-3 C" }] });
   assert.equal(r3.choices[0].message.content, "It is -3 C in Oslo.");
   assert.equal(r3.choices[0].finish_reason, "stop");
+});
+
+test("openai: embeddings, base64 by default (the client decodes it) and float on request", async () => {
+  const c = client();
+  const r = await c.embeddings.create({ model: "psyche", input: ["a cat called Miso", "rain"] });
+  assert.equal(r.object, "list");
+  assert.equal(r.data.length, 2);
+  assert.equal(r.data[1].index, 1);
+  const v = r.data[0].embedding;
+  assert.ok(Array.isArray(v) && v.length >= 16 && v.some((x) => x !== 0), "a decoded vector");
+  const f = await c.embeddings.create({ model: "psyche", input: "a cat called Miso", encoding_format: "float" });
+  assert.equal(f.data[0].embedding.length, v.length);
+  f.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6, `component ${i}`));
+  assert.ok(r.usage.prompt_tokens > 0);
 });

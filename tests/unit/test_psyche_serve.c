@@ -198,6 +198,46 @@ static void test_conversations(void **state)
     psy_convs_free(&t);
 }
 
+/* An evicted conversation's transcript waits in the gone list for its
+ * summary (LRU, idle and all at once), cut to its last bytes at a character
+ * boundary; one without a transcript leaves nothing. */
+static void test_conversation_transcripts_outlive_eviction(void **state)
+{
+    (void)state;
+    psy_conv_table t;
+    assert_int_equal(psy_convs_init(&t, 2, 100), 0);
+    psy_convs_touch(&t, "a", 10);
+    psy_convs_touch(&t, "b", 20);
+    psy_convs_set_transcript(&t, "a", 3, "user: hi\nassistant: hello\n");
+    psy_convs_set_transcript(&t, "zz", 1, "not there: ignored");
+    psy_convs_touch(&t, "c", 30); /* full: a goes, with its transcript */
+    psy_conv_gone *g;
+    size_t n;
+    psy_convs_take_gone(&t, &g, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(g[0].user, 3);
+    assert_string_equal(g[0].transcript, "user: hi\nassistant: hello\n");
+    free(g[0].transcript);
+    free(g);
+    char big[PSY_CONV_TRANSCRIPT_MAX + 10];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    memcpy(big + 8, "\xc3\xa9", 2); /* an e-acute across the cut (at byte 9): not split */
+    psy_convs_set_transcript(&t, "b", 1, big);
+    psy_convs_evict_all(&t); /* b has a transcript, c none */
+    psy_convs_take_gone(&t, &g, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(g[0].transcript), PSY_CONV_TRANSCRIPT_MAX - 1);
+    assert_int_equal(g[0].transcript[0], 'x');
+    free(g[0].transcript);
+    free(g);
+    assert_int_equal(t.n, 0);
+    psy_convs_set_transcript(&t, "c", 1, "late"); /* nothing to attach to */
+    psy_convs_touch(&t, "d", 40);
+    psy_convs_set_transcript(&t, "d", 2, "kept until free");
+    psy_convs_free(&t); /* frees what is left (LeakSanitizer checks) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_chan_cancel_and_interrupt),
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_conversations),
+        cmocka_unit_test(test_conversation_transcripts_outlive_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

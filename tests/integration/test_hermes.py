@@ -1,0 +1,194 @@
+"""Hermes: `psyche --connect URL` (-p and --repl) against a local `psyche serve`
+on loopback (fake_elpis.py scripts the model), over real HTTP. The client's
+tools run in the CLIENT's workspace, a folder the server never sees; --repl
+is also driven through tmux for Ctrl+C (the stream is closed and the server
+counts the generation as cancelled); a full server is retried with backoff."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from test_server import KEY, PSYCHE, Server
+
+
+class Client:
+    """A workspace and HOME for psyche --connect, apart from the server's."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="psyche-hermes-test-")
+        self.ws = os.path.join(self.dir, "ws")
+        os.makedirs(self.ws)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "XDG_"))}
+        self.env["HOME"] = self.dir
+
+    def run(self, server_url, *args, stdin=None, timeout=60):
+        argv = [PSYCHE, "--connect", server_url, "--workspace", self.ws] + list(args)
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=self.env,
+                              cwd=self.dir)
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def url(s):
+    return "http://127.0.0.1:%d" % s.port
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def test_server_down_is_one_clear_line_and_exit_69():
+    c = Client()
+    try:
+        r = c.run("http://127.0.0.1:%d" % free_port(), "-p", "hi")
+        assert r.returncode == 69, r
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot reach the server" in lines[0] and "psyche serve" in lines[0], r.stderr
+        r = c.run("ftp://x", "-p", "hi")
+        assert r.returncode == 2 and "http://" in r.stderr, r
+    finally:
+        c.close()
+
+
+def test_print_mode_streams_the_answer():
+    s = Server(fake_script={"responses": [{"content": "Hello from the server.", "chunk": 4}]})
+    c = Client()
+    try:
+        r = c.run(url(s), "-p", "hi there")
+        assert r.returncode == 0, r
+        assert r.stdout == "Hello from the server.\n", r
+        calls = [q for q in s.requests_logged() if q["tool"] in ("generate", "function_call")]
+        # the client's tools are offered to the model
+        names = [t["function"]["name"] for t in calls[0]["arguments"]["tools"]]
+        assert "create_file" in names and "execute_bash" in names, names
+    finally:
+        c.close()
+        assert s.stop() == 0
+
+
+def test_tool_round_trip_creates_the_file_in_the_clients_workspace():
+    call = [{"id": "call_h1", "type": "function",
+             "function": {"name": "create_file",
+                          "arguments": "{\"file_path\":\"notes/hello.txt\",\"content\":\"made by hermes\"}"}}]
+    s = Server(fake_script={"responses": [{"tool_calls": call, "content": ""},
+                                          {"content": "I wrote notes/hello.txt."}]})
+    c = Client()
+    try:
+        r = c.run(url(s), "-p", "write a note")
+        assert r.returncode == 0, r
+        assert r.stdout.strip() == "I wrote notes/hello.txt.", r
+        assert "[tool] create_file" in r.stderr, r.stderr
+        with open(os.path.join(c.ws, "notes", "hello.txt")) as f:
+            assert f.read() == "made by hermes"
+        assert not os.path.exists(os.path.join(s.dir, "notes")), "the tool ran on the server"
+        calls = [q for q in s.requests_logged() if q["tool"] == "function_call"]
+        assert len(calls) == 2, calls
+        last = calls[1]["arguments"]["messages"][-1]["content"]
+        assert "call_h1" in last and "\"success\":true" in last, last
+    finally:
+        c.close()
+        assert s.stop() == 0
+
+
+def test_repl_keeps_one_conversation_and_an_api_key():
+    s = Server(fake_script={"responses": [{"content": "First answer."}, {"content": "Second answer."}]},
+               keys=[KEY])
+    c = Client()
+    try:
+        kf = os.path.join(c.dir, "key")
+        with open(kf, "w") as f:
+            f.write("# mine\n%s\n" % KEY)
+        r = c.run(url(s), "--repl", stdin="hello\n")
+        assert r.returncode == 1 and "API key" in r.stderr, r  # 401 without the key, said in one line
+        r = c.run(url(s), "--repl", "--api-key-file", kf, stdin="one\ntwo\n/quit\n")
+        assert r.returncode == 0, r
+        assert r.stdout == "First answer.\nSecond answer.\n", r
+        h = s.wait_health()
+        assert h["conversations"] == 1, h
+        msgs = [q for q in s.requests_logged() if q["tool"] == "function_call"][-1]["arguments"]["messages"]
+        texts = [m["content"] for m in msgs]
+        assert any("First answer." in t for t in texts) and texts[-1].endswith("two"), texts
+    finally:
+        c.close()
+        assert s.stop() == 0
+
+
+def test_ctrl_c_under_tmux_cancels_the_remote_generation():
+    s = Server(fake_script={"responses": [{"content": "never shown", "delay": 120},
+                                          {"content": "after the cancel"}]})
+    c = Client()
+    sock = "hermes-%d" % os.getpid()
+    tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+    try:
+        script = os.path.join(c.dir, "run.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\ncd %s\nexec env -i HOME=%s PATH=/usr/bin:/bin %s --connect %s --workspace %s --repl "
+                    "2>%s/err\n" % (c.dir, c.dir, PSYCHE, url(s), c.ws, c.dir))
+        os.chmod(script, 0o755)
+        subprocess.run(tmux + ["new-session", "-d", "-s", "h", "-x", "100", "-y", "30", script], check=True)
+        subprocess.run(tmux + ["send-keys", "-t", "h", "-l", "go"], check=True)
+        subprocess.run(tmux + ["send-keys", "-t", "h", "Enter"], check=True)
+        # with tools offered the server's text is not streamed piece by piece: wait until the model works
+        wait_for(lambda: any(q["tool"] == "function_call" for q in s.requests_logged()), "the request")
+        subprocess.run(tmux + ["send-keys", "-t", "h", "C-c"], check=True)
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 1, "cancelled on the server")
+        wait_for(lambda: "[cancelled]" in read(os.path.join(c.dir, "err")),
+                 lambda: "[cancelled] on the client: %r %r" % (read(os.path.join(c.dir, "err")), pane(tmux)))
+        # the client is still there and answers the next line
+        subprocess.run(tmux + ["send-keys", "-t", "h", "-l", "again"], check=True)
+        subprocess.run(tmux + ["send-keys", "-t", "h", "Enter"], check=True)
+        wait_for(lambda: "after the cancel" in pane(tmux), "the next answer")
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        c.close()
+        assert s.stop() == 0
+
+
+def pane(tmux):
+    return subprocess.run(tmux + ["capture-pane", "-p", "-t", "h"], capture_output=True, text=True).stdout
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_for(pred, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
+
+
+def test_a_full_server_is_retried_with_backoff():
+    """429 (queue full) before anything was shown: Hermes says so, waits and tries again."""
+    import json
+    import threading
+    from test_server import user
+    s = Server(fake_script={"responses": [{"content": "slow " * 30, "chunk": 5, "delay": 0.1, "when": "first"}],
+                            "default": "Answered after the wait."}, server_queue_max=1)
+    c = Client()
+    try:
+        threads = [threading.Thread(target=s.chat, args=(user(t),)) for t in ("first", "second")]
+        threads[0].start()
+        wait_for(lambda: json.loads(s.request("GET", "/health")[2])["busy"], "the first request")
+        threads[1].start()
+        wait_for(lambda: json.loads(s.request("GET", "/health")[2])["queue_depth"] == 1, "the queued one")
+        r = c.run(url(s), "-p", "from hermes", timeout=120)
+        assert r.returncode == 0 and r.stdout == "Answered after the wait.\n", r
+        assert "retrying in" in r.stderr and "HTTP 429" in r.stderr, r.stderr
+        for t in threads:
+            t.join()
+    finally:
+        c.close()
+        assert s.stop() == 0
