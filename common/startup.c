@@ -18,7 +18,6 @@
 #include "buf.h"
 #include "defaults.h"
 #include "paths.h"
-#include "version.h"
 
 #define ERR_LEN 1024
 
