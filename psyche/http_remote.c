@@ -139,7 +139,7 @@ static void on_event(stream *s, const char *data)
     if (text && *text) {
         buf_puts(&s->content, text);
         fputs(text, stdout);
-        fflush(stdout);
+        (void)fflush(stdout); /* the reply is kept in content whatever the terminal took */
         s->shown = true;
     }
     cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
@@ -278,8 +278,8 @@ static int post_once(remote *r, stream *s)
     if (g_cancel) rc = -ECANCELED;
     else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT || s->status == 429 || s->status == 503)
         rc = -EAGAIN;
-    else if (cc != CURLE_OK || s->status != 200) rc = -EPROTO;
-    else if (s->err[0] || !s->done) rc = -EPROTO; /* an error event, or the stream was cut */
+    else if (cc != CURLE_OK || s->status != 200 || s->err[0] || !s->done)
+        rc = -EPROTO; /* a transfer or HTTP failure, an error event, or a stream that was cut */
     if (rc && rc != -ECANCELED && !s->err[0]) describe_failure(s, cc);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
@@ -560,6 +560,7 @@ int psy_remote_main(int argc, char **argv)
     int status = 0;
     char err[1200];
     log_set_level(LOG_WARN); /* the tools' notices (sandbox details) would interleave with the answer */
+    // NOLINTNEXTLINE(bugprone-branch-clone): two causes of one status, each reported where it happened
     if (o.key_file && load_key(&r, o.key_file)) {
         status = EXIT_USAGE;
     } else if (check_health(&r, err, sizeof err)) {
