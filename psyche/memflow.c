@@ -101,6 +101,8 @@ int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
     return 0;
 }
 
+static bool any_low_trust(const cJSON *results);
+
 int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results)
 {
     *results = NULL;
@@ -127,6 +129,7 @@ int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results)
         cJSON_Delete(r);
         r = cJSON_CreateArray();
     }
+    if (any_low_trust(r)) psy_mem_turn_untrusted(m); /* they reach the model: provenance */
     *results = r;
     return r ? 0 : -ENOMEM;
 }
@@ -287,7 +290,8 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
     buf_append(&s, buf_str(&c), utf8_truncate_chars(buf_str(&c), c.len, EXCHANGE_SUMMARY_CHARS));
     static const char *const tags[] = {"auto-stored", "important", NULL};
     psy_mem_where where;
-    int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", "assistant", tags), &where);
+    const char *source = psy_mem_source(m, "assistant");
+    int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", source, tags), &where);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "importance", score);
     cJSON_AddStringToObject(d, "breakdown", why);
@@ -298,6 +302,42 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
              d);
     buf_free(&c);
     buf_free(&s);
+}
+
+/* ------------------------------------------------------------ provenance */
+
+bool psy_mem_user_asks_to_remember(const char *text)
+{
+    static const char *const asks[] = {"remember", "don't forget", "do not forget", "note that", "keep in mind",
+                                       "store this", "save this", "memorize", "memorise"};
+    if (!text) return false;
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (strcasestr(text, asks[i])) return true;
+    return false;
+}
+
+void psy_mem_turn_begin(psy_memflow *m, const char *user_text)
+{
+    m->turn_untrusted = false;
+    m->user_asked = psy_mem_user_asks_to_remember(user_text);
+}
+
+void psy_mem_turn_untrusted(psy_memflow *m)
+{
+    m->turn_untrusted = true;
+}
+
+const char *psy_mem_source(const psy_memflow *m, const char *own)
+{
+    return m->turn_untrusted && !m->user_asked ? "tool" : own;
+}
+
+/* Whether any of the search results is low-trust. */
+static bool any_low_trust(const cJSON *results)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) if (psy_prompt_memory_low_trust(r)) return true;
+    return false;
 }
 
 /* ------------------------------------------------------------ the tools */
@@ -417,7 +457,8 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
     cJSON *tag_store = cJSON_CreateArray(); /* owns tags made from a string or numbers */
     size_t nt = tags_of(tags, tagv, tag_store);
     const char *summary = cJSON_IsString(s) ? s->valuestring : NULL;
-    cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, "assistant", tagv);
+    const char *source = psy_mem_source(m, "assistant");
+    cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, source, tagv);
     if (!psy_child_up(&m->l->mnemo)) {
         int rc = psy_mem_store(m, margs, NULL);
         cJSON_Delete(tag_store);
@@ -425,6 +466,7 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
         cJSON *r = cJSON_CreateObject();
         cJSON_AddBoolToObject(r, "success", 1);
         cJSON_AddBoolToObject(r, "saved_to_fallback", 1);
+        cJSON_AddStringToObject(r, "source", source);
         cJSON_AddStringToObject(r, "note", "mnemosyne is down; the memory was saved and will be imported when it is back");
         return r;
     }
@@ -442,6 +484,9 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
     cJSON_AddStringToObject(r, "memory_id", cJSON_IsString(id) ? id->valuestring : "");
     if (summary) cJSON_AddStringToObject(r, "summary", summary);
     cJSON_AddStringToObject(r, "memory_type", type);
+    cJSON_AddStringToObject(r, "source", source);
+    const cJSON *trust = cJSON_GetObjectItemCaseSensitive(res, "trust");
+    if (cJSON_IsString(trust)) cJSON_AddStringToObject(r, "trust", trust->valuestring);
     cJSON *tout = cJSON_AddArrayToObject(r, "tags");
     for (size_t i = 0; i < nt; i++) cJSON_AddItemToArray(tout, cJSON_CreateString(tagv[i]));
     if (note) cJSON_AddStringToObject(r, "note", note);
