@@ -65,7 +65,7 @@ static void compact(psy_env *e, psy_conv *c)
         cJSON_AddNumberToObject(d, "staged", (double)ctx->n_staged);
         cJSON_AddNumberToObject(d, "tokens", (double)ctx->total_tokens);
         buf b = BUF_INIT;
-        buf_printf(&b, "compacted the conversation: %d older messages moved toward memory", n);
+        buf_printf(&b, "compacted the conversation: %d older message%s moved toward memory", n, n == 1 ? "" : "s");
         psy_emit(e->bus, PSY_EV_MEMORY, b.data, d);
         buf_free(&b);
     }

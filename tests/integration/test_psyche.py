@@ -435,6 +435,9 @@ def test_compacted_messages_are_stored_through_the_filter():
             p.answer(20)
         comp = [e for e in p.events if e["event"] == "memory" and e.get("text", "").startswith("compacted")]
         assert comp, [e.get("text") for e in p.events if e["event"] == "memory"]
+        for e in comp:  # "1 older message", "2 older messages"
+            n = e["data"]["dropped"]
+            assert ("%d older message%s moved" % (n, "" if n == 1 else "s")) in e["text"], e
         stored = [e for e in p.events if e["event"] == "memory" and "from earlier" in e.get("text", "")]
         assert stored and stored[0]["data"]["stored"] >= 1, [e.get("text") for e in p.events if e["event"] == "memory"]
         st = p.status()
