@@ -73,25 +73,26 @@ cJSON *psy_mem_args(psy_memflow *m, const char *content, const char *summary, co
     return args;
 }
 
-int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
+/* psy_mem_store with mnemosyne's answer (*res, caller frees; NULL when the
+ * memory went to the fallback file). */
+static int store_res(psy_memflow *m, cJSON *args, psy_mem_where *where, cJSON **res)
 {
+    *res = NULL;
     if (where) *where = PSY_MEM_STORED;
     if (m->cfg->memory && psy_child_up(&m->l->mnemo)) {
-        cJSON *res = NULL;
         char err[512];
-        int rc = psy_mnemo(m->l, "store_memory", cJSON_Duplicate(args, 1), &res, err, sizeof err);
-        cJSON_Delete(res);
+        int rc = psy_mnemo(m->l, "store_memory", cJSON_Duplicate(args, 1), res, err, sizeof err);
         if (rc == 0) {
             cJSON_Delete(args);
             return 0;
         }
-        if (rc == MCP_CLIENT_TOOL_ERROR || rc == -EPROTO) {
-            /* mnemosyne refused it (bad input): the file would not help */
-            log_error("store_memory refused: %s", err);
-            cJSON_Delete(args);
-            return -EINVAL;
-        }
-        log_warn("store_memory failed (%s); using the fallback file", err);
+        cJSON_Delete(*res);
+        *res = NULL;
+        /* refused (bad input) or failed (crash, timeout): never lost; a refused
+         * one stays in the file, reported at every import, for a person to fix */
+        if (rc == MCP_CLIENT_TOOL_ERROR || rc == -EPROTO)
+            log_error("store_memory refused (%s); kept in the fallback file %s", err, m->fallback_path);
+        else log_warn("store_memory failed (%s); using the fallback file", err);
     }
     int rc = psy_fallback_append(m->fallback_path, args);
     cJSON_Delete(args);
@@ -99,6 +100,14 @@ int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
     m->fallback_pending++;
     if (where) *where = PSY_MEM_FALLBACK;
     return 0;
+}
+
+int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
+{
+    cJSON *res;
+    int rc = store_res(m, args, where, &res);
+    cJSON_Delete(res);
+    return rc;
 }
 
 static bool any_low_trust(const cJSON *results);
@@ -154,7 +163,7 @@ int psy_mem_flush(void *ud, const psy_msg *msgs, size_t n)
         buf_free(&s);
         if (rc == 0 && where == PSY_MEM_STORED) stored++;
         else if (rc == 0) fallback++;
-        else if (rc != -EINVAL) return rc; /* the fallback file failed too: keep them staged */
+        else return rc; /* the fallback file failed too: keep them staged */
     }
     if (stored || fallback) {
         cJSON *d = cJSON_CreateObject();
@@ -459,24 +468,21 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
     const char *summary = cJSON_IsString(s) ? s->valuestring : NULL;
     const char *source = psy_mem_source(m, "assistant");
     cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, source, tagv);
-    if (!psy_child_up(&m->l->mnemo)) {
-        int rc = psy_mem_store(m, margs, NULL);
+    cJSON *res = NULL;
+    psy_mem_where where;
+    if (store_res(m, margs, &where, &res) < 0) {
         cJSON_Delete(tag_store);
-        if (rc < 0) return tool_error("memory is unavailable and the fallback file failed%s", NULL);
+        return tool_error("memory is unavailable and the fallback file failed%s", NULL);
+    }
+    if (where == PSY_MEM_FALLBACK) {
+        cJSON_Delete(tag_store);
         cJSON *r = cJSON_CreateObject();
         cJSON_AddBoolToObject(r, "success", 1);
         cJSON_AddBoolToObject(r, "saved_to_fallback", 1);
         cJSON_AddStringToObject(r, "source", source);
-        cJSON_AddStringToObject(r, "note", "mnemosyne is down; the memory was saved and will be imported when it is back");
+        cJSON_AddStringToObject(r, "note", "memory could not take it now; the memory was saved and will be imported "
+                                           "later");
         return r;
-    }
-    cJSON *res = NULL;
-    char err[512];
-    int rc = psy_mnemo(m->l, "store_memory", margs, &res, err, sizeof err);
-    if (rc) {
-        cJSON_Delete(res);
-        cJSON_Delete(tag_store);
-        return tool_error("store_memory failed: %s", err);
     }
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "success", 1);

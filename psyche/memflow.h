@@ -44,9 +44,9 @@ void psy_memflow_free(psy_memflow *m);
 cJSON *psy_mem_args(psy_memflow *m, const char *content, const char *summary, const char *type, const char *source,
                     const char *const *tags);
 /* Stores one memory (args owned) in mnemosyne, or the fallback file when it
- * is down or failed. Returns 0 with *where set (may be NULL); -EINVAL when
- * mnemosyne refused it (bad input: the file would not help); another -errno
- * when even the fallback file failed (logged). */
+ * is down, failed or refused it (nothing is lost: a refused one stays in the
+ * file and is reported at each import). Returns 0 with *where set (may be
+ * NULL), or -errno when even the fallback file failed (logged). */
 int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where);
 /* search_memories with the current emotion: 0 with *results (an array,
  * caller frees), -ENOTCONN when mnemosyne is down, another -errno (logged).

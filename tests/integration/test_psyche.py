@@ -869,3 +869,31 @@ def test_a_memory_stored_after_reading_a_file_is_low_trust_tool_provenance():
     finally:
         p.kill()
         env.cleanup()
+
+
+def test_a_memory_mnemosyne_refuses_goes_to_the_fallback_file():
+    """Issue 9 item 2: a store mnemosyne refuses (here: over its content limit)
+    is kept in the fallback file, never dropped."""
+    content = "The refused-store-marker fact: " + "é" * 60  # over 64 bytes
+    script = {"responses": [
+        {"content": tool_call("store_memory", content=content), "when": "Remember"},
+        {"content": "Kept.", "when": "[Tool result for store_memory]"},
+    ], "background_default": "Summary: refused."}
+    env = Env(script, shutdown_summary="false", memory_auto_store="false")
+    env.env["MNEMOSYNE_STORAGE_MAX_CONTENT_BYTES"] = "64"
+    fallback = os.path.join(env.state, "fallback-memories.jsonl")
+    p = Psyche(env)
+    try:
+        p.wait_for(lambda e: e["event"] == "child" and e["data"]["child"] == "mnemosyne"
+                   and e["data"]["event"] == "started", 30, "mnemosyne")
+        p.send("Remember the refused-store-marker fact")
+        assert p.answer(30)["text"].endswith("Kept."), p.events[-5:]
+        end = [e for e in p.events if e["event"] == "tool_end"][-1]
+        assert end["data"]["result"].get("saved_to_fallback"), end
+        assert p.quit() == 0
+        with open(fallback) as f:
+            lines = [json.loads(l) for l in f]
+        assert any(l["content"] == content for l in lines), lines
+    finally:
+        p.kill()
+        env.cleanup()
