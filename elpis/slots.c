@@ -151,10 +151,17 @@ static int prepare(engine *e, gen_job *job, llama_token **toks, int *n)
     }
     job->prompt_tokens = *n;
     if (*n >= e->info.n_ctx) {
-        snprintf(job->error, sizeof job->error,
-                 "context overflow: the prompt is %d tokens and the context holds %d (leave room for the answer: "
-                 "shorten the conversation or raise [model] ctx)",
-                 *n, e->info.n_ctx);
+        if (e->info.n_ctx < e->info.n_ctx_train) /* advice the user can follow: ctx can still grow */
+            snprintf(job->error, sizeof job->error,
+                     "context overflow: the prompt is %d tokens and the context holds %d (leave room for the answer: "
+                     "shorten the conversation, or raise [model] ctx, up to %d for this model)",
+                     *n, e->info.n_ctx, e->info.n_ctx_train);
+        else
+            snprintf(job->error, sizeof job->error,
+                     "context overflow: the prompt is %d tokens and the context holds %d, this model's maximum "
+                     "(send less text at once or start a fresh conversation with /clear; for more room use a "
+                     "model with a larger context)",
+                     *n, e->info.n_ctx);
         goto fail;
     }
     return 0;

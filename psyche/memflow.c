@@ -73,25 +73,26 @@ cJSON *psy_mem_args(psy_memflow *m, const char *content, const char *summary, co
     return args;
 }
 
-int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
+/* psy_mem_store with mnemosyne's answer (*res, caller frees; NULL when the
+ * memory went to the fallback file). */
+static int store_res(psy_memflow *m, cJSON *args, psy_mem_where *where, cJSON **res)
 {
+    *res = NULL;
     if (where) *where = PSY_MEM_STORED;
     if (m->cfg->memory && psy_child_up(&m->l->mnemo)) {
-        cJSON *res = NULL;
         char err[512];
-        int rc = psy_mnemo(m->l, "store_memory", cJSON_Duplicate(args, 1), &res, err, sizeof err);
-        cJSON_Delete(res);
+        int rc = psy_mnemo(m->l, "store_memory", cJSON_Duplicate(args, 1), res, err, sizeof err);
         if (rc == 0) {
             cJSON_Delete(args);
             return 0;
         }
-        if (rc == MCP_CLIENT_TOOL_ERROR || rc == -EPROTO) {
-            /* mnemosyne refused it (bad input): the file would not help */
-            log_error("store_memory refused: %s", err);
-            cJSON_Delete(args);
-            return -EINVAL;
-        }
-        log_warn("store_memory failed (%s); using the fallback file", err);
+        cJSON_Delete(*res);
+        *res = NULL;
+        /* refused (bad input) or failed (crash, timeout): never lost; a refused
+         * one stays in the file, reported at every import, for a person to fix */
+        if (rc == MCP_CLIENT_TOOL_ERROR || rc == -EPROTO)
+            log_error("store_memory refused (%s); kept in the fallback file %s", err, m->fallback_path);
+        else log_warn("store_memory failed (%s); using the fallback file", err);
     }
     int rc = psy_fallback_append(m->fallback_path, args);
     cJSON_Delete(args);
@@ -100,6 +101,16 @@ int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
     if (where) *where = PSY_MEM_FALLBACK;
     return 0;
 }
+
+int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where)
+{
+    cJSON *res;
+    int rc = store_res(m, args, where, &res);
+    cJSON_Delete(res);
+    return rc;
+}
+
+static bool any_low_trust(const cJSON *results);
 
 int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results)
 {
@@ -127,6 +138,7 @@ int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results)
         cJSON_Delete(r);
         r = cJSON_CreateArray();
     }
+    if (any_low_trust(r)) psy_mem_turn_untrusted(m); /* they reach the model: provenance */
     *results = r;
     return r ? 0 : -ENOMEM;
 }
@@ -151,7 +163,7 @@ int psy_mem_flush(void *ud, const psy_msg *msgs, size_t n)
         buf_free(&s);
         if (rc == 0 && where == PSY_MEM_STORED) stored++;
         else if (rc == 0) fallback++;
-        else if (rc != -EINVAL) return rc; /* the fallback file failed too: keep them staged */
+        else return rc; /* the fallback file failed too: keep them staged */
     }
     if (stored || fallback) {
         cJSON *d = cJSON_CreateObject();
@@ -287,7 +299,8 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
     buf_append(&s, buf_str(&c), utf8_truncate_chars(buf_str(&c), c.len, EXCHANGE_SUMMARY_CHARS));
     static const char *const tags[] = {"auto-stored", "important", NULL};
     psy_mem_where where;
-    int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", "assistant", tags), &where);
+    const char *source = psy_mem_source(m, "assistant");
+    int rc = psy_mem_store(m, psy_mem_args(m, buf_str(&c), buf_str(&s), "episodic", source, tags), &where);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "importance", score);
     cJSON_AddStringToObject(d, "breakdown", why);
@@ -298,6 +311,42 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
              d);
     buf_free(&c);
     buf_free(&s);
+}
+
+/* ------------------------------------------------------------ provenance */
+
+bool psy_mem_user_asks_to_remember(const char *text)
+{
+    static const char *const asks[] = {"remember", "don't forget", "do not forget", "note that", "keep in mind",
+                                       "store this", "save this", "memorize", "memorise"};
+    if (!text) return false;
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (strcasestr(text, asks[i])) return true;
+    return false;
+}
+
+void psy_mem_turn_begin(psy_memflow *m, const char *user_text)
+{
+    m->turn_untrusted = false;
+    m->user_asked = psy_mem_user_asks_to_remember(user_text);
+}
+
+void psy_mem_turn_untrusted(psy_memflow *m)
+{
+    m->turn_untrusted = true;
+}
+
+const char *psy_mem_source(const psy_memflow *m, const char *own)
+{
+    return m->turn_untrusted && !m->user_asked ? "tool" : own;
+}
+
+/* Whether any of the search results is low-trust. */
+static bool any_low_trust(const cJSON *results)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) if (psy_prompt_memory_low_trust(r)) return true;
+    return false;
 }
 
 /* ------------------------------------------------------------ the tools */
@@ -417,24 +466,23 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
     cJSON *tag_store = cJSON_CreateArray(); /* owns tags made from a string or numbers */
     size_t nt = tags_of(tags, tagv, tag_store);
     const char *summary = cJSON_IsString(s) ? s->valuestring : NULL;
-    cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, "assistant", tagv);
-    if (!psy_child_up(&m->l->mnemo)) {
-        int rc = psy_mem_store(m, margs, NULL);
+    const char *source = psy_mem_source(m, "assistant");
+    cJSON *margs = psy_mem_args(m, c->valuestring, summary, type, source, tagv);
+    cJSON *res = NULL;
+    psy_mem_where where;
+    if (store_res(m, margs, &where, &res) < 0) {
         cJSON_Delete(tag_store);
-        if (rc < 0) return tool_error("memory is unavailable and the fallback file failed%s", NULL);
+        return tool_error("memory is unavailable and the fallback file failed%s", NULL);
+    }
+    if (where == PSY_MEM_FALLBACK) {
+        cJSON_Delete(tag_store);
         cJSON *r = cJSON_CreateObject();
         cJSON_AddBoolToObject(r, "success", 1);
         cJSON_AddBoolToObject(r, "saved_to_fallback", 1);
-        cJSON_AddStringToObject(r, "note", "mnemosyne is down; the memory was saved and will be imported when it is back");
+        cJSON_AddStringToObject(r, "source", source);
+        cJSON_AddStringToObject(r, "note", "memory could not take it now; the memory was saved and will be imported "
+                                           "later");
         return r;
-    }
-    cJSON *res = NULL;
-    char err[512];
-    int rc = psy_mnemo(m->l, "store_memory", margs, &res, err, sizeof err);
-    if (rc) {
-        cJSON_Delete(res);
-        cJSON_Delete(tag_store);
-        return tool_error("store_memory failed: %s", err);
     }
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "success", 1);
@@ -442,6 +490,9 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
     cJSON_AddStringToObject(r, "memory_id", cJSON_IsString(id) ? id->valuestring : "");
     if (summary) cJSON_AddStringToObject(r, "summary", summary);
     cJSON_AddStringToObject(r, "memory_type", type);
+    cJSON_AddStringToObject(r, "source", source);
+    const cJSON *trust = cJSON_GetObjectItemCaseSensitive(res, "trust");
+    if (cJSON_IsString(trust)) cJSON_AddStringToObject(r, "trust", trust->valuestring);
     cJSON *tout = cJSON_AddArrayToObject(r, "tags");
     for (size_t i = 0; i < nt; i++) cJSON_AddItemToArray(tout, cJSON_CreateString(tagv[i]));
     if (note) cJSON_AddStringToObject(r, "note", note);

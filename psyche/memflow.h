@@ -28,6 +28,8 @@ typedef struct psy_memflow {
     const psy_settings *cfg; /* not owned */
     char *fallback_path;     /* owned */
     int fallback_pending;    /* lines in the fallback file (counted at start and import) */
+    bool turn_untrusted;     /* this turn's context holds tool output or low-trust memories */
+    bool user_asked;         /* this turn's user message asked to remember something */
 } psy_memflow;
 
 /* Where psy_mem_store put a memory. */
@@ -42,12 +44,13 @@ void psy_memflow_free(psy_memflow *m);
 cJSON *psy_mem_args(psy_memflow *m, const char *content, const char *summary, const char *type, const char *source,
                     const char *const *tags);
 /* Stores one memory (args owned) in mnemosyne, or the fallback file when it
- * is down or failed. Returns 0 with *where set (may be NULL); -EINVAL when
- * mnemosyne refused it (bad input: the file would not help); another -errno
- * when even the fallback file failed (logged). */
+ * is down, failed or refused it (nothing is lost: a refused one stays in the
+ * file and is reported at each import). Returns 0 with *where set (may be
+ * NULL), or -errno when even the fallback file failed (logged). */
 int psy_mem_store(psy_memflow *m, cJSON *args, psy_mem_where *where);
 /* search_memories with the current emotion: 0 with *results (an array,
- * caller frees), -ENOTCONN when mnemosyne is down, another -errno (logged). */
+ * caller frees), -ENOTCONN when mnemosyne is down, another -errno (logged).
+ * Low-trust results mark the turn untrusted (psy_mem_turn_untrusted). */
 int psy_mem_search(psy_memflow *m, const char *query, int n, cJSON **results);
 /* Imports the fallback file (when mnemosyne is up) and reports it. */
 void psy_mem_import_fallback(psy_memflow *m);
@@ -73,6 +76,19 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
 /* The recall_memory and store_memory tools; return the {success, ...}
  * result (caller frees). */
 cJSON *psy_mem_tool(psy_memflow *m, const char *name, const cJSON *args);
+
+/* Provenance (issue 8 item 5). A user turn begins: user_text (NULL for an
+ * activity with no user message) says whether the user asked to remember. */
+void psy_mem_turn_begin(psy_memflow *m, const char *user_text);
+/* The turn's context now holds tool output or low-trust memories. */
+void psy_mem_turn_untrusted(psy_memflow *m);
+/* The source a memory made by the model in this turn gets: "tool" (low
+ * trust) when the context held untrusted text and the user did not ask to
+ * remember, else own. */
+const char *psy_mem_source(const psy_memflow *m, const char *own);
+/* Whether text asks to remember something ("remember", "don't forget",
+ * "note that", "keep in mind", "store/save this", case-insensitive). */
+bool psy_mem_user_asks_to_remember(const char *text);
 
 /* Appends s cut to max_chars characters (never a split UTF-8 character),
  * with "..." when it was cut. */

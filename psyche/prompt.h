@@ -30,10 +30,21 @@ char *psy_prompt_tool_reference(const cJSON *tools);
  * (may be NULL). Returns malloc'd text, or NULL when there is nothing to say. */
 char *psy_prompt_volatile(const cJSON *memories, const cJSON *emotion);
 
-/* One recalled memory as "<i>. [<type>] <text>" (text: summary when the
- * content is over 200 chars, cut at 300 chars with "..."; low-trust ones
- * marked as quoted data). Appends to out. */
+/* Recalled memories for the model: the trusted ones as numbered lines
+ * (psy_prompt_memory_line), then the low-trust ones (trust not "high":
+ * tool output, dreams, imports) in an <untrusted-data> block, one JSON
+ * object per line (psy_prompt_memory_data), so no content can forge a line,
+ * a number or a role. Appends to out. */
+void psy_prompt_memories(const cJSON *memories, buf *out);
+/* Whether a search result is low-trust (its trust is not "high"). */
+bool psy_prompt_memory_low_trust(const cJSON *memory);
+/* One trusted memory as "<i>. [<type>] <text>" on one line (text: summary
+ * when the content is over 200 chars, cut at 300 characters with "...";
+ * line breaks become spaces). Appends to out. */
 void psy_prompt_memory_line(int i, const cJSON *memory, buf *out);
+/* One low-trust memory as {"type":..,"source":..,"content":..[,"cut":true]}
+ * and a newline; strings JSON-escaped with < and > as \u escapes. */
+void psy_prompt_memory_data(const cJSON *memory, buf *out);
 
 /* The private reflection request for idle thinking; directive picks one of
  * the four directives (any int; taken modulo 4). tools_allowed says whether

@@ -65,7 +65,7 @@ static void compact(psy_env *e, psy_conv *c)
         cJSON_AddNumberToObject(d, "staged", (double)ctx->n_staged);
         cJSON_AddNumberToObject(d, "tokens", (double)ctx->total_tokens);
         buf b = BUF_INIT;
-        buf_printf(&b, "compacted the conversation: %d older messages moved toward memory", n);
+        buf_printf(&b, "compacted the conversation: %d older message%s moved toward memory", n, n == 1 ? "" : "s");
         psy_emit(e->bus, PSY_EV_MEMORY, b.data, d);
         buf_free(&b);
     }
@@ -213,6 +213,8 @@ static bool step_tool(turn *t, char *out, psy_toolcall *tc)
         return true;
     }
     cJSON *wrapper = run_tool(t->e, tc);
+    if (strcmp(tc->name, "store_memory") && strcmp(tc->name, "recall_memory"))
+        psy_mem_turn_untrusted(t->e->mem); /* tool output is in the context now (recall marks itself) */
     char *msg = add_tool_result(t, tc->name, wrapper);
     if (msg && t->results.len < RESULTS_KEPT_BYTES) buf_puts(&t->results, msg);
     free(msg);
@@ -349,6 +351,9 @@ void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
               .results = BUF_INIT};
     psy_toolset_rearm(e->tools); /* a cancel of an earlier activity */
     psy_idle_user_message(e->idle, now_mono());
+    psy_mem_turn_begin(e->mem, text);
+    for (size_t i = 0; i < c->ctx.n; i++) /* tool output from an earlier turn is still in the context */
+        if (c->ctx.msgs[i].flags & PSY_MSG_TOOL_RESULT) psy_mem_turn_untrusted(e->mem);
     psy_activity_begin(e->bus, PSY_ACT_TURN, true);
     psy_set_state(e->bus, "thinking");
     c->usage.turns++;

@@ -103,9 +103,7 @@ static void cmd_memory(psy_env *e, const char *q)
     }
     buf b = BUF_INIT;
     buf_printf(&b, "%d memories for \"%s\":\n", cJSON_GetArraySize(res), q);
-    int i = 1;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, res) psy_prompt_memory_line(i++, m, &b);
+    psy_prompt_memories(res, &b);
     psy_emit(e->bus, PSY_EV_INFO, buf_str(&b), res);
     buf_free(&b);
 }

@@ -673,6 +673,8 @@ def test_context_overflow_is_a_clear_error():
         assert "context overflow" in err, err
         nums = [int(x) for x in re.findall(r"\d+", err)]
         assert N_CTX in nums and any(x > N_CTX for x in nums), err
+        # the tiny model's context is already its maximum: the advice must be one a user can follow
+        assert "raise [model] ctx" not in err and "/clear" in err and "larger context" in err, err
         # No silent truncation on the stream or function_call paths either.
         assert "context overflow" in tool_error(c, "function_call", {"messages": msgs(long_text), "tools": [
             {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
