@@ -94,6 +94,13 @@ double mem_match_strength(double cosine, double match, bool use_vector, double w
     return den > 0 ? num / den : 0.0;
 }
 
+double mem_match_focus(size_t hits, size_t words)
+{
+    if (!words) return 1.0;
+    double share = (double)(hits < words ? hits : words) / (double)words;
+    return 0.5 + 0.5 * share;
+}
+
 double mem_rrf_term(double weight, int rank, double k)
 {
     if (rank < 1) return 0.0;

@@ -90,6 +90,14 @@ double mem_length_preference(size_t chars, double max_len, double weight);
  * lexical match share (BM25 leg in use); 0 with no leg. */
 double mem_match_strength(double cosine, double match, bool use_vector, double wv, bool use_bm25, double wb);
 
+/* The focus of a memory on the query, in [0.5, 1]: 0.5 + 0.5 * hits/words,
+ * hits = the memory's content words that are words of the query, words = all
+ * its content words (1 when it has none). A one-line fact made of the query's
+ * words scores near 1, a long line that merely contains them near 0.5: it
+ * prefers the specific memory among those that match, and cannot bury a
+ * short one (a length factor could). */
+double mem_match_focus(size_t hits, size_t words);
+
 /* quality = min(1, rel * (wr + wc*recency + wi*importance)/(wr+wc+wi)
  *                  * min(2, length * type * role)). Relevance multiplies (the
  * issue's formula added it): recency and importance order memories that

@@ -270,26 +270,33 @@ static int cmp_cand(const void *a, const void *b)
     return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
-/* Marks in found[] the query terms that occur among the words of text. */
-static void words_found(const search_ctx *x, const char *text, bool *found)
+/* Marks in found[] the query terms that occur among the words of text; adds
+ * to *words its content words and to *hits those that are query terms. */
+static void words_found(const search_ctx *x, const char *text, bool *found, size_t *words, size_t *hits)
 {
     size_t pos = 0, len = text ? strlen(text) : 0;
     mem_word w;
     while (mem_next_word(text, len, &pos, &w)) {
         if (w.stop) continue;
         size_t n = mem_fold_plural(w.text, w.len);
+        bool hit = false;
         for (int i = 0; i < x->nt; i++)
-            if (!found[i]) found[i] = mem_words_match(w.text, n, x->terms[i].folded, x->terms[i].folded_len);
+            if (mem_words_match(w.text, n, x->terms[i].folded, x->terms[i].folded_len)) hit = found[i] = true;
+        *words += 1;
+        *hits += hit;
     }
 }
 
-/* The IDF-weighted share of the query's words that the memory contains. */
-static double match_share(const search_ctx *x, const mem_record *r)
+/* The IDF-weighted share of the query's words that the memory contains, and
+ * the memory's focus on them (mem_match_focus over its content). */
+static double match_share(const search_ctx *x, const mem_record *r, double *focus)
 {
     bool found[MEM_MAX_TERMS] = {false};
-    words_found(x, r->content, found);
-    words_found(x, r->summary, found);
-    words_found(x, r->tags, found);
+    size_t words = 0, hits = 0, ws = 0, hs = 0;
+    words_found(x, r->content, found, &words, &hits);
+    words_found(x, r->summary, found, &ws, &hs);
+    words_found(x, r->tags, found, &ws, &hs);
+    *focus = mem_match_focus(hits, words);
     double have = 0, all = 0;
     for (int i = 0; i < x->nt; i++) {
         all += x->terms[i].idf;
@@ -329,8 +336,10 @@ static void score_one(const search_ctx *x, cand *c)
     sc->vector_rank = c->vrank;
     sc->rrf = mem_rrf_normalise(c->fused, x->maxp);
     sc->cosine = c->cosine;
-    sc->match = x->use_bm25 ? match_share(x, r) : 0;
-    sc->relevance = sc->rrf * mem_match_strength(c->cosine, sc->match, x->use_vec, x->wv, x->use_bm25, x->wb);
+    sc->focus = 1;
+    sc->match = x->use_bm25 ? match_share(x, r, &sc->focus) : 0;
+    sc->relevance =
+        sc->rrf * mem_match_strength(c->cosine, sc->match * sc->focus, x->use_vec, x->wv, x->use_bm25, x->wb);
     sc->recency = mem_quality_recency(age_h, rp->recency_decay_rate, rp->max_recency_hours);
     sc->importance = mem_importance(r->salience, age_h / 24.0, r->access_count);
     sc->mood = -1;

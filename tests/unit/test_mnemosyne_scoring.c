@@ -85,6 +85,11 @@ static void test_length_factor(void **state)
     assert_near(mem_match_strength(0.6, 1.0, false, 0.5, true, 0.5), 1.0, EPS);
     assert_near(mem_match_strength(0.4, 1.0, true, 3, true, 1), (3 * 0.4 + 1) / 4, EPS);
     assert_near(mem_match_strength(0.4, 1.0, false, 3, false, 1), 0.0, EPS);
+    /* focus: a fact made of the query's words near 1, a long line that merely contains them near 0.5 */
+    assert_near(mem_match_focus(3, 4), 0.875, EPS);
+    assert_near(mem_match_focus(4, 30), 0.5 + 0.5 * 4 / 30.0, EPS);
+    assert_near(mem_match_focus(0, 0), 1.0, EPS);
+    assert_near(mem_match_focus(9, 3), 1.0, EPS);
     assert_int_equal(utf8_count("h\xc3\xa9llo \xe2\x82\xac", 10), 7); /* what search and tools count with */
 }
 

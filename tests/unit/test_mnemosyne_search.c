@@ -81,11 +81,12 @@ static void length_weight_01(tctx *t)
     assert_int_equal(t_open(t), 0);
 }
 
-/* relevance = rrf * strength, strength = mean of max(cosine, 0) and match (both legs, equal weights). */
+/* relevance = rrf * strength, strength = mean of max(cosine, 0) and match * focus (both legs, equal weights). */
 static void assert_relevance_parts(const mem_record *r, bool vector_leg)
 {
     double cos = r->score.cosine > 0 ? r->score.cosine : 0;
-    double strength = vector_leg ? 0.5 * cos + 0.5 * r->score.match : r->score.match;
+    double lex = r->score.match * r->score.focus;
+    double strength = vector_leg ? 0.5 * cos + 0.5 * lex : lex;
     assert_near(r->score.relevance, r->score.rrf * strength, 1e-9);
 }
 
@@ -124,14 +125,14 @@ static void test_fusion_normalised(void **state)
     q.use_vector = false;
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
-    assert_near(r[0].relevance, 1.0, 1e-9);
+    assert_near(r[0].relevance, r[0].score.focus, 1e-9); /* x the memory's focus on the query */
     mem_records_free(r, n);
     /* one of the two words: the match share is that word's part of the IDF */
     q.text = "zanzibar quantum";
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
     assert_true(r[0].score.match > 0.3 && r[0].score.match < 0.7);
-    assert_near(r[0].relevance, r[0].score.match, 1e-9);
+    assert_near(r[0].relevance, r[0].score.match * r[0].score.focus, 1e-9);
     mem_records_free(r, n);
 }
 
@@ -152,24 +153,28 @@ static void test_quality_factors(void **state)
     assert_int_equal(n, 1);
     /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500, and x0.9: untagged, stored with the default source "user" */
     const double user = 0.9;
-    assert_near(r[0].relevance, 0.9 * LP(40.0) * user, 1e-9);
+    /* x focus 0.625: one of the memory's 4 content words is the query's */
+    assert_near(r[0].score.focus, 0.625, 1e-9);
+    assert_near(r[0].relevance, 0.9 * LP(40.0) * user * 0.625, 1e-9);
     mem_records_free(r, n);
     q.text = "kangaroos";
     r = search(t->s, &q, &n);
     assert_int_equal(n, 1);
-    assert_near(r[0].relevance, 0.9 * LP(41.0) * 1.2 * user, 1e-9); /* semantic x1.2 */
+    assert_near(r[0].relevance, 0.9 * LP(41.0) * 1.2 * user * r[0].score.focus, 1e-9); /* semantic x1.2 */
     mem_records_free(r, n);
     /* 200 hours later: recency 0.995^200, importance at 8 whole days */
     mem_store_set_time(t->s, T0 + 200 * 3600.0);
     r = search(t->s, &q, &n);
     double imp = 0.2 + 0.3 * (1 - 8.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * LP(41.0) * 1.2 * user, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 200) + 0.2 * imp) * LP(41.0) * 1.2 * user * r[0].score.focus,
+                1e-9);
     mem_records_free(r, n);
     /* 2000 hours: recency capped at 720 hours */
     mem_store_set_time(t->s, T0 + 2000 * 3600.0);
     r = search(t->s, &q, &n);
     imp = 0.2 + 0.3 * (1 - 83.0 / 365);
-    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * LP(41.0) * 1.2 * user, 1e-9);
+    assert_near(r[0].relevance, (0.5 + 0.3 * pow(0.995, 720) + 0.2 * imp) * LP(41.0) * 1.2 * user * r[0].score.focus,
+                1e-9);
     mem_records_free(r, n);
     /* configured weights and length: relevance only, full length at 10 characters */
     mem_store_close(t->s);
@@ -179,11 +184,11 @@ static void test_quality_factors(void **state)
     t->p.retrieval.semantic_type_factor = 1.5;
     assert_int_equal(t_open(t), 0);
     r = search(t->s, &q, &n);
-    assert_near(r[0].relevance, 1.0, 1e-9); /* min(1, 1 * 1.5 * 0.9) */
+    assert_near(r[0].relevance, fmin(1.0, r[0].score.focus * 1.5 * 0.9), 1e-9); /* min(1, focus * 1.5 * 0.9) */
     mem_records_free(r, n);
     q.text = "penguins";
     r = search(t->s, &q, &n);
-    assert_near(r[0].relevance, 1.0 * user, 1e-9);
+    assert_near(r[0].relevance, r[0].score.focus * user, 1e-9);
     mem_records_free(r, n);
     /* quality off: the plain normalised relevance */
     mem_store_close(t->s);
@@ -232,8 +237,8 @@ static void test_role_tags(void **state)
     int ia = find(r, n, ra.id), iu = find(r, n, ru.id);
     double len = LP(32.0);
     double rel_a = ia == 0 ? 1.0 : 61.0 / 62.0, rel_u = iu == 0 ? 1.0 : 61.0 / 62.0;
-    assert_near(r[ia].relevance, rel_a * (0.5 + 0.3 + 0.1) * len * 1.1, 1e-9);
-    assert_near(r[iu].relevance, rel_u * (0.5 + 0.3 + 0.1) * len * 0.9, 1e-9);
+    assert_near(r[ia].relevance, rel_a * (0.5 + 0.3 + 0.1) * len * 1.1 * r[ia].score.focus, 1e-9);
+    assert_near(r[iu].relevance, rel_u * (0.5 + 0.3 + 0.1) * len * 0.9 * r[iu].score.focus, 1e-9);
     mem_records_free(r, n);
     mem_record_clear(&ra);
     mem_record_clear(&ru);
@@ -271,7 +276,7 @@ static void test_role_from_source(void **state)
         mem_record *r = search(t->s, &q, &n);
         assert_int_equal(n, 1);
         double len = LP((double)strlen(r[0].content));
-        if (fabs(r[0].relevance - (0.5 + 0.3 + 0.1) * len * cases[i].factor) > 1e-9)
+        if (fabs(r[0].relevance - (0.5 + 0.3 + 0.1) * len * cases[i].factor * r[0].score.focus) > 1e-9)
             fail_msg("%s (source %s): relevance %.9f, expected factor %.2f", cases[i].word, cases[i].source,
                      r[0].relevance, cases[i].factor);
         mem_records_free(r, n);
