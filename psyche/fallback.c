@@ -58,7 +58,7 @@ int psy_fallback_count(const char *path)
         last = c;
     }
     if (last != '\n') n++;
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     return n;
 }
 

@@ -38,6 +38,9 @@ typedef struct psy_serve_cfg {
     bool memory_tools;
 } psy_serve_cfg;
 
+/* The values the [server] keys were loaded into (serve_settings.c). */
+psy_serve_cfg *psy_serve_settings_values(void);
+
 typedef enum { JOB_CHAT, JOB_EMOTION_GET, JOB_EMOTION_POST, JOB_EMBED } psy_job_kind;
 
 /* One unit of work for the worker. Owned by the queue, then by the worker,

@@ -17,6 +17,7 @@
 
 #define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
 
+// NOLINTNEXTLINE(readability-function-size): a data table, one entry per key
 size_t psy_settings_table(psy_settings *s, const cfg_key **out)
 {
     static cfg_key t[80 + PSY_SERVE_SETTINGS_MAX];
