@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define FS_DIR_MODE_PRIVATE 0700  /* our own data, state and config folders */
+#define FS_DIR_MODE_PRIVATE 0700 /* our own data, state and config folders */
 #define FS_FILE_MODE_PRIVATE 0600
 
 /* Creates the folder path and any missing parents with mode (folders that

@@ -39,8 +39,7 @@ static int refuse(scan *c, const char *what)
 
 static void skip_ws(scan *c)
 {
-    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r'))
-        c->i++;
+    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r')) c->i++;
 }
 
 static int hex4(scan *c, uint32_t *v)

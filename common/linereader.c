@@ -22,8 +22,7 @@ static void deliver(line_reader *lr, lr_line_fn on_line, void *ud)
     buf_reset(&lr->pending);
 }
 
-int lr_feed(line_reader *lr, const char *data, size_t n, lr_line_fn on_line,
-            lr_oversize_fn on_oversize, void *ud)
+int lr_feed(line_reader *lr, const char *data, size_t n, lr_line_fn on_line, lr_oversize_fn on_oversize, void *ud)
 {
     while (n > 0) {
         const char *nl = memchr(data, '\n', n);

@@ -13,10 +13,10 @@
 #include "buf.h"
 
 typedef struct line_reader {
-    buf pending;      /* bytes of an incomplete line */
-    size_t max;       /* longest line accepted, in bytes (without '\n') */
-    bool skipping;    /* inside an oversized line */
-    size_t skipped;   /* bytes skipped of it so far */
+    buf pending;    /* bytes of an incomplete line */
+    size_t max;     /* longest line accepted, in bytes (without '\n') */
+    bool skipping;  /* inside an oversized line */
+    size_t skipped; /* bytes skipped of it so far */
 } line_reader;
 
 /* on_line gets a NUL-terminated line it may modify but not keep. */
@@ -26,8 +26,7 @@ typedef void (*lr_oversize_fn)(void *ud, size_t len);
 void lr_init(line_reader *lr, size_t max);
 void lr_free(line_reader *lr);
 /* Returns 0 or -ENOMEM. */
-int lr_feed(line_reader *lr, const char *data, size_t n, lr_line_fn on_line,
-            lr_oversize_fn on_oversize, void *ud);
+int lr_feed(line_reader *lr, const char *data, size_t n, lr_line_fn on_line, lr_oversize_fn on_oversize, void *ud);
 /* At EOF: an unterminated last line is delivered as a line (if within max). */
 void lr_finish(line_reader *lr, lr_line_fn on_line, lr_oversize_fn on_oversize, void *ud);
 

@@ -126,8 +126,8 @@ static int pump(mcp_client *c, int timeout_ms, const int *cancel, cJSON **answer
     return 0;
 }
 
-static int request(mcp_client *c, const char *method, cJSON *params, int timeout_ms, const int *cancel,
-                   cJSON **result, char *err, size_t errlen)
+static int request(mcp_client *c, const char *method, cJSON *params, int timeout_ms, const int *cancel, cJSON **result,
+                   char *err, size_t errlen)
 {
     *result = NULL;
     if (c->dead) {
@@ -157,7 +157,9 @@ static int request(mcp_client *c, const char *method, cJSON *params, int timeout
     }
     if (rc) {
         snprintf(err, errlen, "%s: %s", method,
-                 rc == -ETIMEDOUT ? "timed out" : rc == -EPIPE ? "the server exited" : strerror(-rc));
+                 rc == -ETIMEDOUT ? "timed out"
+                 : rc == -EPIPE   ? "the server exited"
+                                  : strerror(-rc));
         return rc;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(ans, "error");

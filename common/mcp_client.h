@@ -32,13 +32,12 @@ int mcp_client_spawn(mcp_client **out, char *const argv[], const char *stderr_lo
 /* initialize + notifications/initialized. */
 int mcp_client_initialize(mcp_client *c, const char *client_name, int timeout_ms, char *err, size_t errlen);
 /* Raw request; *result gets the JSON-RPC result (caller frees). */
-int mcp_client_request(mcp_client *c, const char *method, cJSON *params /* owned */, int timeout_ms,
-                       cJSON **result, char *err, size_t errlen);
+int mcp_client_request(mcp_client *c, const char *method, cJSON *params /* owned */, int timeout_ms, cJSON **result,
+                       char *err, size_t errlen);
 /* tools/call; *result gets structuredContent (or the parsed text content).
  * progress may be NULL; cancel may be NULL or a flag set from any thread. */
-int mcp_client_call(mcp_client *c, const char *tool, cJSON *args /* owned */, int timeout_ms,
-                    mcp_progress_cb progress, void *ud, const int *cancel, cJSON **result, char *err,
-                    size_t errlen);
+int mcp_client_call(mcp_client *c, const char *tool, cJSON *args /* owned */, int timeout_ms, mcp_progress_cb progress,
+                    void *ud, const int *cancel, cJSON **result, char *err, size_t errlen);
 bool mcp_client_alive(mcp_client *c);
 pid_t mcp_client_pid(const mcp_client *c);
 const char *mcp_client_server_name(const mcp_client *c);

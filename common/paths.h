@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#define PATHS_APP "psyche"           /* the folder name under every base */
+#define PATHS_APP "psyche"            /* the folder name under every base */
 #define PATHS_MEMORY_DB "memories.db" /* mnemosyne's default database, in the data folder */
 
 typedef enum { PATHS_DATA, PATHS_CONFIG, PATHS_STATE, PATHS_CACHE } paths_kind;

@@ -11,10 +11,10 @@
 #include <sys/types.h>
 
 typedef struct proc {
-    pid_t pid;     /* 0 when not running */
-    int to_child;  /* write end of the child's stdin, -1 when closed */
-    int from_child;/* read end of the child's stdout */
-    int status;    /* waitpid status once reaped */
+    pid_t pid;      /* 0 when not running */
+    int to_child;   /* write end of the child's stdin, -1 when closed */
+    int from_child; /* read end of the child's stdout */
+    int status;     /* waitpid status once reaped */
     bool reaped;
 } proc;
 

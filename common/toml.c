@@ -58,8 +58,7 @@ static int fail_at(parser *ps, int line, const char *fmt, ...)
 
 static bool is_bare(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -190,8 +189,7 @@ static int end_of_line(parser *ps, const char *after)
 {
     skip_ws(ps);
     skip_comment(ps);
-    if (!at_eol(ps))
-        return fail_at(ps, ps->line, "unexpected '%.*s' after %s", rest_len(ps), ps->p, after);
+    if (!at_eol(ps)) return fail_at(ps, ps->line, "unexpected '%.*s' after %s", rest_len(ps), ps->p, after);
     next_line(ps);
     return 0;
 }
@@ -221,14 +219,12 @@ static int parse_escape_hex(parser *ps, int digits, buf *out)
     for (int i = 0; i < digits; i++) {
         char c = ps->p < ps->end ? *ps->p : '\0';
         int d = is_digit(c) ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
-        if (d < 0)
-            return fail_at(ps, ps->line, "\\%c escape needs %d hex digits", digits == 4 ? 'u' : 'U', digits);
+        if (d < 0) return fail_at(ps, ps->line, "\\%c escape needs %d hex digits", digits == 4 ? 'u' : 'U', digits);
         cp = cp << 4 | (uint32_t)d;
         ps->p++;
     }
     if (cp == 0) return fail_at(ps, ps->line, "\\u0000 is not allowed (strings cannot hold NUL)");
-    if (!utf8_is_scalar(cp))
-        return fail_at(ps, ps->line, "escape U+%04X is not a Unicode scalar value", (unsigned)cp);
+    if (!utf8_is_scalar(cp)) return fail_at(ps, ps->line, "escape U+%04X is not a Unicode scalar value", (unsigned)cp);
     return put_utf8(out, cp);
 }
 
@@ -283,8 +279,8 @@ static int parse_array(parser *ps, strvec *arr, buf *tmp)
         if (*ps->p == ']') break;
         if (*ps->p != '"' && *ps->p != '\'') {
             if (*ps->p == ',') return fail_at(ps, ps->line, "unexpected ',' in array");
-            return fail_at(ps, ps->line, "expected a string or ']' in array (opened on line %d), got '%.*s'",
-                           open, rest_len(ps), ps->p);
+            return fail_at(ps, ps->line, "expected a string or ']' in array (opened on line %d), got '%.*s'", open,
+                           rest_len(ps), ps->p);
         }
         int rc = parse_string(ps, tmp);
         if (!rc) rc = strvec_push(arr, buf_str(tmp));
@@ -327,8 +323,7 @@ static int parse_scalar(parser *ps, toml_item *it)
     }
     if (rc == -ERANGE) return fail_at(ps, ps->line, "float %.*s is out of range", (int)len, s);
     if (rc != -EINVAL) return rc;
-    return fail_at(ps, ps->line,
-                   "invalid value '%.*s' (expected a number, true, false, a \"string\" or an array)",
+    return fail_at(ps, ps->line, "invalid value '%.*s' (expected a number, true, false, a \"string\" or an array)",
                    (int)len, s);
 }
 
@@ -568,8 +563,7 @@ int toml_quote(buf *b, const char *s)
         case '\r': rc = buf_puts(b, "\\r"); break;
         case '\b': rc = buf_puts(b, "\\b"); break;
         case '\f': rc = buf_puts(b, "\\f"); break;
-        default:
-            rc = *p < 0x20 || *p == 0x7f ? buf_printf(b, "\\u%04X", *p) : buf_putc(b, (char)*p);
+        default: rc = *p < 0x20 || *p == 0x7f ? buf_printf(b, "\\u%04X", *p) : buf_putc(b, (char)*p);
         }
     }
     if (!rc) rc = buf_putc(b, '"');

@@ -24,19 +24,19 @@
 typedef enum { TOML_STRING, TOML_INT, TOML_FLOAT, TOML_BOOL, TOML_STRARRAY } toml_kind;
 
 typedef struct toml_item {
-    int line;              /* 1-based line of the header or of the key */
-    const char *section;   /* current section; "" before the first header */
-    const char *key;       /* NULL: this item is the [section] header itself */
+    int line;            /* 1-based line of the header or of the key */
+    const char *section; /* current section; "" before the first header */
+    const char *key;     /* NULL: this item is the [section] header itself */
     /* The rest is set only when key != NULL. */
     toml_kind kind;
-    const char *str;       /* TOML_STRING: decoded, NUL-terminated (no NULs inside) */
-    long long i;           /* TOML_INT */
-    double f;              /* TOML_FLOAT */
-    bool b;                /* TOML_BOOL */
+    const char *str;          /* TOML_STRING: decoded, NUL-terminated (no NULs inside) */
+    long long i;              /* TOML_INT */
+    double f;                 /* TOML_FLOAT */
+    bool b;                   /* TOML_BOOL */
     const char *const *items; /* TOML_STRARRAY: n decoded strings */
     size_t n;
-    const char *raw;       /* the value as written in the document (not */
-    size_t rawlen;         /*   NUL-terminated), for error messages */
+    const char *raw; /* the value as written in the document (not */
+    size_t rawlen;   /*   NUL-terminated), for error messages */
 } toml_item;
 
 /* Called once per header and once per key. Return 0 to go on, or a negative
@@ -48,8 +48,7 @@ typedef int (*toml_cb)(void *ud, const toml_item *item, char *err, size_t errlen
  * messages ("name:LINE: ..."); NULL gives "line LINE: ...".
  * Returns 0, -EINVAL for a syntax error, -ENOMEM, or what the callback
  * returned; on error err holds the message and no more callbacks are made. */
-int toml_parse(const char *text, size_t len, const char *name, toml_cb cb, void *ud,
-               char *err, size_t errlen);
+int toml_parse(const char *text, size_t len, const char *name, toml_cb cb, void *ud, char *err, size_t errlen);
 
 /* The scalar grammars on their own, for values from the environment or flags.
  * Each takes the whole of s[0..len) and returns 0, -EINVAL for bad syntax or

@@ -16,8 +16,8 @@ typedef struct model_meta {
     char name[128];
     int n_layer, n_embd, n_head, n_head_kv, n_ctx_train, n_vocab;
     uint64_t n_params;
-    uint64_t tensor_bytes;     /* all weights */
-    uint64_t layer_bytes;      /* weights of the repeating blocks, all layers */
+    uint64_t tensor_bytes; /* all weights */
+    uint64_t layer_bytes;  /* weights of the repeating blocks, all layers */
     uint64_t file_bytes;
 } model_meta;
 
@@ -25,10 +25,10 @@ typedef struct model_meta {
 int model_meta_read(const char *path, model_meta *m, char *err, size_t errlen);
 
 typedef struct mem_budget {
-    int gpu_layers;            /* layers offloaded (clamped to n_layer) */
+    int gpu_layers; /* layers offloaded (clamped to n_layer) */
     uint64_t weights_gpu, weights_cpu;
-    uint64_t kv_bytes;         /* f16 K and V for every sequence */
-    uint64_t compute_bytes;    /* estimate of the scheduler's buffers */
+    uint64_t kv_bytes;      /* f16 K and V for every sequence */
+    uint64_t compute_bytes; /* estimate of the scheduler's buffers */
     uint64_t gpu_total, cpu_total;
 } mem_budget;
 

@@ -15,9 +15,9 @@
 
 typedef struct cvec_set {
     int n_embd;
-    int n_layer;          /* the model's layers; buffers hold layers 1..n_layer */
-    float *dir[CVEC_N];   /* owned; n_embd * n_layer floats each; NULL when not loaded */
-    int loaded;           /* how many of the four were found */
+    int n_layer;        /* the model's layers; buffers hold layers 1..n_layer */
+    float *dir[CVEC_N]; /* owned; n_embd * n_layer floats each; NULL when not loaded */
+    int loaded;         /* how many of the four were found */
 } cvec_set;
 
 extern const char *const cvec_names[CVEC_N]; /* excited, frustrated, calm, depleted */

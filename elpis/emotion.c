@@ -17,21 +17,17 @@ typedef struct event_def {
 } event_def;
 
 static const event_def events[] = {
-    {"success", 0.20, 0.10},       {"test_passed", 0.15, 0.05},
-    {"insight", 0.25, 0.20},       {"failure", -0.20, 0.15},
-    {"test_failed", -0.15, 0.10},  {"error", -0.10, 0.20},
-    {"frustration", -0.15, 0.25},  {"blocked", -0.20, 0.30},
-    {"idle", 0.00, -0.10},         {"routine", 0.05, -0.05},
-    {"novelty", 0.10, 0.20},       {"exploration", 0.15, 0.15},
-    {"user_positive", 0.15, 0.10}, {"user_negative", -0.10, 0.15},
-    {"user_question", 0.05, 0.10},
+    {"success", 0.20, 0.10},       {"test_passed", 0.15, 0.05},    {"insight", 0.25, 0.20},
+    {"failure", -0.20, 0.15},      {"test_failed", -0.15, 0.10},   {"error", -0.10, 0.20},
+    {"frustration", -0.15, 0.25},  {"blocked", -0.20, 0.30},       {"idle", 0.00, -0.10},
+    {"routine", 0.05, -0.05},      {"novelty", 0.10, 0.20},        {"exploration", 0.15, 0.15},
+    {"user_positive", 0.15, 0.10}, {"user_negative", -0.10, 0.15}, {"user_question", 0.05, 0.10},
 };
 #define N_EVENTS (sizeof events / sizeof events[0])
 
 static const char *const event_names[N_EVENTS] = {
-    "success", "test_passed", "insight",  "failure",     "test_failed",
-    "error",   "frustration", "blocked",  "idle",        "routine",
-    "novelty", "exploration", "user_positive", "user_negative", "user_question",
+    "success", "test_passed", "insight", "failure",     "test_failed",   "error",         "frustration",   "blocked",
+    "idle",    "routine",     "novelty", "exploration", "user_positive", "user_negative", "user_question",
 };
 
 #define UNKNOWN_DV 0.0
@@ -142,10 +138,7 @@ void emotion_default_params(emotion_params *p)
 }
 
 /* NaN-safe "x unless it is not a finite number". */
-static double finite_or(double x, double dflt)
-{
-    return isfinite(x) ? x : dflt;
-}
+static double finite_or(double x, double dflt) { return isfinite(x) ? x : dflt; }
 
 static void sanitise(emotion_params *p)
 {
@@ -169,10 +162,8 @@ static void sanitise(emotion_params *p)
 void emotion_init(emotion *e, const emotion_params *p, double now)
 {
     memset(e, 0, sizeof *e);
-    if (p)
-        e->p = *p;
-    else
-        emotion_default_params(&e->p);
+    if (p) e->p = *p;
+    else emotion_default_params(&e->p);
     sanitise(&e->p);
     e->valence = e->p.baseline_valence;
     e->arousal = e->p.baseline_arousal;
@@ -292,8 +283,7 @@ void emotion_get(emotion *e, double now, double *valence, double *arousal)
     if (arousal) *arousal = e->arousal;
 }
 
-void emotion_sampling_for(const emotion_params *p, double valence, double arousal,
-                          double *temperature, double *top_p)
+void emotion_sampling_for(const emotion_params *p, double valence, double arousal, double *temperature, double *top_p)
 {
     if (temperature) *temperature = clampd(p->base_temperature - 0.2 * arousal, 0.1, 1.5);
     if (top_p) *top_p = clampd(p->base_top_p + 0.1 * valence, 0.5, 1.0);
@@ -321,10 +311,7 @@ void emotion_steering(emotion *e, double now, double out[4])
     emotion_steering_for(e->valence, e->arousal, e->p.steering_strength, out);
 }
 
-const char *emotion_quadrant(double valence, double arousal)
-{
-    return quadrant_names[quadrant_of(valence, arousal)];
-}
+const char *emotion_quadrant(double valence, double arousal) { return quadrant_names[quadrant_of(valence, arousal)]; }
 
 /* --- keyword analysis ------------------------------------------------------ */
 
@@ -335,17 +322,15 @@ static int is_word_char(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static int lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
+static int lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
 
 /* Whether w[0..len) equals lower-case s, ignoring case. */
 static int same_word(const unsigned char *w, size_t len, const char *s)
 {
     size_t i;
     if (strlen(s) != len) return 0;
-    for (i = 0; i < len && lower(w[i]) == (unsigned char)s[i]; i++) {}
+    for (i = 0; i < len && lower(w[i]) == (unsigned char)s[i]; i++) {
+    }
     return i == len;
 }
 
@@ -430,8 +415,7 @@ static int oscillating(const emotion *e)
     double d[3];
     int i, n = e->hist_len;
     if (n < 4) return 0;
-    for (i = 0; i < 3; i++)
-        d[i] = hist_at(e, n - 3 + i)->valence - hist_at(e, n - 4 + i)->valence;
+    for (i = 0; i < 3; i++) d[i] = hist_at(e, n - 3 + i)->valence - hist_at(e, n - 4 + i)->valence;
     /* Strict alternation: a zero difference is neither rise nor fall. */
     return (d[0] * d[1] < 0) && (d[1] * d[2] < 0);
 }
@@ -476,14 +460,10 @@ void emotion_trajectory(emotion *e, double now, emotion_traj *out)
     out->valence_velocity = vv;
     out->arousal_velocity = av;
     thr = e->p.trend_threshold;
-    if (oscillating(e))
-        out->trend = "oscillating";
-    else if (vv > thr)
-        out->trend = "improving";
-    else if (vv < -thr)
-        out->trend = "declining";
-    else
-        out->trend = "stable";
+    if (oscillating(e)) out->trend = "oscillating";
+    else if (vv > thr) out->trend = "improving";
+    else if (vv < -thr) out->trend = "declining";
+    else out->trend = "stable";
     thr = e->p.momentum_threshold;
     out->momentum = vv > thr ? "positive" : vv < -thr ? "negative" : "neutral";
     out->spiral_direction = spiral(e);

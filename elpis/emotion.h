@@ -62,13 +62,13 @@ typedef struct emotion_point {
 /* The state. Fields are readable by the caller; change them only through the
  * functions below. valence/arousal are as of `decayed_at`. */
 typedef struct emotion {
-    emotion_params p;      /* sanitised copy (see emotion_init) */
+    emotion_params p; /* sanitised copy (see emotion_init) */
     double valence, arousal;
-    double decayed_at;     /* time up to which decay has been applied */
-    double last_update;    /* time of the last event or reset */
-    long update_count;     /* events processed */
-    int quadrant;          /* internal index of the current quadrant */
-    double quadrant_since; /* when the current quadrant was entered */
+    double decayed_at;                       /* time up to which decay has been applied */
+    double last_update;                      /* time of the last event or reset */
+    long update_count;                       /* events processed */
+    int quadrant;                            /* internal index of the current quadrant */
+    double quadrant_since;                   /* when the current quadrant was entered */
     emotion_point hist[EMOTION_HISTORY_MAX]; /* ring buffer */
     int hist_start, hist_len;
 } emotion;
@@ -78,12 +78,12 @@ typedef struct emotion {
 typedef struct emotion_traj {
     double valence_velocity; /* per minute, least squares, clamped to [-1, 1] */
     double arousal_velocity;
-    const char *trend;       /* "oscillating" | "improving" | "declining" | "stable" */
-    const char *momentum;    /* "positive" | "negative" | "neutral" (valence velocity) */
+    const char *trend;    /* "oscillating" | "improving" | "declining" | "stable" */
+    const char *momentum; /* "positive" | "negative" | "neutral" (valence velocity) */
     int spiral_detected;
     const char *spiral_direction; /* "positive" | "negative" | "escalating" |
                                      "withdrawing", or "none" (as the original) */
-    double time_in_quadrant; /* seconds */
+    double time_in_quadrant;      /* seconds */
 } emotion_traj;
 
 /* Defaults listed above. */
@@ -119,8 +119,7 @@ void emotion_sampling(emotion *e, double now, double *temperature, double *top_p
 void emotion_steering(emotion *e, double now, double out[4]);
 
 /* The same maps for given values, without state. */
-void emotion_sampling_for(const emotion_params *p, double valence, double arousal,
-                          double *temperature, double *top_p);
+void emotion_sampling_for(const emotion_params *p, double valence, double arousal, double *temperature, double *top_p);
 void emotion_steering_for(double valence, double arousal, double strength, double out[4]);
 
 /* "excited" (a >= 0, v >= 0), "frustrated" (a >= 0, v < 0), "calm" (a < 0,

@@ -57,8 +57,8 @@ int elpis_rpc_add(char *const *servers, size_t n, char *err, size_t errlen)
 {
     if (!n) return 0;
     ggml_backend_reg_t rpc = ggml_backend_reg_by_name("RPC");
-    rpc_add_server_fn add = rpc ? (rpc_add_server_fn)ggml_backend_reg_get_proc_address(rpc, "ggml_backend_rpc_add_server")
-                                : NULL;
+    rpc_add_server_fn add =
+        rpc ? (rpc_add_server_fn)ggml_backend_reg_get_proc_address(rpc, "ggml_backend_rpc_add_server") : NULL;
     if (!add) {
         snprintf(err, errlen,
                  "[model] rpc_servers is set, but this elpis was built without llama.cpp's RPC backend: rebuild "
@@ -109,5 +109,6 @@ void elpis_rpc_report(char *const *servers, size_t n, int n_layer, int gpu_layer
         fprintf(out, "%-24s %s free of %s, about %d layers (%.0f%%)\n", servers[i], f, t, (int)(layers * share + 0.5),
                 share * 100);
     }
-    fprintf(out, "(the link is unencrypted and unauthenticated: use it only on a trusted network; see docs/elpis.md)\n");
+    fprintf(out,
+            "(the link is unencrypted and unauthenticated: use it only on a trusted network; see docs/elpis.md)\n");
 }

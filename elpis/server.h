@@ -18,7 +18,7 @@ typedef struct elpis {
     mcp_server *srv;
     pthread_mutex_t emo_mu; /* guards emo */
     emotion emo;
-    pthread_mutex_t st_mu;  /* guards the stream table */
+    pthread_mutex_t st_mu; /* guards the stream table */
     gen_call *streams;
     int n_streams;
 } elpis;

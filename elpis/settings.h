@@ -16,7 +16,7 @@ typedef struct elpis_settings {
     int timeout_seconds, retries;
     int ctx;
     int threads;
-    char *gpu_layers;       /* an integer, -1 (all) or "auto" */
+    char *gpu_layers; /* an integer, -1 (all) or "auto" */
     cfg_strlist rpc_servers;
     int batch;
     int slots;

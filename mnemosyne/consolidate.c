@@ -63,11 +63,12 @@ static int load_candidates(mem_store *s, double now, cmem **out, size_t *n)
 {
     size_t batch = (size_t)(s->p.consolidation.max_batch_size > 0 ? s->p.consolidation.max_batch_size : 50);
     sqlite3_stmt *st, *row;
-    int rc = mem__prepare(s,
-                          "SELECT seq, created_at, mnemo_importance(salience, (?2 - created_at) / 86400.0, access_count)"
-                          " AS imp FROM memories INDEXED BY memories_status_created"
-                          " WHERE status = 'short_term' AND created_at <= ?1 ORDER BY imp DESC, created_at, seq LIMIT ?3",
-                          &st);
+    int rc =
+        mem__prepare(s,
+                     "SELECT seq, created_at, mnemo_importance(salience, (?2 - created_at) / 86400.0, access_count)"
+                     " AS imp FROM memories INDEXED BY memories_status_created"
+                     " WHERE status = 'short_term' AND created_at <= ?1 ORDER BY imp DESC, created_at, seq LIMIT ?3",
+                     &st);
     if (rc) return rc;
     rc = mem__prepare(s, "SELECT id, lineage FROM memories WHERE seq = ?1", &row);
     if (rc) {
@@ -121,10 +122,8 @@ static int load_vectors(mem_store *s, cmem *m, size_t n, int dim)
         sqlite3_bind_text(st, 2, mem_embedder_name(s->emb), -1, SQLITE_STATIC);
         int x = sqlite3_step(st);
         if (x == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == want) {
-            if (!(m[i].vec = malloc(want)))
-                rc = mem__set_err(s, -ENOMEM, "out of memory");
-            else
-                memcpy(m[i].vec, sqlite3_column_blob(st, 0), want);
+            if (!(m[i].vec = malloc(want))) rc = mem__set_err(s, -ENOMEM, "out of memory");
+            else memcpy(m[i].vec, sqlite3_column_blob(st, 0), want);
         } else if (x != SQLITE_ROW && x != SQLITE_DONE) {
             rc = mem__sql_err(s, x, "reading vectors");
         }
@@ -238,7 +237,8 @@ static int add_summary(mem_consolidation_report *r, const cmem *m, size_t n, int
     snprintf(c->promoted_id, sizeof c->promoted_id, "%s", m[promoted].id);
     snprintf(c->source_ids[c->cluster_size++], MEM_ID_LEN, "%s", m[promoted].id);
     for (size_t i = 0; i < n; i++)
-        if (m[i].cluster == cluster && i != promoted) snprintf(c->source_ids[c->cluster_size++], MEM_ID_LEN, "%s", m[i].id);
+        if (m[i].cluster == cluster && i != promoted)
+            snprintf(c->source_ids[c->cluster_size++], MEM_ID_LEN, "%s", m[i].id);
     c->avg_importance = avg;
     r->n_clusters++;
     return 0;
@@ -289,13 +289,16 @@ static int cluster(crun *c)
 static int prepare_updates(crun *c)
 {
     /* a knowledge-update link to a member of the cluster is absorbed by the promotion */
-    int rc = mem__prepare(c->s, "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3,"
-                                " superseded_by = CASE WHEN superseded_by IN (SELECT value FROM json_each(?3)) THEN NULL"
-                                " ELSE superseded_by END WHERE seq = ?1",
+    int rc = mem__prepare(c->s,
+                          "UPDATE memories SET status = 'long_term', importance = ?2, lineage = ?3,"
+                          " superseded_by = CASE WHEN superseded_by IN (SELECT value FROM json_each(?3)) THEN NULL"
+                          " ELSE superseded_by END WHERE seq = ?1",
                           &c->promote);
-    if (!rc) rc = mem__prepare(c->s, "UPDATE memories SET status = 'archived', superseded_by = ?2, archived_at = ?3,"
-                                     " archive_reason = 'consolidated', importance = ?4 WHERE seq = ?1",
-                               &c->archive);
+    if (!rc)
+        rc = mem__prepare(c->s,
+                          "UPDATE memories SET status = 'archived', superseded_by = ?2, archived_at = ?3,"
+                          " archive_reason = 'consolidated', importance = ?4 WHERE seq = ?1",
+                          &c->archive);
     if (!rc) rc = mem__prepare(c->s, "UPDATE memories SET importance = ?2 WHERE seq = ?1", &c->setimp);
     return rc;
 }
@@ -404,8 +407,8 @@ int mem_store_consolidate(mem_store *s, double imp_th, double sim_th, mem_consol
         return mem__set_err(s, -EINVAL, "similarity_threshold must be in 0..1 (got %g)", sim_th);
     int rc = mem__vectors_ready(s);
     if (rc) return rc;
-    crun c = {.s = s, .r = r, .now = mem_store_now(s), .imp_th = imp_th, .sim_th = sim_th,
-              .dim = mem_embedder_dim(s->emb)};
+    crun c = {
+        .s = s, .r = r, .now = mem_store_now(s), .imp_th = imp_th, .sim_th = sim_th, .dim = mem_embedder_dim(s->emb)};
     int64_t *stale = NULL;
     size_t nstale = 0;
     if (!(rc = mem__begin_write(s)) && !(rc = run_locked(&c, &stale, &nstale))) rc = mem__commit(s);
@@ -421,7 +424,7 @@ int mem_store_consolidate(mem_store *s, double imp_th, double sim_th, mem_consol
     r->duration_seconds = now_mono() - t0;
     if (!rc)
         log_info("consolidation: %d processed, %d clusters, %d promoted, %d archived, %d stale, %.3f s",
-                 r->total_processed, r->clusters_formed, r->memories_promoted, r->memories_archived,
-                 r->memories_stale, r->duration_seconds);
+                 r->total_processed, r->clusters_formed, r->memories_promoted, r->memories_archived, r->memories_stale,
+                 r->duration_seconds);
     return rc;
 }

@@ -70,8 +70,7 @@ double mem_vec_normalise(float *v, int dim)
     n = sqrt(n);
     if (n > 0 && isfinite(n))
         for (int i = 0; i < dim; i++) v[i] = (float)(v[i] / n);
-    else
-        memset(v, 0, sizeof *v * (size_t)dim);
+    else memset(v, 0, sizeof *v * (size_t)dim);
     return n;
 }
 
@@ -145,10 +144,8 @@ static void llama_log_cb(enum ggml_log_level level, const char *text, void *ud)
     size_t n = strlen(text);
     while (n && text[n - 1] == '\n') n--;
     if (!n) return;
-    if (level == GGML_LOG_LEVEL_ERROR)
-        log_error("llama: %.*s", (int)n, text);
-    else if (level == GGML_LOG_LEVEL_WARN)
-        log_debug("llama: %.*s", (int)n, text);
+    if (level == GGML_LOG_LEVEL_ERROR) log_error("llama: %.*s", (int)n, text);
+    else if (level == GGML_LOG_LEVEL_WARN) log_debug("llama: %.*s", (int)n, text);
 }
 
 static int open_llama(const mem_embed_params *p, mem_embedder *e, char *err, size_t errlen)
@@ -157,7 +154,9 @@ static int open_llama(const mem_embed_params *p, mem_embedder *e, char *err, siz
     struct stat st;
     if (stat(p->model_path, &st) != 0) {
         int rc = -errno;
-        snprintf(err, errlen, "embedding model %s: %s (set [storage] embedding_model to an embedding GGUF, or \"\" for the built-in hashed embedding)",
+        snprintf(err, errlen,
+                 "embedding model %s: %s (set [storage] embedding_model to an embedding GGUF, or \"\" for the built-in "
+                 "hashed embedding)",
                  p->model_path, strerror(errno));
         return rc;
     }

@@ -62,7 +62,8 @@ static int import_prepare(mem_store *s, const mem_record *in, const mem_import_o
         if (!mem_id_is_uuid(in->id)) {
             mem_id_from_name(in->id, r->id);
             cJSON *m = cJSON_Parse(in->metadata ? in->metadata : "{}");
-            if (m && !cJSON_GetObjectItemCaseSensitive(m, "original_id")) cJSON_AddStringToObject(m, "original_id", in->id);
+            if (m && !cJSON_GetObjectItemCaseSensitive(m, "original_id"))
+                cJSON_AddStringToObject(m, "original_id", in->id);
             x->own_metadata = m ? cJSON_PrintUnformatted(m) : NULL;
             cJSON_Delete(m);
             if (!x->own_metadata) return -ENOMEM;
@@ -152,7 +153,7 @@ static int import_chunk(mem_store *s, const mem_record *recs, size_t n, const me
         } else {
             /* a summary that was the default of the old content follows the new content */
             char *sum = mem__changed_summary(s, old.content, old.summary, r->content,
-                                        strcmp(r->summary, old.summary) ? r->summary : NULL);
+                                             strcmp(r->summary, old.summary) ? r->summary : NULL);
             mem_record_clear(&old);
             if (!sum) {
                 rc = mem__set_err(s, -ENOMEM, "out of memory");
@@ -207,8 +208,9 @@ int mem_store_import_ex(mem_store *s, const mem_record *recs, size_t n, const me
         if (rc && c0 > 0) {
             char m[sizeof s->err];
             snprintf(m, sizeof m, "%s", s->err);
-            mem__set_err(s, rc, "%s; records 1..%zu were written (%zu new, %zu replaced, %zu already present) and "
-                                "the rest not: run the same import again to finish it",
+            mem__set_err(s, rc,
+                         "%s; records 1..%zu were written (%zu new, %zu replaced, %zu already present) and "
+                         "the rest not: run the same import again to finish it",
                          m, c0, res->imported, res->replaced, res->skipped);
         }
     }
@@ -217,8 +219,7 @@ int mem_store_import_ex(mem_store *s, const mem_record *recs, size_t n, const me
     return rc;
 }
 
-int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_trust, size_t *imported,
-                     size_t *skipped)
+int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_trust, size_t *imported, size_t *skipped)
 {
     mem_import_opts o;
     mem_import_default_opts(&o);

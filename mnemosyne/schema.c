@@ -81,8 +81,8 @@ int mem__schema_version(sqlite3 *db, int *version)
 {
     *version = 0;
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'", -1,
+                                &st, NULL);
     if (rc != SQLITE_OK) return rc;
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -143,11 +143,14 @@ int mem__migrate(sqlite3 *db, int target, int *version, char *err, size_t errlen
             if (rc == SQLITE_OK) {
                 char ins[128];
                 snprintf(ins, sizeof ins,
-                         "INSERT INTO schema_version(version, applied_at) VALUES (%d, (julianday('now') - 2440587.5) * 86400.0)", v + 1);
+                         "INSERT INTO schema_version(version, applied_at) VALUES (%d, (julianday('now') - 2440587.5) * "
+                         "86400.0)",
+                         v + 1);
                 rc = sqlite3_exec(db, ins, NULL, NULL, &msg);
             }
             if (rc != SQLITE_OK) {
-                snprintf(err, errlen, "schema migration %d -> %d failed: %s%s", v, v + 1, msg ? msg : sqlite3_errmsg(db),
+                snprintf(err, errlen, "schema migration %d -> %d failed: %s%s", v, v + 1,
+                         msg ? msg : sqlite3_errmsg(db),
                          msg && strstr(msg, "fts5") ? " (this SQLite lacks FTS5; install a build with it)" : "");
                 sqlite3_free(msg);
                 sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -190,8 +193,9 @@ int mem__meta_get(sqlite3 *db, const char *key, char *out, size_t outlen)
 int mem__meta_set(sqlite3 *db, const char *key, const char *value)
 {
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES (?1, ?2)"
-                                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+                                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) return sql_errno(rc);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);

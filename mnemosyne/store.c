@@ -155,7 +155,8 @@ static int check_integrity(sqlite3 *db, const char *path, bool quick, char *err,
             ok = true;
             continue;
         }
-        if (used < sizeof found - 1) used += (size_t)snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "", t ? t : "?");
+        if (used < sizeof found - 1)
+            used += (size_t)snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "", t ? t : "?");
         if (used >= sizeof found) used = sizeof found - 1;
     }
     sqlite3_finalize(st);
@@ -168,7 +169,8 @@ static int check_integrity(sqlite3 *db, const char *path, bool quick, char *err,
     return -EIO;
 sqlfail:
     if ((rc & 0xff) == SQLITE_NOTADB)
-        snprintf(err, errlen, "%s is not a SQLite database (or is damaged beyond reading); nothing was written to it", path);
+        snprintf(err, errlen, "%s is not a SQLite database (or is damaged beyond reading); nothing was written to it",
+                 path);
     else if ((rc & 0xff) == SQLITE_BUSY)
         snprintf(err, errlen, "%s is locked by another process beyond the busy timeout; try again", path);
     else
@@ -328,8 +330,7 @@ static void immutable_uri(const char *path, char *out, size_t outlen)
     for (const char *c = path; *c && o + 4 < outlen; c++) {
         if (*c == '%' || *c == '?' || *c == '#')
             o += (size_t)snprintf(out + o, outlen - o, "%%%02X", (unsigned char)*c);
-        else
-            out[o++] = *c;
+        else out[o++] = *c;
     }
     out[o < outlen ? o : outlen - 1] = '\0';
     snprintf(out + strlen(out), outlen - strlen(out), "?immutable=1");
@@ -358,8 +359,8 @@ static int open_connection(mem_store *s, char *err, size_t errlen)
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, s->p.busy_timeout_ms);
-    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                            NULL, sql_importance, NULL, NULL);
+    sqlite3_create_function(s->db, "mnemo_importance", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                            sql_importance, NULL, NULL);
     return 0;
 }
 
@@ -375,9 +376,10 @@ static int check_read_only(mem_store *s, char *err, size_t errlen)
     snprintf(err, errlen,
              "database %s has schema version %d and this mnemosyne reads version %d; %s (the file was left as it is)",
              s->path, s->schema_version, MEM_SCHEMA_VERSION,
-             s->schema_version > MEM_SCHEMA_VERSION ? "use a newer mnemosyne"
-                                                    : "open it once with a writing command (e.g. mnemosyne consolidate) "
-                                                      "to migrate it, or copy it somewhere writable first");
+             s->schema_version > MEM_SCHEMA_VERSION
+                 ? "use a newer mnemosyne"
+                 : "open it once with a writing command (e.g. mnemosyne consolidate) "
+                   "to migrate it, or copy it somewhere writable first");
     return -EPROTO;
 }
 

@@ -39,7 +39,7 @@ typedef enum { MEM_SHORT_TERM = 0, MEM_LONG_TERM = 1, MEM_ARCHIVED = 2 } mem_sta
 #define MEM_STATUS_ACTIVE (MEM_STATUS_BIT(MEM_SHORT_TERM) | MEM_STATUS_BIT(MEM_LONG_TERM))
 #define MEM_STATUS_ALL 7u
 
-#define MEM_ID_LEN 40      /* a UUID and its NUL fit */
+#define MEM_ID_LEN 40 /* a UUID and its NUL fit */
 #define MEM_MAX_TAGS 64
 #define MEM_MAX_TAG_BYTES 256
 #define MEM_MAX_METADATA_BYTES 16384
@@ -100,15 +100,15 @@ typedef struct mem_record {
     char *tags;     /* JSON array of strings */
     char *metadata; /* JSON object */
     char source[16];
-    char trust[8];  /* "high" or "low" */
+    char trust[8];                  /* "high" or "low" */
     char superseded_by[MEM_ID_LEN]; /* the memory that replaces this one: the promoted one when archived by
                                        consolidation, a newer restatement (status unchanged) otherwise; "" */
     char supersedes[MEM_ID_LEN];    /* the older memory this one restates (a knowledge update), "" */
-    char *lineage;  /* JSON array of the ids consolidated into this one */
-    double archived_at;      /* 0 unless archived */
-    char archive_reason[16]; /* "consolidated", "stale", "" */
-    double relevance;        /* search results only: the final score, best first */
-    mem_score score;         /* search results only: its components */
+    char *lineage;                  /* JSON array of the ids consolidated into this one */
+    double archived_at;             /* 0 unless archived */
+    char archive_reason[16];        /* "consolidated", "stale", "" */
+    double relevance;               /* search results only: the final score, best first */
+    mem_score score;                /* search results only: its components */
 } mem_record;
 
 void mem_record_clear(mem_record *r); /* frees the strings, zeroes the record */
@@ -125,16 +125,16 @@ typedef struct mem_consolidation_params {
 } mem_consolidation_params;
 
 typedef struct mem_store_params {
-    const char *path;          /* database file; parent directories are created (not when read_only) */
-    bool read_only;            /* open an existing file read-only: nothing is created or written, the WAL switch,
-                                  the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
-                                  a file whose folder is read-only too is opened immutable */
-    bool synchronous_full;     /* true: FULL, false: NORMAL */
-    int busy_timeout_ms;       /* 5000 */
+    const char *path;             /* database file; parent directories are created (not when read_only) */
+    bool read_only;               /* open an existing file read-only: nothing is created or written, the WAL switch,
+                                     the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
+                                     a file whose folder is read-only too is opened immutable */
+    bool synchronous_full;        /* true: FULL, false: NORMAL */
+    int busy_timeout_ms;          /* 5000 */
     int64_t full_check_max_bytes; /* integrity_check up to this size, quick_check above; 64 MiB */
-    size_t max_content_bytes;  /* 65536 */
-    int summary_chars;         /* default summary = first N characters, 500 */
-    mem_embed_params embed;    /* model_path "" = the database's model, else hashed */
+    size_t max_content_bytes;     /* 65536 */
+    int summary_chars;            /* default summary = first N characters, 500 */
+    mem_embed_params embed;       /* model_path "" = the database's model, else hashed */
     const char *const *low_trust_sources; /* NULL = {"dream", "tool", "import"} */
     size_t n_low_trust_sources;
     mem_retrieval_params retrieval;
@@ -164,14 +164,14 @@ double mem_store_now(const mem_store *s);
 
 /* A new memory. NULL/0 fields take their defaults. */
 typedef struct mem_new {
-    const char *content;          /* required, non-blank, valid UTF-8, <= max_content_bytes */
-    const char *summary;          /* default: first summary_chars characters of content */
-    const char *memory_type;      /* default "episodic" */
-    const char *const *tags;      /* n_tags strings */
+    const char *content;     /* required, non-blank, valid UTF-8, <= max_content_bytes */
+    const char *summary;     /* default: first summary_chars characters of content */
+    const char *memory_type; /* default "episodic" */
+    const char *const *tags; /* n_tags strings */
     size_t n_tags;
-    const mem_emotion *emotion;   /* NULL = none */
-    const char *source;           /* default "user" */
-    const char *metadata;         /* JSON object text, default {} */
+    const mem_emotion *emotion; /* NULL = none */
+    const char *source;         /* default "user" */
+    const char *metadata;       /* JSON object text, default {} */
 } mem_new;
 
 /* Stores a memory; fills out (may be NULL) with the stored record. When it
@@ -266,16 +266,16 @@ int mem_store_import(mem_store *s, const mem_record *recs, size_t n, bool keep_t
 /* --- search (search.c) --- */
 #define MEM_N_RESULTS_DEFAULT (-1) /* n_results: the configured default_n_results */
 typedef struct mem_query {
-    const char *text;        /* required */
-    int n_results;           /* 1..100, default MEM_N_RESULTS_DEFAULT */
-    bool use_bm25;           /* lexical leg, default true */
-    bool use_vector;         /* vector leg, default true */
-    int quality;             /* -1 = config, 0 off, 1 on */
-    unsigned status_mask;    /* default MEM_STATUS_ACTIVE (archived excluded) */
+    const char *text;     /* required */
+    int n_results;        /* 1..100, default MEM_N_RESULTS_DEFAULT */
+    bool use_bm25;        /* lexical leg, default true */
+    bool use_vector;      /* vector leg, default true */
+    int quality;          /* -1 = config, 0 off, 1 on */
+    unsigned status_mask; /* default MEM_STATUS_ACTIVE (archived excluded) */
     bool has_emotion;
     double valence, arousal;
-    double emotion_weight;   /* < 0 = config default */
-    bool touch;              /* count the returned memories as accessed, default true */
+    double emotion_weight; /* < 0 = config default */
+    bool touch;            /* count the returned memories as accessed, default true */
 } mem_query;
 
 void mem_query_default(mem_query *q);
@@ -293,9 +293,9 @@ typedef struct mem_cluster_summary {
 typedef struct mem_consolidation_report {
     int clusters_formed;
     int memories_promoted;
-    int memories_archived;   /* superseded by a promoted memory */
-    int memories_skipped;    /* in clusters below the importance threshold */
-    int memories_stale;      /* archived as stale */
+    int memories_archived; /* superseded by a promoted memory */
+    int memories_skipped;  /* in clusters below the importance threshold */
+    int memories_stale;    /* archived as stale */
     int total_processed;
     double duration_seconds;
     mem_cluster_summary *clusters; /* promoted clusters only */

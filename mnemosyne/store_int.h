@@ -34,10 +34,10 @@ struct mem_store {
     char err[1024];
     double fixed_now;
     int schema_version;
-    bool vectors_checked;   /* stale vectors re-embedded this session */
+    bool vectors_checked; /* stale vectors re-embedded this session */
     bool vx_loaded;
-    int64_t data_version;   /* PRAGMA data_version when the copy was last synced */
-    int64_t vx_epoch;       /* meta.vector_epoch when the copy was loaded */
+    int64_t data_version; /* PRAGMA data_version when the copy was last synced */
+    int64_t vx_epoch;     /* meta.vector_epoch when the copy was loaded */
     mem_vindex vx;
 };
 

@@ -359,7 +359,8 @@ static int tool_embed(mcp_request *req, const cJSON *args, void *ud)
     int dim = mem_embedder_dim(e), n = cJSON_GetArraySize(input);
     if (!cJSON_IsArray(input) || n < 1 || n > 256)
         return mcp_reply_tool_error(req, "input must be an array of 1 to 256 strings");
-    cJSON_ArrayForEach(t, input) if (!cJSON_IsString(t)) return mcp_reply_tool_error(req, "input must hold strings only");
+    cJSON_ArrayForEach(t, input) if (!cJSON_IsString(t)) return mcp_reply_tool_error(req,
+                                                                                     "input must hold strings only");
     float *vec = malloc((size_t)dim * sizeof *vec);
     cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "embeddings");
     long chars = 0;

@@ -109,10 +109,8 @@ int mem__find_restated(mem_store *s, const char *content, const float *vec, char
     int rc = mem__begin_read(s);
     if (rc) return rc;
     rc = restated_locked(s, content, vec, old_id);
-    if (rc)
-        mem__rollback(s);
-    else
-        mem__commit(s);
+    if (rc) mem__rollback(s);
+    else mem__commit(s);
     return rc;
 }
 
@@ -120,8 +118,10 @@ int mem__link_update(mem_store *s, const char *old_id, const char *new_id, bool 
 {
     *linked = false;
     sqlite3_stmt *st;
-    int rc = mem__prepare(s, "UPDATE memories SET superseded_by = ?2 WHERE id = ?1 AND superseded_by IS NULL"
-                             " AND status != 'archived'", &st);
+    int rc = mem__prepare(s,
+                          "UPDATE memories SET superseded_by = ?2 WHERE id = ?1 AND superseded_by IS NULL"
+                          " AND status != 'archived'",
+                          &st);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, old_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, new_id, -1, SQLITE_STATIC);
@@ -139,14 +139,16 @@ int mem_store_unlink(mem_store *s, const char *id, bool *unlinked)
     int rc = mem__begin_write(s);
     if (rc) return rc;
     /* id may be either side: the newer (supersedes) or the older (superseded_by, not archived) */
-    static const char sql[] =
-        "UPDATE memories SET superseded_by = NULL WHERE status != 'archived' AND"
-        " (superseded_by = ?1 OR id = (SELECT supersedes FROM memories WHERE id = ?1) OR"
-        "  (id = ?1 AND superseded_by IN (SELECT id FROM memories WHERE supersedes = ?1)))";
+    static const char sql[] = "UPDATE memories SET superseded_by = NULL WHERE status != 'archived' AND"
+                              " (superseded_by = ?1 OR id = (SELECT supersedes FROM memories WHERE id = ?1) OR"
+                              "  (id = ?1 AND superseded_by IN (SELECT id FROM memories WHERE supersedes = ?1)))";
     sqlite3_stmt *st = NULL, *st2 = NULL;
     rc = mem__prepare(s, sql, &st);
-    if (!rc) rc = mem__prepare(s, "UPDATE memories SET supersedes = NULL WHERE id = ?1 AND supersedes IS NOT NULL"
-                                  " OR supersedes = ?1", &st2);
+    if (!rc)
+        rc = mem__prepare(s,
+                          "UPDATE memories SET supersedes = NULL WHERE id = ?1 AND supersedes IS NOT NULL"
+                          " OR supersedes = ?1",
+                          &st2);
     int changes = 0;
     for (int i = 0; i < 2 && !rc; i++) {
         sqlite3_stmt *x = i ? st2 : st;
@@ -157,7 +159,8 @@ int mem_store_unlink(mem_store *s, const char *id, bool *unlinked)
     }
     sqlite3_finalize(st);
     sqlite3_finalize(st2);
-    if (!rc && !changes) rc = mem__set_err(s, -ENOENT, "memory %s is not part of an update link (or does not exist)", id);
+    if (!rc && !changes)
+        rc = mem__set_err(s, -ENOENT, "memory %s is not part of an update link (or does not exist)", id);
     if (rc) {
         mem__rollback(s);
         return rc;

@@ -7,17 +7,19 @@
 #include "util.h"
 
 static const char *const stopwords[] = {
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as",
-    "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can",
-    "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further",
-    "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
-    "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my",
-    "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our",
-    "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than",
-    "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this",
-    "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what",
-    "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
-    "yours", "yourself", "yourselves",
+    "a",       "about",  "above", "after",      "again",    "against",    "all",     "am",        "an",    "and",
+    "any",     "are",    "as",    "at",         "be",       "because",    "been",    "before",    "being", "below",
+    "between", "both",   "but",   "by",         "can",      "could",      "did",     "do",        "does",  "doing",
+    "down",    "during", "each",  "few",        "for",      "from",       "further", "had",       "has",   "have",
+    "having",  "he",     "her",   "here",       "hers",     "herself",    "him",     "himself",   "his",   "how",
+    "i",       "if",     "in",    "into",       "is",       "it",         "its",     "itself",    "just",  "me",
+    "more",    "most",   "my",    "myself",     "no",       "nor",        "not",     "now",       "of",    "off",
+    "on",      "once",   "only",  "or",         "other",    "our",        "ours",    "ourselves", "out",   "over",
+    "own",     "same",   "she",   "should",     "so",       "some",       "such",    "than",      "that",  "the",
+    "their",   "theirs", "them",  "themselves", "then",     "there",      "these",   "they",      "this",  "those",
+    "through", "to",     "too",   "under",      "until",    "up",         "very",    "was",       "we",    "were",
+    "what",    "when",   "where", "which",      "while",    "who",        "whom",    "why",       "will",  "with",
+    "would",   "you",    "your",  "yours",      "yourself", "yourselves",
 };
 
 bool mem_is_stopword(const char *w, size_t n)
@@ -30,10 +32,8 @@ bool mem_is_stopword(const char *w, size_t n)
         int c = strncmp(w, s, n < sl ? n : sl);
         if (c == 0) c = n < sl ? -1 : n > sl ? 1 : 0;
         if (c == 0) return true;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
     }
     return false;
 }

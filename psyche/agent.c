@@ -44,7 +44,7 @@ struct psy_agent {
     psy_memflow mem;
     psy_toolset tools;
     psy_idle idle;
-    psy_env env;   /* pointers to the above, for the activities */
+    psy_env env;    /* pointers to the above, for the activities */
     psy_conv *conv; /* the front-ends' conversation */
     char *state_dir;
 };
@@ -77,8 +77,8 @@ void psy_agent_quit(psy_agent *a) { psy_bus_signal_quit(&a->bus); }
 
 bool psy_agent_command(psy_agent *a, const char *line)
 {
-    static const char *const cmds[] = {"/status", "/s", "/emotion", "/e", "/memory", "/m", "/clear", "/c",
-                                       "/thinking", "/r"};
+    static const char *const cmds[] = {"/status", "/s",     "/emotion", "/e",        "/memory",
+                                       "/m",      "/clear", "/c",       "/thinking", "/r"};
     size_t n = strcspn(line, " \t");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strlen(cmds[i]) == n && !strncmp(line, cmds[i], n)) {

@@ -23,25 +23,25 @@
 typedef struct psy_agent psy_agent;
 
 typedef enum {
-    PSY_EV_TOKEN,        /* text: a delta of the assistant's streamed answer */
-    PSY_EV_ANSWER,       /* text: the whole answer of a turn (after tool calls are stripped); turn is over */
-    PSY_EV_REASONING,    /* text: content of <reasoning>/<thinking> (thought panel, not the chat) */
-    PSY_EV_THOUGHT,      /* text: an idle thought (complete); data: {kind:"reflection"|"dream"} */
-    PSY_EV_TOOL_START,   /* text: readable line ("Reading a/b.c"); data: {name, arguments} */
-    PSY_EV_TOOL_END,     /* text: readable line ("Reading a/b.c (120 lines)"); data: {name, success, duration_ms, result} */
-    PSY_EV_EMOTION,      /* data: elpis emotional_state */
-    PSY_EV_MEMORY,       /* text: what happened ("stored 2 memories", "recalled 3"); data: details */
-    PSY_EV_STATUS,       /* data: see psy_agent_status(); sent when something in it changes */
-    PSY_EV_CHILD,        /* text: "elpis died (killed by signal 11); restarting"; data: {child, event, detail, log_tail} */
-    PSY_EV_ERROR,        /* text: "[Error: ...]" for the chat */
-    PSY_EV_INFO,         /* text: a system line for the chat (command output, notices) */
-    PSY_EV_QUIT,         /* the agent finished its shutdown; the front-end should exit */
+    PSY_EV_TOKEN,      /* text: a delta of the assistant's streamed answer */
+    PSY_EV_ANSWER,     /* text: the whole answer of a turn (after tool calls are stripped); turn is over */
+    PSY_EV_REASONING,  /* text: content of <reasoning>/<thinking> (thought panel, not the chat) */
+    PSY_EV_THOUGHT,    /* text: an idle thought (complete); data: {kind:"reflection"|"dream"} */
+    PSY_EV_TOOL_START, /* text: readable line ("Reading a/b.c"); data: {name, arguments} */
+    PSY_EV_TOOL_END, /* text: readable line ("Reading a/b.c (120 lines)"); data: {name, success, duration_ms, result} */
+    PSY_EV_EMOTION,  /* data: elpis emotional_state */
+    PSY_EV_MEMORY,   /* text: what happened ("stored 2 memories", "recalled 3"); data: details */
+    PSY_EV_STATUS,   /* data: see psy_agent_status(); sent when something in it changes */
+    PSY_EV_CHILD,    /* text: "elpis died (killed by signal 11); restarting"; data: {child, event, detail, log_tail} */
+    PSY_EV_ERROR,    /* text: "[Error: ...]" for the chat */
+    PSY_EV_INFO,     /* text: a system line for the chat (command output, notices) */
+    PSY_EV_QUIT,     /* the agent finished its shutdown; the front-end should exit */
 } psy_event_kind;
 
 typedef struct psy_event {
     psy_event_kind kind;
-    char *text;   /* owned, may be NULL */
-    cJSON *data;  /* owned, may be NULL */
+    char *text;  /* owned, may be NULL */
+    cJSON *data; /* owned, may be NULL */
 } psy_event;
 
 const char *psy_event_kind_name(psy_event_kind k); /* "token", "answer", ... for --events */

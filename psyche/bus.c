@@ -334,8 +334,8 @@ void psy_note_tool(psy_bus *b, const char *line, bool success)
 
 const char *psy_event_kind_name(psy_event_kind k)
 {
-    static const char *const names[] = {"token", "answer", "reasoning", "thought", "tool_start", "tool_end",
-                                        "emotion", "memory", "status", "child", "error", "info", "quit"};
+    static const char *const names[] = {"token",  "answer", "reasoning", "thought", "tool_start", "tool_end", "emotion",
+                                        "memory", "status", "child",     "error",   "info",       "quit"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 

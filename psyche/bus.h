@@ -32,8 +32,8 @@ typedef enum {
 
 typedef struct psy_input {
     psy_input_kind kind;
-    char *text;   /* owned */
-    void *conv;   /* the psy_conv a message is for; NULL = the agent's own */
+    char *text; /* owned */
+    void *conv; /* the psy_conv a message is for; NULL = the agent's own */
     struct psy_input *next;
 } psy_input;
 

@@ -395,7 +395,8 @@ int psy_context_fit(psy_context *c, int answer_tokens, psy_fit_report *rep)
 done:
     if (rep->dropped || rep->shortened_results || rep->chars_cut)
         log_info("fit: %d messages dropped, %d tool results and %zu characters of the newest message cut; %ld of "
-                 "%ld tokens used", rep->dropped, rep->shortened_results, rep->chars_cut, c->total_tokens, limit);
+                 "%ld tokens used",
+                 rep->dropped, rep->shortened_results, rep->chars_cut, c->total_tokens, limit);
     return c->total_tokens > limit ? -E2BIG : 0;
 }
 
@@ -445,20 +446,18 @@ static bool has_any(const char *hay, const char *const *needles)
     return false;
 }
 
-static const char *const low_value[] = {"hello", "hi ",   "hey ",  "thanks", "thank you", "okay",
-                                        "ok ",   "sure",  "yes",   "no ",    "yeah",      "please",
-                                        "sorry", "bye",   "goodbye", NULL};
-static const char *const high_value[] = {" means ",   " is defined as ", " refers to ", " because ",  " therefore ",
-                                         " thus ",    " prefer ",        " like ",      " enjoy ",    " love ",
-                                         " hate ",    " always ",        " never ",     " usually ",  " remember ",
-                                         " forgot ",  " learned ",       " important ", " significant ", " key ",
-                                         NULL};
-static const char *const question_words[] = {"who",   "what",  "where", "when", "why",  "how",  "can",
-                                              "could", "would", "should", "do",  "does", "did",  "is",
-                                              "are",   "was",   "were",  "will", "have", "has",  "had", NULL};
-static const char *const openers[] = {"I ",   "My ",   "I'm ",  "I've ", "I'll ",  "You ",  "Your ",
-                                      "You're ", "You've ", "The ", "This ", "That ", "These ", "Those ",
-                                      "We ",  "Our ",  "They ", "Their ", NULL};
+static const char *const low_value[] = {"hello", "hi ", "hey ", "thanks", "thank you", "okay", "ok ",     "sure",
+                                        "yes",   "no ", "yeah", "please", "sorry",     "bye",  "goodbye", NULL};
+static const char *const high_value[] = {
+    " means ",    " is defined as ", " refers to ", " because ",   " therefore ",   " thus ",  " prefer ",
+    " like ",     " enjoy ",         " love ",      " hate ",      " always ",      " never ", " usually ",
+    " remember ", " forgot ",        " learned ",   " important ", " significant ", " key ",   NULL};
+static const char *const question_words[] = {"who",   "what",   "where", "when", "why", "how", "can", "could",
+                                             "would", "should", "do",    "does", "did", "is",  "are", "was",
+                                             "were",  "will",   "have",  "has",  "had", NULL};
+static const char *const openers[] = {"I ",      "My ",     "I'm ",  "I've ",  "I'll ", "You ",   "Your ",
+                                      "You're ", "You've ", "The ",  "This ",  "That ", "These ", "Those ",
+                                      "We ",     "Our ",    "They ", "Their ", NULL};
 
 static bool has_question_word(const char *lower)
 {
@@ -522,7 +521,7 @@ static int count_sub(const char *s, const char *sub)
 double psy_importance(const char *user_text, const char *answer, int tools_used, const char *tool_results,
                       double valence, double arousal, char *breakdown, size_t breakdown_len)
 {
-    static const char *const explicit_words[] = {"remember",      "important", "note that", "don't forget",
+    static const char *const explicit_words[] = {"remember",      "important",   "note that", "don't forget",
                                                  "keep in mind",  "make a note", "save this", "store this",
                                                  "do not forget", NULL};
     static const char *const error_words[] = {"error", "failed", "exception", "traceback", NULL};

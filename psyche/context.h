@@ -28,12 +28,12 @@ typedef enum {
 } psy_msg_flags;
 
 typedef struct psy_msg {
-    char *role;    /* "system", "user", "assistant" */
-    char *content; /* what was said */
-    char *extra;   /* volatile text the model sees before content (memories, mood); may be NULL */
-    int tokens;    /* real count of the rendered message */
-    bool estimated;/* the counter was unavailable; tokens is a byte-based upper estimate */
-    int flags;     /* psy_msg_flags */
+    char *role;           /* "system", "user", "assistant" */
+    char *content;        /* what was said */
+    char *extra;          /* volatile text the model sees before content (memories, mood); may be NULL */
+    int tokens;           /* real count of the rendered message */
+    bool estimated;       /* the counter was unavailable; tokens is a byte-based upper estimate */
+    int flags;            /* psy_msg_flags */
     size_t body_len;      /* shortened in place: bytes of the full content still kept (0 = never shortened) */
     size_t omitted_chars; /* shortened in place: characters of the full content cut so far */
 } psy_msg;
@@ -58,7 +58,7 @@ typedef struct psy_context {
     int min_keep;
     long messages_added;
     long compactions;
-    long shortened;     /* tool results shortened in place because nothing more could be dropped */
+    long shortened; /* tool results shortened in place because nothing more could be dropped */
     psy_count_fn count;
     void *count_ud;
 } psy_context;

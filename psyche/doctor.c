@@ -47,12 +47,10 @@ int psy_doctor_run(const psy_settings *cfg, FILE *out)
     fprintf(out, "workspace: %s\n", psy_tools_get_workspace(t)->root);
     fprintf(out, "file tools: opened beneath the workspace with %s\n",
             psy_tools_get_workspace(t)->no_openat2 ? "an O_NOFOLLOW walk (no openat2)"
-                                                    : "openat2 (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)");
+                                                   : "openat2 (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)");
     const psy_secrets *s = &t->secrets;
-    if (s->complete)
-        fprintf(out, "secrets scan: %zu entries, %zu protected\n", s->scanned, s->n_paths);
-    else
-        fprintf(out, "secrets scan: INCOMPLETE (%s): reads are refused\n", s->why);
+    if (s->complete) fprintf(out, "secrets scan: %zu entries, %zu protected\n", s->scanned, s->n_paths);
+    else fprintf(out, "secrets scan: INCOMPLETE (%s): reads are refused\n", s->why);
     cJSON *rep = psy_sandbox_report(psy_tools_get_sandbox(t));
     int off = rep ? print_report(rep, out) : 1;
     cJSON_Delete(rep);

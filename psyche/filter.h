@@ -17,8 +17,8 @@ typedef enum { PSY_FILTER_TEXT = 0, PSY_FILTER_REASONING, PSY_FILTER_TOOL_CALL }
 
 typedef struct psy_stream_filter {
     psy_filter_state state;
-    size_t pos;     /* bytes of raw already classified */
-    size_t mark;    /* start of the current reasoning block's content */
+    size_t pos;  /* bytes of raw already classified */
+    size_t mark; /* start of the current reasoning block's content */
 } psy_stream_filter;
 
 void psy_filter_init(psy_stream_filter *f);

@@ -120,8 +120,8 @@ static int fit_request(psy_links *l, cJSON *messages, int max_tokens)
     return PSY_GEN_MIN_TOKENS;
 }
 
-int psy_generate(psy_links *l, cJSON *messages, const psy_gen_params *p, char **out, psy_gen_usage *usage,
-                 char *err, size_t errlen)
+int psy_generate(psy_links *l, cJSON *messages, const psy_gen_params *p, char **out, psy_gen_usage *usage, char *err,
+                 size_t errlen)
 {
     *out = NULL;
     psy_gen_usage u = {-1, -1};

@@ -27,7 +27,7 @@ typedef struct psy_gen_params {
     bool background;    /* elpis's background sequence: the conversation's KV cache survives */
     bool stream;        /* emit TOKEN/REASONING events as the text comes */
     int timeout_s;
-    bool fit;           /* make the request fit the context first (psy_generate says how) */
+    bool fit; /* make the request fit the context first (psy_generate says how) */
 } psy_gen_params;
 
 /* max_tokens from cfg->max_tokens, emotional temperature, foreground, no
@@ -48,7 +48,7 @@ typedef struct psy_gen_usage {
  * -ETIMEDOUT or -ECANCELED (out holds the partial text), -EIO (elpis refused:
  * err has its message, e.g. a context overflow), or another -errno with err
  * set. usage (may be NULL) is filled on 0, else set to -1s. */
-int psy_generate(psy_links *l, cJSON *messages /* owned */, const psy_gen_params *p, char **out,
-                 psy_gen_usage *usage, char *err, size_t errlen);
+int psy_generate(psy_links *l, cJSON *messages /* owned */, const psy_gen_params *p, char **out, psy_gen_usage *usage,
+                 char *err, size_t errlen);
 
 #endif

@@ -92,16 +92,25 @@ bool psy_idle_consolidation_check(psy_idle *s, double now)
 /* ---------------------------------------------------------------- dreams */
 
 static const psy_dream_theme themes[] = {
-    {"frustrated", "resolution", "Look for how past challenges were resolved, and what that says about this one.",
+    {"frustrated",
+     "resolution",
+     "Look for how past challenges were resolved, and what that says about this one.",
      {"problems I solved", "challenges overcome", "moments of success", "when things clicked", "breakthroughs"}},
-    {"depleted", "restoration", "Reconnect with what gives meaning and energy.",
+    {"depleted",
+     "restoration",
+     "Reconnect with what gives meaning and energy.",
      {"moments of joy", "meaningful connections", "things that matter", "what gives me energy", "why I do this"}},
-    {"excited", "exploration", "Explore complexity and open questions; follow curiosity.",
+    {"excited",
+     "exploration",
+     "Explore complexity and open questions; follow curiosity.",
      {"interesting questions", "things to learn", "curiosity and wonder", "complex problems", "possibilities"}},
-    {"calm", "synthesis", "Integrate experiences and find the patterns connecting them.",
-     {"patterns noticed", "connections between ideas", "emerging understanding", "things coming together",
-      "insights"}},
-    {"other", "reflection", "Let the mind wander over what has happened.",
+    {"calm",
+     "synthesis",
+     "Integrate experiences and find the patterns connecting them.",
+     {"patterns noticed", "connections between ideas", "emerging understanding", "things coming together", "insights"}},
+    {"other",
+     "reflection",
+     "Let the mind wander over what has happened.",
      {"important moments", "things learned", "conversations", "feelings and emotions", "discoveries"}},
 };
 
@@ -149,8 +158,8 @@ cJSON *psy_dream_queries(const psy_dream_theme *t, const cJSON *st, int max)
 
 bool psy_dream_has_insight(const char *text)
 {
-    static const char *const words[] = {"realize", "connect", "pattern", "understand", "feel",
-                                        "notice",  "remember", "insight", "meaning",   "significance"};
+    static const char *const words[] = {"realize", "connect",  "pattern", "understand", "feel",
+                                        "notice",  "remember", "insight", "meaning",    "significance"};
     if (!text) return false;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (strcasestr(text, words[i])) return true;

@@ -33,11 +33,11 @@ typedef struct psy_idle_cfg {
 typedef struct psy_idle {
     psy_idle_cfg cfg;
     double started;
-    double last_input;      /* last keystroke or message */
-    double last_user_msg;   /* last submitted message; -1 = none yet */
-    double last_activity;   /* end of the last thought or dream */
-    double last_dream;      /* -1 = none in this silence */
-    double last_tool_use;   /* -1 = never */
+    double last_input;               /* last keystroke or message */
+    double last_user_msg;            /* last submitted message; -1 = none yet */
+    double last_activity;            /* end of the last thought or dream */
+    double last_dream;               /* -1 = none in this silence */
+    double last_tool_use;            /* -1 = never */
     double last_consolidation_check; /* -1 = never */
     long thoughts, dreams;
 } psy_idle;

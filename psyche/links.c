@@ -95,8 +95,8 @@ int psy_links_init(psy_links *l, psy_bus *bus, const psy_settings *cfg, const ch
     l->cfg = cfg;
     l->elpis.pidfd = l->mnemo.pidfd = -1;
     l->context_length = cfg->fallback_context_length;
-    int rc = child_setup(&l->elpis, state_dir, "elpis", &cfg->elpis_command, "--model", cfg->model_path, true, err,
-                         errlen);
+    int rc =
+        child_setup(&l->elpis, state_dir, "elpis", &cfg->elpis_command, "--model", cfg->model_path, true, err, errlen);
     if (!rc)
         rc = child_setup(&l->mnemo, state_dir, "mnemosyne", &cfg->mnemosyne_command, "--db", db, cfg->memory, err,
                          errlen);

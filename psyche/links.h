@@ -31,14 +31,14 @@
 #define PSY_MIN_CONTEXT_LENGTH 64
 
 typedef struct psy_links {
-    psy_bus *bus;             /* not owned */
-    const psy_settings *cfg;  /* not owned */
+    psy_bus *bus;            /* not owned */
+    const psy_settings *cfg; /* not owned */
     psy_child elpis, mnemo;
     psy_sup_policy pol;
-    int context_length;       /* of elpis's model (fallback_context_length until known) */
-    char model[256];          /* file name of elpis's model */
-    bool elpis_synced;        /* capabilities read since it (re)started */
-    cJSON *emotion;           /* [bus mu] the last emotional_state, owned */
+    int context_length; /* of elpis's model (fallback_context_length until known) */
+    char model[256];    /* file name of elpis's model */
+    bool elpis_synced;  /* capabilities read since it (re)started */
+    cJSON *emotion;     /* [bus mu] the last emotional_state, owned */
     double last_emotion_poll;
     const char *fallback_path; /* named in the "memory unavailable" notice; not owned */
 } psy_links;

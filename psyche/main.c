@@ -208,8 +208,7 @@ static int check_settings(psy_settings *cfg, const main_opts *o, const char *con
     bool lines = o->front.message || o->repl || o->front.events;
     if (lines && cfg->model_path && *cfg->model_path && access(cfg->model_path, R_OK)) {
         snprintf(err, errlen,
-                 "no model: cannot read %s (%s); get one with " PSY_MODEL_PULL_HINT
-                 " (or pass --model FILE.gguf)",
+                 "no model: cannot read %s (%s); get one with " PSY_MODEL_PULL_HINT " (or pass --model FILE.gguf)",
                  cfg->model_path, strerror(errno));
         return PSY_EXIT_NO_MODEL;
     }
@@ -289,7 +288,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "model")) return psy_model_main(argc - 1, argv + 1); /* no agent */
     if (argc > 1 && !strcmp(argv[1], "serve")) return psy_serve_main(argc - 1, argv + 1); /* serve.c */
-    if (psy_remote_wanted(argc, argv)) return psy_remote_main(argc, argv); /* Hermes: http_remote.c */
+    if (psy_remote_wanted(argc, argv)) return psy_remote_main(argc, argv);                /* Hermes: http_remote.c */
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;

@@ -253,7 +253,9 @@ void psy_mem_store_summary(psy_memflow *m, const char *text)
     int rc = psy_mem_store(m, psy_mem_args(m, text, buf_str(&s), "semantic", "summary", tags), &where);
     buf_free(&s);
     psy_emitf(m->l->bus, PSY_EV_MEMORY, "%s the conversation summary",
-              rc ? "could not store" : where == PSY_MEM_STORED ? "stored" : "saved (fallback file)");
+              rc                        ? "could not store"
+              : where == PSY_MEM_STORED ? "stored"
+                                        : "saved (fallback file)");
 }
 
 void psy_mem_import_fallback(psy_memflow *m)
@@ -317,8 +319,8 @@ void psy_mem_consider_exchange(psy_memflow *m, const char *user_text, const char
 
 bool psy_mem_user_asks_to_remember(const char *text)
 {
-    static const char *const asks[] = {"remember", "don't forget", "do not forget", "note that", "keep in mind",
-                                       "store this", "save this", "memorize", "memorise"};
+    static const char *const asks[] = {"remember",   "don't forget", "do not forget", "note that", "keep in mind",
+                                       "store this", "save this",    "memorize",      "memorise"};
     if (!text) return false;
     for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
         if (strcasestr(text, asks[i])) return true;
@@ -331,10 +333,7 @@ void psy_mem_turn_begin(psy_memflow *m, const char *user_text)
     m->user_asked = psy_mem_user_asks_to_remember(user_text);
 }
 
-void psy_mem_turn_untrusted(psy_memflow *m)
-{
-    m->turn_untrusted = true;
-}
+void psy_mem_turn_untrusted(psy_memflow *m) { m->turn_untrusted = true; }
 
 const char *psy_mem_source(const psy_memflow *m, const char *own)
 {
@@ -370,7 +369,8 @@ static cJSON *recall(psy_memflow *m, const cJSON *args)
     int k = cJSON_IsNumber(n) ? (int)n->valuedouble : RECALL_DEFAULT;
     if (k < 1 || k > RECALL_MAX) return tool_error("n_results must be between 1 and 20%s", NULL);
     if (!psy_child_up(&m->l->mnemo))
-        return tool_error("memory is unavailable right now (mnemosyne is not running%s)", m->l->mnemo.enabled ? "" : ": disabled");
+        return tool_error("memory is unavailable right now (mnemosyne is not running%s)",
+                          m->l->mnemo.enabled ? "" : ": disabled");
     cJSON *res = NULL;
     if (psy_mem_search(m, q->valuestring, k, &res)) return tool_error("memory search failed%s", NULL);
     cJSON *r = cJSON_CreateObject();
@@ -379,8 +379,8 @@ static cJSON *recall(psy_memflow *m, const cJSON *args)
     cJSON_AddNumberToObject(r, "count", cJSON_GetArraySize(res));
     cJSON *mems = cJSON_AddArrayToObject(r, "memories");
     const cJSON *mem;
-    static const char *const keep[] = {"content", "summary", "memory_type", "tags", "emotional_context",
-                                       "created_at", "source", "trust"};
+    static const char *const keep[] = {"content",           "summary",    "memory_type", "tags",
+                                       "emotional_context", "created_at", "source",      "trust"};
     cJSON_ArrayForEach(mem, res)
     {
         cJSON *o = cJSON_CreateObject();
@@ -480,8 +480,9 @@ static cJSON *store(psy_memflow *m, const cJSON *args)
         cJSON_AddBoolToObject(r, "success", 1);
         cJSON_AddBoolToObject(r, "saved_to_fallback", 1);
         cJSON_AddStringToObject(r, "source", source);
-        cJSON_AddStringToObject(r, "note", "memory could not take it now; the memory was saved and will be imported "
-                                           "later");
+        cJSON_AddStringToObject(r, "note",
+                                "memory could not take it now; the memory was saved and will be imported "
+                                "later");
         return r;
     }
     cJSON *r = cJSON_CreateObject();

@@ -71,8 +71,7 @@ static size_t line_end(const char *text, size_t len, size_t off)
 }
 
 /* Builds the edited text in b: [0..cut) + the new line + [resume..len). */
-static int splice(buf *b, const char *text, size_t len, size_t cut, size_t resume, const char *value,
-                  bool new_section)
+static int splice(buf *b, const char *text, size_t len, size_t cut, size_t resume, const char *value, bool new_section)
 {
     int rc = buf_append(b, text, cut);
     if (!rc && cut > 0 && text[cut - 1] != '\n') rc = buf_putc(b, '\n');
@@ -84,15 +83,17 @@ static int splice(buf *b, const char *text, size_t len, size_t cut, size_t resum
     return rc;
 }
 
-int psy_model_config_set_path(const char *text, size_t len, const char *name, const char *value, char **out,
-                              char *err, size_t errlen)
+int psy_model_config_set_path(const char *text, size_t len, const char *name, const char *value, char **out, char *err,
+                              size_t errlen)
 {
     where w;
     int rc = locate(text, len, name, &w, err, errlen);
     if (rc) return rc;
     if (w.key_line && !w.is_string) {
-        snprintf(err, errlen, "%s:%d: [model] path is not a string; make it one (path = \"...\") and run the "
-                 "command again", name, w.key_line);
+        snprintf(err, errlen,
+                 "%s:%d: [model] path is not a string; make it one (path = \"...\") and run the "
+                 "command again",
+                 name, w.key_line);
         return -EINVAL;
     }
     free(w.value);
@@ -116,8 +117,10 @@ int psy_model_config_set_path(const char *text, size_t len, const char *name, co
     where check;
     rc = locate(b.data, b.len, name, &check, err, errlen);
     if (!rc && (!check.value || strcmp(check.value, value))) {
-        snprintf(err, errlen, "%s: the edited config does not read back [model] path as written; it was "
-                 "left unchanged (please report this)", name);
+        snprintf(err, errlen,
+                 "%s: the edited config does not read back [model] path as written; it was "
+                 "left unchanged (please report this)",
+                 name);
         rc = -EINVAL;
     }
     free(check.value);
@@ -129,8 +132,7 @@ int psy_model_config_set_path(const char *text, size_t len, const char *name, co
     return 0;
 }
 
-int psy_model_config_get_path(const char *text, size_t len, const char *name, char **out, char *err,
-                              size_t errlen)
+int psy_model_config_get_path(const char *text, size_t len, const char *name, char **out, char *err, size_t errlen)
 {
     where w;
     int rc = locate(text, len, name, &w, err, errlen);

@@ -16,12 +16,11 @@
  * The input must parse (a broken config is refused, -EINVAL, never
  * rewritten); the result is parsed again and checked before it is handed
  * out in *out (NUL-terminated). */
-int psy_model_config_set_path(const char *text, size_t len, const char *name, const char *value, char **out,
-                              char *err, size_t errlen);
+int psy_model_config_set_path(const char *text, size_t len, const char *name, const char *value, char **out, char *err,
+                              size_t errlen);
 
 /* [model] path of the config text, or NULL in *out when it has none. */
-int psy_model_config_get_path(const char *text, size_t len, const char *name, char **out, char *err,
-                              size_t errlen);
+int psy_model_config_get_path(const char *text, size_t len, const char *name, char **out, char *err, size_t errlen);
 
 /* psy_model_config_set_path on the file at path (created with its folder,
  * mode 0600, when absent), replaced atomically. */

@@ -293,8 +293,7 @@ char *psy_prompt_reflection(int directive, bool tools_allowed)
         buf_puts(&b, "If it helps, use ONE read-only tool (read_file, list_directory, search_codebase or "
                      "recall_memory) with a ```tool_call block and stop; the result will come back and you can "
                      "reflect on it. Never imagine file contents.\n");
-    else
-        buf_puts(&b, "Do not use tools this time; reflect on what you already know.\n");
+    else buf_puts(&b, "Do not use tools this time; reflect on what you already know.\n");
     buf_printf(&b, "\n%s", directives[((directive % 4) + 4) % 4]);
     return buf_detach(&b);
 }
@@ -308,8 +307,9 @@ const char *psy_prompt_dream_system(void)
 char *psy_prompt_dream(const char *theme, const char *guidance, const cJSON *memories)
 {
     buf b = BUF_INIT;
-    buf_printf(&b, "You are in a dream state, reflecting on your memories.\n\nTheme for this dream: %s\n%s\n\n"
-                   "Memories surfacing:\n",
+    buf_printf(&b,
+               "You are in a dream state, reflecting on your memories.\n\nTheme for this dream: %s\n%s\n\n"
+               "Memories surfacing:\n",
                theme, guidance);
     int n = 0;
     const cJSON *m;

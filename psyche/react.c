@@ -137,7 +137,8 @@ static int fit_for_answer(psy_env *e, psy_conv *c)
     if (rep.chars_cut)
         psy_emitf(e->bus, PSY_EV_INFO,
                   "(your message was too long for the model's context of %d tokens: its last %zu characters were left "
-                  "out; send the rest in another message)", ctx->context_length, rep.chars_cut);
+                  "out; send the rest in another message)",
+                  ctx->context_length, rep.chars_cut);
     return rc ? rc : max_answer_tokens(e, ctx);
 }
 
@@ -272,7 +273,8 @@ static bool step(turn *t)
     if (budget < 0) {
         psy_emitf(e->bus, PSY_EV_ERROR,
                   "[Error: the system prompt alone fills the model's context of %d tokens; use a model with a larger "
-                  "context ([model] path)]", ctx->context_length);
+                  "context ([model] path)]",
+                  ctx->context_length);
         finish(t, NULL, true);
         return true;
     }
@@ -347,8 +349,7 @@ static int add_user_message(psy_env *e, psy_conv *c, const char *text)
 
 void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
 {
-    turn t = {.e = e, .c = c, .text = text, .seq = psy_bus_cancel_seq(e->bus), .answer = BUF_INIT,
-              .results = BUF_INIT};
+    turn t = {.e = e, .c = c, .text = text, .seq = psy_bus_cancel_seq(e->bus), .answer = BUF_INIT, .results = BUF_INIT};
     psy_toolset_rearm(e->tools); /* a cancel of an earlier activity */
     psy_idle_user_message(e->idle, now_mono());
     psy_mem_turn_begin(e->mem, text);

@@ -78,8 +78,8 @@ typedef struct psy_sandbox_config {
     bool allow_tmp;                 /* writes to /tmp, /var/tmp, /dev/shm too */
     const char *const *extra_write; /* NULL-terminated list of more writable dirs, or NULL (copied) */
     int scan_budget;                /* entries looked at per home for secrets; 0 = 20000 (the workspace: no limit) */
-    const psy_secrets *secrets;     /* the workspace's protected files, hidden from the command (not owned; may be NULL) */
-    bool no_bwrap;                  /* use the Landlock fallback (also: PSYCHE_SANDBOX=landlock in the environment) */
+    const psy_secrets *secrets; /* the workspace's protected files, hidden from the command (not owned; may be NULL) */
+    bool no_bwrap;              /* use the Landlock fallback (also: PSYCHE_SANDBOX=landlock in the environment) */
 } psy_sandbox_config;
 
 typedef struct psy_sandbox_watch {
@@ -101,30 +101,30 @@ typedef struct psy_sandbox {
     char detail[1400]; /* one line for /status and the tool results */
     /* the configuration, kept to rebuild the rules before each command */
     char workspace[PATH_MAX];
-    char home[PATH_MAX];  /* realpath of $HOME at init, or "" */
+    char home[PATH_MAX]; /* realpath of $HOME at init, or "" */
     bool allow_network, allow_tmp;
-    char **extra_write;   /* owned, NULL-terminated, or NULL */
+    char **extra_write; /* owned, NULL-terminated, or NULL */
     int scan_budget;
-    int tmp_rules;        /* bits: /tmp, /var/tmp, /dev/shm got a write rule */
-    bool partial;         /* an area had more entries than scan_budget */
+    int tmp_rules; /* bits: /tmp, /var/tmp, /dev/shm got a write rule */
+    bool partial;  /* an area had more entries than scan_budget */
     char partial_area[PATH_MAX];
-    char scratch[PATH_MAX]; /* our own TMPDIR (removed at free), or "" */
+    char scratch[PATH_MAX];   /* our own TMPDIR (removed at free), or "" */
     psy_sandbox_watch *watch; /* directories granted entry by entry, with their mtime at the build */
     size_t n_watch, cap_watch;
     const psy_secrets *secrets; /* not owned */
     bool bwrap;                 /* commands run under bubblewrap */
     char bwrap_path[PATH_MAX];
-    char bwrap_why[256];        /* why bubblewrap is not used, when !bwrap */
-    bool seccomp;               /* the TIOCSTI/TIOCLINUX filter can be installed */
+    char bwrap_why[256]; /* why bubblewrap is not used, when !bwrap */
+    bool seccomp;        /* the TIOCSTI/TIOCLINUX filter can be installed */
     char seccomp_why[128];
-    bool nondumpable;           /* psyche's /proc entries are closed to the command */
+    bool nondumpable; /* psyche's /proc entries are closed to the command */
 } psy_sandbox;
 
 /* What psy_sandbox_enter() managed, as bits. */
 enum {
-    PSY_SB_FS = 1,    /* Landlock file rules enforced */
-    PSY_SB_NETNS = 2, /* in a new network namespace */
-    PSY_SB_NETLL = 4, /* Landlock TCP rules enforced */
+    PSY_SB_FS = 1,      /* Landlock file rules enforced */
+    PSY_SB_NETNS = 2,   /* in a new network namespace */
+    PSY_SB_NETLL = 4,   /* Landlock TCP rules enforced */
     PSY_SB_SECCOMP = 8, /* the TIOCSTI/TIOCLINUX filter installed */
 };
 
@@ -138,10 +138,7 @@ void psy_sandbox_free(psy_sandbox *sb);
 
 /* True when at least the file-system confinement is in force (bubblewrap's
  * mount namespace, or Landlock). */
-static inline bool psy_sandbox_active(const psy_sandbox *sb)
-{
-    return sb && sb->enabled && (sb->bwrap || sb->fs);
-}
+static inline bool psy_sandbox_active(const psy_sandbox *sb) { return sb && sb->enabled && (sb->bwrap || sb->fs); }
 /* "landlock ABI 7: writes only in <ws>, /tmp ...; network blocked (...)"
  * or "not sandboxed: <why>". Never NULL. */
 static inline const char *psy_sandbox_detail(const psy_sandbox *sb)
@@ -195,8 +192,8 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb);
 int psy_seccomp_deny_tty_push(void);
 
 /* ---- internal to sandbox*.c ---- */
-void psy__bwrap_probe(psy_sandbox *sb);  /* sets bwrap, bwrap_path, bwrap_why */
-void psy__bwrap_detail(psy_sandbox *sb); /* the detail line of the bubblewrap mode */
+void psy__bwrap_probe(psy_sandbox *sb);   /* sets bwrap, bwrap_path, bwrap_why */
+void psy__bwrap_detail(psy_sandbox *sb);  /* the detail line of the bubblewrap mode */
 void psy__seccomp_probe(psy_sandbox *sb); /* sets seccomp, seccomp_why */
 
 #endif

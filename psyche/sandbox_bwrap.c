@@ -82,7 +82,8 @@ static int sv_finish(strv *s, char ***out)
 /* The system folders, read-only; /bin, /lib... are links into /usr on merged-/usr systems. */
 static void add_system(strv *s)
 {
-    static const char *const dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", NULL};
+    static const char *const dirs[] = {"/usr",   "/bin",    "/sbin", "/lib", "/lib32",
+                                       "/lib64", "/libx32", "/etc",  "/opt", NULL};
     for (int i = 0; dirs[i]; i++) {
         struct stat st;
         if (lstat(dirs[i], &st) < 0) continue;
@@ -135,7 +136,8 @@ static void add_options(strv *s, const psy_sandbox *sb)
     sv_add2(s, "--proc", "/proc");
     sv_add2(s, "--tmpfs", "/tmp");
     if (sb->allow_tmp) sv_add2(s, "--tmpfs", "/var/tmp");
-    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++) sv_add3(s, "--bind", sb->extra_write[i], sb->extra_write[i]);
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++)
+        sv_add3(s, "--bind", sb->extra_write[i], sb->extra_write[i]);
     add_workspace(s, sb);
     if (!sb->allow_tmp) sv_add2(s, "--remount-ro", "/tmp"); /* after the binds beneath it */
 }
@@ -224,10 +226,7 @@ void psy__seccomp_probe(psy_sandbox *sb)
              sb->seccomp ? "seccomp filter refuses TIOCSTI and TIOCLINUX" : "seccomp filters are not available here");
 }
 
-static size_t psy__hidden_count(const psy_sandbox *sb)
-{
-    return sb->secrets ? sb->secrets->n_paths : 0;
-}
+static size_t psy__hidden_count(const psy_sandbox *sb) { return sb->secrets ? sb->secrets->n_paths : 0; }
 
 void psy__bwrap_detail(psy_sandbox *sb)
 {
@@ -297,8 +296,11 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     cJSON *o = cJSON_AddObjectToObject(r, "protections");
     char why[512];
     const char *off = en ? NULL : "the sandbox is disabled in the configuration";
-    prot(o, "mount_namespace", bw, bw ? "bubblewrap: only system folders (read-only) and the workspace are mounted"
-                                      : off ? off : sb ? sb->bwrap_why : "no sandbox");
+    prot(o, "mount_namespace", bw,
+         bw    ? "bubblewrap: only system folders (read-only) and the workspace are mounted"
+         : off ? off
+         : sb  ? sb->bwrap_why
+               : "no sandbox");
     if (ll)
         snprintf(why, sizeof why, "Landlock ABI %d: writes only in the workspace%s; secrets unreadable", sb->abi,
                  sb->tmp_rules ? " and the temporary folders" : "");
@@ -315,14 +317,13 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
                      : "protected files (by name and by identity) not granted by Landlock");
     prot(o, "secrets_hidden", sec_ok, why);
     bool home_ok = bw || (ll && !sb->partial);
-    if (bw)
-        snprintf(why, sizeof why, "home directories are not mounted");
+    if (bw) snprintf(why, sizeof why, "home directories are not mounted");
     else if (ll && sb->partial)
         snprintf(why, sizeof why, "%.300s has more than %d entries: the rest of it was not checked for secrets",
                  sb->partial_area, sb->scan_budget);
     else
-        snprintf(why, sizeof why, "%s", ll ? "secrets in home directories are not granted by Landlock"
-                                           : "no file confinement");
+        snprintf(why, sizeof why, "%s",
+                 ll ? "secrets in home directories are not granted by Landlock" : "no file confinement");
     prot(o, "home_secrets_hidden", home_ok, why);
     bool net = en && !sb->allow_network && (bw || sb->netns);
     prot(o, "network", net,
@@ -348,10 +349,10 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     prot(o, "no_capabilities", en, en ? "the command holds no capabilities, also when psyche runs as root" : off);
     bool proc = bw || (sb && sb->nondumpable);
     prot(o, "psyche_proc_hidden", proc,
-         bw       ? "own /proc of the command's PID namespace; psyche is not in it"
-         : proc   ? "psyche is non-dumpable and the command holds no capabilities: psyche's /proc entries "
-                    "(environ, fd, mem) are closed to it"
-                  : "prctl(PR_SET_DUMPABLE) failed");
+         bw     ? "own /proc of the command's PID namespace; psyche is not in it"
+         : proc ? "psyche is non-dumpable and the command holds no capabilities: psyche's /proc entries "
+                  "(environ, fd, mem) are closed to it"
+                : "prctl(PR_SET_DUMPABLE) failed");
     bool sig = bw || (ll && sb->scoped);
     prot(o, "signals_scoped", sig,
          bw    ? "PID namespace: psyche, elpis and mnemosyne are not visible"

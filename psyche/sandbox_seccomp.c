@@ -59,26 +59,26 @@ int psy_seccomp_deny_tty_push(void)
     struct sock_filter f[] = {
 #ifdef PSY_COMPAT_ARCH
         /* 0 */ LD_W(offsetof(struct seccomp_data, arch)),
-        /* 1 */ JEQ(PSY_COMPAT_ARCH, 4, 0),                              /* -> 6 */
-        /* 2 */ JEQ(PSY_ARCH, 0, 9),                                     /* foreign -> 12 */
+        /* 1 */ JEQ(PSY_COMPAT_ARCH, 4, 0), /* -> 6 */
+        /* 2 */ JEQ(PSY_ARCH, 0, 9),        /* foreign -> 12 */
         /* 3 */ LD_W(offsetof(struct seccomp_data, nr)),
         /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, PSY_X32_BIT, 7, 0), /* x32 -> 12 */
-        /* 5 */ JEQ(__NR_ioctl, 2, 5),                                   /* -> 8, else 11 */
+        /* 5 */ JEQ(__NR_ioctl, 2, 5),                                  /* -> 8, else 11 */
         /* 6 */ LD_W(offsetof(struct seccomp_data, nr)),
-        /* 7 */ JEQ(PSY_COMPAT_IOCTL, 0, 3),                             /* -> 8, else 11 */
+        /* 7 */ JEQ(PSY_COMPAT_IOCTL, 0, 3), /* -> 8, else 11 */
         /* 8 */ LD_W(ARG1_LO),
-        /* 9 */ JEQ(TIOCSTI, 2, 0),                                      /* -> 12 */
-        /* 10 */ JEQ(TIOCLINUX, 1, 0),                                   /* -> 12 */
+        /* 9 */ JEQ(TIOCSTI, 2, 0),    /* -> 12 */
+        /* 10 */ JEQ(TIOCLINUX, 1, 0), /* -> 12 */
         /* 11 */ RET(SECCOMP_RET_ALLOW),
         /* 12 */ RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
 #else
         /* 0 */ LD_W(offsetof(struct seccomp_data, arch)),
-        /* 1 */ JEQ(PSY_ARCH, 0, 6),    /* foreign -> 8 */
+        /* 1 */ JEQ(PSY_ARCH, 0, 6), /* foreign -> 8 */
         /* 2 */ LD_W(offsetof(struct seccomp_data, nr)),
-        /* 3 */ JEQ(__NR_ioctl, 0, 3),  /* -> 7 */
+        /* 3 */ JEQ(__NR_ioctl, 0, 3), /* -> 7 */
         /* 4 */ LD_W(ARG1_LO),
-        /* 5 */ JEQ(TIOCSTI, 2, 0),     /* -> 8 */
-        /* 6 */ JEQ(TIOCLINUX, 1, 0),   /* -> 8 */
+        /* 5 */ JEQ(TIOCSTI, 2, 0),   /* -> 8 */
+        /* 6 */ JEQ(TIOCLINUX, 1, 0), /* -> 8 */
         /* 7 */ RET(SECCOMP_RET_ALLOW),
         /* 8 */ RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
 #endif

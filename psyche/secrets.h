@@ -30,12 +30,12 @@ typedef struct psy_secret_id {
 typedef struct psy_secrets {
     psy_secret_id *ids; /* protected identities (owned), only grows */
     size_t n_ids, cap_ids;
-    char **paths;       /* paths (relative to the root) of protected entries at the last scan (owned) */
-    bool *path_is_dir;  /* parallel to paths */
+    char **paths;      /* paths (relative to the root) of protected entries at the last scan (owned) */
+    bool *path_is_dir; /* parallel to paths */
     size_t n_paths, cap_paths;
-    bool complete;      /* the last scan looked at every entry */
-    char why[256];      /* when not complete: what stopped it */
-    size_t scanned;     /* entries looked at by the last scan */
+    bool complete;  /* the last scan looked at every entry */
+    char why[256];  /* when not complete: what stopped it */
+    size_t scanned; /* entries looked at by the last scan */
 } psy_secrets;
 
 /* Scans the tree under root_fd (a directory handle; not closed), adding what

@@ -160,8 +160,8 @@ static void store_summary(psy_env *e, psy_conv *c)
     psy_emit(e->bus, PSY_EV_INFO, "Summarising the conversation...", NULL);
     char *text = NULL, err[512];
     psy_activity_begin(e->bus, PSY_ACT_SHUTDOWN, false);
-    int rc = psy_mem_summary(e->mem, c->ctx.staged, c->ctx.n_staged, c->ctx.msgs, c->ctx.n, true, &text, err,
-                             sizeof err);
+    int rc =
+        psy_mem_summary(e->mem, c->ctx.staged, c->ctx.n_staged, c->ctx.msgs, c->ctx.n, true, &text, err, sizeof err);
     psy_activity_end(e->bus);
     if (rc == 0) {
         psy_mem_store_summary(e->mem, text);

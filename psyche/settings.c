@@ -15,7 +15,10 @@
 #include "paths.h"
 #include "serve.h"
 
-#define K(sec, key, type, dest, def, lo, hi, help) {sec, key, type, dest, def, lo, hi, help}
+#define K(sec, key, type, dest, def, lo, hi, help)                                                                     \
+    {                                                                                                                  \
+        sec, key, type, dest, def, lo, hi, help                                                                        \
+    }
 
 // NOLINTNEXTLINE(readability-function-size): a data table, one entry per key
 size_t psy_settings_table(psy_settings *s, const cfg_key **out)
@@ -23,7 +26,8 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
     static cfg_key t[80 + PSY_SERVE_SETTINGS_MAX];
     const cfg_key keys[] = {
         K("model", "path", CFG_STRING, &s->model_path, "", 0, 0,
-          "GGUF chat model passed to elpis as --model; empty = elpis's own configuration (ELPIS_MODEL_PATH, configs/elpis.toml)"),
+          "GGUF chat model passed to elpis as --model; empty = elpis's own configuration (ELPIS_MODEL_PATH, "
+          "configs/elpis.toml)"),
 
         K("children", "elpis_command", CFG_STRLIST, &s->elpis_command, "", 0, 0,
           "command line of the inference server; empty = the elpis binary next to psyche"),
@@ -37,7 +41,8 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
           "timeout of calls other than generation (memory search, token counts, emotion)"),
         K("children", "restart_max", CFG_INT, &s->restart_max, "5", 0, 1000,
           "restarts allowed per child within restart_window_s; beyond that the child is reported and left down"),
-        K("children", "restart_window_s", CFG_INT, &s->restart_window_s, "300", 1, 86400, "window of the restart rate limit"),
+        K("children", "restart_window_s", CFG_INT, &s->restart_window_s, "300", 1, 86400,
+          "window of the restart rate limit"),
         K("children", "restart_retry_s", CFG_INT, &s->restart_retry_s, "60", 1, 86400,
           "seconds before trying again a child that could not be started or hit the rate limit"),
         K("children", "restart_backoff_max_s", CFG_INT, &s->restart_backoff_max_s, "60", 1, 86400,
@@ -72,12 +77,15 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
         K("agent", "emotional_modulation", CFG_BOOL, &s->emotional_modulation, "true", 0, 0,
           "let elpis set sampling from the emotional state for conversation turns"),
 
-        K("context", "max_fraction", CFG_DOUBLE, &s->max_fraction, "0.75", 0.1, 1, "conversation budget: this share of elpis's context length"),
+        K("context", "max_fraction", CFG_DOUBLE, &s->max_fraction, "0.75", 0.1, 1,
+          "conversation budget: this share of elpis's context length"),
         K("context", "reserve_fraction", CFG_DOUBLE, &s->reserve_fraction, "0.20", 0, 0.9,
           "share of the context length kept free for the answer; compaction starts above max - reserve"),
-        K("context", "min_messages", CFG_INT, &s->min_messages, "4", 1, 1000, "messages compaction always keeps (besides the system prompt)"),
+        K("context", "min_messages", CFG_INT, &s->min_messages, "4", 1, 1000,
+          "messages compaction always keeps (besides the system prompt)"),
         K("context", "compaction", CFG_STRING, &s->compaction, "sliding", 0, 0,
-          "sliding: drop the oldest messages; summarize (or summarise): replace them with a summary message (falls back to sliding)"),
+          "sliding: drop the oldest messages; summarize (or summarise): replace them with a summary message (falls "
+          "back to sliding)"),
         K("context", "fallback_context_length", CFG_INT, &s->fallback_context_length, "4096", 256, 1048576,
           "context length assumed when elpis does not report one"),
 
@@ -85,20 +93,26 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
         K("memory", "db_path", CFG_STRING, &s->db_path, "", 0, 0,
           "memory database for the default mnemosyne command; empty = $XDG_DATA_HOME/psyche/memories.db"),
         K("memory", "fallback_file", CFG_STRING, &s->fallback_file, "", 0, 0,
-          "JSONL file for memories stored while mnemosyne is down (imported when it is back); empty = <state_dir>/fallback-memories.jsonl"),
+          "JSONL file for memories stored while mnemosyne is down (imported when it is back); empty = "
+          "<state_dir>/fallback-memories.jsonl"),
         K("memory", "auto_retrieval", CFG_BOOL, &s->auto_retrieval, "true", 0, 0,
           "recall mood-congruent memories for each user message and show them to the model next to it"),
         K("memory", "retrieval_count", CFG_INT, &s->retrieval_count, "3", 1, 20, "memories recalled per user message"),
         K("memory", "auto_store", CFG_BOOL, &s->auto_store, "true", 0, 0,
           "store exchanges whose importance score reaches importance_threshold"),
-        K("memory", "importance_threshold", CFG_DOUBLE, &s->importance_threshold, "0.6", 0, 1, "importance score that stores an exchange"),
+        K("memory", "importance_threshold", CFG_DOUBLE, &s->importance_threshold, "0.6", 0, 1,
+          "importance score that stores an exchange"),
         K("memory", "consolidate_check_s", CFG_INT, &s->consolidate_check_s, "300", 1, 86400,
           "ask mnemosyne whether to consolidate at most this often"),
-        K("memory", "consolidate_importance", CFG_DOUBLE, &s->consolidate_importance, "0.6", 0, 1, "importance_threshold of consolidations"),
-        K("memory", "consolidate_similarity", CFG_DOUBLE, &s->consolidate_similarity, "0.85", 0, 1, "similarity_threshold of consolidations"),
+        K("memory", "consolidate_importance", CFG_DOUBLE, &s->consolidate_importance, "0.6", 0, 1,
+          "importance_threshold of consolidations"),
+        K("memory", "consolidate_similarity", CFG_DOUBLE, &s->consolidate_similarity, "0.85", 0, 1,
+          "similarity_threshold of consolidations"),
 
-        K("idle", "enabled", CFG_BOOL, &s->idle, "true", 0, 0, "think and dream while the user is quiet (false is what --no-idle sets)"),
-        K("idle", "think_after_s", CFG_INT, &s->think_after_s, "30", 1, 86400, "seconds without input before an idle thought"),
+        K("idle", "enabled", CFG_BOOL, &s->idle, "true", 0, 0,
+          "think and dream while the user is quiet (false is what --no-idle sets)"),
+        K("idle", "think_after_s", CFG_INT, &s->think_after_s, "30", 1, 86400,
+          "seconds without input before an idle thought"),
         K("idle", "quiet_after_user_s", CFG_INT, &s->quiet_after_user_s, "60", 0, 86400,
           "no idle thought within this many seconds of the last user message"),
         K("idle", "think_max_tokens", CFG_INT, &s->think_max_tokens, "512", 16, 65536, "length of an idle thought"),
@@ -106,24 +120,32 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
         K("idle", "tools", CFG_BOOL, &s->idle_tools, "true", 0, 0,
           "let idle thoughts use read-only tools (read_file, list_directory, search_codebase, recall_memory)"),
         K("idle", "max_tool_calls", CFG_INT, &s->idle_max_tool_calls, "3", 0, 20, "tool calls per idle thought"),
-        K("idle", "tool_warmup_s", CFG_INT, &s->idle_tool_warmup_s, "120", 0, 86400, "no idle tool use in the first seconds after start"),
-        K("idle", "tool_cooldown_s", CFG_INT, &s->idle_tool_cooldown_s, "300", 0, 86400, "seconds between idle tool uses"),
-        K("idle", "tool_result_max_chars", CFG_INT, &s->idle_result_max_chars, "8000", 100, 10000000, "idle tool results are cut to this"),
+        K("idle", "tool_warmup_s", CFG_INT, &s->idle_tool_warmup_s, "120", 0, 86400,
+          "no idle tool use in the first seconds after start"),
+        K("idle", "tool_cooldown_s", CFG_INT, &s->idle_tool_cooldown_s, "300", 0, 86400,
+          "seconds between idle tool uses"),
+        K("idle", "tool_result_max_chars", CFG_INT, &s->idle_result_max_chars, "8000", 100, 10000000,
+          "idle tool results are cut to this"),
         K("idle", "dreams", CFG_BOOL, &s->dreams, "true", 0, 0, "dream after a longer silence"),
         K("idle", "dream_after_s", CFG_INT, &s->dream_after_s, "300", 1, 86400, "seconds without input before a dream"),
-        K("idle", "dream_interval_s", CFG_INT, &s->dream_interval_s, "300", 1, 86400, "seconds between dreams while the silence lasts"),
+        K("idle", "dream_interval_s", CFG_INT, &s->dream_interval_s, "300", 1, 86400,
+          "seconds between dreams while the silence lasts"),
         K("idle", "dream_max_tokens", CFG_INT, &s->dream_max_tokens, "500", 16, 65536, "length of a dream"),
         K("idle", "dream_temperature", CFG_DOUBLE, &s->dream_temperature, "0.9", 0, 2, "temperature of dreams"),
         K("idle", "dream_max_memories", CFG_INT, &s->dream_max_memories, "10", 1, 100, "memories surfacing in a dream"),
 
         K("shutdown", "summary", CFG_BOOL, &s->summary, "true", 0, 0,
           "at exit, summarise the conversation and store it as a semantic memory tagged conversation_summary"),
-        K("shutdown", "summary_max_tokens", CFG_INT, &s->summary_max_tokens, "500", 16, 65536, "length of that summary"),
-        K("shutdown", "summary_temperature", CFG_DOUBLE, &s->summary_temperature, "0.3", 0, 2, "temperature of that summary"),
-        K("shutdown", "consolidate", CFG_BOOL, &s->shutdown_consolidate, "true", 0, 0, "at exit, consolidate memories if mnemosyne recommends it"),
+        K("shutdown", "summary_max_tokens", CFG_INT, &s->summary_max_tokens, "500", 16, 65536,
+          "length of that summary"),
+        K("shutdown", "summary_temperature", CFG_DOUBLE, &s->summary_temperature, "0.3", 0, 2,
+          "temperature of that summary"),
+        K("shutdown", "consolidate", CFG_BOOL, &s->shutdown_consolidate, "true", 0, 0,
+          "at exit, consolidate memories if mnemosyne recommends it"),
 
         K("paths", "state_dir", CFG_STRING, &s->state_dir, "", 0, 0,
-          "children's logs, psyche's log and the fallback file; empty = $XDG_STATE_HOME/psyche (~/.local/state/psyche)"),
+          "children's logs, psyche's log and the fallback file; empty = $XDG_STATE_HOME/psyche "
+          "(~/.local/state/psyche)"),
 
         K("logging", "level", CFG_STRING, &s->log_level, "info", 0, 0, "debug, info, warn or error"),
         K("logging", "file", CFG_STRING, &s->log_file, "", 0, 0, "psyche's log; empty = <state_dir>/psyche.log"),

@@ -107,15 +107,15 @@ static void append_tail(psy_child *ch, char *err, size_t errlen)
 typedef struct psy_child_job {
     pthread_t th;
     char name[16];
-    char **argv;              /* borrowed from the child (never changed while a job runs) */
-    const char *log_path;     /* borrowed too */
+    char **argv;          /* borrowed from the child (never changed while a job runs) */
+    const char *log_path; /* borrowed too */
     psy_sup_policy pol;
-    int cancel;               /* [atomic] set by psy_child_stop */
+    int cancel; /* [atomic] set by psy_child_stop */
     pthread_mutex_t mu;
-    pid_t pid;                /* [mu] the process of the attempt in progress, 0 = none */
+    pid_t pid; /* [mu] the process of the attempt in progress, 0 = none */
     int notify_fd;
-    bool first;               /* the child's first start (not a restart) */
-    int done;                 /* [atomic] the thread has finished */
+    bool first; /* the child's first start (not a restart) */
+    int done;   /* [atomic] the thread has finished */
     int rc;
     mcp_client *c;
     char why[512];
@@ -358,8 +358,8 @@ static bool after_start(psy_child *ch, const psy_sup_policy *pol, int rc, bool f
     return false;
 }
 
-bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const int *cancel,
-                    psy_child_report_fn report, void *ud)
+bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const int *cancel, psy_child_report_fn report,
+                    void *ud)
 {
     if (!ch->enabled) return false;
     char text[1024];

@@ -29,42 +29,42 @@
 struct psy_child_job;
 
 typedef struct psy_child {
-    char name[16];          /* "elpis", "mnemosyne" */
-    char **argv;            /* owned, NULL-terminated */
-    char *log_path;         /* owned: the child's stderr goes here */
-    mcp_client *c;          /* NULL while down */
-    bool enabled;           /* false: never started (--no-memory) */
-    int restarts;           /* successful restarts since psyche started */
+    char name[16];                   /* "elpis", "mnemosyne" */
+    char **argv;                     /* owned, NULL-terminated */
+    char *log_path;                  /* owned: the child's stderr goes here */
+    mcp_client *c;                   /* NULL while down */
+    bool enabled;                    /* false: never started (--no-memory) */
+    int restarts;                    /* successful restarts since psyche started */
     double recent[PSY_CHILD_RECENT]; /* times of recent restart attempts */
     int n_recent;
-    double retry_at;        /* when a down child is tried again; 0 = now */
-    bool gave_up;           /* over the rate limit, waiting for retry_at */
-    bool ever_up;           /* came up at least once */
-    int pidfd;              /* readable when the child exits; -1 if unsupported */
-    char last_error[512];   /* why it is down (cleared when it is up again) */
-    char last_exit[160];    /* how it ended last time: "killed by signal 11 (Segmentation fault)" */
-    double up_since;        /* when it last came up */
-    double backoff_s;       /* delay before the next restart after a death (0 = 1 s) */
-    int backoff_max_s;      /* the delay doubles up to this (60) */
-    int stable_s;           /* up this long: the next death starts the delays over (60) */
-    bool async;             /* start on a helper thread (set before the first tick) */
-    int notify_fd;          /* eventfd written when an async start ends; -1 = none */
+    double retry_at;           /* when a down child is tried again; 0 = now */
+    bool gave_up;              /* over the rate limit, waiting for retry_at */
+    bool ever_up;              /* came up at least once */
+    int pidfd;                 /* readable when the child exits; -1 if unsupported */
+    char last_error[512];      /* why it is down (cleared when it is up again) */
+    char last_exit[160];       /* how it ended last time: "killed by signal 11 (Segmentation fault)" */
+    double up_since;           /* when it last came up */
+    double backoff_s;          /* delay before the next restart after a death (0 = 1 s) */
+    int backoff_max_s;         /* the delay doubles up to this (60) */
+    int stable_s;              /* up this long: the next death starts the delays over (60) */
+    bool async;                /* start on a helper thread (set before the first tick) */
+    int notify_fd;             /* eventfd written when an async start ends; -1 = none */
     struct psy_child_job *job; /* the async start in progress, or NULL */
 } psy_child;
 
 typedef struct psy_sup_policy {
-    int attempts;          /* per start */
-    int start_timeout_ms;  /* handshake */
-    int restart_max;       /* restarts within restart_window_s before giving up for a while */
+    int attempts;         /* per start */
+    int start_timeout_ms; /* handshake */
+    int restart_max;      /* restarts within restart_window_s before giving up for a while */
     int restart_window_s;
-    int retry_s;           /* wait before trying a child that is down again */
+    int retry_s; /* wait before trying a child that is down again */
     int stop_grace_ms;
 } psy_sup_policy;
 
 /* event: "started", "start_failed", "died", "restarted", "gave_up".
  * text: one readable line; detail: exit description or error; log_tail may be NULL. */
-typedef void (*psy_child_report_fn)(void *ud, psy_child *ch, const char *event, const char *text,
-                                    const char *detail, const char *log_tail);
+typedef void (*psy_child_report_fn)(void *ud, psy_child *ch, const char *event, const char *text, const char *detail,
+                                    const char *log_tail);
 
 /* argv is copied. Returns 0 or -ENOMEM. */
 int psy_child_init(psy_child *ch, const char *name, char *const argv[], const char *log_path, bool enabled);
@@ -86,8 +86,8 @@ void psy_child_wait_start(psy_child *ch, int wait_ms, const int *cancel);
 
 /* Supervision step at time now (now_mono()). Returns true when the child came
  * up during this call (the caller then re-syncs: capabilities, fallback import). */
-bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const int *cancel,
-                    psy_child_report_fn report, void *ud);
+bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const int *cancel, psy_child_report_fn report,
+                    void *ud);
 
 /* Only notices (and reports, once) that the child died; the restart is left
  * to the next psy_child_tick. Safe to call in the middle of other work.

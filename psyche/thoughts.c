@@ -77,12 +77,12 @@ void psy_maybe_consolidate(psy_env *e, const char *why)
 
 typedef struct thought {
     psy_env *e;
-    int ts, cs;      /* typing_seq and cancel_seq at the start */
-    bool tools_ok;   /* out of warm-up and cooldown */
-    int tool_calls;  /* asked for (refused ones too) */
+    int ts, cs;     /* typing_seq and cancel_seq at the start */
+    bool tools_ok;  /* out of warm-up and cooldown */
+    int tool_calls; /* asked for (refused ones too) */
     int tools_run;
-    cJSON *msgs;     /* the private exchange so far */
-    buf text;        /* what the thought panel shows */
+    cJSON *msgs; /* the private exchange so far */
+    buf text;    /* what the thought panel shows */
 } thought;
 
 static bool idle_aborted(const thought *t) { return psy_idle_aborted(t->e->bus, t->ts, t->cs); }

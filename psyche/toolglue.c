@@ -46,11 +46,11 @@ static bool store_fn(psy_tools *t, void *ud, const cJSON *args, cJSON *result)
 }
 
 static const psy_tool_def memory_tools[] = {
-    {"recall_memory",
-     "Search your long-term memory (mood-congruent). An empty result is normal.",
+    {"recall_memory", "Search your long-term memory (mood-congruent). An empty result is normal.",
      "{\"type\":\"object\",\"properties\":{"
      "\"query\":{\"type\":\"string\",\"minLength\":1,\"description\":\"what to look for\"},"
-     "\"n_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":5,\"description\":\"how many memories\"}},"
+     "\"n_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":5,\"description\":\"how many "
+     "memories\"}},"
      "\"required\":[\"query\"]}",
      true, recall_fn, NULL},
     {"store_memory",
@@ -88,8 +88,7 @@ static int tools_config(const psy_settings *cfg, psy_tools_config *tc, char *cwd
     return 0;
 }
 
-int psy_toolset_open(psy_toolset *ts, const psy_settings *cfg, psy_bus *bus, psy_memflow *mem, char *err,
-                     size_t errlen)
+int psy_toolset_open(psy_toolset *ts, const psy_settings *cfg, psy_bus *bus, psy_memflow *mem, char *err, size_t errlen)
 {
     memset(ts, 0, sizeof *ts);
     ts->bus = bus;

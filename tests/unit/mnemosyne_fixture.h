@@ -5,11 +5,10 @@
 #ifndef MNEMOSYNE_FIXTURE_H
 #define MNEMOSYNE_FIXTURE_H
 
-#define assert_near(a, b, eps)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (eps)))                                                  \
-            fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps)); \
+#define assert_near(a, b, eps)                                                                                         \
+    do {                                                                                                               \
+        double a_ = (a), b_ = (b);                                                                                     \
+        if (!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps));     \
     } while (0)
 
 #define T0 1800000000.0 /* a fixed "now" for the tests */

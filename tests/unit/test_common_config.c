@@ -103,8 +103,10 @@ static void test_toml_escapes(void **state)
                         ".s@1=s:q\" b\\ n\n t\t r\r \b\f raw<\"q\\\" b\\\\ n\\n t\\t r\\r \\b\\f\">\n");
     assert_string_equal(parse("s = \"\\u00e9\\u20AC\\U0001F600 é\"\n"),
                         ".s@1=s:\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc3\xa9 raw<\"\\u00e9\\u20AC\\U0001F600 é\">\n");
-    assert_string_equal(parse("s = 'no \\n escapes \" here'\n"), ".s@1=s:no \\n escapes \" here raw<'no \\n escapes \" here'>\n");
-    assert_string_equal(parse("s = \"# not a comment\" # a comment\n"), ".s@1=s:# not a comment raw<\"# not a comment\">\n");
+    assert_string_equal(parse("s = 'no \\n escapes \" here'\n"),
+                        ".s@1=s:no \\n escapes \" here raw<'no \\n escapes \" here'>\n");
+    assert_string_equal(parse("s = \"# not a comment\" # a comment\n"),
+                        ".s@1=s:# not a comment raw<\"# not a comment\">\n");
 }
 
 static void test_toml_arrays(void **state)
@@ -175,7 +177,8 @@ static void test_toml_errors(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = parse(cases[i].text);
-        if (strcmp(got, cases[i].want)) fail_msg("case %zu: %s\n  want %s\n  got  %s", i, cases[i].text, cases[i].want, got);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu: %s\n  want %s\n  got  %s", i, cases[i].text, cases[i].want, got);
     }
     /* NUL inside the document; and no name gives "line N" */
     char err[256];
@@ -344,8 +347,8 @@ static const char *write_tmp(const char *text)
 
 static void clear_env(void)
 {
-    const char *vars[] = {"PSYT_MODEL_PATH", "PSYT_MODEL_CTX",     "PSYT_MODEL_TEMP", "PSYT_MODEL_GPU",
-                          "PSYT_MODEL_STOP", "PSYT_SERVER_THREADS", "PSYT_SERVER_NAME", "PSYT_MODEL_CTXX",
+    const char *vars[] = {"PSYT_MODEL_PATH",  "PSYT_MODEL_CTX",      "PSYT_MODEL_TEMP",  "PSYT_MODEL_GPU",
+                          "PSYT_MODEL_STOP",  "PSYT_SERVER_THREADS", "PSYT_SERVER_NAME", "PSYT_MODEL_CTXX",
                           "PSYT_OTHER_THING", "PSYT_MODELX"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
@@ -402,10 +405,10 @@ static void test_config_layers(void **state)
                           "path = \"/file.gguf\"\n[server]\nthreads = 2\n",
                           err, sizeof err),
                      0);
-    assert_int_equal(ctx, 8192);   /* env beats file */
-    assert_true(gpu);              /* env over default */
-    assert_true(temp == 1.0);      /* an integer is a fine double */
-    assert_int_equal(threads, 2);  /* file over default */
+    assert_int_equal(ctx, 8192);  /* env beats file */
+    assert_true(gpu);             /* env over default */
+    assert_true(temp == 1.0);     /* an integer is a fine double */
+    assert_int_equal(threads, 2); /* file over default */
     assert_string_equal(path, "/file.gguf");
     assert_int_equal(stop.n, 3);
     assert_string_equal(stop.items[2], "z");
@@ -483,7 +486,8 @@ static void test_config_file_errors(void **state)
     const struct {
         const char *text, *want; /* want follows "PATH:" */
     } cases[] = {
-        {"[model]\nctx = 1024\nctxx = 5\n", "3: unknown key 'ctxx' in [model] (known keys: path, ctx, temp, gpu, stop)"},
+        {"[model]\nctx = 1024\nctxx = 5\n",
+         "3: unknown key 'ctxx' in [model] (known keys: path, ctx, temp, gpu, stop)"},
         {"\n[modle]\n", "2: unknown section [modle] (known sections: model, server)"},
         {"ctx = 5\n", "1: key 'ctx' must be in a section (known sections: model, server)"},
         {"[model]\nctx = 5\n", "2: [model] ctx: expected an integer in 128..1048576, got 5"},
@@ -521,7 +525,8 @@ static void test_config_missing_file(void **state)
     setenv("PSYT_SERVER_THREADS", "8", 1);
     assert_int_equal(cfg_load(keys, NKEYS, missing, false, "PSYT", err, sizeof err), 0);
     assert_int_equal(threads, 8);
-    assert_string_equal(cfg_sources(), "defaults + /nonexistent/psyche/elpis.toml (not found) + env(PSYT_SERVER_THREADS)");
+    assert_string_equal(cfg_sources(),
+                        "defaults + /nonexistent/psyche/elpis.toml (not found) + env(PSYT_SERVER_THREADS)");
     /* an unreadable "file" is an error even when optional */
     cfg_free(keys, NKEYS);
     assert_true(cfg_load(keys, NKEYS, "/tmp", false, NULL, err, sizeof err) < 0);
@@ -576,8 +581,10 @@ static void test_config_write_roundtrip(void **state)
     fclose(f);
     assert_non_null(strstr(text, "[model]\n\n# Path to the GGUF model.\n# string, default \"/m.gguf\"\npath = "));
     assert_non_null(strstr(text, "# Context size in tokens.\n# integer in 128..1048576, default 4096\nctx = 131072\n"));
-    assert_non_null(strstr(text, "# array of strings, default [\"a\", \"b\"]\nstop = [\"</s>\", \"'q'\", \"\\\"dq\\\"\"]\n"));
-    assert_non_null(strstr(text, "# Worker threads.\n# Second help line.\n# integer in 1..8, default 4\nthreads = 7\n"));
+    assert_non_null(
+        strstr(text, "# array of strings, default [\"a\", \"b\"]\nstop = [\"</s>\", \"'q'\", \"\\\"dq\\\"\"]\n"));
+    assert_non_null(
+        strstr(text, "# Worker threads.\n# Second help line.\n# integer in 1..8, default 4\nthreads = 7\n"));
     assert_non_null(strstr(text, "# string, default \"\"\nname = \"\"\n"));
 
     /* load what was written: same values */

@@ -29,9 +29,15 @@ static void test_accepts(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "{}", "[]", " {\"a\" : [1, -2.5e+3, 0, -0, 1.50, 1E400, true, false, null, \"x\"] } ", "\"str\"", "42",
-        "{\"a\":{\"b\":{\"c\":[[]]}}}", "\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\ud83d\\ude42\"",
-        "\"h\xc3\xa9llo \xf0\x9f\x99\x82\"", "\t\r\n[1]\r\n",
+        "{}",
+        "[]",
+        " {\"a\" : [1, -2.5e+3, 0, -0, 1.50, 1E400, true, false, null, \"x\"] } ",
+        "\"str\"",
+        "42",
+        "{\"a\":{\"b\":{\"c\":[[]]}}}",
+        "\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\ud83d\\ude42\"",
+        "\"h\xc3\xa9llo \xf0\x9f\x99\x82\"",
+        "\t\r\n[1]\r\n",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (check(ok[i], strlen(ok[i]))) fail_msg("refused: %s", ok[i]);
@@ -41,8 +47,30 @@ static void test_syntax_errors(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "   ", "{", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{a:1}", "{\"a\":1,}", "01", "1.", ".5", "-", "1e",
-        "+1", "tru", "nul", "NaN", "Infinity", "'x'", "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"", "[1 2]",
+        "",
+        "   ",
+        "{",
+        "[1,]",
+        "[,1]",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{a:1}",
+        "{\"a\":1,}",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "+1",
+        "tru",
+        "nul",
+        "NaN",
+        "Infinity",
+        "'x'",
+        "\"unterminated",
+        "\"bad \\x escape\"",
+        "\"\\u12\"",
+        "[1 2]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i], strlen(bad[i])) != -EINVAL) fail_msg("accepted or wrong kind: '%s'", bad[i]);
@@ -113,7 +141,8 @@ static void test_member(void **state)
     (void)state;
     static const char *const id[] = {"id"};
     static const char *const rid[] = {"params", "requestId"};
-    const char *t = "{\"jsonrpc\":\"2.0\", \"x\":{\"id\":1}, \"id\" : 12345678901234567890 ,\"params\":{\"requestId\":-0}}";
+    const char *t =
+        "{\"jsonrpc\":\"2.0\", \"x\":{\"id\":1}, \"id\" : 12345678901234567890 ,\"params\":{\"requestId\":-0}}";
     expect_member(t, id, 1, "12345678901234567890");
     expect_member(t, rid, 2, "-0");
     expect_member("{\"id\":\"caf\\u00e9\"}", id, 1, "\"caf\\u00e9\"");
@@ -132,9 +161,8 @@ static void test_member(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepts),           cmocka_unit_test(test_syntax_errors),
-        cmocka_unit_test(test_refused_characters), cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_member),
+        cmocka_unit_test(test_accepts), cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_refused_characters),
+        cmocka_unit_test(test_depth),   cmocka_unit_test(test_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

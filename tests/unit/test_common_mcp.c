@@ -265,8 +265,10 @@ static void test_initialize_negotiates_version(void **st)
     (void)st;
     harness h;
     start(&h, 0);
-    const char *cases[][2] = {{"2025-11-25", "2025-11-25"}, {"2025-06-18", "2025-06-18"},
-                              {"2025-03-26", "2025-03-26"}, {"2024-11-05", "2024-11-05"},
+    const char *cases[][2] = {{"2025-11-25", "2025-11-25"},
+                              {"2025-06-18", "2025-06-18"},
+                              {"2025-03-26", "2025-03-26"},
+                              {"2024-11-05", "2024-11-05"},
                               {"1999-01-01", MCP_PROTOCOL_LATEST}};
     for (int i = 0; i < 5; i++) {
         char line[256];
@@ -326,20 +328,26 @@ static void test_framing_errors_keep_serving(void **st)
     assert_int_equal(error_code(m), MCP_INVALID_PARAMS);
     cJSON_Delete(m);
     /* invalid UTF-8 and \u0000 are refused with the request's id; an escaped backslash before u0000 is fine */
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":40,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\xff\"}}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":40,\"method\":\"tools/"
+              "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\xff\"}}}\n");
     m = recv_msg(&h);
     assert_int_equal(error_code(m), MCP_PARSE_ERROR);
     assert_int_equal((int)cJSON_GetObjectItem(m, "id")->valuedouble, 40);
     assert_non_null(strstr(error_message(m), "UTF-8"));
     cJSON_Delete(m);
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\u0000cd\"}}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"tools/"
+              "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\u0000cd\"}}}\n");
     m = recv_msg(&h);
     assert_int_equal(error_code(m), MCP_PARSE_ERROR);
     assert_int_equal((int)cJSON_GetObjectItem(m, "id")->valuedouble, 41);
     cJSON_Delete(m);
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\\\u0000cd\"}}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"tools/"
+              "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"ab\\\\u0000cd\"}}}\n");
     m = recv_msg(&h);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent"), "s")->valuestring, "ab\\u0000cd");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent"), "s")
+            ->valuestring,
+        "ab\\u0000cd");
     cJSON_Delete(m);
     /* notifications get no answer; blank lines are ignored; the next ping still works */
     sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\"}\n\n   \n");
@@ -360,7 +368,8 @@ static void *big_writer(void *arg)
     writer_args *w = arg;
     char *big = malloc(w->n);
     memset(big, ' ', w->n);
-    const char *head = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"";
+    const char *head =
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"";
     memcpy(big, head, strlen(head));
     memset(big + strlen(head), 'x', w->n - strlen(head) - 8);
     memcpy(big + w->n - 8, "\"}}}\n", 5);
@@ -410,9 +419,10 @@ static void test_16mib_message_accepted_and_larger_rejected(void **st)
 static cJSON *call(harness *h, int id, const char *tool, const char *args)
 {
     char line[2048];
-    snprintf(line, sizeof line,
-             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n",
-             id, tool, args);
+    snprintf(
+        line, sizeof line,
+        "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n", id,
+        tool, args);
     sends(h, line);
     return recv_msg(h);
 }
@@ -435,7 +445,8 @@ static void test_tools_list_and_call(void **st)
     cJSON *r = cJSON_GetObjectItem(m, "result");
     cJSON *sc = cJSON_GetObjectItem(r, "structuredContent");
     assert_string_equal(cJSON_GetObjectItem(sc, "s")->valuestring, "hi");
-    const char *text = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "content"), 0), "text")->valuestring;
+    const char *text =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "content"), 0), "text")->valuestring;
     cJSON *parsed = cJSON_Parse(text);
     assert_true(cJSON_Compare(parsed, sc, 1));
     cJSON_Delete(parsed);
@@ -451,7 +462,9 @@ static void test_tools_list_and_call(void **st)
     cJSON_Delete(m);
 
     /* unknown tool, missing and mistyped arguments: -32602 naming the field */
-    struct { const char *tool, *args, *needle; } bad[] = {
+    struct {
+        const char *tool, *args, *needle;
+    } bad[] = {
         {"nope", "{}", "Unknown tool: nope"},
         {"echo", "{}", "'s'"},
         {"echo", "{\"s\":5}", "'s' must be a string, got number"},
@@ -465,7 +478,8 @@ static void test_tools_list_and_call(void **st)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = call(&h, 10 + (int)i, bad[i].tool, bad[i].args);
         assert_int_equal(error_code(m), MCP_INVALID_PARAMS);
-        if (!strstr(error_message(m), bad[i].needle)) fail_msg("case %zu: '%s' lacks '%s'", i, error_message(m), bad[i].needle);
+        if (!strstr(error_message(m), bad[i].needle))
+            fail_msg("case %zu: '%s' lacks '%s'", i, error_message(m), bad[i].needle);
         cJSON_Delete(m);
     }
     /* missing arguments altogether = {} */
@@ -572,8 +586,8 @@ static void test_ids_echoed_exactly(void **st)
     (void)st;
     harness h;
     start(&h, 0);
-    static const char *const ids[] = {"12345678901234567890", "1e400", "-0", "1.50", "-1.5E+3",
-                                      "\"caf\\u00e9\"", "\"a\\/b\"", "0"};
+    static const char *const ids[] = {"12345678901234567890", "1e400",     "-0", "1.50", "-1.5E+3",
+                                      "\"caf\\u00e9\"",       "\"a\\/b\"", "0"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char line[256], want[128];
         snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}\n", ids[i]);
@@ -584,21 +598,26 @@ static void test_ids_echoed_exactly(void **st)
         free(got);
         /* a tool call and an error reply too */
         snprintf(line, sizeof line,
-                 "{\"jsonrpc\":\"2.0\",\"id\": %s ,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}\n", ids[i]);
+                 "{\"jsonrpc\":\"2.0\",\"id\": %s ,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}\n",
+                 ids[i]);
         sends(&h, line);
         got = recv_line(&h);
         if (!strstr(got, want) || !strstr(got, "Unknown tool")) fail_msg("sent id %s, got %s", ids[i], got);
         free(got);
     }
     /* cancellation matches the exact id: ...891 does not cancel ...890 (equal as doubles) */
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":12345678901234567890,\"method\":\"tools/call\",\"params\":{\"name\":\"hold\"}}\n");
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":12345678901234567891}}\n");
+    sends(
+        &h,
+        "{\"jsonrpc\":\"2.0\",\"id\":12345678901234567890,\"method\":\"tools/call\",\"params\":{\"name\":\"hold\"}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/"
+              "cancelled\",\"params\":{\"requestId\":12345678901234567891}}\n");
     sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"sync\",\"method\":\"ping\"}\n");
     char *got = recv_line(&h); /* the ping is answered after both were handled */
     assert_non_null(strstr(got, "\"sync\""));
     free(got);
     assert_int_equal(h.cancels, 0);
-    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":12345678901234567890}}\n");
+    sends(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/"
+              "cancelled\",\"params\":{\"requestId\":12345678901234567890}}\n");
     sends(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"sync2\",\"method\":\"ping\"}\n");
     got = recv_line(&h);
     assert_non_null(strstr(got, "\"sync2\""));
@@ -620,18 +639,23 @@ static void test_protocol_exactness(void **st)
         const char *why;
     } cases[] = {
 #define L(s, why) {s, sizeof s - 1, why}
-        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\0tail\"}}}\n",
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/"
+          "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\0tail\"}}}\n",
           "raw control character 0x00"),
-        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\001b\"}}}\n",
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/"
+          "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\001b\"}}}\n",
           "raw control character 0x01"),
-        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\tb\"}}}\n",
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/"
+          "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"a\tb\"}}}\n",
           "raw control character 0x09"),
-        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\\u0000tail\"}}}\n",
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/"
+          "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"secret\\u0000tail\"}}}\n",
           "\\u0000"),
         L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"} {\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}\n",
           "trailing data"),
         L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}x\n", "trailing data"),
-        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"\\udc00\"}}}\n",
+        L("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/"
+          "call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"s\":\"\\udc00\"}}}\n",
           "unpaired surrogate"),
 #undef L
     };

@@ -189,9 +189,16 @@ static int own_arg(void *ud, int argc, char **argv, int *i)
 static int begin(int argc, char **argv, startup_state *st)
 {
     startup_params p = {
-        .program = "psytest", .env_prefix = "PSYTEST", .version = "psytest 1.0",
-        .keys = keys, .n_keys = sizeof keys / sizeof keys[0], .flags = flags, .n_flags = 1,
-        .log_level = &cfg.log_level, .log_file = &cfg.log_file, .own_arg = own_arg,
+        .program = "psytest",
+        .env_prefix = "PSYTEST",
+        .version = "psytest 1.0",
+        .keys = keys,
+        .n_keys = sizeof keys / sizeof keys[0],
+        .flags = flags,
+        .n_flags = 1,
+        .log_level = &cfg.log_level,
+        .log_file = &cfg.log_file,
+        .own_arg = own_arg,
     };
     operand = NULL;
     int rc = startup_begin(&p, argc, argv, st);
@@ -243,8 +250,8 @@ static void test_begin_stops(void **state)
         {2, {"psytest", "--version"}, 0},
         {2, {"psytest", "--print-config"}, 0},
         {2, {"psytest", "--bogus"}, STARTUP_EXIT_USAGE},
-        {3, {"psytest", "a", "b"}, STARTUP_EXIT_USAGE},  /* own_arg refuses the second */
-        {2, {"psytest", "--n"}, STARTUP_EXIT_USAGE},     /* missing value */
+        {3, {"psytest", "a", "b"}, STARTUP_EXIT_USAGE},    /* own_arg refuses the second */
+        {2, {"psytest", "--n"}, STARTUP_EXIT_USAGE},       /* missing value */
         {3, {"psytest", "--n", "99"}, STARTUP_EXIT_USAGE}, /* out of range */
         {3, {"psytest", "--log-level", "loud"}, STARTUP_EXIT_USAGE},
         {3, {"psytest", "--config", "/nonexistent/c.toml"}, STARTUP_EXIT_USAGE},

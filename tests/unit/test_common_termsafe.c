@@ -28,9 +28,14 @@ static void expect_clean(const char *in, size_t n, const char *want)
 static void test_osc52_clipboard_write_is_removed(void **st)
 {
     (void)st;
-    CLEAN("a\x1b]52;c;ZWNobyBoaQ==\x07" "b", "ab");        /* BEL-terminated */
-    CLEAN("a\x1b]52;c;ZWNobyBoaQ==\x1b\\b", "ab");         /* ST as ESC \ */
-    CLEAN("a\xc2\x9d" "52;c;eA==\xc2\x9c" "b", "ab");      /* C1 OSC .. C1 ST */
+    CLEAN("a\x1b]52;c;ZWNobyBoaQ==\x07"
+          "b",
+          "ab");                                   /* BEL-terminated */
+    CLEAN("a\x1b]52;c;ZWNobyBoaQ==\x1b\\b", "ab"); /* ST as ESC \ */
+    CLEAN("a\xc2\x9d"
+          "52;c;eA==\xc2\x9c"
+          "b",
+          "ab"); /* C1 OSC .. C1 ST */
     CLEAN("\x1b]0;evil title\x07ok", "ok");
     CLEAN("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"); /* hyperlinks */
 }
@@ -41,8 +46,10 @@ static void test_csi_sequences_are_removed(void **st)
     CLEAN("x\x1b[2Jy", "xy");
     CLEAN("\x1b[31mred\x1b[0m", "red");
     CLEAN("\x1b[?1049h\x1b[H\x1b[3J", "");
-    CLEAN("a\xc2\x9b" "2Jb", "ab"); /* C1 CSI */
-    CLEAN("\x1b[6n", "");            /* a status report request */
+    CLEAN("a\xc2\x9b"
+          "2Jb",
+          "ab");          /* C1 CSI */
+    CLEAN("\x1b[6n", ""); /* a status report request */
 }
 
 static void test_dcs_and_other_strings_are_removed(void **st)
@@ -50,15 +57,20 @@ static void test_dcs_and_other_strings_are_removed(void **st)
     (void)st;
     CLEAN("\x1bP1$qm\x1b\\z", "z");
     CLEAN("\x1bX sos \x1b\\\x1b^pm\x1b\\\x1b_apc\x1b\\end", "end");
-    CLEAN("a\xc2\x90" "dcs\xc2\x9c" "b", "ab");
+    CLEAN("a\xc2\x90"
+          "dcs\xc2\x9c"
+          "b",
+          "ab");
 }
 
 static void test_lone_esc_and_short_sequences(void **st)
 {
     (void)st;
-    CLEAN("\x1b" "cafter", "after"); /* ESC c: full reset */
-    CLEAN("\x1b(Bx", "x");           /* nF: character set */
-    CLEAN("end\x1b", "end");         /* a lone ESC at the end */
+    CLEAN("\x1b"
+          "cafter",
+          "after");          /* ESC c: full reset */
+    CLEAN("\x1b(Bx", "x");   /* nF: character set */
+    CLEAN("end\x1b", "end"); /* a lone ESC at the end */
     CLEAN("a\x1b\x1b[2Jb", "ab");
     CLEAN("a\x1b\xc3\xa9", "a\xc3\xa9"); /* ESC then a letter that ends nothing */
 }
@@ -70,19 +82,29 @@ static void test_c0_c1_controls_dropped_newline_tab_kept(void **st)
     CLEAN("secret\rpublic", "secretpublic"); /* a CR cannot overwrite what was printed */
     CLEAN("a\tb\nc\n", "a\tb\nc\n");
     CLEAN("x\x7fy\x0c\x0ez", "xyz");
-    CLEAN("a\xc2\x85" "b\xc2\x8d" "c", "abc"); /* NEL, RI */
+    CLEAN("a\xc2\x85"
+          "b\xc2\x8d"
+          "c",
+          "abc"); /* NEL, RI */
 }
 
 static void test_utf8_kept_invalid_replaced(void **st)
 {
     (void)st;
-    CLEAN("h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
-    CLEAN("a\xff" "b", "a\xef\xbf\xbd" "b");
-    CLEAN("\x9b" "2J", "\xef\xbf\xbd" "2J"); /* a raw C1 byte is not UTF-8: shown, not obeyed */
-    CLEAN("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"); /* overlong */
+    CLEAN("h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+          "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
+    CLEAN("a\xff"
+          "b",
+          "a\xef\xbf\xbd"
+          "b");
+    CLEAN("\x9b"
+          "2J",
+          "\xef\xbf\xbd"
+          "2J");                                                   /* a raw C1 byte is not UTF-8: shown, not obeyed */
+    CLEAN("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");                 /* overlong */
     CLEAN("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* surrogate */
-    CLEAN("\xe6\x97", "\xef\xbf\xbd"); /* truncated at the end */
-    expect_clean("a\0b", 3, "ab");   /* NUL is a control too */
+    CLEAN("\xe6\x97", "\xef\xbf\xbd");                             /* truncated at the end */
+    expect_clean("a\0b", 3, "ab");                                 /* NUL is a control too */
 }
 
 static void test_unterminated_string_ends_at_a_line_break(void **st)
@@ -96,7 +118,8 @@ static void test_unterminated_string_ends_at_a_line_break(void **st)
 static void test_split_feeds_give_the_same_result(void **st)
 {
     (void)st;
-    static const char in[] = "ok \x1b]52;c;ZWNobw==\x07 \xe6\x97\xa5 \x1b[2J\xc2\x9b" "1m! \x1bP$q\x1b\\end\r\n";
+    static const char in[] = "ok \x1b]52;c;ZWNobw==\x07 \xe6\x97\xa5 \x1b[2J\xc2\x9b"
+                             "1m! \x1bP$q\x1b\\end\r\n";
     char *whole = NULL;
     assert_int_equal(term_safe_dup(in, sizeof in - 1, &whole), 0);
     assert_string_equal(whole, "ok  \xe6\x97\xa5 ! end\n");
@@ -122,8 +145,8 @@ static void test_split_feeds_give_the_same_result(void **st)
 static void test_random_input_gives_plain_text(void **st)
 {
     (void)st;
-    static const unsigned char pool[] = {0x1b, '[', ']', 'P', '\\', 0x07, 0xc2, 0x9b, 0x9d, 0x9c, '\n', '\t',
-                                         '\r', 0x08, 0x7f, 'a', '2', ';', 'J', 0xe6, 0x97, 0xa5, 0xff, 0x00};
+    static const unsigned char pool[] = {0x1b, '[',  ']',  'P', '\\', 0x07, 0xc2, 0x9b, 0x9d, 0x9c, '\n', '\t',
+                                         '\r', 0x08, 0x7f, 'a', '2',  ';',  'J',  0xe6, 0x97, 0xa5, 0xff, 0x00};
     unsigned seed = 12345;
     for (int round = 0; round < 3000; round++) {
         char in[64];

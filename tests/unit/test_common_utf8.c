@@ -22,7 +22,7 @@ static void test_valid_basics(void **state)
     assert_true(utf8_valid(S("")));
     assert_true(utf8_valid(S("plain ascii")));
     assert_true(utf8_valid(S("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82")));
-    assert_true(utf8_valid(S("a\0b"))); /* NUL is a valid character */
+    assert_true(utf8_valid(S("a\0b")));              /* NUL is a valid character */
     assert_true(utf8_valid(S("\xf4\x8f\xbf\xbf")));  /* U+10FFFF, the largest */
     assert_false(utf8_valid(S("\xf4\x90\x80\x80"))); /* U+110000 */
     assert_false(utf8_valid(S("\xf5\x80\x80\x80")));
@@ -34,10 +34,15 @@ static void test_overlong(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\xc0\x80", "\xc1\xbf", "\xc0\xaf",             /* 2-byte overlongs ('\0', '/') */
-        "\xe0\x80\x80", "\xe0\x9f\xbf",                 /* 3-byte overlongs */
-        "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",         /* 4-byte overlongs */
-        "\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80", /* 5/6-byte forms */
+        "\xc0\x80",
+        "\xc1\xbf",
+        "\xc0\xaf", /* 2-byte overlongs ('\0', '/') */
+        "\xe0\x80\x80",
+        "\xe0\x9f\xbf", /* 3-byte overlongs */
+        "\xf0\x80\x80\x80",
+        "\xf0\x8f\xbf\xbf", /* 4-byte overlongs */
+        "\xf8\x88\x80\x80\x80",
+        "\xfc\x84\x80\x80\x80\x80", /* 5/6-byte forms */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_false(utf8_valid(bad[i], strlen(bad[i])));
     assert_true(utf8_valid(S("\xc2\x80")));         /* U+0080, the smallest 2-byte */
@@ -48,11 +53,11 @@ static void test_overlong(void **state)
 static void test_surrogates(void **state)
 {
     (void)state;
-    assert_false(utf8_valid(S("\xed\xa0\x80"))); /* U+D800 */
-    assert_false(utf8_valid(S("\xed\xbf\xbf"))); /* U+DFFF */
+    assert_false(utf8_valid(S("\xed\xa0\x80")));             /* U+D800 */
+    assert_false(utf8_valid(S("\xed\xbf\xbf")));             /* U+DFFF */
     assert_false(utf8_valid(S("\xed\xa0\xbd\xed\xb8\x80"))); /* CESU-8 pair */
-    assert_true(utf8_valid(S("\xed\x9f\xbf")));  /* U+D7FF */
-    assert_true(utf8_valid(S("\xee\x80\x80")));  /* U+E000 */
+    assert_true(utf8_valid(S("\xed\x9f\xbf")));              /* U+D7FF */
+    assert_true(utf8_valid(S("\xee\x80\x80")));              /* U+E000 */
     assert_false(utf8_is_scalar(0xD800));
     assert_false(utf8_is_scalar(0x110000));
     assert_true(utf8_is_scalar(0x10FFFF));
@@ -141,10 +146,12 @@ static void test_count_and_cut(void **state)
     const char *t = "h\xc3\xa9llo \xe2\x82\xac!"; /* héllo €! : 8 characters, 11 bytes */
     size_t n = strlen(t);
     assert_int_equal(utf8_count(t, n), 8);
-    assert_int_equal(utf8_count(S("a\x80" "b")), 3); /* an invalid byte counts as one */
-    assert_int_equal(utf8_truncate_bytes(t, n, 2), 1);  /* not inside é */
+    assert_int_equal(utf8_count(S("a\x80"
+                                  "b")),
+                     3);                               /* an invalid byte counts as one */
+    assert_int_equal(utf8_truncate_bytes(t, n, 2), 1); /* not inside é */
     assert_int_equal(utf8_truncate_bytes(t, n, 3), 3);
-    assert_int_equal(utf8_truncate_bytes(t, n, 8), 7);  /* not inside € */
+    assert_int_equal(utf8_truncate_bytes(t, n, 8), 7); /* not inside € */
     assert_int_equal(utf8_truncate_bytes(t, n, 9), 7);
     assert_int_equal(utf8_truncate_bytes(t, n, 10), 10);
     assert_int_equal(utf8_truncate_bytes(t, n, 100), n);
@@ -175,11 +182,14 @@ static void test_width(void **state)
     assert_int_equal(utf8_cp_width(0x7F), 0);
     assert_int_equal(utf8_cp_width(0x9B), 0);
     assert_int_equal(utf8_width(S("abc")), 3);
-    assert_int_equal(utf8_width(S("e\xcc\x81")), 1);             /* e + combining acute */
+    assert_int_equal(utf8_width(S("e\xcc\x81")), 1);                /* e + combining acute */
     assert_int_equal(utf8_width(S("\xe6\x97\xa5\xe6\x9c\xac")), 4); /* 日本 */
-    assert_int_equal(utf8_width(S("a\xff" "b")), 3);              /* U+FFFD for the bad byte */
+    assert_int_equal(utf8_width(S("a\xff"
+                                  "b")),
+                     3); /* U+FFFD for the bad byte */
     /* cutting by columns never splits a wide character */
-    const char *t = "a\xe6\x97\xa5" "b";
+    const char *t = "a\xe6\x97\xa5"
+                    "b";
     assert_int_equal(utf8_truncate_width(t, strlen(t), 1), 1);
     assert_int_equal(utf8_truncate_width(t, strlen(t), 2), 1);
     assert_int_equal(utf8_truncate_width(t, strlen(t), 3), 4);
@@ -205,11 +215,16 @@ static void test_sanitize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_basics),      cmocka_unit_test(test_overlong),
-        cmocka_unit_test(test_surrogates),        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_decode_encode),     cmocka_unit_test(test_exhaustive_scalars),
-        cmocka_unit_test(test_exhaustive_short),  cmocka_unit_test(test_count_and_cut),
-        cmocka_unit_test(test_width),             cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_valid_basics),
+        cmocka_unit_test(test_overlong),
+        cmocka_unit_test(test_surrogates),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_decode_encode),
+        cmocka_unit_test(test_exhaustive_scalars),
+        cmocka_unit_test(test_exhaustive_short),
+        cmocka_unit_test(test_count_and_cut),
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

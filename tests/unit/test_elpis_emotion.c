@@ -16,11 +16,10 @@
 #include "../../elpis/emotion.h"
 
 /* cmocka 1.1's assert_float_equal works in float; this one in double. */
-#define assert_near(a, b, eps)                                                      \
-    do {                                                                            \
-        double a_ = (a), b_ = (b);                                                  \
-        if (!(fabs(a_ - b_) <= (eps)))                                              \
-            fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps)); \
+#define assert_near(a, b, eps)                                                                                         \
+    do {                                                                                                               \
+        double a_ = (a), b_ = (b);                                                                                     \
+        if (!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.12g, expected %.12g (+/- %g)", #a, a_, b_, (double)(eps));     \
     } while (0)
 
 #define EPS 1e-12
@@ -31,10 +30,10 @@ static const struct {
     const char *name;
     double dv, da;
 } expected_events[] = {
-    {"success", 0.20, 0.10},       {"test_passed", 0.15, 0.05},   {"insight", 0.25, 0.20},
-    {"failure", -0.20, 0.15},      {"test_failed", -0.15, 0.10},  {"error", -0.10, 0.20},
-    {"frustration", -0.15, 0.25},  {"blocked", -0.20, 0.30},      {"idle", 0.00, -0.10},
-    {"routine", 0.05, -0.05},      {"novelty", 0.10, 0.20},       {"exploration", 0.15, 0.15},
+    {"success", 0.20, 0.10},       {"test_passed", 0.15, 0.05},    {"insight", 0.25, 0.20},
+    {"failure", -0.20, 0.15},      {"test_failed", -0.15, 0.10},   {"error", -0.10, 0.20},
+    {"frustration", -0.15, 0.25},  {"blocked", -0.20, 0.30},       {"idle", 0.00, -0.10},
+    {"routine", 0.05, -0.05},      {"novelty", 0.10, 0.20},        {"exploration", 0.15, 0.15},
     {"user_positive", 0.15, 0.10}, {"user_negative", -0.10, 0.15}, {"user_question", 0.05, 0.10},
 };
 #define N_EXPECTED (sizeof expected_events / sizeof expected_events[0])
@@ -313,7 +312,7 @@ static void test_decay_reaches_baseline(void **state)
     emotion_get(&e, T0 + 50, &v, &a); /* e^-5 of the offset left */
     assert_near(v, 0.2 - 0.4 * exp(-5.0), 1e-9);
     assert_near(a, -0.3 + 0.5 * exp(-5.0), 1e-9);
-    assert_true(v < 0.2 && a > -0.3); /* approached from its side */
+    assert_true(v < 0.2 && a > -0.3);  /* approached from its side */
     emotion_get(&e, T0 + 100, &v, &a); /* offsets < 0.0005 snap to it */
     assert_near(v, 0.2, 0);
     assert_near(a, -0.3, 0);
@@ -416,12 +415,12 @@ static void test_sampling_map(void **state)
     p.base_temperature = 1.5;
     p.base_top_p = 0.45;
     emotion_sampling_for(&p, -1, -1, &t, &tp);
-    assert_near(t, 1.5, EPS); /* 1.7 */
+    assert_near(t, 1.5, EPS);  /* 1.7 */
     assert_near(tp, 0.5, EPS); /* 0.35 */
     p.base_temperature = 0.2;
     p.base_top_p = 0.95;
     emotion_sampling_for(&p, 1, 1, &t, &tp);
-    assert_near(t, 0.1, EPS); /* 0.0 */
+    assert_near(t, 0.1, EPS);  /* 0.0 */
     assert_near(tp, 1.0, EPS); /* 1.05 */
 
     /* The stateful form uses the configured bases. */
@@ -496,8 +495,7 @@ static void check_analyze(const char *text, const char *event, double intensity)
         assert_near(got, -1, 0); /* untouched */
         return;
     }
-    if (!r || strcmp(r, event) != 0)
-        fail_msg("\"%s\" -> %s, expected %s", text, r ? r : "NULL", event);
+    if (!r || strcmp(r, event) != 0) fail_msg("\"%s\" -> %s, expected %s", text, r ? r : "NULL", event);
     assert_near(got, intensity, 0);
 }
 
@@ -512,7 +510,7 @@ static void test_keywords(void **state)
     check_analyze("done\xe2\x80\x94now the rest", "success", 0.5); /* em dash */
     check_analyze("It is Working", "success", 0.5);
     check_analyze("The abandoned ship sank.", NULL, 0); /* not "done" */
-    check_analyze("renewal", NULL, 0); /* whole words only (the original's substring matched "new") */
+    check_analyze("renewal", NULL, 0);                  /* whole words only (the original's substring matched "new") */
     check_analyze("brand-new", "exploration", 0.3);
     check_analyze("done-ish", "success", 0.5);
     check_analyze("newsworthy", NULL, 0);
@@ -711,19 +709,18 @@ static void check_spiral(const char *event, double intensity, const char *direct
     traj(&e, T0 + 40, &t);
     assert_true(t.spiral_detected);
     if (!t.spiral_direction || strcmp(t.spiral_direction, direction) != 0)
-        fail_msg("%s: spiral %s, expected %s", event,
-                 t.spiral_direction ? t.spiral_direction : "NULL", direction);
+        fail_msg("%s: spiral %s, expected %s", event, t.spiral_direction ? t.spiral_direction : "NULL", direction);
 }
 
 static void test_spiral_directions(void **state)
 {
     (void)state;
-    check_spiral("success", 1.0, "positive");    /* dv .8 > da .4 */
-    check_spiral("failure", 1.0, "negative");    /* dv -.8, da .6 */
-    check_spiral("blocked", 0.5, "escalating");  /* dv -.4, da .6 */
-    check_spiral("idle", 1.0, "withdrawing");    /* dv 0, da -.4 */
-    check_spiral("insight", 0.8, "positive");    /* dv .8 > da .64 */
-    check_spiral("routine", 1.0, "positive");    /* |dv| == |da|: tie -> valence */
+    check_spiral("success", 1.0, "positive");   /* dv .8 > da .4 */
+    check_spiral("failure", 1.0, "negative");   /* dv -.8, da .6 */
+    check_spiral("blocked", 0.5, "escalating"); /* dv -.4, da .6 */
+    check_spiral("idle", 1.0, "withdrawing");   /* dv 0, da -.4 */
+    check_spiral("insight", 0.8, "positive");   /* dv .8 > da .64 */
+    check_spiral("routine", 1.0, "positive");   /* |dv| == |da|: tie -> valence */
 }
 
 static void test_spiral_small_changes(void **state)
@@ -764,7 +761,8 @@ static void test_spiral_rises_need_not_be_consecutive(void **state)
     init_nodecay(&e, T0);
     emotion_event(&e, "success", 1.0, T0);
     cJSON *j = emotion_to_json(&e, T0 + 6);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "trajectory"), "spiral_direction");
+    const cJSON *d =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "trajectory"), "spiral_direction");
     assert_true(cJSON_IsString(d));
     assert_string_equal(d->valuestring, "none");
     cJSON_Delete(j);
@@ -807,7 +805,7 @@ static void test_time_in_quadrant(void **state)
     (void)state;
     init_nodecay(&e, T0);
     traj(&e, T0 + 12, &t);
-    assert_near(t.time_in_quadrant, 12, 1e-9); /* since init, excited */
+    assert_near(t.time_in_quadrant, 12, 1e-9);  /* since init, excited */
     emotion_event(&e, "success", 1.0, T0 + 20); /* still excited */
     traj(&e, T0 + 30, &t);
     assert_near(t.time_in_quadrant, 30, 1e-9);
@@ -833,7 +831,7 @@ static void test_time_in_quadrant(void **state)
     assert_string_equal(emotion_quadrant(e.valence, e.arousal), "excited");
     emotion_init(&e, &p, T0);
     emotion_event(&e, "failure", 2.0, T0);
-    traj(&e, T0 + 20, &t); /* one read, same answer */
+    traj(&e, T0 + 20, &t);                             /* one read, same answer */
     assert_near(t.time_in_quadrant, 20 - cross, 1e-6); /* epoch ulp ~2e-7 */
 }
 
@@ -913,10 +911,11 @@ static void test_json_shape(void **state)
     emotion e;
     emotion_params p;
     cJSON *j, *b, *s, *t;
-    const char *top[] = {"valence", "arousal", "quadrant", "baseline", "update_count",
-                         "last_update", "steering_coefficients", "trajectory"};
-    const char *tk[] = {"valence_velocity", "arousal_velocity", "trend", "momentum",
-                        "spiral_detected", "spiral_direction", "time_in_quadrant"};
+    const char *top[] = {
+        "valence",   "arousal", "quadrant", "baseline", "update_count", "last_update", "steering_coefficients",
+        "trajectory"};
+    const char *tk[] = {"valence_velocity", "arousal_velocity", "trend",           "momentum",
+                        "spiral_detected",  "spiral_direction", "time_in_quadrant"};
     size_t i;
     int k;
     (void)state;
@@ -949,8 +948,8 @@ static void test_json_shape(void **state)
     for (k = 0; k < 5; k++) emotion_event(&e, "insight", 1.0 / 3, T0 + 10 + k * 7);
     j = emotion_to_json(&e, T0 + 100);
     t = get(j, "trajectory");
-    assert_near(get(j, "valence")->valuedouble, 0.517, 1e-12);  /* .1 + 5*.08333 */
-    assert_near(get(j, "arousal")->valuedouble, 0.283, 1e-12);  /* -.05 + 5*.0667 */
+    assert_near(get(j, "valence")->valuedouble, 0.517, 1e-12); /* .1 + 5*.08333 */
+    assert_near(get(j, "arousal")->valuedouble, 0.283, 1e-12); /* -.05 + 5*.0667 */
     assert_near(get(j, "last_update")->valuedouble, T0 + 38, 0);
     assert_int_equal(get(j, "update_count")->valueint, 5);
     assert_true(cJSON_IsTrue(get(t, "spiral_detected")));

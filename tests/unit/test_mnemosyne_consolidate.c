@@ -51,8 +51,8 @@ static bool lineage_has(const mem_record *r, const char *id)
 static void seed(tctx *t, char ids[5][MEM_ID_LEN])
 {
     mem_store_set_time(t->s, T0 - 2 * HOUR);
-    t_add(t->s, "Alice told me her favourite tea is jasmine green tea", NULL, 0.6, 0.6, ids[0]);   /* sal 0.80 */
-    t_add(t->s, "Alice told me her favourite tea is jasmine green tea!", NULL, 0.9, 0.9, ids[1]);  /* sal 0.95 */
+    t_add(t->s, "Alice told me her favourite tea is jasmine green tea", NULL, 0.6, 0.6, ids[0]);      /* sal 0.80 */
+    t_add(t->s, "Alice told me her favourite tea is jasmine green tea!", NULL, 0.9, 0.9, ids[1]);     /* sal 0.95 */
     t_add(t->s, "Alice told me that her favourite tea is jasmine green tea", NULL, 0.5, 0.5, ids[2]); /* 0.75 */
     t_add(t->s, "The build server was rebooted after the kernel update", NULL, NAN, 0, ids[3]);
     t_add(t->s, "Remember to water the ficus on the balcony", NULL, NAN, 0, ids[4]);

@@ -261,10 +261,10 @@ int main(void)
 {
     log_init("test", LOG_WARN, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hashed_basics),  cmocka_unit_test(test_hashed_similarity),
+        cmocka_unit_test(test_hashed_basics),     cmocka_unit_test(test_hashed_similarity),
         cmocka_unit_test(test_dot_and_normalise), cmocka_unit_test(test_stopwords),
-        cmocka_unit_test(test_open_errors),    cmocka_unit_test(test_llama_embedding),
-        cmocka_unit_test(test_llama_store),    cmocka_unit_test(test_reembed_on_model_change),
+        cmocka_unit_test(test_open_errors),       cmocka_unit_test(test_llama_embedding),
+        cmocka_unit_test(test_llama_store),       cmocka_unit_test(test_reembed_on_model_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

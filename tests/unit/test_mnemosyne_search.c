@@ -255,13 +255,14 @@ static void test_role_from_source(void **state)
         const char *const *tags;
         double factor;
     } cases[] = {
-        {"quokka", "assistant", NULL, 1.1}, {"axolotl", "user", NULL, 0.9}, {"pangolin", "tool", NULL, 1.0},
+        {"quokka", "assistant", NULL, 1.1}, {"axolotl", "user", NULL, 0.9},  {"pangolin", "tool", NULL, 1.0},
         {"narwhal", "user", ta, 1.1},       {"okapi", "assistant", tu, 0.9},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char content[80];
         snprintf(content, sizeof content, "the %s note kept for the role test", cases[i].word);
-        mem_new m = {.content = content, .source = cases[i].source, .tags = cases[i].tags, .n_tags = cases[i].tags ? 1 : 0};
+        mem_new m = {
+            .content = content, .source = cases[i].source, .tags = cases[i].tags, .n_tags = cases[i].tags ? 1 : 0};
         mem_record r;
         assert_int_equal(mem_store_add(t->s, &m, &r), 0);
         mem_record_clear(&r);

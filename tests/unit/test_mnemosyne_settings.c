@@ -26,7 +26,8 @@ static void dump(const mem_store_params *p, char *out, size_t len)
     int u = snprintf(out, len,
                      "path=%s sync=%d busy=%d check=%lld content=%zu summary=%d model=%s dim=%d ctx=%d threads=%d "
                      "gpu=%d | imp=%g sim=%g age=%g batch=%d buffer=%d stale=%g | vw=%g bw=%g k=%g mult=%d minsim=%g "
-                     "rows=%lld q=%d rw=%g cw=%g iw=%g decay=%g maxh=%g len=%g lenf=%d lenw=%g supf=%g upd=%g sem=%g asst=%g user=%g ew=%g "
+                     "rows=%lld q=%d rw=%g cw=%g iw=%g decay=%g maxh=%g len=%g lenf=%d lenw=%g supf=%g upd=%g sem=%g "
+                     "asst=%g user=%g ew=%g "
                      "ang=%d "
                      "n=%d ctxn=%d | low=",
                      p->path, p->synchronous_full, p->busy_timeout_ms, (long long)p->full_check_max_bytes,
@@ -35,8 +36,8 @@ static void dump(const mem_store_params *p, char *out, size_t len)
                      c->similarity_threshold, c->min_age_hours, c->max_batch_size, c->buffer_threshold, c->stale_days,
                      r->vector_weight, r->bm25_weight, r->rrf_k, r->candidate_multiplier, r->min_vector_similarity,
                      (long long)r->bm25_max_rows, r->quality, r->relevance_weight, r->recency_weight,
-                     r->importance_weight, r->recency_decay_rate, r->max_recency_hours, r->max_content_length, r->length_factor,
-                     r->length_weight, r->superseded_factor, r->update_similarity,
+                     r->importance_weight, r->recency_decay_rate, r->max_recency_hours, r->max_content_length,
+                     r->length_factor, r->length_weight, r->superseded_factor, r->update_similarity,
                      r->semantic_type_factor, r->assistant_role_factor, r->user_role_factor, r->emotion_weight,
                      r->angular_similarity, r->default_n_results, r->context_results);
     for (size_t i = 0; i < p->n_low_trust_sources && u > 0 && (size_t)u < len; i++)
@@ -73,10 +74,8 @@ static void other_value(const cfg_key *k, char *out, size_t len)
         for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
             double x = k->type == CFG_INT ? (double)(long long)cand[i] : cand[i];
             if (x == def || (k->min != k->max && (x < k->min || x > k->max))) continue;
-            if (k->type == CFG_INT)
-                snprintf(out, len, "%lld", (long long)x);
-            else
-                snprintf(out, len, "%.17g", x);
+            if (k->type == CFG_INT) snprintf(out, len, "%lld", (long long)x);
+            else snprintf(out, len, "%.17g", x);
             return;
         }
         fail_msg("no non-default value for %s", name);

@@ -86,8 +86,13 @@ static void test_add_fields(void **state)
     content[606] = '\0';
     const char *tags[] = {"pref", "user"};
     mem_emotion e = {.present = true, .valence = -0.2, .arousal = 0.6};
-    mem_new m = {.content = content, .memory_type = "semantic", .tags = tags, .n_tags = 2, .emotion = &e,
-                 .source = "assistant", .metadata = "{\"k\":1}"};
+    mem_new m = {.content = content,
+                 .memory_type = "semantic",
+                 .tags = tags,
+                 .n_tags = 2,
+                 .emotion = &e,
+                 .source = "assistant",
+                 .metadata = "{\"k\":1}"};
     mem_record r;
     assert_int_equal(mem_store_add(t->s, &m, &r), 0);
     assert_int_equal(strlen(r.id), 36);
@@ -116,8 +121,8 @@ static void test_add_fields(void **state)
 
     /* defaults, low trust, a given quadrant kept, clamped emotion */
     mem_emotion e2 = {.present = true, .valence = 3, .arousal = -2, .quadrant = "melancholy"};
-    mem_new m2 = {.content = "a dream about flying over the sea", .summary = "flying", .source = "dream",
-                  .emotion = &e2};
+    mem_new m2 = {
+        .content = "a dream about flying over the sea", .summary = "flying", .source = "dream", .emotion = &e2};
     assert_int_equal(mem_store_add(t->s, &m2, &r), 0);
     assert_int_equal(mem_store_get(t->s, r.id, &g), 0);
     assert_string_equal(g.memory_type, "episodic");
@@ -222,9 +227,9 @@ static void test_delete(void **state)
     for (size_t i = 0; i < n; i++) assert_string_not_equal(res[i].id, id);
     mem_records_free(res, n);
     /* FTS stays consistent with the table */
-    assert_int_equal(sqlite3_exec(t->s->db, "INSERT INTO memories_fts(memories_fts) VALUES('integrity-check')", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(t->s->db, "INSERT INTO memories_fts(memories_fts) VALUES('integrity-check')", NULL, NULL, NULL),
+        SQLITE_OK);
 }
 
 static void test_recent(void **state)
@@ -345,8 +350,12 @@ static void test_export_import(void **state)
     tctx *t = *state;
     const char *tags[] = {"x"};
     mem_emotion e = {.present = true, .valence = 0.4, .arousal = -0.3, .quadrant = "calm"};
-    mem_new m = {.content = "exported memory about gardens", .tags = tags, .n_tags = 1, .emotion = &e,
-                 .metadata = "{\"a\":\"b\"}", .source = "assistant"};
+    mem_new m = {.content = "exported memory about gardens",
+                 .tags = tags,
+                 .n_tags = 1,
+                 .emotion = &e,
+                 .metadata = "{\"a\":\"b\"}",
+                 .source = "assistant"};
     char id[MEM_ID_LEN];
     mem_record r;
     assert_int_equal(mem_store_add(t->s, &m, &r), 0);
@@ -424,10 +433,16 @@ static void test_record_from_json_errors(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "[]", "{}", "{\"content\":5}", "{\"content\":\"x\",\"status\":\"gone\"}",
-        "{\"content\":\"x\",\"memory_type\":\"nope\"}", "{\"content\":\"x\",\"created_at\":\"yesterday\"}",
-        "{\"content\":\"x\",\"emotional_context\":{\"valence\":\"high\"}}", "{\"content\":\"x\",\"trust\":\"medium\"}",
-        "{\"content\":\"x\",\"access_count\":-1}", "{\"content\":\"x\",\"source\":\"oracle\"}",
+        "[]",
+        "{}",
+        "{\"content\":5}",
+        "{\"content\":\"x\",\"status\":\"gone\"}",
+        "{\"content\":\"x\",\"memory_type\":\"nope\"}",
+        "{\"content\":\"x\",\"created_at\":\"yesterday\"}",
+        "{\"content\":\"x\",\"emotional_context\":{\"valence\":\"high\"}}",
+        "{\"content\":\"x\",\"trust\":\"medium\"}",
+        "{\"content\":\"x\",\"access_count\":-1}",
+        "{\"content\":\"x\",\"source\":\"oracle\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *o = cJSON_Parse(bad[i]);
@@ -535,7 +550,8 @@ static void test_edit(void **state)
     /* bad edits change nothing */
     int64_t total = t_count(t->s, 3);
     mem_edit bad[] = {{.content = "  "}, {.content = "bad \xff"}, {.memory_type = "dream"}, {0}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(mem_store_edit(t->s, id, &bad[i], NULL), -EINVAL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mem_store_edit(t->s, id, &bad[i], NULL), -EINVAL);
     assert_non_null(strstr(mem_store_errmsg(t->s), "nothing to change"));
     assert_int_equal(mem_store_edit(t->s, "00000000-0000-4000-8000-000000000000", &e, NULL), -ENOENT);
     assert_int_equal(mem_store_get(t->s, id, &r), 0);
@@ -622,8 +638,8 @@ static void test_import_ids_become_uuids(void **state)
     assert_true(mem_id_is_uuid(a));
     assert_string_equal(a, a2); /* deterministic: a second import finds the same rows */
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '8');                /* version 8 */
-    assert_non_null(strchr("89ab", a[19]));      /* RFC 9562 variant */
+    assert_int_equal(a[14], '8');           /* version 8 */
+    assert_non_null(strchr("89ab", a[19])); /* RFC 9562 variant */
 
     char uuid[37];
     uuid4(uuid);
@@ -633,7 +649,9 @@ static void test_import_ids_become_uuids(void **state)
     set_rec(&recs[2], uuid, "a memory that already has a proper id");
     recs[0].status = MEM_LONG_TERM;
     free(recs[0].lineage);
-    recs[0].lineage = strdup("[\"chroma-2\",\"" "0f8fad5b-d9cb-469f-a165-70867728950e" "\"]");
+    recs[0].lineage = strdup("[\"chroma-2\",\""
+                             "0f8fad5b-d9cb-469f-a165-70867728950e"
+                             "\"]");
     recs[1].status = MEM_ARCHIVED;
     snprintf(recs[1].superseded_by, sizeof recs[1].superseded_by, "chroma-1");
     snprintf(recs[1].archive_reason, sizeof recs[1].archive_reason, "consolidated");
@@ -827,7 +845,8 @@ static char *slurp(const char *path, size_t *len)
 
 static void corrupt_and_check(tctx *t, const char *table)
 {
-    for (int i = 0; i < 200; i++) t_add(t->s, "filler memory with enough text to fill several pages of the file", NULL, NAN, 0, NULL);
+    for (int i = 0; i < 200; i++)
+        t_add(t->s, "filler memory with enough text to fill several pages of the file", NULL, NAN, 0, NULL);
     sqlite3_stmt *st;
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT rootpage FROM sqlite_master WHERE name = '%s'", table);

@@ -162,9 +162,10 @@ static void test_a_small_context_gets_a_smaller_system_prompt(void **state)
     (void)state;
     int calls = 0;
     psy_conv *big = make(65536, &calls), *small = make(256, &calls);
-    cJSON *tools = cJSON_Parse("[{\"name\":\"read_file\",\"description\":\"Read a file from the workspace.\","
-                               "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":\"string\","
-                               "\"description\":\"path\"}},\"required\":[\"file_path\"]}}]");
+    cJSON *tools =
+        cJSON_Parse("[{\"name\":\"read_file\",\"description\":\"Read a file from the workspace.\","
+                    "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":\"string\","
+                    "\"description\":\"path\"}},\"required\":[\"file_path\"]}}]");
     int lb = -1, ls = -1;
     assert_int_equal(psy_conv_set_system_prompt(big, tools, false, &lb), 0);
     assert_int_equal(psy_conv_set_system_prompt(small, tools, false, &ls), 0);
@@ -235,7 +236,8 @@ static void agent_up(agent_run *r, bool quit_summary)
     assert_non_null(f);
     fputs("{\"responses\": [{\"content\": \"Alpha answered.\", \"when\": \"alpha\"},"
           " {\"content\": \"Beta answered.\", \"when\": \"beta\"}],"
-          " \"background_default\": \"a short summary\", \"context_length\": 4096}", f);
+          " \"background_default\": \"a short summary\", \"context_length\": 4096}",
+          f);
     fclose(f);
     r->nkeys = psy_settings_table(&r->cfg, &r->keys);
     char err[256];

@@ -182,7 +182,8 @@ static void test_dream_themes_and_queries(void **state)
     assert_int_equal(cJSON_GetArraySize(q), 4);
     cJSON_Delete(q);
     cJSON_Delete(st);
-    st = cJSON_Parse("{\"trajectory\":{\"spiral_detected\":false,\"spiral_direction\":\"positive\",\"trend\":\"stable\"}}");
+    st = cJSON_Parse(
+        "{\"trajectory\":{\"spiral_detected\":false,\"spiral_direction\":\"positive\",\"trend\":\"stable\"}}");
     q = psy_dream_queries(psy_dream_theme_for("calm"), st, 9);
     assert_int_equal(cJSON_GetArraySize(q), 5); /* no spiral, stable: the theme's five */
     assert_string_equal(cJSON_GetArrayItem(q, 0)->valuestring, "patterns noticed");

@@ -89,8 +89,8 @@ static void test_quotes_what_needs_quoting(void **state)
 static void test_refuses_broken_configs(void **state)
 {
     (void)state;
-    set("[model\npath = 1\n", "/m.gguf", -EINVAL);           /* does not parse */
-    set("[model]\npath = 3\n", "/m.gguf", -EINVAL);          /* not a string */
+    set("[model\npath = 1\n", "/m.gguf", -EINVAL);                 /* does not parse */
+    set("[model]\npath = 3\n", "/m.gguf", -EINVAL);                /* not a string */
     set("[model]\npath = [\"a\",\n \"b\"]\n", "/m.gguf", -EINVAL); /* an array over two lines */
 }
 

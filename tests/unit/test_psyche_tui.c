@@ -62,13 +62,13 @@ static void test_width(void **state)
 {
     (void)state;
     assert_int_equal(psy_tui_width("abc", 3), 3);
-    assert_int_equal(psy_tui_width("\xe6\x97\xa5\xe6\x9c\xac", 6), 4);    /* 日本 */
-    assert_int_equal(psy_tui_width("e\xcc\x81", 3), 1);                   /* e + combining acute */
-    assert_int_equal(psy_tui_width("\xf0\x9f\x99\x82", 4), 2);            /* 🙂 */
-    assert_int_equal(psy_tui_width("\x01", 1), 1);                        /* drawn as U+FFFD */
+    assert_int_equal(psy_tui_width("\xe6\x97\xa5\xe6\x9c\xac", 6), 4); /* 日本 */
+    assert_int_equal(psy_tui_width("e\xcc\x81", 3), 1);                /* e + combining acute */
+    assert_int_equal(psy_tui_width("\xf0\x9f\x99\x82", 4), 2);         /* 🙂 */
+    assert_int_equal(psy_tui_width("\x01", 1), 1);                     /* drawn as U+FFFD */
     int used;
     const char *s = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"; /* 日本語: 6 cells */
-    assert_int_equal(psy_tui_fit(s, 9, 5, &used), 6);     /* 日本 */
+    assert_int_equal(psy_tui_fit(s, 9, 5, &used), 6);       /* 日本 */
     assert_int_equal(used, 4);
     assert_int_equal(psy_tui_fit(s, 9, 1, &used), 0);
     assert_int_equal(used, 0);
@@ -83,7 +83,9 @@ static void test_sanitize(void **state)
     char *s = psy_tui_sanitize(in, sizeof in - 1);
     assert_string_equal(s, "red    |\nx\xef\xbf\xbd"); /* the sequence goes whole, NEL too */
     free(s);
-    const char osc[] = "a\x1b]52;c;ZXZpbA==\x07" "b\x1b[2J\bc\xc2\x9b" "1md";
+    const char osc[] = "a\x1b]52;c;ZXZpbA==\x07"
+                       "b\x1b[2J\bc\xc2\x9b"
+                       "1md";
     s = psy_tui_sanitize(osc, sizeof osc - 1);
     assert_string_equal(s, "abcd");
     free(s);
@@ -122,8 +124,8 @@ static void test_wrap_words(void **state)
     assert_string_equal(wrapped("hello world", 11), "hello world");
     assert_string_equal(wrapped("hello world", 8), "hello|world");
     assert_string_equal(wrapped("the quick brown fox", 10), "the quick|brown fox");
-    assert_string_equal(wrapped("aa   bb", 4), "aa|bb");        /* the spaces at a break are dropped */
-    assert_string_equal(wrapped("aaaa bbbb", 4), "aaaa|bbbb");  /* a space that overflows breaks */
+    assert_string_equal(wrapped("aa   bb", 4), "aa|bb");           /* the spaces at a break are dropped */
+    assert_string_equal(wrapped("aaaa bbbb", 4), "aaaa|bbbb");     /* a space that overflows breaks */
     assert_string_equal(wrapped("abcdefghij", 4), "abcd|efgh|ij"); /* a long word is split */
     assert_string_equal(wrapped("ab abcdefghij", 4), "ab|abcd|efgh|ij");
 }
@@ -137,7 +139,7 @@ static void test_wrap_lines(void **state)
     assert_string_equal(wrapped("", 10), "");
     assert_int_equal(psy_tui_wrap("", 0, 10, NULL, 0), 1);
     assert_string_equal(wrapped("  indented", 20), "  indented"); /* leading spaces stay */
-    assert_string_equal(wrapped("abcd    \nx", 4), "abcd|x");      /* no blank line from trailing spaces */
+    assert_string_equal(wrapped("abcd    \nx", 4), "abcd|x");     /* no blank line from trailing spaces */
 }
 
 static void test_wrap_wide(void **state)
@@ -163,8 +165,8 @@ static void test_wrap_wide(void **state)
 static void test_wrap_random(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {"a", "b", " ", " ", "\n", "\xe6\x97\xa5", "\xcc\x81", "\xf0\x9f\x99\x82",
-                                         "xyz", "\xff", "\xc3\xa9"};
+    static const char *const pieces[] = {
+        "a", "b", " ", " ", "\n", "\xe6\x97\xa5", "\xcc\x81", "\xf0\x9f\x99\x82", "xyz", "\xff", "\xc3\xa9"};
     srand(1234);
     for (int round = 0; round < 3000; round++) {
         char s[256];
@@ -221,7 +223,7 @@ static void test_bar(void **state)
     assert_int_equal(psy_tui_bar(-0.3, 11, b), -2); /* the negative side shows: the original's empty arousal bar */
     assert_string_equal(b, "...--|.....");
     assert_int_equal(psy_tui_bar(0.04, 11, b), 0);
-    assert_int_equal(psy_tui_bar(7, 11, b), 5);   /* clamped */
+    assert_int_equal(psy_tui_bar(7, 11, b), 5); /* clamped */
     assert_int_equal(psy_tui_bar(-7, 11, b), -5);
     assert_int_equal(psy_tui_bar(0.0 / 0.0, 11, b), 0); /* NaN */
     assert_string_equal(b, ".....|.....");
@@ -240,16 +242,20 @@ static void test_commands(void **state)
         const char *line;
         psy_tui_cmd_kind kind;
     } cases[] = {
-        {"/help", PSY_CMD_HELP},       {"/h", PSY_CMD_HELP},         {"/?", PSY_CMD_HELP},
-        {"/status", PSY_CMD_STATUS},   {"/s", PSY_CMD_STATUS},       {"/clear", PSY_CMD_CLEAR},
-        {"/c", PSY_CMD_CLEAR},         {"/emotion", PSY_CMD_EMOTION}, {"/e", PSY_CMD_EMOTION},
-        {"/thoughts", PSY_CMD_THOUGHTS}, {"/t", PSY_CMD_THOUGHTS},   {"/thinking", PSY_CMD_THINKING},
-        {"/r", PSY_CMD_THINKING},      {"/memory x", PSY_CMD_MEMORY}, {"/m x", PSY_CMD_MEMORY},
-        {"/quit", PSY_CMD_QUIT},       {"/q", PSY_CMD_QUIT},         {"/exit", PSY_CMD_QUIT},
-        {"  /s", PSY_CMD_STATUS},      {"/STATUS", PSY_CMD_STATUS},  {"/foo", PSY_CMD_UNKNOWN},
-        {"/stat", PSY_CMD_UNKNOWN},    {"/", PSY_CMD_UNKNOWN},       {"hello", PSY_CMD_NONE},
-        {"a /quit", PSY_CMD_NONE},     {"/cls", PSY_CMD_CLS},        {"/reason", PSY_CMD_REASON},
-        {"/thoughts toggle", PSY_CMD_THOUGHTS},
+        {"/help", PSY_CMD_HELP},     {"/h", PSY_CMD_HELP},
+        {"/?", PSY_CMD_HELP},        {"/status", PSY_CMD_STATUS},
+        {"/s", PSY_CMD_STATUS},      {"/clear", PSY_CMD_CLEAR},
+        {"/c", PSY_CMD_CLEAR},       {"/emotion", PSY_CMD_EMOTION},
+        {"/e", PSY_CMD_EMOTION},     {"/thoughts", PSY_CMD_THOUGHTS},
+        {"/t", PSY_CMD_THOUGHTS},    {"/thinking", PSY_CMD_THINKING},
+        {"/r", PSY_CMD_THINKING},    {"/memory x", PSY_CMD_MEMORY},
+        {"/m x", PSY_CMD_MEMORY},    {"/quit", PSY_CMD_QUIT},
+        {"/q", PSY_CMD_QUIT},        {"/exit", PSY_CMD_QUIT},
+        {"  /s", PSY_CMD_STATUS},    {"/STATUS", PSY_CMD_STATUS},
+        {"/foo", PSY_CMD_UNKNOWN},   {"/stat", PSY_CMD_UNKNOWN},
+        {"/", PSY_CMD_UNKNOWN},      {"hello", PSY_CMD_NONE},
+        {"a /quit", PSY_CMD_NONE},   {"/cls", PSY_CMD_CLS},
+        {"/reason", PSY_CMD_REASON}, {"/thoughts toggle", PSY_CMD_THOUGHTS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         psy_tui_cmd c;
@@ -294,9 +300,14 @@ static void test_command_args(void **state)
     static const struct {
         const char *line, *agent;
     } fw[] = {
-        {"/s", "/status"},         {"/e", "/emotion"},         {"/c", "/clear"},
-        {"/r", "/thinking"},       {"/r on", "/thinking on"},  {"/thinking off", "/thinking off"},
-        {"/m cats  ", "/memory cats"}, {"/memory the red fox", "/memory the red fox"},
+        {"/s", "/status"},
+        {"/e", "/emotion"},
+        {"/c", "/clear"},
+        {"/r", "/thinking"},
+        {"/r on", "/thinking on"},
+        {"/thinking off", "/thinking off"},
+        {"/m cats  ", "/memory cats"},
+        {"/memory the red fox", "/memory the red fox"},
     };
     for (size_t i = 0; i < sizeof fw / sizeof fw[0]; i++) {
         psy_tui_parse_command(fw[i].line, &c);
@@ -320,7 +331,7 @@ static void test_complete(void **state)
     assert_string_equal(psy_tui_complete("/tho"), "/thoughts");
     assert_string_equal(psy_tui_complete("/quit"), "/quit");
     assert_string_equal(psy_tui_complete("/m"), "/memory");
-    assert_null(psy_tui_complete("/th"));  /* /thoughts or /thinking */
+    assert_null(psy_tui_complete("/th")); /* /thoughts or /thinking */
     assert_null(psy_tui_complete("/"));
     assert_null(psy_tui_complete("/zzz"));
     assert_null(psy_tui_complete("hello"));
@@ -335,9 +346,9 @@ static void test_complete_ambiguous(void **state)
     assert_int_equal(psy_tui_complete_all("/th", names, 8), 2);
     assert_string_equal(names[0], "/thinking");
     assert_string_equal(names[1], "/thoughts");
-    assert_int_equal(psy_tui_common_prefix(names, 2), 3); /* "/th": nothing more to add */
+    assert_int_equal(psy_tui_common_prefix(names, 2), 3);      /* "/th": nothing more to add */
     assert_int_equal(psy_tui_complete_all("/c", names, 8), 2); /* /clear /cls */
-    assert_int_equal(psy_tui_common_prefix(names, 2), 3);     /* "/cl" */
+    assert_int_equal(psy_tui_common_prefix(names, 2), 3);      /* "/cl" */
     assert_int_equal(psy_tui_complete_all("/cls", names, 8), 1);
     assert_int_equal(psy_tui_complete_all("/", names, 2), 11); /* all, the first two stored */
     assert_int_equal(psy_tui_complete_all("/r", names, 8), 1);
@@ -557,15 +568,24 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8_decode),   cmocka_unit_test(test_utf8_roundtrip),
-        cmocka_unit_test(test_width),         cmocka_unit_test(test_sanitize),
-        cmocka_unit_test(test_wrap_words),    cmocka_unit_test(test_wrap_lines),
-        cmocka_unit_test(test_wrap_wide),     cmocka_unit_test(test_wrap_random),
-        cmocka_unit_test(test_bar),           cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_command_args),  cmocka_unit_test(test_complete),
-        cmocka_unit_test(test_complete_ambiguous), cmocka_unit_test(test_test_model),
-        cmocka_unit_test(test_ctrlc),         cmocka_unit_test(test_input_editing),
-        cmocka_unit_test(test_input_kills),   cmocka_unit_test(test_input_history),
+        cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_roundtrip),
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_wrap_words),
+        cmocka_unit_test(test_wrap_lines),
+        cmocka_unit_test(test_wrap_wide),
+        cmocka_unit_test(test_wrap_random),
+        cmocka_unit_test(test_bar),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_command_args),
+        cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_complete_ambiguous),
+        cmocka_unit_test(test_test_model),
+        cmocka_unit_test(test_ctrlc),
+        cmocka_unit_test(test_input_editing),
+        cmocka_unit_test(test_input_kills),
+        cmocka_unit_test(test_input_history),
         cmocka_unit_test(test_input_scroll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
