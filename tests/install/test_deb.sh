@@ -47,7 +47,6 @@ check "the first run copied the shipped config to HOME" test -f "$home/.config/p
 echo "# mine" >>"$home/.config/psyche/mnemosyne.toml"
 check "mnemosyne stats with the user's own config" run mnemosyne stats
 check "a later run never overwrites the user's config" grep -q "^# mine" "$home/.config/psyche/mnemosyne.toml"
-db="$home/.local/share/psyche/memories.db"
 sum=$(cd "$home" && find . -type f -exec md5sum {} + | sort)
 
 check "dpkg removes it" dpkg_r -r psyche
