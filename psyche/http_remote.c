@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "http.h"
 #include "log.h"
+#include "termsafe.h"
 #include "tools.h"
 #include "util.h"
 
@@ -68,6 +69,7 @@ typedef struct stream {
     char finish[24];  /* finish_reason */
     char err[512];    /* an error event's message */
     bool done, shown; /* [DONE] seen; some content printed */
+    term_safe clean;  /* the model's text reaches the terminal without escape sequences (zeroed = initialised) */
 } stream;
 
 static const char *json_str(const cJSON *o, const char *key)
@@ -138,7 +140,9 @@ static void on_event(stream *s, const char *data)
     const char *text = json_str(delta, "content"), *fin = json_str(ch, "finish_reason");
     if (text && *text) {
         buf_puts(&s->content, text);
-        fputs(text, stdout);
+        buf shown = BUF_INIT; /* the hostile text, cleaned of control and escape sequences */
+        if (!term_safe_feed(&s->clean, text, strlen(text), &shown)) fputs(buf_str(&shown), stdout);
+        buf_free(&shown);
         (void)fflush(stdout); /* the reply is kept in content whatever the terminal took */
         s->shown = true;
     }
@@ -393,6 +397,9 @@ static int turn(remote *r, const char *text)
             cJSON_AddStringToObject(am, "role", "assistant");
             cJSON_AddStringToObject(am, "content", buf_str(&s.content));
             cJSON_AddItemToArray(r->messages, am);
+            buf rest = BUF_INIT;
+            if (!term_safe_finish(&s.clean, &rest)) fputs(buf_str(&rest), stdout);
+            buf_free(&rest);
             printf("%s", s.shown ? "\n" : "");
             if (!strcmp(s.finish, "length")) fprintf(stderr, "psyche: the answer was cut at the length limit\n");
         } else if (rc == -ECANCELED) {

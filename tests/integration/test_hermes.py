@@ -71,6 +71,20 @@ def test_print_mode_streams_the_answer():
         assert s.stop() == 0
 
 
+def test_escape_sequences_from_the_server_never_reach_the_terminal():
+    """Issue 8 item 6 for Hermes: the remote model's text is hostile too."""
+    payload = "Hi \x1b]52;c;ZWNobyBwd25lZA==\x07wor\x1b[2Jld\x07\b\r!"
+    s = Server(fake_script={"responses": [{"content": payload, "chunk": 3}]})
+    c = Client()
+    try:
+        r = c.run(url(s), "-p", "hi there")
+        assert r.returncode == 0, r
+        assert r.stdout == "Hi world!\n", repr(r.stdout)
+    finally:
+        c.close()
+        assert s.stop() == 0
+
+
 def test_tool_round_trip_creates_the_file_in_the_clients_workspace():
     call = [{"id": "call_h1", "type": "function",
              "function": {"name": "create_file",
