@@ -105,6 +105,9 @@ void slots_start(engine *e, gen_job *job);
 /* One step: one token of every generating slot and a chunk of prompts, in
  * one llama_decode; then samples. */
 void slots_step(engine *e);
+/* The step's batch (e->batch) and every slot's share of it; the number of
+ * tokens. Part of slots_step, separate for the unit tests. */
+int slots_fill_batch(engine *e);
 /* Cancels every running job (engine closing). */
 void slots_cancel_all(engine *e);
 /* The abort callback's question: is everything in the current batch cancelled? */

@@ -8,7 +8,9 @@
  * request is not stuck behind a long prompt and a long prompt never stops
  * the others from generating. After the decode every slot whose logits are
  * in the batch samples with its own sampler chain (its own temperature and
- * top_p: the emotion's modulation is per request).
+ * top_p: the emotion's modulation is per request). The tokens go into the
+ * batch in sequence order, so that llama.cpp (one KV stream per sequence)
+ * evaluates consecutive slots in one pass (see slots_fill_batch).
  *
  * Slot choice keeps a conversation where its cache is: a free slot whose
  * last job had the same session hint, else the one holding the longest
@@ -228,32 +230,55 @@ static slot *next_prompt_slot(engine *e)
     return best;
 }
 
-/* Fills e->batch; returns the number of tokens in it. */
-static int fill_batch(engine *e)
+/* Puts the slot's share of this step (sl->batch_n tokens) into the batch. */
+static void add_slot_tokens(struct llama_batch *b, slot *sl)
+{
+    if (sl->state == SLOT_GEN) {
+        sl->i_batch = b->n_tokens;
+        batch_add(b, sl->last, sl->cache.n, sl->seq, true);
+        return;
+    }
+    for (int k = 0; k < sl->batch_n; k++) {
+        bool last = sl->next_prompt + k == sl->n_prompt - 1;
+        if (last) sl->i_batch = b->n_tokens;
+        batch_add(b, sl->prompt[sl->next_prompt + k], sl->cache.n + k, sl->seq, last);
+    }
+}
+
+/* Fills e->batch; returns the number of tokens in it. First decides each
+ * slot's share (one token of every generating slot, then prompt chunks,
+ * shortest remaining prompt first, while there is room), then writes the
+ * tokens in sequence order. The order matters: with one KV stream per
+ * sequence llama.cpp splits a batch into micro-batches of consecutive
+ * sequence ids in batch order (llama_batch_allocr::split_equal, sequential),
+ * and every micro-batch is a full pass over the model. In sequence order,
+ * slots 0..7 generating are one pass; in the order the shares were decided
+ * (generating slots first, then prompts) a prompt on slot 2 beside slots 0,
+ * 1 and 3 generating would cost an extra pass every step. */
+int slots_fill_batch(engine *e)
 {
     struct llama_batch *b = &e->batch;
-    b->n_tokens = 0;
+    int room = e->p.n_batch;
     for (int s = 0; s < e->n_seq; s++) {
         slot *sl = &e->slots[s];
         sl->i_batch = -1;
         sl->batch_n = 0;
         if (sl->state != SLOT_GEN) continue;
-        sl->batch_pos0 = sl->cache.n;
         sl->batch_n = 1;
-        sl->i_batch = b->n_tokens;
-        batch_add(b, sl->last, sl->cache.n, sl->seq, true);
+        room--;
     }
     slot *sl;
-    while (b->n_tokens < e->p.n_batch && (sl = next_prompt_slot(e))) {
+    while (room > 0 && (sl = next_prompt_slot(e))) {
         int m = sl->n_prompt - sl->next_prompt;
-        if (m > e->p.n_batch - b->n_tokens) m = e->p.n_batch - b->n_tokens;
+        sl->batch_n = m < room ? m : room;
+        room -= sl->batch_n;
+    }
+    b->n_tokens = 0;
+    for (int s = 0; s < e->n_seq; s++) {
+        sl = &e->slots[s];
+        if (!sl->batch_n) continue;
         sl->batch_pos0 = sl->cache.n;
-        sl->batch_n = m;
-        for (int k = 0; k < m; k++) {
-            bool last = sl->next_prompt + k == sl->n_prompt - 1;
-            if (last) sl->i_batch = b->n_tokens;
-            batch_add(b, sl->prompt[sl->next_prompt + k], sl->cache.n + k, sl->seq, last);
-        }
+        add_slot_tokens(b, sl);
     }
     return b->n_tokens;
 }
@@ -349,7 +374,7 @@ void slots_step(engine *e)
         slot *sl = &e->slots[s];
         if (sl->state != SLOT_IDLE && engine_job_cancelled(sl->job)) release(e, sl, GEN_CANCELLED);
     }
-    if (!fill_batch(e)) return;
+    if (!slots_fill_batch(e)) return;
     int32_t r = llama_decode(e->ctx, e->batch);
     if (r != 0) decode_failed(e, r);
     else decoded(e);
