@@ -161,6 +161,8 @@ static int create_context(engine *e, int n_ctx)
         return -ENOMEM;
     }
     e->info.n_threads = cp.n_threads;
+    e->pad_holes =
+        !llama_model_is_recurrent(e->model) && !llama_model_is_hybrid(e->model) && llama_model_n_swa(e->model) == 0;
     if (slots_init(e, n_ctx)) return -ENOMEM;
     e->batch = llama_batch_init(p->n_batch, 0, 1);
     e->have_batch = true;

@@ -36,6 +36,7 @@ typedef struct slot {
     llama_token last;          /* sampled, to be evaluated in the next step */
     int i_batch;               /* index of its logits in the current batch; -1: none */
     int batch_pos0, batch_n;   /* the positions it added to the current batch */
+    bool pad;                  /* its one token in the batch is a throwaway (slots_fill_batch) */
     double t_start, t_gen;     /* monotonic: job started, first token sampled */
     char session[64];          /* the last job's session hint */
     uint64_t last_used;        /* step counter at its last job's start (LRU) */
@@ -61,6 +62,7 @@ struct engine {
     const char *tmpl; /* template text or builtin name */
     int n_seq;        /* slots + 1 background */
     slot *slots;      /* n_seq; slots[n_seq - 1] is the background slot */
+    bool pad_holes;   /* the KV cache can drop a position again: slots.c may pad (pad_holes) */
     cvec_set cvecs;
     float *cvec_buf;
     bool cvec_active;

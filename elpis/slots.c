@@ -245,16 +245,42 @@ static void add_slot_tokens(struct llama_batch *b, slot *sl)
     }
 }
 
+/* Gives every idle slot (or prompting slot left out of this step) between
+ * the first and the last slot in the batch one throwaway token, while there
+ * is room: see slots_fill_batch. A pad goes at the slot's next position
+ * (where its cache ends, so the cached prefix is untouched), has no logits,
+ * and is removed from the KV cache after the decode (unpad). Not for models
+ * whose memory cannot drop a position again (recurrent, hybrid, sliding
+ * window): there a hole costs a pass. */
+static void pad_holes(engine *e, int room)
+{
+    int lo = -1, hi = -1;
+    for (int s = 0; s < e->n_seq; s++)
+        if (e->slots[s].batch_n) {
+            if (lo < 0) lo = s;
+            hi = s;
+        }
+    for (int s = lo + 1; e->pad_holes && s < hi && room > 0; s++) {
+        slot *sl = &e->slots[s];
+        if (sl->batch_n || sl->cache.n >= e->info.n_ctx) continue;
+        sl->pad = true;
+        sl->batch_n = 1;
+        room--;
+    }
+}
+
 /* Fills e->batch; returns the number of tokens in it. First decides each
  * slot's share (one token of every generating slot, then prompt chunks,
  * shortest remaining prompt first, while there is room), then writes the
- * tokens in sequence order. The order matters: with one KV stream per
- * sequence llama.cpp splits a batch into micro-batches of consecutive
- * sequence ids in batch order (llama_batch_allocr::split_equal, sequential),
- * and every micro-batch is a full pass over the model. In sequence order,
- * slots 0..7 generating are one pass; in the order the shares were decided
- * (generating slots first, then prompts) a prompt on slot 2 beside slots 0,
- * 1 and 3 generating would cost an extra pass every step. */
+ * tokens in sequence order.
+ *
+ * The order and the pads matter: with one KV stream per sequence, llama.cpp
+ * splits a batch into micro-batches of CONSECUTIVE sequence ids in batch
+ * order (llama_batch_allocr::split_equal, sequential), and every micro-batch
+ * is a full pass over the model's weights. Generating slots 0, 2, 4 and 6
+ * would be four passes a step; with a pad token on each of slots 1, 3 and 5
+ * they are one (four tokens of work more, not three passes). Prompt chunks
+ * leave room for the pads when the batch is large enough to spare it. */
 int slots_fill_batch(engine *e)
 {
     struct llama_batch *b = &e->batch;
@@ -263,24 +289,36 @@ int slots_fill_batch(engine *e)
         slot *sl = &e->slots[s];
         sl->i_batch = -1;
         sl->batch_n = 0;
+        sl->pad = false;
         if (sl->state != SLOT_GEN) continue;
         sl->batch_n = 1;
         room--;
     }
+    int spare = e->pad_holes && e->p.n_batch >= 4 * e->n_seq ? e->n_seq : 0;
     slot *sl;
-    while (room > 0 && (sl = next_prompt_slot(e))) {
+    while (room > spare && (sl = next_prompt_slot(e))) {
         int m = sl->n_prompt - sl->next_prompt;
-        sl->batch_n = m < room ? m : room;
+        sl->batch_n = m < room - spare ? m : room - spare;
         room -= sl->batch_n;
     }
+    pad_holes(e, room);
     b->n_tokens = 0;
     for (int s = 0; s < e->n_seq; s++) {
         sl = &e->slots[s];
         if (!sl->batch_n) continue;
         sl->batch_pos0 = sl->cache.n;
-        add_slot_tokens(b, sl);
+        if (sl->pad) batch_add(b, 0, sl->cache.n, sl->seq, false);
+        else add_slot_tokens(b, sl);
     }
     return b->n_tokens;
+}
+
+/* After a decode, ok or not: takes a pad's token out of the slot's KV cache. */
+static void unpad(engine *e, slot *sl)
+{
+    llama_memory_seq_rm(llama_get_memory(e->ctx), sl->seq, sl->batch_pos0, -1);
+    sl->pad = false;
+    sl->batch_n = 0;
 }
 
 bool slots_batch_cancelled(engine *e)
@@ -288,7 +326,7 @@ bool slots_batch_cancelled(engine *e)
     bool any = false;
     for (int s = 0; s < e->n_seq; s++) {
         slot *sl = &e->slots[s];
-        if (!sl->batch_n || !sl->job) continue;
+        if (!sl->batch_n || sl->pad || !sl->job) continue;
         if (!engine_job_cancelled(sl->job)) return false;
         any = true;
     }
@@ -302,6 +340,10 @@ static void decode_failed(engine *e, int32_t r)
     for (int s = 0; s < e->n_seq; s++) {
         slot *sl = &e->slots[s];
         if (!sl->batch_n) continue;
+        if (sl->pad) {
+            unpad(e, sl);
+            continue;
+        }
         llama_memory_seq_rm(llama_get_memory(e->ctx), sl->seq, sl->batch_pos0, -1);
         sl->cache.n = sl->batch_pos0;
         sl->batch_n = 0;
@@ -353,6 +395,10 @@ static void decoded(engine *e)
     for (int s = 0; s < e->n_seq; s++) {
         slot *sl = &e->slots[s];
         if (!sl->batch_n) continue;
+        if (sl->pad) {
+            unpad(e, sl);
+            continue;
+        }
         const llama_token *src = sl->state == SLOT_GEN ? &sl->last : sl->prompt + sl->next_prompt;
         memcpy(sl->cache.tok + sl->batch_pos0, src, sizeof(llama_token) * (size_t)sl->batch_n);
         sl->cache.n = sl->batch_pos0 + sl->batch_n;

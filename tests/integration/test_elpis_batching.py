@@ -159,6 +159,38 @@ def test_a_conversation_keeps_the_slot_that_caches_it():
         finish(c)
 
 
+def test_slots_apart_run_as_one_batch_and_the_idle_slot_between_keeps_its_cache():
+    """Slots 0 and 2 generate while slot 1, between them, holds an idle
+    conversation: the scheduler pads slot 1 with a throwaway token every step
+    (so llama.cpp evaluates the three consecutive sequences in one pass) and
+    takes it out again. The two generations equal their text alone, and slot
+    1's conversation continues from its cache with the text it has alone."""
+    c = spawn(3)
+    try:
+        first = [c.request_async("tools/call", gen(p, 8, session=k)) for p, k in zip(PROMPTS[:3], "abc")]
+        reply_b = [result(c, r) for r in first][1]
+        by_request = sorted(job_lines(c))
+        assert [s for _, _, _, s in by_request] == [0, 1, 2], by_request  # a, b, c: in admission order
+        apart = [c.request_async("tools/call", gen(p, 60, session=k)) for p, k in ((PROMPTS[0], "a"),
+                                                                                  (PROMPTS[3], "c"))]
+        got = [result(c, r)["content"] for r in apart]
+        assert {s for _, _, _, s in job_lines(c)[3:]} == {0, 2}, job_lines(c)
+        conv_b = [{"role": "user", "content": PROMPTS[1]}, {"role": "assistant", "content": reply_b["content"]},
+                  {"role": "user", "content": "and then?"}]
+        rb = c.ok("generate", {"messages": conv_b, "max_tokens": 8, "temperature": 0, "session": "b"})
+        assert job_lines(c)[-1][3] == 1, job_lines(c)
+        # Its cache survived the pads: all of the first turn's prompt is reused.
+        assert rb["usage"]["cached_tokens"] >= reply_b["usage"]["prompt_tokens"], (rb["usage"], reply_b["usage"])
+    finally:
+        finish(c)
+    assert got == alone([PROMPTS[0], PROMPTS[3]], 60)
+    solo = spawn(1)
+    try:
+        assert solo.ok("generate", {"messages": conv_b, "max_tokens": 8, "temperature": 0})["content"] == rb["content"]
+    finally:
+        finish(solo)
+
+
 def test_background_work_runs_beside_the_slots():
     c = spawn(1)
     try:

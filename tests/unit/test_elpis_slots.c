@@ -2,7 +2,8 @@
  * (slots_fill_batch): each slot's share of a step (one token of every
  * generating slot, then prompt chunks shortest-first while there is room)
  * and the order the tokens go into the batch (by sequence id, so llama.cpp
- * can evaluate consecutive sequences in one pass). No model: the engine
+ * can evaluate consecutive sequences in one pass), and the throwaway tokens
+ * that fill the holes between them. No model: the engine
  * here holds only what slots_fill_batch reads. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,8 @@ static fixture *setup_engine(int n_batch)
     f->e.n_seq = N_SEQ;
     f->e.slots = f->slots;
     f->e.p.n_batch = n_batch;
+    f->e.info.n_ctx = 512;
+    f->e.pad_holes = true;
     f->e.batch = llama_batch_init(n_batch, 0, 1);
     for (int s = 0; s < N_SEQ; s++) {
         f->slots[s].seq = s;
@@ -131,23 +134,75 @@ static void test_room_goes_to_generation_then_the_shortest_prompt(void **state)
     done(f);
 }
 
-/* The background slot (the last sequence) comes last; idle slots add nothing;
- * an empty step is 0. */
+/* The background slot (the last sequence) comes last; idle slots outside
+ * the batch's range add nothing; an empty step is 0. */
 static void test_background_last_and_idle_slots_skipped(void **state)
 {
     (void)state;
     fixture *f = setup_engine(16);
     assert_int_equal(slots_fill_batch(&f->e), 0);
     prompting(f, 4, 4, 0);
-    generating(f, 2, 3);
+    generating(f, 3, 3);
     struct llama_batch *b = &f->e.batch;
     assert_int_equal(slots_fill_batch(&f->e), 5);
     assert_sequence_order(b);
-    assert_int_equal(b->seq_id[0][0], 2);
+    assert_int_equal(b->seq_id[0][0], 3);
     assert_int_equal(b->seq_id[4][0], 4);
     assert_int_equal(f->slots[4].i_batch, 4);
-    assert_int_equal(f->slots[0].batch_n, 0);
-    assert_int_equal(f->slots[0].i_batch, -1);
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(f->slots[s].batch_n, 0);
+        assert_int_equal(f->slots[s].i_batch, -1);
+        assert_false(f->slots[s].pad);
+    }
+    done(f);
+}
+
+/* Generating slots 0 and 3 with idle slots between: each idle slot gets one
+ * token at the position after its cache, without logits, so the four are
+ * consecutive; a slot whose context is full is left as a hole. */
+static void test_holes_between_slots_are_padded(void **state)
+{
+    (void)state;
+    fixture *f = setup_engine(16);
+    generating(f, 0, 7);
+    f->slots[1].cache.n = 5; /* idle, caching a conversation */
+    generating(f, 3, 9);
+    struct llama_batch *b = &f->e.batch;
+    assert_int_equal(slots_fill_batch(&f->e), 4);
+    assert_sequence_order(b);
+    for (int s = 0; s < 4; s++) assert_int_equal(b->seq_id[s][0], s);
+    assert_true(f->slots[1].pad && f->slots[2].pad);
+    assert_false(f->slots[0].pad || f->slots[3].pad);
+    assert_int_equal(b->pos[1], 5);
+    assert_int_equal(f->slots[1].batch_pos0, 5);
+    assert_int_equal(b->pos[2], 0);
+    assert_false(b->logits[1] || b->logits[2]);
+    assert_int_equal(f->slots[1].i_batch, -1);
+    assert_int_equal(f->slots[3].i_batch, 3);
+
+    f->slots[2].cache.n = f->e.info.n_ctx; /* no room for a pad */
+    assert_int_equal(slots_fill_batch(&f->e), 3);
+    assert_false(f->slots[2].pad);
+    assert_true(f->slots[1].pad);
+
+    f->e.pad_holes = false; /* a model whose memory cannot drop a position */
+    assert_int_equal(slots_fill_batch(&f->e), 2);
+    assert_false(f->slots[1].pad);
+    done(f);
+}
+
+/* A large batch keeps one token a slot spare for pads: a long prompt on slot
+ * 3 beside slot 0 generating still leaves room to pad slots 1 and 2. */
+static void test_a_long_prompt_leaves_room_for_pads(void **state)
+{
+    (void)state;
+    fixture *f = setup_engine(32); /* >= 4 x 5 sequences: 5 spare */
+    generating(f, 0, 2);
+    prompting(f, 3, 60, 0);
+    assert_int_equal(slots_fill_batch(&f->e), 1 + 26 + 2);
+    assert_int_equal(f->slots[3].batch_n, 26);
+    assert_true(f->slots[1].pad && f->slots[2].pad);
+    assert_sequence_order(&f->e.batch);
     done(f);
 }
 
@@ -157,6 +212,8 @@ int main(void)
         cmocka_unit_test(test_prompt_between_generating_slots_in_sequence_order),
         cmocka_unit_test(test_room_goes_to_generation_then_the_shortest_prompt),
         cmocka_unit_test(test_background_last_and_idle_slots_skipped),
+        cmocka_unit_test(test_holes_between_slots_are_padded),
+        cmocka_unit_test(test_a_long_prompt_leaves_room_for_pads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
