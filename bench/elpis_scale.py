@@ -3,9 +3,10 @@
 
 Prints (figures, not pass/fail; docs/benchmarks-elpis.md):
   (a) aggregate tokens/s of N = 1, 2, 4, 8 concurrent greedy streams through
-      elpis (one process, [model] slots = 8, over MCP) / the same through
-      llama.cpp's llama-server -np N, same model, context per stream and
-      threads. Goal >= 1.0 at every N.
+      elpis ([model] slots = N, over MCP) / the same through llama.cpp's
+      llama-server -np N (-c N x ctx: it splits its context across the
+      slots), same model, context per stream and threads. Goal >= 1.0 at
+      every N.
   (b) elpis's own scaling: aggregate at N / aggregate at 1.
   (c) upstream overhead: one stream through elpis with backend = "openai"
       in front of llama-server / the same request to llama-server directly.
@@ -14,7 +15,8 @@ Prints (figures, not pass/fail; docs/benchmarks-elpis.md):
       alone, and while a long prompt is being evaluated, elpis and
       llama-server -np 2.
 Runs alternate elpis and llama-server rep by rep (shared machine); figures
-are medians. llama-server comes from scripts/build-llama-tools.sh."""
+are medians, with the range of the reps. llama-server comes from
+scripts/build-llama-tools.sh."""
 import argparse
 import json
 import os
@@ -76,9 +78,28 @@ class Server:
                 n = j.get("timings", {}).get("predicted_n", n)
         return n, first
 
+    def chat_v1(self, messages, max_tokens):
+        """Completion tokens of a streamed /v1/chat/completions: the request elpis's
+        upstream backend sends (stream, include_usage), for (c)."""
+        body = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        req = urllib.request.Request(self.url + "/v1/chat/completions", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        n = 0
+        with urllib.request.urlopen(req, timeout=600) as r:
+            for line in r:
+                if line.startswith(b"data: {"):
+                    n = (json.loads(line[6:]).get("usage") or {}).get("completion_tokens", n)
+        return n
+
     def stop(self):
+        """Ends llama-server; one that ignores SIGTERM for 10 s (seen once under load) is killed."""
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def elpis(build, model, threads, slots, **env):
@@ -141,30 +162,35 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--model", default=None)
-    ap.add_argument("--tokens", type=int, default=96)
+    ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--ctx", type=int, default=512)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     a = ap.parse_args()
     medium = os.path.join(a.build, "models", "bench-medium.gguf")
     model = a.model or (medium if os.path.exists(medium) else os.path.join(a.build, "models", "tiny-chat.gguf"))
-    print("model %s, %d tokens a stream, ctx %d a stream, %d threads, median of %d"
-          % (os.path.basename(model), a.tokens, a.ctx, a.threads, a.reps))
+    print("model %s, %d tokens a stream, ctx %d a stream, %d threads, median of %d; load average %.2f"
+          % (os.path.basename(model), a.tokens, a.ctx, a.threads, a.reps, os.getloadavg()[0]))
 
-    c = elpis(a.build, model, a.threads, 8, ELPIS_MODEL_CTX=str(a.ctx))
     agg = {}
-    print("\n(a)(b) aggregate tokens/s    elpis   llama-server -np N   elpis/server   elpis N/1")
+    print("\n(a)(b) aggregate tokens/s, median (range)   elpis slots = N        llama-server -np N"
+          "     elpis/server   elpis N/1")
     for n in (1, 2, 4, 8):
         srv = Server(model, n, a.ctx, a.threads)
+        c = elpis(a.build, model, a.threads, n, ELPIS_MODEL_CTX=str(a.ctx))
+        elpis_burst(c, n, 8)  # both warm: first decode, slots touched
+        server_burst(srv, n, 8)
         e, s = [], []
         for _ in range(a.reps):
             e.append(elpis_burst(c, n, a.tokens))
             s.append(server_burst(srv, n, a.tokens))
+        c.close()
         srv.stop()
         agg[n] = statistics.median(e)
         sm = statistics.median(s)
-        print("   N = %d                   %7.1f   %7.1f              %5.2f          %5.2f"
-              % (n, agg[n], sm, agg[n] / sm, agg[n] / agg[1]))
+        print("   N = %d  %28s  %22s  %5.2f          %5.2f"
+              % (n, "%.0f (%.0f-%.0f)" % (agg[n], min(e), max(e)), "%.0f (%.0f-%.0f)" % (sm, min(s), max(s)),
+                 agg[n] / sm, agg[n] / agg[1]))
 
     long_text = " ".join("word%d" % i for i in range(150))
     srv = Server(model, 2, a.ctx, a.threads)
@@ -183,22 +209,33 @@ def main():
     up = elpis(a.build, None, 1, 1, ELPIS_MODEL_BACKEND="openai", ELPIS_MODEL_BASE_URL=srv.url)
     via, direct = [], []
     tea = [{"role": "user", "content": "Tell me about tea"}]  # a reply llama-server's chat parser accepts
-    for _ in range(a.reps):
+
+    def through_elpis():
         t0 = time.monotonic()
         sc, err = up.call("generate", {"messages": tea, "max_tokens": 24, "temperature": 0})
         if err:
-            print("\n(c) upstream: %s" % sc.get("error"))
-            break
+            raise RuntimeError(sc.get("error"))
         via.append(sc["usage"]["completion_tokens"] / (time.monotonic() - t0))
+
+    def direct_():
         t0 = time.monotonic()
-        direct.append(srv.chat(tea, 24)[0] / (time.monotonic() - t0))
+        direct.append(srv.chat_v1(tea, 24) / (time.monotonic() - t0))
+
+    try:
+        for i in range(2 * a.reps):  # alternating which goes first
+            for f in ((through_elpis, direct_) if i % 2 == 0 else (direct_, through_elpis)):
+                f()
+    except RuntimeError as ex:
+        print("\n(c) upstream: %s" % ex)
+        via = []
     up.close()
     srv.stop()
     if via:
         v, d = statistics.median(via), statistics.median(direct)
-        print("\n(c) upstream overhead (24 tokens): elpis -> llama-server %.1f tok/s, llama-server directly "
-              "%.1f tok/s: %.3f" % (v, d, v / d))
-    c.close()
+        print("\n(c) upstream overhead (24 tokens, /v1/chat/completions streamed): elpis -> llama-server %.1f "
+              "(%.1f-%.1f) tok/s, llama-server directly %.1f (%.1f-%.1f) tok/s: %.3f"
+              % (v, min(via), max(via), d, min(direct), max(direct), v / d))
+    print("\nload average %.2f at the end" % os.getloadavg()[0])
 
 
 if __name__ == "__main__":
