@@ -755,6 +755,26 @@ def test_function_call():
         finish(c)
 
 
+def test_function_call_streams_progress_with_a_progress_token():
+    """function_call pushes its text as notifications/progress like generate
+    (psyche serve's streamed tool-calling relies on it): increasing progress,
+    and the messages add up to the content."""
+    c = spawn()
+    try:
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+        rid = c.request_async("tools/call", {"name": "function_call", "arguments": {
+            "messages": msgs("What is the weather in Paris?"), "tools": tools, "temperature": 0, "max_tokens": 24}},
+            progress_token="fc")
+        r = c.wait(rid, 60)["result"]
+        assert not r.get("isError"), r
+        notes = [n["params"] for n in c.notifications if n.get("params", {}).get("progressToken") == "fc"]
+        assert notes, "no progress"
+        assert all(b["progress"] > a["progress"] for a, b in zip(notes, notes[1:])), notes
+        assert "".join(n["message"] for n in notes) == r["structuredContent"]["content"]
+    finally:
+        finish(c)
+
+
 # ---------------------------------------------------------------- emotion
 
 
