@@ -1,6 +1,6 @@
 /* main.c - the elpis program: CLI, configuration, lifecycle.
  *
- *   elpis --model PATH [--config FILE] [--ctx N] [--threads N] [--gpu-layers N|auto]
+ *   elpis --model PATH [--config FILE] [--ctx N] [--threads N] [--gpu-layers N|auto] [--slots N]
  *   elpis --doctor [--model PATH]   elpis --version   elpis --help
  *
  * stdout carries only MCP messages; everything else goes to stderr or the
@@ -23,7 +23,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: elpis --model PATH [--config FILE] [--ctx N] [--threads N] [--gpu-layers N|auto]\n"
+    fprintf(f, "usage: elpis --model PATH [--config FILE] [--ctx N] [--threads N] [--gpu-layers N|auto] [--slots N]\n"
                "       elpis --doctor [--model PATH] [--config FILE]\n"
                "       elpis --print-config [--config FILE]\n"
                "       elpis --version | --help\n"
@@ -127,10 +127,9 @@ int main(int argc, char **argv)
 {
     static elpis_settings cfg;
     static const startup_flag flags[] = {
-        {"--model", "model.path"},
-        {"--ctx", "model.ctx"},
-        {"--threads", "model.threads"},
-        {"--gpu-layers", "model.gpu_layers"},
+        {"--model", "model.path"},      {"--ctx", "model.ctx"},
+        {"--threads", "model.threads"}, {"--gpu-layers", "model.gpu_layers"},
+        {"--slots", "model.slots"},
     };
     bool doctor = false;
     startup_params p = {.program = "elpis",

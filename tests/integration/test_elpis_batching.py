@@ -79,6 +79,18 @@ def test_concurrent_greedy_generations_equal_each_alone():
         finish(c)
 
 
+def test_slots_flag_overrides_the_config():
+    """--slots N (what a supervisor passes, e.g. psyche serve's 4) wins over
+    [model] slots from the environment or the config."""
+    c = Client([ELPIS, "--model", MODEL, "--slots", "3"], env={"ELPIS_CONFIG": _EMPTY_CONFIG,
+                                                             "ELPIS_MODEL_SLOTS": "5"})
+    try:
+        assert "result" in c.initialize()
+        assert c.ok("get_capabilities")["slots"] == 3
+    finally:
+        finish(c)
+
+
 def test_cancelling_one_slot_leaves_the_others_running():
     want = alone([PROMPTS[1]], 150)[0]
     c = spawn(2)
