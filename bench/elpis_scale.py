@@ -14,6 +14,10 @@ Prints (figures, not pass/fail; docs/benchmarks-elpis.md):
   (d) prompt-evaluation fairness: time to first token of a short request
       alone, and while a long prompt is being evaluated, elpis and
       llama-server -np 2.
+  (e) slots apart: 4 streams on slots 0,2,4,6 of an 8-slot elpis / the same
+      on slots 0-3 (session hints place them). Idle slots between busy ones
+      are padded so the batch stays one pass (elpis/slots.c); near 1.0 is the
+      goal.
 Runs alternate elpis and llama-server rep by rep (shared machine); figures
 are medians, with the range of the reps. llama-server comes from
 scripts/build-llama-tools.sh."""
@@ -130,6 +134,26 @@ def server_burst(srv, n, tokens):
     return sum(out) / (time.monotonic() - t0)
 
 
+def elpis_apart(build, model, threads, ctx, tokens, reps):
+    """(e): aggregate tokens/s of 4 streams on slots 0-3 and on slots 0,2,4,6, medians."""
+    c = elpis(build, model, threads, 8, ELPIS_MODEL_CTX=str(ctx))
+
+    def burst(slots):
+        t0 = time.monotonic()
+        rids = [c.request_async("tools/call", {"name": "generate", "arguments": {
+            "messages": prompt(s), "max_tokens": tokens, "temperature": 0, "session": "s%d" % s}}) for s in slots]
+        got = sum(c.wait(r, 600)["result"]["structuredContent"]["usage"]["completion_tokens"] for r in rids)
+        return got / (time.monotonic() - t0)
+
+    burst(range(8))  # all at once into empty slots: session s<i> on slot i
+    together, apart = [], []
+    for _ in range(reps):
+        together.append(burst([0, 1, 2, 3]))
+        apart.append(burst([0, 2, 4, 6]))
+    c.close()
+    return statistics.median(together), statistics.median(apart)
+
+
 def elpis_ttft(c, long_text):
     rid = None
     if long_text:
@@ -191,6 +215,9 @@ def main():
         print("   N = %d  %28s  %22s  %5.2f          %5.2f"
               % (n, "%.0f (%.0f-%.0f)" % (agg[n], min(e), max(e)), "%.0f (%.0f-%.0f)" % (sm, min(s), max(s)),
                  agg[n] / sm, agg[n] / agg[1]))
+
+    t, ap = elpis_apart(a.build, model, a.threads, a.ctx, a.tokens, a.reps)
+    print("\n(e) 4 streams on 8 slots: slots 0-3 %.0f tok/s, slots 0,2,4,6 %.0f tok/s: %.2f" % (t, ap, ap / t))
 
     long_text = " ".join("word%d" % i for i in range(150))
     srv = Server(model, 2, a.ctx, a.threads)
