@@ -254,12 +254,28 @@ def test_every_tool():
         rec = s.ok("get_recent_memories", {"hours": 1, "limit": 10})
         assert rec["count"] == 2 and len(rec["memories"]) == 2  # the archived one is not listed
         assert rec["memories"][0]["created_at"] >= rec["memories"][1]["created_at"]
-        # delete
+        # delete archives (as `mnemosyne delete`): out of the default search, restorable
+        archived = s.ok("get_memory_stats")["archived"]
         dl = s.ok("delete_memory", {"memory_id": c["id"]})
-        assert dl == {"deleted": True, "memory_id": c["id"]}
-        dl = s.ok("delete_memory", {"memory_id": c["id"]})
-        assert dl == {"deleted": False, "memory_id": c["id"]}
+        assert dl == {"deleted": True, "memory_id": c["id"], "purged": False, "status": "archived",
+                      "restorable": True}, dl
+        st = s.ok("get_memory_stats")
+        assert st["total_memories"] == 3 and st["archived"] == archived + 1, st
+        assert c["id"] not in [m["id"] for m in s.ok("search_memories", {"query": "balcony ficus"})["results"]]
+        out, err = s.call("delete_memory", {"memory_id": c["id"]})
+        assert err and "already archived" in out["error"] and "purge" in out["error"], out
+        assert s.ok("restore_memory", {"memory_id": c["id"]})["restored"] is True
+        assert c["id"] in [m["id"] for m in s.ok("search_memories", {"query": "balcony ficus"})["results"]]
+        # purge: true removes for good; an unknown id is a tool error either way
+        dl = s.ok("delete_memory", {"memory_id": c["id"], "purge": True})
+        assert dl == {"deleted": True, "memory_id": c["id"], "purged": True, "status": "deleted",
+                      "restorable": False}, dl
         assert s.ok("get_memory_stats")["total_memories"] == 2
+        for args in ({"memory_id": c["id"]}, {"memory_id": c["id"], "purge": True}):
+            out, err = s.call("delete_memory", args)
+            assert err and "no memory with id " + c["id"] in out["error"], (args, out)
+        out, err = s.call("restore_memory", {"memory_id": c["id"]})
+        assert err and "no memory with id" in out["error"], out
     finally:
         s.close()
         shutil.rmtree(d)
