@@ -343,19 +343,28 @@ static void score_one(const search_ctx *x, cand *c)
     sc->recency = mem_quality_recency(age_h, rp->recency_decay_rate, rp->max_recency_hours);
     sc->importance = mem_importance(r->salience, age_h / 24.0, r->access_count);
     sc->mood = -1;
+    sc->length = sc->type = sc->role = 1;
     double score = sc->relevance;
     if (x->quality) {
         size_t chars = utf8_count(r->content, strlen(r->content));
-        score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, !strcmp(r->memory_type, "semantic"),
-                            mem_role_of(r->tags, r->source));
+        bool semantic = !strcmp(r->memory_type, "semantic");
+        mem_role role = mem_role_of(r->tags, r->source);
+        mem_factors f;
+        mem_quality_factors(rp, chars, semantic, role, &f);
+        sc->length = f.length, sc->type = f.type, sc->role = f.role;
+        score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, semantic, role);
     }
+    sc->quality = score;
+    sc->mood_weight = 0;
     if (x->q->has_emotion && x->w_mood > 0) {
         sc->mood = mem_mood_similarity(true, x->q->valence, x->q->arousal, r->emotion.present, r->emotion.valence,
                                        r->emotion.arousal, rp->angular_similarity);
+        sc->mood_weight = x->w_mood;
         score = mem_mood_rerank(score, sc->mood, x->w_mood);
     }
     sc->superseded = r->superseded_by[0] && r->status != MEM_ARCHIVED;
-    if (sc->superseded) score *= rp->superseded_factor;
+    sc->superseded_factor = sc->superseded ? rp->superseded_factor : 1;
+    score *= sc->superseded_factor;
     c->score = score;
     r->relevance = score;
 }

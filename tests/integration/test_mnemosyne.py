@@ -606,9 +606,16 @@ def test_updates_and_scores_over_mcp():
         assert o["trust"] == "low" and o["source"] == "tool"  # provenance travels with the result
         for r in res:
             sc = r["score"]
-            for k in ("relevance", "rrf", "bm25_rank", "vector_rank", "cosine", "match", "recency", "importance",
-                      "mood", "superseded"):
+            for k in ("relevance", "rrf", "bm25_rank", "vector_rank", "cosine", "match", "focus", "recency",
+                      "importance", "length", "type", "role", "quality", "mood", "mood_weight", "superseded",
+                      "superseded_factor"):
                 assert k in sc, (k, sc)
+            # the parts recompute the final score (default weights, no emotional context: mood_weight 0)
+            q = min(1, sc["relevance"] * (0.5 + 0.3 * sc["recency"] + 0.2 * sc["importance"])
+                    * min(2, sc["length"] * sc["type"] * sc["role"]))
+            assert abs(sc["quality"] - q) < 1e-5 and sc["mood_weight"] == 0, sc
+            assert abs(r["relevance_score"] - sc["superseded_factor"] * sc["quality"]) < 1e-5, (r["relevance_score"], sc)
+        assert o["score"]["superseded_factor"] == 0.5 and res[ids.index(new["id"])]["score"]["superseded_factor"] == 1
         # the best of nothing is not a strong match
         weak = s.ok("search_memories", {"query": "quantum chromodynamics"})["results"]
         assert all(r["score"]["relevance"] < 0.3 for r in weak), weak

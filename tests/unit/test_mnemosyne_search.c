@@ -90,6 +90,64 @@ static void assert_relevance_parts(const mem_record *r, bool vector_leg)
     assert_near(r->score.relevance, r->score.rrf * strength, 1e-9);
 }
 
+/* The parts in score recompute the final score, so none that takes part in
+ * the ranking is missing: relevance_score = superseded_factor * ((1 - mood_weight)
+ * * quality + mood_weight * mood), quality = min(1, relevance * (0.5 + 0.3 recency
+ * + 0.2 importance) * min(2, length * type * role)) with the default weights. */
+static void assert_score_recomputes(const mem_record *r)
+{
+    const mem_score *sc = &r->score;
+    assert_relevance_parts(r, true);
+    double shape = fmin(2.0, sc->length * sc->type * sc->role);
+    assert_near(sc->quality, fmin(1.0, sc->relevance * (0.5 + 0.3 * sc->recency + 0.2 * sc->importance) * shape), 1e-9);
+    double w = sc->mood_weight, mixed = w > 0 ? (1 - w) * sc->quality + w * sc->mood : sc->quality;
+    assert_near(r->relevance, sc->superseded_factor * mixed, 1e-9);
+}
+
+static void test_score_parts_recompute(void **state)
+{
+    tctx *t = *state;
+    length_weight_01(t);
+    char old[MEM_ID_LEN], newer[MEM_ID_LEN];
+    t_add(t->s, "kangaroos live in the southern hemisphere", "semantic", 0.5, 0.5, NULL);
+    t_add(t->s, "kangaroos carry their young in a pouch and hop across the dry plains all day", NULL, NAN, 0, NULL);
+    mem_new m = {.content = "kangaroos can be seen at dusk", .source = "assistant"};
+    assert_int_equal(mem_store_add(t->s, &m, NULL), 0);
+    t_add(t->s, "My cat is called Tom", NULL, NAN, 0, old);
+    t_add(t->s, "My cat is now called Felix", NULL, NAN, 0, newer);
+    mem_query q;
+    mem_query_default(&q);
+    q.touch = false;
+    q.text = "kangaroos";
+    q.has_emotion = true, q.valence = 0.5, q.arousal = 0.5, q.emotion_weight = 0.3;
+    size_t n;
+    mem_record *r = search(t->s, &q, &n);
+    assert_true(n >= 3);
+    bool semantic = false, assistant = false, short_one = false;
+    for (size_t i = 0; i < n; i++) {
+        assert_score_recomputes(&r[i]);
+        assert_near(r[i].score.mood_weight, 0.3, 1e-12);
+        semantic |= r[i].score.type > 1.1;
+        assistant |= r[i].score.role > 1.0;
+        short_one |= r[i].score.length < 0.95;
+    }
+    assert_true(semantic && assistant && short_one);
+    mem_records_free(r, n);
+    q.has_emotion = false;
+    q.text = "What is my cat called?";
+    r = search(t->s, &q, &n);
+    int io = find(r, n, old), in = find(r, n, newer);
+    assert_true(io >= 0 && in >= 0 && in < io);
+    assert_true(r[io].score.superseded && !r[in].score.superseded);
+    assert_near(r[io].score.superseded_factor, t->p.retrieval.superseded_factor, 1e-12);
+    assert_near(r[in].score.superseded_factor, 1.0, 1e-12);
+    for (size_t i = 0; i < n; i++) {
+        assert_score_recomputes(&r[i]);
+        assert_true(r[i].score.mood < 0 && r[i].score.mood_weight == 0);
+    }
+    mem_records_free(r, n);
+}
+
 static void test_fusion_normalised(void **state)
 {
     tctx *t = *state;
@@ -492,6 +550,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lexical_and_vector_legs, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_normalised, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_score_parts_recompute, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_quality_factors, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_tags, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_from_source, t_setup, t_teardown),
