@@ -77,7 +77,8 @@ typedef struct mem_score {
     double rrf;                /* weighted RRF of the ranks / the best possible, [0, 1]: relative to this query */
     double cosine;             /* exact cosine of query and memory embeddings, [-1, 1] */
     double match;              /* IDF-weighted share of the query's words the memory contains, [0, 1] */
-    double focus;              /* mem_match_focus: share of the memory's words that are query words, [0.5, 1] */
+    double focus;              /* mem_match_focus (the share of the memory's words that are query words) relative to the
+                                  highest among this query's matching candidates, [0.5, 1] */
     double relevance;          /* rrf * strength, strength = weighted mean of max(cosine, 0) and match: absolute */
     double recency;            /* quality recency, [0, 1] */
     double importance;         /* recomputed now, [0, 1] */

@@ -194,6 +194,39 @@ static void test_fusion_normalised(void **state)
     mem_records_free(r, n);
 }
 
+/* Focus is relative to the best matching candidate: the one-line fact keeps
+ * 1 and outranks a long line that merely contains the query's words; memories
+ * alike in focus keep the lexical leg's full weight. */
+static void test_focus_relative(void **state)
+{
+    tctx *t = *state;
+    char fact[MEM_ID_LEN], chat[MEM_ID_LEN];
+    t_add(t->s, "Ana likes green tea", NULL, NAN, 0, fact);
+    t_add(t->s, "Yesterday Ana and I talked for hours about tea, trains, the weather in the hills and the old market",
+          NULL, NAN, 0, chat);
+    mem_query q;
+    mem_query_default(&q);
+    q.touch = false;
+    q.use_vector = false;
+    q.quality = 0;
+    q.text = "Ana tea";
+    size_t n;
+    mem_record *r = search(t->s, &q, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].id, fact);
+    assert_near(r[0].score.focus, 1.0, 1e-9);
+    assert_true(r[1].score.focus >= 0.5 && r[1].score.focus < 0.9);
+    assert_near(r[0].relevance, r[0].score.rrf * r[0].score.match, 1e-9); /* its lexical part is not halved */
+    mem_records_free(r, n);
+    /* two memories of the same shape: both have focus 1, nothing is scaled down */
+    t_add(t->s, "Ana drinks black tea", NULL, NAN, 0, NULL);
+    q.text = "Ana green black";
+    r = search(t->s, &q, &n);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].score.match > 0 && strcmp(r[i].id, chat)) assert_near(r[i].score.focus, 1.0, 1e-9);
+    mem_records_free(r, n);
+}
+
 static void test_quality_factors(void **state)
 {
     tctx *t = *state;
@@ -211,9 +244,9 @@ static void test_quality_factors(void **state)
     assert_int_equal(n, 1);
     /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500, and x0.9: untagged, stored with the default source "user" */
     const double user = 0.9;
-    /* x focus 0.625: one of the memory's 4 content words is the query's */
-    assert_near(r[0].score.focus, 0.625, 1e-9);
-    assert_near(r[0].relevance, 0.9 * LP(40.0) * user * 0.625, 1e-9);
+    /* focus 1: its own 0.625 (one of 4 content words is the query's), relative to the best match, itself */
+    assert_near(r[0].score.focus, 1.0, 1e-9);
+    assert_near(r[0].relevance, 0.9 * LP(40.0) * user, 1e-9);
     mem_records_free(r, n);
     q.text = "kangaroos";
     r = search(t->s, &q, &n);
@@ -551,6 +584,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lexical_and_vector_legs, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_normalised, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_score_parts_recompute, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_focus_relative, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_quality_factors, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_tags, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_from_source, t_setup, t_teardown),
