@@ -135,6 +135,8 @@ typedef struct mem_store_params {
     bool read_only;               /* open an existing file read-only: nothing is created or written, the WAL switch,
                                      the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
                                      a file whose folder is read-only too is opened immutable */
+    bool must_exist;              /* refuse a missing (or empty) file with -ENOENT instead of creating it: the
+                                     commands that change existing memories (implied by read_only) */
     bool synchronous_full;        /* true: FULL, false: NORMAL */
     int busy_timeout_ms;          /* 5000 */
     int64_t full_check_max_bytes; /* integrity_check up to this size, quick_check above; 64 MiB */

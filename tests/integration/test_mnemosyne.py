@@ -467,11 +467,21 @@ def test_cli_reading_never_creates():
     d = tmpdir()
     try:
         missing = os.path.join(d, "typo", "memries.db")
-        for args in (["export"], ["stats"], ["search", "tea"]):
+        unknown = "00000000-0000-4000-8000-000000000000"
+        # nor does a command that changes existing memories: a mistyped --db is not a new store
+        for args in (["export"], ["stats"], ["search", "tea"], ["consolidate"], ["forget", "--yes"],
+                     ["delete", unknown], ["delete", unknown, "--purge"], ["restore", unknown],
+                     ["edit", unknown, "--content", "x"], ["unlink", unknown]):
             p = cli(missing, *args, check=False)
             assert p.returncode == 1, (args, p.returncode, p.stderr)
-            assert b"no memory database at" in p.stderr and b"nothing was created" in p.stderr, p.stderr
-            assert not os.path.exists(os.path.dirname(missing)), "a reading command created the folder"
+            assert b"no memory database at" in p.stderr and b"nothing was created" in p.stderr, (args, p.stderr)
+            assert not os.path.exists(os.path.dirname(missing)), ("created the folder", args)
+        # import is how a backup comes back into a new file: it may create it
+        src = os.path.join(d, "one.jsonl")
+        with open(src, "w") as f:
+            f.write(json.dumps({"content": "restored from a backup"}) + "\n")
+        cli(missing, "import", src)
+        assert json.loads(cli(missing, "stats").stdout)["total_memories"] == 1
         # the default path is the XDG one psyche uses: a server started without --db writes there
         xdg = os.path.join(d, "xdg")
         env = {"XDG_DATA_HOME": xdg, "HOME": os.path.join(d, "home")}
@@ -541,7 +551,7 @@ def test_cli_delete_archives_and_not_found_exits_1():
                      ["edit", unknown, "--content", "x"], ["unlink", unknown]):
             p = cli(db, *args, check=False)
             assert p.returncode == 1, (args, p.returncode)
-            assert unknown.encode() in p.stderr, (args, p.stderr)
+            assert b"no memory with id " + unknown.encode() in p.stderr, (args, p.stderr)
         # edit --content: a summary that was the start of the old content follows the new one
         rec = json.loads(cli(db, "edit", mid, "--content", "The user switched to black coffee").stdout)
         assert rec["summary"] == "The user switched to black coffee", rec
