@@ -419,8 +419,7 @@ static const mcp_tool tools[] = {
      tool_recent},
     {"restore_memory",
      "Undo an archiving (by delete_memory, by consolidation or as stale): the memory returns to short-term, its "
-     "superseded_by is "
-     "cleared and it leaves the lineage of the memory that superseded it.",
+     "superseded_by is cleared and it leaves the lineage of the memory that superseded it.",
      id_schema, tool_restore},
     {"embed", "The embedding vectors of texts, as the vector search computes them (model and dim included).",
      embed_schema, tool_embed},
