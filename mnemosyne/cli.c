@@ -234,7 +234,11 @@ int mem_cli_delete(mem_store *s, const char *id, bool purge, FILE *out, char *er
 int mem_cli_unlink(mem_store *s, const char *id, FILE *out, char *err, size_t errlen)
 {
     bool done;
-    int rc = mem_store_unlink(s, id, &done);
+    mem_record r;
+    int rc = mem_store_get(s, id, &r); /* "no memory with id", not "no link", for an unknown id */
+    mem_record_clear(&r);
+    if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
+    rc = mem_store_unlink(s, id, &done);
     if (rc) return fail(err, errlen, rc, mem_store_errmsg(s));
     fprintf(out, "removed the update link of %s\n", id);
     return 0;

@@ -35,11 +35,18 @@ static void add_score(cJSON *o, const mem_score *sc)
     else cJSON_AddNullToObject(s, "vector_rank");
     cJSON_AddNumberToObject(s, "cosine", round6(sc->cosine));
     cJSON_AddNumberToObject(s, "match", round6(sc->match));
+    cJSON_AddNumberToObject(s, "focus", round6(sc->focus));
     cJSON_AddNumberToObject(s, "recency", round6(sc->recency));
     cJSON_AddNumberToObject(s, "importance", round6(sc->importance));
+    cJSON_AddNumberToObject(s, "length", round6(sc->length));
+    cJSON_AddNumberToObject(s, "type", round6(sc->type));
+    cJSON_AddNumberToObject(s, "role", round6(sc->role));
+    cJSON_AddNumberToObject(s, "quality", round6(sc->quality));
     if (sc->mood >= 0) cJSON_AddNumberToObject(s, "mood", round6(sc->mood));
     else cJSON_AddNullToObject(s, "mood");
+    cJSON_AddNumberToObject(s, "mood_weight", round6(sc->mood_weight));
     cJSON_AddBoolToObject(s, "superseded", sc->superseded);
+    cJSON_AddNumberToObject(s, "superseded_factor", round6(sc->superseded_factor));
 }
 
 static void add_json(cJSON *o, const char *key, const char *text, bool array)

@@ -45,9 +45,10 @@ static void usage(FILE *f)
             "Options: --log-level LEVEL, --log-file FILE. import --replace: lines whose id is present replace\n"
             "that memory (give only the keys that change); ids that are not UUIDs get a name-based UUID.\n"
             "search -n: default [retrieval] default_n_results. stats, export and search open the database\n"
-            "read-only and never create it. delete archives (restore brings it back); delete --purge removes\n"
-            "it for good. unlink removes a knowledge-update link (supersedes/superseded_by). forget deletes\n"
-            "every memory for good after asking (--yes: without asking, for scripts).\n"
+            "read-only; only import creates a missing database (for any other command it is an error).\n"
+            "delete archives (restore brings it back); delete --purge removes it for good. unlink removes a\n"
+            "knowledge-update link (supersedes/superseded_by). forget deletes every memory for good after\n"
+            "asking (--yes: without asking, for scripts).\n"
             "Database: --db, else [storage] db_path, else $XDG_DATA_HOME/psyche/memories.db\n"
             "(~/.local/share/psyche/memories.db). Exit status: 0 ok, 1 failed (not found, busy, ...), 2 usage.\n"
             "The memory server of Psyche: one SQLite file, hybrid (BM25 + vector) search, reversible\n"
@@ -178,15 +179,17 @@ typedef struct command {
     const char *name;
     int (*run)(mem_store *st, const cli_args *a, char *err, size_t errlen);
     bool read_only;   /* opens the file read-only and never creates it */
+    bool may_create;  /* may create a missing database (import: restoring a backup into a new file); the
+                         others work on existing memories, so a missing file is a mistyped path: exit 1 */
     const char *what; /* the operand it needs, NULL for none */
 } command;
 
 static const command commands[] = {
-    {"stats", cmd_stats, true, NULL},           {"export", cmd_export, true, NULL},
-    {"search", cmd_search, true, "the query"},  {"import", cmd_import, false, "FILE.jsonl"},
-    {"edit", cmd_edit, false, "MEMORY_ID"},     {"restore", cmd_restore, false, "MEMORY_ID"},
-    {"delete", cmd_delete, false, "MEMORY_ID"}, {"unlink", cmd_unlink, false, "MEMORY_ID"},
-    {"forget", cmd_forget, false, NULL},        {"consolidate", cmd_consolidate, false, NULL},
+    {"stats", cmd_stats, true, false, NULL},           {"export", cmd_export, true, false, NULL},
+    {"search", cmd_search, true, false, "the query"},  {"import", cmd_import, false, true, "FILE.jsonl"},
+    {"edit", cmd_edit, false, false, "MEMORY_ID"},     {"restore", cmd_restore, false, false, "MEMORY_ID"},
+    {"delete", cmd_delete, false, false, "MEMORY_ID"}, {"unlink", cmd_unlink, false, false, "MEMORY_ID"},
+    {"forget", cmd_forget, false, false, NULL},        {"consolidate", cmd_consolidate, false, false, NULL},
 };
 
 static const command *find_command(const char *name)
@@ -303,6 +306,7 @@ static int run(mem_settings *cfg, const cli_args *a)
     if (mem_settings_to_params(cfg, &sp, path, sizeof path, err, sizeof err))
         return fprintf(stderr, "mnemosyne: %s\n", err), 2;
     sp.read_only = a->cmd && find_command(a->cmd)->read_only;
+    sp.must_exist = a->cmd && !find_command(a->cmd)->may_create;
     mem_store *st = NULL;
     if (mem_store_open(&sp, &st, err, sizeof err)) {
         if (cfg->log_file && *cfg->log_file) log_error("cannot open the memory database: %s", err);

@@ -347,21 +347,30 @@ static int seq_of(mem_store *s, const char *id, int64_t *seq, mem_status *status
     return rc;
 }
 
-int mem_store_delete(mem_store *s, const char *id, bool *deleted)
+/* Opens a write transaction on the memory id names and finds its row: 0 with
+ * the transaction open and *seq, *status set; on an error (an invalid id,
+ * -ENOENT, a busy database) nothing is left open and the store's error says
+ * what was wrong. */
+static int begin_on(mem_store *s, const char *id, int64_t *seq, mem_status *status)
 {
-    *deleted = false;
     int rc = check_id(s, id);
     if (rc) return rc;
     if ((rc = mem__begin_write(s))) return rc;
-    int64_t seq = 0;
+    *seq = 0;
+    *status = MEM_SHORT_TERM;
+    if ((rc = seq_of(s, id, seq, status))) mem__rollback(s);
+    return rc;
+}
+
+int mem_store_delete(mem_store *s, const char *id, bool *deleted)
+{
+    *deleted = false;
+    int64_t seq;
     mem_status st;
-    rc = seq_of(s, id, &seq, &st);
-    if (rc == -ENOENT) {
-        mem__rollback(s);
-        return 0;
-    }
+    int rc = begin_on(s, id, &seq, &st);
+    if (rc) return rc == -ENOENT ? 0 : rc;
     sqlite3_stmt *q;
-    if (!rc) rc = mem__prepare(s, "DELETE FROM memories WHERE seq = ?1", &q);
+    rc = mem__prepare(s, "DELETE FROM memories WHERE seq = ?1", &q);
     if (!rc) {
         sqlite3_bind_int64(q, 1, seq);
         int x = sqlite3_step(q);
@@ -393,13 +402,11 @@ static int exec_at(mem_store *s, const char *sql, int64_t seq, const char *what)
 
 int mem_store_restore(mem_store *s, const char *id)
 {
-    int rc = check_id(s, id);
+    int64_t seq;
+    mem_status st;
+    int rc = begin_on(s, id, &seq, &st);
     if (rc) return rc;
-    if ((rc = mem__begin_write(s))) return rc;
-    int64_t seq = 0;
-    mem_status st = MEM_SHORT_TERM;
-    rc = seq_of(s, id, &seq, &st);
-    if (!rc && st != MEM_ARCHIVED)
+    if (st != MEM_ARCHIVED)
         rc = mem__set_err(s, -EINVAL, "memory %s is %s, not archived; only archived memories can be restored", id,
                           mem_status_name(st));
     sqlite3_stmt *q;
@@ -631,14 +638,15 @@ done:
 
 int mem_store_archive(mem_store *s, const char *id)
 {
-    int rc = check_id(s, id);
+    int64_t seq;
+    mem_status st;
+    int rc = begin_on(s, id, &seq, &st);
     if (rc) return rc;
-    if ((rc = mem__begin_write(s))) return rc;
-    int64_t seq = 0;
-    mem_status st = MEM_SHORT_TERM;
-    rc = seq_of(s, id, &seq, &st);
-    if (!rc && st == MEM_ARCHIVED)
-        rc = mem__set_err(s, -EALREADY, "memory %s is already archived; delete --purge removes it for good", id);
+    if (st == MEM_ARCHIVED)
+        rc = mem__set_err(s, -EALREADY,
+                          "memory %s is already archived; purging removes it for good (mnemosyne delete --purge, or "
+                          "delete_memory with purge: true)",
+                          id);
     if (!rc)
         rc = exec_at(s,
                      "UPDATE memories SET status = 'archived', archived_at = ?2, archive_reason = 'deleted'"

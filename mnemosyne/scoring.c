@@ -133,6 +133,19 @@ mem_role mem_role_of(const char *tags_json, const char *source)
     return MEM_ROLE_NONE;
 }
 
+double mem_quality_factors(const mem_retrieval_params *p, size_t chars, bool semantic, mem_role role, mem_factors *f)
+{
+    mem_factors x = {.length =
+                         p->length_factor ? mem_length_preference(chars, p->max_content_length, p->length_weight) : 1.0,
+                     .type = semantic ? p->semantic_type_factor : 1.0,
+                     .role = role == MEM_ROLE_ASSISTANT ? p->assistant_role_factor
+                             : role == MEM_ROLE_USER    ? p->user_role_factor
+                                                        : 1.0};
+    if (f) *f = x;
+    double all = x.length * x.type * x.role;
+    return all < 2.0 ? all : 2.0;
+}
+
 double mem_quality(const mem_retrieval_params *p, double relevance, double age_hours, double importance, size_t chars,
                    bool semantic, mem_role role)
 {
@@ -143,12 +156,7 @@ double mem_quality(const mem_retrieval_params *p, double relevance, double age_h
     /* relevance gates the rest: recency and importance order memories that match alike, they cannot lift
        one that does not match above one that does (a month-old exact fact above yesterday's chatter) */
     double base = clamp(relevance, 0, 1) * (wr + wc * rec + wi * clamp(importance, 0, 1)) / sum;
-    double f = p->length_factor ? mem_length_preference(chars, p->max_content_length, p->length_weight) : 1.0;
-    if (semantic) f *= p->semantic_type_factor;
-    if (role == MEM_ROLE_ASSISTANT) f *= p->assistant_role_factor;
-    if (role == MEM_ROLE_USER) f *= p->user_role_factor;
-    if (f > 2.0) f = 2.0;
-    double q = base * f;
+    double q = base * mem_quality_factors(p, chars, semantic, role, NULL);
     return q < 1.0 ? q : 1.0;
 }
 

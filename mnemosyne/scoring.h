@@ -98,6 +98,18 @@ double mem_match_strength(double cosine, double match, bool use_vector, double w
  * short one (a length factor could). */
 double mem_match_focus(size_t hits, size_t words);
 
+/* The multipliers mem_quality applies besides relevance, recency and
+ * importance: the length preference (1 when p->length_factor is off), the
+ * type factor (semantic_type_factor or 1) and the role factor
+ * (assistant_/user_role_factor or 1). */
+typedef struct mem_factors {
+    double length, type, role;
+} mem_factors;
+
+/* Fills f (may be NULL); returns length * type * role capped at 2, the
+ * factor mem_quality multiplies by. */
+double mem_quality_factors(const mem_retrieval_params *p, size_t chars, bool semantic, mem_role role, mem_factors *f);
+
 /* quality = min(1, rel * (wr + wc*recency + wi*importance)/(wr+wc+wi)
  *                  * min(2, length * type * role)). Relevance multiplies (the
  * issue's formula added it): recency and importance order memories that

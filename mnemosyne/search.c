@@ -244,6 +244,7 @@ typedef struct search_ctx {
     const mem_retrieval_params *rp;
     bool use_vec, use_bm25, quality;
     double wv, wb, w_mood, now, maxp;
+    double max_focus; /* the highest focus among the candidates that match (1 when none) */
     float *qv;
     mem_term terms[MEM_MAX_TERMS];
     int nt;
@@ -326,6 +327,27 @@ static int fill_cosines(search_ctx *x)
     return rc;
 }
 
+/* match and focus of every loaded candidate, and the highest focus among
+ * those that match. Focus counts relative to it (score_one divides): the
+ * specific fact still outranks chatter that merely contains the query's
+ * words, but where every candidate is alike (sessions of one length) focus
+ * no longer halves the lexical leg against the vector leg. Measured in
+ * docs/mnemosyne.md ("Focus"): the absolute focus cost 0.008 recall@5 on
+ * the session haystack, the relative one is neutral there. */
+static void lexical_parts(search_ctx *x)
+{
+    x->max_focus = 1;
+    double best = 0;
+    for (size_t i = 0; i < x->nc; i++) {
+        mem_score *sc = &x->c[i].r.score;
+        if (!x->c[i].loaded) continue;
+        sc->focus = 1;
+        sc->match = x->use_bm25 ? match_share(x, &x->c[i].r, &sc->focus) : 0;
+        if (sc->match > 0 && sc->focus > best) best = sc->focus;
+    }
+    if (best > 0) x->max_focus = best;
+}
+
 static void score_one(const search_ctx *x, cand *c)
 {
     const mem_retrieval_params *rp = x->rp;
@@ -336,26 +358,34 @@ static void score_one(const search_ctx *x, cand *c)
     sc->vector_rank = c->vrank;
     sc->rrf = mem_rrf_normalise(c->fused, x->maxp);
     sc->cosine = c->cosine;
-    sc->focus = 1;
-    sc->match = x->use_bm25 ? match_share(x, r, &sc->focus) : 0;
+    sc->focus /= x->max_focus;
     sc->relevance =
         sc->rrf * mem_match_strength(c->cosine, sc->match * sc->focus, x->use_vec, x->wv, x->use_bm25, x->wb);
     sc->recency = mem_quality_recency(age_h, rp->recency_decay_rate, rp->max_recency_hours);
     sc->importance = mem_importance(r->salience, age_h / 24.0, r->access_count);
     sc->mood = -1;
+    sc->length = sc->type = sc->role = 1;
     double score = sc->relevance;
     if (x->quality) {
         size_t chars = utf8_count(r->content, strlen(r->content));
-        score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, !strcmp(r->memory_type, "semantic"),
-                            mem_role_of(r->tags, r->source));
+        bool semantic = !strcmp(r->memory_type, "semantic");
+        mem_role role = mem_role_of(r->tags, r->source);
+        mem_factors f;
+        mem_quality_factors(rp, chars, semantic, role, &f);
+        sc->length = f.length, sc->type = f.type, sc->role = f.role;
+        score = mem_quality(rp, sc->relevance, age_h, sc->importance, chars, semantic, role);
     }
+    sc->quality = score;
+    sc->mood_weight = 0;
     if (x->q->has_emotion && x->w_mood > 0) {
         sc->mood = mem_mood_similarity(true, x->q->valence, x->q->arousal, r->emotion.present, r->emotion.valence,
                                        r->emotion.arousal, rp->angular_similarity);
+        sc->mood_weight = x->w_mood;
         score = mem_mood_rerank(score, sc->mood, x->w_mood);
     }
     sc->superseded = r->superseded_by[0] && r->status != MEM_ARCHIVED;
-    if (sc->superseded) score *= rp->superseded_factor;
+    sc->superseded_factor = sc->superseded ? rp->superseded_factor : 1;
+    score *= sc->superseded_factor;
     c->score = score;
     r->relevance = score;
 }
@@ -380,6 +410,7 @@ static int load_and_score(search_ctx *x)
         sqlite3_reset(ld);
     }
     if (!rc) rc = fill_cosines(x);
+    if (!rc) lexical_parts(x);
     for (size_t i = 0; i < x->nc && !rc; i++)
         if (x->c[i].loaded) score_one(x, &x->c[i]);
     sqlite3_finalize(ld);

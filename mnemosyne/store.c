@@ -393,7 +393,7 @@ int mem_store_open(const mem_store_params *p, mem_store **out, char *err, size_t
     }
     struct stat stb;
     bool existed = stat(p->path, &stb) == 0 && stb.st_size > 0;
-    if (p->read_only && !existed) {
+    if ((p->read_only || p->must_exist) && !existed) {
         snprintf(err, errlen, "no memory database at %s (nothing was created); check --db or [storage] db_path",
                  p->path);
         return -ENOENT;

@@ -74,15 +74,21 @@ typedef struct mem_emotion {
  * "What a score means"). Ranks count from 1; 0 = the leg did not return it. */
 typedef struct mem_score {
     int bm25_rank, vector_rank;
-    double rrf;        /* weighted RRF of the ranks / the best possible, [0, 1]: relative to this query */
-    double cosine;     /* exact cosine of query and memory embeddings, [-1, 1] */
-    double match;      /* IDF-weighted share of the query's words the memory contains, [0, 1] */
-    double focus;      /* mem_match_focus: share of the memory's words that are query words, [0.5, 1] */
-    double relevance;  /* rrf * strength, strength = weighted mean of max(cosine, 0) and match: absolute */
-    double recency;    /* quality recency, [0, 1] */
-    double importance; /* recomputed now, [0, 1] */
-    double mood;       /* mood similarity when the query gave an emotion, else -1 */
-    bool superseded;   /* a newer memory restates this one (superseded_factor applied) */
+    double rrf;                /* weighted RRF of the ranks / the best possible, [0, 1]: relative to this query */
+    double cosine;             /* exact cosine of query and memory embeddings, [-1, 1] */
+    double match;              /* IDF-weighted share of the query's words the memory contains, [0, 1] */
+    double focus;              /* mem_match_focus (the share of the memory's words that are query words) relative to the
+                                  highest among this query's matching candidates, [0.5, 1] */
+    double relevance;          /* rrf * strength, strength = weighted mean of max(cosine, 0) and match: absolute */
+    double recency;            /* quality recency, [0, 1] */
+    double importance;         /* recomputed now, [0, 1] */
+    double length, type, role; /* the quality factors (mem_quality_factors); 1 with quality off */
+    double quality;            /* the score after the quality formula, before mood and superseded; = relevance
+                                  with quality off */
+    double mood;               /* mood similarity when the query gave an emotion, else -1 */
+    double mood_weight;        /* the weight of mood in the re-rank; 0 when there was none */
+    bool superseded;           /* a newer memory restates this one */
+    double superseded_factor;  /* what the score was multiplied by for that: superseded_factor or 1 */
 } mem_score;
 
 /* A memory as stored. Strings are malloc'd and owned by the record. */
@@ -129,6 +135,8 @@ typedef struct mem_store_params {
     bool read_only;               /* open an existing file read-only: nothing is created or written, the WAL switch,
                                      the FTS5 check (it takes the write lock), migrations and re-embedding are skipped;
                                      a file whose folder is read-only too is opened immutable */
+    bool must_exist;              /* refuse a missing (or empty) file with -ENOENT instead of creating it: the
+                                     commands that change existing memories (implied by read_only) */
     bool synchronous_full;        /* true: FULL, false: NORMAL */
     int busy_timeout_ms;          /* 5000 */
     int64_t full_check_max_bytes; /* integrity_check up to this size, quick_check above; 64 MiB */

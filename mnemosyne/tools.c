@@ -53,8 +53,13 @@ static const char context_schema[] =
     "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},"
     "\"max_tokens\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10000000}},\"required\":[\"query\"]}";
 
-static const char delete_schema[] =
+static const char id_schema[] =
     "{\"type\":\"object\",\"properties\":{\"memory_id\":{\"type\":\"string\"}},\"required\":[\"memory_id\"]}";
+
+static const char delete_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"memory_id\":{\"type\":\"string\"},"
+    "\"purge\":{\"type\":\"boolean\",\"description\":\"true = remove for good; default false = archive "
+    "(restore_memory brings it back)\"}},\"required\":[\"memory_id\"]}";
 
 static const char recent_schema[] =
     "{\"type\":\"object\",\"properties\":{\"hours\":{\"type\":\"number\",\"minimum\":0,\"maximum\":876000},"
@@ -304,15 +309,22 @@ static int tool_context(mcp_request *req, const cJSON *args, void *ud)
     return mcp_reply_result(req, o);
 }
 
+/* delete_memory: archives (restorable, as `mnemosyne delete`) unless purge
+ * is true (for good, as `delete --purge`); an unknown id is a tool error. */
 static int tool_delete(mcp_request *req, const cJSON *args, void *ud)
 {
     mem_server *app = ud;
     const char *id = str_arg(args, "memory_id");
-    bool deleted;
-    if (mem_store_delete(app->store, id, &deleted)) return store_error(app, req);
+    bool purge = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "purge")), deleted = true;
+    int rc = purge ? mem_store_delete(app->store, id, &deleted) : mem_store_archive(app->store, id);
+    if (rc) return store_error(app, req);
+    if (!deleted) return mcp_reply_tool_error(req, "no memory with id %s", id);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "deleted", deleted);
+    cJSON_AddBoolToObject(o, "deleted", true);
     cJSON_AddStringToObject(o, "memory_id", id);
+    cJSON_AddBoolToObject(o, "purged", purge);
+    cJSON_AddStringToObject(o, "status", purge ? "deleted" : mem_status_name(MEM_ARCHIVED));
+    cJSON_AddBoolToObject(o, "restorable", !purge);
     return mcp_reply_result(req, o);
 }
 
@@ -399,13 +411,16 @@ static const mcp_tool tools[] = {
      consolidate_schema, tool_consolidate},
     {"should_consolidate", "Whether the short-term buffer has reached its threshold.", empty_schema, tool_should},
     {"get_memory_context", "Relevant memories that fit a token budget, best first.", context_schema, tool_context},
-    {"delete_memory", "Delete a memory for good.", delete_schema, tool_delete},
+    {"delete_memory",
+     "Delete a memory: it is archived (out of every default search, restore_memory brings it back); purge: true "
+     "removes it for good. An unknown id is an error.",
+     delete_schema, tool_delete},
     {"get_recent_memories", "Memories stored in the last hours (not archived), newest first.", recent_schema,
      tool_recent},
     {"restore_memory",
-     "Undo an archiving (by consolidation or as stale): the memory returns to short-term, its superseded_by is "
-     "cleared and it leaves the lineage of the memory that superseded it.",
-     delete_schema, tool_restore},
+     "Undo an archiving (by delete_memory, by consolidation or as stale): the memory returns to short-term, its "
+     "superseded_by is cleared and it leaves the lineage of the memory that superseded it.",
+     id_schema, tool_restore},
     {"embed", "The embedding vectors of texts, as the vector search computes them (model and dim included).",
      embed_schema, tool_embed},
 };

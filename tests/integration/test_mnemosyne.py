@@ -254,12 +254,28 @@ def test_every_tool():
         rec = s.ok("get_recent_memories", {"hours": 1, "limit": 10})
         assert rec["count"] == 2 and len(rec["memories"]) == 2  # the archived one is not listed
         assert rec["memories"][0]["created_at"] >= rec["memories"][1]["created_at"]
-        # delete
+        # delete archives (as `mnemosyne delete`): out of the default search, restorable
+        archived = s.ok("get_memory_stats")["archived"]
         dl = s.ok("delete_memory", {"memory_id": c["id"]})
-        assert dl == {"deleted": True, "memory_id": c["id"]}
-        dl = s.ok("delete_memory", {"memory_id": c["id"]})
-        assert dl == {"deleted": False, "memory_id": c["id"]}
+        assert dl == {"deleted": True, "memory_id": c["id"], "purged": False, "status": "archived",
+                      "restorable": True}, dl
+        st = s.ok("get_memory_stats")
+        assert st["total_memories"] == 3 and st["archived"] == archived + 1, st
+        assert c["id"] not in [m["id"] for m in s.ok("search_memories", {"query": "balcony ficus"})["results"]]
+        out, err = s.call("delete_memory", {"memory_id": c["id"]})
+        assert err and "already archived" in out["error"] and "purge" in out["error"], out
+        assert s.ok("restore_memory", {"memory_id": c["id"]})["restored"] is True
+        assert c["id"] in [m["id"] for m in s.ok("search_memories", {"query": "balcony ficus"})["results"]]
+        # purge: true removes for good; an unknown id is a tool error either way
+        dl = s.ok("delete_memory", {"memory_id": c["id"], "purge": True})
+        assert dl == {"deleted": True, "memory_id": c["id"], "purged": True, "status": "deleted",
+                      "restorable": False}, dl
         assert s.ok("get_memory_stats")["total_memories"] == 2
+        for args in ({"memory_id": c["id"]}, {"memory_id": c["id"], "purge": True}):
+            out, err = s.call("delete_memory", args)
+            assert err and "no memory with id " + c["id"] in out["error"], (args, out)
+        out, err = s.call("restore_memory", {"memory_id": c["id"]})
+        assert err and "no memory with id" in out["error"], out
     finally:
         s.close()
         shutil.rmtree(d)
@@ -451,11 +467,21 @@ def test_cli_reading_never_creates():
     d = tmpdir()
     try:
         missing = os.path.join(d, "typo", "memries.db")
-        for args in (["export"], ["stats"], ["search", "tea"]):
+        unknown = "00000000-0000-4000-8000-000000000000"
+        # nor does a command that changes existing memories: a mistyped --db is not a new store
+        for args in (["export"], ["stats"], ["search", "tea"], ["consolidate"], ["forget", "--yes"],
+                     ["delete", unknown], ["delete", unknown, "--purge"], ["restore", unknown],
+                     ["edit", unknown, "--content", "x"], ["unlink", unknown]):
             p = cli(missing, *args, check=False)
             assert p.returncode == 1, (args, p.returncode, p.stderr)
-            assert b"no memory database at" in p.stderr and b"nothing was created" in p.stderr, p.stderr
-            assert not os.path.exists(os.path.dirname(missing)), "a reading command created the folder"
+            assert b"no memory database at" in p.stderr and b"nothing was created" in p.stderr, (args, p.stderr)
+            assert not os.path.exists(os.path.dirname(missing)), ("created the folder", args)
+        # import is how a backup comes back into a new file: it may create it
+        src = os.path.join(d, "one.jsonl")
+        with open(src, "w") as f:
+            f.write(json.dumps({"content": "restored from a backup"}) + "\n")
+        cli(missing, "import", src)
+        assert json.loads(cli(missing, "stats").stdout)["total_memories"] == 1
         # the default path is the XDG one psyche uses: a server started without --db writes there
         xdg = os.path.join(d, "xdg")
         env = {"XDG_DATA_HOME": xdg, "HOME": os.path.join(d, "home")}
@@ -525,7 +551,7 @@ def test_cli_delete_archives_and_not_found_exits_1():
                      ["edit", unknown, "--content", "x"], ["unlink", unknown]):
             p = cli(db, *args, check=False)
             assert p.returncode == 1, (args, p.returncode)
-            assert unknown.encode() in p.stderr, (args, p.stderr)
+            assert b"no memory with id " + unknown.encode() in p.stderr, (args, p.stderr)
         # edit --content: a summary that was the start of the old content follows the new one
         rec = json.loads(cli(db, "edit", mid, "--content", "The user switched to black coffee").stdout)
         assert rec["summary"] == "The user switched to black coffee", rec
@@ -590,9 +616,16 @@ def test_updates_and_scores_over_mcp():
         assert o["trust"] == "low" and o["source"] == "tool"  # provenance travels with the result
         for r in res:
             sc = r["score"]
-            for k in ("relevance", "rrf", "bm25_rank", "vector_rank", "cosine", "match", "recency", "importance",
-                      "mood", "superseded"):
+            for k in ("relevance", "rrf", "bm25_rank", "vector_rank", "cosine", "match", "focus", "recency",
+                      "importance", "length", "type", "role", "quality", "mood", "mood_weight", "superseded",
+                      "superseded_factor"):
                 assert k in sc, (k, sc)
+            # the parts recompute the final score (default weights, no emotional context: mood_weight 0)
+            q = min(1, sc["relevance"] * (0.5 + 0.3 * sc["recency"] + 0.2 * sc["importance"])
+                    * min(2, sc["length"] * sc["type"] * sc["role"]))
+            assert abs(sc["quality"] - q) < 1e-5 and sc["mood_weight"] == 0, sc
+            assert abs(r["relevance_score"] - sc["superseded_factor"] * sc["quality"]) < 1e-5, (r["relevance_score"], sc)
+        assert o["score"]["superseded_factor"] == 0.5 and res[ids.index(new["id"])]["score"]["superseded_factor"] == 1
         # the best of nothing is not a strong match
         weak = s.ok("search_memories", {"query": "quantum chromodynamics"})["results"]
         assert all(r["score"]["relevance"] < 0.3 for r in weak), weak

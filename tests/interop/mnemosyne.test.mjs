@@ -35,6 +35,19 @@ test("mnemosyne: store, search, stats and bad input through the SDK", async () =
     assert.ok(found.structuredContent.results.some((r) => r.id === stored.structuredContent.id));
     const stats = await client.callTool({ name: "get_memory_stats", arguments: {} });
     assert.equal(stats.structuredContent.total_memories, 1);
+    // delete_memory archives unless purge is true; its schema says so
+    const del = tools.find((t) => t.name === "delete_memory");
+    assert.equal(del.inputSchema.properties.purge.type, "boolean");
+    const id = stored.structuredContent.id;
+    const archived = await client.callTool({ name: "delete_memory", arguments: { memory_id: id } });
+    assert.equal(archived.structuredContent.status, "archived");
+    assert.equal(archived.structuredContent.restorable, true);
+    const restored = await client.callTool({ name: "restore_memory", arguments: { memory_id: id } });
+    assert.equal(restored.structuredContent.restored, true);
+    const purged = await client.callTool({ name: "delete_memory", arguments: { memory_id: id, purge: true } });
+    assert.equal(purged.structuredContent.purged, true);
+    const missing = await client.callTool({ name: "delete_memory", arguments: { memory_id: id } });
+    assert.equal(missing.isError, true);
     const bad = await client.callTool({ name: "store_memory", arguments: { content: "" } }).catch((e) => e);
     const rejected = bad instanceof Error || bad.isError === true;
     assert.ok(rejected, "empty content must be refused");

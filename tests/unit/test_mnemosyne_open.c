@@ -146,6 +146,16 @@ static void test_read_only(void **state)
     assert_non_null(strstr(err, "nothing was created"));
     snprintf(path, sizeof path, "%s/sub", t->dir);
     assert_int_equal(access(path, F_OK), -1);
+    /* must_exist (the writing commands other than import): the same refusal, read-write */
+    snprintf(path, sizeof path, "%s/sub/none.db", t->dir);
+    p.read_only = false;
+    p.must_exist = true;
+    assert_int_equal(mem_store_open(&p, &s, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "nothing was created"));
+    snprintf(path, sizeof path, "%s/sub", t->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    p.must_exist = false;
+    p.read_only = true;
 
     t_add(t->s, "a memory read through a read-only store", NULL, NAN, 0, NULL);
     p.path = t->path;

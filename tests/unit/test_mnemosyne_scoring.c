@@ -111,6 +111,27 @@ static void test_rrf(void **state)
     assert_near(mem_rrf_normalise(5, 1), 1.0, EPS);
 }
 
+/* The factors score reports: each alone, their product capped at 2. */
+static void test_quality_factors(void **state)
+{
+    (void)state;
+    mem_retrieval_params p;
+    mem_retrieval_default_params(&p);
+    mem_factors f;
+    p.length_weight = 0.1;
+    assert_near(mem_quality_factors(&p, 250, true, MEM_ROLE_USER, &f), 0.95 * 1.2 * 0.9, EPS);
+    assert_near(f.length, 0.95, EPS);
+    assert_near(f.type, 1.2, EPS);
+    assert_near(f.role, 0.9, EPS);
+    p.length_factor = false;
+    assert_near(mem_quality_factors(&p, 250, false, MEM_ROLE_ASSISTANT, &f), 1.1, EPS);
+    assert_near(f.length, 1.0, EPS);
+    assert_near(f.type, 1.0, EPS);
+    assert_near(f.role, 1.1, EPS);
+    p.semantic_type_factor = 2, p.assistant_role_factor = 2;
+    assert_near(mem_quality_factors(&p, 250, true, MEM_ROLE_ASSISTANT, NULL), 2.0, EPS);
+}
+
 static void test_quality(void **state)
 {
     (void)state;
@@ -213,15 +234,11 @@ static void test_quadrant(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_salience),
-        cmocka_unit_test(test_importance),
-        cmocka_unit_test(test_quality_recency),
-        cmocka_unit_test(test_length_factor),
-        cmocka_unit_test(test_rrf),
-        cmocka_unit_test(test_quality),
-        cmocka_unit_test(test_mood_similarity),
-        cmocka_unit_test(test_quadrant),
-        cmocka_unit_test(test_role_of),
+        cmocka_unit_test(test_salience),        cmocka_unit_test(test_importance),
+        cmocka_unit_test(test_quality_factors), cmocka_unit_test(test_quality_recency),
+        cmocka_unit_test(test_length_factor),   cmocka_unit_test(test_rrf),
+        cmocka_unit_test(test_quality),         cmocka_unit_test(test_mood_similarity),
+        cmocka_unit_test(test_quadrant),        cmocka_unit_test(test_role_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

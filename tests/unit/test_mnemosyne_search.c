@@ -90,6 +90,64 @@ static void assert_relevance_parts(const mem_record *r, bool vector_leg)
     assert_near(r->score.relevance, r->score.rrf * strength, 1e-9);
 }
 
+/* The parts in score recompute the final score, so none that takes part in
+ * the ranking is missing: relevance_score = superseded_factor * ((1 - mood_weight)
+ * * quality + mood_weight * mood), quality = min(1, relevance * (0.5 + 0.3 recency
+ * + 0.2 importance) * min(2, length * type * role)) with the default weights. */
+static void assert_score_recomputes(const mem_record *r)
+{
+    const mem_score *sc = &r->score;
+    assert_relevance_parts(r, true);
+    double shape = fmin(2.0, sc->length * sc->type * sc->role);
+    assert_near(sc->quality, fmin(1.0, sc->relevance * (0.5 + 0.3 * sc->recency + 0.2 * sc->importance) * shape), 1e-9);
+    double w = sc->mood_weight, mixed = w > 0 ? (1 - w) * sc->quality + w * sc->mood : sc->quality;
+    assert_near(r->relevance, sc->superseded_factor * mixed, 1e-9);
+}
+
+static void test_score_parts_recompute(void **state)
+{
+    tctx *t = *state;
+    length_weight_01(t);
+    char old[MEM_ID_LEN], newer[MEM_ID_LEN];
+    t_add(t->s, "kangaroos live in the southern hemisphere", "semantic", 0.5, 0.5, NULL);
+    t_add(t->s, "kangaroos carry their young in a pouch and hop across the dry plains all day", NULL, NAN, 0, NULL);
+    mem_new m = {.content = "kangaroos can be seen at dusk", .source = "assistant"};
+    assert_int_equal(mem_store_add(t->s, &m, NULL), 0);
+    t_add(t->s, "My cat is called Tom", NULL, NAN, 0, old);
+    t_add(t->s, "My cat is now called Felix", NULL, NAN, 0, newer);
+    mem_query q;
+    mem_query_default(&q);
+    q.touch = false;
+    q.text = "kangaroos";
+    q.has_emotion = true, q.valence = 0.5, q.arousal = 0.5, q.emotion_weight = 0.3;
+    size_t n;
+    mem_record *r = search(t->s, &q, &n);
+    assert_true(n >= 3);
+    bool semantic = false, assistant = false, short_one = false;
+    for (size_t i = 0; i < n; i++) {
+        assert_score_recomputes(&r[i]);
+        assert_near(r[i].score.mood_weight, 0.3, 1e-12);
+        semantic |= r[i].score.type > 1.1;
+        assistant |= r[i].score.role > 1.0;
+        short_one |= r[i].score.length < 0.95;
+    }
+    assert_true(semantic && assistant && short_one);
+    mem_records_free(r, n);
+    q.has_emotion = false;
+    q.text = "What is my cat called?";
+    r = search(t->s, &q, &n);
+    int io = find(r, n, old), in = find(r, n, newer);
+    assert_true(io >= 0 && in >= 0 && in < io);
+    assert_true(r[io].score.superseded && !r[in].score.superseded);
+    assert_near(r[io].score.superseded_factor, t->p.retrieval.superseded_factor, 1e-12);
+    assert_near(r[in].score.superseded_factor, 1.0, 1e-12);
+    for (size_t i = 0; i < n; i++) {
+        assert_score_recomputes(&r[i]);
+        assert_true(r[i].score.mood < 0 && r[i].score.mood_weight == 0);
+    }
+    mem_records_free(r, n);
+}
+
 static void test_fusion_normalised(void **state)
 {
     tctx *t = *state;
@@ -136,6 +194,39 @@ static void test_fusion_normalised(void **state)
     mem_records_free(r, n);
 }
 
+/* Focus is relative to the best matching candidate: the one-line fact keeps
+ * 1 and outranks a long line that merely contains the query's words; memories
+ * alike in focus keep the lexical leg's full weight. */
+static void test_focus_relative(void **state)
+{
+    tctx *t = *state;
+    char fact[MEM_ID_LEN], chat[MEM_ID_LEN];
+    t_add(t->s, "Ana likes green tea", NULL, NAN, 0, fact);
+    t_add(t->s, "Yesterday Ana and I talked for hours about tea, trains, the weather in the hills and the old market",
+          NULL, NAN, 0, chat);
+    mem_query q;
+    mem_query_default(&q);
+    q.touch = false;
+    q.use_vector = false;
+    q.quality = 0;
+    q.text = "Ana tea";
+    size_t n;
+    mem_record *r = search(t->s, &q, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].id, fact);
+    assert_near(r[0].score.focus, 1.0, 1e-9);
+    assert_true(r[1].score.focus >= 0.5 && r[1].score.focus < 0.9);
+    assert_near(r[0].relevance, r[0].score.rrf * r[0].score.match, 1e-9); /* its lexical part is not halved */
+    mem_records_free(r, n);
+    /* two memories of the same shape: both have focus 1, nothing is scaled down */
+    t_add(t->s, "Ana drinks black tea", NULL, NAN, 0, NULL);
+    q.text = "Ana green black";
+    r = search(t->s, &q, &n);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].score.match > 0 && strcmp(r[i].id, chat)) assert_near(r[i].score.focus, 1.0, 1e-9);
+    mem_records_free(r, n);
+}
+
 static void test_quality_factors(void **state)
 {
     tctx *t = *state;
@@ -153,9 +244,9 @@ static void test_quality_factors(void **state)
     assert_int_equal(n, 1);
     /* (0.5*1 + 0.3*1 + 0.2*0.5) * 40/500, and x0.9: untagged, stored with the default source "user" */
     const double user = 0.9;
-    /* x focus 0.625: one of the memory's 4 content words is the query's */
-    assert_near(r[0].score.focus, 0.625, 1e-9);
-    assert_near(r[0].relevance, 0.9 * LP(40.0) * user * 0.625, 1e-9);
+    /* focus 1: its own 0.625 (one of 4 content words is the query's), relative to the best match, itself */
+    assert_near(r[0].score.focus, 1.0, 1e-9);
+    assert_near(r[0].relevance, 0.9 * LP(40.0) * user, 1e-9);
     mem_records_free(r, n);
     q.text = "kangaroos";
     r = search(t->s, &q, &n);
@@ -492,6 +583,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lexical_and_vector_legs, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_fusion_normalised, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_score_parts_recompute, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_focus_relative, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_quality_factors, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_tags, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_role_from_source, t_setup, t_teardown),

@@ -200,6 +200,34 @@ static void test_bad_inputs(void **state)
     free(big);
 }
 
+/* archive, restore and purge share one way into a row (begin_on): every
+ * refusal names the memory and leaves no transaction open behind it. */
+static void test_archive_restore_purge(void **state)
+{
+    tctx *t = *state;
+    char id[MEM_ID_LEN];
+    const char *unknown = "00000000-0000-4000-8000-000000000000";
+    t_add(t->s, "the spare key is under the blue flowerpot", NULL, NAN, 0, id);
+    assert_int_equal(mem_store_archive(t->s, unknown), -ENOENT);
+    assert_non_null(strstr(mem_store_errmsg(t->s), unknown));
+    assert_int_equal(mem_store_restore(t->s, id), -EINVAL); /* short-term, not archived */
+    assert_int_equal(mem_store_archive(t->s, id), 0);
+    assert_int_equal(t_count(t->s, 2), 1);
+    assert_int_equal(mem_store_archive(t->s, id), -EALREADY);
+    assert_non_null(strstr(mem_store_errmsg(t->s), "purge"));
+    assert_int_equal(mem_store_restore(t->s, id), 0);
+    assert_int_equal(t_count(t->s, 0), 1);
+    bool deleted;
+    assert_int_equal(mem_store_delete(t->s, unknown, &deleted), 0);
+    assert_false(deleted);
+    /* no refusal above left a write transaction open: new writes still work */
+    t_add(t->s, "a later memory", NULL, NAN, 0, NULL);
+    assert_int_equal(mem_store_delete(t->s, id, &deleted), 0);
+    assert_true(deleted);
+    assert_int_equal(t_count(t->s, 3), 1);
+    assert_int_equal(mem_store_archive(t->s, id), -ENOENT);
+}
+
 static void test_delete(void **state)
 {
     tctx *t = *state;
@@ -1005,6 +1033,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_fields, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_delete, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_archive_restore_purge, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_recent, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_touch_counts_access, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_should_consolidate, t_setup, t_teardown),
