@@ -535,6 +535,82 @@ bool psy_oai_find_stop(const char *text, size_t len, char *const *stop, int n_st
     return false;
 }
 
+/* ------------------------------------------------------------ tool calls */
+
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Length of the JSON object opening t[0..n) (braces matched outside
+ * strings), or 0 while it is unfinished. */
+static size_t object_len(const char *t, size_t n)
+{
+    int depth = 0;
+    bool str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (str) {
+            if (esc) esc = false;
+            else if (c == '\\') esc = true;
+            else if (c == '"') str = false;
+        } else if (c == '"') str = true;
+        else if (c == '{') depth++;
+        else if (c == '}' && --depth == 0) return i + 1;
+    }
+    return 0;
+}
+
+/* Whether the finished object t[0..n) is, or holds, {"name": "<string>", ...}. */
+static bool call_like(const char *t, size_t n)
+{
+    cJSON *o = cJSON_ParseWithLength(t, n);
+    bool yes = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "name"));
+    cJSON_Delete(o);
+    for (size_t i = 1; !yes && i < n; i++) {
+        size_t m = t[i] == '{' ? object_len(t + i, n - i) : 0;
+        if (m) yes = call_like(t + i, m);
+    }
+    return yes;
+}
+
+/* Whether the object at t[0..n) (t[0] == '{') is or may become a call;
+ * *skip is its length when it cannot. */
+static bool call_possible(const char *t, size_t n, size_t *skip)
+{
+    size_t k = 1;
+    while (k < n && blank(t[k])) k++;
+    *skip = 1;
+    if (k < n && t[k] != '"' && t[k] != '}') return false; /* "{ braces in prose": not JSON */
+    size_t m = object_len(t, n);
+    if (!m || call_like(t, m)) return true;
+    *skip = m;
+    return false;
+}
+
+size_t psy_oai_tool_safe(const char *text, size_t len, size_t from)
+{
+    static const char *const openers[] = {"<tool_call>", "```json"};
+    size_t i = from, skip;
+    while (i < len) {
+        if (text[i] == '{') {
+            if (call_possible(text + i, len - i, &skip)) return i;
+            i += skip;
+            continue;
+        }
+        size_t next = i + 1;
+        for (size_t o = 0; o < sizeof openers / sizeof *openers; o++) {
+            size_t ol = strlen(openers[o]), rest = len - i;
+            if (memcmp(text + i, openers[o], rest < ol ? rest : ol)) continue;
+            if (rest <= ol) return i; /* the opener, or a part of it: what follows decides */
+            size_t k = i + ol;
+            while (k < len && blank(text[k])) k++;
+            if (k == len) return i;
+            if (text[k] == '{' && call_possible(text + k, len - k, &skip)) return i;
+            next = k;
+        }
+        i = next;
+    }
+    return len;
+}
+
 /* ------------------------------------------------------------ embeddings */
 
 /* input: a string or an array of strings, as {input: [...]} items. */
