@@ -558,17 +558,34 @@ static size_t object_len(const char *t, size_t n)
     return 0;
 }
 
-/* Whether the finished object t[0..n) is, or holds, {"name": "<string>", ...}. */
+/* Where the JSON string opening at t[i] ends (after its quote), or n. */
+static size_t string_end(const char *t, size_t n, size_t i)
+{
+    for (i++; i < n; i++)
+        if (t[i] == '\\') i++;
+        else if (t[i] == '"') return i + 1;
+    return n;
+}
+
+/* Whether the finished object t[0..n) has, at any depth, a key "name" with
+ * a string value: what elpis takes for a call. One pass, no parse, so text
+ * nested deep costs no more than text nested once. */
 static bool call_like(const char *t, size_t n)
 {
-    cJSON *o = cJSON_ParseWithLength(t, n);
-    bool yes = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "name"));
-    cJSON_Delete(o);
-    for (size_t i = 1; !yes && i < n; i++) {
-        size_t m = t[i] == '{' ? object_len(t + i, n - i) : 0;
-        if (m) yes = call_like(t + i, m);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '"') continue;
+        size_t e = string_end(t, n, i), k = e;
+        if (e - i == 6 && !memcmp(t + i, "\"name\"", 6)) {
+            while (k < n && blank(t[k])) k++;
+            if (k < n && t[k] == ':') {
+                for (k++; k < n && blank(t[k]); k++) {
+                }
+                if (k < n && t[k] == '"') return true;
+            }
+        }
+        i = e - 1;
     }
-    return yes;
+    return false;
 }
 
 /* Whether the object at t[0..n) (t[0] == '{') is or may become a call;

@@ -330,6 +330,8 @@ static void test_tool_safe(void **state)
     /* a finished object without a name is text; one holding a call is not */
     assert_int_equal(tool_safe("{\"x\": 1} and more"), 17);
     assert_int_equal(tool_safe("{\"x\": {\"name\": \"t\"}}"), 0);
+    assert_int_equal(tool_safe("{\"x\": \"\\\"name\\\": \\\"t\\\"\"} ok"), 27); /* "name" inside a string */
+    assert_int_equal(tool_safe("{\"name\": 3} ok"), 14);                        /* a name that is no string */
     /* prose, then a call: the prose goes, the call is held */
     assert_int_equal(tool_safe("Let me look. {\"name\": \"recall_memory\"}"), 13);
     /* openers of chat templates, whole or in part, hold what follows */
