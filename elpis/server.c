@@ -258,6 +258,8 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
     emotion_steering(&app->emo, now, coef);
     pthread_mutex_unlock(&app->emo_mu);
     if (cJSON_IsNumber(temp)) t = temp->valuedouble; /* an explicit 0 means greedy, not "unset" */
+    const cJSON *top_p = cJSON_GetObjectItemCaseSensitive(args, "top_p");
+    if (cJSON_IsNumber(top_p)) p = top_p->valuedouble; /* the caller's, over the emotion's or the default */
     for (int k = 0; k < 4; k++) steer[k] = (float)coef[k];
     c->temperature = t;
     c->top_p = p;
@@ -607,6 +609,8 @@ static void tick(void *ud)
     MESSAGES_SCHEMA ",\"max_tokens\":{\"type\":\"integer\",\"minimum\":1,\"default\":2048},"                           \
                     "\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5,"                     \
                     "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                     \
+                    "\"top_p\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":1,"                           \
+                    "\"description\":\"absent or null: set by the emotional state\"},"                                 \
                     "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                                \
                     "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "             \
                     "background KV sequence so the conversation's cache is kept\"},"                                   \
@@ -623,7 +627,8 @@ static const mcp_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{" GEN_PROPS "},\"required\":[\"messages\"]}", tool_generate},
     {"function_call", "Generate with OpenAI-format tools offered; returns tool_calls or null.",
      "{\"type\":\"object\",\"properties\":{" MESSAGES_SCHEMA ",\"tools\":{\"type\":\"array\",\"items\":{\"type\":"
-     "\"object\"}},\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5},\"max_tokens\":{"
+     "\"object\"}},\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5},\"top_p\":{\"type\":"
+     "[\"number\",\"null\"],\"minimum\":0,\"maximum\":1},\"max_tokens\":{"
      "\"type\":\"integer\",\"minimum\":1}},\"required\":[\"messages\",\"tools\"]}",
      tool_function_call},
     {"update_emotion", "Apply an emotional event (success, failure, insight, ... see emotion://events).",

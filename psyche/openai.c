@@ -535,6 +535,99 @@ bool psy_oai_find_stop(const char *text, size_t len, char *const *stop, int n_st
     return false;
 }
 
+/* ------------------------------------------------------------ tool calls */
+
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Length of the JSON object opening t[0..n) (braces matched outside
+ * strings), or 0 while it is unfinished. */
+static size_t object_len(const char *t, size_t n)
+{
+    int depth = 0;
+    bool str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (str) {
+            if (esc) esc = false;
+            else if (c == '\\') esc = true;
+            else if (c == '"') str = false;
+        } else if (c == '"') str = true;
+        else if (c == '{') depth++;
+        else if (c == '}' && --depth == 0) return i + 1;
+    }
+    return 0;
+}
+
+/* Where the JSON string opening at t[i] ends (after its quote), or n. */
+static size_t string_end(const char *t, size_t n, size_t i)
+{
+    for (i++; i < n; i++)
+        if (t[i] == '\\') i++;
+        else if (t[i] == '"') return i + 1;
+    return n;
+}
+
+/* Whether the finished object t[0..n) has, at any depth, a key "name" with
+ * a string value: what elpis takes for a call. One pass, no parse, so text
+ * nested deep costs no more than text nested once. */
+static bool call_like(const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '"') continue;
+        size_t e = string_end(t, n, i), k = e;
+        if (e - i == 6 && !memcmp(t + i, "\"name\"", 6)) {
+            while (k < n && blank(t[k])) k++;
+            if (k < n && t[k] == ':') {
+                for (k++; k < n && blank(t[k]); k++) {
+                }
+                if (k < n && t[k] == '"') return true;
+            }
+        }
+        i = e - 1;
+    }
+    return false;
+}
+
+/* Whether the object at t[0..n) (t[0] == '{') is or may become a call;
+ * *skip is its length when it cannot. */
+static bool call_possible(const char *t, size_t n, size_t *skip)
+{
+    size_t k = 1;
+    while (k < n && blank(t[k])) k++;
+    *skip = 1;
+    if (k < n && t[k] != '"' && t[k] != '}') return false; /* "{ braces in prose": not JSON */
+    size_t m = object_len(t, n);
+    if (!m || call_like(t, m)) return true;
+    *skip = m;
+    return false;
+}
+
+size_t psy_oai_tool_safe(const char *text, size_t len, size_t from)
+{
+    static const char *const openers[] = {"<tool_call>", "```json"};
+    size_t i = from, skip;
+    while (i < len) {
+        if (text[i] == '{') {
+            if (call_possible(text + i, len - i, &skip)) return i;
+            i += skip;
+            continue;
+        }
+        size_t next = i + 1;
+        for (size_t o = 0; o < sizeof openers / sizeof *openers; o++) {
+            size_t ol = strlen(openers[o]), rest = len - i;
+            if (memcmp(text + i, openers[o], rest < ol ? rest : ol)) continue;
+            if (rest <= ol) return i; /* the opener, or a part of it: what follows decides */
+            size_t k = i + ol;
+            while (k < len && blank(text[k])) k++;
+            if (k == len) return i;
+            if (text[k] == '{' && call_possible(text + k, len - k, &skip)) return i;
+            next = k;
+        }
+        i = next;
+    }
+    return len;
+}
+
 /* ------------------------------------------------------------ embeddings */
 
 /* input: a string or an array of strings, as {input: [...]} items. */

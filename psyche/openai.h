@@ -104,4 +104,13 @@ const char *psy_oai_finish_reason(const char *elpis_reason);
  * grow into a stop sequence, never splitting a UTF-8 character. */
 bool psy_oai_find_stop(const char *text, size_t len, char *const *stop, int n_stop, size_t *cut, size_t *safe);
 
+/* Tool calls in streamed text, found as elpis's function_call finds them
+ * (a JSON object with a string "name", anywhere in the text): how far text
+ * may be shown now. Text is held from the first place where a call is or may
+ * still be: an unfinished JSON object, a finished one with a "name" (at any
+ * depth), or an opener ("<tool_call>", "```json", or a part of one) before
+ * such an object. from: where the last answer said to hold (0 at first).
+ * Returns a position in [from, len]; a hold always starts at an ASCII byte. */
+size_t psy_oai_tool_safe(const char *text, size_t len, size_t from);
+
 #endif

@@ -133,7 +133,6 @@ static void handle_chat(psy_serve *s, const psy_http_req *req, psy_http_reply *r
         free(j);
         return;
     }
-    if (j->req.has_top_p) log_info("top_p %g is not applied: elpis's generate has no top_p yet", j->req.top_p);
     j->kind = JOB_CHAT;
     char uuid[40];
     uuid4(uuid);

@@ -37,8 +37,8 @@ static const cfg_key serve_keys[] = {
     {"server", "max_conversations", CFG_INT, &g_scfg.max_conversations, "1024", 1, 1000000,
      "conversations kept at most; beyond, the least recently used is forgotten"},
     {"server", "memory_tools", CFG_BOOL, &g_scfg.memory_tools, "false", 0, 0,
-     "offer the model recall_memory/store_memory, run inside the server (at most 5 rounds); answers are then "
-     "not streamed piece by piece"},
+     "offer the model recall_memory/store_memory, run inside the server (at most 5 rounds); the text of "
+     "those rounds is never shown"},
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 

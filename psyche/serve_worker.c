@@ -134,8 +134,9 @@ static void send_chunk(psy_job *j, const char *role, const char *content, const 
 
 typedef struct gen {
     psy_job *j;
-    buf raw;       /* everything elpis streamed so far */
+    buf raw;       /* everything elpis streamed so far (this round) */
     size_t sent;   /* bytes of raw already sent as chunks */
+    bool tools;    /* tools are offered: text that is or may become a call is held */
     bool stop_hit; /* a stop sequence was found at raw[cut] */
     size_t cut;
     long tokens; /* completion tokens so far (progress) */
@@ -164,6 +165,10 @@ static void on_delta(void *ud, double progress, const char *message)
         g->stop_hit = true;
         g->cut = cut;
         psy_chan_interrupt(g->j->ch); /* elpis stops within a token */
+    }
+    if (g->tools) { /* a call is never shown: it goes out as tool_calls, or is a memory round */
+        size_t t = psy_oai_tool_safe(g->raw.data, g->raw.len, g->sent);
+        if (t < safe) safe = t;
     }
     flush_text(g, safe);
 }
@@ -197,7 +202,9 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "messages", msgs);
     cJSON_AddNumberToObject(a, "max_tokens", j->req.max_tokens > 0 ? j->req.max_tokens : s->cfg->max_tokens);
+    /* given: the client's sampling over the emotion's; absent: the emotion shapes it */
     if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
+    if (j->req.has_top_p) cJSON_AddNumberToObject(a, "top_p", j->req.top_p);
     if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
     else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
     if (psy_serve_memtools_offer(s, j, a)) {
@@ -327,10 +334,12 @@ static void chat_failed(psy_serve *s, psy_job *j, int rc, const char *err)
     log_warn("%s: generation failed: %s", j->id, *err ? err : strerror(rc < 0 ? -rc : EIO));
 }
 
-/* The generation: elpis's generate (streamed), or function_call when tools
- * are offered. A call of the server's own memory tools is run here and the
- * model asked again; after PSY_SERVE_MEMTOOL_STEPS rounds they are withdrawn
- * so the next answer is text or a client's tool call. */
+/* The generation: elpis's generate, or function_call when tools are
+ * offered; both stream (on_delta), function_call's text held while it is or
+ * may become a call. A call of the server's own memory tools is run here and
+ * the model asked again (its text was never shown, beyond any prose before
+ * the call); after PSY_SERVE_MEMTOOL_STEPS rounds they are withdrawn so the
+ * next answer is text or a client's tool call. */
 static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen *g, cJSON **res, char *err,
                       size_t errlen)
 {
@@ -339,9 +348,12 @@ static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen 
         bool tools = cJSON_GetObjectItemCaseSensitive(args, "tools") != NULL;
         bool last = !tools || !s->scfg->memory_tools; /* no memory round can follow: hand args over */
         cJSON *sent = last ? args : cJSON_Duplicate(args, true);
+        buf_reset(&g->raw); /* a round's text is its own: finish_chat counts from its start */
+        g->sent = 0;
+        g->tools = tools;
         int rc = sent ? mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", sent,
-                                        s->cfg->generation_timeout_s * 1000, tools ? NULL : on_delta, g,
-                                        psy_chan_cancel_flag(j->ch), res, err, errlen)
+                                        s->cfg->generation_timeout_s * 1000, on_delta, g, psy_chan_cancel_flag(j->ch),
+                                        res, err, errlen)
                       : -ENOMEM;
         if (last) return rc;
         const cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*res, "tool_calls"), 0);
@@ -374,8 +386,8 @@ static void run_chat(psy_serve *s, psy_job *j)
     cJSON *res = NULL;
     char err[512] = "";
     /* the channel's flag: set when the client leaves or a stop sequence is found.
-     * With tools, elpis's function_call decides between a call and text; its
-     * text is not streamed piece by piece (it may turn out to be a call). */
+     * With tools, elpis's function_call decides between a call and text at
+     * the end; the text streams meanwhile, except what may be a call. */
     int rc = call_elpis(s, j, args, &g, &res, err, sizeof err);
     if (rc == 0 && !g.stop_hit) { /* elpis may not have streamed: look for stop sequences in the whole text */
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");

@@ -8,7 +8,7 @@
 # the gcc objects of the normal build are not mixed in.
 
 FUZZ_CC      ?= clang-14
-FUZZ_TARGETS := jsonrpc toml toolcall utf8
+FUZZ_TARGETS := jsonrpc toml toolcall utf8 openai
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -Icommon \
                 $(shell pkg-config --cflags libcjson 2>/dev/null) \
@@ -26,6 +26,7 @@ $(FUZZ_DIR)/libcommon.a: $(FUZZ_COMMON)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_toolcall: $(FUZZ_DIR)/obj/psyche/toolcall.o
+$(FUZZ_DIR)/fuzz_openai: $(FUZZ_DIR)/obj/psyche/openai.o
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libcommon.a
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $(filter %.o,$^) $(FUZZ_DIR)/libcommon.a $(FUZZ_LIBS)
 

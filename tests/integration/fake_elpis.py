@@ -14,7 +14,9 @@ Script:
    "log": "/path/requests.jsonl"}  # every tools/call appended here (optional)
 R: {"content": "text", "when": "substring of the last message" (optional),
     "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk; for
-    function_call, which does not stream, the seconds the whole call takes),
+    function_call, the seconds the call takes before its text streams),
+    "hold_until": "/path" (after the text streamed, wait until this file exists:
+    a test sees the pieces arrive before the end without guessing at timing),
     "crash": true (die by SIGSEGV instead of answering),
     "prompt_tokens": N (usage.prompt_tokens to report instead of the estimate),
     "tool_calls": [...] (what function_call returns; generate ignores it)}
@@ -101,23 +103,18 @@ def pick(kind, last):
     return {"content": d}
 
 
-def generate(req_id, a, meta):
-    msgs = a.get("messages") or []
-    last = (msgs[-1].get("content") or "") if msgs else ""
-    r = pick("background" if a.get("background") else "responses", last)
-    if r.get("crash"):
-        sys.stderr.write("fake_elpis: crashing as scripted\n")
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGSEGV)
+def stream_text(req_id, r, meta, delay):
+    """Sends r's text as progress notifications when the caller asked for them
+    (delay seconds after each piece), then waits for r's hold_until file.
+    False when the request was cancelled meanwhile."""
     text = r.get("content", "")
     token = (meta or {}).get("progressToken")
     chunk = int(r.get("chunk", 8))
-    delay = float(r.get("delay", 0.0))
     sent = 0
     if token is not None:
         for i in range(0, len(text), chunk):
             if req_id in cancelled:
-                return None
+                return False
             piece = text[i:i + chunk]
             sent += 1
             send({"jsonrpc": "2.0", "method": "notifications/progress",
@@ -128,7 +125,21 @@ def generate(req_id, a, meta):
                     time.sleep(0.005)
     elif delay:
         time.sleep(delay)
-    if req_id in cancelled:
+    while r.get("hold_until") and not os.path.exists(r["hold_until"]) and req_id not in cancelled:
+        time.sleep(0.005)
+    return req_id not in cancelled
+
+
+def generate(req_id, a, meta):
+    msgs = a.get("messages") or []
+    last = (msgs[-1].get("content") or "") if msgs else ""
+    r = pick("background" if a.get("background") else "responses", last)
+    if r.get("crash"):
+        sys.stderr.write("fake_elpis: crashing as scripted\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    text = r.get("content", "")
+    if not stream_text(req_id, r, meta, float(r.get("delay", 0.0))):
         return None
     n = sum(len(m.get("content") or "") for m in msgs) // 4
     if "prompt_tokens" in r:
@@ -160,7 +171,7 @@ def call(req_id, name, a, meta):
         end = time.monotonic() + float(r.get("delay", 0))  # "delay": the whole call's time here
         while time.monotonic() < end and req_id not in cancelled:
             time.sleep(0.005)
-        if req_id in cancelled:
+        if req_id in cancelled or not stream_text(req_id, r, meta, 0.0):
             return None
         return {"tool_calls": r.get("tool_calls"), "content": r.get("content", ""), "emotional_state": state(),
                 "usage": {"prompt_tokens": 10, "cached_tokens": 0, "completion_tokens": 5}, "finish_reason": "stop"}

@@ -1,8 +1,8 @@
 // Interop: the official `openai` npm client against `psyche serve` (build/bin/psyche) on the tiny
 // model, over loopback: models.list, chat (plain and streamed), usage with cached tokens on the
 // second request of a conversation, the client's typed errors for 400 and 401, and a tools round
-// trip (plain and streamed) against a second server whose elpis is tests/integration/fake_elpis.py,
-// and embeddings (the client asks for base64 by default and decodes it).
+// trip (plain and streamed) and a streamed text answer while tools are offered against a second
+// server whose elpis is tests/integration/fake_elpis.py, and embeddings (the client asks for base64 by default and decodes it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -66,8 +66,9 @@ before(async () => {
   baseURL = await startServer();
   fakeURL = await startServer((dir) => {
     const script = join(dir, "script.json");
-    writeFileSync(script, JSON.stringify({ responses: [{ tool_calls: [CALL] }, { tool_calls: [CALL] },
-      { content: "It is -3 C in Oslo." }] }));
+    writeFileSync(script, JSON.stringify({ responses: [
+      { when: "no tool needed", content: "Nothing to look up: it is sunny.", chunk: 3 },
+      { tool_calls: [CALL] }, { tool_calls: [CALL] }, { content: "It is -3 C in Oslo." }] }));
     return { PSYCHE_CHILDREN_ELPIS_COMMAND: `python3,${FAKE},${script}`, PSYCHE_MODEL_PATH: "" };
   });
   await waitHealthy(baseURL);
@@ -165,6 +166,20 @@ test("openai: tools round trip, plain and streamed", async () => {
     { role: "tool", tool_call_id: "call_abc", content: "-3 C" }] });
   assert.equal(r3.choices[0].message.content, "It is -3 C in Oslo.");
   assert.equal(r3.choices[0].finish_reason, "stop");
+});
+
+test("openai: tools offered, a text answer streams in pieces", async () => {
+  const c = new OpenAI({ baseURL: fakeURL, apiKey: KEY, maxRetries: 0 });
+  const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
+  const stream = c.chat.completions.stream({ model: "psyche", tools,
+    messages: [{ role: "user", content: "Hi, no tool needed" }] });
+  const pieces = [];
+  stream.on("content", (delta) => pieces.push(delta));
+  const done = await stream.finalChatCompletion();
+  assert.equal(done.choices[0].finish_reason, "stop");
+  assert.equal(done.choices[0].message.content, "Nothing to look up: it is sunny.");
+  assert.equal(pieces.join(""), done.choices[0].message.content);
+  assert.ok(pieces.length >= 3, `the text came in ${pieces.length} piece(s), not as it was made`);
 });
 
 test("openai: embeddings, base64 by default (the client decodes it) and float on request", async () => {

@@ -312,6 +312,40 @@ static void test_find_stop(void **state)
     assert_int_equal(safe, 0);
 }
 
+/* psy_oai_tool_safe over the whole text (from 0). */
+static size_t tool_safe(const char *text) { return psy_oai_tool_safe(text, strlen(text), 0); }
+
+static void test_tool_safe(void **state)
+{
+    (void)state;
+    /* prose streams; a brace that cannot open JSON does not stop it */
+    assert_int_equal(tool_safe("Hello there"), 11);
+    assert_int_equal(tool_safe("a {brace} here"), 14);
+    assert_int_equal(tool_safe(""), 0);
+    /* an answer that opens with a call, finished or not, is held whole */
+    assert_int_equal(tool_safe("{"), 0);
+    assert_int_equal(tool_safe("  {\"na"), 2);
+    assert_int_equal(tool_safe("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}"), 0);
+    assert_int_equal(tool_safe("{\"name\": \"a}b\""), 0); /* a brace in a string does not end it */
+    /* a finished object without a name is text; one holding a call is not */
+    assert_int_equal(tool_safe("{\"x\": 1} and more"), 17);
+    assert_int_equal(tool_safe("{\"x\": {\"name\": \"t\"}}"), 0);
+    assert_int_equal(tool_safe("{\"x\": \"\\\"name\\\": \\\"t\\\"\"} ok"), 27); /* "name" inside a string */
+    assert_int_equal(tool_safe("{\"name\": 3} ok"), 14);                        /* a name that is no string */
+    /* prose, then a call: the prose goes, the call is held */
+    assert_int_equal(tool_safe("Let me look. {\"name\": \"recall_memory\"}"), 13);
+    /* openers of chat templates, whole or in part, hold what follows */
+    assert_int_equal(tool_safe("<tool"), 0);
+    assert_int_equal(tool_safe("ok <tool_call>\n{\"name\": \"t\"}</tool_call>"), 3);
+    assert_int_equal(tool_safe("```json\n{\"na"), 0);
+    assert_int_equal(tool_safe("```json\n{\"a\": 1}\n``` done"), 25); /* a JSON example, not a call */
+    assert_int_equal(tool_safe("```json\n{\"a\": 1}\n```"), 17);      /* "```" may still become "```json" */
+    assert_int_equal(tool_safe("<b>bold</b>"), 11);
+    /* from: the scan starts where the last one held */
+    assert_int_equal(psy_oai_tool_safe("abc {\"name\"", 11, 4), 4);
+    assert_int_equal(psy_oai_tool_safe("abc {\"name\"", 11, 3), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,7 +353,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),       cmocka_unit_test(test_elpis_messages_merge_system),
         cmocka_unit_test(test_tool_messages),      cmocka_unit_test(test_tool_call_output),
         cmocka_unit_test(test_error_objects),      cmocka_unit_test(test_completion_and_chunks),
-        cmocka_unit_test(test_find_stop),
+        cmocka_unit_test(test_find_stop),          cmocka_unit_test(test_tool_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
