@@ -74,8 +74,8 @@ static bool seccomp_filtering(void)
     char line[256];
     bool on = false;
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "Seccomp:", 8)) on = atoi(line + 8) == 2;
-    fclose(f);
+        if (!strncmp(line, "Seccomp:", 8)) on = strtol(line + 8, NULL, 10) == 2;
+    (void)fclose(f); /* read only */
     return on;
 }
 
