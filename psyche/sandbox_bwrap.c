@@ -244,11 +244,37 @@ static int probe_run(psy_sandbox *sb, bool inner)
     return st;
 }
 
+/* real lies beneath dir. */
+static bool beneath(const char *real, const char *dir)
+{
+    size_t n = strlen(dir);
+    return n && strncmp(real, dir, n) == 0 && (real[n] == '/' || dir[n - 1] == '/');
+}
+
+/* True when path lies in a folder commands may write (the workspace, an
+ * extra_write folder): a command could replace the helper there. */
+static bool writable_inside(const psy_sandbox *sb, const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return true; /* cannot tell: not trusted */
+    if (beneath(real, sb->workspace)) return true;
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++)
+        if (beneath(real, sb->extra_write[i])) return true;
+    return false;
+}
+
 /* The inner layer: the helper is there and applies Landlock inside. */
 static void probe_inner(psy_sandbox *sb)
 {
     sb->inner = false;
-    if (!find_helper(sb->inner_path, sizeof sb->inner_path)) {
+    if (find_helper(sb->inner_path, sizeof sb->inner_path) && writable_inside(sb, sb->inner_path)) {
+        snprintf(sb->inner_why, sizeof sb->inner_why,
+                 "Landlock inner layer not applied: its helper %.200s lies where commands can write (the "
+                 "workspace), so a command could replace it; use one outside the workspace",
+                 sb->inner_path);
+        return;
+    }
+    if (!sb->inner_path[0] || access(sb->inner_path, X_OK) != 0) {
         snprintf(sb->inner_why, sizeof sb->inner_why,
                  "Landlock inner layer not applied: its helper psyche-sandbox-exec is missing (looked for \"%.200s\"; "
                  "reinstall Psyche, or set PSYCHE_SANDBOX_EXEC to the helper)",

@@ -3,9 +3,11 @@ refuses what bubblewrap alone leaves writable, keeps the workspace usable,
 and the report says ON only when it is applied (OFF, with the reason, when
 the helper is made unavailable)."""
 import ctypes
+import os
 import platform
+import shutil
 
-from host import Host, Skip, need_bwrap, output
+from host import BUILD, Host, Skip, need_bwrap, output
 
 PROBE = "touch /dev/psy-inner-probe && echo WROTE-DEV"
 
@@ -68,3 +70,19 @@ def test_inner_layer_keeps_the_workspace_usable():
             assert want in r["stdout"], (want, output(r))
         r = h.bash("cat .env; cat ../outside/x 2>&1; echo done")
         assert "inner-secret" not in output(r), output(r)
+
+
+def test_a_helper_inside_the_workspace_is_not_trusted():
+    """A helper commands could replace (it lies in the workspace) is not used, and the report says why."""
+    def copy_in(h):
+        dst = os.path.join(h.ws, "psyche-sandbox-exec")
+        shutil.copy2(os.path.join(BUILD, "bin", "psyche-sandbox-exec"), dst)
+        h.env_extra["PSYCHE_SANDBOX_EXEC"] = dst
+
+    with Host(prepare=copy_in) as h:
+        need_bwrap(h)
+        prot = h.report()["protections"]["landlock_files"]
+        assert not prot["on"] and "lies where commands can write" in prot["why"], prot
+        r = h.bash("echo still runs")
+        assert r["success"] and "still runs" in r["stdout"], output(r)
+        assert "psyche-sandbox-exec" not in str(r.get("stderr")), output(r)
