@@ -175,6 +175,14 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(BUILD)/lib/libcommon.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The sandbox's inner layer runs inside bubblewrap, where the llama.cpp cache
+# (under $HOME) is not mounted: it links only the system libraries it needs.
+$(BUILD)/bin/psyche-sandbox-exec: $(BUILD)/obj/tools/psyche-sandbox-exec.o $(BUILD)/lib/libpsyche.a \
+                                  $(BUILD)/lib/libcommon.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcjson -lpthread -lm
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/lib/libelpis.a $(BUILD)/lib/libmnemosyne.a $(BUILD)/lib/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)

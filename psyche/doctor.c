@@ -54,7 +54,8 @@ int psy_doctor_run(const psy_settings *cfg, FILE *out)
     cJSON *rep = psy_sandbox_report(psy_tools_get_sandbox(t));
     int off = rep ? print_report(rep, out) : 1;
     cJSON_Delete(rep);
+    bool complete = s->complete; /* s lives in t */
     psy_tools_free(t);
     if (off) fprintf(out, "%d protection(s) off: see docs/security.md\n", off);
-    return off || !s->complete ? 1 : 0;
+    return off || !complete ? 1 : 0;
 }

@@ -100,7 +100,13 @@ int psy_links_init(psy_links *l, psy_bus *bus, const psy_settings *cfg, const ch
     if (!rc)
         rc = child_setup(&l->mnemo, state_dir, "mnemosyne", &cfg->mnemosyne_command, "--db", db, cfg->memory, err,
                          errlen);
-    if (rc) return rc;
+    /* The children's config files: none the agent could have written. */
+    if (!rc) rc = psy_child_trust_config(&l->elpis, "ELPIS", cfg->workspace);
+    if (!rc) rc = psy_child_trust_config(&l->mnemo, "MNEMOSYNE", cfg->workspace);
+    if (rc) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
     l->mnemo.async = true; /* a hanging mnemosyne never stalls a turn; see psy_links_supervise */
     l->mnemo.notify_fd = bus->wake_fd;
     l->elpis.backoff_max_s = l->mnemo.backoff_max_s = cfg->restart_backoff_max_s;

@@ -453,9 +453,13 @@ static int build_ruleset(psy_sandbox *sb)
     sb->partial_area[0] = 0;
     unwatch_all(sb);
 
-    read_walk w = {.sb = sb, .budget = sb->scan_budget};
-    grant_reads(&w, "/", 0);
-    add_rule(sb, "/", LANDLOCK_ACCESS_FS_READ_DIR); /* listings everywhere (names, not contents) */
+    if (sb->in_bwrap) {
+        add_rule(sb, "/", FS_READ); /* inside bubblewrap: the mounts hide the secrets (sandbox.h) */
+    } else {
+        read_walk w = {.sb = sb, .budget = sb->scan_budget};
+        grant_reads(&w, "/", 0);
+        add_rule(sb, "/", LANDLOCK_ACCESS_FS_READ_DIR); /* listings everywhere (names, not contents) */
+    }
 
     /* Writes: the workspace's reads come from the walk above, so its secrets stay unreadable. */
     int rc = add_rule(sb, sb->workspace, write_rights(sb));
@@ -521,11 +525,12 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
     sb->uid = (unsigned)getuid();
     sb->gid = (unsigned)getgid();
     sb->enabled = cfg->enabled;
+    sb->in_bwrap = cfg->inner;
     sb->secrets = cfg->secrets;
     /* Psyche's own /proc entries (environ, fd/0, mem) become root's: a
      * command of the same user cannot read or open them. */
     sb->nondumpable = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0;
-    psy__seccomp_probe(sb);
+    if (!cfg->inner) psy__seccomp_probe(sb); /* inside bubblewrap the helper decides */
     if (!cfg->enabled) {
         snprintf(sb->workspace, sizeof sb->workspace, "%s", cfg->workspace);
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "the sandbox is disabled in the configuration");
@@ -533,7 +538,9 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
         return 0;
     }
     if (!realpath(cfg->workspace, sb->workspace)) snprintf(sb->workspace, sizeof sb->workspace, "%s", cfg->workspace);
-    const char *h = getenv("HOME"); /* taken now: the rules are rebuilt later with the same home */
+    /* Taken now: the rules are rebuilt later with the same home. Inside
+     * bubblewrap no home is mounted ($HOME is the private /tmp). */
+    const char *h = cfg->inner ? NULL : getenv("HOME");
     if (!h || !*h || !realpath(h, sb->home)) sb->home[0] = 0;
     sb->allow_network = cfg->allow_network;
     sb->allow_tmp = cfg->allow_tmp;
@@ -549,13 +556,14 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
     int ll_errno = abi < 0 ? errno : 0;
     sb->abi = abi > 0 ? (int)abi : 0;
 
-    if (!cfg->allow_network) {
+    if (!cfg->allow_network && !cfg->inner) { /* inside bubblewrap: its own network namespace already */
         int r = probe_netns(sb->uid, sb->gid);
         sb->netns = r > 0;
         sb->netns_userns = r == 2;
     }
     const char *force = getenv("PSYCHE_SANDBOX");
-    if (cfg->no_bwrap || (force && strcmp(force, "landlock") == 0))
+    if (cfg->inner) snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "inside bubblewrap already");
+    else if (cfg->no_bwrap || (force && strcmp(force, "landlock") == 0))
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "bubblewrap not used: forced off (%s)",
                  cfg->no_bwrap ? "configuration" : "PSYCHE_SANDBOX=landlock");
     else psy__bwrap_probe(sb);
@@ -568,7 +576,7 @@ int psy_sandbox_init(psy_sandbox *sb, const psy_sandbox_config *cfg)
         /* /tmp on the way to the workspace or a home is granted entry by
          * entry, so files made in it later are unreadable: compilers and test
          * runners get a scratch TMPDIR of their own instead. */
-        if (sb->allow_tmp && (is_area(sb, "/tmp") || leads_to_area(sb, "/tmp"))) {
+        if (sb->allow_tmp && !sb->in_bwrap && (is_area(sb, "/tmp") || leads_to_area(sb, "/tmp"))) {
             snprintf(sb->scratch, sizeof sb->scratch, "/tmp/psyche-sandbox-XXXXXX");
             if (!mkdtemp(sb->scratch)) {
                 log_warn("sandbox: cannot make a scratch directory in /tmp: %s", strerror(errno));

@@ -10,9 +10,19 @@
  *     workspace read-write - the only writable place shared with the user.
  *     $HOME, /home, /run, /var, $XDG_RUNTIME_DIR and every socket folder are
  *     simply absent; the workspace's protected files (secrets.h) are covered
- *     by /dev/null or an empty read-only folder. Landlock is NOT layered
- *     inside (applying it needs a program of ours inside the namespace; the
- *     report says so).
+ *     by /dev/null or an empty read-only folder. Inside, our helper
+ *     psyche-sandbox-exec (sandbox_exec.c; bound read-only at
+ *     PSY_SANDBOX_EXEC_INSIDE) adds Landlock as the inner layer, computed for
+ *     the paths as they are inside the namespace (the workspace is bound at
+ *     its own path): writes only in the workspace and the private temporary
+ *     folders (not /dev, which bwrap leaves writable), TCP denied and
+ *     abstract sockets and signals scoped where the ABI has them; then it
+ *     execs /bin/sh -c CMD. Reads are granted whole there: homes are not
+ *     mounted and the protected files are covered by the mounts, exactly and
+ *     afresh for each command, while a Landlock read rule per entry would
+ *     also hide the files a command makes beside a secret (`cc -o a a.c &&
+ *     ./a` in a folder holding .env). Without the helper, or without Landlock,
+ *     the command runs under bubblewrap alone and the report says which.
  *   "landlock" (the fallback): what follows.
  * Both modes add: a cleared environment (PATH, LANG, TERM, HOME, TMPDIR
  * only), a new session with no controlling terminal, a seccomp filter
@@ -80,7 +90,13 @@ typedef struct psy_sandbox_config {
     int scan_budget;                /* entries looked at per home for secrets; 0 = 20000 (the workspace: no limit) */
     const psy_secrets *secrets; /* the workspace's protected files, hidden from the command (not owned; may be NULL) */
     bool no_bwrap;              /* use the Landlock fallback (also: PSYCHE_SANDBOX=landlock in the environment) */
+    bool inner; /* psyche-sandbox-exec inside bubblewrap: Landlock only, no probes of bwrap or namespaces, no $HOME */
 } psy_sandbox_config;
+
+/* Where the helper is bound inside the bubblewrap sandbox. */
+#define PSY_SANDBOX_EXEC_INSIDE "/.psyche-sandbox-exec"
+/* The helper's exit status when --check finds Landlock could not be applied. */
+#define PSY_SANDBOX_EXEC_NO_LANDLOCK 3
 
 typedef struct psy_sandbox_watch {
     char *path;
@@ -117,7 +133,11 @@ typedef struct psy_sandbox {
     char bwrap_why[256]; /* why bubblewrap is not used, when !bwrap */
     bool seccomp;        /* the TIOCSTI/TIOCLINUX filter can be installed */
     char seccomp_why[128];
-    bool nondumpable; /* psyche's /proc entries are closed to the command */
+    bool in_bwrap;             /* this is the helper inside bubblewrap (config inner): reads granted whole */
+    bool inner;                /* bubblewrap mode: psyche-sandbox-exec applies Landlock inside (probed) */
+    char inner_path[PATH_MAX]; /* the helper on the host, "" when not found */
+    char inner_why[384];       /* what the inner layer does, or why it is not applied */
+    bool nondumpable;          /* psyche's /proc entries are closed to the command */
 } psy_sandbox;
 
 /* What psy_sandbox_enter() managed, as bits. */
@@ -190,6 +210,16 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb);
 /* In the command's process, before exec (async-signal-safe): installs the
  * seccomp filter. Returns 0 or -errno. (sandbox_seccomp.c) */
 int psy_seccomp_deny_tty_push(void);
+
+/* The helper's whole program (tools/psyche-sandbox-exec.c calls it):
+ *   psyche-sandbox-exec [--check] --workspace DIR [--allow-network] [--no-tmp]
+ *                       [--write DIR]... -- PROGRAM ARGS...
+ * Applies the Landlock inner layer (and the seccomp filter when no filter is
+ * in force yet), then execs PROGRAM. When Landlock cannot be applied it says
+ * so on stderr and runs PROGRAM anyway (bubblewrap still confines it);
+ * --check exits PSY_SANDBOX_EXEC_NO_LANDLOCK then instead. Returns only on
+ * a usage error or a failed exec (the exit status). (sandbox_exec.c) */
+int psy_sandbox_exec_main(int argc, char **argv);
 
 /* ---- internal to sandbox*.c ---- */
 void psy__bwrap_probe(psy_sandbox *sb);   /* sets bwrap, bwrap_path, bwrap_why */

@@ -142,12 +142,25 @@ static void add_options(strv *s, const psy_sandbox *sb)
     if (!sb->allow_tmp) sv_add2(s, "--remount-ro", "/tmp"); /* after the binds beneath it */
 }
 
+/* The helper bound read-only inside, and its options up to its "--". */
+static void add_inner(strv *s, const psy_sandbox *sb, bool check)
+{
+    sv_add3(s, "--ro-bind", sb->inner_path, PSY_SANDBOX_EXEC_INSIDE);
+    sv_add2(s, "--", PSY_SANDBOX_EXEC_INSIDE);
+    if (check) sv_add(s, "--check");
+    sv_add2(s, "--workspace", sb->workspace);
+    if (sb->allow_network) sv_add(s, "--allow-network");
+    if (!sb->allow_tmp) sv_add(s, "--no-tmp");
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++) sv_add2(s, "--write", sb->extra_write[i]);
+}
+
 int psy_sandbox_argv(const psy_sandbox *sb, const char *cmd, char ***argv)
 {
     strv s = {0};
     if (sb && sb->enabled && sb->bwrap) {
         sv_add(&s, sb->bwrap_path);
         add_options(&s, sb);
+        if (sb->inner) add_inner(&s, sb, false);
         sv_add(&s, "--");
     }
     sv_add3(&s, "/bin/sh", "-c", cmd);
@@ -173,6 +186,120 @@ static bool find_bwrap(char *out, size_t n)
     return false;
 }
 
+/* The helper: $PSYCHE_SANDBOX_EXEC (tests: "" or a missing path makes it
+ * unavailable), else beside our binary (build/bin), in ../libexec/psyche
+ * (installed) or in ../bin (build/tests). */
+static bool find_helper(char *out, size_t n)
+{
+    const char *env = getenv("PSYCHE_SANDBOX_EXEC");
+    if (env) {
+        snprintf(out, n, "%s", env);
+        return *env && access(env, X_OK) == 0;
+    }
+    char dir[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (k <= 0) return false;
+    dir[k] = 0;
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    static const char *const rel[] = {"", "/../libexec/psyche", "/../bin", NULL};
+    for (int i = 0; rel[i]; i++) {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s%s/psyche-sandbox-exec", dir, rel[i]);
+        if (access(p, X_OK) == 0 && realpath(p, out)) return true;
+    }
+    snprintf(out, n, "%.3000s/psyche-sandbox-exec", dir);
+    return false;
+}
+
+/* Runs argv quietly; its exit status, or -1 when it did not run or exit. */
+static int run_quiet(char **argv)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int st = 0;
+    if (rc) return -1;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* One test run of bwrap (with the helper's --check when inner). */
+static int probe_run(psy_sandbox *sb, bool inner)
+{
+    strv s = {0};
+    sv_add(&s, sb->bwrap_path);
+    add_options(&s, sb);
+    if (inner) add_inner(&s, sb, true);
+    sv_add2(&s, "--", "/bin/true");
+    char **argv = NULL;
+    if (sv_finish(&s, &argv)) return -1;
+    int st = run_quiet(argv);
+    psy_sandbox_strv_free(argv);
+    return st;
+}
+
+/* real lies beneath dir. */
+static bool beneath(const char *real, const char *dir)
+{
+    size_t n = strlen(dir);
+    return n && strncmp(real, dir, n) == 0 && (real[n] == '/' || dir[n - 1] == '/');
+}
+
+/* True when path lies in a folder commands may write (the workspace, an
+ * extra_write folder): a command could replace the helper there. */
+static bool writable_inside(const psy_sandbox *sb, const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return true; /* cannot tell: not trusted */
+    if (beneath(real, sb->workspace)) return true;
+    for (int i = 0; sb->extra_write && sb->extra_write[i]; i++)
+        if (beneath(real, sb->extra_write[i])) return true;
+    return false;
+}
+
+/* The inner layer: the helper is there and applies Landlock inside. */
+static void probe_inner(psy_sandbox *sb)
+{
+    sb->inner = false;
+    if (find_helper(sb->inner_path, sizeof sb->inner_path) && writable_inside(sb, sb->inner_path)) {
+        snprintf(sb->inner_why, sizeof sb->inner_why,
+                 "Landlock inner layer not applied: its helper %.200s lies where commands can write (the "
+                 "workspace), so a command could replace it; use one outside the workspace",
+                 sb->inner_path);
+        return;
+    }
+    if (!sb->inner_path[0] || access(sb->inner_path, X_OK) != 0) {
+        snprintf(sb->inner_why, sizeof sb->inner_why,
+                 "Landlock inner layer not applied: its helper psyche-sandbox-exec is missing (looked for \"%.200s\"; "
+                 "reinstall Psyche, or set PSYCHE_SANDBOX_EXEC to the helper)",
+                 sb->inner_path);
+        sb->inner_path[0] = 0;
+        return;
+    }
+    if (sb->abi <= 0) {
+        snprintf(sb->inner_why, sizeof sb->inner_why,
+                 "Landlock inner layer not applied: Landlock is not available in this kernel");
+        return;
+    }
+    int st = probe_run(sb, true);
+    sb->inner = st == 0;
+    if (sb->inner)
+        snprintf(sb->inner_why, sizeof sb->inner_why,
+                 "Landlock ABI %d inside bubblewrap: writes only in the workspace%s; reads confined by the mounts%s",
+                 sb->abi, sb->allow_tmp ? " and the private /tmp, /var/tmp" : "",
+                 sb->abi >= 4 && !sb->allow_network ? "; TCP denied" : "");
+    else
+        snprintf(sb->inner_why, sizeof sb->inner_why, "Landlock inner layer not applied: %.200s %s", sb->inner_path,
+                 st == PSY_SANDBOX_EXEC_NO_LANDLOCK ? "could not apply Landlock inside bubblewrap"
+                                                    : "failed its test run inside bubblewrap");
+}
+
 void psy__bwrap_probe(psy_sandbox *sb)
 {
     sb->bwrap = false;
@@ -182,34 +309,15 @@ void psy__bwrap_probe(psy_sandbox *sb)
         return;
     }
     /* Try the real thing once: user namespaces may be disabled or denied. */
-    strv s = {0};
-    sv_add(&s, sb->bwrap_path);
-    add_options(&s, sb);
-    sv_add2(&s, "--", "/bin/true");
-    char **argv = NULL;
-    if (sv_finish(&s, &argv)) {
-        snprintf(sb->bwrap_why, sizeof sb->bwrap_why, "bubblewrap not probed: out of memory");
-        return;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    psy_sandbox_strv_free(argv);
-    int st = 0;
-    if (rc == 0)
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
-    if (rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    int st = probe_run(sb, false);
+    if (st == 0) {
         sb->bwrap = true;
         sb->bwrap_why[0] = 0;
+        probe_inner(sb);
     } else {
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why,
                  "bubblewrap at %.120s cannot make namespaces here (%s; user namespaces disabled?)", sb->bwrap_path,
-                 rc ? strerror(rc) : "its test run failed");
+                 st < 0 ? "it did not run" : "its test run failed");
     }
 }
 
@@ -231,12 +339,13 @@ static size_t psy__hidden_count(const psy_sandbox *sb) { return sb->secrets ? sb
 void psy__bwrap_detail(psy_sandbox *sb)
 {
     snprintf(sb->detail, sizeof sb->detail,
-             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.900s%s; home, /run and "
+             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.700s%s; home, /run and "
              "socket folders absent; %zu protected file(s) of the workspace hidden; new session%s; environment "
-             "cleared; Landlock inner layer not applied",
+             "cleared; %.300s",
              sb->allow_network ? " (network allowed by the configuration)" : " and no network", sb->workspace,
              sb->allow_tmp ? ", /tmp, /var/tmp (both private to the command)" : " (/tmp private and read-only)",
-             psy__hidden_count(sb), sb->seccomp ? ", TIOCSTI/TIOCLINUX refused" : ", TIOCSTI NOT filtered");
+             psy__hidden_count(sb), sb->seccomp ? ", TIOCSTI/TIOCLINUX refused" : ", TIOCSTI NOT filtered",
+             sb->inner_why);
 }
 
 /* ---- the environment ------------------------------------------------------- */
@@ -304,12 +413,8 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     if (ll)
         snprintf(why, sizeof why, "Landlock ABI %d: writes only in the workspace%s; secrets unreadable", sb->abi,
                  sb->tmp_rules ? " and the temporary folders" : "");
-    else
-        snprintf(why, sizeof why, "%s",
-                 bw    ? "not layered inside bubblewrap (it would need a program of ours in the namespace)"
-                 : off ? off
-                       : "Landlock is not available in this kernel");
-    prot(o, "landlock_files", ll, why);
+    else snprintf(why, sizeof why, "%s", bw ? sb->inner_why : off ? off : "Landlock is not available in this kernel");
+    prot(o, "landlock_files", ll || (bw && sb->inner), why);
     bool sec_ok = en && (bw || ll) && sb->secrets && sb->secrets->complete;
     snprintf(why, sizeof why, "%s",
              !sec_ok ? (sb && sb->secrets && !sb->secrets->complete ? sb->secrets->why : "no file confinement")

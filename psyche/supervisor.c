@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "log.h"
 #include "proc.h"
+#include "startup.h"
 #include "util.h"
 
 /* Lines of a child's log shown when it fails. */
@@ -53,9 +54,43 @@ int psy_child_init(psy_child *ch, const char *name, char *const argv[], const ch
     return 0;
 }
 
+int psy_child_trust_config(psy_child *ch, const char *env_prefix, const char *workspace)
+{
+    free(ch->config_workspace);
+    ch->config_workspace = workspace && *workspace ? strdup(workspace) : NULL;
+    if (workspace && *workspace && !ch->config_workspace) return -ENOMEM;
+    snprintf(ch->env_prefix, sizeof ch->env_prefix, "%s", env_prefix);
+    ch->config_check = true;
+    return 0;
+}
+
+/* 0 when the child may start: no config file, or one startup_config_trusted
+ * accepts; else -errno with why naming the file. */
+static int config_refused(const psy_child *ch, char *why, size_t whylen)
+{
+    if (!ch->config_check || !ch->argv) return 0;
+    int argc = 0;
+    while (ch->argv[argc]) argc++;
+    char *path = NULL;
+    startup_config_origin origin = STARTUP_CONFIG_NONE;
+    int rc = startup_config_find(ch->name, ch->env_prefix, argc, ch->argv, &path, &origin, why, whylen);
+    if (rc || !path) return rc;
+    char err[768];
+    rc = startup_config_trusted(path, ch->config_workspace, err, sizeof err);
+    char from[64];
+    if (origin == STARTUP_CONFIG_ENV) snprintf(from, sizeof from, "$%s_CONFIG", ch->env_prefix);
+    else snprintf(from, sizeof from, "%s", startup_config_origin_name(origin));
+    if (rc) snprintf(why, whylen, "%s (the config file given by %s; %s was not run)", err, from, ch->name);
+    if (rc) log_error("%s: %s", ch->name, why);
+    free(path);
+    return rc;
+}
+
 void psy_child_free(psy_child *ch)
 {
     psy_child_stop(ch, 0);
+    free(ch->config_workspace);
+    ch->config_workspace = NULL;
     for (size_t i = 0; ch->argv && ch->argv[i]; i++) free(ch->argv[i]);
     free(ch->argv);
     free(ch->log_path);
@@ -198,9 +233,14 @@ int psy_child_start(psy_child *ch, const psy_sup_policy *pol, const int *cancel,
         snprintf(err, errlen, "%s: no command configured", ch->name);
         return -EINVAL;
     }
-    char why[512];
+    char why[1024];
     mcp_client *c = NULL;
-    int rc = start_client(ch->name, ch->argv, ch->log_path, pol, cancel, NULL, &c, why, sizeof why);
+    int rc = config_refused(ch, why, sizeof why);
+    if (rc) {
+        start_failed(ch, why, err, errlen);
+        return rc;
+    }
+    rc = start_client(ch->name, ch->argv, ch->log_path, pol, cancel, NULL, &c, why, sizeof why);
     if (rc == 0) {
         set_up(ch, c);
         return 0;
@@ -341,7 +381,7 @@ bool psy_child_check(psy_child *ch, double now, psy_child_report_fn report, void
 static bool after_start(psy_child *ch, const psy_sup_policy *pol, int rc, bool first, psy_child_report_fn report,
                         void *ud)
 {
-    char text[1024];
+    char text[1280];
     if (rc == 0) {
         if (!first) ch->restarts++;
         ch->gave_up = false;
@@ -388,8 +428,16 @@ bool psy_child_tick(psy_child *ch, const psy_sup_policy *pol, double now, const 
     }
     bool first = !ch->ever_up;
     note_attempt(ch, now);
-    if (ch->async && job_launch(ch, pol, first) == 0) return false; /* the result comes in a later tick */
     char err[2048];
+    if (ch->async) {
+        char why[1024];
+        int rc = config_refused(ch, why, sizeof why); /* here: the helper thread only spawns */
+        if (rc) {
+            start_failed(ch, why, err, sizeof err);
+            return after_start(ch, pol, rc, first, report, ud);
+        }
+        if (job_launch(ch, pol, first) == 0) return false; /* the result comes in a later tick */
+    }
     int rc = psy_child_start(ch, pol, cancel, err, sizeof err);
     return after_start(ch, pol, rc, first, report, ud);
 }

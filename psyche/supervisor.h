@@ -41,7 +41,7 @@ typedef struct psy_child {
     bool gave_up;              /* over the rate limit, waiting for retry_at */
     bool ever_up;              /* came up at least once */
     int pidfd;                 /* readable when the child exits; -1 if unsupported */
-    char last_error[512];      /* why it is down (cleared when it is up again) */
+    char last_error[1024];     /* why it is down (cleared when it is up again) */
     char last_exit[160];       /* how it ended last time: "killed by signal 11 (Segmentation fault)" */
     double up_since;           /* when it last came up */
     double backoff_s;          /* delay before the next restart after a death (0 = 1 s) */
@@ -50,6 +50,9 @@ typedef struct psy_child {
     bool async;                /* start on a helper thread (set before the first tick) */
     int notify_fd;             /* eventfd written when an async start ends; -1 = none */
     struct psy_child_job *job; /* the async start in progress, or NULL */
+    bool config_check;         /* refuse a config file the agent could have written (psy_child_trust_config) */
+    char env_prefix[16];       /* "ELPIS": its $ELPIS_CONFIG */
+    char *config_workspace;    /* owned, or NULL: the workspace no config of the child may lie in */
 } psy_child;
 
 typedef struct psy_sup_policy {
@@ -69,6 +72,15 @@ typedef void (*psy_child_report_fn)(void *ud, psy_child *ch, const char *event, 
 /* argv is copied. Returns 0 or -ENOMEM. */
 int psy_child_init(psy_child *ch, const char *name, char *const argv[], const char *log_path, bool enabled);
 void psy_child_free(psy_child *ch);
+
+/* Before each start, find the config file the child will read (--config in
+ * its command, $<env_prefix>_CONFIG, the user's or the system's
+ * <name>.toml: startup_config_find) and refuse to start it when
+ * startup_config_trusted() refuses that file: inside workspace (may be
+ * NULL), writable by others, ... The start then fails with the message
+ * naming the file (reported as any start failure, in last_error) and
+ * nothing is run. Returns 0 or -ENOMEM. */
+int psy_child_trust_config(psy_child *ch, const char *env_prefix, const char *workspace);
 
 /* Starts the child (attempts, backoff, handshake). cancel (may be NULL) ends
  * the waits between attempts early. Returns 0, or -errno with err naming the

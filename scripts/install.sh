@@ -2,8 +2,9 @@
 # `make install` and `make uninstall`: the one list of what Psyche installs.
 #   scripts/install.sh install   DESTDIR PREFIX BUILD VOCAB_DIR
 #   scripts/install.sh uninstall DESTDIR PREFIX
-# Installs the three programs, the test-model generator as psyche-mkmodel with
-# the two vocabulary files it reads (share/psyche/vocab), the default configs
+# Installs the three programs, the sandbox's inner-layer helper
+# (libexec/psyche/psyche-sandbox-exec: psyche looks in ../libexec/psyche), the
+# test-model generator as psyche-mkmodel with the two vocabulary files it reads (share/psyche/vocab), the default configs
 # (share/psyche/*.toml: the programs copy them into ~/.config/psyche/ on first
 # run, never over an existing file), man pages, bash and zsh completion, the
 # systemd user unit and the docs. uninstall removes exactly these files and
@@ -29,6 +30,7 @@ manifest() {
     echo "644 share/bash-completion/completions/$p completions/psyche.bash"
   done
   echo "755 bin/psyche-mkmodel $build/bin/mkmodel"
+  echo "755 libexec/psyche/psyche-sandbox-exec $build/bin/psyche-sandbox-exec"
   echo "644 share/man/man1/psyche-mkmodel.1 man/psyche-mkmodel.1"
   echo "644 share/bash-completion/completions/psyche-mkmodel completions/psyche.bash"
   echo "644 share/man/man5/psyche.toml.5 man/psyche.toml.5"
@@ -53,7 +55,7 @@ do_install() {
     [ -f "$src" ] || { echo "install: $src is missing: run 'make' first" >&2; exit 1; }
     case $path in
       */psyche.service) sed "s|@BINDIR@|$prefix/bin|g" "$src" | install -D -m "$mode" /dev/stdin "$root/$path" ;;
-      bin/*) install -D -m "$mode" ${STRIP:+-s} "$src" "$root/$path" ;;
+      bin/* | libexec/*) install -D -m "$mode" ${STRIP:+-s} "$src" "$root/$path" ;;
       *) install -D -m "$mode" "$src" "$root/$path" ;;
     esac
   done < <(manifest)
@@ -66,7 +68,7 @@ do_uninstall() {
     rm -f "$root/$path"
   done < <(manifest)
   # Our own folders go once empty; shared ones (bin, share/man...) stay.
-  for dir in share/psyche/vocab share/psyche share/doc/psyche; do
+  for dir in share/psyche/vocab share/psyche share/doc/psyche libexec/psyche; do
     rmdir "$root/$dir" 2>/dev/null || true
   done
   echo "removed Psyche from $root"

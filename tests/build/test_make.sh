@@ -48,7 +48,7 @@ done
 # 2. Plain make's default goal links the three programs and the tools.
 unmark
 out=$(make -n 2>&1)
-for bin in elpis mnemosyne psyche mkmodel; do
+for bin in elpis mnemosyne psyche mkmodel psyche-sandbox-exec; do
   check "plain make links build/bin/$bin" grep -q -- "-o build/bin/$bin " <<<"$out"
 done
 check "a compiling goal does prepare llama.cpp" test -e "$marks/build-llama"

@@ -36,6 +36,7 @@ home="$tmp/home"
 mkdir -p "$home" "$tmp/elsewhere"
 run() { (cd "$tmp/elsewhere" && env -i HOME="$home" PATH="$r/usr/bin:/usr/bin:/bin" "$@"); }
 check "psyche --version" run psyche --version
+check "the sandbox helper is packaged" test -x "$r/usr/libexec/psyche/psyche-sandbox-exec"
 check "psyche-mkmodel with the packaged vocab files" run psyche-mkmodel --out-dir "$home/models"
 check "elpis --doctor on the test model" run elpis --doctor --model "$home/models/tiny-chat.gguf"
 # stats reads and never creates a database: a first import makes it.

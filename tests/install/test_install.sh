@@ -39,6 +39,9 @@ for p in psyche elpis mnemosyne; do
   expect "$p --version names the version $version" has "^$p $version"
 done
 check "psyche-mkmodel finds its installed vocab files" run psyche-mkmodel --out-dir "$tmp/models"
+check "the sandbox helper is installed" test -x "$inst/libexec/psyche/psyche-sandbox-exec"
+out=$(run psyche --doctor --workspace "$tmp/elsewhere" 2>&1)
+expect "psyche --doctor finds the installed sandbox helper" eval '! has "psyche-sandbox-exec is missing"'
 check "elpis --doctor on the installed mkmodel's test model" \
   run elpis --doctor --model "$tmp/models/tiny-chat.gguf"
 # stats reads and never creates a database: a first import makes it.

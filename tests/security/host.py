@@ -15,9 +15,10 @@ class Skip(Exception):
 
 
 class Host:
-    """One toolhost process. env: extra environment; stdin: a file object or fd."""
+    """One toolhost process. env: extra environment; stdin: a file object or fd; prepare: called with the
+    Host after the workspace is made and before the toolhost starts (may add to self.env_extra)."""
 
-    def __init__(self, files=None, env=None, home=None, tty=None):
+    def __init__(self, files=None, env=None, home=None, tty=None, prepare=None):
         self.root = tempfile.mkdtemp(prefix="psy-sec-")
         self.ws = os.path.join(self.root, "ws")
         self.outside = os.path.join(self.root, "outside")
@@ -32,6 +33,10 @@ class Host:
         if home:
             e["HOME"] = home
         e.update(env or {})
+        self.env_extra = {}
+        if prepare:
+            prepare(self)
+        e.update(self.env_extra)
         def own_terminal():  # tty: the path of a pty slave that becomes the host's terminal (and stderr)
             os.setsid()
             fd = os.open(tty, os.O_RDWR)

@@ -5,6 +5,7 @@ import subprocess
 import tempfile
 
 from host import BUILD, FALLBACK, Host, Skip
+from test_inner import landlock_abi
 
 BWRAP_ONLY = ["mount_namespace", "pid_namespace", "sockets_absent"]
 
@@ -23,8 +24,12 @@ def test_report_matches_the_mode():
         elif rep["mode"] == "bubblewrap":
             for name in BWRAP_ONLY + ["network", "tty_injection", "clean_environment", "secrets_hidden"]:
                 assert prot[name]["on"], (name, prot[name])
-            # the inner Landlock layer is not applied under bubblewrap, and the report says so
-            assert not prot["landlock_files"]["on"]
+            # the inner Landlock layer (psyche-sandbox-exec) is applied under bubblewrap where the kernel has it
+            ll = prot["landlock_files"]
+            if landlock_abi():
+                assert ll["on"] and "inside bubblewrap" in ll["why"], ll
+            else:
+                assert not ll["on"] and "not available" in ll["why"], ll
         else:
             raise Skip("bubblewrap unusable here: " + prot["mount_namespace"]["why"])
         assert rep["active"] == (rep["mode"] != "none")
@@ -65,7 +70,11 @@ def test_doctor_prints_the_report():
             assert mode != "bubblewrap", r.stdout
         line = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("mount_namespace")][0]
         assert (" on " in line) == (mode == "bubblewrap"), r.stdout
-        # landlock_files is off under bubblewrap, so the doctor never answers "all on" there
-        assert r.returncode == 1 or mode == "landlock"
+        # the exit status is 0 exactly when every protection is on
+        offs = [ln for ln in r.stdout.splitlines() if " OFF " in ln]
+        assert (r.returncode == 0) == (not offs), r.stdout
+        ll = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("landlock_files")][0]
+        if mode == "bubblewrap" and landlock_abi():
+            assert " on " in ll, r.stdout
     finally:
         os.rmdir(ws)

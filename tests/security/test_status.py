@@ -4,6 +4,7 @@ import os
 import sys
 
 from host import FALLBACK
+from test_inner import landlock_abi
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 import test_psyche as tp  # noqa: E402  (the integration suite's Env and Psyche drivers)
@@ -25,6 +26,8 @@ def test_status_shows_the_protections():
         assert prot["mount_namespace"]["on"] == (sb["mode"] == "bubblewrap")
         if FALLBACK:
             assert sb["mode"] != "bubblewrap", sb
+        if sb["mode"] == "bubblewrap":  # the inner layer: helper found beside psyche, Landlock in the kernel
+            assert prot["landlock_files"]["on"] == bool(landlock_abi()), prot["landlock_files"]
         assert p.quit() == 0
     finally:
         p.kill()

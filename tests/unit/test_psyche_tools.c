@@ -1193,6 +1193,78 @@ static void test_seccomp_refuses_tty_push(void **state)
     close(m);
 }
 
+/* Index of a in v, or -1. */
+static int argv_find(char **v, const char *a)
+{
+    for (int i = 0; v[i]; i++)
+        if (!strcmp(v[i], a)) return i;
+    return -1;
+}
+
+/* Bubblewrap mode with the inner layer: the helper is bound read-only at its
+ * fixed path and runs the command with the sandbox's settings; without it
+ * bwrap runs /bin/sh itself, and the report says which. */
+static void test_sandbox_inner_argv_and_report(void **state)
+{
+    (void)state;
+    static psy_sandbox sb; /* large: not on the stack */
+    memset(&sb, 0, sizeof sb);
+    sb.ruleset_fd = -1;
+    sb.enabled = sb.bwrap = sb.inner = true;
+    snprintf(sb.bwrap_path, sizeof sb.bwrap_path, "/usr/bin/bwrap");
+    snprintf(sb.inner_path, sizeof sb.inner_path, "/opt/psyche/libexec/psyche-sandbox-exec");
+    snprintf(sb.inner_why, sizeof sb.inner_why, "Landlock ABI 9 inside bubblewrap");
+    snprintf(sb.workspace, sizeof sb.workspace, "/srv/ws");
+    char *extra[] = {"/srv/cache", NULL};
+    sb.extra_write = extra;
+    char **v = NULL;
+    assert_int_equal(psy_sandbox_argv(&sb, "echo hi", &v), 0);
+    int bind = argv_find(v, "/opt/psyche/libexec/psyche-sandbox-exec");
+    assert_true(bind > 0);
+    assert_string_equal(v[bind - 1], "--ro-bind");
+    assert_string_equal(v[bind + 1], PSY_SANDBOX_EXEC_INSIDE);
+    int helper = argv_find(v, "--") + 1;
+    assert_string_equal(v[helper], PSY_SANDBOX_EXEC_INSIDE);
+    assert_string_equal(v[argv_find(v, "--workspace") + 1], "/srv/ws");
+    assert_true(argv_find(v, "--no-tmp") > helper); /* allow_tmp is false here */
+    assert_string_equal(v[argv_find(v, "--write") + 1], "/srv/cache");
+    assert_true(argv_find(v, "--check") < 0);
+    int sh = argv_find(v, "/bin/sh");
+    assert_string_equal(v[sh - 1], "--");
+    assert_true(sh > helper);
+    assert_string_equal(v[sh + 2], "echo hi");
+    psy_sandbox_strv_free(v);
+    cJSON *rep = psy_sandbox_report(&sb);
+    const cJSON *ll = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "protections"), "landlock_files");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ll, "on")));
+    cJSON_Delete(rep);
+
+    sb.inner = false; /* the helper missing: bwrap runs the shell, the report says OFF and why */
+    snprintf(sb.inner_why, sizeof sb.inner_why, "Landlock inner layer not applied: helper missing");
+    assert_int_equal(psy_sandbox_argv(&sb, "echo hi", &v), 0);
+    assert_int_equal(argv_find(v, PSY_SANDBOX_EXEC_INSIDE), -1);
+    assert_string_equal(v[argv_find(v, "--") + 1], "/bin/sh");
+    psy_sandbox_strv_free(v);
+    rep = psy_sandbox_report(&sb);
+    ll = cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "protections"), "landlock_files");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(ll, "on")));
+    assert_contains(cJSON_GetObjectItem(ll, "why")->valuestring, "helper missing");
+    cJSON_Delete(rep);
+    sb.extra_write = NULL; /* not owned here */
+}
+
+/* The helper's usage errors exit 2 and run nothing. */
+static void test_sandbox_exec_usage(void **state)
+{
+    (void)state;
+    char *no_ws[] = {"psyche-sandbox-exec", "--", "/bin/true", NULL};
+    char *no_prog[] = {"psyche-sandbox-exec", "--workspace", "/tmp", "--", NULL};
+    char *unknown[] = {"psyche-sandbox-exec", "--bogus", "--workspace", "/tmp", "--", "/bin/true", NULL};
+    assert_int_equal(psy_sandbox_exec_main(3, no_ws), 2);
+    assert_int_equal(psy_sandbox_exec_main(4, no_prog), 2);
+    assert_int_equal(psy_sandbox_exec_main(6, unknown), 2);
+}
+
 int main(void)
 {
     log_init("test", LOG_WARN, NULL);
@@ -1201,6 +1273,8 @@ int main(void)
      * tested by tests/security/ (run both with and without bubblewrap). */
     setenv("PSYCHE_SANDBOX", "landlock", 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sandbox_inner_argv_and_report),
+        cmocka_unit_test(test_sandbox_exec_usage),
         cmocka_unit_test_setup_teardown(test_path_confinement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensitive_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocklist, setup, teardown),
