@@ -94,6 +94,12 @@ bool psy_idle_consolidation_check(psy_idle *s, double now)
     return true;
 }
 
+double psy_idle_consolidation_due(const psy_idle *s, double now)
+{
+    double from = s->last_consolidation_check >= 0 ? s->last_consolidation_check : s->started;
+    return from + s->cfg.consolidate_check - now;
+}
+
 /* ---------------------------------------------------------------- dreams */
 
 static const psy_dream_theme themes[] = {

@@ -58,6 +58,10 @@ bool psy_idle_tool_allowed(const psy_idle *s, double now);
 void psy_idle_tool_used(psy_idle *s, double now);
 /* True (and the check is recorded) when a should_consolidate check may run. */
 bool psy_idle_consolidation_check(psy_idle *s, double now);
+/* Seconds until the periodic check (the agent's tick, idle or not) is due:
+ * consolidate_check after the last check, or after the start when none was
+ * made yet; <= 0 means now. */
+double psy_idle_consolidation_due(const psy_idle *s, double now);
 
 /* ---- dreams */
 
