@@ -70,3 +70,37 @@ def test_consolidation_is_checked_on_the_tick_without_idle_thinking():
     finally:
         p.kill()
         env.cleanup()
+
+
+def test_idle_thought_and_dream_never_overflow_the_512_token_model():
+    """On the tiny model (a context of 512 tokens), after a long conversation
+    and with long memories to dream about, an idle thought and a dream both
+    run, and neither reports a context overflow (events or log)."""
+    env = Env(AGENT_MAX_TOKENS="64", idle_enabled="true", idle_think_after_s=1, idle_quiet_after_user_s=0,
+              idle_dream_after_s=6, idle_dream_interval_s=600, idle_tools="false", idle_dream_max_memories=36)
+    long_memory = ("A long note about the garden, the harbour, the lighthouse and the bees on the roof, kept so "
+                   "that the dream has plenty to read; it goes on about tomatoes, greenhouses and ferries. ")
+    import_memories(env, *["%s(%d)" % (long_memory * 2, i) for i in range(12)])
+    p = Psyche(env)
+    long_text = "Please remember these notes about my garden, my week and the harbour nearby. " * 4
+    try:
+        p.wait_for(lambda e: e["event"] == "status" and e["data"].get("children", {}).get("elpis", {}).get("alive"),
+                   60, "elpis up")
+        for i in range(4):
+            p.send("%s Grüße, 東京 (%d)" % (long_text, i))
+            p.answer(timeout=120)
+        kinds = {e["data"]["kind"]: e for e in p.events if e["event"] == "thought"}
+        while len(kinds) < 2:  # a reflection and a dream, in either order
+            ev = p.wait_for(lambda e: e["event"] == "thought", 180, "a reflection and a dream (seen: %s)" % list(kinds))
+            kinds[ev["data"]["kind"]] = ev
+        dr = kinds["dream"]
+        errors = [e.get("text") for e in p.events if e["event"] == "error"]
+        assert not errors, errors
+        assert p.quit() == 0
+        log = env.log("psyche")
+        assert "overflow" not in log and "idle thought:" not in log and "dream:" not in log, log[-3000:]
+        assert dr["data"]["memories"] >= 5, dr  # long memories filled the dream's prompt
+        assert "request was cut to fit the context of 512 tokens" in log, log[-3000:]  # fitted, not refused
+    finally:
+        p.kill()
+        env.cleanup()
