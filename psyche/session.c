@@ -89,7 +89,7 @@ static double num_or(const cJSON *o, const char *key)
 /* The trajectory lines of /emotion: trend, momentum, velocities, spiral. */
 static void emotion_trajectory(buf *b, const cJSON *tr)
 {
-    buf_printf(b, "Trend: %s, momentum %s (valence %+.4f/s, arousal %+.4f/s), %.0f s in this quadrant\n",
+    buf_printf(b, "Trajectory: trend %s, momentum %s (valence %+.4f/s, arousal %+.4f/s), %.0f s in this quadrant\n",
                str_or(tr, "trend", "?"), str_or(tr, "momentum", "?"), num_or(tr, "valence_velocity"),
                num_or(tr, "arousal_velocity"), num_or(tr, "time_in_quadrant"));
     bool spiral = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tr, "spiral_detected"));

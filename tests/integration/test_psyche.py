@@ -517,7 +517,7 @@ def test_emotion_command_shows_the_state_in_detail():
         assert len(text.splitlines()) >= 5, text  # a block, not one line
         assert "valence +0.00, arousal +0.00" in text, text
         assert "Homeostasis: decays toward the baseline (valence +0.00, arousal +0.00)" in text, text
-        assert "Trend: stable, momentum neutral" in text, text
+        assert "Trajectory: trend stable, momentum neutral" in text, text
         assert "Spiral: not detected, direction none" in text, text  # "none", never null
         # fake_elpis answered with modulated_params {temperature 0.7, top_p 0.9}
         assert "Sampling: temperature 0.700, top_p 0.900" in text, text
