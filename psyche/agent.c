@@ -206,6 +206,22 @@ static bool take_input(psy_agent *a)
     return true;
 }
 
+/* The periodic should_consolidate check ([memory] consolidate_check_s), with
+ * or without idle thinking. Returns false when none was due. */
+static bool periodic_consolidation(psy_agent *a, double now)
+{
+    if (!a->cfg->memory || psy_idle_consolidation_due(&a->idle, now) > 0) return false;
+    if (!psy_child_up(&a->links.mnemo)) {
+        psy_idle_consolidation_check(&a->idle, now); /* counted: asked again one period later */
+        return false;
+    }
+    psy_activity_begin(&a->bus, PSY_ACT_IDLE, true);
+    psy_maybe_consolidate(&a->env, "periodic");
+    psy_activity_end(&a->bus);
+    psy_set_state(&a->bus, "idle");
+    return true;
+}
+
 /* A thought, dream or emotion poll when one is due. Returns false when none was. */
 static bool idle_work(psy_agent *a, double now)
 {
@@ -240,6 +256,11 @@ static double poll_timeout(psy_agent *a, double now)
     if (w >= 0 && psy_child_up(&a->links.elpis)) t = w;
     double d = psy_links_next_due(&a->links, now);
     if (d >= 0 && (t < 0 || d < t)) t = d;
+    if (a->cfg->memory) {
+        d = psy_idle_consolidation_due(&a->idle, now);
+        if (d < 0) d = 0;
+        if (t < 0 || d < t) t = d;
+    }
     if (psy_links_emotion_away(&a->links)) {
         d = a->links.last_emotion_poll + PSY_EMOTION_POLL_S - now;
         if (d < 0) d = 0;
@@ -296,7 +317,7 @@ static void *agent_main(void *arg)
         }
         if (take_input(a)) continue;
         double now = now_mono();
-        if (idle_work(a, now)) continue;
+        if (periodic_consolidation(a, now) || idle_work(a, now)) continue;
         wait_for_work(a, now);
     }
     drain_inputs(a, true);

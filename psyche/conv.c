@@ -2,6 +2,7 @@
 #include "conv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -16,6 +17,8 @@ int psy_conv_new(psy_conv **out, const psy_conv_params *p)
     psy_context_init(&c->ctx, p->min_keep, p->count, p->count_ud);
     psy_context_set_budget(&c->ctx, p->context_length, p->max_fraction, p->reserve_fraction);
     c->usage.last_prompt_tokens = -1;
+    static unsigned next_id; /* [atomic] */
+    snprintf(c->session, sizeof c->session, "conv-%u", __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED));
     *out = c;
     return 0;
 }

@@ -36,6 +36,7 @@ struct psy_conv {
     pthread_mutex_t mu; /* held by the agent thread while it works on the conversation */
     psy_context ctx;    /* msgs[0] is the system prompt; staged messages wait for memory */
     psy_usage usage;
+    char session[32]; /* elpis's session hint for this conversation: "conv-<n>", unique in the process */
 };
 
 /* Creates an empty conversation (no system prompt yet). Returns 0 or -ENOMEM. */

@@ -26,6 +26,7 @@ typedef struct gen_state {
     buf raw;
     psy_stream_filter f;
     bool stream;
+    bool modulated; /* the temperature was left to the emotion */
     bool fence_stop;
     size_t fence_end;
 } gen_state;
@@ -70,6 +71,14 @@ static long usage_num(const cJSON *u, const char *key)
 /* A finished generation: its content, emotion and usage. */
 static const char *take_result(gen_state *g, const cJSON *res, size_t *flen, psy_gen_usage *usage)
 {
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(res, "modulated_params");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(mp, "temperature");
+    const cJSON *mtp = cJSON_GetObjectItemCaseSensitive(mp, "top_p");
+    if (g->modulated && cJSON_IsNumber(mt) && cJSON_IsNumber(mtp)) {
+        g->l->modulated = true;
+        g->l->modulated_temperature = mt->valuedouble;
+        g->l->modulated_top_p = mtp->valuedouble;
+    }
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "content");
     const char *final = cJSON_IsString(c) ? c->valuestring : "";
     *flen = strlen(final);
@@ -132,7 +141,9 @@ int psy_generate(psy_links *l, cJSON *messages, const psy_gen_params *p, char **
     if (p->temperature >= 0) cJSON_AddNumberToObject(args, "temperature", p->temperature);
     cJSON_AddBoolToObject(args, "emotional_modulation", l->cfg->emotional_modulation);
     if (p->background) cJSON_AddBoolToObject(args, "background", 1);
-    gen_state g = {.l = l, .stream = p->stream};
+    const char *session = p->session ? p->session : p->background ? PSY_GEN_BACKGROUND_SESSION : NULL;
+    if (session) cJSON_AddStringToObject(args, "session", session);
+    gen_state g = {.l = l, .stream = p->stream, .modulated = p->temperature < 0};
     psy_filter_init(&g.f);
     cJSON *res = NULL;
     int rc = psy_elpis(l, "generate", args, p->timeout_s * 1000, on_progress, &g, &res, err, errlen);

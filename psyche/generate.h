@@ -18,6 +18,10 @@
 /* Tokens kept free at the end of the context. */
 #define PSY_GEN_SLACK_TOKENS 16
 
+/* The session hint of background work (thoughts, dreams, summaries), so it
+ * never takes the place of a conversation's prefix. */
+#define PSY_GEN_BACKGROUND_SESSION "psyche-background"
+
 /* temperature below this: elpis picks it from the emotional state */
 #define PSY_GEN_TEMPERATURE_EMOTION (-1.0)
 
@@ -28,6 +32,10 @@ typedef struct psy_gen_params {
     bool stream;        /* emit TOKEN/REASONING events as the text comes */
     int timeout_s;
     bool fit; /* make the request fit the context first (psy_generate says how) */
+    /* elpis's `session` hint: it keeps a conversation on the slot that holds
+     * its prefix. NULL: PSY_GEN_BACKGROUND_SESSION for background work, none
+     * otherwise. Borrowed for the call. */
+    const char *session;
 } psy_gen_params;
 
 /* max_tokens from cfg->max_tokens, emotional temperature, foreground, no

@@ -5,12 +5,17 @@
  * it decides (thoughts.c). */
 #include "idle.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
 #include "workspace.h"
+
+/* Longest topic word kept, in bytes. */
+#define PSY_TOPIC_MAX 48
 
 void psy_idle_init(psy_idle *s, const psy_idle_cfg *cfg, double now)
 {
@@ -89,6 +94,12 @@ bool psy_idle_consolidation_check(psy_idle *s, double now)
     return true;
 }
 
+double psy_idle_consolidation_due(const psy_idle *s, double now)
+{
+    double from = s->last_consolidation_check >= 0 ? s->last_consolidation_check : s->started;
+    return from + s->cfg.consolidate_check - now;
+}
+
 /* ---------------------------------------------------------------- dreams */
 
 static const psy_dream_theme themes[] = {
@@ -129,10 +140,9 @@ static void add_query(cJSON *arr, const char *q, int max)
     cJSON_AddItemToArray(arr, cJSON_CreateString(q));
 }
 
-cJSON *psy_dream_queries(const psy_dream_theme *t, const cJSON *st, int max)
+/* The trajectory's queries (spiral direction, trend, a long time in one quadrant). */
+static void add_trajectory_queries(cJSON *arr, const cJSON *st, int max)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr) return NULL;
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(st, "trajectory");
     const cJSON *spiral = cJSON_GetObjectItemCaseSensitive(tr, "spiral_detected");
     const cJSON *dir = cJSON_GetObjectItemCaseSensitive(tr, "spiral_direction");
@@ -152,8 +162,77 @@ cJSON *psy_dream_queries(const psy_dream_theme *t, const cJSON *st, int max)
         else if (!strcmp(d, "oscillating")) add_query(arr, "balance, stability, patterns", max);
     }
     if (cJSON_IsNumber(tiq) && tiq->valuedouble > 300) add_query(arr, "what brings peace", max);
+}
+
+cJSON *psy_dream_queries_topics(const psy_dream_theme *t, const cJSON *st, const cJSON *topics, int max)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return NULL;
+    int dyn = max < PSY_DREAM_MAX_DYNAMIC ? max : PSY_DREAM_MAX_DYNAMIC;
+    add_trajectory_queries(arr, st, dyn);
+    for (int i = 0; i < 2 && i < cJSON_GetArraySize(topics); i++) {
+        const cJSON *tp = cJSON_GetArrayItem(topics, i);
+        if (!cJSON_IsString(tp)) continue;
+        char q[PSY_TOPIC_MAX + 32];
+        snprintf(q, sizeof q, "experiences with %s", tp->valuestring);
+        add_query(arr, q, dyn);
+        snprintf(q, sizeof q, "what I learned about %s", tp->valuestring);
+        add_query(arr, q, dyn);
+    }
     for (int i = 0; i < 5; i++) add_query(arr, t->queries[i], max);
     return arr;
+}
+
+cJSON *psy_dream_queries(const psy_dream_theme *t, const cJSON *st, int max)
+{
+    return psy_dream_queries_topics(t, st, NULL, max);
+}
+
+/* Common words of five letters or more that name no topic. */
+static const char *const topic_stop[] = {
+    "about", "after",        "again",         "always", "assistant", "because", "before", "being",
+    "could", "conversation", "conversations", "doing",  "every",     "first",   "going",  "great",
+    "hello", "maybe",        "might",         "never",  "other",     "really",  "right",  "should",
+    "since", "something",    "still",         "thank",  "thanks",    "their",   "there",  "these",
+    "thing", "things",       "think",         "those",  "through",   "today",   "under",  "until",
+    "where", "which",        "while",         "would",  "yours",     "summary"};
+
+static bool topic_stopword(const char *w)
+{
+    for (size_t i = 0; i < sizeof topic_stop / sizeof topic_stop[0]; i++)
+        if (!strcmp(w, topic_stop[i])) return true;
+    return false;
+}
+
+/* Adds the topic words of text to topics (up to max). */
+static void add_topics(cJSON *topics, const char *text, int max)
+{
+    const char *p = text;
+    while (*p && cJSON_GetArraySize(topics) < max) {
+        while (*p && isspace((unsigned char)*p)) p++;
+        char w[PSY_TOPIC_MAX + 1];
+        size_t n = 0;
+        for (; *p && !isspace((unsigned char)*p); p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (n < PSY_TOPIC_MAX && (isalnum(ch) || ch >= 0x80)) w[n++] = (char)tolower(ch);
+        }
+        n = utf8_complete_prefix(w, n); /* a word cut at PSY_TOPIC_MAX keeps whole characters */
+        w[n] = 0;
+        if (utf8_count(w, n) > 4 && !topic_stopword(w)) add_query(topics, w, max);
+    }
+}
+
+cJSON *psy_dream_topics(const cJSON *memories, int max)
+{
+    cJSON *topics = cJSON_CreateArray();
+    if (!topics) return NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, memories)
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(c)) add_topics(topics, c->valuestring, max);
+    }
+    return topics;
 }
 
 bool psy_dream_has_insight(const char *text)

@@ -58,6 +58,10 @@ bool psy_idle_tool_allowed(const psy_idle *s, double now);
 void psy_idle_tool_used(psy_idle *s, double now);
 /* True (and the check is recorded) when a should_consolidate check may run. */
 bool psy_idle_consolidation_check(psy_idle *s, double now);
+/* Seconds until the periodic check (the agent's tick, idle or not) is due:
+ * consolidate_check after the last check, or after the start when none was
+ * made yet; <= 0 means now. */
+double psy_idle_consolidation_due(const psy_idle *s, double now);
 
 /* ---- dreams */
 
@@ -75,6 +79,29 @@ const psy_dream_theme *psy_dream_theme_for(const char *quadrant);
  * trajectory queries first so they are never crowded out. Returns a cJSON
  * array of strings (caller frees). */
 cJSON *psy_dream_queries(const psy_dream_theme *t, const cJSON *emotional_state, int max);
+/* Dynamic queries (trajectory plus topic ones) a dream makes at most, as in
+ * the original (2 x dynamic_query_count). */
+#define PSY_DREAM_MAX_DYNAMIC 4
+/* Memories of "recent conversations" a dream draws its topics from. */
+#define PSY_DREAM_TOPIC_SOURCES 5
+/* Topics a dream keeps; the first two get queries. */
+#define PSY_DREAM_MAX_TOPICS 5
+/* The query the topics are drawn from (the original's). */
+#define PSY_DREAM_TOPIC_QUERY "recent conversations"
+
+/* The topics of memories (a cJSON array of objects with a "content"
+ * string), as the original drew them: each whitespace-separated word
+ * lower-cased (ASCII) with everything but letters and digits removed (bytes
+ * >= 0x80 are kept, so UTF-8 letters stay), kept when longer than 4
+ * characters and not on the stop list, without duplicates, in the order
+ * first seen (the original's set order was arbitrary), at most max. Returns
+ * a cJSON array of strings (caller frees), or NULL when out of memory. */
+cJSON *psy_dream_topics(const cJSON *memories, int max);
+/* psy_dream_queries with topic queries: after the trajectory's, "experiences
+ * with <topic>" and "what I learned about <topic>" for the first two topics,
+ * dynamic ones PSY_DREAM_MAX_DYNAMIC at most, then the theme's five - at most
+ * max in all. topics may be NULL. Caller frees. */
+cJSON *psy_dream_queries_topics(const psy_dream_theme *t, const cJSON *emotional_state, const cJSON *topics, int max);
 /* True when a dream's text holds an insight worth storing. */
 bool psy_dream_has_insight(const char *text);
 

@@ -40,6 +40,10 @@ typedef struct psy_links {
     bool elpis_synced;  /* capabilities read since it (re)started */
     cJSON *emotion;     /* [bus mu] the last emotional_state, owned */
     double last_emotion_poll;
+    /* the sampling elpis chose from the mood for the last generation that let
+     * it (psy_generate; /emotion shows it); valid when modulated is set */
+    bool modulated;
+    double modulated_temperature, modulated_top_p;
     const char *fallback_path; /* named in the "memory unavailable" notice; not owned */
 } psy_links;
 

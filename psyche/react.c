@@ -283,6 +283,7 @@ static bool step(turn *t)
     psy_gen_params p = psy_gen_default_params(e->cfg);
     p.max_tokens = budget;
     p.stream = true;
+    p.session = t->c->session;
     psy_gen_usage u;
     int rc = psy_generate(e->links, psy_context_render(ctx), &p, &out, &u, err, sizeof err);
     psy_conv_note_usage(t->c, rendered, rc == 0 ? u.prompt_tokens : -1, rc == 0 ? u.completion_tokens : -1);

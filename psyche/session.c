@@ -12,14 +12,35 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fs.h"
 #include "log.h"
 #include "prompt.h"
 #include "thoughts.h"
+#include "util.h"
 
+/* Lines of a down child's log /status shows. */
+#define STATUS_LOG_LINES 6
 /* Memories /memory shows. */
 #define MEMORY_COMMAND_RESULTS 10
 
 /* -------------------------------------------------------------- commands */
+
+/* A child that is down: its cause in full, then the end of its log, where
+ * the child itself says what went wrong. */
+static void child_down(buf *b, const psy_child *ch)
+{
+    buf_printf(b, "%s: DOWN (%s)\n", ch->name, ch->last_error[0] ? ch->last_error : "not started");
+    char *tail = NULL;
+    if (!ch->last_error[0] || fs_file_tail(ch->log_path, 0, STATUS_LOG_LINES, &tail, NULL) || !*tail) {
+        free(tail);
+        return;
+    }
+    buf_printf(b, "  last lines of %s:\n", ch->log_path);
+    char *save = NULL;
+    for (char *line = strtok_r(tail, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        buf_printf(b, "    %s\n", line);
+    free(tail);
+}
 
 static void child_line(buf *b, const psy_child *ch)
 {
@@ -28,7 +49,7 @@ static void child_line(buf *b, const psy_child *ch)
         buf_printf(b, "%s: running (pid %d, %d restarts, log %s)\n", ch->name, (int)psy_child_pid(ch), ch->restarts,
                    ch->log_path);
     else if (psy_child_starting(ch)) buf_printf(b, "%s: starting (log %s)\n", ch->name, ch->log_path);
-    else buf_printf(b, "%s: DOWN (%s)\n", ch->name, ch->last_error[0] ? ch->last_error : "not started");
+    else child_down(b, ch);
 }
 
 static void cmd_status(psy_env *e, psy_conv *c)
@@ -65,6 +86,69 @@ static double num_or(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* The trajectory lines of /emotion: trend, momentum, velocities, spiral. */
+static void emotion_trajectory(buf *b, const cJSON *tr)
+{
+    buf_printf(b, "Trajectory: trend %s, momentum %s (valence %+.4f/s, arousal %+.4f/s), %.0f s in this quadrant\n",
+               str_or(tr, "trend", "?"), str_or(tr, "momentum", "?"), num_or(tr, "valence_velocity"),
+               num_or(tr, "arousal_velocity"), num_or(tr, "time_in_quadrant"));
+    bool spiral = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tr, "spiral_detected"));
+    const char *dir = str_or(tr, "spiral_direction", "none");
+    buf_printf(b, "Spiral: %s, direction %s\n", spiral ? "detected" : "not detected", dir);
+}
+
+/* The modulation lines of /emotion: sampling and steering. */
+static void emotion_modulation(buf *b, const psy_env *e, const cJSON *res)
+{
+    const psy_links *l = e->links;
+    if (!e->cfg->emotional_modulation) buf_puts(b, "Sampling: not modulated ([agent] emotional_modulation = false)\n");
+    else if (l->modulated)
+        buf_printf(b, "Sampling: temperature %.3f, top_p %.3f at the last answer (chosen by elpis from the mood)\n",
+                   l->modulated_temperature, l->modulated_top_p);
+    else buf_puts(b, "Sampling: modulated by the mood (no answer generated yet)\n");
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(res, "steering_coefficients");
+    if (!cJSON_IsObject(sc)) return;
+    buf_puts(b, "Steering coefficients (used when the model has emotion vectors):");
+    const cJSON *k;
+    cJSON_ArrayForEach(k, sc) if (cJSON_IsNumber(k)) buf_printf(b, " %s %.3f", k->string, k->valuedouble);
+    buf_puts(b, "\n");
+}
+
+/* What elpis reports that the lines above do not show (newer fields too). */
+static void emotion_rest(buf *b, const cJSON *res)
+{
+    static const char *const shown[] = {"valence",      "arousal",    "quadrant",
+                                        "baseline",     "trajectory", "steering_coefficients",
+                                        "update_count", "last_update"};
+    const cJSON *k;
+    cJSON_ArrayForEach(k, res)
+    {
+        bool known = false;
+        for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++) known = known || !strcmp(k->string, shown[i]);
+        if (known) continue;
+        char *v = cJSON_PrintUnformatted(k);
+        if (v) buf_printf(b, "%s: %s\n", k->string, v);
+        free(v);
+    }
+}
+
+/* /emotion in detail: every figure get_emotion returns, one topic a line. */
+static void emotion_text(buf *b, const psy_env *e, const cJSON *res)
+{
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(res, "baseline");
+    buf_printf(b, "Emotion: %s (valence %+.2f, arousal %+.2f)\n", str_or(res, "quadrant", "?"), num_or(res, "valence"),
+               num_or(res, "arousal"));
+    double last = num_or(res, "last_update");
+    buf_printf(b, "Homeostasis: decays toward the baseline (valence %+.2f, arousal %+.2f); %.0f updates",
+               num_or(base, "valence"), num_or(base, "arousal"), num_or(res, "update_count"));
+    if (last > 0) buf_printf(b, ", the last %.0f s ago", now_wall() > last ? now_wall() - last : 0);
+    buf_puts(b, "\n");
+    emotion_trajectory(b, cJSON_GetObjectItemCaseSensitive(res, "trajectory"));
+    emotion_modulation(b, e, res);
+    emotion_rest(b, res);
+    while (b->len && b->data[b->len - 1] == '\n') b->data[--b->len] = 0;
+}
+
 static void cmd_emotion(psy_env *e)
 {
     cJSON *res = NULL;
@@ -78,12 +162,8 @@ static void cmd_emotion(psy_env *e)
         return;
     }
     psy_note_emotion(e->links, res);
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(res, "trajectory");
-    bool spiral = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tr, "spiral_detected"));
     buf b = BUF_INIT;
-    buf_printf(&b, "Emotion: %s (valence %+.2f, arousal %+.2f), trend %s%s%s", str_or(res, "quadrant", "?"),
-               num_or(res, "valence"), num_or(res, "arousal"), str_or(tr, "trend", "?"), spiral ? ", spiral " : "",
-               spiral ? str_or(tr, "spiral_direction", "") : "");
+    emotion_text(&b, e, res);
     psy_emit(e->bus, PSY_EV_INFO, buf_str(&b), res);
     buf_free(&b);
 }

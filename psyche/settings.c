@@ -103,7 +103,7 @@ size_t psy_settings_table(psy_settings *s, const cfg_key **out)
         K("memory", "importance_threshold", CFG_DOUBLE, &s->importance_threshold, "0.6", 0, 1,
           "importance score that stores an exchange"),
         K("memory", "consolidate_check_s", CFG_INT, &s->consolidate_check_s, "300", 1, 86400,
-          "ask mnemosyne whether to consolidate at most this often"),
+          "ask mnemosyne whether to consolidate every this many seconds (also with --no-idle), never more often"),
         K("memory", "consolidate_importance", CFG_DOUBLE, &s->consolidate_importance, "0.6", 0, 1,
           "importance_threshold of consolidations"),
         K("memory", "consolidate_similarity", CFG_DOUBLE, &s->consolidate_similarity, "0.85", 0, 1,

@@ -225,6 +225,17 @@ static cJSON *dream_memories(psy_env *e, const cJSON *queries, int ts, int cs)
     return mems;
 }
 
+/* The topics of the recent conversations (idle.h); an empty array when
+ * the search fails. Caller frees. */
+static cJSON *dream_topics(psy_env *e)
+{
+    cJSON *res = NULL;
+    if (psy_mem_search(e->mem, PSY_DREAM_TOPIC_QUERY, PSY_DREAM_TOPIC_SOURCES, &res)) return cJSON_CreateArray();
+    cJSON *topics = psy_dream_topics(res, PSY_DREAM_MAX_TOPICS);
+    cJSON_Delete(res);
+    return topics;
+}
+
 /* Shows a dream and keeps its insight, if it has one. */
 static void dream_done(psy_env *e, const psy_dream_theme *theme, const char *out, const cJSON *queries, int n_mems)
 {
@@ -255,7 +266,9 @@ static void dream(psy_env *e, int ts, int cs)
         psy_note_emotion(e->links, emo);
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(emo, "quadrant");
     const psy_dream_theme *theme = psy_dream_theme_for(cJSON_IsString(q) ? q->valuestring : NULL);
-    cJSON *queries = psy_dream_queries(theme, emo, DREAM_MAX_QUERIES);
+    cJSON *topics = dream_topics(e);
+    cJSON *queries = psy_dream_queries_topics(theme, emo, topics, DREAM_MAX_QUERIES);
+    cJSON_Delete(topics);
     cJSON_Delete(emo);
     cJSON *mems = dream_memories(e, queries, ts, cs);
     char *prompt = psy_prompt_dream(theme->theme, theme->guidance, mems);

@@ -505,6 +505,58 @@ def test_commands_answer_as_info_events():
         env.cleanup()
 
 
+def test_emotion_command_shows_the_state_in_detail():
+    env = Env({"responses": [{"content": "Hello there."}]})
+    p = Psyche(env)
+    try:
+        p.send("hi")
+        p.answer(20)
+        p.send("/emotion")
+        em = p.wait_for(lambda e: e["event"] == "info" and e.get("text", "").startswith("Emotion:"), 10, "/emotion")
+        text = em["text"]
+        assert len(text.splitlines()) >= 5, text  # a block, not one line
+        assert "valence +0.00, arousal +0.00" in text, text
+        assert "Homeostasis: decays toward the baseline (valence +0.00, arousal +0.00)" in text, text
+        assert "Trajectory: trend stable, momentum neutral" in text, text
+        assert "Spiral: not detected, direction none" in text, text  # "none", never null
+        # fake_elpis answered with modulated_params {temperature 0.7, top_p 0.9}
+        assert "Sampling: temperature 0.700, top_p 0.900" in text, text
+        assert "Steering coefficients" in text and "calm 0.250" in text, text
+        assert em["data"]["trajectory"]["spiral_direction"] == "none"
+        assert p.quit() == 0
+    finally:
+        p.kill()
+        env.cleanup()
+
+
+def test_status_shows_a_start_failure_cause_in_full():
+    """/status names the whole cause of a child that could not start and the
+    end of its log (where the child says what went wrong), and where
+    memories, logs and config live."""
+    env = Env({"responses": []}, children_start_attempts=1, children_restart_retry_s=600)
+    cause = "mnemosyne: cannot open the database /nowhere/memories.db: Permission denied (check the rights of the folder)"
+    env.env["PSYCHE_CHILDREN_MNEMOSYNE_COMMAND"] = "sh,-c,echo '%s' >&2; exit 1" % cause
+    proc = subprocess.Popen([PSYCHE, "--repl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=env.dir, env=env.env, text=True)
+    try:
+        # wait until the failure is known before asking
+        deadline = time.monotonic() + 30
+        while "handshake failed" not in env.log("psyche") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out, err = proc.communicate("/status\n/quit\n", timeout=60)
+        assert proc.returncode == 0, err
+        down = [l for l in out.splitlines() if l.startswith("mnemosyne: DOWN (")]
+        assert down and "exit code 1" in down[0], out
+        assert cause in out, out  # the child's own words, whole
+        assert "last lines of " + os.path.join(env.state, "mnemosyne.log") in out, out
+        assert "Memories: " + env.db in out and "Logs: " + env.state in out and "Config: " in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        env.cleanup()
+
+
 def test_a_child_that_keeps_failing_is_reported_not_looped_on():
     env = Env({"responses": [{"content": "Still here without memory."}]}, children_start_attempts=2,
               children_restart_retry_s=1, children_restart_max=2)

@@ -194,6 +194,57 @@ static void test_dream_themes_and_queries(void **state)
     cJSON_Delete(q);
 }
 
+/* The original's topic queries: words of "recent conversations" memories,
+ * lower-cased, stripped of non-alphanumerics, longer than 4 characters, not
+ * stop words, de-duplicated, 5 at most; the first two topics get
+ * "experiences with" and "what I learned about" (4 dynamic queries at most). */
+static void test_dream_topic_queries(void **state)
+{
+    (void)state;
+    cJSON *mems = cJSON_Parse("[{\"content\":\"Gardening, again: the TOMATOES in the greenhouse (really!)\"},"
+                              "{\"content\":\"My sister's gardening club met about tomatoes\"},"
+                              "{\"summary\":\"no content here\"},"
+                              "{\"content\":\"Grüße from München\"}]");
+    cJSON *topics = psy_dream_topics(mems, 5);
+    /* computed as the original does: gardening, tomatoes, greenhouse, sisters, grüße
+     * ("again", "really", "about" are stop words; "the", "in", "club" are too short) */
+    static const char *const want[] = {"gardening", "tomatoes", "greenhouse", "sisters", "grüße"};
+    assert_int_equal(cJSON_GetArraySize(topics), 5);
+    for (int i = 0; i < 5; i++) assert_string_equal(cJSON_GetArrayItem(topics, i)->valuestring, want[i]);
+
+    cJSON *calm = cJSON_Parse("{\"quadrant\":\"calm\",\"trajectory\":{\"spiral_detected\":false,"
+                              "\"spiral_direction\":\"none\",\"trend\":\"stable\"}}");
+    cJSON *q = psy_dream_queries_topics(psy_dream_theme_for("calm"), calm, topics, 9);
+    static const char *const wantq[] = {"experiences with gardening", "what I learned about gardening",
+                                        "experiences with tomatoes",  "what I learned about tomatoes",
+                                        "patterns noticed",           "connections between ideas"};
+    assert_int_equal(cJSON_GetArraySize(q), 9); /* 4 dynamic + the theme's 5 */
+    for (int i = 0; i < 6; i++) assert_string_equal(cJSON_GetArrayItem(q, i)->valuestring, wantq[i]);
+    cJSON_Delete(q);
+
+    /* trajectory queries come first and share the 4 dynamic places */
+    cJSON *sad = cJSON_Parse("{\"trajectory\":{\"spiral_detected\":true,\"spiral_direction\":\"negative\","
+                             "\"trend\":\"declining\",\"time_in_quadrant\":400}}");
+    q = psy_dream_queries_topics(psy_dream_theme_for("frustrated"), sad, topics, 9);
+    assert_int_equal(cJSON_GetArraySize(q), 9);
+    assert_string_equal(cJSON_GetArrayItem(q, 2)->valuestring, "what brings peace");
+    assert_string_equal(cJSON_GetArrayItem(q, 3)->valuestring, "experiences with gardening");
+    assert_string_equal(cJSON_GetArrayItem(q, 4)->valuestring, "problems I solved");
+    cJSON_Delete(q);
+
+    /* no topics (no memories yet): the queries of before */
+    cJSON *none = psy_dream_topics(NULL, 5);
+    assert_int_equal(cJSON_GetArraySize(none), 0);
+    q = psy_dream_queries_topics(psy_dream_theme_for("calm"), calm, none, 9);
+    assert_int_equal(cJSON_GetArraySize(q), 5);
+    cJSON_Delete(q);
+    cJSON_Delete(none);
+    cJSON_Delete(sad);
+    cJSON_Delete(calm);
+    cJSON_Delete(topics);
+    cJSON_Delete(mems);
+}
+
 static void test_insight_check(void **state)
 {
     (void)state;
@@ -243,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_idle_tools_warmup_and_cooldown),
         cmocka_unit_test(test_consolidation_check_at_most_every_300s),
         cmocka_unit_test(test_dream_themes_and_queries),
+        cmocka_unit_test(test_dream_topic_queries),
         cmocka_unit_test(test_insight_check),
         cmocka_unit_test(test_idle_tool_refusals),
     };
