@@ -141,6 +141,14 @@ size_t utf8_truncate_bytes(const char *s, size_t n, size_t max_bytes)
     }
 }
 
+int utf8_append_cut(buf *out, const char *s, size_t n, size_t max_bytes, const char *mark)
+{
+    size_t keep = utf8_truncate_bytes(s, n, max_bytes);
+    if (buf_append(out, s, keep)) return -ENOMEM;
+    if (keep < n && mark && buf_puts(out, mark)) return -ENOMEM;
+    return 0;
+}
+
 size_t utf8_truncate_chars(const char *s, size_t n, size_t max_chars)
 {
     size_t i = 0, k = 0;
