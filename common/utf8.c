@@ -5,6 +5,7 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -147,6 +148,13 @@ int utf8_append_cut(buf *out, const char *s, size_t n, size_t max_bytes, const c
     if (buf_append(out, s, keep)) return -ENOMEM;
     if (keep < n && mark && buf_puts(out, mark)) return -ENOMEM;
     return 0;
+}
+
+size_t utf8_trim_partial(char *s)
+{
+    size_t n = utf8_complete_prefix(s, strlen(s));
+    s[n] = '\0';
+    return n;
 }
 
 size_t utf8_truncate_chars(const char *s, size_t n, size_t max_chars)

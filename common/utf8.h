@@ -62,6 +62,11 @@ size_t utf8_truncate_width(const char *s, size_t n, size_t max_cols);
  * transcript or a memory. Returns 0 or -ENOMEM. */
 int utf8_append_cut(struct buf *out, const char *s, size_t n, size_t max_bytes, const char *mark);
 
+/* Ends the NUL-terminated s before a character cut off at its end (as
+ * snprintf into a fixed buffer leaves one) and returns the new length: the
+ * fix-up after formatting text of any length into a char array. */
+size_t utf8_trim_partial(char *s);
+
 /* Terminal columns of one code point: 0 (combining, zero-width, controls),
  * 1, or 2 (wide: CJK, Hangul syllables, most emoji). */
 int utf8_cp_width(uint32_t cp);

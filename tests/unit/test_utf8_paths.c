@@ -25,6 +25,7 @@
 #include "../../mnemosyne/store_int.h"
 #include "../../psyche/memflow.h"
 #include "../../psyche/prompt.h"
+#include "../../psyche/tui.h"
 #include "buf.h"
 #include "log.h"
 #include "termsafe.h"
@@ -230,7 +231,77 @@ static void test_log_cut_is_valid_and_visible(void **state)
     buf_free(&t);
 }
 
+/* Text of any length formatted into a fixed buffer, then utf8_trim_partial:
+ * valid, a prefix of the text on a character boundary, at most 3 bytes shorter
+ * than what fitted. */
+static void test_trim_partial_after_snprintf(void **state)
+{
+    (void)state;
+    buf t = BUF_INIT;
+    char dst[200];
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n;
+        random_text(&t, 120, false, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!t.data[i]) t.data[i] = ' ';
+        size_t cap = 1 + next() % sizeof dst;
+        snprintf(dst, cap, "%s", t.data);
+        size_t fitted = strlen(dst);
+        size_t k = utf8_trim_partial(dst);
+        assert_int_equal(k, strlen(dst));
+        assert_true(k <= fitted && fitted - k < UTF8_MAX_SEQ);
+        assert_true(utf8_valid(dst, k));
+        assert_memory_equal(dst, t.data, k);
+        assert_true(boundary(t.data, n, k));
+        if (fitted == n) assert_int_equal(k, n); /* nothing cut: nothing trimmed */
+    }
+    buf_free(&t);
+}
+
 /* --------------------------------------------------------------- psyche */
+
+/* The TUI: a dream's label (its theme) in the thought panel and a child's
+ * start failure cause in the sidebar are cut into fixed buffers: between
+ * characters. */
+static void test_tui_label_and_sidebar_cause(void **state)
+{
+    (void)state;
+    buf t = BUF_INIT;
+    for (int r = 0; r < ROUNDS / 4; r++) {
+        psy_tui tui;
+        psy_tui_model_init(&tui, NULL, "test");
+        size_t n;
+        random_text(&t, 200, false, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!t.data[i] || t.data[i] == '\n' || t.data[i] == '\r') t.data[i] = ' ';
+        psy_event ev = {.kind = PSY_EV_THOUGHT, .text = (char *)"a dream", .data = cJSON_CreateObject()};
+        cJSON_AddStringToObject(ev.data, "kind", "dream");
+        cJSON_AddStringToObject(ev.data, "theme", t.data);
+        psy_tui_on_event(&tui, &ev);
+        cJSON_Delete(ev.data);
+        assert_int_equal(tui.thoughts.n, 1);
+        const char *label = tui.thoughts.v[0].label;
+        assert_true(utf8_valid(label, strlen(label)));
+        assert_true(strncmp(label, "dream: ", 7) == 0);
+        assert_memory_equal(label + 7, t.data, strlen(label) - 7);
+        assert_true(boundary(t.data, n, strlen(label) - 7));
+
+        ev = (psy_event){
+            .kind = PSY_EV_CHILD, .text = (char *)"elpis could not be started", .data = cJSON_CreateObject()};
+        cJSON_AddStringToObject(ev.data, "child", "elpis");
+        cJSON_AddStringToObject(ev.data, "event", "start_failed");
+        cJSON_AddStringToObject(ev.data, "detail", t.data);
+        psy_tui_on_event(&tui, &ev);
+        cJSON_Delete(ev.data);
+        const char *cause = tui.child_cause[0];
+        size_t cl = strlen(cause);
+        assert_true(utf8_valid(cause, cl));
+        assert_true(cl > 0 || n == 0);
+        psy_tui_model_free(&tui);
+    }
+    buf_free(&t);
+}
+
 
 /* Summaries, exchange memories and compaction staging cut with
  * psy_text_append_cut: max characters, whole ones, "..." when cut. */
@@ -357,7 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncate_bytes_chars_width),   cmocka_unit_test(test_append_cut),
         cmocka_unit_test(test_sanitized_is_always_valid),    cmocka_unit_test(test_term_safe_is_always_valid),
-        cmocka_unit_test(test_log_cut_is_valid_and_visible), cmocka_unit_test(test_psyche_text_cut),
+        cmocka_unit_test(test_log_cut_is_valid_and_visible), cmocka_unit_test(test_trim_partial_after_snprintf),
+        cmocka_unit_test(test_tui_label_and_sidebar_cause),  cmocka_unit_test(test_psyche_text_cut),
         cmocka_unit_test(test_psyche_memory_preview),        cmocka_unit_test(test_psyche_tool_result_cut),
         cmocka_unit_test(test_mnemosyne_default_summary),
     };
