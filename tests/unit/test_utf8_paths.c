@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../../mnemosyne/store_int.h"
+#include "../../psyche/context.h"
 #include "../../psyche/memflow.h"
 #include "../../psyche/prompt.h"
 #include "../../psyche/tui.h"
@@ -325,6 +326,64 @@ static void test_psyche_text_cut(void **state)
     buf_free(&out);
 }
 
+/* One token per 4 bytes plus 4 for the template. */
+static int bytes_count(void *ud, const char *role, const char *text)
+{
+    (void)ud, (void)role;
+    return (int)strlen(text) / 4 + 4;
+}
+
+/* Compaction staging and the context fit: random multibyte messages and
+ * tool results on a 512-token context. Staged messages are kept whole;
+ * shortened ones are a prefix on a character boundary followed by a note
+ * that says how many characters were cut; everything stays valid UTF-8. */
+static void test_psyche_context_fit_and_staging(void **state)
+{
+    (void)state;
+    buf t = BUF_INIT;
+    int cuts = 0, staged = 0;
+    for (int r = 0; r < ROUNDS / 8; r++) {
+        psy_context c;
+        psy_context_init(&c, 4, bytes_count, NULL);
+        psy_context_set_budget(&c, 512, 0.75, 0.20);
+        psy_context_set_system(&c, "You are a test.");
+        char *orig[6] = {0};
+        for (int i = 0; i < 6; i++) {
+            size_t n;
+            random_text(&t, i == 5 && r % 2 ? 2000 + next() % 1000 : 100 + next() % 600, false, &n);
+            for (size_t k = 0; k < n; k++)
+                if (!t.data[k]) t.data[k] = ' ';
+            orig[i] = strdup(t.data);
+            int flags = i == 2 || i == 4 ? PSY_MSG_TOOL_RESULT : PSY_MSG_PLAIN;
+            psy_context_add(&c, i % 2 ? "assistant" : "user", t.data, NULL, flags);
+        }
+        psy_fit_report rep;
+        assert_int_equal(psy_context_fit(&c, 100, &rep), 0);
+        assert_true(c.total_tokens + 100 + PSY_FIT_SLACK_TOKENS <= 512);
+        for (size_t i = 0; i < c.n_staged; i++) { /* what goes to memory: whole and valid */
+            assert_true(utf8_valid(c.staged[i].content, strlen(c.staged[i].content)));
+            assert_string_equal(c.staged[i].content, orig[i]);
+        }
+        for (size_t i = 1; i < c.n; i++) {
+            const char *m = c.msgs[i].content;
+            const char *o = orig[c.n_staged + i - 1];
+            assert_true(utf8_valid(m, strlen(m)));
+            const char *note = strstr(m, "\n\n[... shortened to fit the context: ");
+            if (strcmp(m, o) == 0) continue;
+            assert_non_null(note); /* a cut is visible */
+            cuts++;
+            size_t keep = (size_t)(note - m);
+            assert_memory_equal(m, o, keep);
+            assert_true(boundary(o, strlen(o), keep));
+        }
+        staged += (int)c.n_staged;
+        for (int i = 0; i < 6; i++) free(orig[i]);
+        psy_context_free(&c);
+    }
+    assert_true(cuts > 0 && staged > 0); /* both paths were taken */
+    buf_free(&t);
+}
+
 /* A recalled memory's preview line: at most 300 characters of text, "..." when cut. */
 static void test_psyche_memory_preview(void **state)
 {
@@ -426,12 +485,12 @@ static void test_mnemosyne_default_summary(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_truncate_bytes_chars_width),   cmocka_unit_test(test_append_cut),
-        cmocka_unit_test(test_sanitized_is_always_valid),    cmocka_unit_test(test_term_safe_is_always_valid),
-        cmocka_unit_test(test_log_cut_is_valid_and_visible), cmocka_unit_test(test_trim_partial_after_snprintf),
-        cmocka_unit_test(test_tui_label_and_sidebar_cause),  cmocka_unit_test(test_psyche_text_cut),
-        cmocka_unit_test(test_psyche_memory_preview),        cmocka_unit_test(test_psyche_tool_result_cut),
-        cmocka_unit_test(test_mnemosyne_default_summary),
+        cmocka_unit_test(test_truncate_bytes_chars_width),     cmocka_unit_test(test_append_cut),
+        cmocka_unit_test(test_sanitized_is_always_valid),      cmocka_unit_test(test_term_safe_is_always_valid),
+        cmocka_unit_test(test_log_cut_is_valid_and_visible),   cmocka_unit_test(test_trim_partial_after_snprintf),
+        cmocka_unit_test(test_tui_label_and_sidebar_cause),    cmocka_unit_test(test_psyche_text_cut),
+        cmocka_unit_test(test_psyche_context_fit_and_staging), cmocka_unit_test(test_psyche_memory_preview),
+        cmocka_unit_test(test_psyche_tool_result_cut),         cmocka_unit_test(test_mnemosyne_default_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
