@@ -28,6 +28,7 @@
 #include "../../psyche/prompt.h"
 #include "../../psyche/tui.h"
 #include "buf.h"
+#include "config.h"
 #include "log.h"
 #include "termsafe.h"
 #include "utf8.h"
@@ -259,6 +260,43 @@ static void test_trim_partial_after_snprintf(void **state)
     buf_free(&t);
 }
 
+/* Config and TOML error messages quote what was written, cut: between
+ * characters, whatever the error buffer's size. */
+static void test_config_error_quotes(void **state)
+{
+    (void)state;
+    static int num;
+    static const cfg_key keys[] = {{"s", "k", CFG_INT, &num, "1", 0, 0, "A number."}};
+    char path[] = "/tmp/utf8-paths-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    buf t = BUF_INIT, file = BUF_INIT;
+    char err[512];
+    for (int r = 0; r < ROUNDS / 4; r++) {
+        size_t n;
+        random_text(&t, 80, false, &n);
+        for (size_t i = 0; i < n; i++) /* one line, no quote or escape to end the string early */
+            if (!t.data[i] || strchr("\n\r\"\\", t.data[i])) t.data[i] = 'a';
+        buf_reset(&file);
+        /* a string for a number (config.c quotes the value), or junk after a value (toml.c quotes the rest) */
+        buf_printf(&file, r % 2 ? "[s]\nk = \"%s\"\n" : "[s]\nk = 1 %s\n", t.data);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(file.data, 1, file.len, f), file.len);
+        fclose(f);
+        size_t errlen = 8 + next() % (sizeof err - 8);
+        int rc = cfg_load(keys, 1, path, true, NULL, err, errlen);
+        cfg_free(keys, 1);
+        if (rc == 0) continue; /* "1 " followed by nothing to complain about */
+        assert_true(strlen(err) < errlen);
+        assert_true(utf8_valid(err, strlen(err)));
+    }
+    unlink(path);
+    buf_free(&t);
+    buf_free(&file);
+}
+
 /* --------------------------------------------------------------- psyche */
 
 /* The TUI: a dream's label (its theme) in the thought panel and a child's
@@ -485,12 +523,19 @@ static void test_mnemosyne_default_summary(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_truncate_bytes_chars_width),     cmocka_unit_test(test_append_cut),
-        cmocka_unit_test(test_sanitized_is_always_valid),      cmocka_unit_test(test_term_safe_is_always_valid),
-        cmocka_unit_test(test_log_cut_is_valid_and_visible),   cmocka_unit_test(test_trim_partial_after_snprintf),
-        cmocka_unit_test(test_tui_label_and_sidebar_cause),    cmocka_unit_test(test_psyche_text_cut),
-        cmocka_unit_test(test_psyche_context_fit_and_staging), cmocka_unit_test(test_psyche_memory_preview),
-        cmocka_unit_test(test_psyche_tool_result_cut),         cmocka_unit_test(test_mnemosyne_default_summary),
+        cmocka_unit_test(test_truncate_bytes_chars_width),
+        cmocka_unit_test(test_append_cut),
+        cmocka_unit_test(test_sanitized_is_always_valid),
+        cmocka_unit_test(test_term_safe_is_always_valid),
+        cmocka_unit_test(test_log_cut_is_valid_and_visible),
+        cmocka_unit_test(test_trim_partial_after_snprintf),
+        cmocka_unit_test(test_config_error_quotes),
+        cmocka_unit_test(test_tui_label_and_sidebar_cause),
+        cmocka_unit_test(test_psyche_text_cut),
+        cmocka_unit_test(test_psyche_context_fit_and_staging),
+        cmocka_unit_test(test_psyche_memory_preview),
+        cmocka_unit_test(test_psyche_tool_result_cut),
+        cmocka_unit_test(test_mnemosyne_default_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
