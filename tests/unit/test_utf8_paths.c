@@ -26,6 +26,7 @@
 #include "../../psyche/context.h"
 #include "../../psyche/memflow.h"
 #include "../../psyche/prompt.h"
+#include "../../psyche/toolglue.h"
 #include "../../psyche/tui.h"
 #include "buf.h"
 #include "config.h"
@@ -422,6 +423,39 @@ static void test_psyche_context_fit_and_staging(void **state)
     buf_free(&t);
 }
 
+/* A tool call's readable line ("Remembering: <content>", cut at 40
+ * characters with "...") in a line buffer of any size: valid UTF-8. */
+static void test_psyche_tool_line(void **state)
+{
+    (void)state;
+    buf t = BUF_INIT;
+    psy_toolset ts = {0}; /* no tools: only the description is made */
+    char line[PSY_TOOL_LINE_MAX];
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n;
+        random_text(&t, 80, false, &n);
+        for (size_t i = 0; i < n; i++) /* one line: a line break would end the argument too */
+            if (!t.data[i] || t.data[i] == '\n') t.data[i] = ' ';
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "content", t.data);
+        size_t linelen = 1 + next() % sizeof line;
+        assert_null(psy_toolset_run(&ts, "store_memory", args, 0, false, line, linelen));
+        cJSON_Delete(args);
+        size_t l = strlen(line);
+        assert_true(l < linelen && utf8_valid(line, l));
+        const char *head = "Remembering: ";
+        size_t hl = strlen(head);
+        if (l > hl) {
+            assert_memory_equal(line, head, hl);
+            size_t body = l - hl;
+            if (body >= 3 && !memcmp(line + l - 3, "...", 3) && utf8_count(t.data, n) > 40) body -= 3;
+            assert_memory_equal(line + hl, t.data, body);
+            assert_true(utf8_count(line + hl, body) <= 40);
+        }
+    }
+    buf_free(&t);
+}
+
 /* A recalled memory's preview line: at most 300 characters of text, "..." when cut. */
 static void test_psyche_memory_preview(void **state)
 {
@@ -533,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_tui_label_and_sidebar_cause),
         cmocka_unit_test(test_psyche_text_cut),
         cmocka_unit_test(test_psyche_context_fit_and_staging),
+        cmocka_unit_test(test_psyche_tool_line),
         cmocka_unit_test(test_psyche_memory_preview),
         cmocka_unit_test(test_psyche_tool_result_cut),
         cmocka_unit_test(test_mnemosyne_default_summary),
