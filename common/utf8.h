@@ -62,6 +62,11 @@ size_t utf8_truncate_width(const char *s, size_t n, size_t max_cols);
  * transcript or a memory. Returns 0 or -ENOMEM. */
 int utf8_append_cut(struct buf *out, const char *s, size_t n, size_t max_bytes, const char *mark);
 
+/* The precision for printf's "%.*s" that prints at most max bytes of the
+ * NUL-terminated s, ending between characters: printf("%.*s", utf8_prec(s,
+ * 64), s) where "%.64s" could print half a character. */
+int utf8_prec(const char *s, size_t max);
+
 /* Ends the NUL-terminated s before a character cut off at its end (as
  * snprintf into a fixed buffer leaves one) and returns the new length: the
  * fix-up after formatting text of any length into a char array. */

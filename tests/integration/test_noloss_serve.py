@@ -4,6 +4,7 @@ conversation's transcript for its summary: 500 bytes a message) land inside
 multibyte characters here. Each must cut between characters (mnemosyne
 refuses invalid UTF-8, and the memory would be lost to the fallback file)
 and show the cut with "..."."""
+import http.client
 import json
 import os
 import signal
@@ -56,5 +57,22 @@ def test_a_multibyte_exchange_is_stored_cut_between_characters():
         assert len(_cut_prefix(lines[0][len("user: "):], USER_TEXT).encode()) <= 500
         assert len(_cut_prefix(lines[1][len("assistant: "):], ANSWER).encode()) <= 500
         assert any("(at SIGTERM)" in m["content"] for m in _memories(s, "Summary")), _memories(s, "Summary")
+    finally:
+        assert s.stop() == 0
+
+
+def test_an_unknown_multibyte_path_is_quoted_between_characters():
+    """The 404 message quotes the path at 200 bytes; here byte 200 falls inside a character."""
+    s = Server(fake_script={"default": "ok"})
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        c.request("GET", "/xy" + "%C3%A9" * 150)  # the server unescapes it: UTF-8 in the path
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 404, body
+        msg = json.loads(body.decode("utf-8"))["error"]["message"]  # strict: must be valid UTF-8
+        path = msg.split("no route GET ", 1)[1].split(" (see", 1)[0]
+        assert ("/xy" + "é" * 150).startswith(path) and len(path.encode()) <= 200, path
     finally:
         assert s.stop() == 0

@@ -17,11 +17,13 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../../mnemosyne/store.h"
 #include "../../mnemosyne/store_int.h"
 #include "../../psyche/context.h"
 #include "../../psyche/memflow.h"
@@ -33,6 +35,8 @@
 #include "log.h"
 #include "termsafe.h"
 #include "utf8.h"
+
+#include "mnemosyne_fixture.h"
 
 #define ROUNDS 400      /* random strings per property */
 #define MAX_CHARS 700   /* characters per random string */
@@ -261,6 +265,32 @@ static void test_trim_partial_after_snprintf(void **state)
     buf_free(&t);
 }
 
+/* utf8_prec: "%.*s" prints at most max bytes, whole characters. */
+static void test_prec(void **state)
+{
+    (void)state;
+    buf t = BUF_INIT;
+    char out[1200];
+    for (int r = 0; r < ROUNDS; r++) {
+        size_t n;
+        random_text(&t, 200, false, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!t.data[i]) t.data[i] = ' ';
+        size_t max = next() % (n + 8);
+        int k = snprintf(out, sizeof out, "<%.*s>", utf8_prec(t.data, max), t.data);
+        assert_true(k >= 2 && (size_t)k - 2 <= max);
+        assert_true(utf8_valid(out, (size_t)k));
+        assert_memory_equal(out + 1, t.data, (size_t)k - 2);
+        assert_true(boundary(t.data, n, (size_t)k - 2));
+        if ((size_t)k - 2 < n) { /* longest: the next character would not fit */
+            uint32_t cp;
+            ssize_t l = utf8_decode(t.data + k - 2, n - ((size_t)k - 2), &cp);
+            assert_true((size_t)k - 2 + (size_t)l > max);
+        }
+    }
+    buf_free(&t);
+}
+
 /* Config and TOML error messages quote what was written, cut: between
  * characters, whatever the error buffer's size. */
 static void test_config_error_quotes(void **state)
@@ -438,20 +468,26 @@ static void test_psyche_tool_line(void **state)
             if (!t.data[i] || t.data[i] == '\n') t.data[i] = ' ';
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "content", t.data);
+        char full[PSY_TOOL_LINE_MAX];
+        assert_null(psy_toolset_run(&ts, "store_memory", args, 0, false, full, sizeof full));
         size_t linelen = 1 + next() % sizeof line;
         assert_null(psy_toolset_run(&ts, "store_memory", args, 0, false, line, linelen));
         cJSON_Delete(args);
+        /* the whole line: "Remembering: " + at most 40 characters + "..." when cut */
+        size_t fl = strlen(full), hl = strlen("Remembering: ");
+        assert_true(utf8_valid(full, fl) && fl >= hl && !memcmp(full, "Remembering: ", hl));
+        size_t body = fl - hl;
+        if (utf8_count(t.data, n) > 40) {
+            assert_true(body >= 3 && !memcmp(full + fl - 3, "...", 3));
+            body -= 3;
+        }
+        assert_memory_equal(full + hl, t.data, body);
+        assert_true(utf8_count(full + hl, body) <= 40 && boundary(t.data, n, body));
+        /* a smaller buffer: a prefix of it, between characters */
         size_t l = strlen(line);
         assert_true(l < linelen && utf8_valid(line, l));
-        const char *head = "Remembering: ";
-        size_t hl = strlen(head);
-        if (l > hl) {
-            assert_memory_equal(line, head, hl);
-            size_t body = l - hl;
-            if (body >= 3 && !memcmp(line + l - 3, "...", 3) && utf8_count(t.data, n) > 40) body -= 3;
-            assert_memory_equal(line + hl, t.data, body);
-            assert_true(utf8_count(line + hl, body) <= 40);
-        }
+        assert_memory_equal(line, full, l);
+        assert_true(boundary(full, fl, l));
     }
     buf_free(&t);
 }
@@ -531,6 +567,30 @@ static void test_psyche_tool_result_cut(void **state)
 
 /* ------------------------------------------------------------ mnemosyne */
 
+/* mnemosyne's refusals quote what they refuse (a memory type, a source, an
+ * id), cut: between characters, so the error travels as valid UTF-8. */
+static void test_mnemosyne_error_quotes(void **state)
+{
+    tctx *t = *state;
+    buf v = BUF_INIT;
+    for (int r = 0; r < ROUNDS / 4; r++) {
+        size_t n;
+        random_text(&v, 60, false, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!v.data[i]) v.data[i] = ' ';
+        mem_new m;
+        memset(&m, 0, sizeof m);
+        m.content = "a fact";
+        if (r % 2) m.memory_type = v.data;
+        else m.source = v.data;
+        mem_record rec;
+        if (mem_store_add(t->s, &m, &rec) == 0) continue; /* a valid name by chance */
+        const char *e = mem_store_errmsg(t->s);
+        assert_true(utf8_valid(e, strlen(e)));
+    }
+    buf_free(&v);
+}
+
 /* The default summary of a memory: its first n characters. */
 static void test_mnemosyne_default_summary(void **state)
 {
@@ -562,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_sanitized_is_always_valid),
         cmocka_unit_test(test_term_safe_is_always_valid),
         cmocka_unit_test(test_log_cut_is_valid_and_visible),
+        cmocka_unit_test(test_prec),
         cmocka_unit_test(test_trim_partial_after_snprintf),
         cmocka_unit_test(test_config_error_quotes),
         cmocka_unit_test(test_tui_label_and_sidebar_cause),
@@ -571,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_psyche_memory_preview),
         cmocka_unit_test(test_psyche_tool_result_cut),
         cmocka_unit_test(test_mnemosyne_default_summary),
+        cmocka_unit_test_setup_teardown(test_mnemosyne_error_quotes, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
