@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from test_psyche import MNEMOSYNE, Env, Psyche, tool_call
+from test_psyche import MNEMOSYNE, Env, Psyche, run_p, tool_call
 
 HERE = os.path.abspath(__file__)
 MARK = "noloss-marker"
@@ -202,6 +202,27 @@ def test_mnemosyne_absent_from_the_start_the_quit_summary_is_kept_and_imported()
         _import_with_plain_mnemosyne(env, len(lines), "Summary-noloss-absent")
     finally:
         p.kill()
+        env.cleanup()
+
+
+def test_an_important_multibyte_exchange_is_stored_whole_characters():
+    """The importance store cuts the user's text (300 characters), the answer
+    (800) and the summary (150) of a long non-ASCII exchange: mnemosyne takes
+    it (a split character would be refused), with "..." where it was cut."""
+    user_text = "Please remember this important fact %s: " % MARK + "Ωμέγα 🐝 日本語 " * 60
+    answer = "Noted, I will remember: " + "ἀλήθεια 🌊 東京 " * 120
+    env = Env({"responses": [{"content": answer}], "background_default": "Summary: a chat."}, shutdown_summary="false")
+    try:
+        out = run_p(env, user_text)
+        assert out.returncode == 0, out.stderr
+        assert not os.path.exists(os.path.join(env.state, "fallback-memories.jsonl")), env.log("psyche")[-1500:]
+        hits = [m for m in env.memories(MARK) if "auto-stored" in m["tags"]]
+        assert len(hits) == 1, hits
+        u, a = hits[0]["content"][len("User: "):].split("\n\nAssistant: ")
+        assert u.endswith("...") and user_text.startswith(u[:-3]) and len(u[:-3]) == 300, u[-20:]
+        assert a.endswith("...") and answer.startswith(a[:-3]) and len(a[:-3]) == 800, a[-20:]
+        assert hits[0]["content"].startswith(hits[0]["summary"]) and len(hits[0]["summary"]) == 150, hits[0]["summary"]
+    finally:
         env.cleanup()
 
 
