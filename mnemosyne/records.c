@@ -17,8 +17,8 @@
 
 #include "log.h"
 #include "store_int.h"
-#include "util.h"
 #include "utf8.h"
+#include "util.h"
 
 
 /* ------------------------------------------------------------- validation */

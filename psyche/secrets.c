@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "workspace.h"
 #include "utf8.h"
+#include "workspace.h"
 
 bool psy_secrets_has(const psy_secrets *s, const struct stat *st)
 {

@@ -23,8 +23,8 @@
 #include "log.h"
 #include "serve_int.h"
 #include "serve_memory.h"
-#include "util.h"
 #include "utf8.h"
+#include "util.h"
 
 
 /* Psyche's part of the system prompt in serve mode: stable (a KV prefix). */

@@ -22,8 +22,8 @@
 
 #include "buf.h"
 #include "tools.h"
-#include "util.h"
 #include "utf8.h"
+#include "util.h"
 
 #define LIST_MAX_ENTRIES 2000
 #define SEARCH_MAX_FILE (4u << 20)

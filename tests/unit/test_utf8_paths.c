@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,16 @@ static void test_mnemosyne_error_quotes(void **state)
         if (mem_store_add(t->s, &m, &rec) == 0) continue; /* a valid name by chance */
         const char *e = mem_store_errmsg(t->s);
         assert_true(utf8_valid(e, strlen(e)));
+    }
+    for (int r = 0; r < ROUNDS / 4; r++) { /* a message longer than the error buffer */
+        size_t n;
+        random_text(&v, 1500, false, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!v.data[i]) v.data[i] = ' ';
+        assert_int_equal(mem__set_err(t->s, -EINVAL, "%s", v.data), -EINVAL);
+        const char *e = mem_store_errmsg(t->s);
+        assert_true(utf8_valid(e, strlen(e)));
+        assert_memory_equal(e, v.data, strlen(e));
     }
     buf_free(&v);
 }
