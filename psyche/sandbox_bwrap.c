@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "utf8.h"
 
 extern char **environ;
 
@@ -209,8 +208,8 @@ void psy__bwrap_probe(psy_sandbox *sb)
         sb->bwrap_why[0] = 0;
     } else {
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why,
-                 "bubblewrap at %.*s cannot make namespaces here (%s; user namespaces disabled?)",
-                 utf8_prec(sb->bwrap_path, 120), sb->bwrap_path, rc ? strerror(rc) : "its test run failed");
+                 "bubblewrap at %.120s cannot make namespaces here (%s; user namespaces disabled?)", sb->bwrap_path,
+                 rc ? strerror(rc) : "its test run failed");
     }
 }
 
@@ -232,11 +231,10 @@ static size_t psy__hidden_count(const psy_sandbox *sb) { return sb->secrets ? sb
 void psy__bwrap_detail(psy_sandbox *sb)
 {
     snprintf(sb->detail, sizeof sb->detail,
-             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.*s%s; home, /run and "
+             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.900s%s; home, /run and "
              "socket folders absent; %zu protected file(s) of the workspace hidden; new session%s; environment "
              "cleared; Landlock inner layer not applied",
-             sb->allow_network ? " (network allowed by the configuration)" : " and no network",
-             utf8_prec(sb->workspace, 900), sb->workspace,
+             sb->allow_network ? " (network allowed by the configuration)" : " and no network", sb->workspace,
              sb->allow_tmp ? ", /tmp, /var/tmp (both private to the command)" : " (/tmp private and read-only)",
              psy__hidden_count(sb), sb->seccomp ? ", TIOCSTI/TIOCLINUX refused" : ", TIOCSTI NOT filtered");
 }
@@ -321,8 +319,8 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     bool home_ok = bw || (ll && !sb->partial);
     if (bw) snprintf(why, sizeof why, "home directories are not mounted");
     else if (ll && sb->partial)
-        snprintf(why, sizeof why, "%.*s has more than %d entries: the rest of it was not checked for secrets",
-                 utf8_prec(sb->partial_area, 300), sb->partial_area, sb->scan_budget);
+        snprintf(why, sizeof why, "%.300s has more than %d entries: the rest of it was not checked for secrets",
+                 sb->partial_area, sb->scan_budget);
     else
         snprintf(why, sizeof why, "%s",
                  ll ? "secrets in home directories are not granted by Landlock" : "no file confinement");

@@ -23,8 +23,8 @@
 #include "fs.h"
 #include "log.h"
 #include "proc.h"
-#include "utf8.h"
 #include "util.h"
+#include "utf8.h" /* after util.h: keeps a merge with wip/sec simple */
 
 /* Lines of a child's log shown when it fails. */
 #define LOG_TAIL_LINES 8
