@@ -24,7 +24,7 @@
 #include "log.h"
 #include "proc.h"
 #include "util.h"
-#include "utf8.h" /* after util.h: keeps a merge with wip/sec simple */
+#include "utf8.h"
 
 /* Lines of a child's log shown when it fails. */
 #define LOG_TAIL_LINES 8
