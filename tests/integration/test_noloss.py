@@ -241,6 +241,30 @@ def test_an_important_multibyte_exchange_is_stored_whole_characters():
         env.cleanup()
 
 
+def test_the_quit_summary_transcript_cuts_long_messages_between_characters():
+    """The summary at /quit reads a transcript with each message cut at 500
+    characters: whole ones, with "...", and the summary itself is stored."""
+    said = "Ünïcödé 🐝 漢字 " * 80  # 800 characters
+    script = {"responses": [{"content": "Ответ 🌊 " * 90}],
+              "background_default": "Summary-noloss-transcript: a long non-ASCII chat."}
+    env = Env(script, memory_auto_store="false", agent_max_tokens="200")
+    p = Psyche(env)
+    try:
+        _mnemosyne_started(p)
+        p.send(said)
+        p.answer(60)
+        assert p.quit() == 0
+        bg = [r for r in env.requests() if r["tool"] == "generate" and r["arguments"].get("background")]
+        assert bg, env.requests()
+        transcript = bg[-1]["arguments"]["messages"][-1]["content"]
+        line = [l for l in transcript.splitlines() if l.startswith("user: ")][0][len("user: "):]
+        assert line.endswith("...") and said.startswith(line[:-3]) and len(line[:-3]) == 500, line[-20:]
+        _exactly_once(env, "Summary-noloss-transcript")
+    finally:
+        p.kill()
+        env.cleanup()
+
+
 def _import_with_plain_mnemosyne(env, kept, *needles):
     """A new psyche on the same state and database with a plain mnemosyne:
     the fallback file is imported, each memory found exactly once."""
