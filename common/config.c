@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "toml.h"
+#include "utf8.h"
 #include "util.h"
 
 extern char **environ;
@@ -295,6 +296,7 @@ static int on_item(void *ud, const toml_item *it, char *err, size_t errlen)
     char got[80];
     size_t len = 0;
     while (len < it->rawlen && len < 60 && it->raw[len] != '\n' && it->raw[len] != '\r') len++;
+    len = utf8_truncate_bytes(it->raw, it->rawlen, len); /* not inside a character at the cut */
     snprintf(got, sizeof got, "%.*s%s", (int)len, it->raw, len < it->rawlen ? "..." : "");
 
     switch (k->type) {

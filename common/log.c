@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static log_level cur_level = LOG_INFO;
 static char prog[32] = "psyche";
@@ -84,10 +86,12 @@ void log_msg(log_level level, const char *fmt, ...)
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) {
-        /* A log line is a diagnostic, not data: cut it, but say so. */
-        len = sizeof line - 2;
+        /* A log line is a diagnostic, not data: cut it on a character
+         * boundary (a log stays valid UTF-8), but say so. */
+        len = utf8_truncate_bytes(line, sizeof line - 2, sizeof line - 2 - 5);
         // NOLINTNEXTLINE(bugprone-not-null-terminated-result): written by length, never read as a string
-        memcpy(line + len - 5, "[...]", 5);
+        memcpy(line + len, "[...]", 5);
+        len += 5;
     }
     line[len++] = '\n';
     pthread_mutex_lock(&log_mu);

@@ -53,6 +53,7 @@ static int fail_at(parser *ps, int line, const char *fmt, ...)
         vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    utf8_trim_partial(ps->err); /* a message cut by errlen ends between characters */
     return -EINVAL;
 }
 
@@ -180,8 +181,8 @@ static void next_line(parser *ps)
 static int rest_len(const parser *ps)
 {
     const char *q = ps->p;
-    while (q < ps->end && *q != '\n' && *q != '\r' && q - ps->p < 40) q++;
-    return (int)(q - ps->p);
+    while (q < ps->end && *q != '\n' && *q != '\r') q++;
+    return (int)utf8_truncate_bytes(ps->p, (size_t)(q - ps->p), 40); /* whole characters */
 }
 
 /* After a header or a value only blanks and a comment may follow. */

@@ -5,6 +5,8 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -139,6 +141,28 @@ size_t utf8_truncate_bytes(const char *s, size_t n, size_t max_bytes)
         if (i + l > max_bytes) return i;
         i += l;
     }
+}
+
+int utf8_append_cut(buf *out, const char *s, size_t n, size_t max_bytes, const char *mark)
+{
+    size_t keep = utf8_truncate_bytes(s, n, max_bytes);
+    if (buf_append(out, s, keep)) return -ENOMEM;
+    if (keep < n && mark && buf_puts(out, mark)) return -ENOMEM;
+    return 0;
+}
+
+int utf8_prec(const char *s, size_t max)
+{
+    if (max > INT_MAX - UTF8_MAX_SEQ) max = INT_MAX - UTF8_MAX_SEQ;
+    /* the whole character that crosses max, so it is seen as one and left out */
+    return (int)utf8_truncate_bytes(s, strnlen(s, max + UTF8_MAX_SEQ), max);
+}
+
+size_t utf8_trim_partial(char *s)
+{
+    size_t n = utf8_complete_prefix(s, strlen(s));
+    s[n] = '\0';
+    return n;
 }
 
 size_t utf8_truncate_chars(const char *s, size_t n, size_t max_chars)

@@ -56,6 +56,22 @@ size_t utf8_truncate_bytes(const char *s, size_t n, size_t max_bytes);
 size_t utf8_truncate_chars(const char *s, size_t n, size_t max_chars);
 size_t utf8_truncate_width(const char *s, size_t n, size_t max_cols);
 
+/* Appends to out the longest prefix of s[0..n) of at most max_bytes bytes
+ * that ends on a character boundary, followed by mark (when not NULL) if
+ * anything was cut: the one way to cut text by bytes for a preview, a
+ * transcript or a memory. Returns 0 or -ENOMEM. */
+int utf8_append_cut(struct buf *out, const char *s, size_t n, size_t max_bytes, const char *mark);
+
+/* The precision for printf's "%.*s" that prints at most max bytes of the
+ * NUL-terminated s, ending between characters: printf("%.*s", utf8_prec(s,
+ * 64), s) where "%.64s" could print half a character. */
+int utf8_prec(const char *s, size_t max);
+
+/* Ends the NUL-terminated s before a character cut off at its end (as
+ * snprintf into a fixed buffer leaves one) and returns the new length: the
+ * fix-up after formatting text of any length into a char array. */
+size_t utf8_trim_partial(char *s);
+
 /* Terminal columns of one code point: 0 (combining, zero-width, controls),
  * 1, or 2 (wide: CJK, Hangul syllables, most emoji). */
 int utf8_cp_width(uint32_t cp);

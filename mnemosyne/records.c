@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "store_int.h"
+#include "utf8.h"
 #include "util.h"
 
 
@@ -57,7 +58,7 @@ static int check_type(mem_store *s, const char *t)
     if (mem_memory_type_valid(t)) return 0;
     char names[128];
     join_names(names, sizeof names, mem_memory_types);
-    return mem__set_err(s, -EINVAL, "unknown memory_type '%.64s'; valid types: %s", t, names);
+    return mem__set_err(s, -EINVAL, "unknown memory_type '%.*s'; valid types: %s", utf8_prec(t, 64), t, names);
 }
 
 static int check_source(mem_store *s, const char *src)
@@ -65,7 +66,7 @@ static int check_source(mem_store *s, const char *src)
     if (mem_source_valid(src)) return 0;
     char names[160];
     join_names(names, sizeof names, mem_sources);
-    return mem__set_err(s, -EINVAL, "unknown source '%.64s'; valid sources: %s", src, names);
+    return mem__set_err(s, -EINVAL, "unknown source '%.*s'; valid sources: %s", utf8_prec(src, 64), src, names);
 }
 
 static int check_json(mem_store *s, const char *what, const char *text, int want_type)
@@ -307,7 +308,7 @@ static int check_id(mem_store *s, const char *id)
     if (!id || !*id) return mem__set_err(s, -EINVAL, "memory_id is empty");
     size_t n = strlen(id);
     if (n >= MEM_ID_LEN || !utf8_valid(id, n))
-        return mem__set_err(s, -EINVAL, "memory_id '%.48s' is not a memory id (ids are UUIDs)", id);
+        return mem__set_err(s, -EINVAL, "memory_id '%.*s' is not a memory id (ids are UUIDs)", utf8_prec(id, 48), id);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "fs.h"
 #include "log.h"
 #include "store_int.h"
+#include "utf8.h"
 #include "util.h"
 
 static const char *const default_low_trust[] = {"dream", "tool", "import"};
@@ -49,6 +50,7 @@ int mem__set_err(mem_store *s, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
+    utf8_trim_partial(s->err); /* a message cut by the buffer ends between characters */
     return rc;
 }
 

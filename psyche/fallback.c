@@ -15,10 +15,15 @@
 #include "buf.h"
 #include "fs.h"
 #include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 /* The largest fallback file read back (a larger one is left for a person). */
 #define FALLBACK_MAX_BYTES (256u << 20)
+/* The duplicate check searches with at most this much of the content, and
+ * looks at this many hits for an identical one. */
+#define DUP_QUERY_BYTES 1000
+#define DUP_HITS 10
 
 
 int psy_fallback_append(const char *path, const cJSON *args)
@@ -76,6 +81,39 @@ static int keep_lines(const char *path, const buf *keep)
     return rc;
 }
 
+/* True when mnemosyne already holds a memory whose content is exactly the
+ * line's: the store landed but its answer was lost (mnemosyne died or timed
+ * out after committing). A failed search answers false: a duplicate is
+ * better than a lost memory. */
+static bool already_stored(mcp_client *c, const cJSON *line_args, int timeout_ms)
+{
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(line_args, "content");
+    if (!cJSON_IsString(content) || !*content->valuestring) return false;
+    const char *text = content->valuestring;
+    size_t len = strlen(text);
+    char *query = strndup(text, utf8_truncate_bytes(text, len, DUP_QUERY_BYTES));
+    cJSON *args = cJSON_CreateObject();
+    cJSON *res = NULL;
+    bool found = false;
+    if (query && args && cJSON_AddStringToObject(args, "query", query) &&
+        cJSON_AddNumberToObject(args, "n_results", DUP_HITS) && cJSON_AddStringToObject(args, "status", "all")) {
+        char err[256];
+        int r = mcp_client_call(c, "search_memories", args, timeout_ms, NULL, NULL, NULL, &res, err, sizeof err);
+        args = NULL; /* owned by the call */
+        if (r) log_warn("fallback import: the duplicate check failed (%s); storing anyway", err);
+        const cJSON *hits = r ? NULL : cJSON_GetObjectItemCaseSensitive(res, "results"), *hit;
+        cJSON_ArrayForEach(hit, hits)
+        {
+            const cJSON *hc = cJSON_GetObjectItemCaseSensitive(hit, "content");
+            if (cJSON_IsString(hc) && strcmp(hc->valuestring, text) == 0) found = true;
+        }
+    }
+    cJSON_Delete(args);
+    cJSON_Delete(res);
+    free(query);
+    return found;
+}
+
 int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed)
 {
     *imported = *failed = 0;
@@ -95,6 +133,12 @@ int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *im
             cJSON_Delete(args);
             buf_puts(&keep, line), buf_putc(&keep, '\n');
             (*failed)++;
+            continue;
+        }
+        if (already_stored(c, args, timeout_ms)) {
+            log_info("fallback import: a memory was already stored before its answer was lost; not stored twice");
+            cJSON_Delete(args);
+            (*imported)++;
             continue;
         }
         cJSON *res = NULL;

@@ -11,7 +11,9 @@
 /* Appends args as one line (flushed and fsynced). Returns 0 or -errno. */
 int psy_fallback_append(const char *path, const cJSON *args);
 /* Stores every line through mnemosyne's store_memory; lines that fail stay in
- * the file (rewritten atomically), the file is removed when all went in.
+ * the file (rewritten atomically), the file is removed when all went in. A
+ * line whose exact content mnemosyne already holds (the store landed, its
+ * answer was lost) is counted as imported, not stored twice.
  * *imported / *failed count lines. Returns 0 (also when there is no file) or -errno. */
 int psy_fallback_import(const char *path, mcp_client *c, int timeout_ms, int *imported, int *failed);
 /* Lines waiting in the fallback file (0 when there is none). */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "utf8.h"
 #include "workspace.h"
 
 bool psy_secrets_has(const psy_secrets *s, const struct stat *st)
@@ -75,7 +76,8 @@ static int scan_entry(psy_secrets *s, int dfd, const char *rel, const char *name
     }
     if (!S_ISDIR(st.st_mode)) return 0;
     if (depth + 1 > PSY_SECRETS_MAX_DEPTH) {
-        snprintf(s->why, sizeof s->why, "'%.180s' is nested deeper than %d folders", p, PSY_SECRETS_MAX_DEPTH);
+        snprintf(s->why, sizeof s->why, "'%.*s' is nested deeper than %d folders", utf8_prec(p, 180), p,
+                 PSY_SECRETS_MAX_DEPTH);
         return -ELOOP;
     }
     int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

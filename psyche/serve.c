@@ -23,6 +23,7 @@
 #include "log.h"
 #include "serve_int.h"
 #include "serve_memory.h"
+#include "utf8.h"
 #include "util.h"
 
 
@@ -275,7 +276,8 @@ static void on_request(void *ud, const psy_http_req *req, psy_http_reply *rep)
         handle_metrics(s, rep);
     } else {
         char msg[300];
-        snprintf(msg, sizeof msg, "no route %s %.200s (see docs/server.md for the endpoints)", req->method, p);
+        snprintf(msg, sizeof msg, "no route %s %.*s (see docs/server.md for the endpoints)", req->method,
+                 utf8_prec(p, 200), p);
         reply_error(rep, 404, msg, NULL, "unknown_url");
     }
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mcp_client.h"
 #include "serve_int.h"
+#include "utf8.h"
 #include "util.h"
 
 struct psy_serve_user {
@@ -246,9 +247,10 @@ cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)
  * exchange stays a readable memory. */
 static void exchange_text(buf *out, const char *user_text, const char *answer)
 {
-    size_t ul = strlen(user_text), al = strlen(answer);
-    buf_printf(out, "User: %.*s%s\n\nAssistant: %.*s%s", (int)(ul > 300 ? 300 : ul), user_text, ul > 300 ? "..." : "",
-               (int)(al > 800 ? 800 : al), answer, al > 800 ? "..." : "");
+    buf_puts(out, "User: ");
+    utf8_append_cut(out, user_text, strlen(user_text), 300, "..."); /* whole characters: mnemosyne wants UTF-8 */
+    buf_puts(out, "\n\nAssistant: ");
+    utf8_append_cut(out, answer, strlen(answer), 800, "...");
 }
 
 int psy_serve_mem_store_exchange(psy_serve *s, int user, const char *user_text, const char *answer,

@@ -17,6 +17,7 @@
 #include "prompt.h"
 #include "serve_int.h"
 #include "serve_memory.h"
+#include "utf8.h"
 #include "util.h"
 
 void psy_job_free(psy_job *j)
@@ -286,12 +287,13 @@ static void keep_transcript(psy_serve *s, psy_job *j, const char *answer)
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (!cJSON_IsString(role) || !cJSON_IsString(text) || !strcmp(role->valuestring, "system")) continue;
-        size_t len = strlen(text->valuestring);
-        buf_printf(&t, "%s: %.*s%s\n", role->valuestring, (int)(len > 500 ? 500 : len), text->valuestring,
-                   len > 500 ? "..." : "");
+        buf_printf(&t, "%s: ", role->valuestring);
+        utf8_append_cut(&t, text->valuestring, strlen(text->valuestring), 500, "..."); /* whole characters */
+        buf_putc(&t, '\n');
     }
-    size_t len = strlen(answer);
-    buf_printf(&t, "assistant: %.*s%s\n", (int)(len > 500 ? 500 : len), answer, len > 500 ? "..." : "");
+    buf_puts(&t, "assistant: ");
+    utf8_append_cut(&t, answer, strlen(answer), 500, "...");
+    buf_putc(&t, '\n');
     pthread_mutex_lock(&s->mu);
     psy_convs_set_transcript(&s->convs, j->conv, j->user, buf_str(&t));
     pthread_mutex_unlock(&s->mu);

@@ -25,6 +25,7 @@
 #include "proc.h"
 #include "startup.h"
 #include "util.h"
+#include "utf8.h"
 
 /* Lines of a child's log shown when it fails. */
 #define LOG_TAIL_LINES 8
@@ -223,7 +224,9 @@ static void start_failed(psy_child *ch, const char *why, char *err, size_t errle
 {
     snprintf(err, errlen, "%s could not be started (%s): %s", ch->name, ch->argv[0], why);
     append_tail(ch, err, errlen);
+    utf8_trim_partial(err); /* a long cause is cut, never inside a character */
     snprintf(ch->last_error, sizeof ch->last_error, "%s", why);
+    utf8_trim_partial(ch->last_error);
 }
 
 int psy_child_start(psy_child *ch, const psy_sup_policy *pol, const int *cancel, char *err, size_t errlen)

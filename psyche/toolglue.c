@@ -210,6 +210,7 @@ static void describe(const char *name, const cJSON *args, const cJSON *wrapper, 
         short_arg(&b, str_arg(res, "error", "unknown error"));
     }
     snprintf(out, outlen, "%s", buf_str(&b));
+    if (outlen) utf8_trim_partial(out); /* cut by outlen: between characters */
     buf_free(&b);
 }
 

@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "tools.h"
+#include "utf8.h"
 #include "util.h"
 
 #define LIST_MAX_ENTRIES 2000
@@ -229,7 +230,7 @@ static int write_atomic_at(int dfd, const char *name, const char *data, size_t n
     for (int tries = 0; tries < 16 && fd < 0; tries++) {
         char id[37];
         uuid4(id);
-        int k = snprintf(tmp, sizeof tmp, ".%.200s.psyche-%.12s", name, id);
+        int k = snprintf(tmp, sizeof tmp, ".%.*s.psyche-%.12s", utf8_prec(name, 200), name, id);
         if (k < 0 || (size_t)k >= sizeof tmp) return -ENAMETOOLONG;
         fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) return -errno;

@@ -11,6 +11,7 @@
 #include "front_child.h"
 #include "model.h"
 #include "tui.h"
+#include "utf8.h"
 
 /* ---------------------------------------------------------- agent events */
 
@@ -191,6 +192,7 @@ static void on_child(psy_tui *t, const psy_event *ev)
     bool no_model = false;
     if (event && !strcmp(event, "start_failed") && psy_front_child_cause(ev->data, &cause, &no_model) == 0) {
         if (slot) snprintf(slot, sizeof t->child_cause[0], "%s", cause);           /* for the sidebar */
+        if (slot) utf8_trim_partial(slot);                                         /* whole characters */
         buf_printf(&b, "%s cannot start: %s\n", child ? child : "a child", cause); /* the cause first, in full */
         if (no_model)
             buf_puts(&b, "Get a model with " PSY_MODEL_PULL_HINT ", or start psyche with --model "

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tui.h"
+#include "utf8.h"
 
 #define CHAT_MAX 3000
 #define THOUGHTS_MAX 300
@@ -122,6 +123,7 @@ psy_tui_entry *psy_tui_thought_add(psy_tui *t, psy_tui_kind kind, const char *la
     if (!e) return NULL;
     psy_tui_entry_trim(e);
     snprintf(e->label, sizeof e->label, "%s", label);
+    utf8_trim_partial(e->label); /* a long dream theme: cut between characters */
     if (!t->show_thoughts && kind != PSY_TUI_EVENT) t->unseen++;
     return e;
 }

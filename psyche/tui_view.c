@@ -16,6 +16,7 @@
 #include <ncursesw/curses.h>
 
 #include "tui.h"
+#include "utf8.h"
 
 enum { C_GREEN = 1, C_RED, C_BLUE, C_CYAN, C_MAGENTA, C_YELLOW, C_GREY };
 
@@ -615,6 +616,7 @@ static void side_children(const psy_tui *t, const cJSON *st, int *y, int x, int 
         else if (alive) snprintf(buf, sizeof buf, "\xe2\x97\x8f up");
         else if (t->child_cause[i][0]) snprintf(buf, sizeof buf, "\xe2\x97\x8f down: %s", t->child_cause[i]);
         else snprintf(buf, sizeof buf, "\xe2\x97\x8f down%s%s", str(c, "error", NULL) ? ": " : "", str(c, "error", ""));
+        utf8_trim_partial(buf); /* a long cause: cut between characters */
         side_row(y, x, w, kids[i], buf, !c || disabled ? A_DIM : alive ? color(C_GREEN) : A_BOLD | color(C_RED));
     }
 }
