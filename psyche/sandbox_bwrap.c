@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 extern char **environ;
 
@@ -208,7 +209,7 @@ static bool find_helper(char *out, size_t n)
         snprintf(p, sizeof p, "%s%s/psyche-sandbox-exec", dir, rel[i]);
         if (access(p, X_OK) == 0 && realpath(p, out)) return true;
     }
-    snprintf(out, n, "%.3000s/psyche-sandbox-exec", dir);
+    snprintf(out, n, "%.*s/psyche-sandbox-exec", utf8_prec(dir, 3000), dir);
     return false;
 }
 
@@ -269,16 +270,16 @@ static void probe_inner(psy_sandbox *sb)
     sb->inner = false;
     if (find_helper(sb->inner_path, sizeof sb->inner_path) && writable_inside(sb, sb->inner_path)) {
         snprintf(sb->inner_why, sizeof sb->inner_why,
-                 "Landlock inner layer not applied: its helper %.200s lies where commands can write (the "
+                 "Landlock inner layer not applied: its helper %.*s lies where commands can write (the "
                  "workspace), so a command could replace it; use one outside the workspace",
-                 sb->inner_path);
+                 utf8_prec(sb->inner_path, 200), sb->inner_path);
         return;
     }
     if (!sb->inner_path[0] || access(sb->inner_path, X_OK) != 0) {
         snprintf(sb->inner_why, sizeof sb->inner_why,
-                 "Landlock inner layer not applied: its helper psyche-sandbox-exec is missing (looked for \"%.200s\"; "
+                 "Landlock inner layer not applied: its helper psyche-sandbox-exec is missing (looked for \"%.*s\"; "
                  "reinstall Psyche, or set PSYCHE_SANDBOX_EXEC to the helper)",
-                 sb->inner_path);
+                 utf8_prec(sb->inner_path, 200), sb->inner_path);
         sb->inner_path[0] = 0;
         return;
     }
@@ -295,7 +296,8 @@ static void probe_inner(psy_sandbox *sb)
                  sb->abi, sb->allow_tmp ? " and the private /tmp, /var/tmp" : "",
                  sb->abi >= 4 && !sb->allow_network ? "; TCP denied" : "");
     else
-        snprintf(sb->inner_why, sizeof sb->inner_why, "Landlock inner layer not applied: %.200s %s", sb->inner_path,
+        snprintf(sb->inner_why, sizeof sb->inner_why, "Landlock inner layer not applied: %.*s %s",
+                 utf8_prec(sb->inner_path, 200), sb->inner_path,
                  st == PSY_SANDBOX_EXEC_NO_LANDLOCK ? "could not apply Landlock inside bubblewrap"
                                                     : "failed its test run inside bubblewrap");
 }
@@ -316,8 +318,8 @@ void psy__bwrap_probe(psy_sandbox *sb)
         probe_inner(sb);
     } else {
         snprintf(sb->bwrap_why, sizeof sb->bwrap_why,
-                 "bubblewrap at %.120s cannot make namespaces here (%s; user namespaces disabled?)", sb->bwrap_path,
-                 st < 0 ? "it did not run" : "its test run failed");
+                 "bubblewrap at %.*s cannot make namespaces here (%s; user namespaces disabled?)",
+                 utf8_prec(sb->bwrap_path, 120), sb->bwrap_path, st < 0 ? "it did not run" : "its test run failed");
     }
 }
 
@@ -339,13 +341,14 @@ static size_t psy__hidden_count(const psy_sandbox *sb) { return sb->secrets ? sb
 void psy__bwrap_detail(psy_sandbox *sb)
 {
     snprintf(sb->detail, sizeof sb->detail,
-             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.700s%s; home, /run and "
+             "bubblewrap: own mount, PID and IPC namespaces%s; writable only %.*s%s; home, /run and "
              "socket folders absent; %zu protected file(s) of the workspace hidden; new session%s; environment "
-             "cleared; %.300s",
-             sb->allow_network ? " (network allowed by the configuration)" : " and no network", sb->workspace,
+             "cleared; %.*s",
+             sb->allow_network ? " (network allowed by the configuration)" : " and no network",
+             utf8_prec(sb->workspace, 700), sb->workspace,
              sb->allow_tmp ? ", /tmp, /var/tmp (both private to the command)" : " (/tmp private and read-only)",
              psy__hidden_count(sb), sb->seccomp ? ", TIOCSTI/TIOCLINUX refused" : ", TIOCSTI NOT filtered",
-             sb->inner_why);
+             utf8_prec(sb->inner_why, 300), sb->inner_why);
 }
 
 /* ---- the environment ------------------------------------------------------- */
@@ -424,8 +427,8 @@ cJSON *psy_sandbox_report(const psy_sandbox *sb)
     bool home_ok = bw || (ll && !sb->partial);
     if (bw) snprintf(why, sizeof why, "home directories are not mounted");
     else if (ll && sb->partial)
-        snprintf(why, sizeof why, "%.300s has more than %d entries: the rest of it was not checked for secrets",
-                 sb->partial_area, sb->scan_budget);
+        snprintf(why, sizeof why, "%.*s has more than %d entries: the rest of it was not checked for secrets",
+                 utf8_prec(sb->partial_area, 300), sb->partial_area, sb->scan_budget);
     else
         snprintf(why, sizeof why, "%s",
                  ll ? "secrets in home directories are not granted by Landlock" : "no file confinement");
