@@ -45,6 +45,8 @@ typedef struct front_remote {
     cJSON *emotion;    /* [mu] owned: the last emotional state */
     cJSON *health;     /* [mu] owned: the last /health body */
     const char *state; /* [mu] static: idle, generating, running tool, disconnected, stopping */
+    cJSON *last_tools; /* [mu] owned: [{line, success}], newest last, at most PSY_BUS_LAST_TOOLS */
+    int messages;      /* [mu] user messages and answers of this conversation */
     char workspace[4096];
     bool sandbox;
     int quit; /* [atomic] psy_front quit was called */
@@ -66,7 +68,12 @@ static cJSON *status_json(front_remote *f)
     cJSON_AddItemToObject(s, "children", ch ? ch : cJSON_CreateObject());
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(h, "context_length");
     if (cJSON_IsNumber(ctx)) cJSON_AddNumberToObject(s, "context_length", ctx->valuedouble);
+    cJSON_AddNumberToObject(s, "messages", f->messages);
+    cJSON *lt = cJSON_Duplicate(f->last_tools, true);
+    cJSON_AddItemToObject(s, "last_tools", lt ? lt : cJSON_CreateArray());
     pthread_mutex_unlock(&f->mu);
+    cJSON_AddBoolToObject(s, "reasoning", false);
+    cJSON_AddBoolToObject(s, "idle_enabled", false); /* the server dreams; this client thinks nothing */
     cJSON_AddStringToObject(s, "workspace", f->workspace);
     cJSON *sb = cJSON_AddObjectToObject(s, "sandbox");
     cJSON_AddBoolToObject(sb, "active", f->sandbox);
@@ -92,6 +99,19 @@ static void on_text(void *ud, const char *delta)
     psy_emit(&f->bus, PSY_EV_TOKEN, delta, NULL);
 }
 
+/* The sidebar's list of the last tools. */
+static void remember_tool(front_remote *f, const char *line, bool ok)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e) return;
+    cJSON_AddStringToObject(e, "line", line);
+    cJSON_AddBoolToObject(e, "success", ok);
+    pthread_mutex_lock(&f->mu);
+    cJSON_AddItemToArray(f->last_tools, e);
+    while (cJSON_GetArraySize(f->last_tools) > PSY_BUS_LAST_TOOLS) cJSON_DeleteItemFromArray(f->last_tools, 0);
+    pthread_mutex_unlock(&f->mu);
+}
+
 /* A local tool call: result NULL before it runs. */
 static void on_tool(void *ud, const char *name, const char *args, const char *result)
 {
@@ -111,6 +131,7 @@ static void on_tool(void *ud, const char *name, const char *args, const char *re
     cJSON_AddBoolToObject(d, "success", ok);
     if (res) cJSON_AddItemToObject(d, "result", res);
     snprintf(line, sizeof line, "%s %.500s%s", name, args, ok ? "" : " (failed)");
+    remember_tool(f, line, ok);
     psy_emit(&f->bus, PSY_EV_TOOL_END, line, d);
     set_state(f, "generating");
 }
@@ -131,6 +152,9 @@ static void on_done(void *ud, const psy_remote_result *res)
         cJSON_AddBoolToObject(d, "interrupted", true);
     }
     if (res->rc && res->rc != -ECANCELED) psy_emitf(&f->bus, PSY_EV_ERROR, "[Error: %s]", res->err);
+    pthread_mutex_lock(&f->mu);
+    f->messages += res->rc ? 1 : 2; /* the user's message is kept either way */
+    pthread_mutex_unlock(&f->mu);
     psy_emit(&f->bus, PSY_EV_ANSWER, res->answer, d);
 }
 
@@ -166,7 +190,11 @@ static void run_input(front_remote *f, const psy_input *in)
 {
     if (in->kind == PSY_INPUT_COMMAND) {
         psy_remote_clear(f->r);
+        pthread_mutex_lock(&f->mu);
+        f->messages = 0;
+        pthread_mutex_unlock(&f->mu);
         psy_emit(&f->bus, PSY_EV_INFO, "Conversation cleared: the next message starts a new one on the server.", NULL);
+        psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
         return;
     }
     set_state(f, "generating");
@@ -311,6 +339,7 @@ static int remote_open(front_remote *f, const psy_remote_opts *o)
     f->url = o->url;
     f->state = "idle";
     f->sandbox = !o->no_sandbox;
+    f->last_tools = cJSON_CreateArray();
     if (!(o->workspace ? snprintf(f->workspace, sizeof f->workspace, "%s", o->workspace) > 0
                        : getcwd(f->workspace, sizeof f->workspace) != NULL))
         snprintf(f->workspace, sizeof f->workspace, ".");
@@ -335,6 +364,7 @@ static void remote_close(front_remote *f)
     psy_bus_free(&f->bus);
     cJSON_Delete(f->emotion);
     cJSON_Delete(f->health);
+    cJSON_Delete(f->last_tools);
     pthread_mutex_destroy(&f->mu);
 }
 

@@ -241,7 +241,8 @@ def test_tui_over_connect_answers_runs_local_tools_and_shows_the_servers_emotion
         with open(os.path.join(t.client_ws, "tui.txt")) as f:
             assert f.read() == "from the tui"
         assert not os.path.exists(os.path.join(s.dir, "tui.txt")), "the tool ran on the server"
-        assert "create_file" in t.screen()
+        sc = t.screen()
+        assert "create_file" in sc and "messages  4" in sc, sc  # two messages, two answers
         # the sidebar follows the server's emotion
         import json
         st, _, body = s.request("POST", "/v1/psyche/emotion", {"event_type": "failure", "intensity": 2})
@@ -253,6 +254,8 @@ def test_tui_over_connect_answers_runs_local_tools_and_shows_the_servers_emotion
         t.wait_text("Emotion (from http://127.0.0.1")
         t.type("/memory cats")
         t.wait_text("is local-only")
+        t.type("/clear")
+        t.wait(lambda sc: "Conversation cleared" in sc and "messages  0" in sc, 20, "the cleared conversation")
         t.type("/quit")
         assert t.exit_code() == 0
     finally:
