@@ -59,7 +59,7 @@ static void usage_text(FILE *f)
           "       psyche model pull URL | --hf USER/REPO[:QUANT]    download a model (psyche model --help)\n"
           "       psyche model list\n"
           "       psyche serve [--host ADDR] [--port N] [--api-key-file FILE]   (see psyche serve --help)\n"
-          "       psyche --connect URL [--api-key-file FILE] (-p MESSAGE | --repl)   (see psyche --connect --help)\n"
+          "       psyche --connect URL [--api-key-file FILE] [-p MESSAGE | --repl]   (see psyche --connect --help)\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
