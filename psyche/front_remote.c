@@ -251,9 +251,16 @@ static void *worker(void *arg)
 static int r_fd(void *c) { return ((front_remote *)c)->bus.ev_fd; }
 static psy_event *r_next(void *c) { return psy_bus_next_event(&((front_remote *)c)->bus); }
 
+/* As with the local agent, a message while a turn runs abandons that turn
+ * (it ends as interrupted). The cancel comes first: it cannot reach the
+ * new turn, which starts with the cancel cleared. */
 static void r_submit(void *c, const char *text)
 {
     front_remote *f = c;
+    pthread_mutex_lock(&f->mu);
+    bool busy = strcmp(f->state, "idle") && strcmp(f->state, "disconnected");
+    pthread_mutex_unlock(&f->mu);
+    if (busy) psy_remote_cancel(f->r);
     if (!psy_bus_push_input(&f->bus, PSY_INPUT_MESSAGE, text, NULL)) psy_bus_wake(&f->bus);
 }
 

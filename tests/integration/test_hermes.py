@@ -265,7 +265,9 @@ def test_tui_over_connect_answers_runs_local_tools_and_shows_the_servers_emotion
 
 def test_tui_over_connect_escape_cancels_the_remote_generation():
     s = Server(fake_script={"responses": [{"content": "never shown", "delay": 120},
-                                          {"content": "after the cancel"}]})
+                                          {"content": "after the cancel"},
+                                          {"content": "never shown either", "delay": 120},
+                                          {"content": "took over"}]})
     t = hermes_tui(s)
     try:
         remote_ready(t)
@@ -276,6 +278,12 @@ def test_tui_over_connect_escape_cancels_the_remote_generation():
         wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 1, "cancelled on the server")
         t.type("again")
         t.wait_text("after the cancel")
+        # a message while a turn runs abandons that turn, as with the local agent
+        t.type("slow one")
+        wait_for(lambda: sum(q["tool"] == "function_call" for q in s.requests_logged()) == 3, "the third request")
+        t.type("take over")
+        t.wait(lambda sc: "took over" in sc and sc.count("(interrupted)") == 2, 30, "the abandoned turn")
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 2, "2 cancelled")
     finally:
         t.close()
         assert s.stop() == 0
