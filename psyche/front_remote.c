@@ -170,6 +170,7 @@ static bool poll_server(front_remote *f, char *err, size_t errlen)
         cJSON_Delete(em);
         em = NULL;
     }
+    cJSON_DeleteItemFromObjectCaseSensitive(h, "uptime_s"); /* changes every poll; the sidebar has no use for it */
     pthread_mutex_lock(&f->mu);
     bool changed = !f->health || !cJSON_Compare(f->health, h, true);
     cJSON_Delete(f->health);

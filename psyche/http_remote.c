@@ -396,6 +396,7 @@ static int run_calls(remote *r, stream *s)
 int psy_remote_turn(remote *r, const char *text)
 {
     __atomic_store_n(&r->cancel, 0, __ATOMIC_RELAXED);
+    psy_tools_reset_cancel(r->tools);
     cJSON *um = cJSON_CreateObject();
     if (!um) return -ENOMEM;
     cJSON_AddStringToObject(um, "role", "user");
@@ -408,6 +409,7 @@ int psy_remote_turn(remote *r, const char *text)
             if (step + 1 < REMOTE_MAX_STEPS) {
                 rc = run_calls(r, &s);
                 stream_free(&s);
+                if (!rc && cancelled(r)) rc = -ECANCELED; /* during the tools: no next request */
                 if (!rc) continue;
                 memset(&s, 0, sizeof s);
             } else {
@@ -430,7 +432,11 @@ int psy_remote_turn(remote *r, const char *text)
     }
 }
 
-void psy_remote_cancel(remote *r) { __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED); }
+void psy_remote_cancel(remote *r)
+{
+    __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);
+    psy_tools_cancel(r->tools); /* a running execute_bash is killed too */
+}
 
 void psy_remote_clear(remote *r)
 {

@@ -317,3 +317,22 @@ def test_tui_over_connect_needs_the_server_before_it_starts():
         assert r.returncode == 0 and "full-screen terminal UI" in r.stdout, r
     finally:
         c.close()
+
+
+def test_tui_over_connect_escape_stops_a_local_command_and_asks_the_server_nothing_more():
+    call = [{"id": "call_s1", "type": "function",
+             "function": {"name": "execute_bash", "arguments": "{\"command\":\"sleep 120\"}"}}]
+    s = Server(fake_script={"responses": [{"tool_calls": call, "content": ""}, {"content": "the next answer"}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("run it")
+        t.wait_text("sleep 120")
+        t.keys("Escape")
+        t.wait_text("(interrupted)", timeout=20)  # not after the 30 s tool timeout
+        t.type("next")
+        t.wait_text("the next answer")  # the response the model had next: nothing was asked in between
+        assert sum(q["tool"] == "function_call" for q in s.requests_logged()) == 2
+    finally:
+        t.close()
+        assert s.stop() == 0
