@@ -336,3 +336,13 @@ def test_tui_over_connect_escape_stops_a_local_command_and_asks_the_server_nothi
     finally:
         t.close()
         assert s.stop() == 0
+
+
+def test_tui_over_connect_with_the_server_down_says_so_and_exits_69():
+    from test_tui import Tui
+    t = Tui(args=("--connect", "http://127.0.0.1:%d" % free_port()))
+    try:
+        assert t.exit_code() == 69
+        assert "cannot reach the server" in t.stderr() and "psyche serve" in t.stderr(), t.stderr()
+    finally:
+        t.close()
