@@ -17,6 +17,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,12 +377,33 @@ static void remote_close(front_remote *f)
     pthread_mutex_destroy(&f->mu);
 }
 
+static front_remote *g_front; /* for the signal handler, while the TUI runs */
+
+/* SIGTERM, SIGHUP, SIGINT: quit as /quit does (r_quit is atomic stores and
+ * an eventfd write: async-signal-safe), so the terminal is restored. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (g_front) r_quit(g_front);
+    errno = saved;
+}
+
 /* The TUI on f until it quits. Returns the exit status. */
 static int run_tui(front_remote *f)
 {
+    struct sigaction sa, old[3];
+    const int sigs[3] = {SIGTERM, SIGHUP, SIGINT};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_front = f;
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     pthread_t th;
     if (pthread_create(&th, NULL, worker, f)) {
         fprintf(stderr, "psyche: cannot start the client's worker thread\n");
+        for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+        g_front = NULL;
         return EXIT_UNAVAILABLE;
     }
     char where[4400];
@@ -391,6 +413,8 @@ static int run_tui(front_remote *f)
     int status = psy_tui_run(&front, where);
     r_quit(f); /* the TUI may have stopped without a quit (no terminal) */
     pthread_join(th, NULL);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+    g_front = NULL;
     return status;
 }
 

@@ -346,3 +346,23 @@ def test_tui_over_connect_with_the_server_down_says_so_and_exits_69():
         assert "cannot reach the server" in t.stderr() and "psyche serve" in t.stderr(), t.stderr()
     finally:
         t.close()
+
+
+def test_tui_over_connect_quits_cleanly_on_sigterm():
+    import signal
+    from test_tui import children_of
+    s = Server(fake_script={"responses": [{"content": "never shown", "delay": 120}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("go")
+        wait_for(lambda: any(q["tool"] == "function_call" for q in s.requests_logged()), "the request")
+        shell = int(t.tmux("display", "-p", "-t", t.session, "#{pane_pid}").strip())
+        pids = [p for p, name in children_of(shell).items() if name == "psyche"]
+        assert len(pids) == 1, children_of(shell)
+        os.kill(pids[0], signal.SIGTERM)
+        assert t.exit_code(timeout=30) == 0  # the quit path ran (a default SIGTERM would be 143)
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 1, "cancelled on the server")
+    finally:
+        t.close()
+        assert s.stop() == 0
