@@ -226,6 +226,7 @@ static void *worker(void *arg)
     front_remote *f = arg;
     int backoff = 0;
     double next = 0;
+    psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f)); /* the sidebar from the start-up health check */
     while (!__atomic_load_n(&f->quit, __ATOMIC_RELAXED)) {
         psy_input *in = psy_bus_pop_input(&f->bus);
         if (in) {
