@@ -19,11 +19,13 @@ _psyche() {
         --model) _psyche_files '*.gguf'; return ;;
         --workspace) _psyche_files dir; return ;;
         --log-level) mapfile -t COMPREPLY < <(compgen -W "debug info notice warn error off" -- "$cur"); return ;;
-        -p|--print|--host|--port) return ;;
+        -p|--print|--host|--port|--connect) return ;;
     esac
     local words="--config --model --workspace --no-memory --no-idle -p --print --repl --events --log-level
-                 --print-config --version --help"
-    if [ "${COMP_WORDS[1]:-}" = serve ] && [ "$COMP_CWORD" -gt 1 ]; then
+                 --print-config --connect --version --help"
+    if [[ " ${COMP_WORDS[*]} " == *" --connect "* ]]; then
+        words="--api-key-file --workspace --no-sandbox -p --print --repl --help"
+    elif [ "${COMP_WORDS[1]:-}" = serve ] && [ "$COMP_CWORD" -gt 1 ]; then
         words="--host --port --api-key-file --config --model --log-level --log-file --help"
     elif [ "$COMP_CWORD" -eq 1 ]; then
         words="serve $words"

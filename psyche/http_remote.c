@@ -13,8 +13,9 @@
  * HTTP is libcurl. Ctrl+C cancels the generation by closing the stream (the
  * server cancels elpis when its client goes away). A request that cannot
  * connect, or gets 429/503, is retried with backoff before anything of the
- * answer was shown. Not done yet: the full-screen TUI against a server
- * (the emotion sidebar would poll /v1/psyche/emotion). */
+ * answer was shown. What a turn produces goes to a psy_remote_sink: the
+ * line front-ends print it (print_sink below); front_remote.c turns it into
+ * the agent's events for the full-screen TUI. */
 #include "http_remote.h"
 
 #include <errno.h>
@@ -49,17 +50,21 @@ static void on_sigint(int sig)
     g_cancel = 1;
 }
 
-typedef struct remote {
-    const char *url;  /* base URL as given, e.g. http://127.0.0.1:8741 (no trailing /v1) */
+struct psy_remote {
+    const char *url; /* base URL as given, e.g. http://127.0.0.1:8741 (no trailing /v1) */
+    psy_remote_sink sink;
+    int cancel;       /* [atomic] psy_remote_cancel: the running request is closed */
     char *auth;       /* owned: "Authorization: Bearer KEY", or NULL */
     char conv_id[40]; /* this session's conversation id */
     psy_tools *tools; /* owned: the local tools */
     cJSON *tool_defs; /* owned: the tools in OpenAI's shape */
     cJSON *messages;  /* owned: the conversation so far */
-} remote;
+};
+typedef struct psy_remote remote;
 
 /* One streamed response. */
 typedef struct stream {
+    remote *r;
     CURL *curl;
     long status;      /* HTTP status, 0 until the headers arrived */
     buf line;         /* a partial SSE line */
@@ -68,9 +73,10 @@ typedef struct stream {
     cJSON *calls;     /* owned: [{id, type, function: {name, arguments}}] by index */
     char finish[24];  /* finish_reason */
     char err[512];    /* an error event's message */
-    bool done, shown; /* [DONE] seen; some content printed */
-    term_safe clean;  /* the model's text reaches the terminal without escape sequences (zeroed = initialised) */
+    bool done, shown; /* [DONE] seen; some content handed to the sink */
 } stream;
+
+static bool cancelled(const remote *r) { return g_cancel || __atomic_load_n(&r->cancel, __ATOMIC_RELAXED); }
 
 static const char *json_str(const cJSON *o, const char *key)
 {
@@ -140,10 +146,7 @@ static void on_event(stream *s, const char *data)
     const char *text = json_str(delta, "content"), *fin = json_str(ch, "finish_reason");
     if (text && *text) {
         buf_puts(&s->content, text);
-        buf shown = BUF_INIT; /* the hostile text, cleaned of control and escape sequences */
-        if (!term_safe_feed(&s->clean, text, strlen(text), &shown)) fputs(buf_str(&shown), stdout);
-        buf_free(&shown);
-        (void)fflush(stdout); /* the reply is kept in content whatever the terminal took */
+        if (s->r->sink.text) s->r->sink.text(s->r->sink.ud, text);
         s->shown = true;
     }
     cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
@@ -177,8 +180,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
-    (void)ud, (void)a, (void)b, (void)c, (void)d;
-    return g_cancel ? 1 : 0; /* non-zero aborts the transfer: the stream is closed */
+    (void)a, (void)b, (void)c, (void)d;
+    return cancelled(ud) ? 1 : 0; /* non-zero aborts the transfer: the stream is closed */
 }
 
 /* A curl handle for base URL + path with the session's headers. *hdrs is
@@ -201,37 +204,50 @@ static CURL *open_request(const remote *r, const char *path, struct curl_slist *
     return c;
 }
 
-/* GET /health: 0 when the server answers 200, else -errno with a message. */
-static int check_health(const remote *r, char *err, size_t errlen)
+/* GET base URL + path: *out the parsed body (caller frees; NULL when it
+ * is not JSON), *status the HTTP status. 0, or -EHOSTUNREACH (no answer;
+ * why in err) or -ENOMEM. */
+int psy_remote_get(remote *r, const char *path, cJSON **out, long *status, char *err, size_t errlen)
 {
     char url[1024];
     struct curl_slist *hdrs = NULL;
-    stream s = {0};
-    CURL *c = open_request(r, "/health", &hdrs, url, sizeof url);
+    stream s = {.r = r, .status = -1}; /* status -1: collect the body whatever the status */
+    CURL *c = open_request(r, path, &hdrs, url, sizeof url);
+    *out = NULL;
+    *status = 0;
     if (!c) return -ENOMEM;
     s.curl = c;
-    s.status = -1; /* collect the body whatever the status */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
     CURLcode cc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     int rc = 0;
     if (cc != CURLE_OK) {
         snprintf(err, errlen, "cannot reach the server at %s: %s (is `psyche serve` running there?)", url,
                  curl_easy_strerror(cc));
         rc = -EHOSTUNREACH;
-    } else if (status != 200) {
-        cJSON *o = cJSON_Parse(buf_str(&s.body));
-        snprintf(err, errlen, "the server at %s is not ready (HTTP %ld, status %s); try again in a moment", url, status,
-                 json_str(o, "status") ? json_str(o, "status") : "unknown");
-        cJSON_Delete(o);
-        rc = -EAGAIN;
+    } else {
+        *out = cJSON_Parse(buf_str(&s.body));
     }
     buf_free(&s.body);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
+    return rc;
+}
+
+int psy_remote_health(remote *r, cJSON **health, char *err, size_t errlen)
+{
+    cJSON *o;
+    long status;
+    int rc = psy_remote_get(r, "/health", &o, &status, err, errlen);
+    if (!rc && status != 200) {
+        snprintf(err, errlen, "the server at %s is not ready (HTTP %ld, status %s); try again in a moment", r->url,
+                 status, json_str(o, "status") ? json_str(o, "status") : "unknown");
+        rc = -EAGAIN;
+    }
+    if (health && !rc) *health = o;
+    else cJSON_Delete(o);
     return rc;
 }
 
@@ -276,10 +292,11 @@ static int post_once(remote *r, stream *s)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
     CURLcode cc = curl_easy_perform(c);
     if (!s->status) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->status);
     int rc = 0;
-    if (g_cancel) rc = -ECANCELED;
+    if (cancelled(r)) rc = -ECANCELED;
     else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT || s->status == 429 || s->status == 503)
         rc = -EAGAIN;
     else if (cc != CURLE_OK || s->status != 200 || s->err[0] || !s->done)
@@ -300,9 +317,9 @@ static void stream_free(stream *s)
 }
 
 /* Sleeps ms unless Ctrl+C comes first. */
-static void backoff_sleep(int ms)
+static void backoff_sleep(const remote *r, int ms)
 {
-    for (int t = 0; t < ms && !g_cancel; t += 50) {
+    for (int t = 0; t < ms && !cancelled(r); t += 50) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -316,13 +333,16 @@ static int post(remote *r, stream *s)
     for (int attempt = 0; attempt < REMOTE_RETRIES; attempt++) {
         stream_free(s);
         memset(s, 0, sizeof *s);
+        s->r = r;
         if (!(s->calls = cJSON_CreateArray())) return -ENOMEM;
         rc = post_once(r, s);
         if (rc != -EAGAIN || s->shown || attempt + 1 == REMOTE_RETRIES) break;
         int ms = 500 << attempt;
-        fprintf(stderr, "psyche: the server is unavailable (%s); retrying in %.1f s\n", s->err, ms / 1000.0);
-        backoff_sleep(ms);
-        if (g_cancel) return -ECANCELED;
+        char msg[700];
+        snprintf(msg, sizeof msg, "the server is unavailable (%s); retrying in %.1f s", s->err, ms / 1000.0);
+        if (r->sink.notice) r->sink.notice(r->sink.ud, msg);
+        backoff_sleep(r, ms);
+        if (cancelled(r)) return -ECANCELED;
     }
     return rc;
 }
@@ -344,7 +364,7 @@ static int run_calls(remote *r, stream *s)
         const char *name = json_str(f, "name") ? json_str(f, "name") : "", *id = json_str(c, "id");
         const char *argtext = json_str(f, "arguments") ? json_str(f, "arguments") : "";
         cJSON *args = *argtext ? cJSON_Parse(argtext) : cJSON_CreateObject();
-        fprintf(stderr, "[tool] %s %s\n", name, argtext);
+        if (r->sink.tool) r->sink.tool(r->sink.ud, name, argtext, NULL);
         char *result;
         if (!args) {
             result = strdup("{\"success\":false,\"error\":\"the arguments are not valid JSON; send a JSON object\"}");
@@ -364,52 +384,67 @@ static int run_calls(remote *r, stream *s)
         cJSON_AddStringToObject(tm, "tool_call_id", id ? id : "");
         cJSON_AddStringToObject(tm, "content", result);
         cJSON_AddItemToArray(r->messages, tm);
+        if (r->sink.tool) r->sink.tool(r->sink.ud, name, argtext, result);
         free(result);
     }
     return 0;
 }
 
-/* One user message: requests until the model answers without tool calls.
- * Returns 0, -ECANCELED, or another -errno after printing why. */
-static int turn(remote *r, const char *text)
+/* One user message: requests until the model answers without tool calls;
+ * the sink hears every piece and, once, how it ended. Returns 0,
+ * -ECANCELED, or another -errno. */
+int psy_remote_turn(remote *r, const char *text)
 {
+    __atomic_store_n(&r->cancel, 0, __ATOMIC_RELAXED);
+    psy_tools_reset_cancel(r->tools);
     cJSON *um = cJSON_CreateObject();
     if (!um) return -ENOMEM;
     cJSON_AddStringToObject(um, "role", "user");
     cJSON_AddStringToObject(um, "content", text);
     cJSON_AddItemToArray(r->messages, um);
-    int rc = 0;
     for (int step = 0;; step++) {
         stream s = {0};
-        rc = post(r, &s);
+        int rc = post(r, &s);
         if (!rc && !strcmp(s.finish, "tool_calls") && cJSON_GetArraySize(s.calls) > 0) {
-            if (step + 1 == REMOTE_MAX_STEPS) {
-                fprintf(stderr, "psyche: the model asked for tools %d times in a row; stopping this turn\n",
-                        REMOTE_MAX_STEPS);
-                rc = -ELOOP;
-            } else {
+            if (step + 1 < REMOTE_MAX_STEPS) {
                 rc = run_calls(r, &s);
                 stream_free(&s);
+                if (!rc && cancelled(r)) rc = -ECANCELED; /* during the tools: no next request */
                 if (!rc) continue;
+                memset(&s, 0, sizeof s);
+            } else {
+                snprintf(s.err, sizeof s.err, "the model asked for tools %d times in a row; stopping this turn",
+                         REMOTE_MAX_STEPS);
+                rc = -ELOOP;
             }
         } else if (!rc) {
             cJSON *am = cJSON_CreateObject();
             cJSON_AddStringToObject(am, "role", "assistant");
             cJSON_AddStringToObject(am, "content", buf_str(&s.content));
             cJSON_AddItemToArray(r->messages, am);
-            buf rest = BUF_INIT;
-            if (!term_safe_finish(&s.clean, &rest)) fputs(buf_str(&rest), stdout);
-            buf_free(&rest);
-            printf("%s", s.shown ? "\n" : "");
-            if (!strcmp(s.finish, "length")) fprintf(stderr, "psyche: the answer was cut at the length limit\n");
-        } else if (rc == -ECANCELED) {
-            fprintf(stderr, "%s[cancelled]\n", s.shown ? "\n" : "");
-        } else if (rc != -ENOMEM) {
-            fprintf(stderr, "%spsyche: %s\n", s.shown ? "\n" : "", s.err);
         }
+        if (rc == -ENOMEM && !s.err[0]) snprintf(s.err, sizeof s.err, "out of memory");
+        psy_remote_result res = {
+            .rc = rc, .answer = buf_str(&s.content), .finish = s.finish, .err = s.err, .shown = s.shown};
+        if (r->sink.done) r->sink.done(r->sink.ud, &res);
         stream_free(&s);
         return rc;
     }
+}
+
+void psy_remote_cancel(remote *r)
+{
+    __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);
+    psy_tools_cancel(r->tools); /* a running execute_bash is killed too */
+}
+
+void psy_remote_clear(remote *r)
+{
+    cJSON *fresh = cJSON_CreateArray();
+    if (!fresh) return;
+    cJSON_Delete(r->messages);
+    r->messages = fresh;
+    uuid4(r->conv_id); /* the server's state of the old conversation is left to its idle eviction */
 }
 
 /* The local tools in OpenAI's shape: [{type: function, function: {name, description, parameters}}]. */
@@ -430,19 +465,18 @@ static cJSON *openai_tools(const psy_tools *t)
     return out;
 }
 
-typedef struct remote_opts {
-    const char *url, *key_file, *message, *workspace;
-    bool repl, no_sandbox;
-} remote_opts;
-
-static void remote_usage(FILE *f)
+void psy_remote_usage(FILE *f)
 {
     fprintf(f,
-            "usage: psyche --connect URL [--api-key-file FILE] [--workspace DIR] [--no-sandbox] (-p MESSAGE | --repl)\n"
+            "usage: psyche --connect URL [--api-key-file FILE] [--workspace DIR] [--no-sandbox] [-p MESSAGE | --repl]\n"
             "  URL               a psyche serve, e.g. http://127.0.0.1:8741\n"
             "  --api-key-file    file whose first key (one per line, # comments) is sent as the Bearer token\n"
             "  --workspace DIR   where the model's file and shell tools run (default: the current directory)\n"
             "  --no-sandbox      run execute_bash without the sandbox\n"
+            "  -p MESSAGE        one message, the answer on stdout\n"
+            "  --repl            one message per input line\n"
+            "Without -p or --repl the full-screen terminal UI runs against the server (emotion sidebar,\n"
+            "streaming, /status, /emotion, /clear, /quit; Esc or Ctrl+C cancels the remote generation).\n"
             "The tools run on this machine; the server only sees their results.\n");
 }
 
@@ -453,8 +487,7 @@ bool psy_remote_wanted(int argc, char **argv)
     return false;
 }
 
-/* Returns 0, 1 for --help, or -EINVAL after printing what was wrong. */
-static int parse_opts(int argc, char **argv, remote_opts *o)
+int psy_remote_parse(int argc, char **argv, psy_remote_opts *o)
 {
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++)
@@ -478,24 +511,20 @@ static int parse_opts(int argc, char **argv, remote_opts *o)
         fprintf(stderr, "psyche: --connect needs an http:// or https:// URL, got '%s'\n", o->url);
         return -EINVAL;
     }
-    if (!o->message && !o->repl) {
-        fprintf(stderr, "psyche: --connect runs with -p MESSAGE or --repl (the full-screen UI is not remote yet)\n");
+    if (o->message && o->repl) {
+        fprintf(stderr, "psyche: --connect takes -p MESSAGE or --repl, not both\n");
         return -EINVAL;
     }
     return 0;
 }
 
-/* The API key (first of --api-key-file). Returns 0 or -errno after printing why. */
-static int load_key(remote *r, const char *key_file)
+/* The API key (first of key_file). Returns 0 or -errno with why in err. */
+static int load_key(remote *r, const char *key_file, char *err, size_t errlen)
 {
-    char err[512] = "";
     char **keys;
     size_t n;
-    int rc = psy_http_load_keys(key_file, &keys, &n, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "psyche: %s\n", err);
-        return rc;
-    }
+    int rc = psy_http_load_keys(key_file, &keys, &n, err, errlen);
+    if (rc) return rc;
     size_t l = strlen(keys[0]) + 32;
     if ((r->auth = malloc(l))) snprintf(r->auth, l, "Authorization: Bearer %s", keys[0]);
     for (size_t i = 0; i < n; i++) free(keys[i]);
@@ -503,18 +532,18 @@ static int load_key(remote *r, const char *key_file)
     return r->auth ? 0 : -ENOMEM;
 }
 
-/* The local tools and an empty conversation. Returns 0 or -errno after printing why. */
-static int open_tools(remote *r, const remote_opts *o)
+/* The local tools and an empty conversation. Returns 0 or -errno with why in err. */
+static int open_tools(remote *r, const psy_remote_opts *o, char *err, size_t errlen)
 {
-    char err[512] = "";
+    char why[512] = "";
     psy_tools_config tc;
     psy_tools_default_config(&tc);
     char cwd[4096];
     tc.workspace = o->workspace ? o->workspace : getcwd(cwd, sizeof cwd);
     tc.sandbox = !o->no_sandbox;
-    int rc = tc.workspace ? psy_tools_new(&tc, &r->tools, err, sizeof err) : -errno;
+    int rc = tc.workspace ? psy_tools_new(&tc, &r->tools, why, sizeof why) : -errno;
     if (rc) {
-        fprintf(stderr, "psyche: the local tools: %s\n", err[0] ? err : strerror(-rc));
+        snprintf(err, errlen, "the local tools: %s", why[0] ? why : strerror(-rc));
         return rc;
     }
     r->tool_defs = openai_tools(r->tools);
@@ -523,12 +552,77 @@ static int open_tools(remote *r, const remote_opts *o)
     return r->tool_defs && r->messages ? 0 : -ENOMEM;
 }
 
-static void remote_close(remote *r)
+void psy_remote_free(remote *r)
 {
+    if (!r) return;
     free(r->auth);
     psy_tools_free(r->tools);
     cJSON_Delete(r->tool_defs);
     cJSON_Delete(r->messages);
+    free(r);
+}
+
+int psy_remote_open(const psy_remote_opts *o, const psy_remote_sink *sink, remote **out, char *err, size_t errlen)
+{
+    remote *r = calloc(1, sizeof *r);
+    *out = NULL;
+    if (!r) return -ENOMEM;
+    r->url = o->url;
+    if (sink) r->sink = *sink;
+    int rc = o->key_file ? load_key(r, o->key_file, err, errlen) : 0;
+    if (!rc) rc = open_tools(r, o, err, errlen);
+    if (rc) {
+        if (rc == -ENOMEM && !err[0]) snprintf(err, errlen, "out of memory");
+        psy_remote_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* ------------------------------------------------- -p and --repl: printed */
+
+typedef struct print_sink {
+    term_safe clean; /* the model's text reaches the terminal without escape sequences (zeroed = initialised) */
+} print_sink;
+
+static void print_text(void *ud, const char *text)
+{
+    print_sink *p = ud;
+    buf shown = BUF_INIT; /* the hostile text, cleaned of control and escape sequences */
+    if (!term_safe_feed(&p->clean, text, strlen(text), &shown)) fputs(buf_str(&shown), stdout);
+    buf_free(&shown);
+    (void)fflush(stdout);
+}
+
+static void print_tool(void *ud, const char *name, const char *args, const char *result)
+{
+    (void)ud;
+    if (!result) fprintf(stderr, "[tool] %s %s\n", name, args);
+}
+
+static void print_notice(void *ud, const char *msg)
+{
+    (void)ud;
+    fprintf(stderr, "psyche: %s\n", msg);
+}
+
+static void print_done(void *ud, const psy_remote_result *res)
+{
+    print_sink *p = ud;
+    buf rest = BUF_INIT;
+    if (!term_safe_finish(&p->clean, &rest)) fputs(buf_str(&rest), stdout);
+    buf_free(&rest);
+    memset(&p->clean, 0, sizeof p->clean);
+    const char *nl = res->shown ? "\n" : "";
+    if (!res->rc) {
+        printf("%s", nl);
+        if (!strcmp(res->finish, "length")) fprintf(stderr, "psyche: the answer was cut at the length limit\n");
+    } else if (res->rc == -ECANCELED) {
+        fprintf(stderr, "%s[cancelled]\n", nl);
+    } else {
+        fprintf(stderr, "%spsyche: %s\n", nl, res->err);
+    }
 }
 
 /* --repl: one message per line until EOF or /quit; Ctrl+C cancels a turn. */
@@ -543,7 +637,7 @@ static int repl(remote *r)
         if (!n) continue;
         if (!strcmp(line, "/quit")) break;
         g_cancel = 0;
-        int rc = turn(r, line);
+        int rc = psy_remote_turn(r, line);
         status = rc && rc != -ECANCELED ? EXIT_TURN : 0;
         if (rc == -ENOMEM) break;
     }
@@ -551,42 +645,38 @@ static int repl(remote *r)
     return status;
 }
 
-int psy_remote_main(int argc, char **argv)
+int psy_remote_lines(const psy_remote_opts *o)
 {
-    remote_opts o;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc) {
-        remote_usage(rc > 0 ? stdout : stderr);
-        return rc > 0 ? 0 : EXIT_USAGE;
-    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
         fprintf(stderr, "psyche: libcurl could not start\n");
         return EXIT_UNAVAILABLE;
     }
-    remote r = {.url = o.url};
+    print_sink ps;
+    memset(&ps, 0, sizeof ps);
+    psy_remote_sink sink = {
+        .text = print_text, .tool = print_tool, .notice = print_notice, .done = print_done, .ud = &ps};
+    remote *r = NULL;
     int status = 0;
-    char err[1200];
+    char err[1200] = "";
     log_set_level(LOG_WARN); /* the tools' notices (sandbox details) would interleave with the answer */
-    // NOLINTNEXTLINE(bugprone-branch-clone): two causes of one status, each reported where it happened
-    if (o.key_file && load_key(&r, o.key_file)) {
+    if (psy_remote_open(o, &sink, &r, err, sizeof err)) {
+        fprintf(stderr, "psyche: %s\n", err);
         status = EXIT_USAGE;
-    } else if (check_health(&r, err, sizeof err)) {
+    } else if (psy_remote_health(r, NULL, err, sizeof err)) {
         fprintf(stderr, "psyche: %s\n", err);
         status = EXIT_UNAVAILABLE;
-    } else if (open_tools(&r, &o)) {
-        status = EXIT_USAGE;
     } else {
         struct sigaction sa = {.sa_handler = on_sigint};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
-        if (o.message) {
-            rc = turn(&r, o.message);
+        if (o->message) {
+            int rc = psy_remote_turn(r, o->message);
             status = !rc ? 0 : rc == -ECANCELED ? EXIT_CANCELLED : EXIT_TURN;
         } else {
-            status = repl(&r);
+            status = repl(r);
         }
     }
-    remote_close(&r);
+    psy_remote_free(r);
     curl_global_cleanup();
     return status;
 }

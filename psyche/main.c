@@ -25,6 +25,7 @@
 #include "crash.h"
 #include "doctor.h"
 #include "front_print.h"
+#include "front_remote.h"
 #include "http_remote.h"
 #include "log.h"
 #include "model.h"
@@ -58,7 +59,7 @@ static void usage_text(FILE *f)
           "       psyche model pull URL | --hf USER/REPO[:QUANT]    download a model (psyche model --help)\n"
           "       psyche model list\n"
           "       psyche serve [--host ADDR] [--port N] [--api-key-file FILE]   (see psyche serve --help)\n"
-          "       psyche --connect URL [--api-key-file FILE] (-p MESSAGE | --repl)   (see psyche --connect --help)\n"
+          "       psyche --connect URL [--api-key-file FILE] [-p MESSAGE | --repl]   (see psyche --connect --help)\n"
           "       psyche --version | --help\n"
           "\n"
           "Psyche, an AI companion with emotions and long-term memory. It starts two child\n"
@@ -277,7 +278,10 @@ static int run_agent(const psy_settings *cfg, const main_opts *o, const char *wh
     int status = PSY_EXIT_FAILED;
     if (rc) snprintf(err, errlen, "cannot start the agent thread: %s", strerror(-rc));
     else if (o->front.message || o->repl || o->front.events) status = psy_front_lines(a, &o->front);
-    else status = psy_tui_run(a, where);
+    else {
+        psy_front front = psy_front_local(a);
+        status = psy_tui_run(&front, where);
+    }
     g_agent = NULL;
     psy_agent_free(a);
     log_info("stopped (exit status %d)", status);
@@ -288,7 +292,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "model")) return psy_model_main(argc - 1, argv + 1); /* no agent */
     if (argc > 1 && !strcmp(argv[1], "serve")) return psy_serve_main(argc - 1, argv + 1); /* serve.c */
-    if (psy_remote_wanted(argc, argv)) return psy_remote_main(argc, argv);                /* Hermes: http_remote.c */
+    if (psy_remote_wanted(argc, argv)) return psy_front_remote_main(argc, argv);          /* Hermes: front_remote.c */
     main_opts o = {0};
     o.nkeys = psy_settings_table(&g_cfg, &o.keys);
     g_argc = argc, g_argv = argv;

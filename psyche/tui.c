@@ -99,7 +99,7 @@ static int read_keys(psy_tui *t)
             psy_tui_view_resize();
             continue;
         }
-        psy_agent_typing(t->agent);
+        psy_front_typing(t->front);
         psy_tui_on_key(t, type, ch);
     }
     return got;
@@ -135,7 +135,7 @@ static bool loop_once(psy_tui *t, bool *dirty, int *empty_reads)
     }
     if (*dirty) psy_tui_view_draw(t, now);
     *dirty = false;
-    struct pollfd pf[3] = {{.fd = psy_agent_fd(t->agent), .events = POLLIN},
+    struct pollfd pf[3] = {{.fd = psy_front_fd(t->front), .events = POLLIN},
                            {.fd = winch_pipe[0], .events = POLLIN},
                            {.fd = t->stdin_gone ? -1 : 0, .events = POLLIN}};
     int n = poll(pf, 3, next_timeout(t, now));
@@ -155,14 +155,14 @@ static bool loop_once(psy_tui *t, bool *dirty, int *empty_reads)
     }
     bool running = true;
     psy_event *ev;
-    while ((pf[0].revents & POLLIN) && (ev = psy_agent_next_event(t->agent))) {
+    while ((pf[0].revents & POLLIN) && (ev = psy_front_next_event(t->front))) {
         running = psy_tui_on_event(t, ev) && running;
         psy_event_free(ev);
     }
     return running;
 }
 
-int psy_tui_run(psy_agent *a, const char *where)
+int psy_tui_run(const psy_front *f, const char *where)
 {
     setup_locale();
     if (!isatty(0) || !isatty(1)) {
@@ -170,9 +170,9 @@ int psy_tui_run(psy_agent *a, const char *where)
         return 1;
     }
     psy_tui t;
-    psy_tui_model_init(&t, a, where);
+    psy_tui_model_init(&t, f, where);
     /* no psy_agent_status() here: the agent reports its status as events from the start */
-    t.emotion = psy_agent_emotion(a);
+    t.emotion = psy_front_emotion(f);
     if (psy_tui_view_open() < 0) {
         fprintf(stderr, "psyche: cannot set up the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
         psy_tui_model_free(&t);

@@ -2,8 +2,9 @@
  *
  * The one entry point is psy_tui_run(): main.c calls it after starting the
  * agent. The TUI owns the terminal and runs on the main thread; it talks to
- * the agent only through agent.h (submit, cancel, command, quit, status,
- * emotion, and the event queue behind psy_agent_fd()).
+ * the agent only through a psy_front (front.h: submit, cancel, command,
+ * quit, status, emotion, typing, and the event queue behind its fd): the
+ * local agent (front_local.c) or a psyche serve (front_remote.c).
  *
  * Files, each calling only the ones below it (no file calls back up;
  * tests/integration/test_tui.py checks the object files):
@@ -25,7 +26,7 @@
 #include <stddef.h>
 #include <wchar.h>
 
-#include "agent.h"
+#include "front.h"
 #include "termsafe.h"
 
 /* Runs the UI until the agent reports PSY_EV_QUIT (after /quit, Ctrl+Q,
@@ -34,7 +35,7 @@
  * the call). Restores the terminal before it returns. Returns the process
  * exit code: 0, or 1 when the terminal could not be set up. The caller
  * still frees the agent. */
-int psy_tui_run(psy_agent *a, const char *where);
+int psy_tui_run(const psy_front *f, const char *where);
 
 /* ====================================================================
  * Internal: shared by tui*.c and the unit test. Not for other modules.
@@ -234,8 +235,8 @@ typedef struct psy_tui_log {
 } psy_tui_log;
 
 typedef struct psy_tui {
-    psy_agent *agent;
-    const char *where; /* borrowed: where memories, logs and config live (/status) */
+    const psy_front *front; /* the agent, local or remote (borrowed) */
+    const char *where;      /* borrowed: where memories, logs and config live (/status) */
     psy_tui_log chat, thoughts;
     psy_tui_input input;
     size_t input_first; /* the input line's horizontal scroll */
@@ -269,7 +270,7 @@ typedef struct psy_tui {
 } psy_tui;
 
 /* tui_model.c */
-void psy_tui_model_init(psy_tui *t, psy_agent *a, const char *where);
+void psy_tui_model_init(psy_tui *t, const psy_front *f, const char *where);
 void psy_tui_model_free(psy_tui *t);
 double psy_tui_now(void);                        /* CLOCK_MONOTONIC seconds */
 bool psy_tui_busy(const psy_tui *t);             /* a turn is running */

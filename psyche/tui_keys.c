@@ -44,13 +44,13 @@ void psy_tui_quit(psy_tui *t)
     } else {
         psy_tui_notice(t, 5, "Stopping now.");
     }
-    psy_agent_quit(t->agent); /* the second call skips what is left of the shutdown */
+    psy_front_quit(t->front); /* the second call skips what is left of the shutdown */
 }
 
 static void forward(psy_tui *t, const psy_tui_cmd *c)
 {
     char *line = psy_tui_agent_line(c);
-    if (!line || !psy_agent_command(t->agent, line))
+    if (!line || !psy_front_command(t->front, line))
         psy_tui_chat_add(t, PSY_TUI_ERROR, "[Error: the agent did not take the command]", 0);
     free(line);
 }
@@ -74,7 +74,7 @@ static void submit(psy_tui *t, char *line)
         if (!psy_tui_busy(t)) t->busy_since = psy_tui_now();
         t->submitted++;
         psy_tui_chat_add(t, PSY_TUI_USER, c.text, t->submitted);
-        psy_agent_submit(t->agent, c.text);
+        psy_front_submit(t->front, c.text);
         t->chat_scroll = 0;
         break;
     case PSY_CMD_HELP: psy_tui_chat_add(t, PSY_TUI_INFO, help_text, 0); break;
@@ -205,7 +205,7 @@ static void on_ctrl_c(psy_tui *t)
     switch (psy_tui_ctrlc_press(&t->ctrlc, now, psy_tui_busy(t) && !t->quitting)) {
     case PSY_CTRLC_QUIT: psy_tui_quit(t); break;
     case PSY_CTRLC_CANCEL:
-        psy_agent_cancel(t->agent);
+        psy_front_cancel(t->front);
         psy_tui_notice(t, PSY_TUI_CTRLC_WINDOW, "Stopped the answer. Press Ctrl+C again to quit.");
         break;
     case PSY_CTRLC_HINT:
@@ -279,7 +279,7 @@ void psy_tui_on_key(psy_tui *t, int type, wint_t ch)
         break;
     case ESC:
         if (psy_tui_busy(t) && !t->quitting) {
-            psy_agent_cancel(t->agent);
+            psy_front_cancel(t->front);
             psy_tui_notice(t, 2, "Stopped the answer.");
         } else if (t->chat_scroll) {
             t->chat_scroll = 0;

@@ -162,10 +162,10 @@ void psy_tui_take_emotion(psy_tui *t, double now)
     t->emotion_at = now;
 }
 
-void psy_tui_model_init(psy_tui *t, psy_agent *a, const char *where)
+void psy_tui_model_init(psy_tui *t, const psy_front *f, const char *where)
 {
     memset(t, 0, sizeof *t);
-    t->agent = a;
+    t->front = f;
     t->where = where;
     t->live = -1;
     t->show_reasoning = true;

@@ -206,3 +206,163 @@ def test_a_full_server_is_retried_with_backoff():
     finally:
         c.close()
         assert s.stop() == 0
+
+
+# ---------------------------------------------------------------- the full-screen TUI over --connect
+
+def hermes_tui(s, **kw):
+    """The full-screen TUI (no -p/--repl) connected to s, its tools in its own workspace."""
+    from test_tui import Tui
+    ws = tempfile.mkdtemp(prefix="psyche-hermes-ws-")
+    t = Tui(args=("--connect", url(s), "--workspace", ws), **kw)
+    t.cleanup_dirs = [ws]
+    t.client_ws = ws
+    return t
+
+
+def remote_ready(t):
+    return t.wait(lambda s: "state     idle" in s and "elpis     \u25cf up" in s, 60, "the remote agent to be idle")
+
+
+def test_tui_over_connect_answers_runs_local_tools_and_shows_the_servers_emotion():
+    call = [{"id": "call_t1", "type": "function",
+             "function": {"name": "create_file",
+                          "arguments": "{\"file_path\":\"tui.txt\",\"content\":\"from the tui\"}"}}]
+    s = Server(fake_script={"responses": [{"content": "Hello from far away.", "chunk": 4},
+                                          {"tool_calls": call, "content": ""},
+                                          {"content": "Written."}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("hello there")
+        t.wait_text("Hello from far away.")
+        t.type("write it")
+        t.wait_text("Written.")
+        with open(os.path.join(t.client_ws, "tui.txt")) as f:
+            assert f.read() == "from the tui"
+        assert not os.path.exists(os.path.join(s.dir, "tui.txt")), "the tool ran on the server"
+        sc = t.screen()
+        assert "create_file" in sc and "messages  4" in sc, sc  # two messages, two answers
+        # the sidebar follows the server's emotion
+        import json
+        st, _, body = s.request("POST", "/v1/psyche/emotion", {"event_type": "failure", "intensity": 2})
+        assert st == 200, body
+        quadrant = json.loads(body)["quadrant"]
+        assert quadrant != "excited", body  # the fake model starts at 0/0, which is "excited"
+        t.wait_text(quadrant, timeout=20)
+        t.type("/emotion")
+        t.wait_text("Emotion (from http://127.0.0.1")
+        t.type("/memory cats")
+        t.wait_text("is local-only")
+        t.type("/clear")
+        t.wait(lambda sc: "Conversation cleared" in sc and "messages  0" in sc, 20, "the cleared conversation")
+        t.type("/quit")
+        assert t.exit_code() == 0
+    finally:
+        t.close()
+        assert s.stop() == 0
+
+
+def test_tui_over_connect_escape_cancels_the_remote_generation():
+    s = Server(fake_script={"responses": [{"content": "never shown", "delay": 120},
+                                          {"content": "after the cancel"},
+                                          {"content": "never shown either", "delay": 120},
+                                          {"content": "took over"}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("go")
+        wait_for(lambda: any(q["tool"] == "function_call" for q in s.requests_logged()), "the request")
+        t.keys("Escape")
+        t.wait_text("(interrupted)", timeout=20)
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 1, "cancelled on the server")
+        t.type("again")
+        t.wait_text("after the cancel")
+        # a message while a turn runs abandons that turn, as with the local agent
+        t.type("slow one")
+        wait_for(lambda: sum(q["tool"] == "function_call" for q in s.requests_logged()) == 3, "the third request")
+        t.type("take over")
+        t.wait(lambda sc: "took over" in sc and sc.count("(interrupted)") == 2, 30, "the abandoned turn")
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 2, "2 cancelled")
+    finally:
+        t.close()
+        assert s.stop() == 0
+
+
+def test_tui_over_connect_reconnects_when_the_server_is_back():
+    s = Server(fake_script={"default": "Back again."})
+    port = s.port
+    t = hermes_tui(s)
+    s2 = None
+    try:
+        remote_ready(t)
+        assert s.stop() == 0
+        t.wait(lambda sc: "reconnecting" in sc and "disconnected" in sc, 30, "the lost server to be said")
+        s2 = Server(fake_script={"default": "Back again."}, args=("--port", str(port)))
+        t.wait_text("Reconnected to", timeout=60)
+        t.type("are you there")
+        t.wait_text("Back again.")
+    finally:
+        t.close()
+        if s2:
+            assert s2.stop() == 0
+
+
+def test_tui_over_connect_needs_the_server_before_it_starts():
+    c = Client()
+    try:
+        r = c.run("http://127.0.0.1:%d" % free_port())  # no -p/--repl: the TUI, but no terminal here
+        assert r.returncode == 1 and "needs a terminal" in r.stderr, r
+        r = c.run("http://x", "--help")
+        assert r.returncode == 0 and "full-screen terminal UI" in r.stdout, r
+    finally:
+        c.close()
+
+
+def test_tui_over_connect_escape_stops_a_local_command_and_asks_the_server_nothing_more():
+    call = [{"id": "call_s1", "type": "function",
+             "function": {"name": "execute_bash", "arguments": "{\"command\":\"sleep 120\"}"}}]
+    s = Server(fake_script={"responses": [{"tool_calls": call, "content": ""}, {"content": "the next answer"}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("run it")
+        t.wait_text("sleep 120")
+        t.keys("Escape")
+        t.wait_text("(interrupted)", timeout=20)  # not after the 30 s tool timeout
+        t.type("next")
+        t.wait_text("the next answer")  # the response the model had next: nothing was asked in between
+        assert sum(q["tool"] == "function_call" for q in s.requests_logged()) == 2
+    finally:
+        t.close()
+        assert s.stop() == 0
+
+
+def test_tui_over_connect_with_the_server_down_says_so_and_exits_69():
+    from test_tui import Tui
+    t = Tui(args=("--connect", "http://127.0.0.1:%d" % free_port()))
+    try:
+        assert t.exit_code() == 69
+        assert "cannot reach the server" in t.stderr() and "psyche serve" in t.stderr(), t.stderr()
+    finally:
+        t.close()
+
+
+def test_tui_over_connect_quits_cleanly_on_sigterm():
+    import signal
+    from test_tui import children_of
+    s = Server(fake_script={"responses": [{"content": "never shown", "delay": 120}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("go")
+        wait_for(lambda: any(q["tool"] == "function_call" for q in s.requests_logged()), "the request")
+        shell = int(t.tmux("display", "-p", "-t", t.session, "#{pane_pid}").strip())
+        pids = [p for p, name in children_of(shell).items() if name == "psyche"]
+        assert len(pids) == 1, children_of(shell)
+        os.kill(pids[0], signal.SIGTERM)
+        assert t.exit_code(timeout=30) == 0  # the quit path ran (a default SIGTERM would be 143)
+        wait_for(lambda: s.metric('psyche_chat_completions_total{finish="cancelled"}') == 1, "cancelled on the server")
+    finally:
+        t.close()
+        assert s.stop() == 0

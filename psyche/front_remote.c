@@ -1,0 +1,447 @@
+/* front_remote.c - a psyche serve as a psy_front (front.h), so the
+ * full-screen TUI runs against it (`psyche --connect URL`).
+ *
+ * Owns one worker thread, the only one that speaks HTTP (http_remote.c);
+ * the TUI thread never waits on the network. The TUI's messages and
+ * commands reach the worker through a psy_bus input queue; the worker
+ * turns what the server sends into the agent's psy_event stream on the
+ * same bus (the fd the TUI polls): content deltas as token events (a reply
+ * that arrives whole is one delta), the local tool calls as tool events,
+ * the end of a turn as an answer event. Between turns it polls /health
+ * (status, children, model; a lost server is said once and retried with
+ * backoff until it is back) and /v1/psyche/emotion (the sidebar) once a
+ * second. Cancel closes the running request from the TUI thread. */
+#include "front_remote.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "bus.h"
+#include "buf.h"
+#include "front.h"
+#include "http_remote.h"
+#include "log.h"
+#include "tui.h"
+#include "util.h"
+
+#define POLL_S 1.0       /* /health and the emotion while connected */
+#define BACKOFF_MAX_S 16 /* reconnect waits 1, 2, 4, ... this */
+
+enum { EXIT_USAGE = 2, EXIT_UNAVAILABLE = 69 };
+
+typedef struct front_remote {
+    psy_bus bus;     /* events to the TUI, its input to the worker */
+    psy_remote *r;   /* owned; worker thread only, except psy_remote_cancel */
+    const char *url; /* borrowed from argv */
+    pthread_mutex_t mu;
+    cJSON *emotion;    /* [mu] owned: the last emotional state */
+    cJSON *health;     /* [mu] owned: the last /health body */
+    const char *state; /* [mu] static: idle, generating, running tool, disconnected, stopping */
+    cJSON *last_tools; /* [mu] owned: [{line, success}], newest last, at most PSY_BUS_LAST_TOOLS */
+    int messages;      /* [mu] user messages and answers of this conversation */
+    char workspace[4096];
+    bool sandbox;
+    int quit; /* [atomic] psy_front quit was called */
+} front_remote;
+
+/* ------------------------------------------------------ status (any thread) */
+
+/* The sidebar's snapshot in agent.h's shape; caller frees. */
+static cJSON *status_json(front_remote *f)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s) return NULL;
+    pthread_mutex_lock(&f->mu);
+    cJSON_AddStringToObject(s, "state", f->state);
+    const cJSON *h = f->health;
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "model"));
+    cJSON_AddStringToObject(s, "model", model ? model : "");
+    cJSON *ch = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(h, "children"), true);
+    cJSON_AddItemToObject(s, "children", ch ? ch : cJSON_CreateObject());
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(h, "context_length");
+    if (cJSON_IsNumber(ctx)) cJSON_AddNumberToObject(s, "context_length", ctx->valuedouble);
+    cJSON_AddNumberToObject(s, "messages", f->messages);
+    cJSON *lt = cJSON_Duplicate(f->last_tools, true);
+    cJSON_AddItemToObject(s, "last_tools", lt ? lt : cJSON_CreateArray());
+    pthread_mutex_unlock(&f->mu);
+    cJSON_AddBoolToObject(s, "reasoning", false);
+    cJSON_AddBoolToObject(s, "idle_enabled", false); /* the server dreams; this client thinks nothing */
+    cJSON_AddStringToObject(s, "workspace", f->workspace);
+    cJSON *sb = cJSON_AddObjectToObject(s, "sandbox");
+    cJSON_AddBoolToObject(sb, "active", f->sandbox);
+    cJSON_AddStringToObject(sb, "detail", f->sandbox ? "the client's sandbox" : "off (--no-sandbox)");
+    cJSON_AddStringToObject(s, "server", f->url);
+    return s;
+}
+
+static void set_state(front_remote *f, const char *state)
+{
+    pthread_mutex_lock(&f->mu);
+    bool changed = strcmp(f->state, state) != 0;
+    f->state = state;
+    pthread_mutex_unlock(&f->mu);
+    if (changed) psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
+}
+
+/* ------------------------------------------------------ the turn's sink */
+
+static void on_text(void *ud, const char *delta)
+{
+    front_remote *f = ud;
+    psy_emit(&f->bus, PSY_EV_TOKEN, delta, NULL);
+}
+
+/* The sidebar's list of the last tools. */
+static void remember_tool(front_remote *f, const char *line, bool ok)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e) return;
+    cJSON_AddStringToObject(e, "line", line);
+    cJSON_AddBoolToObject(e, "success", ok);
+    pthread_mutex_lock(&f->mu);
+    cJSON_AddItemToArray(f->last_tools, e);
+    while (cJSON_GetArraySize(f->last_tools) > PSY_BUS_LAST_TOOLS) cJSON_DeleteItemFromArray(f->last_tools, 0);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* A local tool call: result NULL before it runs. */
+static void on_tool(void *ud, const char *name, const char *args, const char *result)
+{
+    front_remote *f = ud;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "name", name);
+    cJSON_AddStringToObject(d, "arguments", args);
+    char line[600];
+    if (!result) {
+        set_state(f, "running tool");
+        snprintf(line, sizeof line, "%s %.500s", name, args);
+        psy_emit(&f->bus, PSY_EV_TOOL_START, line, d);
+        return;
+    }
+    cJSON *res = cJSON_Parse(result);
+    bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "success"));
+    cJSON_AddBoolToObject(d, "success", ok);
+    if (res) cJSON_AddItemToObject(d, "result", res);
+    snprintf(line, sizeof line, "%s %.500s%s", name, args, ok ? "" : " (failed)");
+    remember_tool(f, line, ok);
+    psy_emit(&f->bus, PSY_EV_TOOL_END, line, d);
+    set_state(f, "generating");
+}
+
+static void on_notice(void *ud, const char *msg)
+{
+    front_remote *f = ud;
+    psy_emit(&f->bus, PSY_EV_INFO, msg, NULL);
+}
+
+/* The end of a turn: always one answer event (the TUI counts turns by them). */
+static void on_done(void *ud, const psy_remote_result *res)
+{
+    front_remote *f = ud;
+    cJSON *d = NULL;
+    if (res->rc == -ECANCELED || !strcmp(res->finish, "length")) {
+        d = cJSON_CreateObject();
+        cJSON_AddBoolToObject(d, "interrupted", true);
+    }
+    if (res->rc && res->rc != -ECANCELED) psy_emitf(&f->bus, PSY_EV_ERROR, "[Error: %s]", res->err);
+    pthread_mutex_lock(&f->mu);
+    f->messages += res->rc ? 1 : 2; /* the user's message is kept either way */
+    pthread_mutex_unlock(&f->mu);
+    psy_emit(&f->bus, PSY_EV_ANSWER, res->answer, d);
+}
+
+/* ------------------------------------------------------ the worker */
+
+/* Polls /health and the emotion. Returns true when the server answered. */
+static bool poll_server(front_remote *f, char *err, size_t errlen)
+{
+    cJSON *h = NULL, *em = NULL;
+    long status = 0;
+    if (psy_remote_health(f->r, &h, err, errlen)) return false;
+    if (psy_remote_get(f->r, "/v1/psyche/emotion", &em, &status, err, errlen) || status != 200 || !cJSON_IsObject(em)) {
+        cJSON_Delete(em);
+        em = NULL;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(h, "uptime_s"); /* changes every poll; the sidebar has no use for it */
+    pthread_mutex_lock(&f->mu);
+    bool changed = !f->health || !cJSON_Compare(f->health, h, true);
+    cJSON_Delete(f->health);
+    f->health = h;
+    if (em) {
+        cJSON_Delete(f->emotion);
+        f->emotion = cJSON_Duplicate(em, true);
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (em) psy_emit(&f->bus, PSY_EV_EMOTION, NULL, em);
+    if (changed) psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
+    return true;
+}
+
+/* One input of the TUI: a message, or /clear (the other commands are
+ * answered on the TUI thread). */
+static void run_input(front_remote *f, const psy_input *in)
+{
+    if (in->kind == PSY_INPUT_COMMAND) {
+        psy_remote_clear(f->r);
+        pthread_mutex_lock(&f->mu);
+        f->messages = 0;
+        pthread_mutex_unlock(&f->mu);
+        psy_emit(&f->bus, PSY_EV_INFO, "Conversation cleared: the next message starts a new one on the server.", NULL);
+        psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
+        return;
+    }
+    set_state(f, "generating");
+    psy_remote_turn(f->r, in->text); /* reports to the sink, on_done last */
+    set_state(f, "idle");
+}
+
+/* Reconnect bookkeeping of one poll. */
+static void after_poll(front_remote *f, bool ok, const char *err, int *backoff, double *next)
+{
+    double now = now_mono();
+    if (ok) {
+        if (*backoff) psy_emitf(&f->bus, PSY_EV_INFO, "Reconnected to %s.", f->url);
+        *backoff = 0;
+        set_state(f, "idle");
+        *next = now + POLL_S;
+        return;
+    }
+    *backoff = *backoff ? (*backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : *backoff * 2) : 1;
+    if (*backoff == 1) psy_emitf(&f->bus, PSY_EV_ERROR, "[Error: %s; reconnecting]", err);
+    set_state(f, "disconnected");
+    *next = now + *backoff;
+}
+
+static void *worker(void *arg)
+{
+    front_remote *f = arg;
+    int backoff = 0;
+    double next = 0;
+    psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f)); /* the sidebar from the start-up health check */
+    while (!__atomic_load_n(&f->quit, __ATOMIC_RELAXED)) {
+        psy_input *in = psy_bus_pop_input(&f->bus);
+        if (in) {
+            run_input(f, in);
+            psy_input_free(in);
+            next = 0; /* the emotion after a turn, at once */
+            continue;
+        }
+        double now = now_mono();
+        if (now >= next) {
+            char err[1200] = "";
+            after_poll(f, poll_server(f, err, sizeof err), err, &backoff, &next);
+            continue;
+        }
+        struct pollfd pf = {.fd = f->bus.wake_fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)ceil((next - now) * 1000)) > 0) psy_bus_drain_wake(&f->bus);
+    }
+    set_state(f, "stopping");
+    psy_emit(&f->bus, PSY_EV_QUIT, NULL, NULL);
+    return NULL;
+}
+
+/* ------------------------------------------------------ the operations */
+
+static int r_fd(void *c) { return ((front_remote *)c)->bus.ev_fd; }
+static psy_event *r_next(void *c) { return psy_bus_next_event(&((front_remote *)c)->bus); }
+
+/* As with the local agent, a message while a turn runs abandons that turn
+ * (it ends as interrupted). The cancel comes first: it cannot reach the
+ * new turn, which starts with the cancel cleared. */
+static void r_submit(void *c, const char *text)
+{
+    front_remote *f = c;
+    pthread_mutex_lock(&f->mu);
+    bool busy = strcmp(f->state, "idle") && strcmp(f->state, "disconnected");
+    pthread_mutex_unlock(&f->mu);
+    if (busy) psy_remote_cancel(f->r);
+    if (!psy_bus_push_input(&f->bus, PSY_INPUT_MESSAGE, text, NULL)) psy_bus_wake(&f->bus);
+}
+
+static void r_cancel(void *c) { psy_remote_cancel(((front_remote *)c)->r); }
+
+/* /emotion from the last state the server sent. */
+static void emotion_info(front_remote *f)
+{
+    pthread_mutex_lock(&f->mu);
+    cJSON *em = cJSON_Duplicate(f->emotion, true);
+    pthread_mutex_unlock(&f->mu);
+    if (!em) {
+        psy_emit(&f->bus, PSY_EV_INFO, "No emotional state from the server yet.", NULL);
+        return;
+    }
+    char *text = cJSON_Print(em);
+    psy_emitf(&f->bus, PSY_EV_INFO, "Emotion (from %s):\n%s", f->url, text ? text : "");
+    free(text);
+    cJSON_Delete(em);
+}
+
+static bool r_command(void *c, const char *line)
+{
+    front_remote *f = c;
+    if (!strcmp(line, "/clear")) {
+        if (!psy_bus_push_input(&f->bus, PSY_INPUT_COMMAND, line, NULL)) psy_bus_wake(&f->bus);
+    } else if (!strcmp(line, "/emotion")) {
+        emotion_info(f);
+    } else if (!strcmp(line, "/status")) {
+        cJSON *s = status_json(f);
+        char *text = cJSON_Print(s);
+        psy_emitf(&f->bus, PSY_EV_INFO, "Connected to %s:\n%s", f->url, text ? text : "");
+        free(text);
+        cJSON_Delete(s);
+    } else {
+        psy_emitf(&f->bus, PSY_EV_INFO,
+                  "%s is local-only: it needs the agent on this machine and does nothing with --connect.", line);
+    }
+    return true;
+}
+
+static void r_quit(void *c)
+{
+    front_remote *f = c;
+    __atomic_store_n(&f->quit, 1, __ATOMIC_RELAXED);
+    psy_remote_cancel(f->r);
+    psy_bus_wake(&f->bus);
+}
+
+static cJSON *r_status(void *c) { return status_json(c); }
+
+static cJSON *r_emotion(void *c)
+{
+    front_remote *f = c;
+    pthread_mutex_lock(&f->mu);
+    cJSON *em = cJSON_Duplicate(f->emotion, true);
+    pthread_mutex_unlock(&f->mu);
+    return em;
+}
+
+static void r_typing(void *c) { (void)c; /* the server dreams when no request is open; typing opens none */ }
+
+static const psy_front_ops remote_ops = {
+    .fd = r_fd,
+    .next_event = r_next,
+    .submit = r_submit,
+    .cancel = r_cancel,
+    .command = r_command,
+    .quit = r_quit,
+    .status = r_status,
+    .emotion = r_emotion,
+    .typing = r_typing,
+};
+
+/* ------------------------------------------------------ the client */
+
+/* Opens the client and checks the server. Returns 0, or an exit status
+ * after printing why. */
+static int remote_open(front_remote *f, const psy_remote_opts *o)
+{
+    char err[1200] = "";
+    psy_remote_sink sink = {.text = on_text, .tool = on_tool, .notice = on_notice, .done = on_done, .ud = f};
+    f->url = o->url;
+    f->state = "idle";
+    f->sandbox = !o->no_sandbox;
+    f->last_tools = cJSON_CreateArray();
+    if (!(o->workspace ? snprintf(f->workspace, sizeof f->workspace, "%s", o->workspace) > 0
+                       : getcwd(f->workspace, sizeof f->workspace) != NULL))
+        snprintf(f->workspace, sizeof f->workspace, ".");
+    if (pthread_mutex_init(&f->mu, NULL) || psy_bus_init(&f->bus)) {
+        fprintf(stderr, "psyche: cannot set up the client's event queue\n");
+        return EXIT_UNAVAILABLE;
+    }
+    if (psy_remote_open(o, &sink, &f->r, err, sizeof err)) {
+        fprintf(stderr, "psyche: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (psy_remote_health(f->r, &f->health, err, sizeof err)) {
+        fprintf(stderr, "psyche: %s\n", err);
+        return EXIT_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static void remote_close(front_remote *f)
+{
+    psy_remote_free(f->r);
+    psy_bus_free(&f->bus);
+    cJSON_Delete(f->emotion);
+    cJSON_Delete(f->health);
+    cJSON_Delete(f->last_tools);
+    pthread_mutex_destroy(&f->mu);
+}
+
+static front_remote *g_front; /* for the signal handler, while the TUI runs */
+
+/* SIGTERM, SIGHUP, SIGINT: quit as /quit does (r_quit is atomic stores and
+ * an eventfd write: async-signal-safe), so the terminal is restored. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (g_front) r_quit(g_front);
+    errno = saved;
+}
+
+/* The TUI on f until it quits. Returns the exit status. */
+static int run_tui(front_remote *f)
+{
+    struct sigaction sa, old[3];
+    const int sigs[3] = {SIGTERM, SIGHUP, SIGINT};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_front = f;
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
+    pthread_t th;
+    if (pthread_create(&th, NULL, worker, f)) {
+        fprintf(stderr, "psyche: cannot start the client's worker thread\n");
+        for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+        g_front = NULL;
+        return EXIT_UNAVAILABLE;
+    }
+    char where[4400];
+    snprintf(where, sizeof where, "Server: %s\nTools run here, in %s%s", f->url, f->workspace,
+             f->sandbox ? " (sandboxed)" : " (no sandbox)");
+    psy_front front = {.ops = &remote_ops, .ctx = f};
+    int status = psy_tui_run(&front, where);
+    r_quit(f); /* the TUI may have stopped without a quit (no terminal) */
+    pthread_join(th, NULL);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+    g_front = NULL;
+    return status;
+}
+
+int psy_front_remote_main(int argc, char **argv)
+{
+    psy_remote_opts o;
+    int rc = psy_remote_parse(argc, argv, &o);
+    if (rc) {
+        psy_remote_usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : EXIT_USAGE;
+    }
+    if (o.message || o.repl) return psy_remote_lines(&o);
+    if (!isatty(0) || !isatty(1)) {
+        fprintf(stderr, "psyche: the terminal UI needs a terminal; use --repl or -p with --connect for pipes\n");
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        fprintf(stderr, "psyche: libcurl could not start\n");
+        return EXIT_UNAVAILABLE;
+    }
+    log_set_level(LOG_WARN); /* the tools' notices would draw over the screen */
+    front_remote f;
+    memset(&f, 0, sizeof f);
+    int status = remote_open(&f, &o);
+    if (!status) status = run_tui(&f);
+    remote_close(&f);
+    curl_global_cleanup();
+    return status;
+}
