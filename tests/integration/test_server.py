@@ -795,6 +795,11 @@ def test_an_ended_conversation_is_summarised_into_its_users_memories():
     s = Server(fake_script=script, keys=[KEY], wait_ready=False, memory_enabled="true",
                server_conversation_idle_s=3, memory_importance_threshold=1)
     try:
+        # the user's mnemosyne (started by the first request) recommends consolidating at once
+        conf = os.path.join(s.dir, ".config", "psyche")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "mnemosyne.toml"), "w") as f:
+            f.write("[consolidation]\nbuffer_threshold = 1\nmin_age_hours = 0\n")
         s.wait_health()
         st, r = s.chat(user("My cat is called Miso."), headers=dict(hdr, **{"X-Psyche-Conversation": "a"}))
         assert st == 200, r
@@ -808,5 +813,30 @@ def test_an_ended_conversation_is_summarised_into_its_users_memories():
                        "Summary: the user's cat is called Miso (evicted)."], got
         bg = [q for q in s.requests_logged() if q["tool"] == "generate" and q["arguments"].get("background")]
         assert "user: My cat is called Miso." in bg[0]["arguments"]["messages"][-1]["content"], bg[0]
+        # then, as the terminal UI at exit, consolidation because mnemosyne recommends it
+        log = s.log()
+        assert "should_consolidate (user 0): yes" in log, log
+        assert "consolidated user 0's memories" in log, log
+        assert log.index("consolidated user 0's memories") > log.rindex("stored the summary"), log
     finally:
         assert s.stop() == 0
+
+
+def test_sigterm_consolidates_only_when_mnemosyne_recommends_it():
+    """[shutdown] consolidate: asked of each user's mnemosyne at SIGTERM; a "no" runs nothing,
+    and consolidate = false does not ask at all."""
+    for enabled in ("true", "false"):
+        s = Server(fake_script={"default": "Noted."}, memory_enabled="true", shutdown_consolidate=enabled)
+        try:
+            st, r = s.chat(user("Hello there."))
+            assert st == 200, r
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(timeout=60) == 0
+            log = s.log()
+            if enabled == "true":
+                assert "should_consolidate (user 0): no" in log, log
+            else:
+                assert "should_consolidate" not in log, log
+            assert "consolidated user" not in log, log
+        finally:
+            assert s.stop() == 0
