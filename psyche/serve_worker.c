@@ -621,7 +621,7 @@ static void shutdown_work(psy_serve *s)
             log_warn("stopping: no time left ([server] drain_timeout_s) to consolidate memories");
             return;
         }
-        psy_serve_mem_consolidate(s, u, ms);
+        psy_serve_mem_consolidate(s, u, ms, NULL);
         u = psy_serve_mem_next_active(s, u);
         if (u == first) break;
     }

@@ -777,6 +777,26 @@ def test_embeddings_float_and_base64():
         assert s.stop() == 0
 
 
+def test_consolidates_while_nobody_is_there_after_a_dream():
+    """As the terminal UI while idle: after a dream, the dreamer's mnemosyne is asked
+    should_consolidate and its memories consolidated on yes, without any SIGTERM."""
+    s = Server(fake_script={"background": [{"content": "I realize the pattern connects our talks."}],
+                            "default": "hello"},
+               memory_enabled="true", idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=1)
+    try:
+        conf = os.path.join(s.dir, ".config", "psyche")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "mnemosyne.toml"), "w") as f:
+            f.write("[consolidation]\nbuffer_threshold = 1\nmin_age_hours = 0\n")
+        assert s.chat(user("Hi there"))[0] == 200  # opens the user's memories
+        _wait(lambda: "consolidated user 0's memories" in s.log(), timeout=30)
+        log = s.log()
+        assert log.index("dream: about") < log.index("should_consolidate (user 0): yes"), log
+        assert s.proc.poll() is None  # while running, not at exit
+    finally:
+        assert s.stop() == 0
+
+
 def _summaries(s, key):
     db = os.path.join(s.dir, ".local", "share", "psyche", "serve-users", fnv64(key) + ".db")
     out = subprocess.run([MNEMOSYNE, "--db", db, "search", "Miso summary", "--json"], capture_output=True,
