@@ -437,6 +437,7 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     s->elpis.pidfd = -1;
     s->last_activity = now_mono();
     s->last_dream = -1;
+    s->last_consolidate_check = -1;
     s->dream_user = -1;
     s->system_prompt = strdup(serve_system);
     if (psy_convs_init(&s->convs, (size_t)s->scfg->max_conversations, s->scfg->conversation_idle_s)) {

@@ -110,6 +110,18 @@ static cJSON *emotion(psy_serve *s)
     return res;
 }
 
+/* As the terminal UI while idle: after a dream, at most every [memory]
+ * consolidate_check_s, the dreamer's memories are consolidated where
+ * mnemosyne recommends it; a request cancels it as it cancels the dream. */
+static void consolidate_while_idle(psy_serve *s, int user)
+{
+    double now = now_mono();
+    if (s->last_consolidate_check >= 0 && now - s->last_consolidate_check < s->cfg->consolidate_check_s) return;
+    s->last_consolidate_check = now;
+    int rc = psy_serve_mem_consolidate(s, user, s->cfg->call_timeout_s * 1000, &s->dream_cancel);
+    if (rc == -ECANCELED) log_info("memory: consolidation cancelled by a request");
+}
+
 void psy_serve_dream(psy_serve *s)
 {
     int user = psy_serve_mem_next_active(s, s->dream_user);
@@ -139,4 +151,5 @@ void psy_serve_dream(psy_serve *s)
     cJSON_Delete(mems);
     cJSON_Delete(queries);
     cJSON_Delete(emo);
+    if (rc != -ECANCELED) consolidate_while_idle(s, user);
 }

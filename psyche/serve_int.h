@@ -91,9 +91,10 @@ typedef struct psy_serve {
     bool elpis_ever_up;
     int elpis_restarts;
     int elpis_pid;
-    int mem_running;      /* users' mnemosyne children up */
-    double last_activity; /* now_mono() of the last request queued */
-    double last_dream;    /* now_mono() when the last dream ended; -1: none yet */
+    int mem_running;               /* users' mnemosyne children up */
+    double last_activity;          /* now_mono() of the last request queued */
+    double last_dream;             /* now_mono() when the last dream ended; -1: none yet */
+    double last_consolidate_check; /* now_mono() of the last idle should_consolidate; -1: none yet */
     bool dreaming;
     char model_path[512];
     long context_length;

@@ -170,7 +170,9 @@ static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
     return psy_child_up(&u->child) ? u->child.c : NULL;
 }
 
-int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err, size_t errlen)
+/* psy_serve_mem_call with a timeout of its own (ms). */
+static int call_within(psy_serve *s, int user, const char *tool, cJSON *args, int timeout_ms, const int *cancel,
+                       cJSON **res, char *err, size_t errlen)
 {
     struct psy_serve_user *u = user_of(s, user);
     mcp_client *c = u ? user_client(s, u) : NULL;
@@ -180,7 +182,45 @@ int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJ
         snprintf(err, errlen, "memory is off or its mnemosyne is not running");
         return -ENOTCONN;
     }
-    return mcp_client_call(c, tool, args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, res, err, errlen);
+    return mcp_client_call(c, tool, args, timeout_ms, NULL, NULL, cancel, res, err, errlen);
+}
+
+int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err, size_t errlen)
+{
+    return call_within(s, user, tool, args, s->cfg->call_timeout_s * 1000, NULL, res, err, errlen);
+}
+
+static int num_or_zero(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int *cancel)
+{
+    cJSON *res = NULL;
+    char err[512] = "";
+    int rc =
+        call_within(s, user, "should_consolidate", cJSON_CreateObject(), timeout_ms, cancel, &res, err, sizeof err);
+    bool yes = !rc && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "should_consolidate"));
+    cJSON_Delete(res);
+    if (rc) {
+        log_warn("memory: should_consolidate (user %d): %s", user, err);
+        return rc;
+    }
+    log_info("memory: should_consolidate (user %d): %s", user, yes ? "yes" : "no");
+    if (!yes) return 0;
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddNumberToObject(args, "importance_threshold", s->cfg->consolidate_importance);
+    cJSON_AddNumberToObject(args, "similarity_threshold", s->cfg->consolidate_similarity);
+    rc = call_within(s, user, "consolidate_memories", args, timeout_ms, cancel, &res, err, sizeof err);
+    if (rc) log_warn("memory: consolidate_memories (user %d): %s", user, err);
+    else
+        log_info("memory: consolidated user %d's memories: %d clusters, %d promoted to long-term, %d archived", user,
+                 num_or_zero(res, "clusters_formed"), num_or_zero(res, "memories_promoted"),
+                 num_or_zero(res, "memories_archived"));
+    cJSON_Delete(res);
+    return rc ? rc : 1;
 }
 
 cJSON *psy_serve_mem_search(psy_serve *s, int user, const char *query, int n)

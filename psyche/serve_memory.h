@@ -47,6 +47,13 @@ cJSON *psy_serve_mem_search(struct psy_serve *s, int user, const char *query, in
  * mcp_client_call's error with err set. */
 int psy_serve_mem_call(struct psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err,
                        size_t errlen);
+/* Consolidation as the terminal UI does it at exit: asks user's mnemosyne
+ * (started if need be) should_consolidate, and on yes runs
+ * consolidate_memories with [memory] consolidate_importance and
+ * consolidate_similarity; each call waits at most timeout_ms and ends when
+ * *cancel (may be NULL) becomes non-zero. Returns 1 consolidated, 0 not
+ * recommended, -errno (logged; -ECANCELED when cancelled). */
+int psy_serve_mem_consolidate(struct psy_serve *s, int user, int timeout_ms, const int *cancel);
 /* store_memory with args (consumed) on user's mnemosyne. 0 or -errno (logged). */
 int psy_serve_mem_store(struct psy_serve *s, int user, cJSON *args);
 /* The next user after `after` (round robin; -1 or less: from the first)

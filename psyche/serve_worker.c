@@ -551,7 +551,7 @@ static void wait_for_work(psy_serve *s)
 
 /* A conversation that ended (evicted, or SIGTERM): its summary goes into
  * its user's memories, as the terminal UI stores one at exit. */
-static void summarise(psy_serve *s, const psy_conv_gone *g)
+static void summarise(psy_serve *s, const psy_conv_gone *g, int timeout_ms)
 {
     if (!psy_child_up(&s->elpis)) {
         log_warn("a conversation ended without its summary: elpis is not running");
@@ -570,8 +570,7 @@ static void summarise(psy_serve *s, const psy_conv_gone *g)
     cJSON_AddBoolToObject(args, "background", 1); /* the conversations' KV prefix stays */
     cJSON *res = NULL;
     char err[512] = "";
-    int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, NULL, NULL, NULL, &res,
-                             err, sizeof err);
+    int rc = mcp_client_call(s->elpis.c, "generate", args, timeout_ms, NULL, NULL, NULL, &res, err, sizeof err);
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "content");
     if (!rc && cJSON_IsString(text) && *text->valuestring) {
         cJSON *m = cJSON_CreateObject();
@@ -589,9 +588,19 @@ static void summarise(psy_serve *s, const psy_conv_gone *g)
     cJSON_Delete(res);
 }
 
+/* Milliseconds left until deadline (now_mono() time; < 0: none), at most
+ * cap_ms; 0 when it has passed. */
+static int ms_left(double deadline, int cap_ms)
+{
+    if (deadline < 0) return cap_ms;
+    double left = (deadline - now_mono()) * 1000;
+    return left <= 0 ? 0 : left < cap_ms ? (int)left : cap_ms;
+}
+
 /* Summarises the conversations that left the table (all of them when
- * stopping). Worker thread, without the mutex. */
-static void summarise_gone(psy_serve *s, bool all)
+ * stopping), each before deadline (< 0: none). Worker thread, without the
+ * mutex. */
+static void summarise_gone(psy_serve *s, bool all, double deadline)
 {
     psy_conv_gone *list;
     size_t n;
@@ -600,10 +609,36 @@ static void summarise_gone(psy_serve *s, bool all)
     psy_convs_take_gone(&s->convs, &list, &n);
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {
-        summarise(s, &list[i]);
+        int ms = ms_left(deadline, s->cfg->generation_timeout_s * 1000);
+        if (ms > 0) summarise(s, &list[i], ms);
+        else
+            log_warn("stopping: no time left ([server] drain_timeout_s) for a conversation's summary (user %d)",
+                     list[i].user);
         free(list[i].transcript);
     }
     free(list);
+}
+
+/* What the terminal UI stores at exit, for every conversation and user:
+ * the summaries of the open conversations, then consolidation where
+ * mnemosyne recommends it ([shutdown] consolidate), all within
+ * [server] drain_timeout_s. Worker thread, without the mutex. */
+static void shutdown_work(psy_serve *s)
+{
+    double deadline = now_mono() + s->scfg->drain_timeout_s;
+    summarise_gone(s, true, deadline);
+    if (!s->cfg->shutdown_consolidate) return;
+    int first = psy_serve_mem_next_active(s, -1);
+    for (int u = first; u >= 0;) {
+        int ms = ms_left(deadline, s->cfg->call_timeout_s * 1000);
+        if (ms <= 0) {
+            log_warn("stopping: no time left ([server] drain_timeout_s) to consolidate memories");
+            return;
+        }
+        psy_serve_mem_consolidate(s, u, ms, NULL);
+        u = psy_serve_mem_next_active(s, u);
+        if (u == first) break;
+    }
 }
 
 static void *worker_main(void *arg)
@@ -651,10 +686,10 @@ static void *worker_main(void *arg)
             s->last_dream = now_mono();
             pthread_mutex_unlock(&s->mu);
         } else if (stop) {
-            summarise_gone(s, true);
+            shutdown_work(s);
             break;
         } else {
-            summarise_gone(s, false);
+            summarise_gone(s, false, -1);
         }
     }
     return NULL;

@@ -777,6 +777,26 @@ def test_embeddings_float_and_base64():
         assert s.stop() == 0
 
 
+def test_consolidates_while_nobody_is_there_after_a_dream():
+    """As the terminal UI while idle: after a dream, the dreamer's mnemosyne is asked
+    should_consolidate and its memories consolidated on yes, without any SIGTERM."""
+    s = Server(fake_script={"background": [{"content": "I realize the pattern connects our talks."}],
+                            "default": "hello"},
+               memory_enabled="true", idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=1)
+    try:
+        conf = os.path.join(s.dir, ".config", "psyche")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "mnemosyne.toml"), "w") as f:
+            f.write("[consolidation]\nbuffer_threshold = 1\nmin_age_hours = 0\n")
+        assert s.chat(user("Hi there"))[0] == 200  # opens the user's memories
+        _wait(lambda: "consolidated user 0's memories" in s.log(), timeout=30)
+        log = s.log()
+        assert log.index("dream: about") < log.index("should_consolidate (user 0): yes"), log
+        assert s.proc.poll() is None  # while running, not at exit
+    finally:
+        assert s.stop() == 0
+
+
 def _summaries(s, key):
     db = os.path.join(s.dir, ".local", "share", "psyche", "serve-users", fnv64(key) + ".db")
     out = subprocess.run([MNEMOSYNE, "--db", db, "search", "Miso summary", "--json"], capture_output=True,
@@ -795,6 +815,11 @@ def test_an_ended_conversation_is_summarised_into_its_users_memories():
     s = Server(fake_script=script, keys=[KEY], wait_ready=False, memory_enabled="true",
                server_conversation_idle_s=3, memory_importance_threshold=1)
     try:
+        # the user's mnemosyne (started by the first request) recommends consolidating at once
+        conf = os.path.join(s.dir, ".config", "psyche")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "mnemosyne.toml"), "w") as f:
+            f.write("[consolidation]\nbuffer_threshold = 1\nmin_age_hours = 0\n")
         s.wait_health()
         st, r = s.chat(user("My cat is called Miso."), headers=dict(hdr, **{"X-Psyche-Conversation": "a"}))
         assert st == 200, r
@@ -808,5 +833,30 @@ def test_an_ended_conversation_is_summarised_into_its_users_memories():
                        "Summary: the user's cat is called Miso (evicted)."], got
         bg = [q for q in s.requests_logged() if q["tool"] == "generate" and q["arguments"].get("background")]
         assert "user: My cat is called Miso." in bg[0]["arguments"]["messages"][-1]["content"], bg[0]
+        # then, as the terminal UI at exit, consolidation because mnemosyne recommends it
+        log = s.log()
+        assert "should_consolidate (user 0): yes" in log, log
+        assert "consolidated user 0's memories" in log, log
+        assert log.index("consolidated user 0's memories") > log.rindex("stored the summary"), log
     finally:
         assert s.stop() == 0
+
+
+def test_sigterm_consolidates_only_when_mnemosyne_recommends_it():
+    """[shutdown] consolidate: asked of each user's mnemosyne at SIGTERM; a "no" runs nothing,
+    and consolidate = false does not ask at all."""
+    for enabled in ("true", "false"):
+        s = Server(fake_script={"default": "Noted."}, memory_enabled="true", shutdown_consolidate=enabled)
+        try:
+            st, r = s.chat(user("Hello there."))
+            assert st == 200, r
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(timeout=60) == 0
+            log = s.log()
+            if enabled == "true":
+                assert "should_consolidate (user 0): no" in log, log
+            else:
+                assert "should_consolidate" not in log, log
+            assert "consolidated user" not in log, log
+        finally:
+            assert s.stop() == 0
