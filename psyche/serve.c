@@ -226,6 +226,7 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     cJSON_AddStringToObject(o, "model", s->scfg->model_name);
     cJSON_AddStringToObject(o, "model_path", s->model_path);
     cJSON_AddNumberToObject(o, "context_length", (double)s->context_length);
+    cJSON_AddNumberToObject(o, "slots", (double)s->slots);
     cJSON_AddNumberToObject(o, "conversations", (double)s->convs.n);
     cJSON_AddNumberToObject(o, "queue_depth", s->queued);
     cJSON_AddNumberToObject(o, "queue_max", s->scfg->queue_max);
@@ -459,6 +460,12 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     if (cfg->model_path && *cfg->model_path) {
         argv[k++] = "--model";
         argv[k++] = cfg->model_path;
+    }
+    char slots[16];
+    if (s->scfg->slots > 0) {
+        snprintf(slots, sizeof slots, "%d", s->scfg->slots);
+        argv[k++] = "--slots";
+        argv[k++] = slots;
     }
     argv[k] = NULL;
     buf log = BUF_INIT;

@@ -36,6 +36,7 @@ typedef struct psy_serve_cfg {
     int conversation_idle_s;
     int max_conversations;
     bool memory_tools;
+    int slots; /* elpis --slots; 0: elpis's own [model] slots */
 } psy_serve_cfg;
 
 /* The values the [server] keys were loaded into (serve_settings.c). */
@@ -98,6 +99,7 @@ typedef struct psy_serve {
     bool dreaming;
     char model_path[512];
     long context_length;
+    long slots; /* elpis's generation slots (get_capabilities) */
 } psy_serve;
 
 /* Starts the worker thread (which starts elpis). Returns 0 or -errno. */

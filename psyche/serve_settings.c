@@ -39,6 +39,9 @@ static const cfg_key serve_keys[] = {
     {"server", "memory_tools", CFG_BOOL, &g_scfg.memory_tools, "false", 0, 0,
      "offer the model recall_memory/store_memory, run inside the server (at most 5 rounds); the text of "
      "those rounds is never shown"},
+    {"server", "slots", CFG_INT, &g_scfg.slots, "4", 0, 32,
+     "conversations elpis decodes at once (continuous batching; passed as elpis --slots, each slot gets its own "
+     "[model] ctx of KV cache); 0: elpis's own [model] slots"},
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 

@@ -494,17 +494,19 @@ static void sync_elpis(psy_serve *s)
 {
     cJSON *res = NULL;
     char err[256];
-    long ctx = 0;
+    long ctx = 0, slots = 0;
     char model[512] = "";
     if (!mcp_client_call(s->elpis.c, "get_capabilities", cJSON_CreateObject(), 10000, NULL, NULL, NULL, &res, err,
                          sizeof err)) {
         ctx = num(res, "context_length");
+        slots = num(res, "slots");
         const cJSON *mp = cJSON_GetObjectItemCaseSensitive(res, "model_path");
         if (cJSON_IsString(mp)) snprintf(model, sizeof model, "%s", mp->valuestring);
     }
     cJSON_Delete(res);
     pthread_mutex_lock(&s->mu);
     s->context_length = ctx;
+    s->slots = slots;
     snprintf(s->model_path, sizeof s->model_path, "%s", model);
     pthread_mutex_unlock(&s->mu);
 }

@@ -173,6 +173,7 @@ def test_models_health_and_metrics():
         assert models["object"] == "list" and models["data"][0]["id"] == "psyche"
         h = s.wait_health()
         assert h["status"] == "ok" and h["children"]["elpis"]["alive"] and h["context_length"] > 0, h
+        assert h["slots"] == 4, h  # [server] slots: psyche serve asks elpis for 4 (issue 11)
         st, hd, text = s.request("GET", "/metrics")
         assert st == 200 and hd["Content-Type"].startswith("text/plain"), hd
         assert "# TYPE psyche_http_requests_total counter" in text
