@@ -251,6 +251,11 @@ static int conn_fd(struct MHD_Connection *conn)
 
 bool psy_http_client_gone(const psy_http_req *req) { return fd_gone(conn_fd(req->conn)); }
 
+const char *psy_http_query(const psy_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;

@@ -100,6 +100,9 @@ void psy_http_stop(psy_http *h);
 
 /* True when the client of a blocking handler has closed its connection. */
 bool psy_http_client_gone(const psy_http_req *req);
+/* The query-string argument name of a request ("since" of ?since=3),
+ * decoded, or NULL when absent. Valid while the handler runs. */
+const char *psy_http_query(const psy_http_req *req, const char *name);
 
 /* Pure helpers (unit-tested). */
 /* Constant-time search of keys for the presented one (time depends on the

@@ -238,6 +238,27 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     reply_cjson(rep, up ? 200 : 503, o);
 }
 
+/* GET /v1/psyche/thoughts?since=N: the key's user's ring, read under mu. */
+static void handle_thoughts(psy_serve *s, const psy_http_req *req, psy_http_reply *rep)
+{
+    const char *arg = psy_http_query(req, "since");
+    long since = 0;
+    if (arg) {
+        char *end;
+        errno = 0;
+        since = strtol(arg, &end, 10);
+        if (!*arg || *end || errno || since < 0) {
+            reply_error(rep, 400, "since must be a whole number >= 0 (the next of the previous answer)", "since", NULL);
+            return;
+        }
+    }
+    size_t user = req->key_index < 0 ? 0 : (size_t)req->key_index;
+    pthread_mutex_lock(&s->mu);
+    cJSON *o = user < s->n_thought_users ? psy_thoughts_since(&s->thoughts[user], since) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    reply_cjson(rep, 200, o);
+}
+
 static void handle_metrics(psy_serve *s, psy_http_reply *rep)
 {
     buf b = BUF_INIT;
@@ -269,6 +290,9 @@ static void on_request(void *ud, const psy_http_req *req, psy_http_reply *rep)
     } else if (!strcmp(p, "/v1/psyche/emotion") && (get || post)) {
         rep->route = "emotion";
         handle_emotion(s, req, rep);
+    } else if (!strcmp(p, "/v1/psyche/thoughts") && get) {
+        rep->route = "thoughts";
+        handle_thoughts(s, req, rep);
     } else if (!strcmp(p, "/v1/embeddings") && post) {
         rep->route = "embeddings";
         handle_embeddings(s, req, rep);
@@ -441,7 +465,9 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     s->last_consolidate_check = -1;
     s->dream_user = -1;
     s->system_prompt = strdup(serve_system);
-    if (psy_convs_init(&s->convs, (size_t)s->scfg->max_conversations, s->scfg->conversation_idle_s)) {
+    s->n_thought_users = n_keys ? n_keys : 1;
+    s->thoughts = calloc(s->n_thought_users, sizeof *s->thoughts);
+    if (!s->thoughts || psy_convs_init(&s->convs, (size_t)s->scfg->max_conversations, s->scfg->conversation_idle_s)) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -492,6 +518,8 @@ static void serve_free(psy_serve *s)
     psy_child_free(&s->elpis);
     psy_serve_mem_free(s);
     psy_convs_free(&s->convs);
+    for (size_t i = 0; i < s->n_thought_users; i++) psy_thoughts_free(&s->thoughts[i]);
+    free(s->thoughts);
     free(s->system_prompt);
     free(s->state_dir);
     psy_metrics_free(&s->metrics);

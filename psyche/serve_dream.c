@@ -4,7 +4,10 @@
  * mood, memories surface through the theme's queries, elpis dreams on its
  * background sequence, and an insight is kept in that user's memories - as
  * the terminal UI dreams (idle.h, prompt.h). Any request cancels the dream at
- * once (psy_serve_submit sets dream_cancel). Worker thread only. */
+ * once (psy_serve_submit sets dream_cancel). What a dream shows, the insight
+ * kept and a consolidation are also kept in the dreamer's ring of thoughts
+ * (serve_thoughts.h) for the clients. Worker thread only, except
+ * psy_serve_thought. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,15 @@
 #include "serve_int.h"
 #include "serve_memory.h"
 #include "util.h"
+
+void psy_serve_thought(psy_serve *s, int user, const char *kind, const char *theme, const char *text)
+{
+    size_t i = user < 0 ? 0 : (size_t)user;
+    pthread_mutex_lock(&s->mu);
+    int rc = i < s->n_thought_users ? psy_thoughts_add(&s->thoughts[i], now_wall(), kind, theme, text) : -ENOENT;
+    pthread_mutex_unlock(&s->mu);
+    if (rc) log_warn("thoughts: could not keep a %s thought for user %d: %s", kind, user, strerror(-rc));
+}
 
 bool psy_serve_dream_due(psy_serve *s, double now)
 {
@@ -86,6 +98,9 @@ static void keep_insight(psy_serve *s, int user, const psy_dream_theme *theme, c
     if (!psy_serve_mem_store(s, user, args)) {
         psy_metrics_stored(&s->metrics);
         log_info("dream: kept an insight about %s", theme->theme);
+        buf_reset(&c);
+        buf_printf(&c, "kept an insight from a dream about %s", theme->theme);
+        psy_serve_thought(s, user, "memory", NULL, buf_str(&c));
     }
     buf_free(&c);
     buf_free(&tg);
@@ -118,8 +133,11 @@ static void consolidate_while_idle(psy_serve *s, int user)
     double now = now_mono();
     if (s->last_consolidate_check >= 0 && now - s->last_consolidate_check < s->cfg->consolidate_check_s) return;
     s->last_consolidate_check = now;
-    int rc = psy_serve_mem_consolidate(s, user, s->cfg->call_timeout_s * 1000, &s->dream_cancel);
+    char summary[256];
+    int rc =
+        psy_serve_mem_consolidate(s, user, s->cfg->call_timeout_s * 1000, &s->dream_cancel, summary, sizeof summary);
     if (rc == -ECANCELED) log_info("memory: consolidation cancelled by a request");
+    if (rc == 1) psy_serve_thought(s, user, "memory", NULL, summary);
 }
 
 void psy_serve_dream(psy_serve *s)
@@ -144,8 +162,10 @@ void psy_serve_dream(psy_serve *s)
     int rc = mcp_client_call(s->elpis.c, "generate", args, s->cfg->generation_timeout_s * 1000, on_piece, &tokens,
                              &s->dream_cancel, &res, err, sizeof err);
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "content");
-    if (!rc && cJSON_IsString(text) && *text->valuestring) keep_insight(s, user, theme, text->valuestring);
-    else if (rc == -ECANCELED) log_info("dream: cancelled by a request after %.0f tokens", tokens);
+    if (!rc && cJSON_IsString(text) && *text->valuestring) {
+        psy_serve_thought(s, user, "dream", theme->theme, text->valuestring); /* shown first, as in the TUI */
+        keep_insight(s, user, theme, text->valuestring);
+    } else if (rc == -ECANCELED) log_info("dream: cancelled by a request after %.0f tokens", tokens);
     else if (rc) log_warn("dream: %s", err);
     cJSON_Delete(res);
     cJSON_Delete(mems);

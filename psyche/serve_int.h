@@ -17,6 +17,7 @@
 #include "openai.h"
 #include "serve_conv.h"
 #include "serve_metrics.h"
+#include "serve_thoughts.h"
 #include "settings.h"
 #include "supervisor.h"
 
@@ -100,6 +101,10 @@ typedef struct psy_serve {
     char model_path[512];
     long context_length;
     long slots; /* elpis's generation slots (get_capabilities) */
+    /* what the server thought while nobody was there, one ring per user (the
+     * API key's index; index 0 without keys), for GET /v1/psyche/thoughts */
+    psy_thought_ring *thoughts; /* owned: n_thought_users rings; the entries under mu */
+    size_t n_thought_users;
 } psy_serve;
 
 /* Starts the worker thread (which starts elpis). Returns 0 or -errno. */
@@ -120,6 +125,10 @@ bool psy_serve_dream_due(psy_serve *s, double now);
 /* One dream for the next user whose memories are open; cancelled at once by
  * a request. */
 void psy_serve_dream(psy_serve *s);
+/* Keeps a thought of user's (the API key's index, -1 without keys) for
+ * GET /v1/psyche/thoughts; takes mu. kind: "dream" or "memory"; theme may
+ * be NULL. Any thread. */
+void psy_serve_thought(psy_serve *s, int user, const char *kind, const char *theme, const char *text);
 
 /* serve_memtools.c: the model's recall_memory / store_memory inside the
  * server ([server] memory_tools). */

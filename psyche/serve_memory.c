@@ -196,7 +196,8 @@ static int num_or_zero(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
 }
 
-int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int *cancel)
+int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int *cancel, char *summary,
+                              size_t summary_len)
 {
     cJSON *res = NULL;
     char err[512] = "";
@@ -215,10 +216,14 @@ int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int 
     cJSON_AddNumberToObject(args, "similarity_threshold", s->cfg->consolidate_similarity);
     rc = call_within(s, user, "consolidate_memories", args, timeout_ms, cancel, &res, err, sizeof err);
     if (rc) log_warn("memory: consolidate_memories (user %d): %s", user, err);
-    else
-        log_info("memory: consolidated user %d's memories: %d clusters, %d promoted to long-term, %d archived", user,
+    else {
+        char what[200];
+        snprintf(what, sizeof what, "%d clusters, %d promoted to long-term, %d archived",
                  num_or_zero(res, "clusters_formed"), num_or_zero(res, "memories_promoted"),
                  num_or_zero(res, "memories_archived"));
+        log_info("memory: consolidated user %d's memories: %s", user, what);
+        if (summary) snprintf(summary, summary_len, "consolidated memories: %s", what);
+    }
     cJSON_Delete(res);
     return rc ? rc : 1;
 }

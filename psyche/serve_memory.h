@@ -52,8 +52,10 @@ int psy_serve_mem_call(struct psy_serve *s, int user, const char *tool, cJSON *a
  * consolidate_memories with [memory] consolidate_importance and
  * consolidate_similarity; each call waits at most timeout_ms and ends when
  * *cancel (may be NULL) becomes non-zero. Returns 1 consolidated, 0 not
- * recommended, -errno (logged; -ECANCELED when cancelled). */
-int psy_serve_mem_consolidate(struct psy_serve *s, int user, int timeout_ms, const int *cancel);
+ * recommended, -errno (logged; -ECANCELED when cancelled). On 1, summary
+ * (may be NULL) says what was done ("consolidated memories: 2 clusters, ..."). */
+int psy_serve_mem_consolidate(struct psy_serve *s, int user, int timeout_ms, const int *cancel, char *summary,
+                              size_t summary_len);
 /* store_memory with args (consumed) on user's mnemosyne. 0 or -errno (logged). */
 int psy_serve_mem_store(struct psy_serve *s, int user, cJSON *args);
 /* The next user after `after` (round robin; -1 or less: from the first)

@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-static const char *const routes[PSY_METRICS_ROUTES] = {"chat",    "models",     "health", "emotion",
-                                                       "metrics", "embeddings", "other"};
+static const char *const routes[PSY_METRICS_ROUTES] = {"chat",    "models",     "health",   "emotion",
+                                                       "metrics", "embeddings", "thoughts", "other"};
 static const double bounds[PSY_METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const char *const finishes[PSY_METRICS_FINISH] = {"stop", "length", "cancelled", "error"};
 
@@ -22,7 +22,7 @@ static int route_index(const char *route)
 {
     for (int i = 0; i < PSY_METRICS_ROUTES; i++)
         if (route && !strcmp(route, routes[i])) return i;
-    return 6; /* other */
+    return PSY_METRICS_ROUTES - 1; /* other */
 }
 
 void psy_metrics_request(psy_metrics *m, const char *route, int status, double seconds)

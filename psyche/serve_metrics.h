@@ -13,7 +13,7 @@
 
 #include "buf.h"
 
-#define PSY_METRICS_ROUTES 7
+#define PSY_METRICS_ROUTES 8
 #define PSY_METRICS_STATUSES 12
 #define PSY_METRICS_BUCKETS 13
 #define PSY_METRICS_FINISH 4

@@ -38,7 +38,10 @@ int psy_serve_submit(psy_serve *s, psy_job *j)
 {
     pthread_mutex_lock(&s->mu);
     int rc = 0;
-    s->last_activity = now_mono();
+    /* reading the emotion (Hermes polls it every second) does not postpone
+     * the next dream, or a connected client would keep the server from ever
+     * dreaming; it still ends a dream in progress, as any request does */
+    if (j->kind != JOB_EMOTION_GET) s->last_activity = now_mono();
     __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE); /* a dream in progress ends now */
     if (s->draining || s->stopping) rc = -ESHUTDOWN;
     else if (j->kind == JOB_CHAT && s->queued >= s->scfg->queue_max) rc = -EAGAIN;
@@ -637,7 +640,7 @@ static void shutdown_work(psy_serve *s)
             log_warn("stopping: no time left ([server] drain_timeout_s) to consolidate memories");
             return;
         }
-        psy_serve_mem_consolidate(s, u, ms, NULL);
+        psy_serve_mem_consolidate(s, u, ms, NULL, NULL, 0);
         u = psy_serve_mem_next_active(s, u);
         if (u == first) break;
     }

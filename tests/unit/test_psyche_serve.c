@@ -3,7 +3,8 @@
  * between the worker and a connection (cancel vs interrupt, close from
  * another thread), the metrics registry's Prometheus text, that the
  * listener refuses a public address without keys, and the conversation
- * table (keys per user, idle and LRU eviction). */
+ * table (keys per user, idle and LRU eviction), and the ring of the
+ * server's thoughts (numbering, since, the bound, JSON as data). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "../../psyche/http.h"
 #include "../../psyche/serve_conv.h"
 #include "../../psyche/serve_metrics.h"
+#include "../../psyche/serve_thoughts.h"
 
 static void test_key_match(void **state)
 {
@@ -238,6 +240,59 @@ static void test_conversation_transcripts_outlive_eviction(void **state)
     psy_convs_free(&t); /* frees what is left (LeakSanitizer checks) */
 }
 
+static void test_thoughts_ring(void **state)
+{
+    (void)state;
+    psy_thought_ring r;
+    memset(&r, 0, sizeof r);
+    cJSON *o = psy_thoughts_since(&r, 0); /* empty: nothing, next 1 */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "thoughts")), 0);
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, 1);
+    cJSON_Delete(o);
+    assert_int_equal(psy_thoughts_add(&r, 1000.5, "dream", "connection", "I dreamt \x1b[2J\"of\"\n you"), 0);
+    assert_int_equal(psy_thoughts_add(&r, 1001, "memory", NULL, "kept an insight"), 0);
+    o = psy_thoughts_since(&r, 0);
+    const cJSON *list = cJSON_GetObjectItem(o, "thoughts");
+    assert_int_equal(cJSON_GetArraySize(list), 2);
+    const cJSON *d = cJSON_GetArrayItem(list, 0);
+    assert_int_equal(cJSON_GetObjectItem(d, "seq")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(d, "time")->valuedouble == 1000.5);
+    assert_string_equal(cJSON_GetObjectItem(d, "kind")->valuestring, "dream");
+    assert_string_equal(cJSON_GetObjectItem(d, "theme")->valuestring, "connection");
+    assert_string_equal(cJSON_GetObjectItem(d, "text")->valuestring, "I dreamt \x1b[2J\"of\"\n you"); /* data, as is */
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "theme"));
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, 3);
+    char *text = cJSON_PrintUnformatted(o); /* escaped in JSON: no raw control bytes */
+    assert_null(strchr(text, 0x1b));
+    assert_null(strchr(text, '\n'));
+    free(text);
+    cJSON_Delete(o);
+    o = psy_thoughts_since(&r, 2); /* since: only what is new */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "thoughts")), 1);
+    cJSON_Delete(o);
+    o = psy_thoughts_since(&r, 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "thoughts")), 0);
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, 3);
+    cJSON_Delete(o);
+    /* bounded: only the last PSY_THOUGHTS_KEEP are kept, the oldest go first */
+    for (int i = 0; i < 2 * PSY_THOUGHTS_KEEP; i++) assert_int_equal(psy_thoughts_add(&r, 1002, "dream", NULL, "x"), 0);
+    long next = 3 + 2 * PSY_THOUGHTS_KEEP;
+    o = psy_thoughts_since(&r, 0);
+    list = cJSON_GetObjectItem(o, "thoughts");
+    assert_int_equal(cJSON_GetArraySize(list), PSY_THOUGHTS_KEEP);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "seq")->valueint, next - PSY_THOUGHTS_KEEP);
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, next);
+    cJSON_Delete(o);
+    o = psy_thoughts_since(&r, next + 5); /* a since from an older server: nothing, and the real next */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "thoughts")), 0);
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, next);
+    cJSON_Delete(o);
+    psy_thoughts_free(&r);
+    o = psy_thoughts_since(&r, 0);
+    assert_int_equal(cJSON_GetObjectItem(o, "next")->valueint, 1);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_conversations),
         cmocka_unit_test(test_conversation_transcripts_outlive_eviction),
+        cmocka_unit_test(test_thoughts_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
