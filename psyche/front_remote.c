@@ -9,10 +9,14 @@
  * that arrives whole is one delta), the local tool calls as tool events,
  * the end of a turn as an answer event. Between turns it polls /health
  * (status, children, model; a lost server is said once and retried with
- * backoff until it is back) and /v1/psyche/emotion (the sidebar) once a
- * second. Cancel closes the running request from the TUI thread. */
+ * backoff until it is back), /v1/psyche/emotion (the sidebar; not while
+ * the server dreams, which a request would end) and /v1/psyche/thoughts
+ * (the server's dreams and consolidations, as the local agent's thought
+ * and memory events for the thoughts panel) once a second. Cancel closes
+ * the running request from the TUI thread. */
 #include "front_remote.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -50,7 +54,9 @@ typedef struct front_remote {
     int messages;      /* [mu] user messages and answers of this conversation */
     char workspace[4096];
     bool sandbox;
-    int quit; /* [atomic] psy_front quit was called */
+    long thoughts_next;   /* worker: the server's seq of its next thought (0: show what it kept) */
+    bool thoughts_absent; /* worker: the server has no /v1/psyche/thoughts (older): not asked again */
+    int quit;             /* [atomic] psy_front quit was called */
 } front_remote;
 
 /* ------------------------------------------------------ status (any thread) */
@@ -161,13 +167,63 @@ static void on_done(void *ud, const psy_remote_result *res)
 
 /* ------------------------------------------------------ the worker */
 
-/* Polls /health and the emotion. Returns true when the server answered. */
+/* One of the server's thoughts as the event the local agent sends for it:
+ * a dream is a thought, the rest (an insight kept, a consolidation) memory
+ * news. The text is untrusted: the TUI sanitizes it; a theme goes into a
+ * label as is, so only a plain one is passed on. */
+static void emit_thought(front_remote *f, const cJSON *t)
+{
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "kind"));
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "text"));
+    const char *theme = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "theme"));
+    if (!kind || !text) return;
+    for (const char *c = theme; c && *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != ' ' && *c != '-' && *c != '_') theme = NULL;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "kind", kind);
+    if (theme && strlen(theme) <= 40) cJSON_AddStringToObject(d, "theme", theme);
+    psy_emit(&f->bus, strcmp(kind, "memory") ? PSY_EV_THOUGHT : PSY_EV_MEMORY, text, d);
+}
+
+/* The server's thoughts since the last poll. Its numbering going backwards
+ * means it restarted: what it has now is taken as seen, from its next on. */
+static void poll_thoughts(front_remote *f)
+{
+    if (f->thoughts_absent) return;
+    char path[64], err[1200];
+    snprintf(path, sizeof path, "/v1/psyche/thoughts?since=%ld", f->thoughts_next);
+    cJSON *o = NULL;
+    long status = 0;
+    if (psy_remote_get(f->r, path, &o, &status, err, sizeof err) || status != 200) {
+        f->thoughts_absent = status == 404;
+        cJSON_Delete(o);
+        return;
+    }
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(o, "next");
+    long n = cJSON_IsNumber(next) && next->valuedouble >= 0 ? (long)next->valuedouble : -1;
+    if (n >= f->thoughts_next) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(o, "thoughts"))
+        {
+            const cJSON *seq = cJSON_GetObjectItemCaseSensitive(t, "seq");
+            if (cJSON_IsNumber(seq) && seq->valuedouble >= f->thoughts_next && seq->valuedouble < n) emit_thought(f, t);
+        }
+    }
+    if (n >= 0) f->thoughts_next = n;
+    cJSON_Delete(o);
+}
+
+/* Polls /health, the emotion and the thoughts. Returns true when the server
+ * answered. */
 static bool poll_server(front_remote *f, char *err, size_t errlen)
 {
     cJSON *h = NULL, *em = NULL;
     long status = 0;
     if (psy_remote_health(f->r, &h, err, errlen)) return false;
-    if (psy_remote_get(f->r, "/v1/psyche/emotion", &em, &status, err, errlen) || status != 200 || !cJSON_IsObject(em)) {
+    poll_thoughts(f);
+    bool dreaming = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "dreaming"));
+    if (dreaming || psy_remote_get(f->r, "/v1/psyche/emotion", &em, &status, err, errlen) || status != 200 ||
+        !cJSON_IsObject(em)) {
         cJSON_Delete(em);
         em = NULL;
     }

@@ -366,3 +366,32 @@ def test_tui_over_connect_quits_cleanly_on_sigterm():
     finally:
         t.close()
         assert s.stop() == 0
+
+
+def test_tui_over_connect_shows_the_servers_dream_in_the_thoughts_panel():
+    """The server dreams while nobody asks (Hermes' once-a-second polls of the
+    emotion do not count); the dream and the insight kept from it reach the
+    thoughts panel once each, their text filtered for the terminal."""
+    import json
+    dream = "I realize the pattern connects Zephyrine \x1b]0;owned\x07talks."
+    s = Server(fake_script={"background_default": dream, "default": "Hello from far away."}, memory_enabled="true",
+               idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=3600)
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("hello there")  # opens the user's memories: now the server has someone to dream for
+        t.wait_text("Hello from far away.")
+        t.keys("C-t")
+        t.wait(lambda sc: "Zephyrine" in sc and "kept an insight" in sc and "dream: " in sc, 60,
+               "the server's dream in the thoughts panel")
+        # later polls show nothing twice: the sidebar following an emotion event proves some ran
+        st, _, body = s.request("POST", "/v1/psyche/emotion", {"event_type": "failure", "intensity": 2})
+        assert st == 200, body
+        sc = t.wait_text(json.loads(body)["quadrant"], timeout=20)
+        assert sc.count("Zephyrine") == 1 and sc.count("kept an insight") == 1, sc
+        assert "owned" not in sc, sc  # the escape sequence was dropped, not shown or obeyed
+        t.type("/quit")
+        assert t.exit_code() == 0
+    finally:
+        t.close()
+        assert s.stop() == 0
