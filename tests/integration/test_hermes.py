@@ -395,3 +395,30 @@ def test_tui_over_connect_shows_the_servers_dream_in_the_thoughts_panel():
     finally:
         t.close()
         assert s.stop() == 0
+
+
+def test_tui_over_connect_shows_the_dreams_of_a_restarted_server():
+    """A server that restarts numbers its thoughts from 1 again: Hermes starts from
+    its new next, so the new server's first dream is not taken as already seen."""
+    def dreamer(text, **kw):
+        return Server(fake_script={"background_default": text, "default": "Awake."}, memory_enabled="true",
+                      idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=3600, **kw)
+    s = dreamer("I realize the pattern connects Aldebaran talks.")
+    port = s.port
+    t = hermes_tui(s)
+    s2 = None
+    try:
+        remote_ready(t)
+        t.keys("C-t")
+        t.type("hello")
+        t.wait(lambda sc: "Aldebaran" in sc and "kept an insight" in sc, 60, "the first server's dream")
+        assert s.stop() == 0
+        t.wait_text("reconnecting", timeout=30)
+        s2 = dreamer("I realize the pattern connects Betelgeuse talks.", args=("--port", str(port)))
+        t.wait_text("Reconnected to", timeout=60)
+        t.type("hello again")
+        t.wait_text("Betelgeuse", timeout=60)
+    finally:
+        t.close()
+        if s2:
+            assert s2.stop() == 0
