@@ -3,6 +3,7 @@ there (a dream, the insight kept from it), per user. fake_elpis.py dreams a
 scripted text; two API keys check that a user sees only their own thoughts.
 Servers come from test_server.Server."""
 import json
+import os
 import time
 
 from test_server import KEY, Server, _wait, user
@@ -62,5 +63,22 @@ def test_polling_the_emotion_does_not_keep_the_server_from_dreaming():
             assert time.monotonic() < deadline, "no dream while the emotion was polled"
             assert s.request("GET", "/v1/psyche/emotion")[0] == 200
             time.sleep(0.5)
+    finally:
+        assert s.stop() == 0
+
+
+def test_a_consolidation_while_idle_is_a_thought_too():
+    s = Server(fake_script={"background_default": DREAM, "default": "hello"}, memory_enabled="true",
+               idle_enabled="true", idle_dream_after_s=1, idle_dream_interval_s=3600)
+    try:
+        conf = os.path.join(s.dir, ".config", "psyche")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "mnemosyne.toml"), "w") as f:  # mnemosyne recommends it at once
+            f.write("[consolidation]\nbuffer_threshold = 1\nmin_age_hours = 0\n")
+        assert s.chat(user("Hi there"))[0] == 200
+        _wait(lambda: any(t["text"].startswith("consolidated memories: ") for t in thoughts(s, None)[1]["thoughts"]),
+              timeout=30)
+        kinds = [t["kind"] for t in thoughts(s, None)[1]["thoughts"]]
+        assert kinds == ["dream", "memory", "memory"], kinds  # the dream, its insight, then the consolidation
     finally:
         assert s.stop() == 0
