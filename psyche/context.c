@@ -550,3 +550,26 @@ double psy_importance(const char *user_text, const char *answer, int tools_used,
                  length, code, tools, errors, expl, emo);
     return total;
 }
+
+cJSON *psy_consolidate_args(double importance_threshold, double similarity_threshold)
+{
+    cJSON *args = cJSON_CreateObject();
+    if (!cJSON_AddNumberToObject(args, "importance_threshold", importance_threshold) ||
+        !cJSON_AddNumberToObject(args, "similarity_threshold", similarity_threshold)) {
+        cJSON_Delete(args);
+        return NULL;
+    }
+    return args;
+}
+
+static int num_or_zero(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+void psy_consolidate_describe(const cJSON *res, char *out, size_t n)
+{
+    snprintf(out, n, "%d clusters, %d promoted to long-term, %d archived", num_or_zero(res, "clusters_formed"),
+             num_or_zero(res, "memories_promoted"), num_or_zero(res, "memories_archived"));
+}

@@ -11,7 +11,9 @@
  * has really moved on.
  *
  * Also here, because they judge messages: the storage filter for dropped
- * messages and the importance heuristic for automatic storage of exchanges. */
+ * messages and the importance heuristic for automatic storage of exchanges;
+ * and the two halves of a consolidation request that the agent and the
+ * server share. */
 #ifndef PSY_CONTEXT_H
 #define PSY_CONTEXT_H
 
@@ -142,5 +144,12 @@ bool psy_should_store(const char *role, const char *text, const char **type);
  * NULL) gets "total=0.65 (length=0.25, code=0.00, ...)". */
 double psy_importance(const char *user_text, const char *answer, int tools_used, const char *tool_results,
                       double valence, double arousal, char *breakdown, size_t breakdown_len);
+
+/* Consolidation as psyche asks mnemosyne for it (agent and server alike):
+ * the consolidate_memories arguments (caller owns; NULL when out of memory),
+ * and one line describing its result, "N clusters, N promoted to long-term,
+ * N archived" (missing numbers count as 0). */
+cJSON *psy_consolidate_args(double importance_threshold, double similarity_threshold);
+void psy_consolidate_describe(const cJSON *res, char *out, size_t n);
 
 #endif

@@ -190,11 +190,6 @@ int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJ
     return call_within(s, user, tool, args, s->cfg->call_timeout_s * 1000, NULL, res, err, errlen);
 }
 
-static int num_or_zero(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
-}
 
 int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int *cancel, char *summary,
                               size_t summary_len)
@@ -211,16 +206,16 @@ int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int 
     }
     log_info("memory: should_consolidate (user %d): %s", user, yes ? "yes" : "no");
     if (!yes) return 0;
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddNumberToObject(args, "importance_threshold", s->cfg->consolidate_importance);
-    cJSON_AddNumberToObject(args, "similarity_threshold", s->cfg->consolidate_similarity);
+    cJSON *args = psy_consolidate_args(s->cfg->consolidate_importance, s->cfg->consolidate_similarity);
+    if (!args) {
+        log_warn("memory: consolidate_memories (user %d): out of memory", user);
+        return -ENOMEM;
+    }
     rc = call_within(s, user, "consolidate_memories", args, timeout_ms, cancel, &res, err, sizeof err);
     if (rc) log_warn("memory: consolidate_memories (user %d): %s", user, err);
     else {
-        char what[200];
-        snprintf(what, sizeof what, "%d clusters, %d promoted to long-term, %d archived",
-                 num_or_zero(res, "clusters_formed"), num_or_zero(res, "memories_promoted"),
-                 num_or_zero(res, "memories_archived"));
+        char what[160];
+        psy_consolidate_describe(res, what, sizeof what);
         log_info("memory: consolidated user %d's memories: %s", user, what);
         if (summary) snprintf(summary, summary_len, "consolidated memories: %s", what);
     }

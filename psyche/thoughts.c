@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "context.h"
 #include "generate.h"
 #include "log.h"
 #include "prompt.h"
@@ -33,11 +34,6 @@ static void add_msg(cJSON *msgs, const char *role, const char *content)
     cJSON_AddItemToArray(msgs, m);
 }
 
-static int num_or_zero(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
-}
 
 void psy_maybe_consolidate(psy_env *e, const char *why)
 {
@@ -55,19 +51,21 @@ void psy_maybe_consolidate(psy_env *e, const char *why)
     cJSON_Delete(res);
     if (!yes) return;
     psy_set_state(e->bus, "consolidating");
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddNumberToObject(args, "importance_threshold", e->cfg->consolidate_importance);
-    cJSON_AddNumberToObject(args, "similarity_threshold", e->cfg->consolidate_similarity);
+    cJSON *args = psy_consolidate_args(e->cfg->consolidate_importance, e->cfg->consolidate_similarity);
+    if (!args) {
+        log_warn("consolidate_memories: out of memory");
+        return;
+    }
     res = NULL;
     if (psy_mnemo(l, "consolidate_memories", args, &res, err, sizeof err)) {
         log_warn("consolidate_memories: %s", err);
         cJSON_Delete(res);
         return;
     }
+    char what[160];
+    psy_consolidate_describe(res, what, sizeof what);
     buf b = BUF_INIT;
-    buf_printf(&b, "consolidated memories (%s): %d clusters, %d promoted to long-term, %d archived", why,
-               num_or_zero(res, "clusters_formed"), num_or_zero(res, "memories_promoted"),
-               num_or_zero(res, "memories_archived"));
+    buf_printf(&b, "consolidated memories (%s): %s", why, what);
     cJSON_AddStringToObject(res, "kind", "consolidation");
     psy_emit(e->bus, PSY_EV_MEMORY, b.data, res);
     buf_free(&b);
