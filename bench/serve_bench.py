@@ -35,14 +35,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+SLOTS = 4  # psyche serve's default [server] slots; the direct elpis gets the same
 PROMPT = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper and the sea."}]
 
 
 def args_of(argv):
-    o = {"build": "build", "model": None, "threads": 2, "tokens": 128, "runs": 3, "load_s": 10.0}
+    o = {"build": "build", "model": None, "threads": 2, "tokens": 128, "runs": 3, "load_s": 10.0, "interval": 20}
     it = iter(argv)
     for a in it:
-        if a in ("--model", "--threads", "--tokens", "--runs", "--load-s"):
+        if a in ("--model", "--threads", "--tokens", "--runs", "--load-s", "--interval"):
             key = a[2:].replace("-", "_")
             v = next(it)
             o[key] = v if key == "model" else float(v) if key == "load_s" else int(v)
@@ -50,7 +51,7 @@ def args_of(argv):
             o["build"] = a
     b = o["build"] if os.path.isabs(o["build"]) else os.path.join(ROOT, o["build"])
     o["build"] = b
-    o["model"] = o["model"] or os.path.join(b, "models", "tiny-chat.gguf")
+    o["model"] = os.path.abspath(o["model"] or os.path.join(b, "models", "tiny-chat.gguf"))
     return o
 
 
@@ -62,22 +63,27 @@ def free_port():
 
 # ---------------------------------------------------------------- MCP direct
 
-def mcp_rate(o):
-    from mcp import Client
-    c = Client([os.path.join(o["build"], "bin", "elpis"), "--model", o["model"]],
-               env={"ELPIS_MODEL_THREADS": str(o["threads"])})
-    try:
-        c.initialize()
-        c.ok("generate", {"messages": PROMPT, "max_tokens": 8}, timeout=600)  # warm-up, as the server's elpis is
-        streamed = []  # with a progress token, as psyche serve asks when streaming
-        for i in range(o["runs"]):
-            t0 = time.monotonic()
-            sc, _ = c.call("generate", {"messages": PROMPT, "max_tokens": o["tokens"], "temperature": 0.0},
-                           timeout=600, progress_token="b%d" % i)
-            streamed.append(sc["usage"]["completion_tokens"] / (time.monotonic() - t0))
-        return statistics.median(streamed)
-    finally:
-        c.close()
+class Direct:
+    """elpis on stdio, started as psyche serve starts its own (same threads, same slots)."""
+
+    def __init__(self, o):
+        from mcp import Client
+        self.c = Client([os.path.join(o["build"], "bin", "elpis"), "--model", o["model"]],
+                        env={"ELPIS_MODEL_THREADS": str(o["threads"]), "ELPIS_MODEL_SLOTS": str(SLOTS)})
+        self.c.initialize()
+        self.c.ok("generate", {"messages": PROMPT, "max_tokens": 8}, timeout=600)  # warm-up, as the server's elpis is
+        self.n = 0
+
+    def rate(self, tokens):
+        """One generation streamed with a progress token (as psyche serve asks), tokens per second."""
+        self.n += 1
+        t0 = time.monotonic()
+        sc, _ = self.c.call("generate", {"messages": PROMPT, "max_tokens": tokens, "temperature": 0.0},
+                            timeout=600, progress_token="b%d" % self.n)
+        return sc["usage"]["completion_tokens"] / (time.monotonic() - t0)
+
+    def stop(self):
+        self.c.close()
 
 
 # ---------------------------------------------------------------- HTTP SSE
@@ -118,12 +124,13 @@ def sse_rate(host, port, path, model, tokens, headers=None):
 
 
 class Serve:
-    def __init__(self, o):
+    def __init__(self, o, interval_ms):
         self.dir = tempfile.mkdtemp(prefix="serve-bench-")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYCHE_", "ELPIS_", "MNEMOSYNE_", "XDG_"))}
         env.update({"HOME": self.dir, "PSYCHE_PATHS_STATE_DIR": self.dir, "PSYCHE_MODEL_PATH": o["model"],
                     "ELPIS_MODEL_THREADS": str(o["threads"]), "PSYCHE_MEMORY_ENABLED": "false",
-                    "PSYCHE_IDLE_ENABLED": "false", "PSYCHE_SERVER_QUEUE_MAX": "64"})
+                    "PSYCHE_IDLE_ENABLED": "false", "PSYCHE_SERVER_QUEUE_MAX": "64",
+                    "PSYCHE_SERVER_SLOTS": str(SLOTS), "PSYCHE_SERVER_STREAM_INTERVAL_MS": str(interval_ms)})
         self.proc = subprocess.Popen([os.path.join(o["build"], "bin", "psyche"), "serve", "--port", "0"],
                                      env=env, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
@@ -137,6 +144,10 @@ class Serve:
             raise RuntimeError("psyche serve did not start")
         threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
         wait_ok("127.0.0.1", self.port, "/health")
+        sse_rate("127.0.0.1", self.port, "/v1/chat/completions", "psyche", 8)  # warm-up
+
+    def rate(self, tokens):
+        return sse_rate("127.0.0.1", self.port, "/v1/chat/completions", "psyche", tokens)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -200,52 +211,82 @@ def find_llama_server():
     return found[-1] if found else None
 
 
-def llama_server_rate(o, exe):
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
-    p = subprocess.Popen([exe, "-m", o["model"], "-t", str(o["threads"]), "-c", "4096", "--host", "127.0.0.1", "--port",
-                          str(port), "-np", "1"], stdout=log, stderr=log)
-    try:
-        wait_ok("127.0.0.1", port, "/health")
-        sse_rate("127.0.0.1", port, "/v1/completions", "m", 8)  # warm-up, as elpis is warm
-        return statistics.median(sse_rate("127.0.0.1", port, "/v1/completions", "m", o["tokens"])
-                                 for _ in range(o["runs"]))
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=60)
-        os.unlink(log.name)
+class LlamaServer:
+    """llama.cpp's own server on the same model and threads, one slot (the bench streams one answer at a time)."""
+
+    def __init__(self, o, exe):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+        self.p = subprocess.Popen([exe, "-m", o["model"], "-t", str(o["threads"]), "-c", "4096", "--host",
+                                   "127.0.0.1", "--port", str(self.port), "-np", "1"], stdout=self.log, stderr=self.log)
+        wait_ok("127.0.0.1", self.port, "/health")
+        sse_rate("127.0.0.1", self.port, "/v1/completions", "m", 8)  # warm-up, as elpis is warm
+
+    def rate(self, tokens):
+        return sse_rate("127.0.0.1", self.port, "/v1/completions", "m", tokens)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(timeout=60)
+        os.unlink(self.log.name)
+
+
+def rounds(o, sides):
+    """Each round runs every side once, one after another, with a pause between, so that a change in
+    the machine's load falls on all of them alike; returns the rates per side, in round order."""
+    rates = {name: [] for name, _ in sides}
+    for _ in range(o["runs"]):
+        for name, side in sides:
+            time.sleep(0.3)  # the previous side's spinning threads go quiet first
+            try:
+                rates[name].append(side.rate(o["tokens"]))
+            except RuntimeError as e:  # e.g. llama-server's parser gives up on a random model's long answer
+                print("%s: %s" % (name, e))
+                rates[name].append(None)
+    return rates
+
+
+def ratio(rates, a, b):
+    """Median over the rounds of a's rate / b's rate in the same round."""
+    r = [x / y for x, y in zip(rates[a], rates[b]) if x and y]
+    return statistics.median(r) if r else None
 
 
 def main(argv):
     o = args_of(argv)
-    print("model %s, %d threads, %d tokens a run, median of %d" % (os.path.basename(o["model"]), o["threads"],
-                                                                   o["tokens"], o["runs"]))
-    mcp_streamed = mcp_rate(o)
-    print("MCP direct (elpis generate):      %8.1f tokens/s streamed" % mcp_streamed)
-    s = Serve(o)
+    print("model %s, %d threads, %d slots, %d tokens a run, %d rounds (median)" %
+          (os.path.basename(o["model"]), o["threads"], SLOTS, o["tokens"], o["runs"]))
+    sides, started = [], []
     try:
-        sse_rate("127.0.0.1", s.port, "/v1/chat/completions", "psyche", 8)  # warm-up
-        http_rate = statistics.median(sse_rate("127.0.0.1", s.port, "/v1/chat/completions", "psyche", o["tokens"])
-                                      for _ in range(o["runs"]))
-        print("HTTP SSE (psyche serve):          %8.1f tokens/s" % http_rate)
-        print("ratio SSE / MCP streamed:         %8.3f   (goal >= 0.95)" % (http_rate / mcp_streamed))
-        p95, n, errors = health_under_load(s.port, o)
+        for name, make in (("mcp", lambda: Direct(o)), ("sse", lambda: Serve(o, o["interval"])),
+                           ("sse0", lambda: Serve(o, 0))):
+            started.append(make())
+            sides.append((name, started[-1]))
+        exe = find_llama_server()
+        if exe:
+            started.append(LlamaServer(o, exe))
+            sides.append(("llama", started[-1]))
+        rates = rounds(o, sides)
+        med = {k: statistics.median([x for x in v if x] or [0]) for k, v in rates.items()}
+        print("MCP direct (elpis generate, progress every 1 ms):  %8.1f tokens/s" % med["mcp"])
+        print("HTTP SSE (psyche serve, stream_interval_ms %3d):   %8.1f tokens/s" % (o["interval"], med["sse"]))
+        print("HTTP SSE (psyche serve, stream_interval_ms   0):   %8.1f tokens/s" % med["sse0"])
+        print("ratio SSE / MCP:                 %6.3f  (goal >= 0.95); every token as its own chunk: %.3f" %
+              (ratio(rates, "sse", "mcp"), ratio(rates, "sse0", "mcp")))
+        if exe:
+            r = ratio(rates, "sse", "llama")
+            print("llama-server (same model/threads): %8.1f tokens/s; psyche serve / llama-server = %s (goal >= 1); "
+                  "every token as its own chunk: %s" % (med["llama"], "%.3f" % r if r else "-",
+                                                        "%.3f" % ratio(rates, "sse0", "llama") if r else "-"))
+        else:
+            print("llama-server: not found (set LLAMA_SERVER, or build it with scripts/build-llama-tools.sh); "
+                  "comparison skipped")
+        p95, n, errors = health_under_load(started[1].port, o)
         print("GET /health p95 with 8 streaming: %8.1f ms over %d requests%s" %
               (p95 * 1000, n, "; stream errors: %s" % errors[:3] if errors else ""))
     finally:
-        s.stop()
-    exe = find_llama_server()
-    if not exe:
-        print("llama-server: not found (set LLAMA_SERVER, or build it with scripts/build-llama-tools.sh "
-              "from wip/elpis); comparison skipped")
-        return 0
-    try:
-        ls = llama_server_rate(o, exe)
-    except RuntimeError as e:  # e.g. its output parser gives up on a random-weight model's long answer
-        print("llama-server: %s; comparison skipped" % e)
-        return 0
-    print("llama-server (same model/threads): %7.1f tokens/s; psyche serve / llama-server = %.3f "
-          "(goal >= 1)" % (ls, http_rate / ls))
+        for side in started:
+            side.stop()
     return 0
 
 

@@ -26,6 +26,7 @@ struct gen_call {
     double temperature, top_p;
     double last_progress; /* engine thread only: last progress value sent */
     double last_sent;     /* engine thread only: when (monotonic) */
+    double interval;      /* seconds: pieces closer than this go out together */
     buf delta;            /* engine thread only: text not yet sent as progress */
     /* streams */
     bool is_stream;
@@ -115,10 +116,11 @@ static void on_piece(gen_job *job, const char *text, size_t len)
         c->tokens = job->completion_tokens;
         pthread_mutex_unlock(&c->app->st_mu);
     } else if (c->req && mcp_request_wants_progress(c->req)) {
-        /* Pieces closer than 1 ms apart go out together: a notification costs
-         * ~65 us here, which matters only for very fast (tiny) models. */
+        /* Pieces closer than c->interval apart go out together (the first
+         * at once): a notification costs ~65 us here plus a wake-up of every
+         * process it passes through, which a fast model feels. */
         buf_append(&c->delta, text, len);
-        if (now_mono() - c->last_sent >= 0.001) send_delta(c, job);
+        if (now_mono() - c->last_sent >= c->interval) send_delta(c, job);
     }
 }
 
@@ -263,6 +265,8 @@ static gen_call *call_new(elpis *app, mcp_request *req, const cJSON *args, char 
     for (int k = 0; k < 4; k++) steer[k] = (float)coef[k];
     c->temperature = t;
     c->top_p = p;
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(args, "progress_interval_ms");
+    c->interval = cJSON_IsNumber(iv) ? iv->valuedouble / 1000.0 : 0.001; /* the schema bounds it to 0..1000 */
     gen_job *j = &c->job;
     j->kind = JOB_GENERATE;
     j->messages = c->messages;
@@ -605,13 +609,17 @@ static void tick(void *ud)
     "\"messages\":{\"type\":\"array\",\"description\":\"chat messages\",\"items\":{\"type\":\"object\","               \
     "\"properties\":{\"role\":{\"type\":\"string\"},\"content\":{\"type\":[\"string\",\"null\"]}},"                    \
     "\"required\":[\"role\"]}}"
+#define PROGRESS_INTERVAL                                                                                              \
+    "\"progress_interval_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000,\"default\":1,"                     \
+    "\"description\":\"with a progressToken: text generated within this many milliseconds of the last "                \
+    "notification waits for the next (the first piece goes at once)\"}"
 #define GEN_PROPS                                                                                                      \
     MESSAGES_SCHEMA ",\"max_tokens\":{\"type\":\"integer\",\"minimum\":1,\"default\":2048},"                           \
                     "\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5,"                     \
                     "\"description\":\"absent or null: set by the emotional state; 0 = greedy\"},"                     \
                     "\"top_p\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":1,"                           \
                     "\"description\":\"absent or null: set by the emotional state\"},"                                 \
-                    "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true},"                                \
+                    "\"emotional_modulation\":{\"type\":\"boolean\",\"default\":true}," PROGRESS_INTERVAL ","          \
                     "\"background\":{\"type\":\"boolean\",\"default\":false,\"description\":\"run on the "             \
                     "background KV sequence so the conversation's cache is kept\"},"                                   \
                     "\"session\":{\"type\":\"string\",\"maxLength\":63,\"description\":\"optional conversation "       \
@@ -629,7 +637,7 @@ static const mcp_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{" MESSAGES_SCHEMA ",\"tools\":{\"type\":\"array\",\"items\":{\"type\":"
      "\"object\"}},\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5},\"top_p\":{\"type\":"
      "[\"number\",\"null\"],\"minimum\":0,\"maximum\":1},\"max_tokens\":{"
-     "\"type\":\"integer\",\"minimum\":1}},\"required\":[\"messages\",\"tools\"]}",
+     "\"type\":\"integer\",\"minimum\":1}," PROGRESS_INTERVAL "},\"required\":[\"messages\",\"tools\"]}",
      tool_function_call},
     {"update_emotion", "Apply an emotional event (success, failure, insight, ... see emotion://events).",
      "{\"type\":\"object\",\"properties\":{\"event_type\":{\"type\":\"string\"},\"intensity\":{\"type\":\"number\","

@@ -37,7 +37,8 @@ typedef struct psy_serve_cfg {
     int conversation_idle_s;
     int max_conversations;
     bool memory_tools;
-    int slots; /* elpis --slots; 0: elpis's own [model] slots */
+    int slots;              /* elpis --slots; 0: elpis's own [model] slots */
+    int stream_interval_ms; /* elpis progress_interval_ms for streamed answers */
 } psy_serve_cfg;
 
 /* The values the [server] keys were loaded into (serve_settings.c). */

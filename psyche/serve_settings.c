@@ -42,6 +42,9 @@ static const cfg_key serve_keys[] = {
     {"server", "slots", CFG_INT, &g_scfg.slots, "4", 0, 32,
      "conversations elpis decodes at once (continuous batching; passed as elpis --slots, each slot gets its own "
      "[model] ctx of KV cache); 0: elpis's own [model] slots"},
+    {"server", "stream_interval_ms", CFG_INT, &g_scfg.stream_interval_ms, "20", 0, 1000,
+     "a streamed answer's text is sent at most this often (the first piece at once, the rest gathered); fewer, "
+     "larger SSE chunks cost the generation less CPU on a fast model. 0: every token as it comes"},
 };
 #define N_SERVE_KEYS (sizeof serve_keys / sizeof serve_keys[0])
 

@@ -209,6 +209,10 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     /* given: the client's sampling over the emotion's; absent: the emotion shapes it */
     if (j->req.has_temperature) cJSON_AddNumberToObject(a, "temperature", j->req.temperature);
     if (j->req.has_top_p) cJSON_AddNumberToObject(a, "top_p", j->req.top_p);
+    /* a streamed answer's tokens may come gathered; with stop sequences each
+     * one comes at once, so elpis stops within a token of one */
+    if (j->req.stream && !j->req.n_stop)
+        cJSON_AddNumberToObject(a, "progress_interval_ms", s->scfg->stream_interval_ms);
     if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
     else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
     if (psy_serve_memtools_offer(s, j, a)) {
@@ -356,8 +360,10 @@ static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen 
         buf_reset(&g->raw); /* a round's text is its own: finish_chat counts from its start */
         g->sent = 0;
         g->tools = tools;
+        /* pieces are needed to stream and to find stop sequences early; else elpis sends none */
+        mcp_progress_cb progress = j->req.stream || j->req.n_stop ? on_delta : NULL;
         int rc = sent ? mcp_client_call(s->elpis.c, tools ? "function_call" : "generate", sent,
-                                        s->cfg->generation_timeout_s * 1000, on_delta, g, psy_chan_cancel_flag(j->ch),
+                                        s->cfg->generation_timeout_s * 1000, progress, g, psy_chan_cancel_flag(j->ch),
                                         res, err, errlen)
                       : -ENOMEM;
         if (last) return rc;

@@ -162,7 +162,7 @@ TOOLS = ["generate", "function_call", "update_emotion", "reset_emotion", "get_em
 def call(req_id, name, a, meta):
     if log_path:
         with open(log_path, "a") as f:
-            f.write(json.dumps({"tool": name, "arguments": a}) + "\n")
+            f.write(json.dumps({"tool": name, "arguments": a, "progress": "progressToken" in (meta or {})}) + "\n")
     if name == "generate":
         return generate(req_id, a, meta)
     if name == "function_call":

@@ -464,6 +464,40 @@ def test_progress_notifications_stream_the_content():
         finish(c)
 
 
+def test_progress_interval_gathers_pieces_and_loses_none():
+    """progress_interval_ms: the first piece goes at once, later ones within the interval wait for the
+    next notification, and the final flush carries the rest, so the text is whole either way."""
+    c = spawn()
+    try:
+        def streamed(interval, token):
+            c.notifications = []
+            r = c.request("tools/call", {"name": "generate", "arguments": gen_args(
+                "Stream this", max_tokens=48, progress_interval_ms=interval)}, progress_token=token)
+            assert not r["result"].get("isError"), r
+            res = r["result"]["structuredContent"]
+            notes = progress_of(c, token)
+            assert "".join(n["message"] for n in notes) == res["content"], (notes, res["content"])
+            prog = [n["progress"] for n in notes]
+            assert all(b > a for a, b in zip(prog, prog[1:])), prog
+            return notes, res
+        each, res = streamed(0, "every")
+        gathered, res2 = streamed(1000, "gathered")
+        assert res2["content"] == res["content"]
+        # 48 tokens of the tiny model take a few ms: the first piece, then the rest at the end (a third
+        # one only if the machine stalled the generation for a whole second)
+        assert 1 <= len(gathered) <= 3, gathered
+        assert len(each) > len(gathered) + 5, (len(each), len(gathered))
+        assert gathered[0]["progress"] <= 2, gathered
+        for bad in (-1, 1001, "20"):
+            try:
+                c.call("generate", gen_args("x", max_tokens=2, progress_interval_ms=bad))
+                raise AssertionError("progress_interval_ms %r was taken" % (bad,))
+            except ServerError as e:
+                assert "progress_interval_ms" in str(e), e
+    finally:
+        finish(c)
+
+
 def read_stream(c, sid, timeout=60.0):
     """Polls a stream until complete; returns (final read, concatenated new_content, reads)."""
     parts, reads = [], 0

@@ -222,3 +222,46 @@ def test_real_model_streams_with_tools_offered():
         assert st == 200 and r["choices"][0]["finish_reason"] in ("stop", "length", "tool_calls"), r
     finally:
         assert s.stop() == 0
+
+
+def test_stream_interval_reaches_elpis_only_when_streaming():
+    s = Server(fake_script={"default": "fine"}, server_stream_interval_ms=35)
+    try:
+        assert s.chat(user("a", stream=True))[0] == 200
+        assert s.chat(user("b"))[0] == 200
+        assert s.chat(user("c", stream=True, tools=WEATHER))[0] == 200
+        assert s.chat(user("d", stream=True, stop=["zz"]))[0] == 200
+        args = [q["arguments"] for q in s.requests_logged() if q["tool"] in ("generate", "function_call")]
+        assert len(args) == 4, args
+        assert args[0]["progress_interval_ms"] == 35 and args[2]["progress_interval_ms"] == 35, args
+        assert "progress_interval_ms" not in args[1], args[1]  # nothing streams: nothing to gather
+        assert "progress_interval_ms" not in args[3], args[3]  # each piece at once: a stop is found at once
+        # pieces are asked for only where they are used: to stream, or to find a stop sequence early
+        assert s.chat(user("e", stop=["zz"]))[0] == 200
+        asked = [q["progress"] for q in s.requests_logged() if q["tool"] in ("generate", "function_call")]
+        assert asked == [True, False, True, True, True], asked
+    finally:
+        assert s.stop() == 0
+
+
+def test_real_model_gathers_a_streamed_answer_and_loses_nothing():
+    """[server] stream_interval_ms: a fast model's tokens come as a few larger chunks (the first at
+    once), and their text is the whole answer, the same as without streaming."""
+    def answer(interval):
+        s = Server(server_stream_interval_ms=interval)
+        try:
+            body = user("Tell me a story.", stream=True, max_tokens=16, temperature=0,
+                        stream_options={"include_usage": True})
+            st, text = s.chat(body, timeout=120)
+            assert st == 200, text
+            chunks = [json.loads(e) for e in sse_events(text)[:-1]]
+            del body["stream"], body["stream_options"]
+            st, whole = s.chat(body, timeout=120)
+            assert st == 200, whole
+            assert content_of(chunks) == whole["choices"][0]["message"]["content"], (chunks, whole)
+            return [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
+        finally:
+            assert s.stop() == 0
+    gathered, each = answer(1000), answer(0)
+    assert 1 <= len(gathered) <= 3, gathered  # a third only if the machine stalled elpis for a second
+    assert len(each) > len(gathered), (each, gathered)
