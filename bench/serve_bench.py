@@ -2,21 +2,27 @@
 """serve_bench.py - psyche serve's overhead, measured in one run (issue 10 item 9).
 
     bench/serve_bench.py [BUILD] [--model GGUF] [--threads N] [--tokens N] [--runs N] [--load-s S]
+                         [--interval MS]
 
 1. Tokens/s of one streamed answer over HTTP SSE (`psyche serve`, POST
    /v1/chat/completions with stream and include_usage) divided by tokens/s of
    the same generation over MCP directly (elpis's `generate` on stdio, with
-   progress): the cost of the HTTP layer, the queue and the worker (goal >= 0.95).
-2. p95 latency of GET /health while 8 clients stream answers (the listener
-   and the worker do not block each other).
-3. The same streaming against llama.cpp's own llama-server on the same model
+   progress, after the same system prompt): the cost of the HTTP layer, the
+   queue and the worker (goal >= 0.95). psyche serve runs twice: with
+   [server] stream_interval_ms = --interval (20, the default) and with 0
+   (every token its own chunk).
+2. The same streaming against llama.cpp's own llama-server on the same model
    and threads, when one is found: $LLAMA_SERVER, or the llama-server that
-   scripts/build-llama-tools.sh (wip/elpis) builds into ~/.cache/psyche/*-tools/bin.
-   Skipped, and said so, otherwise.
+   scripts/build-llama-tools.sh builds into ~/.cache/psyche/*-tools/bin
+   (goal >= 1). Skipped, and said so, otherwise.
+3. p95 latency of GET /health while 8 clients stream answers (the listener
+   and the worker do not block each other).
 
-Rates are completion tokens (as each side reports them in usage) over the
-wall time from sending the request to the end of the stream; the median of
---runs runs. Prints figures; fails only when something does not answer.
+All sides are started first; then each round runs every side once, one
+after the other, so that a change in the machine's load falls on all of
+them alike. Rates are completion tokens (as each side reports them in usage)
+over the wall time from sending the request to the end of the stream; the
+ratios are the median over the rounds of the ratio within a round.
 Python standard library only."""
 import glob
 import http.client
@@ -36,7 +42,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 SLOTS = 4  # psyche serve's default [server] slots; the direct elpis gets the same
-PROMPT = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper and the sea."}]
+QUESTION = "Tell me a long story about a lighthouse keeper and the sea."
+PROMPT = [{"role": "user", "content": QUESTION}]
+
+
+def serve_system():
+    """psyche serve's own system prompt (serve.c's serve_system), so that every side generates after a
+    prompt of the same length: attention costs more per token the longer the context is."""
+    src = open(os.path.join(ROOT, "psyche", "serve.c")).read()
+    m = re.search(r"serve_system\[\] =((?:\s*\"(?:[^\"\\]|\\.)*\")+);", src)
+    return "".join(json.loads(lit) for lit in re.findall(r'"(?:[^"\\]|\\.)*"', m.group(1)))
+
+
+SYSTEM = serve_system()
+DIRECT = [{"role": "system", "content": SYSTEM}] + PROMPT
 
 
 def args_of(argv):
@@ -71,14 +90,14 @@ class Direct:
         self.c = Client([os.path.join(o["build"], "bin", "elpis"), "--model", o["model"]],
                         env={"ELPIS_MODEL_THREADS": str(o["threads"]), "ELPIS_MODEL_SLOTS": str(SLOTS)})
         self.c.initialize()
-        self.c.ok("generate", {"messages": PROMPT, "max_tokens": 8}, timeout=600)  # warm-up, as the server's elpis is
+        self.c.ok("generate", {"messages": DIRECT, "max_tokens": 8}, timeout=600)  # warm-up, as the server's elpis is
         self.n = 0
 
     def rate(self, tokens):
         """One generation streamed with a progress token (as psyche serve asks), tokens per second."""
         self.n += 1
         t0 = time.monotonic()
-        sc, _ = self.c.call("generate", {"messages": PROMPT, "max_tokens": tokens, "temperature": 0.0},
+        sc, _ = self.c.call("generate", {"messages": DIRECT, "max_tokens": tokens, "temperature": 0.0},
                             timeout=600, progress_token="b%d" % self.n)
         return sc["usage"]["completion_tokens"] / (time.monotonic() - t0)
 
@@ -95,7 +114,7 @@ def sse_rate(host, port, path, model, tokens, headers=None):
     body = {"model": model, "stream": True, "max_tokens": tokens, "temperature": 0.0,
             "stream_options": {"include_usage": True}}
     if path.endswith("/completions") and "chat" not in path:
-        body["prompt"] = PROMPT[0]["content"]
+        body["prompt"] = SYSTEM + "\n\n" + QUESTION
     else:
         body["messages"] = PROMPT
     c = http.client.HTTPConnection(host, port, timeout=600)
