@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "toolcalls.h"
 #include "util.h"
 #include "version.h"
 
@@ -23,6 +24,7 @@ struct gen_call {
     mcp_request *req; /* direct generate/function_call: the request (ref held) */
     cJSON *messages;  /* owned: what the engine renders */
     cJSON *tools;     /* function_call: owned copy of the tool list */
+    int max_calls;    /* function_call: 1 with parallel_tool_calls false, else 0 (any) */
     double temperature, top_p;
     double last_progress; /* engine thread only: last progress value sent */
     double last_sent;     /* engine thread only: when (monotonic) */
@@ -130,51 +132,6 @@ static void stream_unref_locked(elpis *app, gen_call *c)
     if (--c->refs == 0) call_free(c);
 }
 
-/* OpenAI-style tool call out of free text: the first JSON object with a
- * "name" that is one of the offered tools. */
-static cJSON *parse_tool_calls(const char *text, const cJSON *tools)
-{
-    for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
-        const char *end = NULL;
-        cJSON *o = cJSON_ParseWithOpts(p, &end, 0);
-        if (!o) continue;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
-        bool known = false;
-        const cJSON *t;
-        cJSON_ArrayForEach(t, tools)
-        {
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-            const cJSON *fname = cJSON_GetObjectItemCaseSensitive(fn ? fn : t, "name");
-            if (cJSON_IsString(name) && cJSON_IsString(fname) && !strcmp(fname->valuestring, name->valuestring))
-                known = true;
-        }
-        if (!known) {
-            cJSON_Delete(o);
-            continue;
-        }
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(o, "arguments");
-        if (!args) args = cJSON_GetObjectItemCaseSensitive(o, "parameters");
-        char *args_text = cJSON_IsString(args) ? strdup(args->valuestring)
-                          : args               ? cJSON_PrintUnformatted(args)
-                                               : strdup("{}");
-        char id[37], cid[20];
-        uuid4(id);
-        snprintf(cid, sizeof cid, "call_%.12s", id + 24);
-        cJSON *calls = cJSON_CreateArray();
-        cJSON *call = cJSON_CreateObject();
-        cJSON_AddStringToObject(call, "id", cid);
-        cJSON_AddStringToObject(call, "type", "function");
-        cJSON *f = cJSON_AddObjectToObject(call, "function");
-        cJSON_AddStringToObject(f, "name", name->valuestring);
-        cJSON_AddStringToObject(f, "arguments", args_text ? args_text : "{}");
-        free(args_text);
-        cJSON_AddItemToArray(calls, call);
-        cJSON_Delete(o);
-        return calls;
-    }
-    return NULL;
-}
-
 static void on_done(gen_job *job)
 {
     gen_call *c = job->userdata;
@@ -198,7 +155,7 @@ static void on_done(gen_job *job)
     } else {
         cJSON *r = cJSON_CreateObject();
         if (c->tools) {
-            cJSON *calls = parse_tool_calls(buf_str(&job->content), c->tools);
+            cJSON *calls = tool_calls_parse(buf_str(&job->content), c->tools, c->max_calls);
             cJSON_AddItemToObject(r, "tool_calls", calls ? calls : cJSON_CreateNull());
         }
         cJSON_AddStringToObject(r, "content", buf_str(&job->content));
@@ -316,13 +273,14 @@ static int tool_function_call(mcp_request *req, const cJSON *args, void *ud)
     gen_call *c = call_new(app, req, args, err, sizeof err);
     if (!c) return mcp_reply_error(req, MCP_INVALID_PARAMS, "function_call: %s", err), 0;
     c->tools = cJSON_Duplicate(tools, 1);
+    c->max_calls = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(args, "parallel_tool_calls")) ? 1 : 0;
     /* Describe the tools in a system message placed first. */
     buf sys = BUF_INIT;
     char *tl = cJSON_PrintUnformatted(tools);
     buf_printf(&sys,
                "You can call these tools (OpenAI function format):\n%s\nTo call one, answer with only a JSON object "
-               "{\"name\": \"<tool>\", \"arguments\": {...}}. Otherwise answer normally.",
-               tl ? tl : "[]");
+               "{\"name\": \"<tool>\", \"arguments\": {...}}.%s Otherwise answer normally.",
+               tl ? tl : "[]", c->max_calls == 1 ? "" : " To call several at once, write one such object per line.");
     free(tl);
     cJSON *sm = cJSON_CreateObject();
     cJSON_AddStringToObject(sm, "role", "system");
@@ -633,11 +591,12 @@ static const mcp_tool tools[] = {
      "Generate a reply to chat messages; sampling follows the emotional state. With "
      "_meta.progressToken, text deltas arrive as notifications/progress.",
      "{\"type\":\"object\",\"properties\":{" GEN_PROPS "},\"required\":[\"messages\"]}", tool_generate},
-    {"function_call", "Generate with OpenAI-format tools offered; returns tool_calls or null.",
+    {"function_call", "Generate with OpenAI-format tools offered; returns tool_calls (one or more, in order) or null.",
      "{\"type\":\"object\",\"properties\":{" MESSAGES_SCHEMA ",\"tools\":{\"type\":\"array\",\"items\":{\"type\":"
      "\"object\"}},\"temperature\":{\"type\":[\"number\",\"null\"],\"minimum\":0,\"maximum\":5},\"top_p\":{\"type\":"
      "[\"number\",\"null\"],\"minimum\":0,\"maximum\":1},\"max_tokens\":{"
-     "\"type\":\"integer\",\"minimum\":1}," PROGRESS_INTERVAL "},\"required\":[\"messages\",\"tools\"]}",
+     "\"type\":\"integer\",\"minimum\":1},\"parallel_tool_calls\":{\"type\":\"boolean\",\"default\":true,"
+     "\"description\":\"false: at most one call\"}," PROGRESS_INTERVAL "},\"required\":[\"messages\",\"tools\"]}",
      tool_function_call},
     {"update_emotion", "Apply an emotional event (success, failure, insight, ... see emotion://events).",
      "{\"type\":\"object\",\"properties\":{\"event_type\":{\"type\":\"string\"},\"intensity\":{\"type\":\"number\","

@@ -285,6 +285,10 @@ static int parse_tools(const cJSON *o, psy_chat_req *r, char *err, size_t errlen
         return bad(err, errlen, param, "tools",
                    "tools must be an array of {\"type\": \"function\", \"function\": {\"name\", \"description\", "
                    "\"parameters\"}}");
+    const cJSON *par = cJSON_GetObjectItemCaseSensitive(o, "parallel_tool_calls");
+    if (par && !cJSON_IsNull(par) && !cJSON_IsBool(par))
+        return bad(err, errlen, param, "parallel_tool_calls", "parallel_tool_calls must be true or false");
+    r->single_call = cJSON_IsFalse(par);
     if (cJSON_IsString(choice) && !strcmp(choice->valuestring, "none")) return 0;
     if (cJSON_GetArraySize(tools) && !(r->tools = cJSON_Duplicate(tools, 1))) return -ENOMEM;
     return 0;

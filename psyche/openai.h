@@ -32,7 +32,8 @@ typedef struct psy_chat_req {
     int max_tokens;               /* max_completion_tokens or max_tokens; -1 = not given */
     char *stop[PSY_OAI_MAX_STOP]; /* owned */
     int n_stop;
-    cJSON *tools; /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
+    cJSON *tools;     /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
+    bool single_call; /* parallel_tool_calls false: at most one call an answer */
 } psy_chat_req;
 
 typedef struct psy_oai_usage {

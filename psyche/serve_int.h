@@ -143,5 +143,11 @@ bool psy_serve_memtool_is(const char *name);
 /* Runs call (a memory tool, checked with psy_serve_memtool_is) on the job's
  * user and appends the call and its result to args' messages. 0 or -ENOMEM. */
 int psy_serve_memtool_run(psy_serve *s, const psy_job *j, cJSON *args, const cJSON *call);
+/* Runs every memory tool call among res's tool_calls (in order; each one's
+ * round is appended to args' messages) and removes it from res. *again is
+ * true when there were memory calls and nothing else: the model is asked
+ * again. With client calls beside them, the memory calls still take effect
+ * and the client gets its own calls. 0 or -ENOMEM. */
+int psy_serve_memtools_take(psy_serve *s, const psy_job *j, cJSON *args, cJSON *res, bool *again);
 
 #endif

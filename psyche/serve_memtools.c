@@ -128,3 +128,31 @@ int psy_serve_memtool_run(psy_serve *s, const psy_job *j, cJSON *args, const cJS
     free(rt);
     return rc;
 }
+
+static const char *call_name(const cJSON *call)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
+    return cJSON_IsString(name) ? name->valuestring : NULL;
+}
+
+int psy_serve_memtools_take(psy_serve *s, const psy_job *j, cJSON *args, cJSON *res, bool *again)
+{
+    cJSON *calls = cJSON_GetObjectItemCaseSensitive(res, "tool_calls");
+    int n = cJSON_GetArraySize(calls), taken = 0;
+    *again = false;
+    for (int i = 0; i < n;) {
+        cJSON *call = cJSON_GetArrayItem(calls, i);
+        if (!psy_serve_memtool_is(call_name(call))) {
+            i++;
+            continue;
+        }
+        int rc = psy_serve_memtool_run(s, j, args, call);
+        if (rc) return rc;
+        cJSON_DeleteItemFromArray(calls, i);
+        n--;
+        taken++;
+    }
+    if (taken && n) log_info("%s: the model's memory calls ran beside its %d call(s) for the client", j->id, n);
+    *again = taken && !n;
+    return 0;
+}

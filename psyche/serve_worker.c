@@ -214,6 +214,7 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
     if (j->req.stream && !j->req.n_stop)
         cJSON_AddNumberToObject(a, "progress_interval_ms", s->scfg->stream_interval_ms);
     if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
+    if (j->req.tools && j->req.single_call) cJSON_AddBoolToObject(a, "parallel_tool_calls", false);
     else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
     if (psy_serve_memtools_offer(s, j, a)) {
         cJSON_Delete(a);
@@ -367,21 +368,15 @@ static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen 
                                         res, err, errlen)
                       : -ENOMEM;
         if (last) return rc;
-        const cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*res, "tool_calls"), 0);
-        const cJSON *name =
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
-        if (rc || !cJSON_IsString(name) || !psy_serve_memtool_is(name->valuestring)) {
+        bool again = false;
+        if (!rc && (rc = psy_serve_memtools_take(s, j, args, *res, &again)))
+            snprintf(err, errlen, "out of memory while running the model's memory tools");
+        if (rc || !again) {
             cJSON_Delete(args);
             return rc;
         }
-        rc = psy_serve_memtool_run(s, j, args, call);
-        if (rc) snprintf(err, errlen, "out of memory while running %s", name->valuestring);
         cJSON_Delete(*res);
         *res = NULL;
-        if (rc) {
-            cJSON_Delete(args);
-            return rc;
-        }
     }
 }
 

@@ -192,6 +192,9 @@ def test_elpis_takes_the_callers_top_p_over_the_emotion():
         assert got["modulated_params"] == {"temperature": 0.25, "top_p": 0.6}, got
         sc, err = c.call("function_call", {"messages": m, "tools": WEATHER, "max_tokens": 2, "top_p": 0.5})
         assert not err, sc
+        sc, err = c.call("function_call", {"messages": m, "tools": WEATHER, "max_tokens": 2,
+                                           "parallel_tool_calls": False, "progress_interval_ms": 0})
+        assert not err, sc  # both are in function_call's schema
         try:
             sc, err = c.call("generate", {"messages": m, "top_p": 1.5})
             raise AssertionError("top_p 1.5 was taken: %s" % sc)
@@ -265,3 +268,58 @@ def test_real_model_gathers_a_streamed_answer_and_loses_nothing():
     gathered, each = answer(1000), answer(0)
     assert 1 <= len(gathered) <= 3, gathered  # a third only if the machine stalled elpis for a second
     assert len(each) > len(gathered), (each, gathered)
+
+
+# ------------------------------------------------------------ parallel tool calls
+
+TWO = [{"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+       {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]
+
+
+def test_parallel_tool_calls_come_back_each_at_its_index():
+    text = "\n".join(json.dumps({"name": "get_weather", "arguments": {"city": c}}) for c in ("Oslo", "Rome"))
+    s = Server(fake_script={"responses": [{"content": text, "chunk": 5, "tool_calls": TWO},
+                                          {"content": text, "tool_calls": TWO}]})
+    try:
+        st, streamed = s.chat(user("Weather in Oslo and Rome?", tools=WEATHER, stream=True))
+        assert st == 200, streamed
+        chunks = [json.loads(e) for e in sse_events(streamed)[:-1]]
+        deltas = tool_deltas(chunks)
+        assert sorted({d["index"] for d in deltas}) == [0, 1], deltas
+        for i, call in enumerate(TWO):
+            mine = [d for d in deltas if d["index"] == i]
+            assert mine[0]["id"] == call["id"] and mine[0]["function"]["name"] == "get_weather", mine
+            assert "".join(d["function"].get("arguments", "") for d in mine) == call["function"]["arguments"]
+        assert content_of(chunks) == "" and finish_of(chunks) == ["tool_calls"], chunks
+        st, whole = s.chat(user("Weather in Oslo and Rome?", tools=WEATHER))
+        assert st == 200, whole
+        msg = whole["choices"][0]["message"]
+        assert [c["id"] for c in msg["tool_calls"]] == ["call_a", "call_b"], msg
+        assert whole["choices"][0]["finish_reason"] == "tool_calls", whole
+        # the client may ask for one call at a time: elpis is told so
+        assert s.chat(user("One at a time.", tools=WEATHER, parallel_tool_calls=False))[0] == 200
+        args = [q["arguments"] for q in s.requests_logged() if q["tool"] == "function_call"]
+        assert "parallel_tool_calls" not in args[0] and args[2]["parallel_tool_calls"] is False, args
+        st, bad = s.chat(user("x", tools=WEATHER, parallel_tool_calls="no"))
+        assert st == 400 and bad["error"]["param"] == "parallel_tool_calls", bad
+    finally:
+        assert s.stop() == 0
+
+
+def test_memory_calls_beside_a_client_call_run_and_the_client_gets_its_own():
+    mem = {"id": "call_m", "type": "function",
+           "function": {"name": "store_memory", "arguments": "{\"content\":\"The user's cat is Miso.\"}"}}
+    s = Server(fake_script={"responses": [{"content": "calls", "tool_calls": [mem, TWO[0]]}]},
+               wait_ready=False, memory_enabled="true", server_memory_tools="true")
+    try:
+        s.wait_health()
+        st, r = s.chat(user("My cat is Miso. Weather in Oslo?", tools=WEATHER))
+        assert st == 200, r
+        assert [c["id"] for c in r["choices"][0]["message"]["tool_calls"]] == ["call_a"], r
+        assert [q["tool"] for q in s.requests_logged() if q["tool"] == "function_call"] == ["function_call"], \
+            s.requests_logged()
+        assert "the model called store_memory" in s.log(), s.log()
+        st, _, metrics = s.request("GET", "/metrics")
+        assert 'psyche_memories_total{op="stored"} 1' in metrics, metrics  # it took effect
+    finally:
+        assert s.stop() == 0
