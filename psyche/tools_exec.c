@@ -277,6 +277,23 @@ static int kill_all_children(void)
     }
 }
 
+/* Waits up to ms for the children left when the command ended to exit on
+ * their own, reaping them: bubblewrap's init in the command's PID namespace
+ * ends a moment after the command, and is not a background process the
+ * command left. Returns early when none is left. Async-signal-safe. */
+static void reap_leavers(int ms)
+{
+    int64_t end = now_mono_ms() + ms;
+    for (;;) {
+        pid_t w;
+        while ((w = waitpid(-1, NULL, WNOHANG)) > 0) {
+        }
+        if (w < 0 || now_mono_ms() >= end) return; /* < 0: ECHILD, none left */
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* The command's own process: sandbox, report, exec. Never returns. */
 static void command_run(psy_tools *t, char *const argv[], char *const envp[], const sigset_t *mask, int rep)
 {
@@ -324,6 +341,7 @@ static void keeper_run(psy_tools *t, char *const argv[], char *const envp[], pid
             if (w == cmd) status = st, done = true;
         if (done) break;
     }
+    reap_leavers(100);
     child_report r = {3, kill_all_children()};
     (void)!write(kep, &r, sizeof r);
     if (WIFSIGNALED(status)) {
