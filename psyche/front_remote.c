@@ -51,7 +51,7 @@ enum { EXIT_USAGE = 2, EXIT_UNAVAILABLE = 69 };
 
 typedef struct front_remote {
     psy_bus bus;     /* events to the TUI, its input to the worker */
-    psy_remote *r;   /* owned; worker thread only, except psy_remote_cancel */
+    psy_remote *r;   /* owned; worker thread only, except psy_remote_cancel, _queued and _stop */
     const char *url; /* borrowed from argv */
     pthread_mutex_t mu;
     cJSON *emotion;          /* [mu] owned: the last emotional state */
@@ -163,7 +163,25 @@ static void on_notice(void *ud, const char *msg)
     psy_emit(&f->bus, PSY_EV_INFO, msg, NULL);
 }
 
-static void poll_emotion(front_remote *f);
+/* The server's emotional state to the sidebar. A failure keeps the last
+ * one (the health poll says when the server is gone). */
+static void poll_emotion(front_remote *f)
+{
+    cJSON *em = NULL;
+    long status = 0;
+    char err[1200];
+    if (psy_remote_get(f->r, "/v1/psyche/emotion", POLL_TIMEOUT_MS, &em, &status, err, sizeof err) || status != 200 ||
+        !cJSON_IsObject(em)) {
+        cJSON_Delete(em);
+        return;
+    }
+    cJSON *copy = cJSON_Duplicate(em, true);
+    pthread_mutex_lock(&f->mu);
+    cJSON_Delete(f->emotion);
+    f->emotion = copy;
+    pthread_mutex_unlock(&f->mu);
+    psy_emit(&f->bus, PSY_EV_EMOTION, NULL, em);
+}
 
 /* One request of the turn was answered: the server's token counts and the
  * emotion it left to the sidebar at once, as the local agent shows elpis's
@@ -243,26 +261,6 @@ static void poll_thoughts(front_remote *f)
     }
     if (n >= 0) f->thoughts_next = n;
     cJSON_Delete(o);
-}
-
-/* The server's emotional state to the sidebar. A failure keeps the last
- * one (the health poll says when the server is gone). */
-static void poll_emotion(front_remote *f)
-{
-    cJSON *em = NULL;
-    long status = 0;
-    char err[1200];
-    if (psy_remote_get(f->r, "/v1/psyche/emotion", POLL_TIMEOUT_MS, &em, &status, err, sizeof err) || status != 200 ||
-        !cJSON_IsObject(em)) {
-        cJSON_Delete(em);
-        return;
-    }
-    cJSON *copy = cJSON_Duplicate(em, true);
-    pthread_mutex_lock(&f->mu);
-    cJSON_Delete(f->emotion);
-    f->emotion = copy;
-    pthread_mutex_unlock(&f->mu);
-    psy_emit(&f->bus, PSY_EV_EMOTION, NULL, em);
 }
 
 /* Polls /health, the emotion and the thoughts. Returns true when the server

@@ -15,9 +15,10 @@
  * while a turn is still queued (psy_remote_queued) ends that turn before
  * it sends anything. A request that cannot connect, or gets 429/503, is
  * retried with backoff before anything of the answer was shown. Each
- * request asks for its `usage`, which goes to the sink per request. What a turn produces goes to a psy_remote_sink: the
- * line front-ends print it (print_sink below); front_remote.c turns it into
- * the agent's events for the full-screen TUI. */
+ * request asks for its `usage`, which goes to the sink per request. What
+ * a turn produces goes to a psy_remote_sink: the line front-ends print it
+ * (print_sink below); front_remote.c turns it into the agent's events for
+ * the full-screen TUI. */
 #include "http_remote.h"
 
 #include <errno.h>
