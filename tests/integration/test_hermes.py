@@ -580,9 +580,14 @@ def hung_tui():
     answering: each poll waits 2 s at most, so the chat says so."""
     fs = FakeServer()
     t = hermes_tui(fs)
-    remote_ready(t)
-    fs.hang = True
-    t.wait(lambda sc: "not answering" in sc and "disconnected" in sc, 30, "the hung server to be said")
+    try:
+        remote_ready(t)
+        fs.hang = True
+        t.wait(lambda sc: "not answering" in sc and "disconnected" in sc, 30, "the hung server to be said")
+    except BaseException:
+        t.close()
+        fs.close()
+        raise
     return fs, t
 
 
