@@ -12,8 +12,14 @@
  * backoff until it is back), /v1/psyche/emotion (the sidebar; not while
  * the server dreams, which a request would end) and /v1/psyche/thoughts
  * (the server's dreams and consolidations, as the local agent's thought
- * and memory events for the thoughts panel) once a second. Cancel closes
- * the running request from the TUI thread. */
+ * and memory events for the thoughts panel) once a second, each poll
+ * waiting at most POLL_TIMEOUT_MS, so a server that accepts and never
+ * answers cannot hold up the next line or a quit. Within a turn, as the
+ * local agent takes elpis's state from each generation, each answered
+ * request brings the emotion (a short GET of its own, not the stream) and
+ * the token counts the server reported (its usage) to the sidebar.
+ * Cancel reaches the running request, or a turn still queued, from the
+ * TUI thread (psy_remote_cancel). */
 #include "front_remote.h"
 
 #include <ctype.h>
@@ -37,21 +43,24 @@
 #include "tui.h"
 #include "util.h"
 
-#define POLL_S 1.0       /* /health and the emotion while connected */
-#define BACKOFF_MAX_S 16 /* reconnect waits 1, 2, 4, ... this */
+#define POLL_S 1.0           /* /health and the emotion while connected */
+#define POLL_TIMEOUT_MS 2000 /* the longest a poll waits for an answer */
+#define BACKOFF_MAX_S 16     /* reconnect waits 1, 2, 4, ... this */
 
 enum { EXIT_USAGE = 2, EXIT_UNAVAILABLE = 69 };
 
 typedef struct front_remote {
     psy_bus bus;     /* events to the TUI, its input to the worker */
-    psy_remote *r;   /* owned; worker thread only, except psy_remote_cancel */
+    psy_remote *r;   /* owned; worker thread only, except psy_remote_cancel, _queued and _stop */
     const char *url; /* borrowed from argv */
     pthread_mutex_t mu;
-    cJSON *emotion;    /* [mu] owned: the last emotional state */
-    cJSON *health;     /* [mu] owned: the last /health body */
-    const char *state; /* [mu] static: idle, generating, running tool, disconnected, stopping */
-    cJSON *last_tools; /* [mu] owned: [{line, success}], newest last, at most PSY_BUS_LAST_TOOLS */
-    int messages;      /* [mu] user messages and answers of this conversation */
+    cJSON *emotion;          /* [mu] owned: the last emotional state */
+    cJSON *health;           /* [mu] owned: the last /health body */
+    const char *state;       /* [mu] static: idle, generating, running tool, disconnected, stopping */
+    cJSON *last_tools;       /* [mu] owned: [{line, success}], newest last, at most PSY_BUS_LAST_TOOLS */
+    int messages;            /* [mu] user messages and answers of this conversation */
+    psy_remote_tokens usage; /* [mu] what the server reported for the last answered request */
+    bool has_usage;          /* [mu] usage is this conversation's (none yet, or after /clear: false) */
     char workspace[4096];
     bool sandbox;
     long thoughts_next;   /* worker: the server's seq of its next thought (0: show what it kept) */
@@ -76,6 +85,11 @@ static cJSON *status_json(front_remote *f)
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(h, "context_length");
     if (cJSON_IsNumber(ctx)) cJSON_AddNumberToObject(s, "context_length", ctx->valuedouble);
     cJSON_AddNumberToObject(s, "messages", f->messages);
+    if (f->has_usage) { /* the server's own counts; the size of its context comes from /health */
+        cJSON_AddNumberToObject(s, "tokens_used", (double)(f->usage.prompt_tokens + f->usage.completion_tokens));
+        cJSON_AddNumberToObject(s, "last_answer_tokens", (double)f->usage.completion_tokens);
+        if (f->usage.cached_tokens >= 0) cJSON_AddNumberToObject(s, "cached_tokens", (double)f->usage.cached_tokens);
+    }
     cJSON *lt = cJSON_Duplicate(f->last_tools, true);
     cJSON_AddItemToObject(s, "last_tools", lt ? lt : cJSON_CreateArray());
     pthread_mutex_unlock(&f->mu);
@@ -149,6 +163,42 @@ static void on_notice(void *ud, const char *msg)
     psy_emit(&f->bus, PSY_EV_INFO, msg, NULL);
 }
 
+/* The server's emotional state to the sidebar. A failure keeps the last
+ * one (the health poll says when the server is gone). */
+static void poll_emotion(front_remote *f)
+{
+    cJSON *em = NULL;
+    long status = 0;
+    char err[1200];
+    if (psy_remote_get(f->r, "/v1/psyche/emotion", POLL_TIMEOUT_MS, &em, &status, err, sizeof err) || status != 200 ||
+        !cJSON_IsObject(em)) {
+        cJSON_Delete(em);
+        return;
+    }
+    cJSON *copy = cJSON_Duplicate(em, true);
+    pthread_mutex_lock(&f->mu);
+    cJSON_Delete(f->emotion);
+    f->emotion = copy;
+    pthread_mutex_unlock(&f->mu);
+    psy_emit(&f->bus, PSY_EV_EMOTION, NULL, em);
+}
+
+/* One request of the turn was answered: the server's token counts and the
+ * emotion it left to the sidebar at once, as the local agent shows elpis's
+ * state after each generation (and not only between turns). */
+static void on_step(void *ud, const psy_remote_tokens *u)
+{
+    front_remote *f = ud;
+    if (u) {
+        pthread_mutex_lock(&f->mu);
+        f->usage = *u;
+        f->has_usage = true;
+        pthread_mutex_unlock(&f->mu);
+        psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
+    }
+    poll_emotion(f);
+}
+
 /* The end of a turn: always one answer event (the TUI counts turns by them). */
 static void on_done(void *ud, const psy_remote_result *res)
 {
@@ -194,7 +244,7 @@ static void poll_thoughts(front_remote *f)
     snprintf(path, sizeof path, "/v1/psyche/thoughts?since=%ld", f->thoughts_next);
     cJSON *o = NULL;
     long status = 0;
-    if (psy_remote_get(f->r, path, &o, &status, err, sizeof err) || status != 200) {
+    if (psy_remote_get(f->r, path, POLL_TIMEOUT_MS, &o, &status, err, sizeof err) || status != 200) {
         f->thoughts_absent = status == 404;
         cJSON_Delete(o);
         return;
@@ -217,27 +267,16 @@ static void poll_thoughts(front_remote *f)
  * answered. */
 static bool poll_server(front_remote *f, char *err, size_t errlen)
 {
-    cJSON *h = NULL, *em = NULL;
-    long status = 0;
-    if (psy_remote_health(f->r, &h, err, errlen)) return false;
+    cJSON *h = NULL;
+    if (psy_remote_health(f->r, POLL_TIMEOUT_MS, &h, err, errlen)) return false;
     poll_thoughts(f);
-    bool dreaming = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "dreaming"));
-    if (dreaming || psy_remote_get(f->r, "/v1/psyche/emotion", &em, &status, err, errlen) || status != 200 ||
-        !cJSON_IsObject(em)) {
-        cJSON_Delete(em);
-        em = NULL;
-    }
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "dreaming"))) poll_emotion(f);
     cJSON_DeleteItemFromObjectCaseSensitive(h, "uptime_s"); /* changes every poll; the sidebar has no use for it */
     pthread_mutex_lock(&f->mu);
     bool changed = !f->health || !cJSON_Compare(f->health, h, true);
     cJSON_Delete(f->health);
     f->health = h;
-    if (em) {
-        cJSON_Delete(f->emotion);
-        f->emotion = cJSON_Duplicate(em, true);
-    }
     pthread_mutex_unlock(&f->mu);
-    if (em) psy_emit(&f->bus, PSY_EV_EMOTION, NULL, em);
     if (changed) psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
     return true;
 }
@@ -250,6 +289,7 @@ static void run_input(front_remote *f, const psy_input *in)
         psy_remote_clear(f->r);
         pthread_mutex_lock(&f->mu);
         f->messages = 0;
+        f->has_usage = false; /* the new conversation's counts come with its first answer */
         pthread_mutex_unlock(&f->mu);
         psy_emit(&f->bus, PSY_EV_INFO, "Conversation cleared: the next message starts a new one on the server.", NULL);
         psy_emit(&f->bus, PSY_EV_STATUS, NULL, status_json(f));
@@ -294,7 +334,9 @@ static void *worker(void *arg)
         double now = now_mono();
         if (now >= next) {
             char err[1200] = "";
-            after_poll(f, poll_server(f, err, sizeof err), err, &backoff, &next);
+            bool ok = poll_server(f, err, sizeof err);
+            if (__atomic_load_n(&f->quit, __ATOMIC_RELAXED)) break; /* a poll cut short by the quit says nothing */
+            after_poll(f, ok, err, &backoff, &next);
             continue;
         }
         struct pollfd pf = {.fd = f->bus.wake_fd, .events = POLLIN};
@@ -310,17 +352,21 @@ static void *worker(void *arg)
 static int r_fd(void *c) { return ((front_remote *)c)->bus.ev_fd; }
 static psy_event *r_next(void *c) { return psy_bus_next_event(&((front_remote *)c)->bus); }
 
-/* As with the local agent, a message while a turn runs abandons that turn
- * (it ends as interrupted). The cancel comes first: it cannot reach the
- * new turn, which starts with the cancel cleared. */
+/* As with the local agent, a message abandons the turn that runs or waits
+ * before it (that one ends as interrupted). The cancel comes before the
+ * new turn is announced, so it cannot reach the new one; an Esc after the
+ * announcement does, even before the worker starts it. */
 static void r_submit(void *c, const char *text)
 {
     front_remote *f = c;
-    pthread_mutex_lock(&f->mu);
-    bool busy = strcmp(f->state, "idle") && strcmp(f->state, "disconnected");
-    pthread_mutex_unlock(&f->mu);
-    if (busy) psy_remote_cancel(f->r);
-    if (!psy_bus_push_input(&f->bus, PSY_INPUT_MESSAGE, text, NULL)) psy_bus_wake(&f->bus);
+    psy_remote_cancel(f->r);
+    psy_remote_queued(f->r, true);
+    if (psy_bus_push_input(&f->bus, PSY_INPUT_MESSAGE, text, NULL)) {
+        psy_remote_queued(f->r, false);
+        psy_emit(&f->bus, PSY_EV_ERROR, "[Error: out of memory: the message was not sent; try again]", NULL);
+        return;
+    }
+    psy_bus_wake(&f->bus);
 }
 
 static void r_cancel(void *c) { psy_remote_cancel(((front_remote *)c)->r); }
@@ -365,7 +411,7 @@ static void r_quit(void *c)
 {
     front_remote *f = c;
     __atomic_store_n(&f->quit, 1, __ATOMIC_RELAXED);
-    psy_remote_cancel(f->r);
+    psy_remote_stop(f->r); /* the running turn, and a poll waiting for its answer */
     psy_bus_wake(&f->bus);
 }
 
@@ -401,7 +447,8 @@ static const psy_front_ops remote_ops = {
 static int remote_open(front_remote *f, const psy_remote_opts *o)
 {
     char err[1200] = "";
-    psy_remote_sink sink = {.text = on_text, .tool = on_tool, .notice = on_notice, .done = on_done, .ud = f};
+    psy_remote_sink sink = {
+        .text = on_text, .tool = on_tool, .notice = on_notice, .step = on_step, .done = on_done, .ud = f};
     f->url = o->url;
     f->state = "idle";
     f->sandbox = !o->no_sandbox;
@@ -417,7 +464,7 @@ static int remote_open(front_remote *f, const psy_remote_opts *o)
         fprintf(stderr, "psyche: %s\n", err);
         return EXIT_USAGE;
     }
-    if (psy_remote_health(f->r, &f->health, err, sizeof err)) {
+    if (psy_remote_health(f->r, PSY_REMOTE_WAIT_MS, &f->health, err, sizeof err)) {
         fprintf(stderr, "psyche: %s\n", err);
         return EXIT_UNAVAILABLE;
     }

@@ -11,11 +11,14 @@
  * run HERE and their results go back in the next request.
  *
  * HTTP is libcurl. Ctrl+C cancels the generation by closing the stream (the
- * server cancels elpis when its client goes away). A request that cannot
- * connect, or gets 429/503, is retried with backoff before anything of the
- * answer was shown. What a turn produces goes to a psy_remote_sink: the
- * line front-ends print it (print_sink below); front_remote.c turns it into
- * the agent's events for the full-screen TUI. */
+ * server cancels elpis when its client goes away); a cancel that comes
+ * while a turn is still queued (psy_remote_queued) ends that turn before
+ * it sends anything. A request that cannot connect, or gets 429/503, is
+ * retried with backoff before anything of the answer was shown. Each
+ * request asks for its `usage`, which goes to the sink per request. What
+ * a turn produces goes to a psy_remote_sink: the line front-ends print it
+ * (print_sink below); front_remote.c turns it into the agent's events for
+ * the full-screen TUI. */
 #include "http_remote.h"
 
 #include <errno.h>
@@ -53,12 +56,15 @@ static void on_sigint(int sig)
 struct psy_remote {
     const char *url; /* base URL as given, e.g. http://127.0.0.1:8741 (no trailing /v1) */
     psy_remote_sink sink;
-    int cancel;       /* [atomic] psy_remote_cancel: the running request is closed */
-    char *auth;       /* owned: "Authorization: Bearer KEY", or NULL */
-    char conv_id[40]; /* this session's conversation id */
-    psy_tools *tools; /* owned: the local tools */
-    cJSON *tool_defs; /* owned: the tools in OpenAI's shape */
-    cJSON *messages;  /* owned: the conversation so far */
+    unsigned long queued;      /* [atomic] turns announced (psy_remote_queued, or by the turn itself) */
+    unsigned long cancel_upto; /* [atomic] the turns numbered up to this one are cancelled */
+    unsigned long running;     /* the number of the running (or last) turn; psy_remote_turn's thread */
+    int stopping;              /* [atomic] psy_remote_stop: every turn and GET ends */
+    char *auth;                /* owned: "Authorization: Bearer KEY", or NULL */
+    char conv_id[40];          /* this session's conversation id */
+    psy_tools *tools;          /* owned: the local tools */
+    cJSON *tool_defs;          /* owned: the tools in OpenAI's shape */
+    cJSON *messages;           /* owned: the conversation so far */
 };
 typedef struct psy_remote remote;
 
@@ -74,9 +80,18 @@ typedef struct stream {
     char finish[24];  /* finish_reason */
     char err[512];    /* an error event's message */
     bool done, shown; /* [DONE] seen; some content handed to the sink */
+    bool has_usage;   /* usage below came with the stream */
+    psy_remote_tokens usage;
 } stream;
 
-static bool cancelled(const remote *r) { return g_cancel || __atomic_load_n(&r->cancel, __ATOMIC_RELAXED); }
+static bool stopping(const remote *r) { return __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE); }
+
+/* The running turn was cancelled (Ctrl+C in -p/--repl, psy_remote_cancel,
+ * or psy_remote_stop). Only on psy_remote_turn's thread. */
+static bool cancelled(const remote *r)
+{
+    return g_cancel || stopping(r) || __atomic_load_n(&r->cancel_upto, __ATOMIC_ACQUIRE) >= r->running;
+}
 
 static const char *json_str(const cJSON *o, const char *key)
 {
@@ -124,6 +139,23 @@ static int merge_call(stream *s, const cJSON *d)
     return rc ? -ENOMEM : 0;
 }
 
+static long usage_num(const cJSON *o, const char *key, long missing)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : missing;
+}
+
+/* The usage of a chunk (the last one before [DONE] when asked for). */
+static void take_usage(stream *s, const cJSON *u)
+{
+    if (!cJSON_IsObject(u)) return;
+    const cJSON *details = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    s->usage.prompt_tokens = usage_num(u, "prompt_tokens", 0);
+    s->usage.completion_tokens = usage_num(u, "completion_tokens", 0);
+    s->usage.cached_tokens = usage_num(details, "cached_tokens", -1);
+    s->has_usage = true;
+}
+
 /* One `data:` payload of the stream. */
 static void on_event(stream *s, const char *data)
 {
@@ -154,6 +186,7 @@ static void on_event(stream *s, const char *data)
         if (merge_call(s, tc)) snprintf(s->err, sizeof s->err, "a tool-call delta the client cannot merge");
     }
     if (fin) snprintf(s->finish, sizeof s->finish, "%s", fin);
+    take_usage(s, cJSON_GetObjectItemCaseSensitive(o, "usage"));
     cJSON_Delete(o);
 }
 
@@ -184,6 +217,12 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
     return cancelled(ud) ? 1 : 0; /* non-zero aborts the transfer: the stream is closed */
 }
 
+static int on_get_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return stopping(ud) ? 1 : 0;
+}
+
 /* A curl handle for base URL + path with the session's headers. *hdrs is
  * the owned header list to free after the transfer. */
 static CURL *open_request(const remote *r, const char *path, struct curl_slist **hdrs, char *url, size_t urllen)
@@ -204,10 +243,22 @@ static CURL *open_request(const remote *r, const char *path, struct curl_slist *
     return c;
 }
 
-/* GET base URL + path: *out the parsed body (caller frees; NULL when it
- * is not JSON), *status the HTTP status. 0, or -EHOSTUNREACH (no answer;
- * why in err) or -ENOMEM. */
-int psy_remote_get(remote *r, const char *path, cJSON **out, long *status, char *err, size_t errlen)
+/* Why a GET got no answer, in err. */
+static void describe_get_failure(const remote *r, CURLcode cc, int timeout_ms, const char *url, char *err,
+                                 size_t errlen)
+{
+    if (cc == CURLE_OPERATION_TIMEDOUT)
+        snprintf(err, errlen, "the server at %s is not answering (nothing within %.1f s; is it stuck or overloaded?)",
+                 r->url, timeout_ms / 1000.0);
+    else
+        snprintf(err, errlen, "cannot reach the server at %s: %s (is `psyche serve` running there?)", url,
+                 curl_easy_strerror(cc));
+}
+
+/* GET base URL + path within timeout_ms: *out the parsed body (caller
+ * frees; NULL when it is not JSON), *status the HTTP status. 0, or
+ * -EHOSTUNREACH (no answer; why in err), -ECANCELED or -ENOMEM. */
+int psy_remote_get(remote *r, const char *path, int timeout_ms, cJSON **out, long *status, char *err, size_t errlen)
 {
     char url[1024];
     struct curl_slist *hdrs = NULL;
@@ -219,13 +270,18 @@ int psy_remote_get(remote *r, const char *path, cJSON **out, long *status, char 
     s.curl = c;
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_get_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     int rc = 0;
-    if (cc != CURLE_OK) {
-        snprintf(err, errlen, "cannot reach the server at %s: %s (is `psyche serve` running there?)", url,
-                 curl_easy_strerror(cc));
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(err, errlen, "stopped");
+        rc = -ECANCELED;
+    } else if (cc != CURLE_OK) {
+        describe_get_failure(r, cc, timeout_ms, url, err, errlen);
         rc = -EHOSTUNREACH;
     } else {
         *out = cJSON_Parse(buf_str(&s.body));
@@ -236,11 +292,11 @@ int psy_remote_get(remote *r, const char *path, cJSON **out, long *status, char 
     return rc;
 }
 
-int psy_remote_health(remote *r, cJSON **health, char *err, size_t errlen)
+int psy_remote_health(remote *r, int timeout_ms, cJSON **health, char *err, size_t errlen)
 {
     cJSON *o;
     long status;
-    int rc = psy_remote_get(r, "/health", &o, &status, err, errlen);
+    int rc = psy_remote_get(r, "/health", timeout_ms, &o, &status, err, errlen);
     if (!rc && status != 200) {
         snprintf(err, errlen, "the server at %s is not ready (HTTP %ld, status %s); try again in a moment", r->url,
                  status, json_str(o, "status") ? json_str(o, "status") : "unknown");
@@ -272,9 +328,11 @@ static void describe_failure(stream *s, CURLcode cc)
  * the reason in s->err. */
 static int post_once(remote *r, stream *s)
 {
+    if (cancelled(r)) return -ECANCELED; /* before anything is sent: a cancel while the turn was queued */
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "model", "psyche");
     cJSON_AddBoolToObject(req, "stream", true);
+    cJSON_AddBoolToObject(cJSON_AddObjectToObject(req, "stream_options"), "include_usage", true);
     cJSON_AddItemReferenceToObject(req, "messages", r->messages);
     if (r->tool_defs) cJSON_AddItemReferenceToObject(req, "tools", r->tool_defs);
     char *body = cJSON_PrintUnformatted(req);
@@ -393,10 +451,19 @@ static int run_calls(remote *r, stream *s)
 /* One user message: requests until the model answers without tool calls;
  * the sink hears every piece and, once, how it ended. Returns 0,
  * -ECANCELED, or another -errno. */
+/* Atomically raises *v to at least to. */
+static void raise_to(unsigned long *v, unsigned long to)
+{
+    unsigned long cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+    while (cur < to && !__atomic_compare_exchange_n(v, &cur, to, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    }
+}
+
 int psy_remote_turn(remote *r, const char *text)
 {
-    __atomic_store_n(&r->cancel, 0, __ATOMIC_RELAXED);
-    psy_tools_reset_cancel(r->tools);
+    r->running++;
+    raise_to(&r->queued, r->running); /* a turn nobody announced announces itself */
+    psy_tools_reset_cancel(r->tools); /* a cancel meant for this turn comes after: cancelled() sees it */
     cJSON *um = cJSON_CreateObject();
     if (!um) return -ENOMEM;
     cJSON_AddStringToObject(um, "role", "user");
@@ -405,6 +472,7 @@ int psy_remote_turn(remote *r, const char *text)
     for (int step = 0;; step++) {
         stream s = {0};
         int rc = post(r, &s);
+        if (!rc && r->sink.step) r->sink.step(r->sink.ud, s.has_usage ? &s.usage : NULL);
         if (!rc && !strcmp(s.finish, "tool_calls") && cJSON_GetArraySize(s.calls) > 0) {
             if (step + 1 < REMOTE_MAX_STEPS) {
                 rc = run_calls(r, &s);
@@ -432,10 +500,22 @@ int psy_remote_turn(remote *r, const char *text)
     }
 }
 
+void psy_remote_queued(remote *r, bool queued)
+{
+    if (queued) __atomic_add_fetch(&r->queued, 1, __ATOMIC_ACQ_REL);
+    else __atomic_sub_fetch(&r->queued, 1, __ATOMIC_ACQ_REL);
+}
+
 void psy_remote_cancel(remote *r)
 {
-    __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);
+    raise_to(&r->cancel_upto, __atomic_load_n(&r->queued, __ATOMIC_ACQUIRE));
     psy_tools_cancel(r->tools); /* a running execute_bash is killed too */
+}
+
+void psy_remote_stop(remote *r)
+{
+    __atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+    psy_tools_cancel(r->tools);
 }
 
 void psy_remote_clear(remote *r)
@@ -662,7 +742,7 @@ int psy_remote_lines(const psy_remote_opts *o)
     if (psy_remote_open(o, &sink, &r, err, sizeof err)) {
         fprintf(stderr, "psyche: %s\n", err);
         status = EXIT_USAGE;
-    } else if (psy_remote_health(r, NULL, err, sizeof err)) {
+    } else if (psy_remote_health(r, PSY_REMOTE_WAIT_MS, NULL, err, sizeof err)) {
         fprintf(stderr, "psyche: %s\n", err);
         status = EXIT_UNAVAILABLE;
     } else {

@@ -26,13 +26,24 @@ typedef struct psy_remote_result {
     bool shown;         /* some text was handed to sink.text */
 } psy_remote_result;
 
+/* The token counts the server reported for one request (its `usage`,
+ * asked for with stream_options.include_usage). */
+typedef struct psy_remote_tokens {
+    long prompt_tokens;     /* the whole conversation as the server's model read it */
+    long completion_tokens; /* the answer (or tool calls) it generated */
+    long cached_tokens;     /* prompt_tokens_details.cached_tokens; -1 when not reported */
+} psy_remote_tokens;
+
 /* What a turn produces, called on the thread running psy_remote_turn.
  * Every member may be NULL. */
 typedef struct psy_remote_sink {
     void (*text)(void *ud, const char *delta); /* a piece of the answer, raw (untrusted) */
     /* a local tool call: result NULL before it runs, its JSON result after */
     void (*tool)(void *ud, const char *name, const char *args, const char *result);
-    void (*notice)(void *ud, const char *msg);            /* a retry with backoff */
+    void (*notice)(void *ud, const char *msg); /* a retry with backoff */
+    /* one request of the turn was answered, before its tool calls run; u is
+     * NULL when the server sent no usage */
+    void (*step)(void *ud, const psy_remote_tokens *u);
     void (*done)(void *ud, const psy_remote_result *res); /* once per turn, last */
     void *ud;
 } psy_remote_sink;
@@ -51,18 +62,41 @@ void psy_remote_usage(FILE *f);
  * 0, or -errno with why in err. Free with psy_remote_free. */
 int psy_remote_open(const psy_remote_opts *o, const psy_remote_sink *sink, psy_remote **out, char *err, size_t errlen);
 void psy_remote_free(psy_remote *r);
-/* GET /health: 0 when 200 (*health the body, caller frees; health may be
- * NULL), -EHOSTUNREACH or -EAGAIN (not ready) with why in err. */
-int psy_remote_health(psy_remote *r, cJSON **health, char *err, size_t errlen);
-/* GET url+path: 0 with *out the JSON body (or NULL) and *status, or
- * -EHOSTUNREACH with why in err, or -ENOMEM. */
-int psy_remote_get(psy_remote *r, const char *path, cJSON **out, long *status, char *err, size_t errlen);
+/* How long the start-up health check of -p, --repl and the TUI waits for
+ * an answer (the TUI's later polls wait less: front_remote.c). */
+#define PSY_REMOTE_WAIT_MS 15000
+
+/* GET /health, waiting at most timeout_ms: 0 when 200 (*health the body,
+ * caller frees; health may be NULL), -EHOSTUNREACH (no answer, or none in
+ * time) or -EAGAIN (not ready) with why in err, -ECANCELED after
+ * psy_remote_stop. */
+int psy_remote_health(psy_remote *r, int timeout_ms, cJSON **health, char *err, size_t errlen);
+/* GET url+path, waiting at most timeout_ms: 0 with *out the JSON body (or
+ * NULL) and *status, or -EHOSTUNREACH with why in err (no answer, or none
+ * in time), -ECANCELED after psy_remote_stop, or -ENOMEM. */
+int psy_remote_get(psy_remote *r, const char *path, int timeout_ms, cJSON **out, long *status, char *err,
+                   size_t errlen);
 /* One user message, blocking until the model answers without tool calls
  * (the calls run locally in between); retries with backoff while nothing
- * was shown. Reports to the sink. 0, -ECANCELED or another -errno. */
+ * was shown. Reports to the sink. 0, -ECANCELED or another -errno.
+ *
+ * Turns are numbered in the order they run. A front-end that queues
+ * messages for another thread calls psy_remote_queued(r, true) before
+ * handing each over (false if the hand-over failed), so that a cancel
+ * between the hand-over and the start of its turn cancels that turn
+ * before it sends anything; a turn nobody announced (-p, --repl)
+ * announces itself when it starts. */
 int psy_remote_turn(psy_remote *r, const char *text);
-/* Closes the running request of psy_remote_turn (any thread). */
+/* A message is (true) or is not after all (false) on its way to a later
+ * psy_remote_turn. One thread announces (the one that queues messages). */
+void psy_remote_queued(psy_remote *r, bool queued);
+/* Cancels every turn announced so far: the running one closes its request
+ * or kills its tool, a queued one ends as cancelled without a request (any
+ * thread). */
 void psy_remote_cancel(psy_remote *r);
+/* For quitting: cancels as psy_remote_cancel and every turn after, and
+ * ends a running GET too (any thread; async-signal-safe). */
+void psy_remote_stop(psy_remote *r);
 /* Forgets the conversation and starts a new one (new conversation id). */
 void psy_remote_clear(psy_remote *r);
 

@@ -621,22 +621,41 @@ static void side_children(const psy_tui *t, const cJSON *st, int *y, int x, int 
     }
 }
 
+/* The context's tokens used of its budget (the local agent's), or of the
+ * context's size (a server's, which says no budget); then, when the front
+ * knows them, the last answer's tokens and the prompt tokens that came from
+ * the cache. Counts a front does not report are not shown (not as 0). */
+static void side_tokens(const cJSON *st, int *y, int x, int w)
+{
+    char buf[160], n1[32], n2[32];
+    if (get(st, "tokens_used")) {
+        double used = num(st, "tokens_used", 0), size = num(st, "tokens_budget", num(st, "context_length", 0));
+        fmt_int(n1, sizeof n1, used);
+        fmt_int(n2, sizeof n2, size);
+        if (size > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used / size);
+        else snprintf(buf, sizeof buf, "%s", n1);
+        side_row(y, x, w, "tokens", buf, size > 0 && used > 0.9 * size ? color(C_YELLOW) : 0);
+    }
+    if (get(st, "last_answer_tokens")) {
+        fmt_int(n1, sizeof n1, num(st, "last_answer_tokens", 0));
+        fmt_int(n2, sizeof n2, num(st, "cached_tokens", 0));
+        if (get(st, "cached_tokens")) snprintf(buf, sizeof buf, "%s out, %s cached", n1, n2);
+        else snprintf(buf, sizeof buf, "%s out", n1);
+        side_row(y, x, w, "answer", buf, 0);
+    }
+}
+
 /* The status block: state, messages, tokens, children, sandbox, modes. */
 static int side_status(psy_tui *t, int y, int x, int w)
 {
     const cJSON *st = t->status;
-    char buf[160], n1[32], n2[32];
+    char buf[160], n1[32];
     puts_at(y++, x, "STATUS", w, A_BOLD | A_DIM);
     const char *state = psy_tui_state(t);
     side_row(&y, x, w, "state", state, !strcmp(state, "idle") ? 0 : A_BOLD | color(C_YELLOW));
     fmt_int(n1, sizeof n1, num(st, "messages", 0));
     side_row(&y, x, w, "messages", n1, 0);
-    double used_tok = num(st, "tokens_used", 0), budget = num(st, "tokens_budget", 0);
-    fmt_int(n1, sizeof n1, used_tok);
-    fmt_int(n2, sizeof n2, budget);
-    if (budget > 0) snprintf(buf, sizeof buf, "%s/%s %.0f%%", n1, n2, 100.0 * used_tok / budget);
-    else snprintf(buf, sizeof buf, "%s", n1);
-    side_row(&y, x, w, "tokens", buf, budget > 0 && used_tok > 0.9 * budget ? color(C_YELLOW) : 0);
+    side_tokens(st, &y, x, w);
     side_children(t, st, &y, x, w);
     const cJSON *sb = get(st, "sandbox");
     bool sb_on = cJSON_IsTrue(get(sb, "active"));

@@ -422,3 +422,221 @@ def test_tui_over_connect_shows_the_dreams_of_a_restarted_server():
         t.close()
         if s2:
             assert s2.stop() == 0
+
+
+# ---------------------------------------------------------------- against a scripted server
+
+class FakeServer:
+    """A stand-in for `psyche serve` on loopback (stdlib only) for what the real
+    one cannot be made to do on cue: report chosen token counts, hold a poll,
+    or accept every request and never answer. /health, the emotion and
+    /v1/chat/completions (streamed, with the usage chunk when asked) answer
+    unless `hang` (every request), `hold_health` or `hold_chat` is set; a held
+    request waits unanswered until close()."""
+
+    def __init__(self, usage=None, context_length=8192):
+        import http.server
+        import json
+        import threading
+        self.usage = usage or {"prompt_tokens": 1234, "completion_tokens": 56, "cached_tokens": 1200}
+        self.context_length = context_length
+        self.hang = self.hold_health = self.hold_chat = False
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        self.seen, self.held, self.chats = [], [], []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def hold(self):
+                with fake.lock:
+                    fake.held.append(self.path)
+                fake.released.wait()
+
+            def reply(self, status, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                with fake.lock:
+                    fake.seen.append(self.path)
+                if fake.hang or (fake.hold_health and self.path == "/health"):
+                    return self.hold()
+                if self.path == "/health":
+                    return self.reply(200, {"status": "ok", "model": "fake-remote", "dreaming": False,
+                                            "context_length": fake.context_length, "conversations": 0,
+                                            "children": {"elpis": {"alive": True, "restarts": 0},
+                                                         "mnemosyne": {"disabled": True}}})
+                if self.path == "/v1/psyche/emotion":
+                    return self.reply(200, {"valence": 0.1, "arousal": 0.2, "quadrant": "excited"})
+                self.reply(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+
+            def do_POST(self):
+                req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                with fake.lock:
+                    fake.seen.append(self.path)
+                    fake.chats.append(req)
+                if fake.hang or fake.hold_chat:
+                    return self.hold()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake-remote"}
+                chunks = [dict(base, choices=[{"index": 0, "delta": {"content": "Counted answer."}}]),
+                          dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])]
+                if (req.get("stream_options") or {}).get("include_usage"):
+                    u = fake.usage
+                    chunks.append(dict(base, choices=[], usage={
+                        "prompt_tokens": u["prompt_tokens"], "completion_tokens": u["completion_tokens"],
+                        "total_tokens": u["prompt_tokens"] + u["completion_tokens"],
+                        "prompt_tokens_details": {"cached_tokens": u["cached_tokens"]}}))
+                for c in chunks:
+                    self.wfile.write(("data: %s\n\n" % json.dumps(c)).encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def held_count(self, path):
+        with self.lock:
+            return self.held.count(path)
+
+    def close(self):
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sidebar(screen, width=120, side=36):
+    return "\n".join(l[width - side:] for l in screen.splitlines())
+
+
+def test_tui_over_connect_shows_the_token_counts_the_server_reported():
+    """The usage of the answer (asked for with stream_options.include_usage) and
+    /health's context_length fill the sidebar's token rows; before the first
+    answer there is nothing to show, so nothing is shown (not a 0)."""
+    fs = FakeServer()
+    t = hermes_tui(fs)
+    try:
+        sc = remote_ready(t)
+        assert "tokens    " not in sc and "answer    " not in sc, sc
+        t.type("count them")
+        sc = t.wait(lambda sc: "Counted answer." in sc and "1,290/8,192 16%" in sc, 30, "the server's counts")
+        assert "56 out, 1,200 cached" in sidebar(sc), sc
+        assert fs.chats[-1]["stream_options"] == {"include_usage": True}, fs.chats[-1]
+        t.type("/clear")  # a new conversation: its counts come with its first answer
+        t.wait(lambda sc: "Conversation cleared" in sc and "1,290/8,192" not in sc, 20, "the counts gone")
+        t.type("/quit")
+        assert t.exit_code() == 0
+    finally:
+        t.close()
+        fs.close()
+
+
+def test_tui_over_connect_refreshes_the_emotion_within_a_turn():
+    """The local agent shows elpis's state after each generation of a turn; so
+    does Hermes, after each answered request: an emotion event that reaches the
+    server while the first tool runs shows after the second request, while the
+    second tool still runs (the turn is not over)."""
+    import json
+
+    def wait_file(name):
+        return [{"id": "call_" + name, "type": "function",
+                 "function": {"name": "execute_bash",
+                              "arguments": json.dumps({"command": "while [ ! -e %s ]; do sleep 0.1; done" % name})}}]
+    s = Server(fake_script={"responses": [{"tool_calls": wait_file("go1"), "content": ""},
+                                          {"tool_calls": wait_file("go2"), "content": ""},
+                                          {"content": "Both waited."}]})
+    t = hermes_tui(s)
+    try:
+        remote_ready(t)
+        t.type("wait twice")
+        t.wait(lambda sc: "go1" in sc and "running tool" in sc, 30, "the first tool")
+        st, _, body = s.request("POST", "/v1/psyche/emotion", {"event_type": "failure", "intensity": 2})
+        assert st == 200, body
+        quadrant = json.loads(body)["quadrant"]
+        assert quadrant != "excited", body  # the fake model starts at 0/0, which is "excited"
+        open(os.path.join(t.client_ws, "go1"), "w").close()
+        sc = t.wait(lambda sc: "go2" in sc and quadrant in sidebar(sc), 30, "the new emotion while the turn runs")
+        assert "Both waited." not in sc and "running tool" in sc, sc
+        open(os.path.join(t.client_ws, "go2"), "w").close()
+        sc = t.wait_text("Both waited.")
+        assert "15/4,096" in sidebar(sc), sc  # the fake model's usage (10 + 5) and context length
+    finally:
+        t.close()
+        assert s.stop() == 0
+
+
+def hung_tui():
+    """Hermes on a FakeServer that answered its start-up check and then stopped
+    answering: each poll waits 2 s at most, so the chat says so."""
+    fs = FakeServer()
+    t = hermes_tui(fs)
+    try:
+        remote_ready(t)
+        fs.hang = True
+        t.wait(lambda sc: "not answering" in sc and "disconnected" in sc, 30, "the hung server to be said")
+    except BaseException:
+        t.close()
+        fs.close()
+        raise
+    return fs, t
+
+
+def test_tui_over_connect_says_a_hung_server_is_not_answering_and_reconnects_and_quits():
+    fs, t = hung_tui()
+    try:
+        fs.hang = False
+        t.wait_text("Reconnected to", timeout=60)  # the backoff still ends when the server answers
+        held = len(fs.held)
+        fs.hang = True
+        wait_for(lambda: len(fs.held) > held, "a poll the server holds")
+        t.type("/quit")
+        assert t.exit_code(timeout=20) == 0  # not after a 15 s request timeout
+    finally:
+        t.close()
+        fs.close()
+
+
+def test_tui_over_connect_ctrl_c_quits_while_the_server_hangs():
+    fs, t = hung_tui()
+    try:
+        t.keys("C-c")
+        t.wait_text("Ctrl+C again")
+        t.keys("C-c")
+        assert t.exit_code(timeout=20) == 0
+    finally:
+        t.close()
+        fs.close()
+
+
+def test_tui_over_connect_escape_before_the_request_starts_cancels_that_turn():
+    """The worker is busy with a poll the server holds when the message comes,
+    and Esc comes before the worker gets to it: the turn ends as interrupted
+    and asks the server nothing (if the machine stalls past the poll's 2 s,
+    Esc cancels the started request instead: it is held, so only a cancel ends it)."""
+    fs = FakeServer()
+    t = hermes_tui(fs)
+    try:
+        remote_ready(t)
+        fs.hold_health = fs.hold_chat = True
+        wait_for(lambda: fs.held_count("/health") >= 1, "a held poll")
+        t.type("go")
+        t.keys("Escape")
+        t.wait_text("(interrupted)", timeout=30)
+        fs.hold_health = fs.hold_chat = False
+        t.type("again")
+        t.wait_text("Counted answer.")
+        t.type("/quit")
+        assert t.exit_code() == 0
+    finally:
+        t.close()
+        fs.close()
