@@ -261,7 +261,8 @@ int mcp_notify(mcp_server *s, const char *method, cJSON *params)
 
 /* ---------------------------------------------------------------- requests */
 
-static mcp_request *request_new(mcp_server *s, const cJSON *id, const cJSON *params, const char *tool)
+/* tok: the progress token as exact_id made it, or NULL (copied). */
+static mcp_request *request_new(mcp_server *s, const cJSON *id, const cJSON *tok, const char *tool)
 {
     mcp_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -269,9 +270,7 @@ static mcp_request *request_new(mcp_server *s, const cJSON *id, const cJSON *par
     r->refs = 1;
     r->id = cJSON_Duplicate(id, 1);
     r->tool = strdup(tool ? tool : "");
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
-    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(meta, "progressToken");
-    bool want_token = tok && (cJSON_IsString(tok) || cJSON_IsNumber(tok));
+    bool want_token = tok != NULL;
     if (want_token) r->progress_token = cJSON_Duplicate(tok, 1);
     if ((id && !r->id) || !r->tool || (want_token && !r->progress_token)) {
         cJSON_Delete(r->id);
@@ -497,7 +496,8 @@ static void on_tools_list(mcp_server *s, const cJSON *id)
     send_result(s, id, jb_done(&b, r), b.failed);
 }
 
-static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
+/* tok: params._meta.progressToken as exact_id made it, or NULL. */
+static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params, const cJSON *tok)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
     if (!cJSON_IsString(name)) {
@@ -521,7 +521,7 @@ static void on_tools_call(mcp_server *s, const cJSON *id, const cJSON *params)
         send_errorf(s, id, vrc == -ENOMEM ? MCP_INTERNAL_ERROR : MCP_INVALID_PARAMS, "%s: %s", name->valuestring, err);
         return;
     }
-    mcp_request *req = request_new(s, id, params, name->valuestring);
+    mcp_request *req = request_new(s, id, tok, name->valuestring);
     if (!req) {
         send_error(s, id, MCP_INTERNAL_ERROR, "out of memory");
         cJSON_Delete(args);
@@ -719,8 +719,17 @@ static void route(mcp_server *s, const cJSON *msg, const cJSON *id, const char *
     if (!strcmp(m, "initialize")) on_initialize(s, id, params);
     else if (!strcmp(m, "ping")) send_result(s, id, NULL, false);
     else if (!strcmp(m, "tools/list")) on_tools_list(s, id);
-    else if (!strcmp(m, "tools/call")) on_tools_call(s, id, params);
-    else if (!strcmp(m, "resources/list")) on_resources_list(s, id);
+    else if (!strcmp(m, "tools/call")) {
+        /* the progress token is echoed as exactly as the id (a string or a number) */
+        static const char *const tok_path[] = {"params", "_meta", "progressToken"};
+        const cJSON *t =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(params, "_meta"), "progressToken");
+        bool oom = false;
+        cJSON *tok = cJSON_IsString(t) || cJSON_IsNumber(t) ? exact_id(line, len, tok_path, 3, t, &oom) : NULL;
+        if (oom) send_error(s, id, MCP_INTERNAL_ERROR, "out of memory");
+        else on_tools_call(s, id, params, tok);
+        cJSON_Delete(tok);
+    } else if (!strcmp(m, "resources/list")) on_resources_list(s, id);
     else if (!strcmp(m, "resources/read")) on_resources_read(s, id, params);
     else if (!strcmp(m, "resources/templates/list")) {
         jb b = {false};

@@ -7,7 +7,7 @@ uses too.
 - \\u0000 is refused the same way;
 - two JSON objects on one line: -32700 for the line (answered with the first
   object's id; the second is not run), and the server goes on;
-- ids come back exactly as sent (12345678901234567890, 1e400, -0, 1.50);
+- ids, and progress tokens in notifications, come back exactly as sent (12345678901234567890, 1e400, -0, 1.50);
 - an export/import/export round trip keeps the milliseconds of timestamps.
 
 Run alone: BUILD=build python3 tests/integration/run.py test_protocol.py
@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 
-from mcp import build_path, check_sanitizer_log
+from mcp import build_path, check_sanitizer_log, empty_config
 
 BIN = build_path("bin", "mnemosyne")
 
@@ -37,10 +37,10 @@ def env():
 class Raw:
     """A mnemosyne process read line by line as bytes (ids must be seen as sent)."""
 
-    def __init__(self, db):
+    def __init__(self, db, argv=None, environ=None):
         self.err = tempfile.NamedTemporaryFile(prefix="protocol-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([BIN, "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.err, env=env())
+        self.proc = subprocess.Popen(argv or [BIN, "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, env=environ or env())
         self.buf = b""
 
     def send(self, data: bytes):
@@ -76,8 +76,8 @@ class Raw:
         os.unlink(self.err.name)
 
 
-def started(db):
-    s = Raw(db)
+def started(db, argv=None, environ=None):
+    s = Raw(db, argv, environ)
     s.send(b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
            b'"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n')
     assert "result" in s.msg()
@@ -146,6 +146,30 @@ def test_ids_echoed_exactly():
     finally:
         s.close()
         shutil.rmtree(d)
+
+
+def test_progress_tokens_echoed_exactly():
+    """A tools/call's progressToken comes back in its notifications exactly as sent, as ids do."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("ELPIS_", "XDG_"))}
+    environ["ELPIS_CONFIG"] = empty_config("protocol")
+    s = started(None, [build_path("bin", "elpis"), "--model", build_path("models", "tiny-chat.gguf")], environ)
+    try:
+        for n, tok in enumerate([b"12345678901234567890", b"1e400", b"-0", b"1.50", b'"caf\\u00e9"']):
+            s.send(b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"generate","_meta":'
+                   b'{"progressToken":%s},"arguments":{"messages":[{"role":"user","content":"hi"}],'
+                   b'"max_tokens":4,"temperature":0}}}\n' % (n + 1, tok))
+            notes = []
+            while True:
+                line = s.line()
+                if b'"method":"notifications/progress"' not in line:
+                    break
+                notes.append(line)
+            assert b'"id":%d,' % (n + 1) in line and b'"result"' in line, line
+            assert notes, "no progress for token %r" % tok
+            for line in notes:
+                assert b'"progressToken":' + tok + b"," in line, (tok, line)
+    finally:
+        s.close()
 
 
 def cli(db, *args, stdin=None):
