@@ -196,7 +196,7 @@ static bool take_input(psy_agent *a)
     psy_conv_lock(c);
     if (in->kind == PSY_INPUT_MESSAGE) {
         prepare_conv(a, c);
-        psy_react_turn(&a->env, c, in->text);
+        psy_react_turn(&a->env, c, in->text, in->cancel_seq);
     } else {
         psy_run_command(&a->env, c, in->text);
     }

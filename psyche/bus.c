@@ -134,6 +134,8 @@ int psy_bus_push_input(psy_bus *b, psy_input_kind kind, const char *text, void *
     in->kind = kind;
     in->conv = conv;
     pthread_mutex_lock(&b->mu);
+    /* an Esc between now and the start of the message's turn still reaches it */
+    in->cancel_seq = __atomic_load_n(&b->cancel_seq, __ATOMIC_ACQUIRE);
     if (b->in_tail) b->in_tail->next = in;
     else b->in_head = in;
     b->in_tail = in;

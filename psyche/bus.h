@@ -32,8 +32,9 @@ typedef enum {
 
 typedef struct psy_input {
     psy_input_kind kind;
-    char *text; /* owned */
-    void *conv; /* the psy_conv a message is for; NULL = the agent's own */
+    char *text;     /* owned */
+    void *conv;     /* the psy_conv a message is for; NULL = the agent's own */
+    int cancel_seq; /* the bus's cancel count when it was queued: a cancel after that ends its turn */
     struct psy_input *next;
 } psy_input;
 

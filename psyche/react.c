@@ -348,9 +348,9 @@ static int add_user_message(psy_env *e, psy_conv *c, const char *text)
     return 0;
 }
 
-void psy_react_turn(psy_env *e, psy_conv *c, const char *text)
+void psy_react_turn(psy_env *e, psy_conv *c, const char *text, int cancel_seq)
 {
-    turn t = {.e = e, .c = c, .text = text, .seq = psy_bus_cancel_seq(e->bus), .answer = BUF_INIT, .results = BUF_INIT};
+    turn t = {.e = e, .c = c, .text = text, .seq = cancel_seq, .answer = BUF_INIT, .results = BUF_INIT};
     psy_toolset_rearm(e->tools); /* a cancel of an earlier activity */
     psy_idle_user_message(e->idle, now_mono());
     psy_mem_turn_begin(e->mem, text);

@@ -10,7 +10,10 @@
 #include "conv.h"
 #include "env.h"
 
-/* Answers text in c. Every turn ends with exactly one PSY_EV_ANSWER event. */
-void psy_react_turn(psy_env *e, psy_conv *c, const char *text);
+/* Answers text in c. Every turn ends with exactly one PSY_EV_ANSWER event.
+ * cancel_seq: the bus's cancel count when the message was queued
+ * (psy_input.cancel_seq); a cancel after that interrupts the turn, even one
+ * that came before the turn started. */
+void psy_react_turn(psy_env *e, psy_conv *c, const char *text, int cancel_seq);
 
 #endif
