@@ -13,9 +13,11 @@
 #include "tools.h"
 #include "util.h"
 
+/* msg: why (the store's message); when it is empty (a bare errno such as
+ * -ENOMEM), the errno's text, so the user never reads an empty reason. */
 static int fail(char *err, size_t errlen, int rc, const char *msg)
 {
-    snprintf(err, errlen, "%s", msg);
+    snprintf(err, errlen, "%s", msg && *msg ? msg : strerror(rc < 0 ? -rc : EIO));
     return rc;
 }
 

@@ -88,11 +88,14 @@ static const char *str_arg(const cJSON *args, const char *key)
 
 static double clamp1(double x) { return x < -1 ? -1 : x > 1 ? 1 : x; }
 
-static int store_error(mem_server *app, mcp_request *req)
+/* rc: what the store returned; its message says why, or (a bare errno
+ * such as -ENOMEM) the errno's text does. */
+static int store_error(mem_server *app, mcp_request *req, int rc)
 {
     const char *m = mem_store_errmsg(app->store);
+    if (!*m) m = strerror(rc < 0 ? -rc : EIO);
     log_debug("%s: %s", mcp_request_tool(req), m);
-    return mcp_reply_tool_error(req, "%s", *m ? m : "failed");
+    return mcp_reply_tool_error(req, "%s", m);
 }
 
 static cJSON *records_json(const mem_record *r, size_t n, unsigned flags)
@@ -138,7 +141,7 @@ static int tool_store(mcp_request *req, const cJSON *args, void *ud)
     int rc = mem_store_add(app->store, &m, &r);
     free(tv);
     free(meta);
-    if (rc) return store_error(app, req);
+    if (rc) return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", r.id);
     cJSON_AddNumberToObject(o, "importance_score", round(r.importance * 1e6) / 1e6);
@@ -183,7 +186,8 @@ static int tool_search(mcp_request *req, const cJSON *args, void *ud)
     q.emotion_weight = num_arg(args, "emotion_weight", -1);
     mem_record *res;
     size_t n;
-    if (mem_store_search(app->store, &q, &res, &n)) return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_search(app->store, &q, &res, &n))) return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "query", q.text);
     cJSON_AddBoolToObject(o, "hybrid_search", hybrid);
@@ -211,7 +215,8 @@ static int tool_stats(mcp_request *req, const cJSON *args, void *ud)
 {
     mem_server *app = ud;
     mem_stats st;
-    if (mem_store_stats(app->store, &st)) return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_stats(app->store, &st))) return store_error(app, req, rc);
     return mcp_reply_result(req, mem_stats_to_json(&st, mem_store_path(app->store)));
 }
 
@@ -243,9 +248,10 @@ static int tool_consolidate(mcp_request *req, const cJSON *args, void *ud)
 {
     mem_server *app = ud;
     mem_consolidation_report r;
-    if (mem_store_consolidate(app->store, num_arg(args, "importance_threshold", -1),
-                              num_arg(args, "similarity_threshold", -1), &r))
-        return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_consolidate(app->store, num_arg(args, "importance_threshold", -1),
+                                    num_arg(args, "similarity_threshold", -1), &r)))
+        return store_error(app, req, rc);
     cJSON *o = mem_report_to_json(&r);
     mem_consolidation_report_free(&r);
     return mcp_reply_result(req, o);
@@ -257,7 +263,9 @@ static int tool_should(mcp_request *req, const cJSON *args, void *ud)
     bool yes;
     char reason[160];
     int64_t st, lt;
-    if (mem_store_should_consolidate(app->store, &yes, reason, sizeof reason, &st, &lt)) return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_should_consolidate(app->store, &yes, reason, sizeof reason, &st, &lt)))
+        return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "should_consolidate", yes);
     cJSON_AddStringToObject(o, "reason", reason);
@@ -279,7 +287,8 @@ static int tool_context(mcp_request *req, const cJSON *args, void *ud)
     long max_tokens = (long)num_arg(args, "max_tokens", 2000);
     mem_record *res;
     size_t n;
-    if (mem_store_search(app->store, &q, &res, &n)) return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_search(app->store, &q, &res, &n))) return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "query", q.text);
     cJSON *arr = cJSON_AddArrayToObject(o, "memories");
@@ -317,7 +326,7 @@ static int tool_delete(mcp_request *req, const cJSON *args, void *ud)
     const char *id = str_arg(args, "memory_id");
     bool purge = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "purge")), deleted = true;
     int rc = purge ? mem_store_delete(app->store, id, &deleted) : mem_store_archive(app->store, id);
-    if (rc) return store_error(app, req);
+    if (rc) return store_error(app, req, rc);
     if (!deleted) return mcp_reply_tool_error(req, "no memory with id %s", id);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "deleted", true);
@@ -333,11 +342,12 @@ static int tool_restore(mcp_request *req, const cJSON *args, void *ud)
     mem_server *app = ud;
     const char *id = str_arg(args, "memory_id");
     mem_record before;
-    if (mem_store_get(app->store, id, &before)) return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_get(app->store, id, &before))) return store_error(app, req, rc);
     char was[MEM_ID_LEN];
     snprintf(was, sizeof was, "%s", before.superseded_by);
     mem_record_clear(&before);
-    if (mem_store_restore(app->store, id)) return store_error(app, req);
+    if ((rc = mem_store_restore(app->store, id))) return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "restored", true);
     cJSON_AddStringToObject(o, "memory_id", id);
@@ -352,8 +362,9 @@ static int tool_recent(mcp_request *req, const cJSON *args, void *ud)
     mem_server *app = ud;
     mem_record *res;
     size_t n;
-    if (mem_store_recent(app->store, num_arg(args, "hours", 24), (int)num_arg(args, "limit", 20), &res, &n))
-        return store_error(app, req);
+    int rc;
+    if ((rc = mem_store_recent(app->store, num_arg(args, "hours", 24), (int)num_arg(args, "limit", 20), &res, &n)))
+        return store_error(app, req, rc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "memories", records_json(res, n, 0));
     cJSON_AddNumberToObject(o, "count", (double)n);
