@@ -39,6 +39,8 @@
 #include "tools.h"
 #include "util.h"
 
+#define EMOTION_POST_MS 2000 /* a tool's emotion event is worth a short wait, never a stuck turn */
+
 #define REMOTE_MAX_STEPS 8 /* tool rounds per user message */
 #define REMOTE_RETRIES 5   /* tries of one request (backoff 0.5, 1, 2, 4 s) */
 #define REMOTE_BODY_MAX (1 << 20)
@@ -255,10 +257,12 @@ static void describe_get_failure(const remote *r, CURLcode cc, int timeout_ms, c
                  curl_easy_strerror(cc));
 }
 
-/* GET base URL + path within timeout_ms: *out the parsed body (caller
- * frees; NULL when it is not JSON), *status the HTTP status. 0, or
- * -EHOSTUNREACH (no answer; why in err), -ECANCELED or -ENOMEM. */
-int psy_remote_get(remote *r, const char *path, int timeout_ms, cJSON **out, long *status, char *err, size_t errlen)
+/* GET (body NULL) or POST body to base URL + path within timeout_ms: *out
+ * the parsed answer (caller frees; NULL when it is not JSON), *status the
+ * HTTP status. 0, or -EHOSTUNREACH (no answer; why in err), -ECANCELED or
+ * -ENOMEM. */
+static int exchange(remote *r, const char *path, const char *body, int timeout_ms, cJSON **out, long *status, char *err,
+                    size_t errlen)
 {
     char url[1024];
     struct curl_slist *hdrs = NULL;
@@ -270,6 +274,7 @@ int psy_remote_get(remote *r, const char *path, int timeout_ms, cJSON **out, lon
     s.curl = c;
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_get_progress);
@@ -290,6 +295,17 @@ int psy_remote_get(remote *r, const char *path, int timeout_ms, cJSON **out, lon
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return rc;
+}
+
+int psy_remote_get(remote *r, const char *path, int timeout_ms, cJSON **out, long *status, char *err, size_t errlen)
+{
+    return exchange(r, path, NULL, timeout_ms, out, status, err, errlen);
+}
+
+int psy_remote_post(remote *r, const char *path, const char *body, int timeout_ms, cJSON **out, long *status, char *err,
+                    size_t errlen)
+{
+    return exchange(r, path, body, timeout_ms, out, status, err, errlen);
 }
 
 int psy_remote_health(remote *r, int timeout_ms, cJSON **health, char *err, size_t errlen)
@@ -405,6 +421,29 @@ static int post(remote *r, stream *s)
     return rc;
 }
 
+/* Tells the server's emotion how a local tool went, as the local agent
+ * tells elpis (psy_tool_emotion). Advisory: a failure is only logged. */
+static void report_tool_emotion(remote *r, const char *name, bool ok, psy_tool_outcome oc)
+{
+    double intensity;
+    const char *event = psy_tool_emotion(ok, oc, &intensity);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "event_type", event);
+    cJSON_AddNumberToObject(b, "intensity", intensity);
+    cJSON_AddStringToObject(b, "context", name);
+    char *text = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    cJSON *out = NULL;
+    long status = 0;
+    char err[1200] = "";
+    if (!text) return;
+    if (psy_remote_post(r, "/v1/psyche/emotion", text, EMOTION_POST_MS, &out, &status, err, sizeof err) ||
+        status != 200)
+        log_debug("the server did not take the %s event of %s: %s", event, name, *err ? err : "refused");
+    cJSON_Delete(out);
+    free(text);
+}
+
 /* Runs the calls the model asked for in the local workspace and appends
  * the assistant's tool_calls message and one tool message per call. */
 static int run_calls(remote *r, stream *s)
@@ -424,13 +463,18 @@ static int run_calls(remote *r, stream *s)
         cJSON *args = *argtext ? cJSON_Parse(argtext) : cJSON_CreateObject();
         if (r->sink.tool) r->sink.tool(r->sink.ud, name, argtext, NULL);
         char *result;
+        bool ok = false;
+        psy_tool_outcome oc = PSY_TOOL_REFUSED;
         if (!args) {
             result = strdup("{\"success\":false,\"error\":\"the arguments are not valid JSON; send a JSON object\"}");
         } else {
             cJSON *w = psy_tools_call(r->tools, name, args, id, 0);
             result = w ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(w, "result")) : NULL;
+            ok = w && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "success"));
+            if (w) oc = psy_tools_last_outcome(r->tools);
             cJSON_Delete(w);
         }
+        if (!cancelled(r)) report_tool_emotion(r, name, ok, oc);
         cJSON_Delete(args);
         cJSON *tm = cJSON_CreateObject();
         if (!result || !tm) {

@@ -76,6 +76,10 @@ int psy_remote_health(psy_remote *r, int timeout_ms, cJSON **health, char *err, 
  * in time), -ECANCELED after psy_remote_stop, or -ENOMEM. */
 int psy_remote_get(psy_remote *r, const char *path, int timeout_ms, cJSON **out, long *status, char *err,
                    size_t errlen);
+/* POST body (JSON text) to url+path, waiting at most timeout_ms; as
+ * psy_remote_get otherwise. */
+int psy_remote_post(psy_remote *r, const char *path, const char *body, int timeout_ms, cJSON **out, long *status,
+                    char *err, size_t errlen);
 /* One user message, blocking until the model answers without tool calls
  * (the calls run locally in between); retries with backoff while nothing
  * was shown. Reports to the sink. 0, -ECANCELED or another -errno.

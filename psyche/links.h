@@ -21,10 +21,9 @@
 
 /* Seconds between get_emotion polls while the mood is away from its baseline. */
 #define PSY_EMOTION_POLL_S 2.0
-/* Intensities of the emotion events the agent sends (update_emotion). */
-#define PSY_EMOTION_MILD 0.3
-#define PSY_EMOTION_MEDIUM 0.5
-#define PSY_EMOTION_FULL 1.0
+/* The intensities of the emotion events the agent sends (update_emotion),
+ * PSY_EMOTION_MILD/MEDIUM/FULL, are in tools.h (tools report their outcome
+ * as one). */
 /* Timeout of a get_emotion poll. */
 #define PSY_EMOTION_POLL_TIMEOUT_MS 5000
 /* Below this a context_length from elpis is not believed. */

@@ -185,9 +185,9 @@ static cJSON *run_tool(psy_env *e, const psy_toolcall *tc)
         cJSON_AddBoolToObject(wrapper, "success", 0);
         cJSON_AddStringToObject(cJSON_AddObjectToObject(wrapper, "result"), "error", "the tool could not be run");
     }
-    if (ok) psy_emotion_event(e->links, "success", PSY_EMOTION_MILD, tc->name);
-    else if (oc == PSY_TOOL_FAILED) psy_emotion_event(e->links, "failure", PSY_EMOTION_MEDIUM, tc->name);
-    else psy_emotion_event(e->links, "frustration", PSY_EMOTION_MEDIUM, tc->name);
+    double intensity;
+    const char *event = psy_tool_emotion(ok, oc, &intensity);
+    psy_emotion_event(e->links, event, intensity, tc->name);
     psy_note_tool(e->bus, line, ok);
     return wrapper;
 }

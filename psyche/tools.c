@@ -97,6 +97,12 @@ void psy_tools_reset_cancel(psy_tools *t)
 
 psy_tool_outcome psy_tools_last_outcome(const psy_tools *t) { return t ? t->outcome : PSY_TOOL_REFUSED; }
 
+const char *psy_tool_emotion(bool ok, psy_tool_outcome oc, double *intensity)
+{
+    *intensity = ok ? PSY_EMOTION_MILD : PSY_EMOTION_MEDIUM;
+    return ok ? "success" : oc == PSY_TOOL_FAILED ? "failure" : "frustration";
+}
+
 const psy_workspace *psy_tools_get_workspace(const psy_tools *t) { return &t->ws; }
 
 const psy_sandbox *psy_tools_get_sandbox(const psy_tools *t) { return &t->sb; }

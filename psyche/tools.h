@@ -110,6 +110,15 @@ typedef enum {
     PSY_TOOL_INTERRUPTED, /* it timed out or was cancelled (also before it started) */
 } psy_tool_outcome;
 psy_tool_outcome psy_tools_last_outcome(const psy_tools *t);
+/* Intensities of the emotion events the agent and Hermes send (update_emotion). */
+#define PSY_EMOTION_MILD 0.3
+#define PSY_EMOTION_MEDIUM 0.5
+#define PSY_EMOTION_FULL 1.0
+/* The emotional event a tool call is worth, as the agent and Hermes report
+ * it to elpis: "success" (PSY_EMOTION_MILD) when ok; "failure"
+ * (PSY_EMOTION_MEDIUM) when it ran and failed; else "frustration"
+ * (PSY_EMOTION_MEDIUM: it could not run as asked). Static string. */
+const char *psy_tool_emotion(bool ok, psy_tool_outcome oc, double *intensity);
 
 /* Accessors (named _get_ so they do not clash with the agent's toolglue names). */
 const psy_workspace *psy_tools_get_workspace(const psy_tools *t);

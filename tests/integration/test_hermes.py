@@ -104,6 +104,25 @@ def test_tool_round_trip_creates_the_file_in_the_clients_workspace():
         assert len(calls) == 2, calls
         last = calls[1]["arguments"]["messages"][-1]["content"]
         assert "call_h1" in last and "\"success\":true" in last, last
+        # the server's emotion heard how the local tool went, as the local agent tells elpis
+        events = [q["arguments"] for q in s.requests_logged() if q["tool"] == "update_emotion"]
+        assert {"event_type": "success", "intensity": 0.3, "context": "create_file"} in events, events
+    finally:
+        c.close()
+        assert s.stop() == 0
+
+
+def test_a_failed_local_tool_moves_the_servers_emotion():
+    call = [{"id": "call_h2", "type": "function",
+             "function": {"name": "read_file", "arguments": "{\"file_path\":\"no/such/file.txt\"}"}}]
+    s = Server(fake_script={"responses": [{"tool_calls": call, "content": ""}, {"content": "It is not there."}]})
+    c = Client()
+    try:
+        r = c.run(url(s), "-p", "read it")
+        assert r.returncode == 0, r
+        events = [q["arguments"] for q in s.requests_logged() if q["tool"] == "update_emotion"]
+        assert [e["event_type"] for e in events] == ["failure"], events
+        assert events[0]["intensity"] == 0.5 and events[0]["context"] == "read_file", events
     finally:
         c.close()
         assert s.stop() == 0
