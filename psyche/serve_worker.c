@@ -213,9 +213,12 @@ static cJSON *chat_args(psy_serve *s, psy_job *j)
      * one comes at once, so elpis stops within a token of one */
     if (j->req.stream && !j->req.n_stop)
         cJSON_AddNumberToObject(a, "progress_interval_ms", s->scfg->stream_interval_ms);
-    if (j->req.tools) cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
-    if (j->req.tools && j->req.single_call) cJSON_AddBoolToObject(a, "parallel_tool_calls", false);
-    else cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    if (j->req.tools) {
+        cJSON_AddItemToObject(a, "tools", cJSON_Duplicate(j->req.tools, 1));
+        if (j->req.single_call) cJSON_AddBoolToObject(a, "parallel_tool_calls", false);
+    } else {
+        cJSON_AddBoolToObject(a, "emotional_modulation", s->cfg->emotional_modulation);
+    }
     if (psy_serve_memtools_offer(s, j, a)) {
         cJSON_Delete(a);
         return NULL;

@@ -300,6 +300,8 @@ def test_parallel_tool_calls_come_back_each_at_its_index():
         assert s.chat(user("One at a time.", tools=WEATHER, parallel_tool_calls=False))[0] == 200
         args = [q["arguments"] for q in s.requests_logged() if q["tool"] == "function_call"]
         assert "parallel_tool_calls" not in args[0] and args[2]["parallel_tool_calls"] is False, args
+        # function_call has no emotional_modulation: the server sends it only with generate
+        assert not [a for a in args if "emotional_modulation" in a], args
         st, bad = s.chat(user("x", tools=WEATHER, parallel_tool_calls="no"))
         assert st == 400 and bad["error"]["param"] == "parallel_tool_calls", bad
     finally:
