@@ -114,7 +114,8 @@ def pick_locked(kind, last):
 
 def stream_text(req_id, r, meta, delay):
     """Sends r's text as progress notifications when the caller asked for them
-    (delay seconds after each piece), then waits for r's hold_until file.
+    (delay seconds after each piece; without progress, the same time in one
+    wait), then waits for r's hold_until file.
     False when the request was cancelled meanwhile."""
     text = r.get("content", "")
     token = (meta or {}).get("progressToken")
@@ -132,8 +133,10 @@ def stream_text(req_id, r, meta, delay):
                 end = time.monotonic() + delay
                 while time.monotonic() < end and req_id not in cancelled:
                     time.sleep(0.005)
-    elif delay:
-        time.sleep(delay)
+    elif delay:  # unstreamed, the generation takes as long as streamed (elpis's does too)
+        end = time.monotonic() + delay * len(range(0, len(text), chunk))
+        while time.monotonic() < end and req_id not in cancelled:
+            time.sleep(0.005)
     while r.get("hold_until") and not os.path.exists(r["hold_until"]) and req_id not in cancelled:
         time.sleep(0.005)
     return req_id not in cancelled
