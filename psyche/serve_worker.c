@@ -84,7 +84,7 @@ static psy_job *pop_control(psy_serve *s)
 
 static bool conv_running(const psy_serve *s, const char *conv)
 {
-    for (int i = 0; i < s->n_runners; i++)
+    for (int i = 0; i < PSY_SERVE_RUNNERS_MAX; i++) /* not n_runners: it grows while the first runners run */
         if (s->running[i] && !strcmp(s->running[i]->conv, conv)) return true;
     return false;
 }
