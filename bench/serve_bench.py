@@ -108,8 +108,14 @@ class Direct:
 # ---------------------------------------------------------------- HTTP SSE
 
 def sse_rate(host, port, path, model, tokens, headers=None):
-    """One streamed answer: completion tokens per second (from the usage chunk, else one token a
-    non-empty delta). /v1/completions takes the prompt as text: llama-server's chat endpoint stops
+    """One streamed answer: completion tokens per second."""
+    n, dt = sse_stream(host, port, path, model, tokens, headers)
+    return n / dt
+
+
+def sse_stream(host, port, path, model, tokens, headers=None):
+    """One streamed answer: (completion tokens (from the usage chunk, else one token a non-empty
+    delta), seconds). /v1/completions takes the prompt as text: llama-server's chat endpoint stops
     a random-weight model's stream when its output parser fails, its completions endpoint does not."""
     body = {"model": model, "stream": True, "max_tokens": tokens, "temperature": 0.0,
             "stream_options": {"include_usage": True}}
@@ -139,7 +145,7 @@ def sse_rate(host, port, path, model, tokens, headers=None):
             deltas += bool((ch.get("delta") or {}).get("content") or ch.get("text"))
     dt = time.monotonic() - t0
     c.close()
-    return (usage["completion_tokens"] if usage else deltas) / dt
+    return (usage["completion_tokens"] if usage else deltas), dt
 
 
 class Serve:
@@ -221,6 +227,38 @@ def health_under_load(port, o, clients=8):
     return lat[int(0.95 * (len(lat) - 1))], len(lat), errors
 
 
+def batching_gain(port, o, n=SLOTS):
+    """Total completion tokens/s of n streams at once (n conversations: psyche serve runs them
+    together and elpis decodes them in one batch) and of one stream alone, medians over the rounds."""
+    def together(k):
+        got, errors = [], []
+
+        def one(i):
+            try:
+                got.append(sse_stream("127.0.0.1", port, "/v1/chat/completions", "psyche", o["tokens"],
+                                      {"X-Psyche-Conversation": "bench-%d" % i})[0])
+            except Exception as e:
+                errors.append(str(e))
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(k)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        if errors:
+            raise RuntimeError(errors[0])
+        return sum(got) / (time.monotonic() - t0)
+
+    alone, many = [], []
+    for _ in range(o["runs"]):
+        time.sleep(0.3)
+        alone.append(together(1))
+        time.sleep(0.3)
+        many.append(together(n))
+    return statistics.median(alone), statistics.median(many)
+
+
 # ---------------------------------------------------------------- llama-server
 
 def find_llama_server():
@@ -300,6 +338,9 @@ def main(argv):
         else:
             print("llama-server: not found (set LLAMA_SERVER, or build it with scripts/build-llama-tools.sh); "
                   "comparison skipped")
+        one, many = batching_gain(started[1].port, o)
+        print("psyche serve, %d conversations streaming at once: %8.1f tokens/s in all; one alone: %8.1f; "
+              "gain %.2fx" % (SLOTS, many, one, many / one if one else 0))
         p95, n, errors = health_under_load(started[1].port, o)
         print("GET /health p95 with 8 streaming: %8.1f ms over %d requests%s" %
               (p95 * 1000, n, "; stream errors: %s" % errors[:3] if errors else ""))

@@ -2,10 +2,20 @@
  *
  * Spawns the server as a child (proc.h), performs the handshake, and makes
  * calls that wait for their answer with a timeout while delivering progress
- * notifications to a callback. One client is used by one thread at a time
- * (psyche's agent thread); calls are synchronous for that thread, but a
+ * notifications to a callback. Calls are synchronous for their thread; a
  * cancel flag that another thread may set ends a call within ~20 ms and sends
  * notifications/cancelled to the server.
+ *
+ * Threads: several threads may call mcp_client_call/_request on one client at
+ * once (psyche serve's chat runners share elpis). Each call has its own id
+ * and progress token; whichever waiting thread finds no reader active reads
+ * the child's output for everyone and dispatches every answer and progress
+ * notification to its call. A progress callback may therefore run on another
+ * caller's thread, but only while its own caller is blocked in the call, and
+ * never concurrently with any other progress callback of this client (they
+ * run under the client's lock: keep them short and never call back into the
+ * client from one). When the child exits, every pending call fails with
+ * -EPIPE. spawn, initialize and close are not concurrent with anything.
  *
  * Ownership: mcp_client_call* return results the caller frees (cJSON_Delete).
  * Errors: 0 on success; MCP_CLIENT_TOOL_ERROR (> 0) when the tool answered

@@ -230,7 +230,8 @@ static void handle_health(psy_serve *s, psy_http_reply *rep)
     cJSON_AddNumberToObject(o, "conversations", (double)s->convs.n);
     cJSON_AddNumberToObject(o, "queue_depth", s->queued);
     cJSON_AddNumberToObject(o, "queue_max", s->scfg->queue_max);
-    cJSON_AddBoolToObject(o, "busy", s->busy);
+    cJSON_AddBoolToObject(o, "busy", s->n_running > 0 || s->control);
+    cJSON_AddNumberToObject(o, "running", s->n_running);
     cJSON_AddBoolToObject(o, "dreaming", s->dreaming);
     cJSON_AddNumberToObject(o, "uptime_s", now_wall() - (double)s->started);
     bool up = s->elpis_up && !s->draining;
@@ -454,6 +455,13 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     s->started = (long)now_wall();
     psy_metrics_init(&s->metrics);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->mem_mu, NULL);
+    /* writer first: a dead elpis is restarted before new chats take it */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->elpis_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -524,6 +532,8 @@ static void serve_free(psy_serve *s)
     free(s->state_dir);
     psy_metrics_free(&s->metrics);
     pthread_cond_destroy(&s->cv);
+    pthread_rwlock_destroy(&s->elpis_lock);
+    pthread_mutex_destroy(&s->mem_mu);
     pthread_mutex_destroy(&s->mu);
 }
 

@@ -1,10 +1,15 @@
 /* serve_int.h - what serve.c (CLI, lifecycle, routing on connection threads)
- * and serve_worker.c (the one thread that talks to the children) share.
+ * and serve_worker.c (the worker and the chat runners) share.
  *
- * The rule: only the worker thread touches `elpis` (the psy_child) and
- * calls the children. Connection threads queue jobs with psy_serve_submit()
- * and read the answer from the job's channel; they read the published
- * snapshot fields under `mu`. */
+ * The rules: only the worker thread supervises `elpis` (the psy_child: a
+ * restart replaces its client) and runs control jobs, dreams and summaries;
+ * up to `parallel` chat runner threads each run one chat job at once on the
+ * shared elpis client (mcp_client allows concurrent calls), holding
+ * elpis_lock for reading while they do, and the worker restarts elpis only
+ * under elpis_lock for writing. The users' mnemosyne children are behind
+ * mem_mu (serve_memory.c). Connection threads queue jobs with
+ * psy_serve_submit() and read the answer from the job's channel; they read
+ * the published snapshot fields under `mu`. */
 #ifndef PSY_SERVE_INT_H
 #define PSY_SERVE_INT_H
 
@@ -60,6 +65,17 @@ typedef struct psy_job {
     struct psy_job *next;
 } psy_job;
 
+/* The most chat runners ([server] slots' maximum). */
+#define PSY_SERVE_RUNNERS_MAX 32
+
+struct psy_serve;
+/* One chat runner thread: runs chat jobs one after the other. */
+typedef struct psy_runner {
+    struct psy_serve *s;
+    int index;
+    pthread_t th;
+} psy_runner;
+
 typedef struct psy_serve {
     const psy_settings *cfg;
     const psy_serve_cfg *scfg;
@@ -68,8 +84,12 @@ typedef struct psy_serve {
     char *system_prompt; /* owned: Psyche's part of every system prompt */
     long started;        /* epoch seconds */
 
-    /* worker-only */
+    /* the worker supervises it; runners call its client under elpis_lock (read) */
     psy_child elpis;
+    pthread_rwlock_t elpis_lock; /* write: the worker may replace elpis.c; read: a runner uses it */
+    pthread_mutex_t mem_mu;      /* serve_memory.c: the users' children and their calls */
+    psy_runner runners[PSY_SERVE_RUNNERS_MAX];
+    int n_runners;                /* started */
     struct psy_serve_user *users; /* serve_memory.c: one mnemosyne per user (NULL: memory off) */
     size_t n_users;
     psy_sup_policy pol;
@@ -83,13 +103,15 @@ typedef struct psy_serve {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     psy_job *head;
-    int queued;                   /* chat jobs waiting (control jobs are not counted) */
-    bool busy;                    /* the worker is running a job */
-    psy_job *running;             /* that job (its channel may be interrupted under mu) */
-    bool stopping;                /* the worker should finish */
-    bool draining;                /* SIGTERM: new requests are refused */
-    char last_conv[PSY_CONV_KEY]; /* conversation served last (fairness) */
-    psy_conv_table convs;         /* conversations seen, idle ones evicted */
+    int queued;                              /* chat jobs waiting (control jobs are not counted) */
+    psy_job *control;                        /* the control job the worker runs, or NULL */
+    psy_job *running[PSY_SERVE_RUNNERS_MAX]; /* runner i's chat job, or NULL (interrupted under mu) */
+    int n_running;                           /* chat jobs running (or just answered, not yet freed) */
+    int parallel;                            /* chat jobs at once: elpis's slots, 1..n_runners */
+    bool stopping;                           /* the worker should finish */
+    bool draining;                           /* SIGTERM: new requests are refused */
+    char last_conv[PSY_CONV_KEY];            /* conversation started last (fairness) */
+    psy_conv_table convs;                    /* conversations seen, idle ones evicted */
     bool elpis_up;
     bool elpis_ever_up;
     int elpis_restarts;
@@ -108,14 +130,15 @@ typedef struct psy_serve {
     size_t n_thought_users;
 } psy_serve;
 
-/* Starts the worker thread (which starts elpis). Returns 0 or -errno. */
+/* Starts the worker thread (which starts elpis) and the chat runners.
+ * Returns 0 or -errno. */
 int psy_serve_worker_start(psy_serve *s);
 /* Cancels what is running and queued, stops the worker and the children. */
 void psy_serve_worker_stop(psy_serve *s);
 /* Queues a job (takes it). Chat jobs beyond queue_max: -EAGAIN (the job is
  * freed); while draining: -ESHUTDOWN. Control jobs go first. */
 int psy_serve_submit(psy_serve *s, psy_job *j);
-/* True while the worker has nothing queued or running. */
+/* True while nothing is queued or running. */
 bool psy_serve_idle(psy_serve *s);
 void psy_job_free(psy_job *j);
 

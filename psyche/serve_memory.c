@@ -1,6 +1,9 @@
 /* serve_memory.c - one mnemosyne per user of `psyche serve`, started on
  * first use, and the automatic retrieval before a chat (see serve_memory.h).
- * Only the worker thread calls in here. */
+ * The worker and the chat runners call in here: every use of the users'
+ * children (start, supervision, each call) holds s->mem_mu, so a restart
+ * never frees a client another thread is calling. Calls are short; a
+ * consolidation (dreams, shutdown) ends at once when its cancel flag is set. */
 #include "serve_memory.h"
 
 #include <errno.h>
@@ -125,22 +128,28 @@ static void on_mem_child(void *ud, psy_child *ch, const char *event, const char 
 
 void psy_serve_mem_tick(psy_serve *s)
 {
+    pthread_mutex_lock(&s->mem_mu);
     for (size_t i = 0; i < s->n_users; i++)
         if (s->users[i].started)
             psy_child_tick(&s->users[i].child, &s->pol, now_mono(), &s->stop_flag, on_mem_child, s);
+    pthread_mutex_unlock(&s->mem_mu);
 }
 
 int psy_serve_mem_running(psy_serve *s)
 {
     int n = 0;
+    pthread_mutex_lock(&s->mem_mu);
     for (size_t i = 0; i < s->n_users; i++) n += psy_child_up(&s->users[i].child);
+    pthread_mutex_unlock(&s->mem_mu);
     return n;
 }
 
 void psy_serve_mem_stop(psy_serve *s)
 {
+    pthread_mutex_lock(&s->mem_mu);
     for (size_t i = 0; i < s->n_users; i++)
         if (s->users[i].started) psy_child_stop(&s->users[i].child, s->cfg->stop_grace_ms);
+    pthread_mutex_unlock(&s->mem_mu);
 }
 
 static struct psy_serve_user *user_of(psy_serve *s, int user)
@@ -155,7 +164,8 @@ const char *psy_serve_mem_db(psy_serve *s, int user)
     return u ? u->db : NULL;
 }
 
-/* The user's mnemosyne, started on first use. NULL when it is down. */
+/* The user's mnemosyne, started on first use. NULL when it is down.
+ * Called with mem_mu held. */
 static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
 {
     if (!u->started) {
@@ -170,19 +180,22 @@ static mcp_client *user_client(psy_serve *s, struct psy_serve_user *u)
     return psy_child_up(&u->child) ? u->child.c : NULL;
 }
 
-/* psy_serve_mem_call with a timeout of its own (ms). */
+/* psy_serve_mem_call with a timeout of its own (ms); under mem_mu. */
 static int call_within(psy_serve *s, int user, const char *tool, cJSON *args, int timeout_ms, const int *cancel,
                        cJSON **res, char *err, size_t errlen)
 {
     struct psy_serve_user *u = user_of(s, user);
-    mcp_client *c = u ? user_client(s, u) : NULL;
     *res = NULL;
+    pthread_mutex_lock(&s->mem_mu);
+    mcp_client *c = u ? user_client(s, u) : NULL;
+    int rc = -ENOTCONN;
+    if (c) rc = mcp_client_call(c, tool, args, timeout_ms, NULL, NULL, cancel, res, err, errlen);
+    pthread_mutex_unlock(&s->mem_mu);
     if (!c) {
         cJSON_Delete(args);
         snprintf(err, errlen, "memory is off or its mnemosyne is not running");
-        return -ENOTCONN;
     }
-    return mcp_client_call(c, tool, args, timeout_ms, NULL, NULL, cancel, res, err, errlen);
+    return rc;
 }
 
 int psy_serve_mem_call(psy_serve *s, int user, const char *tool, cJSON *args, cJSON **res, char *err, size_t errlen)
@@ -225,16 +238,13 @@ int psy_serve_mem_consolidate(psy_serve *s, int user, int timeout_ms, const int 
 
 cJSON *psy_serve_mem_search(psy_serve *s, int user, const char *query, int n)
 {
-    struct psy_serve_user *u = user_of(s, user);
-    mcp_client *c = u ? user_client(s, u) : NULL;
-    if (!c) return NULL;
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "query", query);
     cJSON_AddNumberToObject(args, "n_results", n);
     cJSON *res = NULL;
     char err[512];
-    int rc = mcp_client_call(c, "search_memories", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
-                             sizeof err);
+    int rc = call_within(s, user, "search_memories", args, s->cfg->call_timeout_s * 1000, NULL, &res, err, sizeof err);
+    if (rc == -ENOTCONN) return NULL;
     if (rc) {
         log_warn("memory: search_memories: %s", err);
         cJSON_Delete(res);
@@ -249,17 +259,11 @@ cJSON *psy_serve_mem_search(psy_serve *s, int user, const char *query, int n)
 
 int psy_serve_mem_store(psy_serve *s, int user, cJSON *args)
 {
-    struct psy_serve_user *u = user_of(s, user);
-    mcp_client *c = u ? user_client(s, u) : NULL;
-    if (!c) {
-        cJSON_Delete(args);
-        return -ENOTCONN;
-    }
     cJSON *res = NULL;
     char err[512];
-    int rc = mcp_client_call(c, "store_memory", args, s->cfg->call_timeout_s * 1000, NULL, NULL, NULL, &res, err,
-                             sizeof err);
+    int rc = call_within(s, user, "store_memory", args, s->cfg->call_timeout_s * 1000, NULL, &res, err, sizeof err);
     cJSON_Delete(res);
+    if (rc == -ENOTCONN) return rc;
     if (rc) log_warn("memory: store_memory: %s", err);
     return rc < 0 ? rc : rc ? -EIO : 0;
 }
@@ -267,11 +271,14 @@ int psy_serve_mem_store(psy_serve *s, int user, cJSON *args)
 int psy_serve_mem_next_active(psy_serve *s, int after)
 {
     size_t n = s->n_users, start = after < 0 ? 0 : (size_t)after + 1;
-    for (size_t k = 0; k < n; k++) {
+    int found = -2;
+    pthread_mutex_lock(&s->mem_mu);
+    for (size_t k = 0; k < n && found < 0; k++) {
         size_t i = (start + k) % n;
-        if (s->users[i].started && psy_child_up(&s->users[i].child)) return (int)i;
+        if (s->users[i].started && psy_child_up(&s->users[i].child)) found = (int)i;
     }
-    return -2;
+    pthread_mutex_unlock(&s->mem_mu);
+    return found;
 }
 
 cJSON *psy_serve_mem_recall(psy_serve *s, int user, const char *query)

@@ -9,7 +9,8 @@
  * memories before the newest user message; storage keeps exchanges that are
  * important enough, as the terminal UI does.
  *
- * Worker thread only (it owns the children). */
+ * The worker and the chat runners: each use of a child holds the
+ * server's mem_mu (serve_memory.c). */
 #ifndef PSY_SERVE_MEMORY_H
 #define PSY_SERVE_MEMORY_H
 

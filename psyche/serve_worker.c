@@ -1,7 +1,10 @@
-/* serve_worker.c - the one thread of `psyche serve` that talks to the
- * children: it starts and supervises elpis, takes jobs from a bounded queue
- * (fair between conversations) and answers each through its channel,
- * streaming chat completions as SSE chunks while elpis generates.
+/* serve_worker.c - the threads of `psyche serve` that talk to the
+ * children. The worker starts and supervises elpis, runs the control jobs
+ * (emotion, embeddings), dreams and conversation summaries; up to
+ * `parallel` (elpis's slots) chat runners each take a chat job from the
+ * bounded queue (fair between conversations, never two of one conversation
+ * at once) and answer it through its channel, streaming chat completions
+ * as SSE chunks while elpis decodes them in one batch with the others.
  *
  * Never called from libmicrohttpd's threads except psy_serve_submit and
  * psy_serve_idle, which only touch the queue under the mutex. */
@@ -64,32 +67,52 @@ int psy_serve_submit(psy_serve *s, psy_job *j)
 bool psy_serve_idle(psy_serve *s)
 {
     pthread_mutex_lock(&s->mu);
-    bool idle = !s->head && !s->busy;
+    bool idle = !s->head && !s->control && !s->n_running;
     pthread_mutex_unlock(&s->mu);
     return idle;
 }
 
-/* The next job: a control job, else the first chat job of a conversation
- * other than the one served last (so no conversation starves another),
- * else the head. Called with mu held. */
-static psy_job *pop_job(psy_serve *s)
+/* The next control job (they are at the head), or NULL. Called with mu held. */
+static psy_job *pop_control(psy_serve *s)
 {
-    psy_job **pick = &s->head;
-    if (*pick && (*pick)->kind == JOB_CHAT && !strcmp((*pick)->conv, s->last_conv))
-        for (psy_job **p = &s->head; *p; p = &(*p)->next)
-            if (strcmp((*p)->conv, s->last_conv)) {
-                pick = p;
-                break;
-            }
+    psy_job *j = s->head;
+    if (!j || j->kind == JOB_CHAT) return NULL;
+    s->head = j->next;
+    j->next = NULL;
+    return j;
+}
+
+static bool conv_running(const psy_serve *s, const char *conv)
+{
+    for (int i = 0; i < PSY_SERVE_RUNNERS_MAX; i++) /* not n_runners: it grows while the first runners run */
+        if (s->running[i] && !strcmp(s->running[i]->conv, conv)) return true;
+    return false;
+}
+
+/* The next chat job for a runner, or NULL when `parallel` run already or
+ * none may start: never one of a conversation that is running (its KV
+ * prefix and transcript depend on the answer before); among the others
+ * the first of a conversation other than the one started last (so no
+ * conversation starves another), else the first. Called with mu held. */
+static psy_job *pop_chat(psy_serve *s)
+{
+    if (s->n_running >= s->parallel) return NULL;
+    psy_job **pick = NULL;
+    for (psy_job **p = &s->head; *p; p = &(*p)->next) {
+        if ((*p)->kind != JOB_CHAT || conv_running(s, (*p)->conv)) continue;
+        if (!pick) pick = p;
+        if (strcmp((*p)->conv, s->last_conv)) {
+            pick = p;
+            break;
+        }
+    }
+    if (!pick) return NULL;
     psy_job *j = *pick;
-    if (!j) return NULL;
     *pick = j->next;
     j->next = NULL;
-    if (j->kind == JOB_CHAT) {
-        s->queued--;
-        snprintf(s->last_conv, sizeof s->last_conv, "%s", j->conv);
-        psy_metrics_queue(&s->metrics, s->queued);
-    }
+    s->queued--;
+    snprintf(s->last_conv, sizeof s->last_conv, "%s", j->conv);
+    psy_metrics_queue(&s->metrics, s->queued);
     return j;
 }
 
@@ -514,6 +537,8 @@ static void sync_elpis(psy_serve *s)
     pthread_mutex_lock(&s->mu);
     s->context_length = ctx;
     s->slots = slots;
+    /* elpis decodes `slots` requests in one batch: as many chat jobs run at once */
+    s->parallel = slots < 1 ? 1 : slots > s->n_runners ? s->n_runners : (int)slots;
     snprintf(s->model_path, sizeof s->model_path, "%s", model);
     pthread_mutex_unlock(&s->mu);
 }
@@ -523,7 +548,7 @@ static void publish(psy_serve *s)
     int mem = psy_serve_mem_running(s);
     pthread_mutex_lock(&s->mu);
     s->mem_running = mem;
-    s->elpis_up = psy_child_up(&s->elpis);
+    s->elpis_up = psy_child_up(&s->elpis) && mcp_client_alive(s->elpis.c); /* a runner may have seen it die */
     s->elpis_ever_up |= s->elpis_up;
     s->elpis_restarts = s->elpis.restarts;
     s->elpis_pid = (int)psy_child_pid(&s->elpis);
@@ -650,42 +675,56 @@ static void shutdown_work(psy_serve *s)
     }
 }
 
+/* Supervises elpis. A restart closes and replaces its client, so it runs
+ * only while no runner is inside a call: when runners are, the worker
+ * waits for them only if elpis is dead or down (their calls fail at once
+ * with -EPIPE, or they answer 503 without calling). */
+static void supervise_elpis(psy_serve *s)
+{
+    if (pthread_rwlock_trywrlock(&s->elpis_lock)) {
+        if (s->elpis.c && mcp_client_alive(s->elpis.c)) return;
+        pthread_rwlock_wrlock(&s->elpis_lock);
+    }
+    if (psy_child_tick(&s->elpis, &s->pol, now_mono(), &s->stop_flag, on_child, s)) sync_elpis(s);
+    pthread_rwlock_unlock(&s->elpis_lock);
+}
+
 static void *worker_main(void *arg)
 {
     psy_serve *s = arg;
     char err[1024];
+    pthread_rwlock_wrlock(&s->elpis_lock);
     if (psy_child_start(&s->elpis, &s->pol, &s->stop_flag, err, sizeof err)) log_error("%s", err);
     else sync_elpis(s);
+    pthread_rwlock_unlock(&s->elpis_lock);
     publish(s);
     for (;;) {
-        if (psy_child_tick(&s->elpis, &s->pol, now_mono(), &s->stop_flag, on_child, s)) sync_elpis(s);
+        supervise_elpis(s);
         psy_serve_mem_tick(s);
         publish(s);
         pthread_mutex_lock(&s->mu);
         size_t gone = psy_convs_evict_idle(&s->convs, now_mono());
         if (gone) log_info("%zu idle conversation(s) forgotten", gone);
-        psy_job *j = s->stopping ? NULL : pop_job(s);
-        bool dream = !j && !s->stopping && psy_serve_dream_due(s, now_mono());
+        psy_job *j = s->stopping ? NULL : pop_control(s);
+        bool dream = !j && !s->stopping && !s->head && !s->n_running && psy_serve_dream_due(s, now_mono());
         if (dream) {
             s->dreaming = true;
             s->dream_cancel = 0; /* under mu: a submit after this point cancels it */
         } else if (!j && !s->stopping) wait_for_work(s);
         bool stop = s->stopping;
-        s->busy = j != NULL;
-        s->running = j;
+        s->control = j;
         pthread_mutex_unlock(&s->mu);
         if (j) {
             run_job(s, j);
             /* a death during the job is published before its answer is released, so a
              * client that got 503 never reads a stale "ok" from /health */
-            psy_child_check(&s->elpis, now_mono(), on_child, s);
+            supervise_elpis(s);
             publish(s);
             pthread_mutex_lock(&s->mu);
-            s->running = NULL; /* before the free: psy_serve_worker_stop may look at it */
+            s->control = NULL; /* before the free: psy_serve_worker_stop may look at it */
             pthread_mutex_unlock(&s->mu);
             psy_job_free(j);
             pthread_mutex_lock(&s->mu);
-            s->busy = false;
             pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
         } else if (dream) {
@@ -704,10 +743,69 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A chat job on runner r: under elpis_lock (read), so the worker does not
+ * replace elpis's client meanwhile. A death seen here is published (and the
+ * worker woken to restart it) before the answer is released. */
+static void runner_run(psy_runner *r, psy_job *j)
+{
+    psy_serve *s = r->s;
+    pthread_rwlock_rdlock(&s->elpis_lock);
+    run_job(s, j);
+    bool died = s->elpis.c && !mcp_client_alive(s->elpis.c);
+    pthread_rwlock_unlock(&s->elpis_lock);
+    pthread_mutex_lock(&s->mu);
+    if (died) s->elpis_up = false;
+    s->running[r->index] = NULL; /* before the free: psy_serve_worker_stop may look at it */
+    pthread_mutex_unlock(&s->mu);
+    psy_job_free(j);
+    pthread_mutex_lock(&s->mu);
+    s->n_running--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *runner_main(void *arg)
+{
+    psy_runner *r = arg;
+    psy_serve *s = r->s;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        psy_job *j = pop_chat(s);
+        if (!j) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        s->running[r->index] = j;
+        s->n_running++;
+        pthread_mutex_unlock(&s->mu);
+        runner_run(r, j);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 int psy_serve_worker_start(psy_serve *s)
 {
+    /* [server] slots runners (elpis's own slots when 0: the most it may have) */
+    int n = s->scfg->slots > 0 ? s->scfg->slots : PSY_SERVE_RUNNERS_MAX;
+    s->n_runners = 0;
+    s->parallel = 1; /* until elpis says how many slots it has */
+    for (int i = 0; i < n && i < PSY_SERVE_RUNNERS_MAX; i++) {
+        s->runners[i] = (psy_runner){.s = s, .index = i};
+        int rc = pthread_create(&s->runners[i].th, NULL, runner_main, &s->runners[i]);
+        if (rc) {
+            if (!i) return -rc;
+            log_warn("started only %d chat runner(s): %s", i, strerror(rc));
+            break;
+        }
+        s->n_runners++;
+    }
     int rc = pthread_create(&s->worker, NULL, worker_main, s);
-    if (rc) return -rc;
+    if (rc) {
+        psy_serve_worker_stop(s);
+        return -rc;
+    }
     s->worker_started = true;
     return 0;
 }
@@ -719,9 +817,14 @@ void psy_serve_worker_stop(psy_serve *s)
     __atomic_store_n(&s->stop_flag, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&s->dream_cancel, 1, __ATOMIC_RELEASE);
     for (psy_job *j = s->head; j; j = j->next) psy_chan_cancel(j->ch);
-    if (s->running) psy_chan_interrupt(s->running->ch); /* the client still gets what was made */
+    /* the clients still get what was made */
+    for (int i = 0; i < s->n_runners; i++)
+        if (s->running[i]) psy_chan_interrupt(s->running[i]->ch);
+    if (s->control) psy_chan_interrupt(s->control->ch);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_runners; i++) pthread_join(s->runners[i].th, NULL);
+    s->n_runners = 0;
     if (s->worker_started) pthread_join(s->worker, NULL);
     s->worker_started = false;
     psy_job *j;

@@ -70,7 +70,7 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 tsan=(BUILD=build/tsan SAN=thread OPT=-O1)
 run tsan-build        make -j"$jobs" "${tsan[@]}" build/tsan/bin/elpis build/tsan/bin/psyche build/tsan/bin/mnemosyne test-models
 run tsan-elpis        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_elpis_concurrency.py test_elpis_batching.py test_elpis_upstream.py
-run tsan-serve        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_server.py test_server_stream.py test_server_thoughts.py test_hermes.py
+run tsan-serve        env BUILD=build/tsan ELPIS_MODEL_THREADS=1 python3 tests/integration/run.py test_server.py test_server_stream.py test_server_thoughts.py test_server_concurrent.py test_hermes.py
 
 run build             make test-build
 run lint              make lint

@@ -11,6 +11,9 @@ Script:
    "default": "text",          # when no response is left
    "background_default": "text",
    "context_length": 4096,
+   "slots": N,                  # report N slots in get_capabilities and answer
+                                # tools/call concurrently (a thread per call);
+                                # absent: no slots reported, one call at a time
    "log": "/path/requests.jsonl"}  # every tools/call appended here (optional)
 R: {"content": "text", "when": "substring of the last message" (optional),
     "chunk": 8 (chars per progress notification), "delay": 0.0 (s per chunk; for
@@ -44,6 +47,7 @@ if script_path:
     with open(script_path) as f:
         script = json.load(f)
 used = {"responses": set(), "background": set()}
+pick_lock = threading.Lock()  # answer_call threads pick responses one at a time
 log_path = script.get("log")
 
 emotion = {"valence": 0.0, "arousal": 0.0, "update_count": 0}
@@ -89,6 +93,11 @@ def state():
 
 
 def pick(kind, last):
+    with pick_lock:
+        return pick_locked(kind, last)
+
+
+def pick_locked(kind, last):
     items = script.get(kind, [])
     for i, r in enumerate(items):
         if i in used[kind]:
@@ -191,11 +200,26 @@ def call(req_id, name, a, meta):
     if name == "get_emotion":
         return state()
     if name == "get_capabilities":
-        return {"context_length": script.get("context_length", 4096), "max_tokens": 2048, "backend": "fake",
+        caps = {"context_length": script.get("context_length", 4096), "max_tokens": 2048, "backend": "fake",
                 "model_path": "/fake/model.gguf", "model": {"arch": "fake"}, "modulation": "sampling"}
+        if "slots" in script:
+            caps["slots"] = script["slots"]
+        return caps
     if name == "count_tokens":
         return count_tokens(a)
     raise KeyError(name)
+
+
+def answer_call(mid, p):
+    try:
+        r = call(mid, p.get("name"), p.get("arguments") or {}, p.get("_meta"))
+    except KeyError:
+        send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "unknown tool"}})
+        return
+    if r is None:
+        return  # cancelled: no answer
+    send({"jsonrpc": "2.0", "id": mid, "result": {
+        "content": [{"type": "text", "text": json.dumps(r)}], "structuredContent": r, "isError": False}})
 
 
 def main():
@@ -216,15 +240,10 @@ def main():
             send({"jsonrpc": "2.0", "id": mid, "result": {"tools": [
                 {"name": t, "description": t, "inputSchema": {"type": "object"}} for t in TOOLS]}})
         elif method == "tools/call":
-            try:
-                r = call(mid, p.get("name"), p.get("arguments") or {}, p.get("_meta"))
-            except KeyError:
-                send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "unknown tool"}})
-                continue
-            if r is None:
-                continue  # cancelled: no answer
-            send({"jsonrpc": "2.0", "id": mid, "result": {
-                "content": [{"type": "text", "text": json.dumps(r)}], "structuredContent": r, "isError": False}})
+            if "slots" in script:
+                threading.Thread(target=answer_call, args=(mid, p), daemon=True).start()
+            else:
+                answer_call(mid, p)
         elif method == "ping":
             send({"jsonrpc": "2.0", "id": mid, "result": {}})
         else:
