@@ -168,6 +168,8 @@ static int take_message(const cJSON *m, int i, psy_chat_req *r, buf *sys, char *
         return rc;
     }
     bool is_sys = !strcmp(rn, "system") || !strcmp(rn, "developer");
+    if (!is_sys) /* the last message decides: a tool round's is the tool's result */
+        r->question = !strcmp(role->valuestring, "user") && strchr(buf_str(&text), '?');
     if (is_sys) {
         if (sys->len) rc = buf_puts(sys, "\n\n");
         if (!rc) rc = buf_puts(sys, buf_str(&text));

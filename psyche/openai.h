@@ -34,6 +34,7 @@ typedef struct psy_chat_req {
     int n_stop;
     cJSON *tools;     /* owned: the client's tools (validated), or NULL (none, or tool_choice "none") */
     bool single_call; /* parallel_tool_calls false: at most one call an answer */
+    bool question;    /* the last message is the user's and asks something ('?') */
 } psy_chat_req;
 
 typedef struct psy_oai_usage {

@@ -20,6 +20,7 @@
 #include "prompt.h"
 #include "serve_int.h"
 #include "serve_memory.h"
+#include "tools.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -406,8 +407,24 @@ static int call_elpis(psy_serve *s, psy_job *j, cJSON *args /* consumed */, gen 
     }
 }
 
+/* A question moves the emotion before it is answered, as in the terminal
+ * UI (once: in a tool round the last message is the tool's result). */
+static void note_question(psy_serve *s, psy_job *j)
+{
+    if (!j->req.question) return;
+    cJSON *a = cJSON_CreateObject(), *res = NULL;
+    cJSON_AddStringToObject(a, "event_type", "user_question");
+    cJSON_AddNumberToObject(a, "intensity", PSY_EMOTION_FULL);
+    char err[256];
+    if (mcp_client_call(s->elpis.c, "update_emotion", a, 10000, NULL, NULL, psy_chan_cancel_flag(j->ch), &res, err,
+                        sizeof err))
+        log_debug("%s: the question's emotion event was not taken: %s", j->id, err);
+    cJSON_Delete(res);
+}
+
 static void run_chat(psy_serve *s, psy_job *j)
 {
+    note_question(s, j);
     cJSON *args = chat_args(s, j);
     if (!args) {
         reply_error(j, 500, "out of memory while building the prompt", NULL);

@@ -325,3 +325,21 @@ def test_memory_calls_beside_a_client_call_run_and_the_client_gets_its_own():
         assert 'psyche_memories_total{op="stored"} 1' in metrics, metrics  # it took effect
     finally:
         assert s.stop() == 0
+
+
+def test_a_question_moves_the_emotion_once_as_in_the_terminal_ui():
+    s = Server(fake_script={"responses": [{"content": "", "tool_calls": CALL}], "default": "Sunny."})
+    try:
+        assert s.chat(user("Nice weather today."))[0] == 200
+        assert s.chat(user("What is the weather in Oslo?", tools=WEATHER))[0] == 200
+        # the tool round: the question is still in the history, but the last message is the tool's
+        body = user("What is the weather in Oslo?", tools=WEATHER)
+        body["messages"] += [{"role": "assistant", "content": None, "tool_calls": CALL},
+                             {"role": "tool", "tool_call_id": "call_abc", "content": "sunny"}]
+        assert s.chat(body)[0] == 200
+        events = [q["arguments"] for q in s.requests_logged() if q["tool"] == "update_emotion"]
+        assert events == [{"event_type": "user_question", "intensity": 1.0}], events
+        tools = [q["tool"] for q in s.requests_logged()]
+        assert tools.index("update_emotion") < tools.index("function_call"), tools  # before the answer
+    finally:
+        assert s.stop() == 0
