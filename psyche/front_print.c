@@ -31,6 +31,7 @@ typedef struct frontend {
     int outstanding; /* messages handed over whose ANSWER has not come */
     bool eof;        /* no more input: end of stdin, /quit, or the -p message taken */
     bool ready;      /* the agent finished starting (a status other than "starting") */
+    bool elpis_up;   /* elpis has started once: a later start failure is a restart's, retried */
     bool quitting;   /* psy_agent_quit was called */
     bool answered;   /* -p: the turn was answered */
     int status;      /* PSY_EXIT_* so far */
@@ -114,13 +115,14 @@ static void on_answer_text(frontend *fe, const psy_event *ev)
     fe->streamed = false;
 }
 
-/* elpis could not be started at start-up (a later restart that fails is
- * retried, as in the TUI). */
+/* elpis could not be started at start-up: it never came up (a later
+ * restart that fails is retried, as in the TUI). Whether the agent said it
+ * is ready first does not matter: elpis starts beside it, in either order. */
 static bool elpis_start_failed(const frontend *fe, const psy_event *ev)
 {
     const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
     const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
-    return ev->kind == PSY_EV_CHILD && !fe->ready && child && e && !strcmp(child, "elpis") &&
+    return ev->kind == PSY_EV_CHILD && !fe->elpis_up && child && e && !strcmp(child, "elpis") &&
            !strcmp(e, "start_failed");
 }
 
@@ -298,9 +300,13 @@ static bool on_event(frontend *fe, const psy_event *ev)
         if (st && strcmp(st, "starting")) fe->ready = true;
         break;
     }
-    case PSY_EV_CHILD:
+    case PSY_EV_CHILD: {
+        const char *child = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "child"));
+        const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "event"));
         if (elpis_start_failed(fe, ev) && !fe->status) on_start_failed(fe, ev);
+        else if (child && e && !strcmp(child, "elpis") && !strcmp(e, "started")) fe->elpis_up = true;
         break;
+    }
     case PSY_EV_QUIT: return false;
     default: break;
     }
