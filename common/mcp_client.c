@@ -54,11 +54,7 @@ int mcp_client_spawn(mcp_client **out, char *const argv[], const char *stderr_lo
     lr_init(&c->lr, MCP_MAX_MESSAGE_DEFAULT * 2);
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&c->cv);
     c->next_id = 1;
     *out = c;
     return 0;
@@ -168,10 +164,7 @@ static int read_once(mcp_client *c, int ms)
 static void wait_cv(mcp_client *c, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    mono_deadline(&ts, ms);
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 

@@ -4,15 +4,23 @@
 #ifndef PSY_UTIL_H
 #define PSY_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "utf8.h"
 
 double now_wall(void); /* seconds since the epoch */
 double now_mono(void); /* seconds on the monotonic clock */
 int64_t now_mono_ms(void);
+/* A condition variable whose timed waits count on the monotonic clock (a
+ * change of the wall clock cannot stretch or cut them). 0 or an errno. */
+int cond_init_monotonic(pthread_cond_t *cv);
+/* The monotonic time ms milliseconds from now: the deadline of a timed wait
+ * on such a condition variable. */
+void mono_deadline(struct timespec *ts, int ms);
 /* "2026-11-27T17:50:59.123+00:00" (UTC, with the zone); out needs 40 bytes. */
 void iso8601(double epoch, char *out, size_t outlen);
 /* Parses what iso8601 writes (and "Z", other offsets). Returns 0 or -EINVAL. */

@@ -44,11 +44,7 @@ psy_chan *psy_chan_new(void)
     psy_chan *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&c->cv);
     c->refs = 1;
     c->status = 200;
     return c;
@@ -125,21 +121,10 @@ bool psy_chan_cancelled(psy_chan *c)
     return gone;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 bool psy_chan_wait_closed(psy_chan *c, int ms)
 {
     struct timespec ts;
-    deadline_in(&ts, ms);
+    mono_deadline(&ts, ms);
     pthread_mutex_lock(&c->mu);
     while (!c->closed)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
@@ -280,7 +265,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         struct timespec ts;
-        deadline_in(&ts, 200);
+        mono_deadline(&ts, 200);
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT && fd_gone(s->fd)) {
             pthread_mutex_unlock(&c->mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;

@@ -462,11 +462,7 @@ static int serve_init(psy_serve *s, const psy_settings *cfg, char *const *keys, 
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->elpis_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->cv);
     s->elpis.pidfd = -1;
     s->last_activity = now_mono();
     s->last_dream = -1;

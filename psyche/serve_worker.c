@@ -593,10 +593,7 @@ static void wait_for_work(psy_serve *s)
     double due = psy_child_next_due(&s->elpis, now_mono());
     int ms = due < 0 ? 1000 : due > 1 ? 1000 : (int)(due * 1000) + 1;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    mono_deadline(&ts, ms);
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
