@@ -12,31 +12,15 @@ import shutil
 import tempfile
 
 from test_server import Server, _wait, sse_events, user
+import test_server_stream
 from test_server_stream import content_of, finish_of
 
 
-class Stream:
+class Stream(test_server_stream.Stream):
     """A streamed chat completion of one conversation, read event by event."""
 
     def __init__(self, server, conv, body, timeout=30):
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-        self.conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                          headers={"Content-Type": "application/json", "X-Psyche-Conversation": conv})
-        self.resp = self.conn.getresponse()
-        assert self.resp.status == 200, self.resp.read()
-        self.seen = []
-
-    def next(self):
-        while True:
-            line = self.resp.readline()
-            if not line:
-                return None
-            line = line.decode().rstrip("\r\n")
-            if line.startswith("data: "):
-                data = line[len("data: "):]
-                e = data if data == "[DONE]" else json.loads(data)
-                self.seen.append(e)
-                return e
+        super().__init__(server, body, timeout, conv)
 
     def first_content(self):
         """Reads until some content came (the generation is running)."""
@@ -45,12 +29,9 @@ class Stream:
             assert isinstance(e, dict) and not finish_of([e]), e
 
     def rest(self):
-        while self.next() is not None:
-            pass
+        """Every event of the stream, those read before included."""
+        super().rest()
         return self.seen
-
-    def close(self):
-        self.conn.close()
 
 
 class Gates:

@@ -21,14 +21,18 @@ TINY = build_path("models", "tiny-chat.gguf")
 
 
 class Stream:
-    """A streamed chat completion read event by event."""
+    """A streamed chat completion read event by event (conv: its X-Psyche-Conversation); every
+    event read so far is in seen."""
 
-    def __init__(self, server, body, timeout=60):
+    def __init__(self, server, body, timeout=60, conv=None):
+        headers = {"Content-Type": "application/json"}
+        if conv:
+            headers["X-Psyche-Conversation"] = conv
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-        self.conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                          headers={"Content-Type": "application/json"})
+        self.conn.request("POST", "/v1/chat/completions", body=json.dumps(body), headers=headers)
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200, self.resp.read()
+        self.seen = []
 
     def next(self):
         """The next data: payload (a dict, or "[DONE]"); None at the end of the body."""
@@ -39,7 +43,9 @@ class Stream:
             line = line.decode().rstrip("\r\n")
             if line.startswith("data: "):
                 data = line[len("data: "):]
-                return data if data == "[DONE]" else json.loads(data)
+                e = data if data == "[DONE]" else json.loads(data)
+                self.seen.append(e)
+                return e
 
     def rest(self):
         out = []
