@@ -548,8 +548,9 @@ def test_tui_over_connect_shows_the_token_counts_the_server_reported():
         sc = remote_ready(t)
         assert "tokens    " not in sc and "answer    " not in sc, sc
         t.type("count them")
-        sc = t.wait(lambda sc: "Counted answer." in sc and "1,290/8,192 16%" in sc, 30, "the server's counts")
-        assert "56 out, 1,200 cached" in sidebar(sc), sc
+        # all in one capture: tmux may catch the sidebar half redrawn, so the rows are waited for together
+        sc = t.wait(lambda sc: "Counted answer." in sc and "1,290/8,192 16%" in sc
+                    and "56 out, 1,200 cached" in sidebar(sc), 30, "the server's counts")
         assert fs.chats[-1]["stream_options"] == {"include_usage": True}, fs.chats[-1]
         t.type("/clear")  # a new conversation: its counts come with its first answer
         t.wait(lambda sc: "Conversation cleared" in sc and "1,290/8,192" not in sc, 20, "the counts gone")
@@ -584,11 +585,12 @@ def test_tui_over_connect_refreshes_the_emotion_within_a_turn():
         quadrant = json.loads(body)["quadrant"]
         assert quadrant != "excited", body  # the fake model starts at 0/0, which is "excited"
         open(os.path.join(t.client_ws, "go1"), "w").close()
-        sc = t.wait(lambda sc: "go2" in sc and quadrant in sidebar(sc), 30, "the new emotion while the turn runs")
-        assert "Both waited." not in sc and "running tool" in sc, sc
+        sc = t.wait(lambda sc: "go2" in sc and quadrant in sidebar(sc) and "running tool" in sc, 30,
+                    "the new emotion while the turn runs")
+        assert "Both waited." not in sc, sc
         open(os.path.join(t.client_ws, "go2"), "w").close()
-        sc = t.wait_text("Both waited.")
-        assert "15/4,096" in sidebar(sc), sc  # the fake model's usage (10 + 5) and context length
+        # the fake model's usage (10 + 5) and context length, in the same capture as the answer
+        t.wait(lambda sc: "Both waited." in sc and "15/4,096" in sidebar(sc), 30, "the answer and its counts")
     finally:
         t.close()
         assert s.stop() == 0
